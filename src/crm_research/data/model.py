@@ -1,0 +1,243 @@
+"""The CRM data model: every table, column, type, key and PII mark, declared once.
+
+Everything else derives from these declarations: the pandera schemas that validate a
+client's export, the column order the synthetic company writes, and ``docs/data-model.md``.
+
+Types
+-----
+``id``        string identifier (stored as pandas ``string``; numeric ids are read as text)
+``datetime``  timezone-aware timestamp, normalised to UTC (``datetime64[ns, UTC]``)
+``date``      calendar day, stored as a UTC midnight timestamp
+``float``     float64
+``int``       int64 (nullable ``Int64`` when the column is nullable)
+``str``       free text or a category label (pandas ``string``)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ORDER_CHANNELS = ("online", "phone", "in_person")
+PLATFORMS = ("desktop", "mobile", "app")
+ORDER_STATUSES = ("completed", "cancelled", "returned")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table.
+
+    Parameters
+    ----------
+    name : str
+        Canonical column name.
+    kind : str
+        One of ``id``, ``datetime``, ``date``, ``float``, ``int``, ``str``.
+    required : bool
+        Whether a file must contain the column. Optional columns may be absent.
+    nullable : bool
+        Whether the column may hold missing values.
+    pii : bool
+        Personally identifying: never shown in client output.
+    allowed : tuple of str, optional
+        Closed set of allowed values.
+    min_value, max_value : float, optional
+        Inclusive bounds for numeric columns.
+    unit : str
+        Unit of a numeric value (for documentation).
+    doc : str
+        One-line meaning.
+    """
+
+    name: str
+    kind: str
+    required: bool = True
+    nullable: bool = False
+    pii: bool = False
+    allowed: tuple[str, ...] | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+    unit: str = ""
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """``column`` of this table must exist in ``ref_table.ref_column`` (nulls allowed)."""
+
+    column: str
+    ref_table: str
+    ref_column: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the data model.
+
+    ``key`` lists the columns that identify a row (checked for duplicates).
+    ``order_checks`` lists pairs ``(earlier, later)`` of datetime columns of the same row
+    where ``later`` may not precede ``earlier``.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    required: bool = True
+    key: tuple[str, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    order_checks: tuple[tuple[str, str], ...] = ()
+    doc: str = ""
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def pii_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.pii]
+
+
+C = Column
+FK = ForeignKey
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "customers",
+            (
+                C("customer_id", "id", doc="Customer or lead identifier."),
+                C("signup_at", "datetime", doc="When the contact became known (lead creation)."),
+                C("acquisition_channel", "str", doc="Channel that acquired the contact."),
+                C("region", "str", doc="Sales region."),
+                C("age", "int", required=False, nullable=True, min_value=14, max_value=110,
+                  unit="years", doc="Age at sign-up."),
+                C("name", "str", required=False, nullable=True, pii=True, doc="Full name."),
+                C("email", "str", required=False, nullable=True, pii=True, doc="E-mail address."),
+                C("phone", "str", required=False, nullable=True, pii=True, doc="Phone number."),
+            ),
+            key=("customer_id",),
+            doc="Everyone the company knows: leads and buyers. A customer is a contact with an order.",
+        ),
+        Table(
+            "orders",
+            (
+                C("order_id", "id", doc="Order identifier."),
+                C("customer_id", "id", doc="Buyer."),
+                C("ordered_at", "datetime", doc="When the order was placed."),
+                C("amount", "float", min_value=0, unit="currency", doc="Amount paid, after discount."),
+                C("discount", "float", min_value=0, unit="currency", doc="Discount granted."),
+                C("channel", "str", allowed=ORDER_CHANNELS, doc="Purchase type: online, phone or in person."),
+                C("platform", "str", nullable=True, allowed=PLATFORMS,
+                  doc="Device of an online order; empty for phone and in-person orders."),
+                C("promo_code", "str", required=False, nullable=True, doc="Promotion code used, if any."),
+                C("status", "str", allowed=ORDER_STATUSES, doc="completed, cancelled or returned."),
+            ),
+            key=("order_id",),
+            foreign_keys=(FK("customer_id", "customers", "customer_id"),),
+            doc="One row per order.",
+        ),
+        Table(
+            "order_items",
+            (
+                C("order_id", "id", doc="Order the line belongs to."),
+                C("product_id", "id", doc="Product identifier."),
+                C("category", "str", doc="Product category."),
+                C("quantity", "int", min_value=1, unit="units", doc="Units bought."),
+                C("unit_price", "float", min_value=0, unit="currency", doc="Price per unit."),
+            ),
+            required=False,
+            key=("order_id", "product_id"),
+            foreign_keys=(FK("order_id", "orders", "order_id"),),
+            doc="Order lines (optional): needed for cross-sell and upsell.",
+        ),
+        Table(
+            "events",
+            (
+                C("customer_id", "id", doc="Contact the event belongs to."),
+                C("occurred_at", "datetime", doc="When it happened."),
+                C("event", "str", doc="Event name (site, app, e-mail, ad, support, review, referral)."),
+                C("session_id", "id", required=False, nullable=True, doc="Web or app session."),
+                C("channel", "str", required=False, nullable=True, doc="Marketing channel of a touchpoint."),
+                C("campaign_id", "id", required=False, nullable=True, doc="Campaign of a touchpoint."),
+                C("platform", "str", required=False, nullable=True, allowed=PLATFORMS, doc="Device."),
+                C("order_id", "id", required=False, nullable=True, doc="Order created by a purchase event."),
+            ),
+            foreign_keys=(
+                FK("customer_id", "customers", "customer_id"),
+                FK("campaign_id", "campaigns", "campaign_id"),
+            ),
+            doc="Behaviour and touchpoints, one row per event.",
+        ),
+        Table(
+            "campaigns",
+            (
+                C("campaign_id", "id", doc="Campaign identifier."),
+                C("channel", "str", doc="Marketing channel."),
+                C("name", "str", doc="Readable name."),
+            ),
+            key=("campaign_id",),
+            doc="Marketing campaigns.",
+        ),
+        Table(
+            "ad_spend",
+            (
+                C("campaign_id", "id", doc="Campaign."),
+                C("date", "date", doc="Day."),
+                C("impressions", "int", min_value=0, unit="impressions", doc="Ad views."),
+                C("clicks", "int", min_value=0, unit="clicks", doc="Ad clicks (at most impressions)."),
+                C("cost", "float", min_value=0, unit="currency", doc="Spend."),
+            ),
+            key=("campaign_id", "date"),
+            foreign_keys=(FK("campaign_id", "campaigns", "campaign_id"),),
+            doc="Daily delivery and spend per campaign.",
+        ),
+        Table(
+            "tickets",
+            (
+                C("ticket_id", "id", doc="Ticket identifier."),
+                C("customer_id", "id", doc="Customer who contacted support."),
+                C("opened_at", "datetime", doc="When the ticket was opened."),
+                C("first_response_at", "datetime", nullable=True, doc="First reply from support."),
+                C("resolved_at", "datetime", nullable=True, doc="When it was resolved; empty if open."),
+                C("contacts", "int", min_value=1, unit="contacts", doc="Contacts needed (1 = first-contact resolution)."),
+                C("csat", "int", nullable=True, min_value=1, max_value=5, unit="1-5", doc="Satisfaction score."),
+            ),
+            key=("ticket_id",),
+            foreign_keys=(FK("customer_id", "customers", "customer_id"),),
+            order_checks=(("opened_at", "first_response_at"), ("opened_at", "resolved_at")),
+            doc="Support tickets.",
+        ),
+        Table(
+            "surveys",
+            (
+                C("customer_id", "id", doc="Respondent."),
+                C("answered_at", "datetime", doc="When the survey was answered."),
+                C("nps", "int", min_value=0, max_value=10, unit="0-10", doc="Likelihood to recommend."),
+            ),
+            foreign_keys=(FK("customer_id", "customers", "customer_id"),),
+            doc="Net Promoter Score answers.",
+        ),
+        Table(
+            "subscriptions",
+            (
+                C("customer_id", "id", doc="Subscriber."),
+                C("started_at", "datetime", doc="Start of the subscription."),
+                C("ended_at", "datetime", nullable=True, doc="End; empty while active (right-censored)."),
+                C("plan", "str", doc="Plan name."),
+                C("mrr", "float", min_value=0, unit="currency per month", doc="Monthly recurring revenue."),
+            ),
+            required=False,
+            key=("customer_id", "started_at"),
+            foreign_keys=(FK("customer_id", "customers", "customer_id"),),
+            order_checks=(("started_at", "ended_at"),),
+            doc="Subscriptions (optional): needed for contractual churn.",
+        ),
+    )
+}
+
+TABLE_ORDER: tuple[str, ...] = tuple(TABLES)
