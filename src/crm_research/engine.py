@@ -1,0 +1,180 @@
+"""One engine from laptop to cluster.
+
+Row-level work is written once as Ibis expressions. It runs in-process on DuckDB by default,
+and unchanged on Spark (or any Ibis backend a client's data lives in).
+
+The contract of every engine-aware helper (see :func:`engine_function`):
+
+* pandas in → pandas out: DataFrame arguments are registered on an in-process DuckDB
+  connection, the expression is executed there and a pandas DataFrame comes back;
+* engine table in → lazy engine table out: an ``ibis.Table`` argument (on DuckDB, Spark, ...)
+  gives back an unexecuted ``ibis.Table`` on the same backend; call :func:`collect` (or
+  ``.to_pandas()``) when the result is small.
+
+Helpers written this way must sort explicitly (``order_by``) where row order matters:
+engines do not promise an order, and results must be identical bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+__all__ = ["connect", "to_ibis", "collect", "engine_function", "is_lazy", "spark_session"]
+
+_local = threading.local()
+
+
+def connect(backend: str = "duckdb", **kwargs: Any):
+    """Open an Ibis backend.
+
+    Parameters
+    ----------
+    backend : {"duckdb", "pyspark"}
+        ``duckdb`` opens an in-process database (``kwargs`` go to ``ibis.duckdb.connect``, e.g.
+        ``database="crm.duckdb"``, ``threads=2``); ``pyspark`` wraps a Spark session (pass
+        ``session=``, or a local one is started with :func:`spark_session`).
+
+    Returns
+    -------
+    ibis.BaseBackend
+    """
+    if backend == "duckdb":
+        return ibis.duckdb.connect(**kwargs)
+    if backend == "pyspark":
+        session = kwargs.pop("session", None) or spark_session()
+        return ibis.pyspark.connect(session, **kwargs)
+    from crm_research.errors import CRMError
+
+    raise CRMError(f"unknown engine backend {backend!r}: use 'duckdb' or 'pyspark'")
+
+
+def spark_session(app_name: str = "crm-research", cores: int = 2, memory: str = "2g"):
+    """Start (or reuse) a local Spark session with UTC session time and deterministic shuffles.
+
+    Parameters
+    ----------
+    cores : int
+        Local worker threads (``local[cores]``).
+    memory : str
+        Driver memory, Spark notation (``"2g"``).
+    """
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.appName(app_name)
+        .master(f"local[{cores}]")
+        .config("spark.driver.memory", memory)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(max(2, cores)))
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+
+
+def _default_con():
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = ibis.duckdb.connect()
+        _local.con = con
+    return con
+
+
+def is_lazy(obj: Any) -> bool:
+    """True for an engine table (an ``ibis.Table`` expression)."""
+    return isinstance(obj, ir.Table)
+
+
+def to_ibis(obj: pd.DataFrame | ir.Table) -> ir.Table:
+    """Return ``obj`` as an Ibis table: engine tables pass through, DataFrames become memtables."""
+    if isinstance(obj, ir.Table):
+        return obj
+    if isinstance(obj, pd.DataFrame):
+        return ibis.memtable(obj)
+    raise TypeError(f"expected a pandas DataFrame or an ibis Table, got {type(obj).__name__}")
+
+
+def collect(expr: ir.Table | pd.DataFrame, con=None) -> pd.DataFrame:
+    """Execute ``expr`` and return a pandas DataFrame (a DataFrame passes through).
+
+    Unbound expressions (built on memtables) run on a thread-local in-process DuckDB.
+    """
+    if isinstance(expr, pd.DataFrame):
+        return expr
+    try:
+        backend = expr._find_backend(use_default=False)
+    except Exception:  # noqa: BLE001 - ibis raises several types when only memtables are bound
+        backend = None
+    con = con or backend or _default_con()
+    return _normalise(con.to_pandas(expr))
+
+
+def _normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Make engine output identical across backends: timestamps as ``datetime64[ns, UTC]``.
+
+    Spark returns naive timestamps in its session time zone, which :func:`spark_session` sets to
+    UTC; DuckDB returns tz-aware microseconds.
+    """
+    for name, dtype in df.dtypes.items():
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            col = df[name]
+            col = col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
+            df[name] = col.astype("datetime64[ns, UTC]")
+    return df
+
+
+def engine_function(*table_args: str) -> Callable:
+    """Decorate a helper written on Ibis tables so it also takes and returns pandas.
+
+    Parameters
+    ----------
+    *table_args : str
+        Names of the parameters that hold tables. Each may be a DataFrame or an Ibis table.
+        If every table given is a DataFrame, the result (an Ibis table, or a dict/tuple of
+        them) is executed on DuckDB and returned as pandas; otherwise it is returned lazy.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        missing = [a for a in table_args if a not in sig.parameters]
+        if missing:
+            raise TypeError(f"{fn.__name__} has no parameter(s) {missing}")
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            any_lazy = False
+            for name in table_args:
+                value = bound.arguments.get(name)
+                if value is None:
+                    continue
+                any_lazy |= is_lazy(value)
+                bound.arguments[name] = to_ibis(value)
+            result = fn(*bound.args, **bound.kwargs)
+            if any_lazy:
+                return result
+            return _collect_all(result)
+
+        wrapper.__wrapped_engine__ = fn
+        return wrapper
+
+    return decorate
+
+
+def _collect_all(result: Any) -> Any:
+    if isinstance(result, ir.Table):
+        return collect(result)
+    if isinstance(result, dict):
+        return {k: _collect_all(v) for k, v in result.items()}
+    if isinstance(result, tuple):
+        return tuple(_collect_all(v) for v in result)
+    return result

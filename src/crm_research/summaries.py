@@ -1,0 +1,79 @@
+"""Per-customer summaries of row-level tables, written once on the engine layer.
+
+These are the aggregations every analysis starts from (KPIs, RFM, churn, CLV): scanning the
+orders once in the engine and returning one row per customer.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from crm_research.engine import engine_function
+
+__all__ = ["customer_orders", "as_utc_timestamp"]
+
+
+def as_utc_timestamp(value) -> pd.Timestamp:
+    """Parse a date or timestamp (string, date, Timestamp) into a tz-aware UTC Timestamp.
+
+    Naive values are taken as UTC.
+    """
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _ts_literal(value) -> ir.Scalar:
+    ts = as_utc_timestamp(value)
+    return ibis.literal(ts.to_pydatetime(), type="timestamp('UTC')")
+
+
+@engine_function("orders")
+def customer_orders(
+    orders,
+    as_of=None,
+    *,
+    customer_col: str = "customer_id",
+    date_col: str = "ordered_at",
+    value_col: str = "amount",
+    status_col: str | None = "status",
+    statuses: tuple[str, ...] = ("completed",),
+):
+    """One row per customer: order count, distinct purchase days, first and last order, revenue.
+
+    Parameters
+    ----------
+    orders : DataFrame or ibis.Table
+        Order log, one row per order.
+    as_of : date-like, optional
+        Only orders strictly before this instant count (UTC).
+    customer_col, date_col, value_col : str
+        Column names of the customer id, the order timestamp and the order value (currency).
+    status_col : str or None
+        Status column; when present only rows whose status is in ``statuses`` count.
+        ``None`` counts every row.
+    statuses : tuple of str
+        Statuses that count as a purchase.
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        Columns ``customer_id``, ``n_orders`` (orders), ``n_purchase_days`` (distinct UTC
+        calendar days with an order), ``first_order_at``, ``last_order_at`` (UTC timestamps),
+        ``revenue`` (currency, sum of ``value_col``). Sorted by ``customer_id``.
+    """
+    t = orders
+    if status_col is not None and status_col in t.columns:
+        t = t.filter(t[status_col].isin(list(statuses)))
+    if as_of is not None:
+        t = t.filter(t[date_col] < _ts_literal(as_of))
+    day = t[date_col].truncate("D")
+    g = t.group_by(customer_id=t[customer_col]).aggregate(
+        n_orders=t.count(),
+        n_purchase_days=day.nunique(),
+        first_order_at=t[date_col].min(),
+        last_order_at=t[date_col].max(),
+        revenue=t[value_col].sum().cast("float64"),
+    )
+    return g.order_by("customer_id")

@@ -1,0 +1,574 @@
+"""Generate one chunk of the synthetic company: every table for a block of contacts.
+
+Times are handled as float days since ``config.start`` until the frames are built, then
+floored to whole seconds and stored as UTC timestamps. Each chunk draws from its own random
+stream (``SeedSequence([seed, chunk])``) so that chunks can be written one by one with memory
+bounded by the chunk size, and the same seed gives the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from crm_research.synthetic import config as K
+
+DAY = 86_400.0
+MIN = 1.0 / 1440.0
+
+_CAMPAIGN_IDS = np.array([c[0] for c in K.CAMPAIGNS], dtype=object)
+_CAMPAIGN_INDEX = {c[0]: i for i, c in enumerate(K.CAMPAIGNS)}
+_CHANNEL_CAMPAIGNS = {
+    ch: [i for i, c in enumerate(K.CAMPAIGNS) if c[1] == ch and not c[0].startswith("ab_")]
+    for ch in K.CHANNELS
+}
+_EVENT_NAMES = np.array(
+    [
+        "ad_impression", "ad_click", "email_open", "signup",  # 0-3
+        "site_visit", "product_view", "add_to_cart", "checkout_start", "purchase",  # 4-8
+        "review", "support_contact", "referral", "email_sent",  # 9-12
+    ],
+    dtype=object,
+)
+_EV = {name: i for i, name in enumerate(_EVENT_NAMES)}
+_PLATFORMS = np.array(K.PLATFORMS, dtype=object)
+_ORDER_CHANNELS = np.array(["online", "phone", "in_person"], dtype=object)
+_SEGMENTS = np.array(K.SEGMENTS, dtype=object)
+_CHANNELS = np.array(K.CHANNELS, dtype=object)
+
+
+def _products() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Product ids, categories and unit prices, indexed category*12 + tier*4 + k."""
+    ids, cats, prices = [], [], []
+    for c, cat in enumerate(K.CATEGORIES):
+        for t, mult in enumerate(K.TIER_MULTIPLIER):
+            for k in range(K.PRODUCTS_PER_TIER):
+                ids.append(f"{cat[:3].upper()}-{t + 1}{k + 1}")
+                cats.append(cat)
+                prices.append(round(K.CATEGORY_BASE_PRICE[c] * mult * (0.9 + 0.05 * k), 2))
+    return np.array(ids, dtype=object), np.array(cats, dtype=object), np.array(prices)
+
+
+PRODUCT_IDS, PRODUCT_CATEGORIES, PRODUCT_PRICES = _products()
+
+
+@dataclass
+class Counters:
+    """Running id counters shared by the chunks of one company (ids stay unique)."""
+
+    order: int = 0
+    session: int = 0
+    ticket: int = 0
+
+
+@dataclass
+class ChunkResult:
+    tables: dict[str, pd.DataFrame]
+    truth: pd.DataFrame
+    incremental: np.ndarray  # expected incremental conversions per channel
+    touch_counts: np.ndarray  # [campaign, day, kind] kind 0 = impression, 1 = click/open
+    stats: dict = field(default_factory=dict)
+
+
+class _Events:
+    """Accumulates event columns as arrays; builds one frame at the end."""
+
+    def __init__(self):
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def add(self, cust, t, event, *, session=None, channel=None, campaign=None, platform=None,
+            order=None):
+        n = len(cust)
+        if n == 0:
+            return
+        none = np.full(n, None, dtype=object)
+        self.parts.append(
+            {
+                "cust": np.asarray(cust, dtype=np.int64),
+                "t": np.asarray(t, dtype=float),
+                "event": np.broadcast_to(np.asarray(event), (n,)).astype(np.int64),
+                "session": none if session is None else session,
+                "channel": none if channel is None else channel,
+                "campaign": none if campaign is None else campaign,
+                "platform": none if platform is None else platform,
+                "order": none if order is None else order,
+            }
+        )
+
+    def concat(self) -> dict[str, np.ndarray]:
+        return {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
+
+
+def _choice_rows(rng, probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Draw one index per element from the probability row ``probs[rows[i]]``."""
+    cum = np.cumsum(probs, axis=1)
+    u = rng.random(len(rows))
+    return np.minimum((u[:, None] > cum[rows]).sum(axis=1), probs.shape[1] - 1)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _month_of(days: np.ndarray, start: pd.Timestamp) -> np.ndarray:
+    base = np.datetime64(start.tz_convert(None).to_datetime64(), "s")
+    t = base + (days * DAY).astype("timedelta64[s]")
+    return t.astype("datetime64[M]").astype(np.int64) % 12
+
+
+def _ids(prefix: str, first: int, n: int, width: int) -> np.ndarray:
+    return np.char.add(prefix, np.char.zfill(np.arange(first, first + n).astype(str), width)).astype(object)
+
+
+def _sessions(rng, ev: _Events, counters: Counters, cust, t0, platform, depth, n_views):
+    """Emit web sessions: visit, views, cart, checkout, purchase up to ``depth`` steps (1..5).
+
+    Returns the session ids and the time of each session's last step (its purchase, if any).
+    """
+    m = len(cust)
+    if m == 0:
+        return np.array([], dtype=object), np.array([], dtype=float)
+    views = np.where(depth >= 2, 1 + n_views, 0)
+    n_ev = 1 + views + (depth >= 3) + (depth >= 4) + (depth >= 5)
+    total = int(n_ev.sum())
+    grp = np.repeat(np.arange(m), n_ev)
+    starts = np.cumsum(n_ev) - n_ev
+    pos = np.arange(total) - starts[grp]
+    v = views[grp]
+    step = np.where(pos == 0, 0, np.where(pos <= v, 1, pos - v + 1))  # 0 visit .. 4 purchase
+    gaps = rng.exponential(1.5 * MIN, total)
+    gaps[pos == 0] = 0.0
+    cs = np.cumsum(gaps)
+    t = t0[grp] + cs - cs[starts][grp]
+    sid = _ids("S", counters.session, m, 10)
+    counters.session += m
+    ev.add(cust[grp], t, step + _EV["site_visit"], session=sid[grp], platform=platform[grp])
+    last = t[starts + n_ev - 1]
+    return sid, last
+
+
+def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.CompanyConfig,
+                   counters: Counters) -> ChunkResult:
+    """Generate every table for contacts ``first_index .. first_index + n - 1``."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, chunk]))
+    horizon = (cfg.end_ts - cfg.start_ts).total_seconds() / DAY
+    n_days = int(round(horizon))
+    ev = _Events()
+
+    # --- contacts ---------------------------------------------------------------------------
+    seg = rng.choice(len(K.SEGMENTS), n, p=K.SEGMENT_SHARE)
+    region = rng.choice(len(K.REGIONS), n, p=K.REGION_SHARE)
+    age = np.clip(np.round(rng.normal(40, 12, n)), 18, 85).astype(np.int64)
+    sign_days = np.arange(n_days - 30)
+    season = np.asarray(K.MONTH_SEASONALITY)[_month_of(sign_days.astype(float), cfg.start_ts)]
+    w = (1.0 + 0.5 * sign_days / len(sign_days)) * season
+    signup = rng.choice(sign_days, n, p=w / w.sum()) + rng.random(n)
+    ev.add(np.arange(n), signup, _EV["signup"], platform=_PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, seg)])
+
+    # --- marketing touches of leads ---------------------------------------------------------
+    n_ch = len(K.CHANNELS)
+    touched = np.zeros((n, n_ch), dtype=bool)
+    last_touch = np.full(n, -np.inf)
+    first_touch_t = np.full(n, np.inf)
+    first_touch_ch = np.full(n, -1)
+    touch_counts = np.zeros((len(K.CAMPAIGNS), n_days, 2), dtype=np.int64)
+    for c, ch in enumerate(K.CHANNELS):
+        hit = rng.random(n) < K.CHANNEL_REACH[c]
+        k = np.where(hit, 1 + rng.poisson(K.CHANNEL_MEAN_TOUCHES[c] - 1, n), 0)
+        touched[:, c] = hit
+        idx = np.repeat(np.arange(n), k)
+        t = signup[idx] + rng.random(len(idx)) * K.TOUCH_WINDOW_DAYS
+        keep = t < horizon
+        idx, t = idx[keep], t[keep]
+        names, probs = K.TOUCH_EVENTS[ch]
+        kind = rng.choice(len(names), len(idx), p=probs)
+        ev_code = np.array([_EV[x] for x in names])[kind]
+        camps = np.asarray(_CHANNEL_CAMPAIGNS[ch])[rng.integers(0, len(_CHANNEL_CAMPAIGNS[ch]), len(idx))]
+        plat = _PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, seg[idx])]
+        ev.add(idx, t, ev_code, channel=np.full(len(idx), ch, dtype=object),
+               campaign=_CAMPAIGN_IDS[camps], platform=plat)
+        np.add.at(touch_counts, (camps, t.astype(np.int64), (ev_code != _EV["ad_impression"]).astype(int)), 1)
+        np.maximum.at(last_touch, idx, t)
+        earlier = np.full(n, np.inf)
+        np.minimum.at(earlier, idx, t)
+        better = earlier < first_touch_t
+        first_touch_t[better] = earlier[better]
+        first_touch_ch[better] = c
+    effect = np.asarray(K.CHANNEL_EFFECT)
+    logit = K.CONVERSION_INTERCEPT + touched @ effect
+    p_convert = _sigmoid(logit)
+    incremental = ((p_convert[:, None] - _sigmoid(logit[:, None] - effect[None, :])) * touched).sum(axis=0)
+    any_touch = touched.any(axis=1)
+    first_purchase = np.where(any_touch, np.maximum(last_touch, signup), signup) + rng.exponential(
+        np.where(any_touch, 2.0, 5.0)
+    )
+    converted = (rng.random(n) < p_convert) & (first_purchase < horizon)
+    organic = np.where(rng.random(n) < 0.8, "organic", "referral").astype(object)
+    acq = np.where(first_touch_ch >= 0, _CHANNELS[np.maximum(first_touch_ch, 0)], organic)
+
+    # --- buyers: lifetime and purchase intents ---------------------------------------------
+    b = np.flatnonzero(converted)
+    bseg = seg[b]
+    lifetime = np.asarray(K.LIFETIME_SCALE_DAYS)[bseg] * rng.weibull(K.LIFETIME_WEIBULL_SHAPE, len(b))
+    death = first_purchase[b] + lifetime
+    active_end = np.minimum(death, horizon)
+    rate = rng.gamma(K.INTENT_RATE_GAMMA_SHAPE,
+                     1.0 / (np.asarray(K.MEAN_DAYS_BETWEEN_INTENTS)[bseg] * K.INTENT_RATE_GAMMA_SHAPE))
+    promo_mult = np.asarray(K.PROMO_MULTIPLIER)
+    m_max = max(K.MONTH_SEASONALITY) * promo_mult[bseg]
+    dur = np.maximum(active_end - first_purchase[b], 0.0)
+    n_cand = rng.poisson(rate * m_max * dur)
+    ci = np.repeat(np.arange(len(b)), n_cand)
+    ct = first_purchase[b][ci] + rng.random(len(ci)) * dur[ci]
+    windows = [((s - cfg.start_ts).total_seconds() / DAY, (e - cfg.start_ts).total_seconds() / DAY, code)
+               for s, e, code in cfg.promo_windows()]
+    in_promo = _promo_index(ct, windows)
+    mult = np.asarray(K.MONTH_SEASONALITY)[_month_of(ct, cfg.start_ts)] * np.where(
+        in_promo >= 0, promo_mult[bseg[ci]], 1.0)
+    acc = rng.random(len(ci)) < mult / m_max[ci]
+    ci, ct = ci[acc], ct[acc]
+
+    # the A/B test: eligible buyers get one of two e-mails; converters order with the code
+    ab = K.AB_TEST
+    ab_day = (pd.Timestamp(ab["sent_at"], tz="UTC") - cfg.start_ts).total_seconds() / DAY
+    ab_arm = np.full(len(b), "", dtype=object)
+    ab_ci = np.array([], dtype=np.int64)
+    ab_ct = np.array([], dtype=float)
+    if 0 < ab_day < horizon:
+        elig = (first_purchase[b] < ab_day) & (death > ab_day)
+        assigned = elig & (rng.random(len(b)) < ab["share_of_eligible"])
+        variant = rng.random(len(b)) < 0.5
+        ai = np.flatnonzero(assigned)
+        is_var = variant[ai]
+        ab_arm[ai] = np.where(is_var, "variant", "control")
+        sent = ab_day + rng.random(len(ai)) * 0.5
+        camp = np.where(is_var, ab["variant_campaign"], ab["control_campaign"]).astype(object)
+        ev.add(b[ai], sent, _EV["email_sent"], channel=np.full(len(ai), "email", dtype=object), campaign=camp)
+        p = np.where(is_var, ab["rate_variant"], ab["rate_control"])
+        conv = rng.random(len(ai)) < p
+        ab_ci = ai[conv]
+        ab_ct = sent[conv] + rng.random(conv.sum()) * ab["window_days"]
+        keep = ab_ct < horizon
+        ab_ci, ab_ct = ab_ci[keep], ab_ct[keep]
+
+    # all intents: first purchase (forced), A/B conversions (forced), natural intents
+    it_b = np.concatenate([np.arange(len(b)), ab_ci, ci])
+    it_t = np.concatenate([first_purchase[b], ab_ct, ct])
+    kind = np.concatenate([np.zeros(len(b), int), np.ones(len(ab_ci), int), np.full(len(ci), 2)])
+    forced = kind < 2
+    it_seg = bseg[it_b]
+    ochan = _choice_rows(rng, K.ORDER_CHANNEL_MIX, it_seg)
+    ochan[kind == 1] = 0
+    online = ochan == 0
+    plat = np.where(online, _PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, it_seg)], None)
+
+    # funnel of online intents, with the planted friction
+    fr = K.FRICTION
+    fr_s = (pd.Timestamp(fr["start"], tz="UTC") - cfg.start_ts).total_seconds() / DAY
+    fr_e = (pd.Timestamp(fr["end"], tz="UTC") - cfg.start_ts).total_seconds() / DAY
+    p_buy = np.where((plat == fr["segment"]["platform"]) & (it_t >= fr_s) & (it_t < fr_e),
+                     fr["p_during"], K.FUNNEL_STEP_P[3])
+    u = rng.random((len(it_t), 4))
+    steps = np.column_stack([u[:, 0] < K.FUNNEL_STEP_P[0], u[:, 1] < K.FUNNEL_STEP_P[1],
+                             u[:, 2] < K.FUNNEL_STEP_P[2], u[:, 3] < p_buy])
+    steps[forced] = True
+    depth = 1 + np.cumprod(steps, axis=1).sum(axis=1)  # 1 = visit only .. 5 = purchase
+    completed = ~online | (depth == 5)
+
+    on = np.flatnonzero(online)
+    purchase_part = len(ev.parts)
+    sid = np.full(len(it_t), None, dtype=object)
+    order_t = it_t.copy()
+    sid_on, last_on = _sessions(rng, ev, counters, b[it_b[on]], it_t[on], plat[on], depth[on],
+                                rng.poisson(1.0, len(on)))
+    sid[on] = sid_on
+    order_t[on] = last_on
+
+    # --- orders -----------------------------------------------------------------------------
+    oi = np.flatnonzero(completed & (order_t < horizon))
+    oi = oi[np.lexsort((order_t[oi], it_b[oi]))]
+    n_orders = len(oi)
+    order_id = _ids("O", counters.order, n_orders, 10)
+    counters.order += n_orders
+    o_b = it_b[oi]
+    o_seg = bseg[o_b]
+    o_t = order_t[oi]
+    o_kind = kind[oi]
+    o_promo_win = _promo_index(o_t, windows)
+    use_code = (o_promo_win >= 0) & (rng.random(n_orders) < np.asarray(K.PROMO_CODE_USE)[o_seg])
+    codes = np.array([w[2] for w in windows] + [None], dtype=object)
+    promo = np.where(use_code, codes[o_promo_win], None)
+    promo = np.where(o_kind == 1, ab["promo_code"], promo)
+    status = rng.choice(len(K.ORDER_STATUS), n_orders, p=K.ORDER_STATUS_P)
+    status[o_kind == 0] = 0  # the first order is a completed purchase
+    items, value = _order_items(rng, order_id, o_seg)
+    discount = np.where(promo != None, np.round(value * K.PROMO_DISCOUNT, 2), 0.0)  # noqa: E711
+    orders = pd.DataFrame(
+        {
+            "order_id": order_id,
+            "customer_i": b[o_b],
+            "ordered_at": o_t,
+            "amount": np.round(value - discount, 2),
+            "discount": discount,
+            "channel": _ORDER_CHANNELS[ochan[oi]],
+            "platform": plat[oi],
+            "promo_code": promo,
+            "status": np.asarray(K.ORDER_STATUS, dtype=object)[status],
+        }
+    )
+    # purchase events carry their order id
+    if len(on):
+        part = ev.parts[purchase_part]
+        part["order"] = _attach_orders(part, sid, oi[online[oi]], order_id[online[oi]])
+
+    # --- browsing sessions (no purchase intent) ---------------------------------------------
+    nb = rng.poisson(K.LEAD_BROWSE_SESSIONS, n)
+    li = np.repeat(np.arange(n), nb)
+    lt = signup[li] + rng.random(len(li)) * 60.0
+    yr = np.asarray(K.BROWSE_SESSIONS_PER_YEAR)[bseg] / 365.0
+    nbb = rng.poisson(yr * dur)
+    bi = np.repeat(np.arange(len(b)), nbb)
+    bt = first_purchase[b][bi] + rng.random(len(bi)) * dur[bi]
+    bc = np.concatenate([li, b[bi]])
+    btime = np.concatenate([lt, bt])
+    keep = btime < horizon
+    bc, btime = bc[keep], btime[keep]
+    cart = rng.random(len(bc)) < K.BROWSE_CART_P
+    chk = cart & (rng.random(len(bc)) < K.BROWSE_CHECKOUT_P)
+    bdepth = 2 + cart + chk
+    _sessions(rng, ev, counters, bc, btime, _PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, seg[bc])],
+              bdepth, rng.poisson(1.0, len(bc)))
+
+    # --- post-purchase: reviews, referrals ----------------------------------------------------
+    onl = orders["channel"].to_numpy() == "online"
+    rv = np.flatnonzero(onl & (rng.random(n_orders) < K.REVIEW_P))
+    rt = o_t[rv] + rng.exponential(5.0, len(rv))
+    ok = rt < horizon
+    ev.add(b[o_b[rv[ok]]], rt[ok], _EV["review"], platform=plat[oi][rv[ok]])
+    advocate = rng.random(len(b)) < np.asarray(K.ADVOCATE_P)[bseg]
+    n_ref = np.where(advocate, 1 + rng.poisson(0.5, len(b)), 0)
+    ri = np.repeat(np.arange(len(b)), n_ref)
+    r_lo = first_purchase[b][ri] + 14.0
+    rt = r_lo + rng.random(len(ri)) * np.maximum(active_end[ri] - r_lo, 1.0)
+    ok = rt < horizon
+    ev.add(b[ri[ok]], rt[ok], _EV["referral"])
+    advocate_seen = np.zeros(len(b), dtype=bool)
+    advocate_seen[ri[ok]] = True
+
+    # --- support tickets ------------------------------------------------------------------------
+    st = orders["status"].to_numpy()
+    p_t = np.where(st == "returned", K.TICKET_P_RETURNED, np.where(st == "completed", K.TICKET_P, 0.0))
+    ti = np.flatnonzero(rng.random(n_orders) < p_t)
+    opened = o_t[ti] + rng.exponential(3.0, len(ti))
+    ti, opened = ti[opened < horizon], opened[opened < horizon]
+    m = len(ti)
+    resp = rng.lognormal(np.log(K.FIRST_RESPONSE_MEDIAN_HOURS), K.FIRST_RESPONSE_SIGMA, m) / 24.0
+    handle = rng.lognormal(np.log(K.HANDLING_MEDIAN_HOURS), K.HANDLING_SIGMA, m) / 24.0
+    handle = np.maximum(handle, resp + 5 * MIN)
+    fcr = rng.random(m) < K.FCR_P
+    contacts = np.where(fcr, 1, 2 + rng.poisson(0.7, m))
+    csat = np.where(fcr, rng.choice(5, m, p=K.CSAT_P_FCR), rng.choice(5, m, p=K.CSAT_P_NOT_FCR)) + 1
+    answered = rng.random(m) < 0.6
+    first_resp = opened + resp
+    resolved = opened + handle
+    tickets = pd.DataFrame(
+        {
+            "ticket_id": _ids("T", counters.ticket, m, 9),
+            "customer_i": b[o_b[ti]],
+            "opened_at": opened,
+            "first_response_at": np.where(first_resp < horizon, first_resp, np.nan),
+            "resolved_at": np.where(resolved < horizon, resolved, np.nan),
+            "contacts": contacts.astype(np.int64),
+            "csat": np.where(answered & (resolved < horizon), csat, -1),
+        }
+    )
+    counters.ticket += m
+    ev.add(tickets["customer_i"].to_numpy(), opened, _EV["support_contact"])
+
+    # --- NPS surveys --------------------------------------------------------------------------
+    si = np.flatnonzero(rng.random(len(b)) < K.NPS_RESPONSE_P)
+    s_lo = first_purchase[b][si] + 7.0
+    s_t = s_lo + rng.random(len(si)) * np.maximum(horizon - s_lo, 0.0)
+    ok = s_t < horizon
+    si, s_t = si[ok], s_t[ok]
+    nps = np.clip(np.round(rng.normal(np.asarray(K.NPS_MEAN)[bseg[si]], K.NPS_SD)), 0, 10).astype(np.int64)
+    surveys = pd.DataFrame({"customer_i": b[si], "answered_at": s_t, "nps": nps})
+
+    # --- subscriptions (contractual churn with planted hazard ratios) --------------------------
+    sub = np.flatnonzero(rng.random(len(b)) < np.asarray(K.SUBSCRIBE_P)[bseg])
+    s_start = first_purchase[b][sub] + rng.exponential(20.0, len(sub))
+    ok = s_start < horizon
+    sub, s_start = sub[ok], s_start[ok]
+    plan = _choice_rows(rng, K.PLAN_MIX, bseg[sub])
+    first_promo = _first_order_promo(orders, len(b), o_b)
+    hr = K.HAZARD_RATIOS
+    plan_hr = np.array([1.0, hr["plan_plus"], hr["plan_premium"]])[plan]
+    cov_hr = (plan_hr * hr["age_per_10_years"] ** ((age[b[sub]] - 40) / 10.0)
+              * np.where(first_promo[sub], hr["first_order_promo"], 1.0))
+    s_dur = K.SUBSCRIPTION_SCALE_DAYS * (-np.log(rng.random(len(sub))) / cov_hr) ** (
+        1.0 / K.SUBSCRIPTION_WEIBULL_SHAPE)
+    s_end = s_start + s_dur
+    subscriptions = pd.DataFrame(
+        {
+            "customer_i": b[sub],
+            "started_at": s_start,
+            "ended_at": np.where(s_end < horizon, s_end, np.nan),
+            "plan": np.asarray(K.PLANS, dtype=object)[plan],
+            "mrr": np.asarray(K.PLAN_MRR)[plan],
+        }
+    )
+
+    # --- assemble ---------------------------------------------------------------------------------
+    cid = _ids("C", first_index, n, 7)
+    first_names = np.array(["Alex", "Sam", "Robin", "Kim", "Jo", "Charlie", "Max", "Noa"], dtype=object)
+    customers = pd.DataFrame(
+        {
+            "customer_i": np.arange(n),
+            "signup_at": signup,
+            "acquisition_channel": acq,
+            "region": np.asarray(K.REGIONS, dtype=object)[region],
+            "age": age,
+            "name": first_names[np.arange(first_index, first_index + n) % 8] + " " + cid,
+            "email": np.char.add(np.char.lower(cid.astype(str)), "@example.com").astype(object),
+            "phone": np.char.add("+44 7700 ", np.char.zfill((np.arange(first_index, first_index + n) % 1_000_000).astype(str), 6)).astype(object),
+        }
+    )
+    e = ev.concat()
+    events = pd.DataFrame(
+        {
+            "customer_i": e["cust"],
+            "occurred_at": e["t"],
+            "event": _EVENT_NAMES[e["event"]],
+            "session_id": e["session"],
+            "channel": e["channel"],
+            "campaign_id": e["campaign"],
+            "platform": e["platform"],
+            "order_id": e["order"],
+        }
+    )
+    events = events[events["occurred_at"].to_numpy() < horizon]
+    events = events.iloc[np.lexsort((np.arange(len(events)), events["occurred_at"].to_numpy(),
+                                     events["customer_i"].to_numpy()))]
+    items = items.merge(orders[["order_id"]], on="order_id", how="inner")
+
+    died = np.full(n, np.nan)
+    died[b] = death
+    fp = np.full(n, np.nan)
+    fp[b] = first_purchase[b]
+    rate_all = np.zeros(n)
+    rate_all[b] = rate
+    adv = np.zeros(n, dtype=bool)
+    adv[b] = advocate_seen
+    arm = np.full(n, "", dtype=object)
+    arm[b] = ab_arm
+    truth = pd.DataFrame(
+        {
+            "customer_i": np.arange(n),
+            "segment": _SEGMENTS[seg],
+            "converted": converted,
+            "p_convert": p_convert,
+            "first_purchase_at": fp,
+            "died_at": died,
+            "intent_rate_per_day": rate_all,
+            "advocate": adv,
+            "ab_arm": arm,
+            **{f"touched_{ch}": touched[:, i] for i, ch in enumerate(K.CHANNELS)},
+        }
+    )
+    tables = {
+        "customers": customers,
+        "orders": orders,
+        "order_items": items,
+        "events": events,
+        "tickets": tickets,
+        "surveys": surveys,
+        "subscriptions": subscriptions,
+    }
+    tables = {k: _finish(v, cid, cfg) for k, v in tables.items()}
+    tables["tickets"]["csat"] = tables["tickets"]["csat"].where(tables["tickets"]["csat"] > 0).astype("Int64")
+    truth = _finish(truth, cid, cfg)
+    return ChunkResult(tables, truth, incremental, touch_counts)
+
+
+def _promo_index(t: np.ndarray, windows) -> np.ndarray:
+    idx = np.full(len(t), -1)
+    for i, (s, e, _) in enumerate(windows):
+        idx[(t >= s) & (t < e)] = i
+    return idx
+
+
+def _attach_orders(part: dict, sid_by_intent: np.ndarray, purchased_intents: np.ndarray,
+                   order_ids: np.ndarray) -> np.ndarray:
+    """Set ``order_id`` on the purchase events of the given sessions."""
+    out = part["order"].copy()
+    lookup = dict(zip(sid_by_intent[purchased_intents], order_ids, strict=True))
+    is_purchase = part["event"] == _EV["purchase"]
+    out[is_purchase] = [lookup.get(s) for s in part["session"][is_purchase]]
+    return out
+
+
+def _first_order_promo(orders: pd.DataFrame, n_buyers: int, o_b: np.ndarray) -> np.ndarray:
+    """Whether each buyer's first order used a promotion code (orders are sorted by buyer, time)."""
+    flag = np.zeros(n_buyers, dtype=bool)
+    first = np.unique(o_b, return_index=True)[1]
+    flag[o_b[first]] = orders["promo_code"].to_numpy()[first] != None  # noqa: E711
+    return flag
+
+
+def _order_items(rng, order_id: np.ndarray, o_seg: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Order lines with the planted category affinities; returns lines and list value per order."""
+    m = len(order_id)
+    cat0 = _choice_rows(rng, K.CATEGORY_PREFERENCE, o_seg)
+    lines_o = [np.arange(m)]
+    lines_c = [cat0]
+    cats = list(K.CATEGORIES)
+    for a, c, p in K.AFFINITIES:
+        hit = np.flatnonzero((cat0 == cats.index(a)) & (rng.random(m) < p))
+        lines_o.append(hit)
+        lines_c.append(np.full(len(hit), cats.index(c)))
+    n_extra = rng.poisson(np.asarray(K.EXTRA_ITEMS_MEAN)[o_seg])
+    eo = np.repeat(np.arange(m), n_extra)
+    lines_o.append(eo)
+    lines_c.append(rng.integers(0, len(cats), len(eo)))
+    lo = np.concatenate(lines_o)
+    lc = np.concatenate(lines_c)
+    tier = _choice_rows(rng, K.TIER_PREFERENCE, o_seg[lo])
+    k = rng.integers(0, K.PRODUCTS_PER_TIER, len(lo))
+    prod = lc * len(K.TIER_MULTIPLIER) * K.PRODUCTS_PER_TIER + tier * K.PRODUCTS_PER_TIER + k
+    qty = 1 + (rng.random(len(lo)) < 0.15)
+    lines = pd.DataFrame({"o": lo, "p": prod, "quantity": qty.astype(np.int64)})
+    lines = lines.groupby(["o", "p"], sort=True, as_index=False)["quantity"].sum()
+    o, p = lines["o"].to_numpy(), lines["p"].to_numpy()
+    value = np.bincount(o, weights=lines["quantity"].to_numpy() * PRODUCT_PRICES[p], minlength=m)
+    items = pd.DataFrame(
+        {
+            "order_id": order_id[o],
+            "product_id": PRODUCT_IDS[p],
+            "category": PRODUCT_CATEGORIES[p],
+            "quantity": lines["quantity"].to_numpy(),
+            "unit_price": PRODUCT_PRICES[p],
+        }
+    )
+    return items, np.round(value, 2)
+
+
+_TIME_COLS = {"signup_at", "ordered_at", "occurred_at", "opened_at", "first_response_at", "resolved_at",
+              "answered_at", "started_at", "ended_at", "first_purchase_at", "died_at"}
+
+
+def _finish(df: pd.DataFrame, cid: np.ndarray, cfg: K.CompanyConfig) -> pd.DataFrame:
+    """Replace the chunk-local customer index by ids and float days by UTC timestamps (seconds)."""
+    df = df.copy()
+    if "customer_i" in df:
+        df.insert(0, "customer_id", cid[df.pop("customer_i").to_numpy()])
+        df = df[["customer_id", *[c for c in df.columns if c != "customer_id"]]]
+    base = np.datetime64(cfg.start_ts.tz_convert(None).to_datetime64(), "s")
+    for col in _TIME_COLS & set(df.columns):
+        days = df[col].to_numpy(dtype=float)
+        secs = np.floor(np.where(np.isfinite(days), days, 0.0) * DAY).astype(np.int64)
+        ts = (base + secs.astype("timedelta64[s]")).astype("datetime64[us]")
+        ts = np.where(np.isfinite(days), ts, np.datetime64("NaT"))
+        df[col] = pd.to_datetime(ts).tz_localize("UTC")
+    return df
