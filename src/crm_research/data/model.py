@@ -76,6 +76,8 @@ class Table:
     ``key`` lists the columns that identify a row (checked for duplicates).
     ``order_checks`` lists pairs ``(earlier, later)`` of datetime columns of the same row
     where ``later`` may not precede ``earlier``.
+    ``bound_checks`` lists pairs ``(column, bound)`` of numeric columns of the same row
+    where ``column`` may not exceed ``bound`` (clicks at most impressions).
     """
 
     name: str
@@ -85,6 +87,7 @@ class Table:
     foreign_keys: tuple[ForeignKey, ...] = ()
     order_checks: tuple[tuple[str, str], ...] = ()
     doc: str = ""
+    bound_checks: tuple[tuple[str, str], ...] = ()
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -194,6 +197,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("campaign_id", "date"),
             foreign_keys=(FK("campaign_id", "campaigns", "campaign_id"),),
+            bound_checks=(("clicks", "impressions"),),
             doc="Daily delivery and spend per campaign.",
         ),
         Table(
