@@ -10,7 +10,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from crm_research.engine import engine_function
+from crm_research.engine import engine_function, exact_sum
 
 __all__ = ["customer_orders", "as_utc_timestamp"]
 
@@ -61,7 +61,7 @@ def customer_orders(
     DataFrame or ibis.Table
         Columns ``customer_id``, ``n_orders`` (orders), ``n_purchase_days`` (distinct UTC
         calendar days with an order), ``first_order_at``, ``last_order_at`` (UTC timestamps),
-        ``revenue`` (currency, sum of ``value_col``). Sorted by ``customer_id``.
+        ``revenue`` (currency, exact sum of ``value_col`` to 1e-6). Sorted by ``customer_id``.
     """
     t = orders
     if status_col is not None and status_col in t.columns:
@@ -74,6 +74,6 @@ def customer_orders(
         n_purchase_days=day.nunique(),
         first_order_at=t[date_col].min(),
         last_order_at=t[date_col].max(),
-        revenue=t[value_col].sum().cast("float64"),
+        revenue=exact_sum(t[value_col]),
     )
     return g.order_by("customer_id")
