@@ -15,7 +15,7 @@ Types
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ORDER_CHANNELS = ("online", "phone", "in_person")
 PLATFORMS = ("desktop", "mobile", "app")

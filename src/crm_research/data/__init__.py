@@ -1,0 +1,37 @@
+"""Load, convert and validate a company's CRM tables against the data model.
+
+>>> from crm_research import data
+>>> crm = data.load("data/client", mapping="data/client/mapping.yaml")  # doctest: +SKIP
+>>> crm.orders.dtypes                                                      # doctest: +SKIP
+
+:func:`load` returns a :class:`CRMData` or raises one
+:class:`~crm_research.errors.DataValidationError` listing every problem (see
+``docs/data-model.md`` for the tables, the mapping format and the checks).
+"""
+
+from crm_research.data.crmdata import CRMData
+from crm_research.data.load import NA_TEXT, DataSourceError, load
+from crm_research.data.mapping import Mapping, MappingError, TableMapping, read_mapping
+from crm_research.data.model import TABLE_ORDER, TABLES, Column, ForeignKey, Table
+from crm_research.data.schemas import CHECK_NAMES, SCHEMAS, dtype_of, pii_columns, table_schema
+
+__all__ = [
+    "CHECK_NAMES",
+    "CRMData",
+    "Column",
+    "DataSourceError",
+    "ForeignKey",
+    "Mapping",
+    "MappingError",
+    "NA_TEXT",
+    "SCHEMAS",
+    "TABLES",
+    "TABLE_ORDER",
+    "Table",
+    "TableMapping",
+    "dtype_of",
+    "load",
+    "pii_columns",
+    "read_mapping",
+    "table_schema",
+]
