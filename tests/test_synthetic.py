@@ -196,3 +196,12 @@ def test_cli_synth(tmp_path, capsys):
     assert (tmp_path / "s" / "orders.parquet").exists()
     assert main(["synth", "--customers", "200", "--seed", "4", "--out", str(tmp_path / "s")]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_ensure_demo_generates_once(tmp_path):
+    folder = tmp_path / "data" / "demo"
+    first = synthetic.ensure_demo(folder, n_customers=300, seed=1)
+    stamp = (first / "orders.parquet").stat().st_mtime_ns
+    again = synthetic.ensure_demo(folder, n_customers=300, seed=1)
+    assert first == again == folder
+    assert (folder / "orders.parquet").stat().st_mtime_ns == stamp
