@@ -141,9 +141,11 @@ def pii_columns(table: str | Table) -> list[str]:
 def _range_checks(column: Column) -> list[pa.Check]:
     checks = []
     if column.min_value is not None:
-        checks.append(pa.Check.ge(column.min_value, name="out_of_range"))
+        checks.append(pa.Check.ge(column.min_value, name="out_of_range",
+                                  error=f"out_of_range: below the minimum {column.min_value:g}"))
     if column.max_value is not None:
-        checks.append(pa.Check.le(column.max_value, name="out_of_range"))
+        checks.append(pa.Check.le(column.max_value, name="out_of_range",
+                                  error=f"out_of_range: above the maximum {column.max_value:g}"))
     return checks
 
 
@@ -211,16 +213,19 @@ def table_schema(
             continue
         checks: list[pa.Check] = []
         if col.allowed is not None:
-            checks.append(pa.Check.isin(list(col.allowed), name="not_allowed"))
+            checks.append(pa.Check.isin(list(col.allowed), name="not_allowed",
+                                        error=f"not_allowed: not one of {', '.join(col.allowed)}"))
         checks += _range_checks(col)
         if col.kind in ("datetime", "date"):
             day = col.kind == "date"
             if lo is not None:
                 bound = utc_day(lo, timezone) if day else lo
-                checks.append(pa.Check.ge(bound, name="before_company_start"))
+                checks.append(pa.Check.ge(bound, name="before_company_start",
+                                          error=f"before_company_start: before {bound.isoformat()}"))
             if hi is not None:
                 bound = utc_day(hi, timezone) if day else hi
-                checks.append(pa.Check.le(bound, name="future_date"))
+                checks.append(pa.Check.le(bound, name="future_date",
+                                          error=f"future_date: after {bound.isoformat()}"))
         schema_columns[col.name] = pa.Column(
             dtype_of(col) if check_dtypes else None,
             checks=checks,
@@ -233,11 +238,12 @@ def table_schema(
         )
 
     frame_checks = [
-        pa.Check(_later_not_before(a, b), name="date_order",
+        pa.Check(_later_not_before(a, b), name="date_order", error=f"date_order: {b} before {a}",
                  statistics={"earlier": a, "later": b})
         for a, b in declared.order_checks if {a, b} <= keep
     ] + [
-        pa.Check(_not_above(a, b), name="exceeds_bound", statistics={"column": a, "bound": b})
+        pa.Check(_not_above(a, b), name="exceeds_bound", error=f"exceeds_bound: {a} above {b}",
+                 statistics={"column": a, "bound": b})
         for a, b in declared.bound_checks if {a, b} <= keep
     ]
     multi_key = list(declared.key) if len(declared.key) > 1 and set(declared.key) <= keep else None
