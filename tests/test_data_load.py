@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from crm_research import data
 from crm_research.data import (
@@ -23,6 +24,7 @@ from crm_research.data import (
     table_schema,
 )
 from crm_research.data.coerce import coerce_column
+from crm_research.data.docs import update_page
 from crm_research.errors import DataValidationError
 from data_corpus import AS_OF, valid_frames, write_folder
 
@@ -372,3 +374,23 @@ def test_table_schema_date_window() -> None:
     frame.loc[0, "date"] = ts("2024-07-02T00:00:00Z")
     with pytest.raises(Exception, match="future_date"):
         schema.validate(frame)
+
+
+def test_data_model_page_matches_the_model() -> None:
+    page = Path(__file__).resolve().parents[1] / "docs" / "data-model.md"
+    text = page.read_text(encoding="utf-8")
+    assert update_page(text) == text, "run: python -m crm_research.data.docs docs/data-model.md"
+    for name, table in TABLES.items():
+        assert f"### `{name}`" in text
+        for col in table.columns:
+            assert f"| `{col.name}` |" in text
+
+
+def test_the_documented_mapping_example_is_valid() -> None:
+    page = Path(__file__).resolve().parents[1] / "docs" / "data-model.md"
+    block = page.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    parsed = read_mapping(yaml.safe_load(block))
+    assert parsed.table("orders").columns["montant"] == "amount"
+    assert parsed.table("orders").encoding == "cp1252"
+    assert parsed.date_format == {("orders", "ordered_at"): "%d/%m/%Y %H:%M"}
+    assert parsed.timezone == "Europe/Paris"

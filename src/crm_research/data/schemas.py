@@ -49,8 +49,8 @@ CHECK_NAMES: dict[str, str] = {
     "orphan_key": "a foreign key that does not exist in the referenced table",
     "date_order": "a later timestamp of a row that precedes an earlier one (resolved before opened)",
     "exceeds_bound": "a number above another number of the same row (clicks above impressions)",
-    "future_date": "dates after ``as_of`` (default: now)",
-    "before_company_start": "dates before the company started (``company_start``)",
+    "future_date": "dates after `as_of` (default: now)",
+    "before_company_start": "dates before the company started (`company_start`)",
 }
 
 _UTC = pd.DatetimeTZDtype("ns", "UTC")
