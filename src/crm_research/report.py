@@ -1,0 +1,292 @@
+"""Client reports of a run: one self-contained HTML page per notebook, an index, optional PDFs.
+
+The HTML reports show the narrative and the results without code: inputs and prompts are
+removed, images are embedded as data URIs and the CSS is inlined, so a page reads offline
+with no external JavaScript or CSS. Cells tagged ``parameters``, ``injected-parameters`` or
+``report-hide`` and warnings (stderr output) are left out.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+
+from crm_research import privacy
+from crm_research.errors import CRMError
+
+__all__ = ["notebook_title", "notebook_html", "write_index", "find_chromium", "print_pdf"]
+
+HIDDEN_TAGS = ("parameters", "injected-parameters", "report-hide")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+_CSS = """
+body { max-width: 1000px; margin: 0 auto; padding: 0 1.5em 3em; }
+.crm-head { border-bottom: 1px solid #ccc; margin: 1.5em 0 1em; padding-bottom: .6em;
+            font-family: system-ui, sans-serif; color: #555; font-size: 13px; }
+.crm-head table { border-collapse: collapse; margin-top: .4em; }
+.crm-head td { padding: 1px 12px 1px 0; }
+.crm-foot { border-top: 1px solid #ccc; margin-top: 2em; padding-top: .6em;
+            font-family: system-ui, sans-serif; color: #777; font-size: 12px; }
+"""
+
+_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block extra_css -%}<style type="text/css">{{ resources.crm.css }}</style>{%- endblock extra_css -%}
+{%- block body_header -%}
+{{ super() }}
+<div class="crm-head">{{ resources.crm.header }}</div>
+{%- endblock body_header -%}
+{%- block body_footer -%}
+<div class="crm-foot">{{ resources.crm.footer }}</div>
+{{ super() }}
+{%- endblock body_footer -%}
+"""
+
+
+def notebook_title(nb: nbformat.NotebookNode, default: str) -> str:
+    """Return the first markdown heading of ``nb`` (without ``#``), else ``default``."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            if line.startswith("#"):
+                return line.lstrip("#").strip() or default
+    return default
+
+
+def _client_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    cells = []
+    for cell in nb.cells:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & set(HIDDEN_TAGS):
+            continue
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] | None = None,
+                  footer: str = "") -> str:
+    """Render an executed notebook as a self-contained HTML page without code.
+
+    Parameters
+    ----------
+    nb : NotebookNode
+        The executed notebook.
+    title : str
+        Page title.
+    header : dict of str to str, optional
+        Facts shown as a small table under the title bar (``{"As of": "2026-01-01"}``).
+    footer : str
+        A line of text at the bottom (run name, data fingerprint).
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Raises
+    ------
+    privacy.PIIError
+        The rendered text holds e-mail addresses.
+    """
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in (header or {}).items())
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"crm_report.html.j2": _TEMPLATE})],
+        template_file="crm_report.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    resources = {
+        "metadata": {"name": title},
+        "crm": {"css": _CSS, "header": f"<table>{rows}</table>" if rows else "",
+                "footer": html.escape(footer)},
+    }
+    body, _ = exporter.from_notebook_node(_client_copy(nb), resources=resources)
+    found = privacy.find_emails(_strip_data_uris(body))
+    if found:
+        raise privacy.PIIError(f"report {title!r} shows e-mail addresses (e.g. {found[0]!r}): "
+                               f"drop or pseudonymise them before displaying tables")
+    return body
+
+
+def _strip_data_uris(text: str) -> str:
+    out, i = [], 0
+    while True:
+        j = text.find("data:", i)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j])
+        k = j
+        while k < len(text) and text[k] not in "\"') ":
+            k += 1
+        i = k
+
+
+_INDEX_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1000px;
+       margin: 2em auto; padding: 0 1.5em; color: #222; }
+h1 { font-size: 1.6em; margin-bottom: .2em; }
+.meta { color: #666; font-size: 13px; margin-bottom: 1.5em; }
+.nb { border: 1px solid #ddd; border-radius: 6px; padding: .8em 1.2em; margin: 1em 0; }
+.nb h2 { font-size: 1.2em; margin: .2em 0 .5em; }
+.status-ok { color: #1a7f37; } .status-failed { color: #cf222e; font-weight: bold; }
+.status-skipped, .status-pending { color: #888; }
+.headlines { display: flex; flex-wrap: wrap; gap: .6em 2em; margin: .5em 0; }
+.headline .v { font-size: 1.4em; font-weight: 600; } .headline .n { color: #555; font-size: 13px; }
+.files { font-size: 13px; color: #444; } .files a { margin-right: .8em; }
+.thumbs img { max-height: 140px; margin: .3em .6em 0 0; border: 1px solid #eee; }
+"""
+
+
+def write_index(run_dir: Path, manifest: dict) -> Path:
+    """Write ``index.html``: every notebook's report link, status, headline numbers and files.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder; links are relative to it, so the folder can be moved or zipped.
+    manifest : dict
+        The run manifest (see :func:`crm_research.run.run_notebooks`).
+
+    Returns
+    -------
+    Path
+        The index file.
+    """
+    e = html.escape
+    status = manifest.get("status", "")
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{e(manifest.get('run', 'run'))}</title><style>{_INDEX_CSS}</style></head><body>",
+        f"<h1>Analysis run {e(manifest.get('run', ''))}</h1>",
+    ]
+    data = manifest.get("data") or {}
+    facts = [f"status: <span class='status-{e(status)}'>{e(status)}</span>",
+             f"started {e(str(manifest.get('started', ''))[:19].replace('T', ' '))}"]
+    if data.get("fingerprint"):
+        facts.append(f"data fingerprint {e(data['fingerprint'][:12])}")
+    git = manifest.get("git") or {}
+    if git.get("commit"):
+        facts.append(f"code {e(git['commit'][:10])}{' (modified)' if git.get('dirty') else ''}")
+    parts.append(f"<div class='meta'>{' · '.join(facts)}</div>")
+    for nb in manifest.get("notebooks", []):
+        st = nb.get("status", "")
+        title = nb.get("title") or nb["name"]
+        link = nb.get("report")
+        head = f"<a href='{e(link)}'>{e(title)}</a>" if link else e(title)
+        dur = nb.get("duration_s")
+        parts.append("<div class='nb'>")
+        parts.append(f"<h2>{head} <small class='status-{e(st)}'>{e(st)}"
+                     f"{f' · {dur:.1f} s' if isinstance(dur, int | float) else ''}</small></h2>")
+        if nb.get("error"):
+            parts.append(f"<p class='status-failed'>{e(nb['error'])}</p>")
+        if nb.get("headlines"):
+            parts.append("<div class='headlines'>")
+            for h in nb["headlines"]:
+                parts.append(f"<div class='headline'><div class='v'>{e(str(h.get('text', h.get('value'))))}"
+                             f"</div><div class='n'>{e(h['name'])}</div></div>")
+            parts.append("</div>")
+        files = []
+        if nb.get("pdf"):
+            files.append(f"<a href='{e(nb['pdf'])}'>PDF</a>")
+        files += [f"<a href='tables/{e(t)}.csv'>{e(t)}.csv</a>" for t in nb.get("tables", [])]
+        if files:
+            parts.append(f"<div class='files'>{''.join(files)}</div>")
+        figs = nb.get("figures", [])
+        if figs:
+            parts.append("<div class='thumbs'>" + "".join(
+                f"<a href='figures/{e(f)}.png'><img src='figures/{e(f)}.png' alt='{e(f)}'></a>"
+                for f in figs) + "</div>")
+        parts.append("</div>")
+    parts.append("</body></html>\n")
+    path = run_dir / "index.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def find_chromium() -> str | None:
+    """Return the path of a Chromium or Chrome executable on ``PATH``, or None."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def print_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: float = 120) -> Path:
+    """Print ``html_path`` to ``pdf_path`` with headless Chromium.
+
+    Parameters
+    ----------
+    html_path, pdf_path : Path
+    chromium : str
+        Executable (see :func:`find_chromium`).
+    timeout : float
+        Seconds before giving up.
+
+    Returns
+    -------
+    Path
+        ``pdf_path``.
+
+    Raises
+    ------
+    CRMError
+        Chromium failed or wrote no file.
+    """
+    with tempfile.TemporaryDirectory(prefix="crm-chromium-") as profile:
+        cmd = [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--no-first-run", "--disable-component-update", "--disable-sync", "--no-pdf-header-footer",
+            f"--user-data-dir={profile}", f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri(),
+        ]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  env={**os.environ, "HOME": profile})
+        except subprocess.TimeoutExpired as exc:
+            raise CRMError(f"Chromium did not finish printing {html_path.name} within {timeout:.0f} s") from exc
+    if not pdf_path.exists() or pdf_path.stat().st_size == 0:
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no message"]
+        raise CRMError(f"Chromium could not print {html_path.name} (exit {proc.returncode}): {tail[0]}")
+    return pdf_path
+
+
+def pdf_all(run_dir: Path, html_files: list[Path], progress: Callable[[str], None]) -> dict[str, str]:
+    """Print every HTML report to PDF if Chromium is found; returns ``{stem: pdf file name}``."""
+    chromium = find_chromium()
+    if chromium is None:
+        progress("PDF skipped: no Chromium found on PATH (looked for "
+                 f"{', '.join(CHROMIUM_NAMES)}); install one, e.g. `apt-get install chromium`. "
+                 "The HTML reports are written.")
+        return {}
+    out = {}
+    for h in html_files:
+        pdf = h.with_suffix(".pdf")
+        progress(f"printing {pdf.name}")
+        print_pdf(h, pdf, chromium)
+        out[h.stem] = pdf.name
+    return out
