@@ -1,0 +1,22 @@
+"""Shared test fixtures. Keep this file small and generic; topic fixtures live in their modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SMALL_CUSTOMERS = 300
+SMALL_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def small_company(tmp_path_factory) -> Path:
+    """A small synthetic CRM company (300 contacts, seed 7) as parquet files, written once.
+
+    Holds names, e-mail addresses and phone numbers, so privacy checks have something to catch.
+    """
+    from crm_research import synthetic
+
+    return synthetic.write(tmp_path_factory.mktemp("company") / "small", n_customers=SMALL_CUSTOMERS,
+                           seed=SMALL_SEED)

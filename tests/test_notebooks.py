@@ -1,0 +1,153 @@
+"""The five notebooks, executed for real on a small synthetic company.
+
+Kernels are slow to start, so every notebook runs once through the runner (session fixture
+``run_all``) while, in parallel, ``pytest --nbval-lax`` runs them once more the way an analyst
+does in JupyterLab: default parameters, demo data, the scratch run folder (``nbval_job``, in a
+copy of the project pointed to by ``CRM_RESEARCH_ROOT``). Both must agree byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from crm_research import cli, notebook, paths, privacy, run
+
+STEMS = ["01_baseline", "02_segmentation", "03_journey", "04_attribution", "05_churn"]
+
+
+@pytest.fixture(scope="session")
+def nbval_job(small_company, tmp_path_factory):
+    """Start ``pytest --nbval-lax notebooks/`` on a copy of the project whose demo data is small."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(paths.notebooks_dir(), root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(small_company, root / "data" / "demo")
+    env = {**os.environ, "CRM_RESEARCH_ROOT": str(root)}
+    env.pop(privacy.ENV_KEY, None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
+         "--rootdir", str(root), str(root / "notebooks")],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    yield root, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.fixture(scope="session")
+def nbval_result(nbval_job):
+    root, proc = nbval_job
+    out, _ = proc.communicate(timeout=600)
+    return root, proc.returncode, out
+
+
+@pytest.fixture(scope="session")
+def run_all(nbval_job, small_company, tmp_path_factory) -> Path:
+    """All five notebooks through the runner, once (``nbval_job`` starts first, in parallel)."""
+    messages: list[str] = []
+    folder = run.run_notebooks(data_dir=small_company, out_dir=tmp_path_factory.mktemp("runs"),
+                               progress=messages.append)
+    (folder / "progress.log").write_text("\n".join(messages))
+    return folder
+
+
+def test_committed_notebooks_have_no_outputs():
+    for path in sorted(paths.notebooks_dir().glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        assert nb.metadata["kernelspec"]["name"] == "python3", path.name
+        assert "papermill" not in nb.metadata, path.name
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name}: exactly one cell tagged 'parameters'"
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, f"{path.name} has outputs"
+    assert [p.stem for p in sorted(paths.notebooks_dir().glob("*.ipynb"))] == STEMS
+
+
+def test_every_notebook_executes_into_one_run_folder(run_all, small_company):
+    manifest = json.loads((run_all / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and not (run_all / "FAILED").exists()
+    assert [n["name"] for n in manifest["notebooks"]] == STEMS
+    assert manifest["data"]["fingerprint"] == notebook.load_data(small_company).fingerprint()
+    assert manifest["versions"]["pandas"] and manifest["versions"]["papermill"]
+    assert "commit" in (manifest["git"] or {"commit": None})
+    index = (run_all / "index.html").read_text()
+    for entry in manifest["notebooks"]:
+        assert entry["status"] == "ok" and entry["duration_s"] > 0
+        assert entry["parameters"]["data_dir"] == str(small_company)
+        assert entry["headlines"] and entry["tables"] and entry["figures"], entry["name"]
+        for t in entry["tables"]:
+            assert (run_all / "tables" / f"{t}.csv").stat().st_size > 0
+        for f in entry["figures"]:
+            assert (run_all / "figures" / f"{f}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (run_all / "notebooks" / f"{entry['name']}.ipynb").exists()
+        assert f"href='{entry['name']}.html'" in index
+        assert entry["headlines"][0]["text"] in index
+    log = (run_all / "progress.log").read_text()
+    assert "[5/5] 05_churn ok in" in log
+
+
+def test_html_reports_read_offline_without_code(run_all):
+    for stem in STEMS:
+        page = (run_all / f"{stem}.html").read_text()
+        assert "nb.setup" not in page and "run.save_table" not in page, stem  # no code
+        assert "<script src=" not in page and "cdnjs" not in page and "<link" not in page, stem
+        assert "data:image/png;base64," in page, stem  # figures embedded
+        assert 'class="jp-InputPrompt' not in page and 'class="jp-OutputPrompt' not in page, stem
+        assert not privacy.find_emails(page.split("data:image")[0]), stem
+
+
+def test_tables_hold_no_personal_data(run_all, small_company):
+    customers = pd.read_parquet(small_company / "customers.parquet")
+    secrets = set(customers["email"]) | set(customers["name"]) | set(customers["phone"])
+    ids = set(customers["customer_id"])
+    for csv in (run_all / "tables").glob("*.csv"):
+        df = pd.read_csv(csv, dtype=str)
+        assert not set(df.columns) & privacy.pii_column_names(), csv.name
+        values = set(df.to_numpy().ravel()) - {None}
+        assert not values & secrets and not values & ids, csv.name
+    assert not list((run_all / "tables").glob("*key*"))
+
+
+def test_an_override_changes_a_result_table(run_all, small_company, tmp_path):
+    other = run.run_notebooks(["2"], overrides=[("max_orders", "3")], data_dir=small_company,
+                              out_dir=tmp_path)
+    name = "segmentation_orders_per_contact.csv"
+    base, changed = pd.read_csv(run_all / "tables" / name), pd.read_csv(other / "tables" / name)
+    assert changed["orders"].tolist() == ["0", "1", "2", "3+"] and len(base) == 11
+    assert changed["contacts"].sum() == base["contacts"].sum()
+    manifest = json.loads((other / "manifest.json").read_text())
+    assert manifest["notebooks"][0]["parameters"]["max_orders"] == 3
+    text = run.compare_runs(run_all, other)
+    assert "## segmentation_orders_per_contact" in text and "Only in A" in text
+    assert cli.main(["compare", str(run_all), str(other), "--out", str(tmp_path / "cmp")]) == 0
+    assert (tmp_path / "cmp" / "segmentation_orders_per_contact.csv").exists()
+
+
+def test_nbval_lax_runs_every_notebook(nbval_result):
+    _root, code, out = nbval_result
+    assert code == 0, out[-3000:]
+    cells = sum(c.cell_type == "code" for p in sorted(paths.notebooks_dir().glob("*.ipynb"))
+                for c in nbformat.read(p, as_version=4).cells)
+    assert f"{cells} passed" in out, out[-3000:]  # nbval-lax: one test per code cell
+
+
+def test_same_data_and_parameters_give_identical_tables(run_all, nbval_result):
+    root, code, out = nbval_result
+    assert code == 0, out[-3000:]
+    scratch = root / "reports" / notebook.SCRATCH / "tables"
+    ours = sorted(p.name for p in (run_all / "tables").glob("*.csv"))
+    assert sorted(p.name for p in scratch.glob("*.csv")) == ours
+    for name in ours:
+        assert (scratch / name).read_bytes() == (run_all / "tables" / name).read_bytes(), name

@@ -1,0 +1,212 @@
+"""The runner without the five notebooks: names, parameters, failures, compare, PDF, CLI.
+
+Parameter checks must reject bad input before any kernel starts: ``papermill.execute_notebook``
+is replaced by a trap in those tests. The one real execution here is a tiny failing notebook.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from crm_research import cli, report, run
+from crm_research.errors import NotebookFailed, ParameterError
+
+ALL = ["01_baseline", "02_segmentation", "03_journey", "04_attribution", "05_churn"]
+
+
+def _nb(path: Path, params: str, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell(params)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# A test notebook"), p,
+                *[nbformat.v4.new_code_cell(c) for c in cells]]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def no_kernel(monkeypatch):
+    """Fail the test if anything tries to execute a notebook."""
+    import papermill
+
+    calls = []
+
+    def trap(*args, **kwargs):
+        calls.append(args)
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(papermill, "execute_notebook", trap)
+    return calls
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def test_resolve_notebooks_by_number_stem_file_and_topic(tmp_path):
+    assert [p.stem for p in run.resolve_notebooks()] == ALL
+    got = run.resolve_notebooks(["5", "02_segmentation", "03_journey.ipynb", "attribution", "05"])
+    assert [p.stem for p in got] == ["05_churn", "02_segmentation", "03_journey", "04_attribution"]
+    own = _nb(tmp_path / "mine.ipynb", "x = 1  # a number")
+    assert run.resolve_notebooks([str(own)]) == [own.resolve()]
+    with pytest.raises(ParameterError, match="no notebook '9'.*01_baseline"):
+        run.resolve_notebooks(["9"])
+
+
+# --- parameters ----------------------------------------------------------------------------
+
+
+def test_every_notebook_declares_the_common_parameters_with_comments():
+    for path in run.resolve_notebooks():
+        params = run.notebook_parameters(path)
+        assert {"data_dir", "as_of", "period", "seed", "run_dir"} <= set(params), path.name
+        own = set(params) - {"data_dir", "as_of", "period", "seed", "run_dir"}
+        assert 1 <= len(own) <= 3, path.name
+        assert all(p.help for p in params.values()), path.name
+        assert params["data_dir"].default is None and params["run_dir"].default is None
+
+
+@pytest.mark.parametrize(("default", "given", "expected"), [
+    (3, "4", 4), (3, 5.0, 5), (0.5, "2", 2.0), (0.5, 1, 1.0), (True, "no", False), (False, "YES", True),
+    ("M", "W", "W"), ("2026-01-01", pd.Timestamp("2025-06-30").date(), "2025-06-30"),
+    (None, "data/x", "data/x"), (None, Path("/d"), "/d"), (None, "none", None), ([1], "[2, 3]", [2, 3]),
+])
+def test_coerce_to_the_default_type(default, given, expected):
+    assert run.coerce(given, run.Param("x", default, True, ""), "nb") == expected
+
+
+@pytest.mark.parametrize(("default", "given"), [
+    (3, "three"), (3, "4.5"), (3, True), (0.5, "x"), (0.5, "nan"), (True, "maybe"), ("M", [1]),
+    (None, 5), (3, None), ([1], "{a: 1}"),
+])
+def test_coerce_rejects_with_a_clear_message(default, given):
+    with pytest.raises(ParameterError, match=r"nb: parameter x=.* is not a valid"):
+        run.coerce(given, run.Param("x", default, True, ""), "nb")
+
+
+def test_parameter_precedence_file_then_data_then_overrides(tmp_path):
+    nbs = run.resolve_notebooks(["1", "5"])
+    pf = tmp_path / "params.yaml"
+    pf.write_text("as_of: 2025-07-01\nperiod: W\nbin_days: 14\n05_churn:\n  churn_after_days: 90\n"
+                  "1:\n  periods: 6\n")
+    plan = run.plan_parameters(nbs, pf, [("period", "M"), ("churn.bin_days", "7")], data_dir=tmp_path)
+    b, c = plan["01_baseline"], plan["05_churn"]
+    assert b["as_of"] == c["as_of"] == "2025-07-01"  # YAML date → text
+    assert b["period"] == c["period"] == "M"  # -p beats the file
+    assert b["periods"] == 6 and b["active_window_days"] == 90  # section value, default
+    assert c["bin_days"] == 7 and c["churn_after_days"] == 90
+    assert b["data_dir"] == c["data_dir"] == str(tmp_path)
+    assert "run_dir" not in b
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ([("bin_day", "3")], r"notebook 05_churn has no parameter 'bin_day' \(did you mean 'bin_days'\?\)"),
+    ([("05_churn.bin_days", "wide")], r"05_churn: parameter bin_days='wide' is not a valid int"),
+    ([("period", "Q")], r"05_churn: period='Q' is not supported"),
+    ([("as_of", "yesterday")], r"05_churn: as_of='yesterday' is not a date"),
+    ([("run_dir", "/tmp/x")], r"run_dir is chosen by the runner"),
+])
+def test_bad_parameters_are_rejected_before_any_kernel(overrides, message, tmp_path, no_kernel):
+    with pytest.raises(ParameterError, match=message):
+        run.run_notebooks(["5"], overrides=overrides, out_dir=tmp_path / "runs")
+    assert no_kernel == []
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_parameter_of_a_multi_notebook_run_names_the_notebooks(tmp_path, no_kernel):
+    with pytest.raises(ParameterError, match=r"no notebook of this run \(01_baseline, 02_segmentation\)"):
+        run.run_notebooks(["1", "2"], overrides=[("bins", "3")], out_dir=tmp_path)
+    with pytest.raises(ParameterError, match=r"notebook 01_baseline has no parameter 'max_orders'"):
+        run.run_notebooks(["1", "2"], overrides=[("1.max_orders", "3")], out_dir=tmp_path)
+    pf = tmp_path / "p.yaml"
+    pf.write_text("02_segmentation:\n  lookback: 30\n")
+    with pytest.raises(ParameterError, match=r"02_segmentation has no parameter 'lookback'"):
+        run.run_notebooks(["1", "2"], params_file=pf, out_dir=tmp_path)
+    with pytest.raises(ParameterError, match="does not exist"):
+        run.run_notebooks(["1"], data_dir=tmp_path / "missing", out_dir=tmp_path)
+    assert no_kernel == []
+
+
+def test_unparseable_parameter_line_is_an_error(tmp_path, no_kernel):
+    nb = _nb(tmp_path / "eq.ipynb", "x = 1  # a = b breaks papermill's parser\ny = 2  # fine")
+    with pytest.raises(ParameterError, match="cannot read parameter.*x"):
+        run.run_notebooks([str(nb)], out_dir=tmp_path)
+    assert no_kernel == []
+
+
+# --- failure -------------------------------------------------------------------------------
+
+
+def test_failing_notebook_gives_one_line_and_a_failed_run_folder(tmp_path):
+    nb = _nb(tmp_path / "boom.ipynb", "run_dir = None  # run folder\nlimit = 3  # a limit",
+             "x = limit * 2\nprint('before the error', x)", "# explode on purpose\nraise ValueError('bad input')",
+             "print('never')")
+    with pytest.raises(NotebookFailed) as info:
+        run.run_notebooks([str(nb)], out_dir=tmp_path / "runs")
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("notebook boom failed in cell 4 `# explode on purpose`: ValueError: bad input")
+    folder = next((tmp_path / "runs").iterdir())
+    assert (folder / "FAILED").read_text().strip() == msg
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["notebooks"][0]["status"] == "failed"
+    executed = nbformat.read(folder / "notebooks" / "boom.ipynb", as_version=4)
+    outputs = "".join(json.dumps(c.get("outputs", [])) for c in executed.cells)
+    assert "before the error 6" in outputs and "never" not in outputs
+    assert "failed" in (folder / "index.html").read_text()
+    # the CLI prints the same line and exits non-zero
+    assert cli.main(["run", str(nb), "--out", str(tmp_path / "cli")]) == 2
+
+
+# --- compare -------------------------------------------------------------------------------
+
+
+def _fake_run(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
+    (folder / "tables").mkdir(parents=True)
+    for name, df in tables.items():
+        df.to_csv(folder / "tables" / f"{name}.csv", index=False)
+    return folder
+
+
+def test_compare_runs_side_by_side(tmp_path):
+    a = _fake_run(tmp_path / "a", {
+        "spend": pd.DataFrame({"campaign": ["x", "y"], "cost": [100.0, 50.0], "clicks": [10, 5]}),
+        "old": pd.DataFrame({"n": [1]}),
+    })
+    b = _fake_run(tmp_path / "b", {
+        "spend": pd.DataFrame({"campaign": ["y", "x", "z"], "cost": [50.0, 110.0, 1.0], "clicks": [5, 10, 1]}),
+        "new": pd.DataFrame({"n": [1]}),
+    })
+    text = run.compare_runs(a, b, out=tmp_path / "cmp")
+    assert "## spend" in text and "Only in A (a): old" in text and "Only in B (b): new" in text
+    df = pd.read_csv(tmp_path / "cmp" / "spend.csv")
+    x = df.set_index("campaign").loc["x"]
+    assert x["cost A"] == 100 and x["cost B"] == 110 and x["cost change"] == 10 and x["cost change %"] == 10
+    assert pd.isna(df.set_index("campaign").loc["z", "cost A"])
+    assert (tmp_path / "cmp" / "comparison.md").read_text() == text
+    with pytest.raises(Exception, match="not a run folder"):
+        run.compare_runs(tmp_path, b)
+
+
+# --- pdf -----------------------------------------------------------------------------------
+
+
+def test_pdf_without_chromium_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "find_chromium", lambda: None)
+    messages = []
+    assert report.pdf_all(tmp_path, [tmp_path / "x.html"], messages.append) == {}
+    assert "no Chromium found" in messages[0] and "HTML reports are written" in messages[0]
+
+
+@pytest.mark.skipif(report.find_chromium() is None,
+                    reason="Chromium not installed (apt-get install chromium); PDF printing untested")
+def test_pdf_with_chromium(tmp_path):
+    page = tmp_path / "r.html"
+    page.write_text("<html><body><h1>Report</h1><p>Hello</p></body></html>")
+    pdf = report.print_pdf(page, tmp_path / "r.pdf", report.find_chromium())
+    assert pdf.read_bytes()[:5] == b"%PDF-"
