@@ -225,6 +225,17 @@ def test_mapping_company_start_is_local_midnight(tmp_path: Path) -> None:
     assert problem.examples == ("line 2: 2023-12-31T22:30:00+00:00",)
 
 
+def test_mapping_encoding_reads_a_latin1_export(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "client", valid_frames())
+    text = (folder / "customers.csv").read_text(encoding="utf-8").replace("Ada ", "Adélaïde ")
+    (folder / "customers.csv").write_bytes(text.encode("latin-1"))
+    with pytest.raises(DataValidationError, match="not valid utf-8-sig text"):
+        data.load(folder, as_of=AS_OF)
+    mapping = {"tables": {"customers": {"encoding": "latin-1"}}}
+    loaded = data.load(folder, mapping, as_of=AS_OF)
+    assert loaded.customers["name"].iloc[0] == "Adélaïde Lovelace"
+
+
 def test_mapping_as_a_dict_and_a_parsed_mapping() -> None:
     spec = {"events": {"page_view": "view_page"}, "timezone": "America/New_York"}
     parsed = read_mapping(spec)

@@ -182,10 +182,10 @@ def _to_datetimes(series: pd.Series, *, day: bool, timezone: str,
         return empty, present
     else:
         obj = series.astype(object)
-        if _all_text(obj):
-            text = obj.str.strip()
-        else:
-            text = obj.map(_as_text, na_action="ignore")
+        if not _all_text(obj):
+            obj = obj.map(_as_text, na_action="ignore")
+        # Arrow strings: stripping and the offset search run vectorised, not per value.
+        text = obj.astype("string[pyarrow]").str.strip()
         values = pd.Series(pd.NaT, index=series.index, dtype=_UTC_NS, name=series.name)
         given = text.notna()
         if fmt is not None and ("%z" in fmt or "%Z" in fmt):
@@ -193,7 +193,7 @@ def _to_datetimes(series: pd.Series, *, day: bool, timezone: str,
         elif fmt is not None:
             aware = pd.Series(False, index=series.index)
         else:
-            aware = text.str.contains(_OFFSET, na=False).astype(bool)
+            aware = text.str.contains(_OFFSET.pattern).fillna(False).astype(bool)
         naive = given & ~aware
         parse = {"format": fmt or "ISO8601", "errors": "coerce"}
         if aware.any():
