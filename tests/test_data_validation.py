@@ -324,6 +324,21 @@ def test_missing_table_hint_lists_unused_files(tmp_path: Path) -> None:
     assert "clients.csv" in problem.hint
 
 
+def test_a_wrong_separator_is_named_in_the_hint(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path, valid_frames())
+    pd.read_csv(folder / "campaigns.csv", dtype=str).to_csv(folder / "campaigns.csv", sep=";",
+                                                            index=False)
+    with pytest.raises(DataValidationError) as info:
+        data.load(folder, as_of=AS_OF)
+    problems = info.value.problems
+    assert [(p.table, p.column, p.check) for p in problems] == [
+        ("campaigns", "campaign_id", "missing_column"), ("campaigns", "channel", "missing_column"),
+        ("campaigns", "name", "missing_column")]
+    assert "looks ';'-separated" in problems[0].hint
+    assert "`tables: {campaigns: {sep: ';'}}`" in problems[0].hint
+    data.load(folder, {"tables": {"campaigns": {"sep": ";"}}}, as_of=AS_OF)
+
+
 def test_cli_validate_reports_problems_without_traceback(tmp_path: Path, capsys) -> None:
     frames = valid_frames()
     setcell("orders", 0, "amount", -1.0)(frames)

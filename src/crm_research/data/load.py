@@ -67,8 +67,8 @@ class _Table:
     failed: dict[str, np.ndarray] = field(default_factory=dict)  # cells that did not convert
 
 
-def _plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word if n == 1 else word + 's'}"
 
 
 def _show(value: Any) -> str:
@@ -217,6 +217,17 @@ def _rename(raw: _Raw, tm: TableMapping, problems: list[Problem]) -> pd.DataFram
     return frame
 
 
+def _guess_separator(raw: _Raw, frame: pd.DataFrame) -> str | None:
+    """The separator of a CSV file read as one column, when its header shows one."""
+    if not raw.csv or len(frame.columns) != 1:
+        return None
+    header = str(frame.columns[0])
+    for separator in (";", "\t", "|", ","):
+        if separator in header:
+            return separator
+    return None
+
+
 def _missing_columns(raw: _Raw, frame: pd.DataFrame, tm: TableMapping,
                      problems: list[Problem]) -> None:
     table = TABLES[raw.name]
@@ -231,7 +242,11 @@ def _missing_columns(raw: _Raw, frame: pd.DataFrame, tm: TableMapping,
         else:
             message = f"required column {col.name!r} is missing from {raw.origin}"
         hint = f"add the column ({col.kind}: {col.doc})"
-        if strangers:
+        separator = _guess_separator(raw, frame)
+        if separator is not None:
+            hint = (f"{raw.origin} reads as a single column: it looks {separator!r}-separated; "
+                    f"set `tables: {{{raw.name}: {{sep: {separator!r}}}}}` in the mapping")
+        elif strangers:
             hint += (f"; columns not in the model: {', '.join(repr(s) for s in strangers[:8])} - "
                      f"rename one with `tables: {{{raw.name}: {{columns: {{<client name>: "
                      f"{col.name}}}}}}}` in the mapping")
