@@ -205,3 +205,14 @@ def test_ensure_demo_generates_once(tmp_path):
     again = synthetic.ensure_demo(folder, n_customers=300, seed=1)
     assert first == again == folder
     assert (folder / "orders.parquet").stat().st_mtime_ns == stamp
+
+
+def test_synthetic_company_passes_validation_in_both_formats(tmp_path):
+    """The generator writes exactly the data model: the loader accepts it, CSV == Parquet."""
+    from crm_research import data
+
+    p = data.load(synthetic.write(tmp_path / "p", n_customers=1_500, seed=8))
+    c = data.load(synthetic.write(tmp_path / "c", n_customers=1_500, seed=8, fmt="csv"))
+    assert set(p.tables()) == set(synthetic.GENERATED_TABLES)
+    assert p.fingerprint() == c.fingerprint()
+    pd.testing.assert_frame_equal(p.orders, c.orders)
