@@ -62,9 +62,11 @@ class CRMData:
         return frame
 
     def __contains__(self, name: object) -> bool:
+        """Whether ``name`` is a table present in this data."""
         return isinstance(name, str) and name in TABLES and getattr(self, name) is not None
 
     def __iter__(self) -> Iterator[str]:
+        """Iterate over the names of the present tables, in model order."""
         return iter(self.tables())
 
     def __repr__(self) -> str:
@@ -106,7 +108,8 @@ class CRMData:
         -------
         CRMData
             Same tables and source; the PII columns (``customers.name``, ``email``,
-            ``phone``) are dropped where present.
+            ``phone``) are dropped where present. Tables without PII columns are the same
+            DataFrame objects, not copies.
         """
         changes = {}
         for name, frame in self.tables().items():
