@@ -216,3 +216,13 @@ def test_synthetic_company_passes_validation_in_both_formats(tmp_path):
     assert set(p.tables()) == set(synthetic.GENERATED_TABLES)
     assert p.fingerprint() == c.fingerprint()
     pd.testing.assert_frame_equal(p.orders, c.orders)
+
+
+def test_cli_validate_with_explicit_bounds(tmp_path, capsys):
+    from crm_research.cli import main
+
+    folder = synthetic.write(tmp_path / "s", n_customers=300, seed=4)
+    assert main(["validate", str(folder), "--as-of", "2026-01-01"]) == 0
+    assert main(["validate", str(folder), "--as-of", "2025-06-01", "--company-start", "2024-03-01"]) == 2
+    err = capsys.readouterr().err
+    assert "future_date" in err and "before_company_start" in err and "Traceback" not in err

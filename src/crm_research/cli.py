@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a folder of tables against the data model")
     v.add_argument("path", type=Path, help="folder with one CSV or Parquet file per table")
     v.add_argument("--mapping", type=Path, default=None, help="YAML mapping of client columns/events")
+    v.add_argument("--as-of", default=None,
+                   help="dates after this instant are errors (default: now, the only use of the clock)")
+    v.add_argument("--company-start", default=None, help="dates before this day are errors")
 
     r = sub.add_parser("run", help="execute analysis notebooks into a new run folder")
     r.add_argument("notebooks", nargs="*", help="notebooks to run (names or numbers); default all")
@@ -59,7 +62,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from crm_research import data
 
-    crm = data.load(args.path, mapping=args.mapping)
+    crm = data.load(args.path, mapping=args.mapping, as_of=args.as_of, company_start=args.company_start)
     print(f"{args.path}: valid")
     for name, frame in crm.tables().items():
         print(f"  {name:<14} {len(frame):>10,} rows")
