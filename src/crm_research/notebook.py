@@ -50,6 +50,7 @@ __all__ = [
     "days_since_last_order",
     "line_chart",
     "bar_chart",
+    "show",
 ]
 
 SCRATCH = "scratch"
@@ -140,7 +141,8 @@ def load_data(data_dir: str | os.PathLike | None = None):
     ----------
     data_dir : path-like, optional
         Folder with one file per table; relative paths start at the project root. ``None``
-        means the demo company in ``data/demo``, generated on first use.
+        means the demo company in ``data/demo``, generated on first use. A client mapping
+        saved as ``mapping.yaml`` in the folder is applied.
 
     Returns
     -------
@@ -156,10 +158,22 @@ def load_data(data_dir: str | os.PathLike | None = None):
     return _load(resolve_data_dir(data_dir))
 
 
+MAPPING_FILES = ("mapping.yaml", "mapping.yml")
+"""A client mapping saved under one of these names in the data folder is applied on load."""
+
+
+def mapping_file(folder: Path) -> Path | None:
+    """Return the mapping YAML kept in the data folder, if any (see :data:`MAPPING_FILES`)."""
+    for name in MAPPING_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
 def _load(folder: Path):
     from crm_research import data
 
-    return data.load(folder)
+    return data.load(folder, mapping=mapping_file(folder))
 
 
 # ---------------------------------------------------------------------------------------
@@ -265,7 +279,9 @@ class RunContext:
         """
         folder = resolve_data_dir(data_dir)
         crm = _load(folder)
-        self._meta["data"] = {"folder": str(folder), "fingerprint": crm.fingerprint()}
+        mapping = mapping_file(folder)
+        self._meta["data"] = {"folder": str(folder), "fingerprint": crm.fingerprint(),
+                              "mapping": mapping.name if mapping else None}
         self._write_meta()
         return crm if keep_pii else crm.without_pii()
 
@@ -313,8 +329,10 @@ class RunContext:
             self._write_meta()
         return out
 
-    def save_figure(self, fig, name: str, *, dpi: int = 120) -> Path:
+    def save_figure(self, fig, name: str, *, dpi: int = 120) -> None:
         """Write ``figures/<name>.png`` (the figure still shows in the notebook).
+
+        Returns nothing, so no file path appears in the client report.
 
         Parameters
         ----------
@@ -324,9 +342,6 @@ class RunContext:
         dpi : int
             Resolution.
 
-        Returns
-        -------
-        Path
         """
         _check_name(name, "figure")
         owner = self._owner_of("figures", name)
@@ -339,7 +354,6 @@ class RunContext:
         if name not in self._meta["figures"]:
             self._meta["figures"].append(name)
             self._write_meta()
-        return path
 
     def headline(self, name: str, value: Any, fmt: str = "{:,}") -> str:
         """Record one headline number for the run index; returns its text.
@@ -660,6 +674,50 @@ def days_since_last_order(crm, as_of) -> pd.Series:
 
 
 # ---------------------------------------------------------------------------------------
+# display
+# ---------------------------------------------------------------------------------------
+
+PERCENT_HINTS = ("share", "rate", "ctr")
+
+
+def show(df: pd.DataFrame, percent: tuple[str, ...] | None = None, decimals: int = 2):
+    """Display a table for a client: no index, dates as days, thousands separators, percentages.
+
+    Parameters
+    ----------
+    df : DataFrame
+    percent : tuple of str, optional
+        Columns shown as percentages. Default: numeric columns whose name contains
+        ``share``, ``rate`` or ``ctr``.
+    decimals : int
+        Decimals of other float columns.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Renders as an HTML table in the notebook and the report.
+    """
+    if percent is None:
+        percent = tuple(c for c in df.columns if any(h in str(c) for h in PERCENT_HINTS)
+                        and pd.api.types.is_float_dtype(df[c]))
+    fmt: dict[str, Any] = {}
+    for c in df.columns:
+        s = df[c]
+        if c in percent:
+            fmt[c] = "{:.1%}"
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            midnight = s.dropna().eq(s.dropna().dt.normalize()).all()
+            fmt[c] = (lambda v, m=midnight: "" if pd.isna(v) else v.strftime("%Y-%m-%d" if m else "%Y-%m-%d %H:%M"))
+        elif pd.api.types.is_bool_dtype(s):
+            continue
+        elif pd.api.types.is_integer_dtype(s):
+            fmt[c] = "{:,}"
+        elif pd.api.types.is_float_dtype(s):
+            fmt[c] = "{:,." + str(decimals) + "f}"
+    return df.style.format(fmt, na_rep="").hide(axis="index")
+
+
+# ---------------------------------------------------------------------------------------
 # charts
 # ---------------------------------------------------------------------------------------
 
@@ -691,4 +749,6 @@ def bar_chart(df: pd.DataFrame, x: str, y: str, *, title: str = "", xlabel: str 
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
         if len(labels) > 12 or max((len(s) for s in labels), default=0) > 6:
             ax.tick_params(axis="x", labelrotation=45)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
     return fig

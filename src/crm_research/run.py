@@ -671,7 +671,8 @@ def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict) ->
     nb = nbformat.read(executed, as_version=4)
     title = report.notebook_title(nb, entry["name"])
     params = entry["parameters"]
-    header = {"Analysis date (as of)": params.get("as_of", ""), "Period": params.get("period", "")}
+    period = {"M": "months", "W": "weeks"}.get(params.get("period"), params.get("period", ""))
+    header = {"Analysis date (as of)": params.get("as_of", ""), "Period": period}
     if params.get("data_dir"):
         header["Data"] = Path(params["data_dir"]).name
     header = {k: v for k, v in header.items() if v not in ("", None)}
