@@ -151,3 +151,23 @@ def test_same_data_and_parameters_give_identical_tables(run_all, nbval_result):
     assert sorted(p.name for p in scratch.glob("*.csv")) == ours
     for name in ours:
         assert (scratch / name).read_bytes() == (run_all / "tables" / name).read_bytes(), name
+
+
+def test_a_mapping_next_to_the_data_is_applied(small_company, tmp_path):
+    folder = tmp_path / "client"
+    shutil.copytree(small_company, folder)
+    (folder / "customers.parquet").rename(folder / "clients.parquet")
+    (folder / "mapping.yaml").write_text("tables:\n  customers:\n    file: clients.parquet\n")
+    ctx = notebook.setup("01_test", tmp_path / "run")
+    crm = ctx.load_data(folder)
+    assert len(crm.customers) == 300 and "email" not in crm.customers.columns  # PII dropped at load
+    meta = json.loads(ctx.meta_path.read_text())
+    assert meta["data"]["mapping"] == "mapping.yaml" and len(meta["data"]["fingerprint"]) == 64
+
+
+def test_show_formats_for_a_client():
+    df = pd.DataFrame({"day": pd.to_datetime(["2025-01-01"], utc=True), "n": [12345],
+                       "share": [0.1234], "amount": [1234.5]})
+    html = notebook.show(df).to_html()
+    assert "2025-01-01<" in html and "00:00" not in html
+    assert "12,345" in html and "12.3%" in html and "1,234.50" in html
