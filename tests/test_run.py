@@ -210,3 +210,14 @@ def test_pdf_with_chromium(tmp_path):
     page.write_text("<html><body><h1>Report</h1><p>Hello</p></body></html>")
     pdf = report.print_pdf(page, tmp_path / "r.pdf", report.find_chromium())
     assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_run_folders_are_never_reused(tmp_path):
+    plan = {"01_baseline": {"seed": 1}}
+    first = run._new_run_folder(tmp_path, plan)
+    (first / "keep.txt").write_text("x")
+    second = run._new_run_folder(tmp_path, plan)
+    assert second != first and (first / "keep.txt").exists()
+    assert first.name.startswith("run-") and len(first.name.split("-")[-1]) == 7
+    if second.name.startswith(first.name):  # same second: a suffix, never the same folder
+        assert second.name == f"{first.name}-2"

@@ -551,7 +551,8 @@ def run_notebooks(
     pdf : bool
         Also print each HTML report to PDF with Chromium (skipped with a message if absent).
     progress : callable, optional
-        Receives one line of text per step (notebook started/finished with elapsed seconds).
+        Receives one line of text per step: notebook started, finished (with elapsed seconds),
+        and every 30 s a "still running" line, which comes from a helper thread.
 
     Returns
     -------
