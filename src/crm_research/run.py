@@ -702,21 +702,27 @@ def _run_folder(p: Path) -> Path:
     return p
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, column: str = "") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
-    if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1e6 else f"{v:,.0f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    if column.endswith(" change %"):
+        return f"{v:+.1f}%"
+    sign = "+" if column.endswith(" change") else ""
+    if float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):{sign},}"
+    if abs(v) >= 100:
+        return f"{v:{sign},.1f}"
+    return f"{v:{sign}.4g}"
 
 
 def _markdown(df) -> str:
     cols = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row) + " |")
+        cells = [_fmt(v, c).replace("|", "\\|") for v, c in zip(row, cols, strict=True)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
