@@ -1,0 +1,261 @@
+"""Shared plumbing of the journey module: input checks, the path-ordered event table, intervals.
+
+Every row-level journey helper works on one internal, path-ordered view of the event log
+(:func:`base`), with fixed internal column names so user column names never clash:
+
+* ``_jp``: the path key (a customer, a session, ...), rows whose path is null are dropped;
+* ``_jt``: the event timestamp (UTC);
+* ``_je``: the event name (string);
+* ``_jr``: the tie-break of equal timestamps: the input row number for pandas input (added by
+  :func:`prepare`), the ``row_col`` column for engine tables, else 0 (then equal timestamps
+  are ordered by event name; an engine table has no input order).
+
+Events of a path are ordered by ``(_jt, _jr, _je)`` (:data:`ORDER`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Sequence
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from crm_research.engine import is_lazy
+from crm_research.errors import CRMError, ParameterError
+
+P, T, E, R = "_jp", "_jt", "_je", "_jr"
+ORDER = (T, R, E)
+ROW = "_jr"
+"""Name of the input row-number column :func:`prepare` adds to pandas input."""
+
+
+def as_list(value: str | Sequence[str] | None) -> list[str]:
+    """``None`` → ``[]``, a string → ``[string]``, a sequence → list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def columns_of(events) -> list[str]:
+    return list(events.columns)
+
+
+def check_columns(events, table: str, cols: dict[str, str | None]) -> None:
+    """Raise :class:`CRMError` naming every ``*_col`` argument whose column is missing."""
+    have = set(columns_of(events))
+    missing = {arg: c for arg, c in cols.items() if c is not None and c not in have}
+    if missing:
+        detail = ", ".join(f"{arg}={c!r}" for arg, c in missing.items())
+        raise CRMError(
+            f"table {table!r} has no column(s) {detail}; it has {sorted(have)}. "
+            "Pass the right *_col argument or rename the column."
+        )
+    internal = [c for c in have if c.startswith("_j")]
+    if internal:
+        raise CRMError(
+            f"table {table!r} has column(s) {sorted(internal)} whose names start with '_j', "
+            "which the journey module reserves for internal columns: rename them."
+        )
+
+
+def _rows(mask: np.ndarray, index: pd.Index) -> list:
+    return list(index[np.flatnonzero(mask)[:5]])
+
+
+def prepare(events, table: str, cols: dict[str, str | None], row_col: str | None = None, *,
+            keep: Iterable[str] | None = None, required: Iterable[str] = ()) -> tuple:
+    """Validate the event log and give it an explicit row order.
+
+    Parameters
+    ----------
+    events : DataFrame or ibis.Table
+        The event log.
+    table : str
+        Its name in error messages.
+    cols : dict
+        ``{argument name: column}`` of the columns used (``None`` entries are skipped). The
+        argument named ``time_col`` must hold timestamps.
+    row_col : str, optional
+        Column giving the input order (tie-break of equal timestamps).
+    keep : iterable of str, optional
+        Columns to keep for pandas input (default: the used columns); ``"*"`` keeps all.
+    required : iterable of str
+        Argument names (keys of ``cols``) whose column must not hold nulls.
+
+    Returns
+    -------
+    (table, row_col)
+        Pandas input comes back as a new, slim DataFrame with the input row number in
+        :data:`ROW` (``row_col`` is then :data:`ROW` unless given); an engine table passes
+        through unchanged.
+    """
+    cols = {k: v for k, v in cols.items() if v is not None}
+    check_columns(events, table, {**cols, "row_col": row_col})
+    time_col = cols.get("time_col")
+    if is_lazy(events):
+        if time_col is not None and not events[time_col].type().is_timestamp():
+            raise CRMError(
+                f"table {table!r}: column {time_col!r} (time_col) must hold timestamps, got "
+                f"{events[time_col].type()}; cast it first"
+            )
+        return events, row_col
+    if not isinstance(events, pd.DataFrame):
+        raise CRMError(f"table {table!r} must be a pandas DataFrame or an ibis Table, got "
+                       f"{type(events).__name__}")
+    if keep == "*":
+        names = list(events.columns)
+    else:
+        names = list(dict.fromkeys([*cols.values(), *(keep or ()), *([row_col] if row_col else [])]))
+    data = {c: events[c].array for c in names}
+    if time_col is not None:
+        tcol = events[time_col]
+        if not pd.api.types.is_datetime64_any_dtype(tcol):
+            raise CRMError(
+                f"table {table!r}: column {time_col!r} (time_col) must hold timestamps, got "
+                f"dtype {tcol.dtype}; parse it first (pandas.to_datetime(..., utc=True))"
+            )
+        if tcol.isna().any():
+            raise CRMError(
+                f"table {table!r}: column {time_col!r} has {int(tcol.isna().sum())} missing "
+                f"timestamp(s), e.g. rows {_rows(tcol.isna().to_numpy(), events.index)}; drop or "
+                "fill them"
+            )
+        tcol = tcol.dt.tz_localize("UTC") if tcol.dt.tz is None else tcol.dt.tz_convert("UTC")
+        data[time_col] = tcol.array
+    for arg in required:
+        c = cols.get(arg)
+        if c is not None:
+            miss = events[c].isna().to_numpy()
+            if miss.any():
+                raise CRMError(
+                    f"table {table!r}: column {c!r} ({arg}) has {int(miss.sum())} missing "
+                    f"value(s), e.g. rows {_rows(miss, events.index)}; drop or fill them"
+                )
+    out = pd.DataFrame(data, index=pd.RangeIndex(len(events)), copy=False)
+    if row_col is None:
+        out[ROW] = np.arange(len(out), dtype=np.int64)
+        row_col = ROW
+    return out, row_col
+
+
+def base(t: ir.Table, *, path_col: str, time_col: str, event_col: str | None,
+         row_col: str | None, extra: Iterable[str] = ()) -> ir.Table:
+    """The internal view ``_jp, _jt, _je, _jr`` (+ ``extra`` columns), null paths dropped."""
+    fields = {
+        P: t[path_col],
+        T: t[time_col],
+        E: t[event_col].cast("string") if event_col is not None else ibis.literal(""),
+        R: t[row_col].cast("int64") if row_col is not None else ibis.literal(0, type="int64"),
+    }
+    extra = [c for c in dict.fromkeys(extra) if c not in (P, T, E, R)]
+    out = t.select(**fields, **{c: t[c] for c in extra})
+    return out.filter(out[P].notnull())
+
+
+def path_window(**kwargs) -> ibis.expr.builders.LegacyWindowBuilder:
+    """Window over each path's events in journey order (time, input row, event name)."""
+    return ibis.window(group_by=P, order_by=list(ORDER), **kwargs)
+
+
+def to_microseconds(value, name: str) -> int:
+    """A duration (``"30min"``, ``pandas.Timedelta``, ``datetime.timedelta``) in microseconds."""
+    if isinstance(value, bool):
+        raise ParameterError(f"{name} must be a duration such as '30min', got {value!r}")
+    try:
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError("bare number")
+        td = pd.Timedelta(value)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(
+            f"{name} must be a duration such as '30min', '7D' or pandas.Timedelta(hours=1), "
+            f"got {value!r}"
+        ) from exc
+    if pd.isna(td) or td <= pd.Timedelta(0):
+        raise ParameterError(f"{name} must be a positive duration, got {value!r}")
+    return int(td.value // 1000)
+
+
+def interval(us: int) -> ir.IntervalScalar:
+    return ibis.interval(microseconds=int(us))
+
+
+def utc(value) -> pd.Timestamp:
+    """Parse a date-like into a tz-aware UTC Timestamp (naive values are taken as UTC)."""
+    if value is None:
+        raise ParameterError("a date is required (as_of), got None")
+    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+        value = pd.Timestamp(value)
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(f"cannot read {value!r} as a date") from exc
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def ts_literal(value) -> ir.TimestampScalar:
+    return ibis.literal(utc(value).to_pydatetime(), type="timestamp('UTC')")
+
+
+def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
+    """``later - earlier`` in seconds (float64, microsecond resolution)."""
+    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64")
+
+
+PERIODS = {"D": "D", "W": "W", "M": "M", "Q": "Q", "Y": "Y"}
+
+
+def period_start(col: ir.TimestampValue, period: str) -> ir.TimestampValue:
+    """Start of the calendar period (UTC) holding ``col``: D, W (Monday), M, Q or Y."""
+    if period not in PERIODS:
+        raise ParameterError(f"period must be one of {sorted(PERIODS)}, got {period!r}")
+    return col.truncate(PERIODS[period])
+
+
+def wilson_ibis(k: ir.IntegerValue, n: ir.IntegerValue, z: float) -> tuple[ir.FloatingValue, ...]:
+    """Wilson score interval of ``k`` successes in ``n`` trials (null when ``n == 0``)."""
+    nf = n.cast("float64")
+    p = k.cast("float64") / nf
+    z2 = z * z
+    denom = 1.0 + z2 / nf
+    center = (p + z2 / (2.0 * nf)) / denom
+    half = z * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt() / denom
+    ok = n > 0
+    null = ibis.null("float64")
+    lo = ibis.greatest(center - half, 0.0)
+    hi = ibis.least(center + half, 1.0)
+    return ok.ifelse(lo, null), ok.ifelse(hi, null)
+
+
+def wilson(k, n, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval (numpy) of ``k`` successes in ``n`` trials; NaN when ``n == 0``."""
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        denom = 1.0 + z * z / n
+        center = (p + z * z / (2.0 * n)) / denom
+        half = z * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
+    lo = np.where(n > 0, np.clip(center - half, 0.0, 1.0), np.nan)
+    hi = np.where(n > 0, np.clip(center + half, 0.0, 1.0), np.nan)
+    return lo, hi
+
+
+def z_of(confidence: float) -> float:
+    """Two-sided normal quantile of a confidence level (0.95 → 1.96)."""
+    from scipy.stats import norm
+
+    if not 0.0 < confidence < 1.0:
+        raise ParameterError(f"confidence must be between 0 and 1, got {confidence!r}")
+    return float(norm.ppf(0.5 + confidence / 2.0))
+
+
+def check_steps(steps, name: str = "steps", min_len: int = 1) -> list[str]:
+    steps = as_list(steps)
+    if len(steps) < min_len or not all(isinstance(s, str) and s for s in steps):
+        raise ParameterError(f"{name} must be a list of at least {min_len} event name(s), got {steps!r}")
+    return steps

@@ -1,0 +1,260 @@
+"""Funnels: how many paths (customers or sessions) reach each step, in order or anywhere.
+
+Conventions
+-----------
+* **Closed funnel** (``mode="closed"``): a path reaches step *j* when steps 1..j occur in that
+  order at strictly increasing positions of the path. Matching is greedy and earliest: step 1
+  is the path's first occurrence of step 1, step *j* the first occurrence of step *j* after the
+  matched step *j - 1* (events with equal timestamps are ordered by input order). One event
+  matches at most one step, so a step listed twice needs two events.
+* **Open funnel** (``mode="open"``): a path reaches step *j* when the step occurs anywhere.
+* **Conversion window** (``window``): closed, step *j* must happen at most ``window`` after the
+  matched step 1 (inclusive); open, at most ``window`` after the path's first funnel event.
+* **Groups** (``by``, ``period``): a path belongs to the group of its *entry event*: its first
+  step-1 event, or, for paths without one, its first funnel event.
+* Paths whose key is null (events outside any session, say) are ignored.
+
+Rates are proportions of paths, with Wilson score intervals:
+
+* ``conversion`` = P(reach step j | reached step j - 1) = ``n_from_prev / n_prev``; the
+  "previous step" of step 1 is "any funnel event" (``n_prev = n_paths``), so step 1's
+  conversion is the share of paths that entered the funnel at all;
+* ``overall_conversion`` = P(reach step j | reached step 1) = ``n_from_first / n_first``;
+* ``share_of_paths`` = ``n / n_paths`` (paths with at least one funnel event).
+
+In a closed funnel reaching step j implies reaching the earlier steps, so ``n_from_prev = n``;
+in an open funnel it need not.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from crm_research.engine import engine_function
+from crm_research.errors import ParameterError
+from crm_research.journey import _common as C
+
+__all__ = ["funnel", "funnel_paths"]
+
+MODES = ("closed", "open")
+
+
+def _args(steps, mode, window, by, period):
+    steps = C.check_steps(steps)
+    if mode not in MODES:
+        raise ParameterError(f"mode must be 'closed' or 'open', got {mode!r}")
+    us = None if window is None else C.to_microseconds(window, "window")
+    by = C.as_list(by)
+    if period is not None and period not in C.PERIODS:
+        raise ParameterError(f"period must be one of {sorted(C.PERIODS)} or None, got {period!r}")
+    if period is not None and "period" in by:
+        raise ParameterError("by already holds a column named 'period': rename it or drop period=")
+    return steps, us, by
+
+
+def funnel_paths(events, steps, *, path_col: str = "customer_id", mode: str = "closed",
+                 window=None, by: str | list[str] | None = None, period: str | None = None,
+                 time_col: str = "occurred_at", event_col: str = "event",
+                 row_col: str | None = None):
+    """One row per path: when it reached each funnel step.
+
+    Parameters
+    ----------
+    events : DataFrame or ibis.Table
+        Event log, one row per event.
+    steps : list of str
+        Event names of the funnel steps, in order.
+    path_col : str
+        Column whose values are the paths: ``customer_id`` (users) or ``session_id`` (sessions).
+    mode : {"closed", "open"}
+        See the module docstring.
+    window : str or Timedelta, optional
+        Conversion window (``"7D"``); None for no limit.
+    by : str or list of str, optional
+        Columns whose value at the path's entry event are reported (and split :func:`funnel`).
+    period : {"D", "W", "M", "Q", "Y"}, optional
+        Adds a ``period`` column: the calendar period (UTC; weeks start on Monday) of the entry
+        event.
+    time_col, event_col : str
+        Timestamp and event-name columns.
+    row_col : str, optional
+        Input-order column breaking timestamp ties (pandas input: its row order).
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        ``path_col``, the ``by`` columns, ``period`` (if asked), ``entered_at`` (UTC, entry
+        event), ``depth`` (closed: steps reached in order; open: distinct steps reached) and
+        ``reached_at_1`` .. ``reached_at_<k>`` (UTC time each step was reached, null if not).
+        Only paths with at least one funnel event; sorted by ``path_col``.
+    """
+    steps, us, by = _args(steps, mode, window, by, period)
+    cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
+            **{f"by[{i}]": b for i, b in enumerate(by)}}
+    prepared, rc = C.prepare(events, "events", cols, row_col)
+    return _funnel_paths(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc)
+
+
+@engine_function("events")
+def _funnel_paths(events, steps, path_col, mode, us, by, period, time_col, event_col, row_col):
+    per = per_path(events, steps, path_col=path_col, mode=mode, window_us=us, by=by, period=period,
+                   time_col=time_col, event_col=event_col, row_col=row_col)
+    k = len(steps)
+    cols = {path_col: per[C.P], **{b: per[b] for b in by}}
+    if period:
+        cols["period"] = per.period
+    out = per.select(**cols, entered_at=per._jentry, depth=per._jdepth,
+                     **{f"reached_at_{j}": per[f"_jt{j}"] for j in range(1, k + 1)})
+    return out.order_by(path_col)
+
+
+def per_path(events: ir.Table, steps: list[str], *, path_col: str, mode: str, window_us: int | None,
+             by: list[str], period: str | None, time_col: str, event_col: str,
+             row_col: str | None) -> ir.Table:
+    """Per-path reach times (internal names): ``_jp``, by columns, ``period``, ``_jentry``,
+    ``_jt1 .. _jtk`` and ``_jdepth``. Shared by :func:`funnel`, friction and timing."""
+    k = len(steps)
+    e = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
+               row_col=row_col, extra=by)
+    e = e.filter(e[C.E].isin(list(dict.fromkeys(steps))))
+    entry_key = [(e[C.E] == steps[0]).ifelse(0, 1), *(e[c] for c in C.ORDER)]
+    paths = e.group_by(C.P).aggregate(
+        _jentry=e[C.T].first(order_by=entry_key),
+        **{b: e[b].first(order_by=entry_key, include_null=True) for b in by},
+    )
+    if period is not None:
+        paths = paths.mutate(period=C.period_start(paths._jentry, period))
+    if mode == "open":
+        firsts = e.group_by(C.P).aggregate(
+            _jt0=e[C.T].min(),
+            **{f"_jt{j + 1}": e[C.T].min(where=e[C.E] == s) for j, s in enumerate(steps)},
+        )
+        if window_us is not None:
+            lim = firsts._jt0 + C.interval(window_us)
+            firsts = firsts.mutate(**{
+                f"_jt{j}": (firsts[f"_jt{j}"] <= lim).ifelse(firsts[f"_jt{j}"], ibis.null("timestamp('UTC')"))
+                for j in range(1, k + 1)})
+        per = paths.join(firsts.drop("_jt0"), C.P)
+        depth = sum(per[f"_jt{j}"].notnull().cast("int64") for j in range(1, k + 1))
+        return per.mutate(_jdepth=depth)
+
+    # closed: greedy earliest match at strictly increasing positions
+    e = e.mutate(_jpos=ibis.row_number().over(C.path_window()))
+    s1 = e.filter(e[C.E] == steps[0])
+    level = s1.group_by(C.P).aggregate(_jpos=s1._jpos.min(), _jt1=s1[C.T].min())
+    levels = [level.select(C.P, "_jt1")]
+    for j in range(2, k + 1):
+        cand = e.filter(e[C.E] == steps[j - 1]).select(C.P, "_jpos", C.T)
+        prev = level.select(C.P, _jpp="_jpos", _jstart="_jt1")
+        jn = cand.join(prev, C.P)
+        cond = jn._jpos > jn._jpp
+        if window_us is not None:
+            cond &= jn[C.T] <= jn._jstart + C.interval(window_us)
+        jn = jn.filter(cond)
+        level = jn.group_by(C.P).aggregate(_jpos=jn._jpos.min(), _jt1=jn._jstart.min(),
+                                           **{f"_jt{j}": jn[C.T].min()})
+        levels.append(level.select(C.P, f"_jt{j}"))
+    per = paths
+    for lv in levels:
+        per = per.left_join(lv, C.P).drop(f"{C.P}_right")
+    depth = sum(per[f"_jt{j}"].notnull().cast("int64") for j in range(1, k + 1))
+    return per.mutate(_jdepth=depth)
+
+
+def funnel(events, steps, *, path_col: str = "customer_id", mode: str = "closed", window=None,
+           by: str | list[str] | None = None, period: str | None = None,
+           time_col: str = "occurred_at", event_col: str = "event", row_col: str | None = None,
+           confidence: float = 0.95):
+    """Funnel counts, step and overall conversion, drop-off and Wilson intervals.
+
+    Parameters
+    ----------
+    events : DataFrame or ibis.Table
+        Event log, one row per event.
+    steps : list of str
+        Event names of the steps, in order (at least one; a name may repeat).
+    path_col : str
+        Path column: ``customer_id`` for users, ``session_id`` for sessions.
+    mode : {"closed", "open"}
+        Closed: steps in order (earliest match); open: each step anywhere. See the module doc.
+    window : str or Timedelta, optional
+        Conversion window measured from the path's step 1 (closed) or first funnel event (open).
+    by : str or list of str, optional
+        Split columns (segment, platform, channel, cohort ...): a path counts in the group of its
+        entry event's value.
+    period : {"D", "W", "M", "Q", "Y"}, optional
+        Also split by the calendar period (UTC) of the entry event (column ``period``).
+    time_col, event_col : str
+        Timestamp and event-name columns.
+    row_col : str, optional
+        Input-order column breaking timestamp ties (pandas input: its row order).
+    confidence : float
+        Level of the Wilson intervals (0.95).
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        One row per group and step: the ``by`` columns (and ``period``), ``step_index`` (1..k),
+        ``step``, ``n_paths`` (paths with any funnel event), ``n`` (paths reaching the step),
+        ``n_prev`` (reaching the previous step; at step 1: ``n_paths``), ``n_from_prev``
+        (reaching both), ``conversion`` (``n_from_prev / n_prev``), ``conversion_low`` /
+        ``conversion_high``, ``drop_off`` (``n_prev - n_from_prev``), ``drop_off_rate``
+        (``1 - conversion``), ``n_first`` (paths reaching step 1), ``n_from_first``,
+        ``overall_conversion`` (``n_from_first / n_first``), ``overall_low`` /
+        ``overall_high``, ``share_of_paths`` (``n / n_paths``). Rates are fractions (0..1).
+        Sorted by group then step.
+
+    Examples
+    --------
+    >>> funnel(events, ["site_visit", "add_to_cart", "purchase"], path_col="session_id",
+    ...        by="platform")  # doctest: +SKIP
+    """
+    steps, us, by = _args(steps, mode, window, by, period)
+    z = C.z_of(confidence)
+    cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
+            **{f"by[{i}]": b for i, b in enumerate(by)}}
+    prepared, rc = C.prepare(events, "events", cols, row_col)
+    return _funnel(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc, z)
+
+
+@engine_function("events")
+def _funnel(events, steps, path_col, mode, us, by, period, time_col, event_col, row_col, z):
+    per = per_path(events, steps, path_col=path_col, mode=mode, window_us=us, by=by, period=period,
+                   time_col=time_col, event_col=event_col, row_col=row_col)
+    keys = [*by, *(["period"] if period else [])]
+    k = len(steps)
+    reached = {j: per[f"_jt{j}"].notnull() for j in range(1, k + 1)}
+    aggs = {"n_paths": per.count()}
+    for j in range(1, k + 1):
+        aggs[f"_jn{j}"] = reached[j].cast("int64").sum()
+        aggs[f"_jf{j}"] = (reached[j] & reached[1]).cast("int64").sum()
+        if j > 1:
+            aggs[f"_jb{j}"] = (reached[j] & reached[j - 1]).cast("int64").sum()
+    g = per.group_by(keys).aggregate(**aggs) if keys else per.aggregate(**aggs)
+    parts = []
+    for j, s in enumerate(steps, start=1):
+        parts.append(g.select(
+            *keys, step_index=ibis.literal(j, type="int64"), step=ibis.literal(s, type="string"),
+            n_paths=g.n_paths, n=g[f"_jn{j}"],
+            n_prev=g[f"_jn{j - 1}"] if j > 1 else g.n_paths,
+            n_from_prev=g[f"_jb{j}"] if j > 1 else g._jn1,
+            n_first=g._jn1, n_from_first=g[f"_jf{j}"]))
+    u = parts[0]
+    for p in parts[1:]:
+        u = u.union(p)
+    lo, hi = C.wilson_ibis(u.n_from_prev, u.n_prev, z)
+    olo, ohi = C.wilson_ibis(u.n_from_first, u.n_first, z)
+    conv = (u.n_prev > 0).ifelse(u.n_from_prev.cast("float64") / u.n_prev.cast("float64"),
+                                 ibis.null("float64"))
+    out = u.select(
+        *keys, "step_index", "step", "n_paths", "n", "n_prev", "n_from_prev",
+        conversion=conv, conversion_low=lo, conversion_high=hi,
+        drop_off=u.n_prev - u.n_from_prev, drop_off_rate=1.0 - conv,
+        n_first="n_first", n_from_first="n_from_first",
+        overall_conversion=(u.n_first > 0).ifelse(
+            u.n_from_first.cast("float64") / u.n_first.cast("float64"), ibis.null("float64")),
+        overall_low=olo, overall_high=ohi,
+        share_of_paths=u.n.cast("float64") / u.n_paths.cast("float64"),
+    )
+    return out.order_by([*keys, "step_index"])

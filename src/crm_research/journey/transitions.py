@@ -1,0 +1,88 @@
+"""First-order transitions between consecutive events of each path.
+
+Every path contributes ``start → e1``, ``e1 → e2``, ..., ``en → end``: a path of *n* events gives
+*n + 1* transitions (a single-event path gives ``start → e1`` and ``e1 → end``). Self-loops
+(``view → view``) are kept; ``collapse_loops=True`` first merges each run of the same event into
+one visit (its time to the next event is measured from the run's *last* event).
+"""
+
+from __future__ import annotations
+
+import ibis
+
+from crm_research.engine import engine_function
+from crm_research.journey import _common as C
+
+__all__ = ["transitions", "START", "END"]
+
+START = "(start)"
+END = "(end)"
+
+
+def transitions(events, *, path_col: str = "customer_id", time_col: str = "occurred_at",
+                event_col: str = "event", row_col: str | None = None,
+                by: str | list[str] | None = None, collapse_loops: bool = False,
+                start_state: str = START, end_state: str = END):
+    """Transition counts, probabilities and time between consecutive events.
+
+    Parameters
+    ----------
+    events : DataFrame or ibis.Table
+        Event log, one row per event.
+    path_col : str
+        Path column: ``customer_id`` (users) or ``session_id`` (sessions). Null paths ignored.
+    time_col, event_col : str
+        Timestamp and event-name columns.
+    row_col : str, optional
+        Input-order column breaking timestamp ties (pandas input: its row order).
+    by : str or list of str, optional
+        Split columns; a transition takes the value at its *from* event (the start transition:
+        at the path's first event).
+    collapse_loops : bool
+        Merge runs of the same event before counting (removes self-loops).
+    start_state, end_state : str
+        Names of the explicit start and end states.
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        ``by`` columns, ``from_event``, ``to_event``, ``n`` (transitions), ``probability``
+        (``n`` over all transitions leaving ``from_event`` in the group; 0..1),
+        ``median_seconds`` and ``p90_seconds`` (time between the two events, seconds, linear
+        interpolation between order statistics; null for start and end transitions). Sorted by
+        group, ``from_event``, ``to_event``.
+    """
+    by = C.as_list(by)
+    cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
+            **{f"by[{i}]": b for i, b in enumerate(by)}}
+    prepared, rc = C.prepare(events, "events", cols, row_col)
+    return _transitions(prepared, path_col, time_col, event_col, rc, by, bool(collapse_loops),
+                        str(start_state), str(end_state))
+
+
+@engine_function("events")
+def _transitions(events, path_col, time_col, event_col, row_col, by, collapse, start, end):
+    e = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
+               row_col=row_col, extra=by)
+    w = C.path_window()
+    x = e.mutate(_jnext=e[C.E].lead().over(w), _jnt=e[C.T].lead().over(w),
+                 _jfirst=e[C.E].lag().over(w).isnull())
+    keep = x._jnext.isnull() | (x._jnext != x[C.E]) if collapse else ibis.literal(True)
+    dt = C.seconds_between(x._jnt, x[C.T])
+    x = x.mutate(_jkeep=keep.cast("int64"), _jdt=keep.ifelse(dt, ibis.null("float64")),
+                 _jfirst=x._jfirst.cast("int64"))
+    g = x.group_by([*by, C.E, "_jnext"]).aggregate(
+        n=x._jkeep.sum(), _jnf=x._jfirst.sum(),
+        median_seconds=x._jdt.median(), p90_seconds=x._jdt.quantile(0.9))
+    main = g.filter(g.n > 0).select(
+        *by, from_event=g[C.E], to_event=g._jnext.fill_null(end), n=g.n,
+        median_seconds=g.median_seconds, p90_seconds=g.p90_seconds)
+    s = g.group_by([*by, C.E]).aggregate(n=g._jnf.sum())
+    s = s.filter(s.n > 0).select(
+        *by, from_event=ibis.literal(start, type="string"), to_event=s[C.E], n=s.n,
+        median_seconds=ibis.null("float64"), p90_seconds=ibis.null("float64"))
+    u = main.union(s)
+    tot = u.n.sum().over(ibis.window(group_by=[*by, "from_event"]))
+    u = u.mutate(probability=u.n.cast("float64") / tot.cast("float64"))
+    return u.select(*by, "from_event", "to_event", "n", "probability", "median_seconds",
+                    "p90_seconds").order_by([*by, "from_event", "to_event"])

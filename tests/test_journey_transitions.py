@@ -1,0 +1,100 @@
+"""Transitions against the hand-worked log of test_journey_funnel."""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+
+from crm_research.engine import collect
+from crm_research.journey import transitions
+
+T0 = pd.Timestamp("2024-03-04 10:00", tz="UTC")
+
+
+def make_log() -> pd.DataFrame:
+    """The log of test_journey_funnel (minutes after T0; row order matters for ties):
+    u1 a0 b1 c2 | u2 b0 a1 c2 | u3 a0 b0 | u4 b0 a0 | u5 a0 | u6 x0 | u7 a0 a1 b3 a4 b10 c11 |
+    u8 c0 b1."""
+    rows = [
+        ("u1", 0, "a", "web"), ("u1", 1, "b", "app"), ("u1", 2, "c", "app"),
+        ("u2", 0, "b", "web"), ("u2", 1, "a", "app"), ("u2", 2, "c", "app"),
+        ("u3", 0, "a", "web"), ("u3", 0, "b", "web"),
+        ("u4", 0, "b", "app"), ("u4", 0, "a", "app"),
+        ("u5", 0, "a", "web"),
+        ("u6", 0, "x", "web"),
+        ("u7", 0, "a", "app"), ("u7", 1, "a", "app"), ("u7", 3, "b", "app"),
+        ("u7", 4, "a", "app"), ("u7", 10, "b", "app"), ("u7", 11, "c", "app"),
+        ("u8", 0, "c", "web"), ("u8", 1, "b", "web"),
+    ]
+    df = pd.DataFrame(rows, columns=["customer_id", "minute", "event", "platform"])
+    df["occurred_at"] = T0 + pd.to_timedelta(df.pop("minute"), unit="min")
+    return df[["customer_id", "occurred_at", "event", "platform"]]
+
+
+@pytest.fixture(scope="module")
+def tr():
+    t = transitions(make_log())
+    return t.set_index(["from_event", "to_event"])
+
+
+def test_counts_and_probabilities_by_hand(tr):
+    n = tr["n"].to_dict()
+    assert n[("(start)", "a")] == 4  # u1 u3 u5 u7
+    assert n[("(start)", "b")] == 2  # u2 u4
+    assert n[("(start)", "c")] == 1 and n[("(start)", "x")] == 1
+    assert n[("a", "b")] == 4        # u1, u3 (tie), u7 twice
+    assert n[("a", "a")] == 1        # u7 self-loop kept
+    assert n[("a", "c")] == 1        # u2
+    assert n[("a", "(end)")] == 2    # u4 (tie: b then a), u5 (single event)
+    assert n[("b", "a")] == 3        # u2, u4, u7
+    assert n[("b", "c")] == 2 and n[("b", "(end)")] == 2
+    assert n[("c", "(end)")] == 3 and n[("c", "b")] == 1
+    assert n[("x", "(end)")] == 1
+    assert sum(n.values()) == 28     # 20 events + 8 paths
+    p = tr["probability"].to_dict()
+    assert p[("(start)", "a")] == 0.5
+    assert p[("a", "b")] == 0.5      # 4 of the 8 moves leaving a
+    assert p[("b", "a")] == pytest.approx(3 / 7)
+    assert p[("c", "(end)")] == 0.75
+
+
+def test_time_between_by_hand(tr):
+    # a -> b: u1 60 s, u3 0 s, u7 120 s and 360 s; sorted 0 60 120 360
+    assert tr.loc[("a", "b"), "median_seconds"] == 90.0
+    assert tr.loc[("a", "b"), "p90_seconds"] == pytest.approx(120 + 0.7 * 240)
+    # b -> a: u2 60, u4 0, u7 60
+    assert tr.loc[("b", "a"), "median_seconds"] == 60.0
+    assert tr.loc[("a", "a"), "median_seconds"] == 60.0
+    assert np.isnan(tr.loc[("(start)", "a"), "median_seconds"])
+    assert np.isnan(tr.loc[("a", "(end)"), "p90_seconds"])
+
+
+def test_collapse_loops():
+    t = transitions(make_log(), collapse_loops=True).set_index(["from_event", "to_event"])
+    assert ("a", "a") not in t.index
+    # u7 a0 a1 | b3: the run of a counts once, time from its last event (a1) = 120 s
+    assert t.loc[("a", "b"), "n"] == 4
+    assert t.loc[("(start)", "a"), "n"] == 4
+    assert t["n"].sum() == 27
+    assert t.loc[("a", "b"), "probability"] == pytest.approx(4 / 7)
+
+
+def test_custom_states_and_split():
+    t = transitions(make_log(), by="platform", start_state="S", end_state="E")
+    web = t[t["platform"] == "web"].set_index(["from_event", "to_event"])["n"].to_dict()
+    # web rows: u1 a0; u2 b0; u3 a0 b0; u5 a0; u6 x0; u8 c0 b1
+    assert web[("S", "a")] == 3 and web[("S", "b")] == 1 and web[("S", "c")] == 1
+    assert web[("a", "b")] == 2  # u1 (from a, web), u3
+    assert web[("c", "b")] == 1 and web[("b", "E")] == 2  # u3, u8
+    probs = t.groupby(["platform", "from_event"])["probability"].sum()
+    np.testing.assert_allclose(probs, 1.0)
+
+
+def test_lazy():
+    log = make_log()
+    t = ibis.memtable(log.assign(row=np.arange(len(log))))
+    out = transitions(t, row_col="row")
+    assert isinstance(out, ibis.Table)
+    pd.testing.assert_frame_equal(collect(out), transitions(log))
