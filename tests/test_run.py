@@ -15,6 +15,7 @@ import pytest
 
 from crm_research import cli, report, run
 from crm_research.errors import NotebookFailed, ParameterError
+from crm_research.run import execute
 
 ALL = ["01_baseline", "02_segmentation", "03_journey", "04_attribution", "05_churn"]
 
@@ -214,9 +215,9 @@ def test_pdf_with_chromium(tmp_path):
 
 def test_run_folders_are_never_reused(tmp_path):
     plan = {"01_baseline": {"seed": 1}}
-    first = run._new_run_folder(tmp_path, plan)
+    first = execute._new_run_folder(tmp_path, plan)
     (first / "keep.txt").write_text("x")
-    second = run._new_run_folder(tmp_path, plan)
+    second = execute._new_run_folder(tmp_path, plan)
     assert second != first and (first / "keep.txt").exists()
     assert first.name.startswith("run-") and len(first.name.split("-")[-1]) == 7
     if second.name.startswith(first.name):  # same second: a suffix, never the same folder

@@ -1,0 +1,285 @@
+"""Execute notebooks with papermill into a new run folder, with client reports and a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from crm_research import paths, report
+from crm_research.errors import CRMError, NotebookFailed
+from crm_research.run.params import notebook_parameters, plan_parameters, resolve_notebooks
+
+__all__ = ["run_notebooks", "KERNEL"]
+
+KERNEL = "python3"
+KEY_LIBS = ("crm-research", "pandas", "numpy", "scipy", "pyarrow", "duckdb", "ibis-framework",
+            "pandera", "scikit-learn", "lifelines", "statsmodels", "matplotlib", "papermill",
+            "nbconvert", "nbclient", "ipykernel")
+HEARTBEAT_S = 30.0
+
+
+def _noop(_msg: str) -> None:
+    return None
+
+
+def _new_run_folder(parent: Path, plan: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:7]
+    base = f"run-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{digest}"
+    parent.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 1000):
+        folder = parent / (base if i == 1 else f"{base}-{i}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise CRMError(f"cannot create a new run folder in {parent}: too many runs named {base}")
+
+
+def _git_commit(root: Path) -> dict | None:
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for lib in KEY_LIBS:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = None
+    return out
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _check_kernel() -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        raise CRMError(f"no Jupyter kernel named {KERNEL!r}: install ipykernel in this environment "
+                       f"(`{sys.executable} -m pip install ipykernel`)") from None
+
+
+def _failure_line(stem: str, src: Path, exc: Exception, executed: Path) -> str:
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = " ".join(str(getattr(exc, "evalue", exc)).split())
+    source = getattr(exc, "source", None)
+    where = "while starting or running the kernel"
+    if source is not None:
+        cells = nbformat.read(src, as_version=4).cells
+        idx = next((i for i, c in enumerate(cells) if c.source == source), None)
+        first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+        if len(first) > 60:
+            first = first[:57] + "..."
+        where = (f"in cell {idx + 1} `{first}`" if idx is not None
+                 else "in the injected parameters cell")
+    return f"notebook {stem} failed {where}: {ename}: {evalue} (executed notebook: {executed})"
+
+
+def _execute(src: Path, dst: Path, params: dict, root: Path) -> None:
+    import papermill
+
+    papermill.execute_notebook(
+        str(src), str(dst), parameters=params, kernel_name=KERNEL, cwd=str(root),
+        progress_bar=False, log_output=False, request_save_on_cell_execute=True,
+        # the kernel's TCP-transport warning is noise on a local machine
+        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+    )
+
+
+def _heartbeat(stem: str, t0: float, progress: Callable[[str], None], stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_S):
+        progress(f"  {stem}: still running ({time.perf_counter() - t0:.0f} s)")
+
+
+def run_notebooks(
+    notebooks: Sequence[str] | None = None,
+    params_file: Path | None = None,
+    overrides: Iterable[tuple[str, str]] = (),
+    data_dir: Path | None = None,
+    out_dir: Path | None = None,
+    pdf: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Execute notebooks with papermill into a new run folder, with client reports.
+
+    Parameters
+    ----------
+    notebooks : sequence of str, optional
+        Names, numbers or paths (see :func:`resolve_notebooks`); default all five in order.
+    params_file : Path, optional
+        YAML params file (see :func:`plan_parameters`).
+    overrides : iterable of (str, str)
+        ``-p NAME VALUE`` pairs.
+    data_dir : Path, optional
+        Data folder; default the demo company (generated on first use).
+    out_dir : Path, optional
+        Parent of the run folder; default ``reports/``.
+    pdf : bool
+        Also print each HTML report to PDF with Chromium (skipped with a message if absent).
+    progress : callable, optional
+        Receives one line of text per step: notebook started, finished (with elapsed seconds),
+        and every 30 s a "still running" line, which comes from a helper thread.
+
+    Returns
+    -------
+    Path
+        The run folder.
+
+    Raises
+    ------
+    ParameterError
+        Unknown notebook or parameter, or a bad value; raised before any kernel starts.
+    NotebookFailed
+        A notebook raised. The one-line message names the notebook, the cell (counted from 1,
+        with its first line) and the error; the run folder keeps the executed notebook up to
+        the error, ``manifest.json`` has status ``failed`` and a ``FAILED`` file is written.
+    """
+    progress = progress or _noop
+    root = paths.project_root()
+    paths_ = resolve_notebooks(notebooks)
+    plan = plan_parameters(paths_, params_file, overrides, data_dir)
+
+    from crm_research.notebook import resolve_data_dir
+
+    folders = {}
+    for params in plan.values():
+        if "data_dir" in params:
+            key = params["data_dir"]
+            if key not in folders:
+                if key is None and not (paths.demo_data_dir(root) / "truth.json").exists():
+                    progress("preparing the demo company (first use)")
+                folders[key] = str(resolve_data_dir(key))
+            params["data_dir"] = folders[key]
+    _check_kernel()
+
+    run_dir = _new_run_folder(Path(out_dir) if out_dir else paths.reports_dir(root), plan)
+    (run_dir / "notebooks").mkdir()
+    manifest: dict[str, Any] = {
+        "run": run_dir.name, "status": "running", "started": _now(), "ended": None,
+        "project_root": str(root), "git": _git_commit(root), "versions": _versions(),
+        "data": None, "pseudonym_key": "environment" if os.environ.get("CRM_RESEARCH_PSEUDO_KEY") else "run",
+        "notebooks": [{"name": p.stem, "source": str(p), "parameters": plan[p.stem], "status": "pending"}
+                      for p in paths_],
+    }
+    _write_json(run_dir / "manifest.json", manifest)
+    progress(f"run folder {run_dir}")
+    html_files: list[Path] = []
+    failure: str | None = None
+    t_run = time.perf_counter()
+    for i, (src, entry) in enumerate(zip(paths_, manifest["notebooks"], strict=True), start=1):
+        stem = src.stem
+        if failure is not None:
+            entry["status"] = "skipped"
+            continue
+        params = dict(plan[stem])
+        if "run_dir" in notebook_parameters(src):
+            params["run_dir"] = str(run_dir)
+        executed = run_dir / "notebooks" / src.name
+        progress(f"[{i}/{len(paths_)}] {stem} ...")
+        entry.update(status="running", started=_now())
+        _write_json(run_dir / "manifest.json", manifest)
+        t0 = time.perf_counter()
+        stop = threading.Event()
+        beat = threading.Thread(target=_heartbeat, args=(stem, t0, progress, stop), daemon=True)
+        beat.start()
+        try:
+            _execute(src, executed, params, root)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported as NotebookFailed
+            failure = _failure_line(stem, src, exc, executed)
+            entry.update(status="failed", error=failure)
+        else:
+            entry["status"] = "ok"
+        finally:
+            stop.set()
+            entry.update(ended=_now(), duration_s=round(time.perf_counter() - t0, 2))
+        _collect_meta(run_dir, entry)
+        if entry["status"] == "ok":
+            try:
+                html_files.append(_write_report(run_dir, executed, entry, manifest))
+            except CRMError as exc:
+                failure = f"notebook {stem}: {exc}"
+                entry.update(status="failed", error=failure)
+        progress(f"[{i}/{len(paths_)}] {stem} {entry['status']} in {entry['duration_s']:.1f} s")
+
+    fps = {(m.get("data") or {}).get("fingerprint") for m in manifest["notebooks"] if m.get("data")}
+    if len(fps) == 1:
+        first = next(m["data"] for m in manifest["notebooks"] if m.get("data"))
+        manifest["data"] = dict(first)
+    elif fps:
+        manifest["data"] = {"fingerprint": None, "note": "notebooks used different data; see each notebook"}
+    if pdf and failure is None:
+        for stem, name in report.pdf_all(run_dir, html_files, progress).items():
+            next(m for m in manifest["notebooks"] if m["name"] == stem)["pdf"] = name
+    manifest.update(status="failed" if failure else "ok", ended=_now(),
+                    duration_s=round(time.perf_counter() - t_run, 2))
+    _write_json(run_dir / "manifest.json", manifest)
+    report.write_index(run_dir, manifest)
+    if failure is not None:
+        (run_dir / "FAILED").write_text(failure + "\n", encoding="utf-8")
+        raise NotebookFailed(failure)
+    progress(f"done in {manifest['duration_s']:.1f} s: {run_dir / 'index.html'}")
+    return run_dir
+
+
+def _collect_meta(run_dir: Path, entry: dict) -> None:
+    path = run_dir / "meta" / f"{entry['name']}.json"
+    if not path.exists():
+        return
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return
+    for k in ("data", "headlines", "tables", "figures"):
+        if meta.get(k):
+            entry[k] = meta[k]
+
+
+def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict) -> Path:
+    nb = nbformat.read(executed, as_version=4)
+    title = report.notebook_title(nb, entry["name"])
+    params = entry["parameters"]
+    period = {"M": "months", "W": "weeks"}.get(params.get("period"), params.get("period", ""))
+    header = {"Analysis date (as of)": params.get("as_of", ""), "Period": period}
+    if params.get("data_dir"):
+        header["Data"] = Path(params["data_dir"]).name
+    header = {k: v for k, v in header.items() if v not in ("", None)}
+    fp = (entry.get("data") or {}).get("fingerprint") or ""
+    footer = f"Run {manifest['run']} · notebook {entry['name']}" + (f" · data {fp[:12]}" if fp else "")
+    text = report.notebook_html(nb, title, header, footer)
+    out = run_dir / f"{entry['name']}.html"
+    out.write_text(text, encoding="utf-8")
+    entry.update(title=title, report=out.name)
+    return out
+
