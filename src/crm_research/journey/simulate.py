@@ -1,0 +1,428 @@
+"""What-if simulation: the journey as an absorbing Markov chain.
+
+Each path (a customer by default) is a walk ``start → s1 → s2 → ... → end`` over *states*:
+lifecycle stages (``level="stage"``, the stage map; consecutive events of one stage are one
+visit) or event names (``level="event"``). The first-order chain fitted on the paths (maximum
+likelihood: transition counts / counts leaving the state) is absorbing: every path ends in
+``end``. Its fundamental matrix gives the expected visits to every state per path,
+``v = s (I − Q)⁻¹``; with the fitted chain these equal the observed mean visits, so the baseline
+reproduces the observed purchases exactly.
+
+A scenario "conversion at step X → Y rises by L for segment S" multiplies the probability of the
+move X → Y by ``1 + L`` (capped at 1) in the chain of segment S and scales the other moves
+leaving X so the row still sums to 1. The expected visits to the target's state are recomputed;
+purchases follow at the observed rate of target events per visit of that state, revenue at the
+observed value per target event. The interval is a bootstrap over paths (customers): paths are
+resampled with replacement, the chain refitted and the scenario re-run.
+
+Projections are for the same paths over the same observation window: "had conversion been L
+higher, these customers would have made this many more purchases".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from crm_research.engine import collect, engine_function, exact_sum
+from crm_research.errors import CRMError, ParameterError
+from crm_research.journey import _common as C
+from crm_research.journey.stages import _rank_expr, _stage_name_expr, load_stage_map
+from crm_research.journey.transitions import END, START
+
+__all__ = ["JourneyChain", "simulate", "path_transition_counts"]
+
+LEVELS = ("stage", "event")
+
+
+def path_transition_counts(events, *, level: str = "stage", stage_map=None,
+                           states: list[str] | None = None, target: str = "purchase",
+                           collapse: bool | None = None, path_col: str = "customer_id",
+                           segment: dict | None = None, value_col: str | None = None,
+                           time_col: str = "occurred_at", event_col: str = "event",
+                           row_col: str | None = None):
+    """Per path and move, how often the path made it (the data a chain is fitted on).
+
+    Parameters
+    ----------
+    events : DataFrame or ibis.Table
+        Event log.
+    level : {"stage", "event"}
+        States are lifecycle stages (via ``stage_map``) or event names.
+    stage_map : None, path or dict
+        Stage map for ``level="stage"`` (events it does not list are dropped).
+    states : list of str, optional
+        For ``level="event"``: keep only these event names (others are dropped).
+    target : str
+        Event name counted as a purchase (counted on the raw events, before collapsing).
+    collapse : bool, optional
+        Merge consecutive events of one state into one visit (default: True for stages, False
+        for events).
+    path_col : str
+        Path column (``customer_id``).
+    segment : dict, optional
+        ``{column: value}``: keep the paths whose *first* event has these values (use a
+        per-customer attribute, such as a segment merged onto the events).
+    value_col : str, optional
+        Numeric column on the target events (currency, e.g. the order amount) summed per path.
+    time_col, event_col, row_col : str
+        Timestamp, event-name and input-order columns.
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        ``path`` (the path key), ``from_state``, ``to_state`` (``(start)`` / ``(end)``
+        included), ``n`` (moves), ``n_target`` and ``value`` (per path, repeated on each of its
+        rows: target events and their summed ``value_col``, 0 without it). Sorted by path, from,
+        to.
+    """
+    smap, collapse = _level_args(level, stage_map, collapse)
+    segment = dict(segment or {})
+    cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
+            "value_col": value_col, **{f"segment[{k!r}]": k for k in segment}}
+    prepared, rc = C.prepare(events, "events", cols, row_col)
+    return _path_transition_counts(prepared, level, smap, states, target, collapse, path_col,
+                                   segment, value_col, time_col, event_col, rc)
+
+
+def _level_args(level, stage_map, collapse):
+    if level not in LEVELS:
+        raise ParameterError(f"level must be 'stage' or 'event', got {level!r}")
+    smap = load_stage_map(stage_map) if level == "stage" else None
+    if collapse is None:
+        collapse = level == "stage"
+    return smap, bool(collapse)
+
+
+@engine_function("events")
+def _path_transition_counts(events, level, smap, states, target, collapse, path_col, segment,
+                            value_col, time_col, event_col, row_col):
+    e = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
+               row_col=row_col, extra=[*segment, *([value_col] if value_col else [])])
+    if segment:
+        order = [e[c] for c in C.ORDER]
+        first = e.group_by(C.P).aggregate(
+            **{f"_jseg{i}": e[k].first(order_by=order, include_null=True)
+               for i, k in enumerate(segment)})
+        cond = [first[f"_jseg{i}"] == v for i, v in enumerate(segment.values())]
+        keep = first.filter(cond).select(C.P)
+        e = e.semi_join(keep, C.P)
+    is_t = e[C.E] == target
+    val = e[value_col].cast("float64").fill_null(0.0) if value_col else ibis.literal(0.0)
+    per = e.group_by(C.P).aggregate(n_target=is_t.cast("int64").sum(),
+                                    value=exact_sum(is_t.ifelse(val, 0.0)))
+    if level == "stage":
+        st = _stage_name_expr(_rank_expr(e[C.E], smap), smap)
+    else:
+        st = e[C.E]
+        if states is not None:
+            st = e[C.E].isin(list(states)).ifelse(e[C.E], ibis.null("string"))
+    s = e.mutate(_jst=st)
+    s = s.filter(s._jst.notnull())
+    w = C.path_window()
+    s = s.mutate(_jfirst=s._jst.lag().over(w).isnull(), _jnext=s._jst.lead().over(w))
+    # a run's first event starts the path; with collapse its last event carries the move
+    starts = s.filter(s._jfirst).select(C.P, from_state=ibis.literal(START), to_state=s._jst)
+    if collapse:
+        s = s.filter(s._jnext.isnull() | (s._jnext != s._jst))
+    moves = s.select(C.P, from_state=s._jst, to_state=s._jnext.fill_null(END))
+    m = moves.union(starts)
+    g = m.group_by([C.P, "from_state", "to_state"]).aggregate(n=m.count())
+    g = g.join(per, C.P)
+    return g.select(path=g[C.P], from_state=g.from_state, to_state=g.to_state, n=g.n,
+                    n_target=g.n_target, value=g.value).order_by(["path", "from_state", "to_state"])
+
+
+@dataclass
+class _Fitted:
+    states: list[str]
+    pair_from: np.ndarray
+    pair_to: np.ndarray
+
+
+class JourneyChain:
+    """Absorbing Markov chain of customer journeys, for what-if projections.
+
+    Parameters
+    ----------
+    level : {"stage", "event"}
+        States are lifecycle stages or event names.
+    stage_map : None, path or dict
+        Stage map for ``level="stage"``.
+    states : list of str, optional
+        For ``level="event"``, the event names kept.
+    target : str
+        Purchase event (its count is projected).
+    collapse : bool, optional
+        Consecutive events of one state form one visit (default: stages yes, events no).
+    path_col, time_col, event_col, row_col : str
+        Column names (see :func:`path_transition_counts`).
+    value_col : str, optional
+        Currency column on target events (revenue per purchase).
+
+    Attributes
+    ----------
+    states_ : list of str
+        Transient states (``(start)`` first); the absorbing ``(end)`` is implicit.
+    counts_ : ndarray, shape (n_states, n_states + 1)
+        Transition counts; the last column is ``(end)``.
+    P_ : ndarray
+        Transition probabilities (rows of ``counts_`` normalised).
+    n_paths_ : int
+        Paths fitted.
+    target_state_ : str
+        State the target event belongs to.
+    targets_per_visit_ : float
+        Observed target events per visit of ``target_state_``.
+    value_per_target_ : float
+        Observed ``value_col`` per target event (NaN without ``value_col``).
+    n_target_ : int
+        Observed target events.
+    """
+
+    def __init__(self, level: str = "stage", stage_map=None, states: list[str] | None = None,
+                 target: str = "purchase", collapse: bool | None = None,
+                 path_col: str = "customer_id", time_col: str = "occurred_at",
+                 event_col: str = "event", row_col: str | None = None,
+                 value_col: str | None = None):
+        self.level = level
+        self.stage_map = stage_map
+        self.states = states
+        self.target = target
+        self.collapse = collapse
+        self.path_col = path_col
+        self.time_col = time_col
+        self.event_col = event_col
+        self.row_col = row_col
+        self.value_col = value_col
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, events, segment: dict | None = None, counts: pd.DataFrame | None = None):
+        """Fit the chain on the paths of ``events`` (optionally of one segment).
+
+        Parameters
+        ----------
+        events : DataFrame or ibis.Table
+            Event log (ignored when ``counts`` is given).
+        segment : dict, optional
+            ``{column: value}`` of the paths' first event.
+        counts : DataFrame, optional
+            Precomputed :func:`path_transition_counts` output.
+        """
+        if counts is None:
+            counts = path_transition_counts(
+                events, level=self.level, stage_map=self.stage_map, states=self.states,
+                target=self.target, collapse=self.collapse, path_col=self.path_col,
+                segment=segment, value_col=self.value_col, time_col=self.time_col,
+                event_col=self.event_col, row_col=self.row_col)
+        counts = collect(counts)
+        if counts.empty:
+            raise CRMError("no path to fit the journey chain on: the events (or the segment) are empty")
+        self._build(counts)
+        return self
+
+    def _build(self, counts: pd.DataFrame) -> None:
+        smap = load_stage_map(self.stage_map) if self.level == "stage" else None
+        seen = set(counts["from_state"]) | set(counts["to_state"])
+        seen -= {START, END}
+        if smap is not None:
+            order = [s for s in smap if s in seen]
+        else:
+            order = sorted(seen)
+        self.states_ = [START, *order]
+        idx = {s: i for i, s in enumerate(self.states_)}
+        idx_to = {**idx, END: len(self.states_)}
+        pair = counts[["from_state", "to_state"]].drop_duplicates().sort_values(
+            ["from_state", "to_state"], kind="stable")
+        pair_key = {(a, b): i for i, (a, b) in enumerate(pair.itertuples(index=False))}
+        paths, path_idx = np.unique(counts["path"].to_numpy().astype(str), return_inverse=True)
+        col = np.array([pair_key[(a, b)] for a, b in zip(counts["from_state"], counts["to_state"], strict=True)])
+        self._M = sparse.csr_matrix((counts["n"].to_numpy(dtype=float), (path_idx, col)),
+                                    shape=(len(paths), len(pair_key)))
+        per = counts.drop_duplicates("path").set_index("path").reindex(paths)
+        self._n_target = per["n_target"].to_numpy(dtype=float)
+        self._value = per["value"].to_numpy(dtype=float)
+        self._fit = _Fitted(self.states_, np.array([idx[a] for a, _ in pair_key]),
+                            np.array([idx_to[b] for _, b in pair_key]))
+        self.n_paths_ = len(paths)
+        if self.level == "stage":
+            owner = {e: s for s, evs in smap.items() for e in evs}
+            if self.target not in owner:
+                raise CRMError(f"target event {self.target!r} is not in the stage map")
+            self.target_state_ = owner[self.target]
+        else:
+            self.target_state_ = self.target
+        w = np.ones(self.n_paths_)
+        self.counts_, self.P_ = self._matrix(w)
+        self.n_target_ = int(self._n_target.sum())
+        visits = self.counts_[idx.get(self.target_state_, 0)].sum() if self.target_state_ in idx else 0.0
+        self.targets_per_visit_ = self.n_target_ / visits if visits > 0 else 0.0
+        self.value_per_target_ = (float(self._value.sum()) / self.n_target_
+                                  if self.value_col and self.n_target_ else float("nan"))
+
+    def _matrix(self, w: np.ndarray):
+        k = len(self.states_)
+        flat = self._M.T @ w
+        counts = np.zeros((k, k + 1))
+        np.add.at(counts, (self._fit.pair_from, self._fit.pair_to), flat)
+        tot = counts.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            P = np.where(tot > 0, counts / tot, 0.0)
+        return counts, P
+
+    # -- projections -------------------------------------------------------------------------
+    def expected_visits(self, P: np.ndarray | None = None) -> pd.Series:
+        """Expected visits per path to each transient state (``(start)`` = 1), from ``P``."""
+        P = self.P_ if P is None else P
+        k = len(self.states_)
+        Q = P[:, :k]
+        e0 = np.zeros(k)
+        e0[0] = 1.0
+        try:
+            v = np.linalg.solve((np.eye(k) - Q).T, e0)
+        except np.linalg.LinAlgError as exc:
+            raise CRMError("the journey chain is not absorbing (some states never reach the end); "
+                           "check the events") from exc
+        return pd.Series(v, index=self.states_, name="expected_visits")
+
+    def _scenario_P(self, P: np.ndarray, step: tuple[str, str], lift: float) -> tuple[np.ndarray, float, float]:
+        a, b = step
+        i = self.states_.index(a)
+        j = len(self.states_) if b == END else self.states_.index(b)
+        row = P[i].copy()
+        p_old = row[j]
+        p_new = min(p_old * (1.0 + lift), 1.0)
+        rest = 1.0 - p_old
+        if rest > 0:
+            row = row * ((1.0 - p_new) / rest)
+        row[j] = p_new
+        out = P.copy()
+        out[i] = row
+        return out, float(p_old), float(p_new)
+
+    def _project(self, w: np.ndarray, step, lift) -> tuple[float, float, float, float, float]:
+        counts, P = self._matrix(w)
+        t = self.states_.index(self.target_state_) if self.target_state_ in self.states_ else None
+        if t is None:
+            return 0.0, 0.0, 0.0, 0.0, 0.0
+        n = w.sum()
+        visits = counts[t].sum()
+        tpv = (w @ self._n_target) / visits if visits > 0 else 0.0
+        base = self.expected_visits(P).iloc[t] * n * tpv
+        P2, p_old, p_new = self._scenario_P(P, step, lift)
+        new = self.expected_visits(P2).iloc[t] * n * tpv
+        n_t = w @ self._n_target
+        vpt = (w @ self._value) / n_t if n_t > 0 else 0.0
+        return base, new, vpt, p_old, p_new
+
+    def what_if(self, step: tuple[str, str], lift: float, *, n_boot: int = 500, seed: int = 0,
+                confidence: float = 0.95, value_per_purchase: float | None = None) -> pd.DataFrame:
+        """Project the effect of raising the probability of one move.
+
+        Parameters
+        ----------
+        step : (str, str)
+            The move ``(from_state, to_state)``, e.g. ``("checkout_start", "purchase")`` or
+            ``("consideration", "purchase")``.
+        lift : float
+            Relative change of that move's probability (0.10 = +10%; negative lowers it).
+        n_boot : int
+            Bootstrap replicates over paths (0: no interval).
+        seed : int
+            Seed of the bootstrap.
+        confidence : float
+            Level of the percentile interval.
+        value_per_purchase : float, optional
+            Currency per purchase; default: the observed value per target event (``value_col``).
+
+        Returns
+        -------
+        DataFrame
+            One row: ``step``, ``lift``, ``n_paths``, ``p_step`` and ``p_step_new``
+            (probabilities of the move), ``observed_purchases`` (target events),
+            ``baseline_purchases`` (chain; equals the observed), ``projected_purchases``,
+            ``extra_purchases``, ``extra_low`` / ``extra_high`` (bootstrap interval),
+            ``value_per_purchase`` (currency), ``extra_revenue``, ``extra_revenue_low`` /
+            ``extra_revenue_high`` (currency).
+        """
+        self._check_step(step)
+        if not np.isfinite(lift) or lift <= -1:
+            raise ParameterError(f"lift must be a number above -1 (0.10 = +10%), got {lift!r}")
+        w = np.ones(self.n_paths_)
+        base, new, vpt, p_old, p_new = self._project(w, step, lift)
+        vpp = value_per_purchase if value_per_purchase is not None else (vpt if self.value_col else np.nan)
+        row = {"step": f"{step[0]} → {step[1]}", "lift": lift, "n_paths": self.n_paths_,
+               "p_step": p_old, "p_step_new": p_new, "observed_purchases": self.n_target_,
+               "baseline_purchases": base, "projected_purchases": new,
+               "extra_purchases": new - base, "extra_low": np.nan, "extra_high": np.nan,
+               "value_per_purchase": vpp, "extra_revenue": (new - base) * vpp,
+               "extra_revenue_low": np.nan, "extra_revenue_high": np.nan}
+        if n_boot:
+            rng = np.random.default_rng(seed)
+            extra = np.empty(n_boot)
+            rev = np.empty(n_boot)
+            n = self.n_paths_
+            for b in range(n_boot):
+                wb = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+                bb, nb, vb, _, _ = self._project(wb, step, lift)
+                extra[b] = nb - bb
+                rev[b] = (nb - bb) * (value_per_purchase if value_per_purchase is not None else vb)
+            a = (1.0 - confidence) / 2.0
+            row["extra_low"], row["extra_high"] = np.quantile(extra, [a, 1.0 - a])
+            if np.isfinite(vpp):
+                row["extra_revenue_low"], row["extra_revenue_high"] = np.quantile(rev, [a, 1.0 - a])
+        return pd.DataFrame([row])
+
+    def _check_step(self, step) -> None:
+        if not (isinstance(step, (tuple, list)) and len(step) == 2):
+            raise ParameterError(f"step must be a pair (from_state, to_state), got {step!r}")
+        a, b = step
+        if a not in self.states_:
+            raise ParameterError(f"unknown from-state {a!r}; the chain's states are {self.states_}")
+        if b != END and b not in self.states_:
+            raise ParameterError(f"unknown to-state {b!r}; the chain's states are {self.states_ + [END]}")
+
+    def transition_table(self) -> pd.DataFrame:
+        """The fitted chain as a long table: ``from_state``, ``to_state``, ``n``, ``probability``."""
+        to = [*self.states_, END]
+        rows = [(self.states_[i], to[j], self.counts_[i, j], self.P_[i, j])
+                for i in range(len(self.states_)) for j in range(len(to)) if self.counts_[i, j] > 0]
+        return pd.DataFrame(rows, columns=["from_state", "to_state", "n", "probability"])
+
+
+def simulate(events, step: tuple[str, str], lift: float, *, segment: dict | None = None,
+             level: str = "stage", stage_map=None, states: list[str] | None = None,
+             target: str = "purchase", collapse: bool | None = None,
+             path_col: str = "customer_id", value_col: str | None = None,
+             value_per_purchase: float | None = None, n_boot: int = 500, seed: int = 0,
+             confidence: float = 0.95, time_col: str = "occurred_at", event_col: str = "event",
+             row_col: str | None = None) -> pd.DataFrame:
+    """"If conversion at step X rises by L for segment S": extra purchases and revenue.
+
+    Fits a :class:`JourneyChain` on the paths of ``segment`` and runs
+    :meth:`JourneyChain.what_if`. See those for the parameters.
+
+    Returns
+    -------
+    DataFrame
+        One row (see :meth:`JourneyChain.what_if`) with a ``segment`` column first
+        (``"col=value"``, or ``"(all)"``).
+
+    Examples
+    --------
+    >>> simulate(events, ("checkout_start", "purchase"), 0.10, level="event",
+    ...          segment={"platform": "mobile"}, value_per_purchase=80.0)  # doctest: +SKIP
+    """
+    chain = JourneyChain(level=level, stage_map=stage_map, states=states, target=target,
+                         collapse=collapse, path_col=path_col, time_col=time_col,
+                         event_col=event_col, row_col=row_col, value_col=value_col)
+    chain.fit(events, segment=segment)
+    out = chain.what_if(step, lift, n_boot=n_boot, seed=seed, confidence=confidence,
+                        value_per_purchase=value_per_purchase)
+    label = ", ".join(f"{k}={v}" for k, v in (segment or {}).items()) or "(all)"
+    out.insert(0, "segment", label)
+    return out
