@@ -36,19 +36,30 @@ def test_dataframe_defaults_to_person_linked_id_columns(no_env_key):
         privacy.pseudonymise(df, key="k", columns=["nope"])
 
 
-def test_key_from_environment_then_run_folder(tmp_path, monkeypatch):
+def test_key_from_environment_then_project(tmp_path, monkeypatch):
     ids = pd.Series(["C1"], name="customer_id")
+    project = tmp_path / "project"
+    monkeypatch.setenv("CRM_RESEARCH_ROOT", str(project))
+    run_a, run_b = project / "reports" / "run-a", project / "reports" / "run-b"
     monkeypatch.setenv(privacy.ENV_KEY, "env-key")
-    assert privacy.pseudonymise(ids, run_dir=tmp_path)[0] == privacy.pseudonymise(ids, key="env-key")[0]
-    assert not (tmp_path / "private").exists()
+    assert privacy.pseudonymise(ids, run_dir=run_a)[0] == privacy.pseudonymise(ids, key="env-key")[0]
+    assert not (run_a / "private").exists()
     monkeypatch.delenv(privacy.ENV_KEY)
-    first = privacy.pseudonymise(ids, run_dir=tmp_path)[0]
-    assert (tmp_path / "private" / "pseudo_key").exists()
-    assert privacy.pseudonymise(ids, run_dir=tmp_path)[0] == first  # stable within a run
-    other = tmp_path / "other-run"
-    assert privacy.pseudonymise(ids, run_dir=other)[0] != first  # a new run, a new key
+    first = privacy.pseudonymise(ids, run_dir=run_a)[0]
+    key = (run_a / "private" / "pseudo_key").read_text().strip()
+    assert key == (project / ".crm-research" / "pseudo_key").read_text().strip()
+    assert (project / ".crm-research" / "pseudo_key").stat().st_mode & 0o077 == 0  # owner only
+    assert privacy.pseudonymise(ids, run_dir=run_a)[0] == first  # stable within a run
+    assert privacy.pseudonymise(ids, run_dir=run_b)[0] == first  # and across reruns of the project
+    monkeypatch.setenv("CRM_RESEARCH_ROOT", str(tmp_path / "another-project"))
+    assert privacy.pseudonymise(ids, run_dir=tmp_path / "run-c")[0] != first  # another key
     with pytest.raises(ValueError, match=privacy.ENV_KEY):
         privacy.pseudonymise(ids)
+
+
+def test_key_id_identifies_without_revealing():
+    assert privacy.key_id("k1") == privacy.key_id("k1") != privacy.key_id("k2")
+    assert len(privacy.key_id("k1")) == 12 and "k1" not in privacy.key_id("k1")
 
 
 def test_drop_pii_uses_the_data_model():

@@ -10,11 +10,14 @@ pseudonym back by hashing candidate ids. The key comes from, in order:
 
 1. the ``key`` argument;
 2. the environment variable ``CRM_RESEARCH_PSEUDO_KEY``;
-3. a random key created once per run folder and kept in its ``private/`` subfolder (never in
-   ``tables/``), so pseudonyms are stable within a run but differ between runs.
+3. the project's own random key, created once in ``<project root>/.crm-research/pseudo_key``
+   (git-ignored, owner-readable only) and copied into each run folder's ``private/``
+   subfolder (never into ``tables/``) so the consultant can hand it to the client.
 
-Set ``CRM_RESEARCH_PSEUDO_KEY`` when pseudonymised tables of two runs must join (``compare``)
-or be byte-identical.
+With the project key, reruns on the same checkout give identical pseudonyms, so tables stay
+byte-identical and two runs join in ``compare``. A reviewer on another machine reproduces
+id-bearing tables by setting ``CRM_RESEARCH_PSEUDO_KEY`` to the same key; ``key_id`` (recorded
+in each run's manifest) tells whether two runs used the same key without revealing it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ __all__ = [
     "pseudonymise",
     "drop_pii",
     "run_key",
+    "project_key",
+    "key_id",
     "resolve_key",
     "pii_column_names",
     "check_no_pii",
@@ -57,6 +62,7 @@ ID_PREFIXES: dict[str, str] = {
 """Person-linked identifier columns and the prefix of their pseudonyms."""
 
 _KEY_FILE = Path("private") / "pseudo_key"
+_PROJECT_KEY_FILE = Path(".crm-research") / "pseudo_key"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 
 
@@ -74,11 +80,44 @@ def _key_bytes(key: str | bytes) -> bytes:
     return data
 
 
-def run_key(run_dir: str | os.PathLike) -> str:
-    """Return the random per-run key of ``run_dir``, creating it on first use.
+def _read_or_create(path: Path, make) -> str:
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    # exclusive create: if two processes race, the first key wins and both read it back
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return value
 
-    The key lives in ``<run_dir>/private/pseudo_key`` (readable by the owner only), never in
-    ``tables/``; every notebook of a run shares it.
+
+def project_key(root: str | os.PathLike | None = None) -> str:
+    """Return the project's random pseudonymisation key, creating it on first use.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        Project root (default: :func:`crm_research.paths.project_root`).
+
+    Returns
+    -------
+    str
+        64 hex characters, kept in ``<root>/.crm-research/pseudo_key``.
+    """
+    from crm_research.paths import project_root
+
+    return _read_or_create(Path(root or project_root()) / _PROJECT_KEY_FILE, lambda: secrets.token_hex(32))
+
+
+def run_key(run_dir: str | os.PathLike) -> str:
+    """Return the key of ``run_dir``: the project key, copied into ``<run_dir>/private/pseudo_key``.
+
+    The copy lets the client who receives the run join pseudonymised lists back to their ids;
+    it is never in ``tables/``. Every notebook of a run shares it.
 
     Parameters
     ----------
@@ -90,19 +129,15 @@ def run_key(run_dir: str | os.PathLike) -> str:
     str
         64 hex characters.
     """
-    path = Path(run_dir) / _KEY_FILE
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    # exclusive create: if two processes race, the first key wins and both read it back
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(key + "\n")
-    return key
+    return _read_or_create(Path(run_dir) / _KEY_FILE, project_key)
+
+
+def key_id(key: str | bytes) -> str:
+    """A short public identifier of a key (12 hex of SHA-256 of a domain-separated key).
+
+    Equal ids mean equal keys; the id does not reveal the key.
+    """
+    return hashlib.sha256(b"crm-research key id:" + _key_bytes(key)).hexdigest()[:12]
 
 
 def resolve_key(key: str | bytes | None = None, run_dir: str | os.PathLike | None = None) -> str | bytes:

@@ -34,6 +34,15 @@ def _noop(_msg: str) -> None:
     return None
 
 
+def _key_record() -> dict[str, str]:
+    """Where the pseudonymisation key comes from and its public id (never the key itself)."""
+    from crm_research import privacy
+
+    env = os.environ.get(privacy.ENV_KEY)
+    key = env if env else privacy.project_key()
+    return {"source": "environment" if env else "project", "key_id": privacy.key_id(key)}
+
+
 def _new_run_folder(parent: Path, plan: dict) -> Path:
     digest = hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:7]
     base = f"run-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{digest}"
@@ -189,7 +198,7 @@ def run_notebooks(
     manifest: dict[str, Any] = {
         "run": run_dir.name, "status": "running", "started": _now(), "ended": None,
         "project_root": str(root), "git": _git_commit(root), "versions": _versions(),
-        "data": None, "pseudonym_key": "environment" if os.environ.get("CRM_RESEARCH_PSEUDO_KEY") else "run",
+        "data": None, "pseudonym_key": _key_record(),
         "notebooks": [{"name": p.stem, "source": str(p), "parameters": plan[p.stem], "status": "pending"}
                       for p in paths_],
     }
