@@ -3,9 +3,33 @@
 Journeys (:mod:`~crm_research.attribution.paths`, on the engine)
     :func:`touchpoints`, :func:`paths`, :func:`aggregate_paths`; any journey or path table
     (``"a > b > c"`` with conversions, value and nulls) is read by :func:`path_data`.
+Models (each ``Model(...).fit(paths).credits_``)
+    rule-based :class:`FirstTouch`, :class:`LastTouch`, :class:`Linear`,
+    :class:`PositionBased`, :class:`TimeDecay`; :class:`MarkovAttribution` (order 1-3, exact);
+    :class:`ShapleyAttribution` (exact up to 15 channels).
+Uncertainty and comparison
+    :func:`bootstrap` (any model, over journeys), :func:`compare_models`, :func:`rank_agreement`.
 """
 
+from crm_research.attribution.base import AttributionModel
+from crm_research.attribution.bootstrap import bootstrap, bootstrap_replicates
+from crm_research.attribution.compare import compare_models, default_models, rank_agreement
+from crm_research.attribution.markov import MarkovAttribution
 from crm_research.attribution.pathdata import SEP, PathData, path_data, split_paths
 from crm_research.attribution.paths import aggregate_paths, paths, touchpoints
+from crm_research.attribution.rules import (
+    FirstTouch,
+    LastTouch,
+    Linear,
+    PositionBased,
+    RuleModel,
+    TimeDecay,
+)
+from crm_research.attribution.shapley import ShapleyAttribution
 
-__all__ = ["SEP", "PathData", "path_data", "split_paths", "touchpoints", "paths", "aggregate_paths"]
+__all__ = [
+    "SEP", "PathData", "path_data", "split_paths", "touchpoints", "paths", "aggregate_paths",
+    "AttributionModel", "RuleModel", "FirstTouch", "LastTouch", "Linear", "PositionBased", "TimeDecay",
+    "MarkovAttribution", "ShapleyAttribution", "bootstrap", "bootstrap_replicates", "compare_models",
+    "default_models", "rank_agreement",
+]
