@@ -81,6 +81,11 @@ def test_every_notebook_executes_into_one_run_folder(run_all, small_company):
     assert [n["name"] for n in manifest["notebooks"]] == STEMS
     assert manifest["data"]["fingerprint"] == notebook.load_data(small_company).fingerprint()
     assert manifest["versions"]["pandas"] and manifest["versions"]["papermill"]
+    from crm_research import privacy
+
+    key = os.environ.get(privacy.ENV_KEY) or privacy.project_key(manifest["project_root"])
+    assert manifest["pseudonym_key"]["key_id"] == privacy.key_id(key)
+    assert key not in (run_all / "manifest.json").read_text()
     assert "commit" in (manifest["git"] or {"commit": None})
     index = (run_all / "index.html").read_text()
     for entry in manifest["notebooks"]:
