@@ -1,0 +1,151 @@
+"""Confidence intervals of the baseline's rates, means and scores, from sufficient statistics.
+
+Every function is vectorised over numpy arrays (one element per period) and returns NaN where
+the interval is undefined (no observations; fewer than two for a mean).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["wilson", "t_mean", "t_mean_from_sums", "poisson_rate", "nps_interval", "z_value"]
+
+
+def z_value(conf: float) -> float:
+    """Two-sided standard normal quantile of the confidence level ``conf`` (0.95 → 1.96)."""
+    if not 0 < conf < 1:
+        from crm_research.errors import ParameterError
+
+        raise ParameterError(f"conf={conf!r} must be strictly between 0 and 1, e.g. 0.95")
+    return float(stats.norm.ppf(0.5 + conf / 2))
+
+
+def wilson(k, n, conf: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a proportion ``k / n``.
+
+    Parameters
+    ----------
+    k, n : array-like
+        Successes and trials (counts).
+    conf : float
+        Confidence level.
+
+    Returns
+    -------
+    low, high : ndarray
+        Interval bounds (shares in [0, 1]); NaN where ``n == 0``.
+    """
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = z_value(conf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        den = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / den
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+        low = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+        high = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    return low, high
+
+
+def t_mean_from_sums(n, s, ss, conf: float = 0.95, scale: float = 1.0):
+    """Mean and Student-t interval from the count, sum and sum of squares of a sample.
+
+    Sums may be Python integers of any size (exact arithmetic: the variance numerator
+    ``n * ss - s**2`` is computed without cancellation error), or floats.
+
+    Parameters
+    ----------
+    n, s, ss : sequence
+        Per element: number of observations, sum, sum of squares (in the integer unit).
+    conf : float
+        Confidence level.
+    scale : float
+        Divide means and bounds by this (e.g. 100 for cents → currency, 3600 for s → h).
+
+    Returns
+    -------
+    mean, low, high : ndarray
+        Mean (NaN when n == 0) and interval (NaN when n < 2), in ``unit / scale``.
+    """
+    mean, low, high = [], [], []
+    for ni, si, ssi in zip(n, s, ss, strict=True):
+        ni = int(ni)
+        if ni == 0:
+            mean.append(np.nan), low.append(np.nan), high.append(np.nan)
+            continue
+        m = float(si) / ni / scale
+        mean.append(m)
+        if ni < 2:
+            low.append(np.nan), high.append(np.nan)
+            continue
+        if isinstance(si, (int, np.integer)) and isinstance(ssi, (int, np.integer)):
+            num = ni * int(ssi) - int(si) * int(si)  # exact
+            var = max(num, 0) / (ni * (ni - 1))
+        else:
+            var = max(float(ssi) - float(si) ** 2 / ni, 0.0) / (ni - 1)
+        se = np.sqrt(var / ni) / scale
+        q = float(stats.t.ppf(0.5 + conf / 2, ni - 1))
+        low.append(m - q * se)
+        high.append(m + q * se)
+    return np.asarray(mean, float), np.asarray(low, float), np.asarray(high, float)
+
+
+def t_mean(x, conf: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval of a sample ``x`` (NaN values ignored)."""
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    m, lo, hi = t_mean_from_sums([len(x)], [float(x.sum())], [float((x * x).sum())], conf)
+    return float(m[0]), float(lo[0]), float(hi[0])
+
+
+def poisson_rate(k, exposure, conf: float = 0.95):
+    """Exact (Garwood) interval of a Poisson rate ``k / exposure``.
+
+    Parameters
+    ----------
+    k : array-like
+        Event counts.
+    exposure : array-like
+        Exposure in the rate's time unit (e.g. weeks), > 0.
+
+    Returns
+    -------
+    rate, low, high : ndarray
+        In events per unit of exposure.
+    """
+    k = np.asarray(k, dtype=float)
+    e = np.asarray(exposure, dtype=float)
+    a = 1 - conf
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(k > 0, stats.chi2.ppf(a / 2, 2 * k) / 2, 0.0) / e
+        high = stats.chi2.ppf(1 - a / 2, 2 * k + 2) / 2 / e
+        rate = k / e
+    bad = ~(e > 0)
+    return (np.where(bad, np.nan, rate), np.where(bad, np.nan, low), np.where(bad, np.nan, high))
+
+
+def nps_interval(promoters, detractors, n, conf: float = 0.95):
+    """Net Promoter Score and its normal interval.
+
+    NPS = 100 (p - d) with p, d the shares of promoters and detractors. The three answer groups
+    are one multinomial draw, so Var(p - d) = (p + d - (p - d)^2) / n.
+
+    Returns
+    -------
+    nps, low, high : ndarray
+        Points in [-100, 100]; NaN where ``n == 0``.
+    """
+    P = np.asarray(promoters, dtype=float)
+    D = np.asarray(detractors, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = z_value(conf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p, d = P / n, D / n
+        diff = p - d
+        se = np.sqrt(np.maximum(p + d - diff * diff, 0.0) / n)
+        low = np.clip(diff - z * se, -1, 1) * 100
+        high = np.clip(diff + z * se, -1, 1) * 100
+    ok = n > 0
+    return (np.where(ok, diff * 100, np.nan), np.where(ok, low, np.nan), np.where(ok, high, np.nan))

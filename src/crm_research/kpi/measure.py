@@ -1,0 +1,613 @@
+"""The KPI baseline: one tidy row per metric and period, with its interval and definition.
+
+Row-level work happens once per table on the engine layer (:mod:`crm_research.kpi.scans`:
+per-period aggregates and histograms); the KPI arithmetic (ratios, cumulative stocks,
+intervals) is done here in pandas on those small aggregates, with exact integer sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from crm_research.engine import collect, connect, is_lazy
+from crm_research.errors import CRMError, ParameterError
+from crm_research.kpi import intervals as ci
+from crm_research.kpi import scans
+from crm_research.kpi.definitions import ADVOCATE_RULES, METRICS
+
+__all__ = ["baseline", "get_table", "prepare_tables", "Prepared", "baseline_from_tables", "scan_stats",
+           "assemble", "parse_as_of", "earliest", "COLUMNS", "latest", "BASELINE_COLUMNS"]
+
+BASELINE_COLUMNS = ["metric", "period", "period_end", "value", "unit", "numerator", "denominator",
+                    "ci_low", "ci_high", "ci_method", "definition"]
+
+COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    # table: {"required": (...), "optional": (...), "time": (...)}
+    "customers": {"required": ("customer_id", "signup_at"), "optional": ("acquisition_channel", "region"),
+                  "time": ("signup_at",)},
+    "orders": {"required": ("customer_id", "ordered_at", "amount"),
+               "optional": ("status", "channel", "platform"), "time": ("ordered_at",)},
+    "events": {"required": ("customer_id", "occurred_at", "event"), "optional": ("session_id", "platform"),
+               "time": ("occurred_at",)},
+    "tickets": {"required": ("customer_id", "opened_at", "first_response_at", "resolved_at", "contacts",
+                             "csat"), "optional": (), "time": ("opened_at", "first_response_at", "resolved_at")},
+    "surveys": {"required": ("customer_id", "answered_at", "nps"), "optional": (), "time": ("answered_at",)},
+}
+"""Columns the baseline reads from each table (canonical names)."""
+
+
+def parse_as_of(as_of) -> pd.Timestamp:
+    """``as_of`` as a UTC Timestamp (naive values are UTC); :class:`ParameterError` if not a date."""
+    try:
+        ts = pd.Timestamp(as_of)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"as_of={as_of!r} is not a date: use YYYY-MM-DD, e.g. '2026-01-01'") from exc
+    if ts is pd.NaT:
+        raise ParameterError(f"as_of={as_of!r} is not a date: use YYYY-MM-DD, e.g. '2026-01-01'")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def get_table(data, name: str):
+    """Table ``name`` of ``data`` (a mapping name → table, or an object with table attributes).
+
+    Returns None when the table is absent.
+    """
+    if isinstance(data, pd.DataFrame):
+        raise CRMError("data must be a mapping of table name to table (e.g. a CRMData or a dict "
+                       "{'orders': ..., 'customers': ...}), not a single DataFrame")
+    if isinstance(data, Mapping):
+        return data.get(name)
+    try:
+        return data[name]
+    except (KeyError, TypeError, AttributeError, IndexError):
+        return getattr(data, name, None)
+
+
+@dataclass
+class Prepared:
+    """Tables checked and registered on one engine connection, ready for the scans.
+
+    Attributes
+    ----------
+    tables : dict of str to ibis.Table
+        Present tables only, restricted to the columns the baseline reads, canonical names.
+    con : ibis backend
+        Where the scans run: the backend of the engine tables given, or a private in-process
+        DuckDB connection holding the DataFrames given (converted to Arrow once).
+    owned : bool
+        Whether ``con`` was opened here (:meth:`close` disconnects it).
+    """
+
+    tables: dict
+    con: Any
+    owned: bool = False
+
+    def close(self) -> None:
+        """Disconnect a connection opened by :func:`prepare_tables` (no-op otherwise)."""
+        if self.owned:
+            self.con.disconnect()
+            self.owned = False
+
+
+def prepare_tables(data, columns: Mapping[str, str] | None = None) -> Prepared:
+    """Check the tables the baseline reads and register them on one engine connection.
+
+    Parameters
+    ----------
+    data : mapping or CRMData
+        Tables by name: pandas DataFrames or Ibis tables (on any backend).
+    columns : mapping, optional
+        Non-canonical column names, ``{"table.canonical": "actual"}``, e.g.
+        ``{"orders.ordered_at": "order_date"}``.
+
+    Returns
+    -------
+    Prepared
+        Present tables only (restricted to the columns the baseline reads, canonical names)
+        and the connection they live on.
+
+    Raises
+    ------
+    CRMError
+        ``orders`` is missing; a required column is missing; a time column does not hold
+        timestamps.
+    """
+    rename: dict[str, dict[str, str]] = {}
+    for key, actual in (columns or {}).items():
+        table, _, col = str(key).partition(".")
+        if table not in COLUMNS or not col:
+            raise ParameterError(f"columns key {key!r} must be 'table.column' with table one of "
+                                 f"{', '.join(COLUMNS)}")
+        rename.setdefault(table, {})[col] = actual
+    picked: dict[str, Any] = {}
+    for name, spec in COLUMNS.items():
+        t = get_table(data, name)
+        if t is None:
+            if name == "orders":
+                raise CRMError("table 'orders' is missing: the baseline needs the order log "
+                               "(customer_id, ordered_at, amount, status)")
+            continue
+        if not (is_lazy(t) or isinstance(t, pd.DataFrame)):
+            raise CRMError(f"table {name!r} must be a pandas DataFrame or an ibis Table, got "
+                           f"{type(t).__name__}")
+        names = rename.get(name, {})
+        have = list(t.columns)
+        missing = [c for c in spec["required"] if names.get(c, c) not in have]
+        if missing:
+            raise CRMError(
+                f"table {name!r} has no column(s) {', '.join(names.get(c, c) for c in missing)}: the "
+                f"baseline needs {', '.join(spec['required'])} (pass columns={{'{name}.<canonical>': "
+                "'<actual>'}} if they are named differently)"
+            )
+        keep = list(spec["required"]) + [c for c in spec["optional"] if names.get(c, c) in have]
+        if is_lazy(t):
+            sel = {c: t[names.get(c, c)] for c in keep}
+            for c in spec["time"]:
+                dtype = sel[c].type()
+                if dtype.is_timestamp():
+                    continue
+                if dtype.is_unknown():  # e.g. DuckDB's TIMESTAMPTZ_NS from nanosecond Parquet
+                    sel[c] = sel[c].cast("timestamp('UTC')")
+                else:
+                    raise CRMError(f"{name}.{names.get(c, c)} must hold timestamps, got {dtype}: convert "
+                                   "it to a UTC timestamp column first")
+            picked[name] = t.select(**sel)
+        else:
+            df = pd.DataFrame({c: t[names.get(c, c)] for c in keep})
+            for c in spec["time"]:
+                df[c] = _as_utc(df[c], name, c)
+            picked[name] = df
+    lazy = [t for t in picked.values() if is_lazy(t)]
+    con = lazy[0]._find_backend(use_default=True) if lazy else connect()
+    tables = {name: t if is_lazy(t) else _register(con, name, t) for name, t in picked.items()}
+    return Prepared(tables, con, owned=not lazy)
+
+
+def _register(con, name: str, df: pd.DataFrame):
+    """Put a DataFrame on ``con`` (DuckDB: an Arrow view, converted once; else a table)."""
+    table_name = ibis.util.gen_name(f"kpi_{name}")
+    if getattr(con, "name", "") == "duckdb":
+        con.con.register(table_name, pa.Table.from_pandas(df, preserve_index=False))
+        return con.table(table_name)
+    return con.create_table(table_name, df, overwrite=True)
+
+
+def _as_utc(col: pd.Series, table: str, name: str) -> pd.Series:
+    if not pd.api.types.is_datetime64_any_dtype(col.dtype):
+        if col.isna().all():
+            return pd.to_datetime(col, utc=True).astype("datetime64[us, UTC]")
+        bad = col[col.notna()].head(3).tolist()
+        raise CRMError(f"{table}.{name} must hold timestamps (datetime64), got dtype {col.dtype} "
+                       f"(e.g. {bad}): parse it with pd.to_datetime(..., utc=True) or load the data "
+                       "with crm_research.data.load")
+    col = col.dt.tz_localize("UTC") if col.dt.tz is None else col.dt.tz_convert("UTC")
+    return col.astype("datetime64[us, UTC]")
+
+
+TIME_COLUMN = {"orders": "ordered_at", "customers": "signup_at", "events": "occurred_at",
+               "tickets": "opened_at", "surveys": "answered_at"}
+
+
+def earliest(tables: Mapping[str, Any]) -> pd.Timestamp | None:
+    """Earliest timestamp over the main time column of every table (one engine query)."""
+    parts = [t.aggregate(m=t[TIME_COLUMN[name]].min().cast("timestamp('UTC')"))
+             for name, t in tables.items() if name in TIME_COLUMN]
+    expr = parts[0]
+    for p in parts[1:]:
+        expr = expr.union(p, distinct=False)
+    values = collect(expr)["m"].dropna()
+    return None if values.empty else values.min()
+
+
+def baseline(data, as_of, period: str = "M", *, periods: int | None = None,
+             advocate_rule: str = "referral", referral_event: str = "referral", promoter_min: int = 9,
+             detractor_max: int = 6, cart_event: str = "add_to_cart", purchase_event: str = "purchase",
+             statuses: tuple[str, ...] | None = ("completed",), conf: float = 0.95,
+             columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The KPI baseline: every metric of :data:`~crm_research.kpi.definitions.METRICS` per period.
+
+    Parameters
+    ----------
+    data : mapping or CRMData
+        Tables by name (DataFrames or Ibis tables). ``orders`` is required; ``customers``,
+        ``events``, ``tickets``, ``surveys`` each enable their metrics (absent tables: their
+        metrics are left out and listed in ``attrs["skipped"]``).
+    as_of : date-like
+        Only data strictly before this UTC instant counts; the last period ends here and may
+        be partial.
+    period : {"W", "M", "Q", "Y"}
+        Weeks (Monday start), calendar months, quarters or years (UTC).
+    periods : int, optional
+        Number of periods to return, counting back from ``as_of`` (default: every period from
+        the first one with data). Stocks always use the whole history.
+    advocate_rule : {"referral", "promoter", "either"}
+        What makes a customer an advocate (referral event, NPS answer >= ``promoter_min``, or
+        either).
+    referral_event, cart_event, purchase_event : str
+        Event names in ``events.event``.
+    promoter_min, detractor_max : int
+        NPS promoters answer >= ``promoter_min`` (9), detractors <= ``detractor_max`` (6).
+    statuses : tuple of str or None
+        Order statuses that count as an order (None: every row).
+    conf : float
+        Confidence level of the intervals (0.95).
+    columns : mapping, optional
+        Non-canonical column names, ``{"table.canonical": "actual"}``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``metric``, ``period`` (UTC start), ``period_end`` (UTC, exclusive: the next
+        period's start or ``as_of``), ``value`` (in ``unit``), ``unit``, ``numerator``,
+        ``denominator`` (see each metric's kind in :class:`~crm_research.kpi.definitions.Metric`),
+        ``ci_low``, ``ci_high`` (``conf`` interval; NaN for counts, sums and medians),
+        ``ci_method`` (``wilson``, ``t``, ``poisson``, ``trinomial`` or empty),
+        ``definition``. Sorted by metric (declaration order) and period. ``attrs`` holds
+        ``as_of``, ``period``, the parameters and ``skipped`` (metric → reason).
+    """
+    as_of_ts = parse_as_of(as_of)
+    _check_params(period, periods, advocate_rule, conf)
+    prepared = prepare_tables(data, columns)
+    try:
+        return baseline_from_tables(
+            prepared.tables, as_of_ts, period, periods=periods, advocate_rule=advocate_rule,
+            referral_event=referral_event, promoter_min=promoter_min, detractor_max=detractor_max,
+            cart_event=cart_event, purchase_event=purchase_event, statuses=statuses, conf=conf)
+    finally:
+        prepared.close()
+
+
+def _check_params(period, periods, advocate_rule, conf):
+    scans.check_period(period)
+    if advocate_rule not in ADVOCATE_RULES:
+        raise ParameterError(f"advocate_rule={advocate_rule!r} is not supported: use one of "
+                             f"{', '.join(map(repr, ADVOCATE_RULES))}")
+    if periods is not None and (not isinstance(periods, (int, np.integer)) or periods < 1):
+        raise ParameterError(f"periods={periods!r} must be a positive integer or None")
+    ci.z_value(conf)
+
+
+def _cache(expr):
+    """Materialise ``expr`` on its backend (a temporary table) so later scans reuse it."""
+    try:
+        return expr.cache()
+    except Exception:  # noqa: BLE001 - a backend without caching: stay lazy
+        return expr
+
+
+def _release(expr) -> None:
+    release = getattr(expr, "release", None)
+    if release is not None:
+        try:
+            release()
+        except Exception:  # noqa: BLE001 - already released or backend closed
+            pass
+
+
+def baseline_from_tables(tables: Mapping[str, Any], as_of, period: str = "M", *,
+                         periods: int | None = None, advocate_rule: str = "referral",
+                         referral_event: str = "referral", promoter_min: int = 9,
+                         detractor_max: int = 6, cart_event: str = "add_to_cart",
+                         purchase_event: str = "purchase",
+                         statuses: tuple[str, ...] | None = ("completed",), conf: float = 0.95,
+                         metrics: tuple[str, ...] | None = None,
+                         bins: scans.PeriodBins | None = None) -> pd.DataFrame:
+    """:func:`baseline` on Ibis tables already checked by :func:`prepare_tables`.
+
+    ``metrics`` restricts the scans and rows to those metrics (None: all). ``bins`` fixes the
+    periods (default: covering the data up to ``as_of``).
+    """
+    as_of = parse_as_of(as_of)
+    _check_params(period, periods, advocate_rule, conf)
+    if bins is None:
+        bins = scans.PeriodBins.covering(period, as_of, earliest(tables))
+    opts = dict(advocate_rule=advocate_rule, referral_event=referral_event, promoter_min=promoter_min,
+                detractor_max=detractor_max, cart_event=cart_event, purchase_event=purchase_event,
+                statuses=statuses)
+    stats, skipped, want = scan_stats(tables, as_of, bins, metrics=metrics, **opts)
+    return assemble(stats, as_of, bins, periods=periods, conf=conf, metrics=want, skipped=skipped, **opts)
+
+
+def scan_stats(tables: Mapping[str, Any], as_of, bins: scans.PeriodBins, *,
+               metrics: tuple[str, ...] | set | None = None, by: str | None = None,
+               advocate_rule: str = "referral", referral_event: str = "referral",
+               promoter_min: int = 9, detractor_max: int = 6, cart_event: str = "add_to_cart",
+               purchase_event: str = "purchase",
+               statuses: tuple[str, ...] | None = ("completed",)) -> tuple[dict, dict, set]:
+    """Run the engine scans the wanted metrics need; return their (small) results.
+
+    Parameters
+    ----------
+    tables : mapping of str to ibis.Table
+        Prepared tables (:func:`prepare_tables`); with ``by``, each holds that column.
+    as_of, bins
+        Cut-off instant and periods.
+    metrics : collection of str, optional
+        Metrics wanted (None: all).
+    by : str, optional
+        Breakdown column present in every table given: every result gets one row per value.
+    advocate_rule, referral_event, promoter_min, detractor_max, cart_event, purchase_event, statuses
+        As in :func:`baseline`.
+
+    Returns
+    -------
+    stats : dict of str to DataFrame
+        Scan results by name (``orders``, ``advocates``, ``conversion``, ``cart``, ``tickets``,
+        ``nps``).
+    skipped : dict of str to str
+        Wanted metrics that cannot be computed, with the reason.
+    want : set of str
+        The metrics wanted.
+    """
+    want = set(metrics) if metrics is not None else set(METRICS)
+    skipped: dict[str, str] = {}
+    o = tables["orders"]
+    ev, sv = tables.get("events"), tables.get("surveys")
+    cp = _cache(scans.order_periods(o, as_of, bins, statuses=statuses, by=by, unsorted=True))
+    firsts = None
+    try:
+        stats: dict[str, pd.DataFrame] = {"orders": collect(scans.period_stats(cp, by=by))}
+        level_metrics = {"first_time_customers", "repeat_customers", "advocates"}
+        needs_adv = want & level_metrics
+        has_adv = {"referral": ev is not None, "promoter": sv is not None,
+                   "either": ev is not None or sv is not None}[advocate_rule]
+        needs_conv = want & {"new_contacts", "lead_conversion_rate"}
+        if (needs_adv and has_adv) or (needs_conv and "customers" in tables):
+            firsts = _cache(scans.customer_firsts(cp, by=by, unsorted=True))
+        if needs_adv:
+            if has_adv:
+                stats["advocates"] = collect(scans.advocate_stats(
+                    firsts, ev, sv, as_of, bins, rule=advocate_rule, referral_event=referral_event,
+                    promoter_min=promoter_min, by=by))
+            else:
+                for m in sorted(needs_adv):
+                    skipped[m] = f"advocate_rule={advocate_rule!r} needs the events and/or surveys table"
+        if needs_conv:
+            if "customers" in tables:
+                stats["conversion"] = collect(scans.conversion_stats(tables["customers"], firsts, as_of,
+                                                                     bins, by=by))
+            else:
+                for m in sorted(needs_conv):
+                    skipped[m] = "no customers table"
+    finally:
+        _release(firsts)
+        _release(cp)
+    if "cart_abandonment_rate" in want:
+        if ev is not None and "session_id" in ev.columns:
+            stats["cart"] = collect(scans.cart_stats(ev, as_of, bins, cart_event=cart_event,
+                                                     purchase_event=purchase_event, by=by))
+        else:
+            skipped["cart_abandonment_rate"] = "no events table with a session_id column"
+    ticket_metrics = want & {m for m, d in METRICS.items() if d.tables == ("tickets",)}
+    if ticket_metrics:
+        if "tickets" in tables:
+            stats["tickets"] = collect(scans.ticket_stats(tables["tickets"], as_of, bins, by=by))
+        else:
+            for m in sorted(ticket_metrics):
+                skipped[m] = "no tickets table"
+    if "nps" in want:
+        if sv is not None:
+            stats["nps"] = collect(scans.nps_stats(sv, as_of, bins, promoter_min=promoter_min,
+                                                   detractor_max=detractor_max, by=by))
+        else:
+            skipped["nps"] = "no surveys table"
+    return stats, skipped, want
+
+
+def assemble(stats: Mapping[str, pd.DataFrame], as_of, bins: scans.PeriodBins, *,
+             periods: int | None = None, conf: float = 0.95, metrics=None,
+             skipped: Mapping[str, str] | None = None, advocate_rule: str = "referral",
+             referral_event: str = "referral", promoter_min: int = 9, cart_event: str = "add_to_cart",
+             purchase_event: str = "purchase", **_ignored) -> pd.DataFrame:
+    """The baseline table from the scan results of :func:`scan_stats` (one group).
+
+    Returns
+    -------
+    DataFrame
+        As :func:`baseline`.
+    """
+    as_of = parse_as_of(as_of)
+    want = set(metrics) if metrics is not None else set(METRICS)
+    params = {"advocate_text": ADVOCATE_RULES[advocate_rule].format(
+        referral_event=referral_event, promoter_min=promoter_min),
+        "cart_event": cart_event, "purchase_event": purchase_event}
+    out = _assemble(dict(stats), as_of, bins, periods, conf, params, want)
+    out.attrs.update({"as_of": as_of.isoformat(), "period": bins.period, "advocate_rule": advocate_rule,
+                      "conf": conf, "skipped": {k: v for k, v in (skipped or {}).items() if k in want}})
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# assembly (pandas, exact integers)
+# ---------------------------------------------------------------------------------------
+
+
+def _ints(frame: pd.DataFrame | None, col: str, idx: np.ndarray, kind: str | None = None) -> list[int]:
+    """Column ``col`` of a per-period frame, aligned on ``idx``, as exact Python ints (0 if absent)."""
+    if frame is None or len(frame) == 0:
+        return [0] * len(idx)
+    f = frame if kind is None else frame[frame["kind"] == kind]
+    lookup = {int(p): v for p, v in zip(f["pidx"], f[col], strict=True)}
+    out = []
+    for p in idx:
+        v = lookup.get(int(p))
+        out.append(0 if v is None or (isinstance(v, float) and np.isnan(v)) else int(v))
+    return out
+
+
+def _floats(frame: pd.DataFrame | None, col: str, idx: np.ndarray) -> np.ndarray:
+    if frame is None or len(frame) == 0:
+        return np.full(len(idx), np.nan)
+    s = pd.Series(frame[col].to_numpy(dtype=float), index=frame["pidx"].to_numpy(dtype=np.int64))
+    return s.reindex(idx).to_numpy(dtype=float)
+
+
+def _cum(xs: list[int]) -> list[int]:
+    return list(accumulate(xs))
+
+
+def _f(xs) -> np.ndarray:
+    return np.asarray([float(x) for x in xs], dtype=float)
+
+
+def _assemble(stats: dict, as_of: pd.Timestamp, bins: scans.PeriodBins, periods: int | None,
+              conf: float, params: dict, want: set) -> pd.DataFrame:
+    period = bins.period
+    p_first = bins.first if periods is None else min(bins.first, bins.last - int(periods) + 1)
+    idx = np.arange(p_first, bins.last + 1, dtype=np.int64)
+    keep = slice(len(idx) - periods, None) if periods is not None else slice(0, None)
+    starts = scans.period_start(idx, period)
+    ends = scans.period_start(idx + 1, period)
+    ends = ends.where(ends <= as_of, as_of)
+    weeks = (ends - starts).total_seconds().to_numpy() / (7 * 86_400)
+
+    rows: list[pd.DataFrame] = []
+
+    def add(metric, value, num=None, den=None, low=None, high=None):
+        if metric not in want:
+            return
+        n = len(idx)
+        nan = np.full(n, np.nan)
+        m = METRICS[metric]
+        rows.append(pd.DataFrame({
+            "metric": metric,
+            "period": starts[keep],
+            "period_end": ends[keep],
+            "value": np.asarray(value, dtype=float)[keep],
+            "unit": m.unit,
+            "numerator": (nan if num is None else np.asarray(num, dtype=float))[keep],
+            "denominator": (nan if den is None else np.asarray(den, dtype=float))[keep],
+            "ci_low": (nan if low is None else np.asarray(low, dtype=float))[keep],
+            "ci_high": (nan if high is None else np.asarray(high, dtype=float))[keep],
+            "ci_method": m.ci_method,
+            "definition": m.describe(**params),
+        }))
+
+    def ratio(k, n):
+        k, n = _f(k), _f(n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, k / n, np.nan)
+
+    # --- contacts -------------------------------------------------------------------------
+    conv = stats.get("conversion")
+    if conv is not None:
+        contacts = _ints(conv, "n", idx, "contacts")
+        add("new_contacts", _f(contacts), _f(contacts))
+
+    # --- orders ---------------------------------------------------------------------------
+    os_ = stats["orders"]
+    active = _ints(os_, "active", idx)
+    n_orders = _ints(os_, "orders", idx)
+    cents = _ints(os_, "cents", idx)
+    new = _ints(os_, "new_customers", idx)
+    retained = _ints(os_, "retained", idx)
+    prev_active = [0, *active[:-1]]
+    customers = _cum(new)
+    repeat = _cum(_ints(os_, "became_repeat", idx))
+
+    add("active_customers", _f(active), _f(active))
+    add("new_customers", _f(new), _f(new))
+    rate, lo, hi = ci.poisson_rate(_f(new), weeks, conf)
+    add("new_customers_per_week", rate, _f(new), weeks, lo, hi)
+    add("orders", _f(n_orders), _f(n_orders))
+    add("customers", _f(customers), _f(customers))
+    adv = stats.get("advocates")
+    if adv is not None:
+        n_adv = _cum(_ints(adv, "n", idx, "advocates"))
+        n_adv_rep = _cum(_ints(adv, "n", idx, "advocate_repeat"))
+        first_time = [c - r - (a - ar) for c, r, a, ar in zip(customers, repeat, n_adv, n_adv_rep, strict=True)]
+        repeat_level = [r - ar for r, ar in zip(repeat, n_adv_rep, strict=True)]
+        add("first_time_customers", _f(first_time), _f(first_time), _f(customers))
+        add("repeat_customers", _f(repeat_level), _f(repeat_level), _f(customers))
+        add("advocates", _f(n_adv), _f(n_adv), _f(customers))
+    lo, hi = ci.wilson(_f(retained), _f(prev_active), conf)
+    add("retention_rate", ratio(retained, prev_active), _f(retained), _f(prev_active), lo, hi)
+    churned = [p - r for p, r in zip(prev_active, retained, strict=True)]
+    lo, hi = ci.wilson(_f(churned), _f(prev_active), conf)
+    add("churn_rate", ratio(churned, prev_active), _f(churned), _f(prev_active), lo, hi)
+    lo, hi = ci.wilson(_f(repeat), _f(customers), conf)
+    add("repeat_purchase_rate", ratio(repeat, customers), _f(repeat), _f(customers), lo, hi)
+    m, lo, hi = ci.t_mean_from_sums(active, n_orders, _ints(os_, "cust_orders_sq", idx), conf)
+    add("purchase_frequency", m, _f(n_orders), _f(active), lo, hi)
+    revenue = _f(cents) / 100
+    m, lo, hi = ci.t_mean_from_sums(n_orders, cents, _ints(os_, "order_cents_sq", idx), conf, scale=100)
+    add("average_order_value", m, revenue, _f(n_orders), lo, hi)
+    add("revenue", revenue, revenue)
+    cust_sq = _ints(os_, "cust_cents_sq", idx)
+    m, lo, hi = ci.t_mean_from_sums(active, cents, cust_sq, conf, scale=100)
+    add("revenue_per_customer", m, revenue, _f(active), lo, hi)
+    cross = _ints(os_, "hcv_cross", idx)
+    cum_cents = _cum(cents)
+    cum_sq = _cum([2 * x + q for x, q in zip(cross, cust_sq, strict=True)])
+    m, lo, hi = ci.t_mean_from_sums(customers, cum_cents, cum_sq, conf, scale=100)
+    add("historical_customer_value", m, _f(cum_cents) / 100, _f(customers), lo, hi)
+
+    if conv is not None:
+        n_contacts = _cum(contacts)
+        converted = _cum(_ints(conv, "n", idx, "converted"))
+        lo, hi = ci.wilson(_f(converted), _f(n_contacts), conf)
+        add("lead_conversion_rate", ratio(converted, n_contacts), _f(converted), _f(n_contacts), lo, hi)
+
+    cart = stats.get("cart")
+    if cart is not None:
+        carts, aband = _ints(cart, "carts", idx), _ints(cart, "abandoned", idx)
+        lo, hi = ci.wilson(_f(aband), _f(carts), conf)
+        add("cart_abandonment_rate", ratio(aband, carts), _f(aband), _f(carts), lo, hi)
+
+    tk = stats.get("tickets")
+    if tk is not None:
+        for key, name in (("fr", "first_response_hours"), ("ht", "handling_hours")):
+            n = _ints(tk, f"{key}_n", idx)
+            s = _ints(tk, f"{key}_sum", idx)
+            m, lo, hi = ci.t_mean_from_sums(n, s, _ints(tk, f"{key}_sq", idx), conf, scale=3600)
+            add(f"{name}_mean", m, _f(s) / 3600, _f(n), lo, hi)
+            add(f"{name}_median", _floats(tk, f"{key}_median", idx) / 3600, None, _f(n))
+        fcr, resolved = _ints(tk, "fcr", idx), _ints(tk, "resolved", idx)
+        lo, hi = ci.wilson(_f(fcr), _f(resolved), conf)
+        add("first_contact_resolution_rate", ratio(fcr, resolved), _f(fcr), _f(resolved), lo, hi)
+        cn, cs = _ints(tk, "csat_n", idx), _ints(tk, "csat_sum", idx)
+        m, lo, hi = ci.t_mean_from_sums(cn, cs, _ints(tk, "csat_sq", idx), conf)
+        add("csat_mean", m, _f(cs), _f(cn), lo, hi)
+        c45 = _ints(tk, "csat_45", idx)
+        lo, hi = ci.wilson(_f(c45), _f(cn), conf)
+        add("csat_share_4_5", ratio(c45, cn), _f(c45), _f(cn), lo, hi)
+
+    nps = stats.get("nps")
+    if nps is not None:
+        n, p, d = _ints(nps, "n", idx), _ints(nps, "promoters", idx), _ints(nps, "detractors", idx)
+        v, lo, hi = ci.nps_interval(_f(p), _f(d), _f(n), conf)
+        add("nps", v, _f(p) - _f(d), _f(n), lo, hi)
+
+    if not rows:
+        return pd.DataFrame(columns=BASELINE_COLUMNS)
+    out = pd.concat(rows, ignore_index=True)
+    order = {name: i for i, name in enumerate(METRICS)}
+    out = out.assign(_o=out["metric"].map(order)).sort_values(["_o", "period"], kind="stable")
+    return out.drop(columns="_o").reset_index(drop=True)[BASELINE_COLUMNS]
+
+
+def latest(table: pd.DataFrame) -> pd.DataFrame:
+    """The last period's row of every metric of a baseline table (metric order kept).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A baseline table (:func:`baseline`) or a snapshot of one.
+
+    Returns
+    -------
+    DataFrame
+        One row per metric, indexed 0..n-1.
+    """
+    if len(table) == 0:
+        return table.copy()
+    last = table.groupby("metric", sort=False)["period"].transform("max")
+    return table[table["period"] == last].reset_index(drop=True)

@@ -1,0 +1,180 @@
+"""Baseline snapshots for the periodic review: record them, read them back, compare two.
+
+A snapshot is a baseline table written to Parquet with a JSON file beside it
+(``<name>.json``) holding ``as_of``, ``period``, the data fingerprint (when given), the package
+version and any extra metadata. Nothing reads the clock: a snapshot is identified by its
+``as_of``.
+
+:func:`compare` sets two snapshots side by side metric by metric (the latest period of each)
+with the change and whether it is beyond noise. The test is a two-sided z-test of the
+difference, each side's standard error recovered from its interval as (high - low) / (2 z):
+exact for the t and normal intervals, close for Wilson intervals away from 0 and 1. The two
+snapshots are treated as independent samples (they overlap when stocks share customers, which
+makes the test conservative for flows and slightly liberal for stocks). Counts and sums carry
+no sampling noise: their ``beyond_noise`` is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from crm_research import __version__
+from crm_research.errors import CRMError
+from crm_research.kpi.definitions import METRICS
+from crm_research.kpi.goals import table_as_of
+from crm_research.kpi.intervals import z_value
+from crm_research.kpi.measure import BASELINE_COLUMNS, latest
+
+__all__ = ["record", "load", "compare"]
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def record(table: pd.DataFrame, path: str | os.PathLike, *, as_of=None, period: str | None = None,
+           fingerprint: str | None = None, metadata: dict | None = None) -> Path:
+    """Write a baseline table as a snapshot: ``path`` (Parquet) and ``path`` with ``.json``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A baseline table (:func:`crm_research.kpi.baseline`).
+    path : path-like
+        Parquet file to write (``.parquet``); parent folders are created. An existing
+        snapshot is an error (snapshots are records: write a new name).
+    as_of, period : optional
+        Default to the table's ``attrs`` (set by ``baseline``).
+    fingerprint : str, optional
+        Fingerprint of the data the baseline was computed from (e.g. ``CRMData.fingerprint()``).
+    metadata : dict, optional
+        Extra JSON-serialisable fields (e.g. ``{"data": "client export of 2026-01-05"}``).
+
+    Returns
+    -------
+    Path
+        The Parquet file written.
+    """
+    path = Path(path)
+    if path.suffix != ".parquet":
+        raise CRMError(f"snapshot path {path} must end in .parquet")
+    if path.exists() or _meta_path(path).exists():
+        raise CRMError(f"snapshot {path} already exists: snapshots are records, write a new file name")
+    missing = [c for c in BASELINE_COLUMNS if c not in table.columns]
+    if missing:
+        raise CRMError(f"the table to record has no column(s) {missing}: record a baseline table "
+                       "from crm_research.kpi.baseline")
+    as_of_ts = table_as_of(table) if as_of is None else pd.Timestamp(as_of)
+    as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
+    period = period or table.attrs.get("period")
+    if period is None:
+        raise CRMError("record needs the baseline's period: pass period= (the table has no attrs)")
+    meta = {
+        "as_of": as_of_ts.isoformat(),
+        "period": period,
+        "data_fingerprint": fingerprint,
+        "package_version": __version__,
+        "advocate_rule": table.attrs.get("advocate_rule"),
+        "conf": table.attrs.get("conf"),
+        "skipped": table.attrs.get("skipped", {}),
+        "metrics": list(dict.fromkeys(table["metric"].tolist())),
+        "rows": int(len(table)),
+    }
+    for k, v in (metadata or {}).items():
+        if k in meta:
+            raise CRMError(f"metadata key {k!r} is reserved: choose another name")
+        meta[k] = v
+    try:
+        text = json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n"
+    except TypeError as exc:  # pragma: no cover - default=str handles most objects
+        raise CRMError(f"snapshot metadata is not JSON-serialisable: {exc}") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = table[BASELINE_COLUMNS].reset_index(drop=True)
+    frame.attrs = {}
+    frame.to_parquet(path, index=False)
+    _meta_path(path).write_text(text, encoding="utf-8")
+    return path
+
+
+def load(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a snapshot written by :func:`record`.
+
+    Returns
+    -------
+    DataFrame
+        The baseline table; ``attrs`` holds the JSON metadata (``as_of``, ``period``, ...).
+    """
+    path = Path(path)
+    if not path.is_file() or not _meta_path(path).is_file():
+        raise CRMError(f"snapshot {path} (with {_meta_path(path).name} beside it) does not exist")
+    table = pd.read_parquet(path)
+    meta = json.loads(_meta_path(path).read_text(encoding="utf-8"))
+    table.attrs.update(meta)
+    return table
+
+
+def _as_table(x) -> pd.DataFrame:
+    if isinstance(x, pd.DataFrame):
+        return x
+    return load(x)
+
+
+def compare(a, b, *, conf: float = 0.95) -> pd.DataFrame:
+    """Compare two snapshots metric by metric: change and whether it is beyond noise.
+
+    Parameters
+    ----------
+    a, b : DataFrame or path-like
+        The earlier and the later snapshot (baseline tables or snapshot files). The latest
+        period of each metric is compared.
+    conf : float
+        Confidence level of the test (beyond noise when p < 1 - conf).
+
+    Returns
+    -------
+    DataFrame
+        One row per metric present in both, in baseline order: ``metric``, ``unit``,
+        ``as_of_a``, ``period_a``, ``value_a``, ``ci_low_a``, ``ci_high_a``, the same for
+        ``b``, ``change`` (b - a, metric unit), ``change_rel`` (change / |a|), ``ci_overlap``
+        (the two intervals overlap), ``z``, ``p_value`` (two-sided z-test of the difference),
+        ``beyond_noise`` (p < 1 - conf; empty for counts and sums, which have no sampling
+        noise, and for medians, which carry no interval), ``test`` (the test used).
+    """
+    z = z_value(conf)
+    ta, tb = _as_table(a), _as_table(b)
+    la, lb = latest(ta).set_index("metric"), latest(tb).set_index("metric")
+    names = [m for m in METRICS if m in la.index and m in lb.index]
+    rows = []
+    for m in names:
+        ra, rb = la.loc[m], lb.loc[m]
+        va, vb = float(ra["value"]), float(rb["value"])
+        se_a = (float(ra["ci_high"]) - float(ra["ci_low"])) / (2 * z)
+        se_b = (float(rb["ci_high"]) - float(rb["ci_low"])) / (2 * z)
+        se = float(np.hypot(se_a, se_b))
+        has_ci = np.isfinite(se) and se > 0
+        zstat = (vb - va) / se if has_ci else np.nan
+        p = float(2 * stats.norm.sf(abs(zstat))) if has_ci else np.nan
+        overlap = (bool(float(ra["ci_low"]) <= float(rb["ci_high"]) and float(rb["ci_low"]) <= float(ra["ci_high"]))
+                   if has_ci else None)
+        rows.append({
+            "metric": m, "unit": METRICS[m].unit,
+            "as_of_a": table_as_of(ta), "period_a": ra["period"], "value_a": va,
+            "ci_low_a": float(ra["ci_low"]), "ci_high_a": float(ra["ci_high"]),
+            "as_of_b": table_as_of(tb), "period_b": rb["period"], "value_b": vb,
+            "ci_low_b": float(rb["ci_low"]), "ci_high_b": float(rb["ci_high"]),
+            "change": vb - va, "change_rel": (vb - va) / abs(va) if va else np.nan,
+            "ci_overlap": overlap, "z": zstat, "p_value": p,
+            "beyond_noise": (bool(p < 1 - conf) if has_ci else None),
+            "test": "z-test, SE from CI width" if has_ci else "",
+        })
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out["beyond_noise"] = out["beyond_noise"].astype("boolean")
+        out["ci_overlap"] = out["ci_overlap"].astype("boolean")
+    return out

@@ -1,0 +1,227 @@
+"""Figures of the KPI baseline: metric trends, cohort heatmap, customer levels, goal scorecard,
+breakdowns and snapshot comparison.
+
+Every function draws the output table of a :mod:`crm_research.kpi` function, takes ``ax=None``
+(a new figure is made when None) and returns the Axes.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from crm_research.errors import CRMError
+
+__all__ = ["plot_metric_trend", "plot_cohort_heatmap", "plot_customer_levels", "plot_scorecard",
+           "plot_breakdown", "plot_snapshot_comparison"]
+
+_STATUS_COLOURS = {"met": "#2a9d8f", "on-track": "#8ab17d", "at-risk": "#e76f51", "missed": "#9b2226",
+                   "baseline": "#8d99ae", "no data": "#cccccc"}
+
+
+def _ax(ax, figsize=(8, 4.5)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def _rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    d = table[table["metric"] == metric].sort_values("period")
+    if d.empty:
+        raise CRMError(f"the table has no rows for metric {metric!r}: choose one of "
+                       f"{', '.join(dict.fromkeys(table['metric']))}")
+    return d
+
+
+def plot_metric_trend(baseline: pd.DataFrame, metric: str, *, target: float | None = None, ax=None):
+    """One metric over the periods of a baseline table, with its interval as a band.
+
+    Parameters
+    ----------
+    baseline : DataFrame
+        Output of :func:`crm_research.kpi.baseline`.
+    metric : str
+        Metric name.
+    target : float, optional
+        A goal's target, drawn as a dashed line.
+    """
+    d = _rows(baseline, metric)
+    ax = _ax(ax)
+    x = pd.to_datetime(d["period"]).dt.tz_localize(None)
+    ax.plot(x, d["value"], marker="o", ms=3, lw=1.5, color="#264653", label=metric)
+    if d["ci_low"].notna().any():
+        ax.fill_between(x, d["ci_low"], d["ci_high"], color="#264653", alpha=0.15, lw=0,
+                        label=f"{int(round(100 * baseline.attrs.get('conf', 0.95)))}% interval ({d['ci_method'].iloc[0]})")
+    if target is not None:
+        ax.axhline(target, ls="--", color="#e76f51", lw=1.2, label=f"target {target:g}")
+    ax.set_ylabel(d["unit"].iloc[0])
+    ax.set_title(metric.replace("_", " "))
+    ax.legend(fontsize=8)
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def plot_cohort_heatmap(cohorts: pd.DataFrame, *, value: str = "rate", max_age: int | None = None,
+                        annotate: bool | None = None, ax=None):
+    """Cohort × periods-since heatmap of retention (or active counts).
+
+    Parameters
+    ----------
+    cohorts : DataFrame
+        Output of :func:`crm_research.kpi.cohort_retention`.
+    value : {"rate", "active"}
+        Cell value: the retention rate (share) or the active customers.
+    max_age : int, optional
+        Largest age shown.
+    annotate : bool, optional
+        Write the values in the cells (default: when the grid is at most 24 × 24).
+    """
+    from crm_research.kpi.cohorts import cohort_matrix
+
+    m = cohort_matrix(cohorts, value)
+    if max_age is not None:
+        m = m.loc[:, [c for c in m.columns if c <= max_age]]
+    ax = _ax(ax, figsize=(max(6, 0.45 * m.shape[1] + 2), max(4, 0.32 * m.shape[0] + 1.5)))
+    data = m.to_numpy(dtype=float)
+    masked = np.ma.masked_invalid(data)
+    vmax = 1.0 if value == "rate" else np.nanmax(data) if np.isfinite(data).any() else 1.0
+    # age 0 is 1 by construction; scale colours on the later ages so they stay readable
+    if value == "rate" and data.shape[1] > 1 and np.isfinite(data[:, 1:]).any():
+        vmax = float(np.nanmax(data[:, 1:]))
+    im = ax.imshow(masked, aspect="auto", cmap="YlGnBu", vmin=0, vmax=vmax)
+    ax.figure.colorbar(im, ax=ax, label="retention rate" if value == "rate" else "active customers")
+    labels = [pd.Timestamp(c).strftime("%Y-%m-%d") for c in m.index]
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=7)
+    ax.set_xticks(np.arange(m.shape[1]), [str(c) for c in m.columns], fontsize=7)
+    ax.set_xlabel("periods since first order")
+    ax.set_ylabel("cohort (period of first order)")
+    if annotate is None:
+        annotate = m.shape[0] <= 24 and m.shape[1] <= 24
+    if annotate:
+        for i in range(data.shape[0]):
+            for j in range(data.shape[1]):
+                v = data[i, j]
+                if np.isfinite(v):
+                    txt = f"{v:.0%}" if value == "rate" else f"{v:.0f}"
+                    ax.text(j, i, txt, ha="center", va="center", fontsize=5.5,
+                            color="white" if v > 0.6 * vmax else "black")
+    ax.set_title("Cohort retention" if value == "rate" else "Active customers by cohort")
+    return ax
+
+
+def plot_customer_levels(baseline: pd.DataFrame, *, ax=None):
+    """Funnel of where contacts stand at the latest period end: contacts, first-time, repeat, advocates.
+
+    Parameters
+    ----------
+    baseline : DataFrame
+        Output of :func:`crm_research.kpi.baseline` (needs the level metrics; ``contacts`` is
+        drawn when ``lead_conversion_rate`` is present).
+    """
+    from crm_research.kpi.measure import latest
+
+    last = latest(baseline).set_index("metric")
+    bars = []
+    if "lead_conversion_rate" in last.index:
+        bars.append(("contacts", float(last.loc["lead_conversion_rate", "denominator"])))
+    for m in ("customers", "first_time_customers", "repeat_customers", "advocates"):
+        if m in last.index:
+            bars.append((m.replace("_", " "), float(last.loc[m, "value"])))
+    if not bars:
+        raise CRMError("the baseline has no customer-level metrics to draw")
+    ax = _ax(ax, figsize=(7, 3.8))
+    names = [b[0] for b in bars][::-1]
+    vals = np.array([b[1] for b in bars][::-1])
+    ax.barh(names, vals, color=["#e9c46a", "#f4a261", "#2a9d8f", "#264653", "#8d99ae"][: len(vals)][::-1])
+    top = vals.max() if len(vals) else 1
+    for i, v in enumerate(vals):
+        ax.text(v + 0.01 * top, i, f"{v:,.0f}", va="center", fontsize=8)
+    ax.set_xlim(0, top * 1.15)
+    ax.set_xlabel("contacts / customers")
+    end = pd.Timestamp(last["period_end"].max())
+    ax.set_title(f"Customer levels at {end.strftime('%Y-%m-%d')} (levels exclusive: advocate > repeat > first-time)",
+                 fontsize=9)
+    return ax
+
+
+def plot_scorecard(card: pd.DataFrame, *, ax=None):
+    """Progress of each goal: baseline → current against the target, coloured by status.
+
+    Parameters
+    ----------
+    card : DataFrame
+        Output of :func:`crm_research.kpi.scorecard`.
+    """
+    ax = _ax(ax, figsize=(10, 0.6 * len(card) + 1.5))
+    y = np.arange(len(card))[::-1]
+    for yi, r in zip(y, card.itertuples(index=False), strict=True):
+        sign = 1 if r.direction == "increase" else -1
+        open_gap = sign * (r.target - r.baseline) > 0
+        cur = r.current if np.isfinite(r.current) else r.baseline
+        if open_gap:
+            prog = (cur - r.baseline) / (r.target - r.baseline)
+        else:  # met at the baseline: full when still met, empty otherwise
+            prog = 1.0 if r.status == "met" else 0.0
+        colour = _STATUS_COLOURS.get(r.status, "#8d99ae")
+        ax.barh(yi, 1.0, color="#eeeeee", height=0.6)
+        ax.barh(yi, np.clip(prog, 0, 1.0), color=colour, height=0.6)
+        if open_gap and np.isfinite(r.expected_now):
+            tick = (r.expected_now - r.baseline) / (r.target - r.baseline)
+            ax.plot([tick] * 2, [yi - 0.35, yi + 0.35], color="black", lw=1)
+        ax.text(1.02, yi, f"{r.status}: {cur:.3g} (target {r.target:g}, baseline {r.baseline:.3g})",
+                va="center", fontsize=7)
+    ax.set_yticks(y, [f"{m} ({o})" for m, o in zip(card["metric"], card["owner"], strict=True)], fontsize=8)
+    ax.set_xlim(0, 1.9)
+    ax.set_xticks([0, 0.5, 1.0], ["baseline", "half way", "target"])
+    ax.set_title("SMART goals: share of the gap closed (tick: where the straight line is now)", fontsize=9)
+    return ax
+
+
+def plot_breakdown(table: pd.DataFrame, metric: str, dimension: str, *, ax=None):
+    """One metric's latest value per group of a dimension, with intervals; small cells hatched.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Output of :func:`crm_research.kpi.breakdowns`.
+    metric, dimension : str
+        What to draw.
+    """
+    d = table[(table["metric"] == metric) & (table["dimension"] == dimension)]
+    if d.empty:
+        raise CRMError(f"the breakdown has no rows for metric {metric!r} by {dimension!r}")
+    d = d[d["period"] == d["period"].max()].sort_values("group")
+    ax = _ax(ax, figsize=(max(6, 0.8 * len(d) + 2), 4))
+    x = np.arange(len(d))
+    err = None
+    if d["ci_low"].notna().any():
+        err = np.clip(np.vstack([d["value"] - d["ci_low"], d["ci_high"] - d["value"]]), 0, None)
+    bars = ax.bar(x, d["value"].fillna(0.0), yerr=err, capsize=3, color="#2a9d8f")
+    for b, small in zip(bars, d["too_small"], strict=True):
+        if small:
+            b.set_hatch("//")
+            b.set_alpha(0.5)
+    ax.set_xticks(x, d["group"], rotation=20, ha="right")
+    ax.set_ylabel(d["unit"].iloc[0])
+    ax.set_title(f"{metric.replace('_', ' ')} by {dimension.replace('_', ' ')} (hatched: n < "
+                 f"{table.attrs.get('min_n', 'min_n')})", fontsize=9)
+    return ax
+
+
+def plot_snapshot_comparison(comparison: pd.DataFrame, *, ax=None):
+    """Relative change of each metric between two snapshots; beyond-noise changes highlighted.
+
+    Parameters
+    ----------
+    comparison : DataFrame
+        Output of :func:`crm_research.kpi.compare_snapshots`.
+    """
+    d = comparison.dropna(subset=["change_rel"]).iloc[::-1]
+    ax = _ax(ax, figsize=(7, 0.32 * len(d) + 1.5))
+    colours = ["#e76f51" if bool(b) is True else "#8d99ae" for b in d["beyond_noise"].fillna(False)]
+    ax.barh(d["metric"], 100 * d["change_rel"], color=colours)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("change, % of the earlier value (orange: beyond noise)")
+    ax.tick_params(axis="y", labelsize=7)
+    return ax
