@@ -1,0 +1,141 @@
+"""Figures of the attribution analysis: model comparison, removal effects, transitions, ads, A/B tests.
+
+Every function draws the output table of a :mod:`crm_research.attribution` function, takes
+``ax=None`` (a new figure is made when None) and returns the Axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+__all__ = ["plot_model_comparison", "plot_removal_effects", "plot_markov_transitions", "plot_ad_performance",
+           "plot_ab_test"]
+
+
+def _ax(ax, figsize=(8, 4.5)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_model_comparison(comparison: pd.DataFrame, *, metric: str = "conversions",
+                          truth: Mapping[str, float] | None = None, ax=None):
+    """Grouped bars: each channel's attributed ``metric`` under every model, with bootstrap intervals.
+
+    Parameters
+    ----------
+    comparison : DataFrame
+        Output of :func:`crm_research.attribution.compare_models`.
+    metric : {"conversions", "value", "share"}
+        Column to draw; ``conversions`` and ``value`` get their ``_low``/``_high`` error bars.
+    truth : mapping, optional
+        Known value per channel (e.g. planted incremental conversions), drawn as black ticks.
+    """
+    models = list(dict.fromkeys(comparison["model"]))
+    channels = sorted(comparison["channel"].unique())
+    ax = _ax(ax, figsize=(max(8, 1.4 * len(channels) + 2), 4.8))
+    x = np.arange(len(channels))
+    width = 0.85 / max(len(models), 1)
+    cmap = plt.get_cmap("tab10" if len(models) <= 10 else "tab20")
+    for i, m in enumerate(models):
+        d = comparison[comparison["model"] == m].set_index("channel").reindex(channels)
+        xi = x + (i - (len(models) - 1) / 2) * width
+        err = None
+        if f"{metric}_low" in d and d[f"{metric}_low"].notna().any():
+            err = np.clip(np.vstack([d[metric] - d[f"{metric}_low"], d[f"{metric}_high"] - d[metric]]), 0, None)
+        ax.bar(xi, d[metric].fillna(0.0), width=width, yerr=err, capsize=1.5, label=m, color=cmap(i % cmap.N),
+               error_kw={"elinewidth": 0.7})
+    if truth is not None:
+        tv = [truth.get(c, np.nan) for c in channels]
+        ax.scatter(x, tv, marker="_", s=900, color="black", zorder=5, label="truth")
+    ax.set_xticks(x, channels, rotation=20 if len(channels) > 6 else 0, ha="right" if len(channels) > 6 else "center")
+    ax.set_ylabel({"conversions": "attributed conversions", "value": "attributed value (currency)",
+                   "share": "share of conversions"}.get(metric, metric))
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def plot_removal_effects(credits: pd.DataFrame, *, ax=None):
+    """Horizontal bars of the Markov removal effects (share of conversions lost without the channel)."""
+    d = credits.sort_values("removal_effect")
+    ax = _ax(ax, figsize=(7, 0.45 * len(d) + 1.5))
+    y = np.arange(len(d))
+    ax.barh(y, d["removal_effect"], color="#4C72B0")
+    for yi, v in zip(y, d["removal_effect"], strict=True):
+        ax.text(v, yi, f" {v:.0%}", va="center", fontsize=8)
+    ax.set_yticks(y, d["channel"])
+    ax.set_xlabel("removal effect (share of conversions lost if the channel is removed)")
+    ax.set_xlim(0, max(1e-9, float(d["removal_effect"].max())) * 1.2)
+    return ax
+
+
+def plot_markov_transitions(transitions: pd.DataFrame, *, ax=None):
+    """Heatmap of a Markov model's transition probabilities (``transitions_``; best for order 1)."""
+    m = transitions.pivot_table(index="from_state", columns="to_state", values="probability", aggfunc="sum")
+    cols = [c for c in m.columns if not c.startswith("(")] + [c for c in m.columns if c.startswith("(")]
+    rows = [r for r in m.index if r.startswith("(")] + [r for r in m.index if not r.startswith("(")]
+    m = m.reindex(index=rows, columns=cols).fillna(0.0)
+    ax = _ax(ax, figsize=(1.5 + 0.7 * len(cols), 1 + 0.45 * len(rows)))
+    im = ax.imshow(m.to_numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    if m.size <= 400:
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                v = m.iat[i, j]
+                if v > 0:
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if v > 0.6 else "black")
+    ax.set_xticks(range(len(cols)), cols, rotation=35, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("to")
+    ax.set_ylabel("from")
+    ax.figure.colorbar(im, ax=ax, label="transition probability")
+    return ax
+
+
+def plot_ad_performance(performance: pd.DataFrame, *, metric: str = "roas", label_col: str | None = None, ax=None):
+    """Bars of one ad metric per row of :func:`crm_research.attribution.ad_performance` (no period).
+
+    Rows flagged ``small_volume`` are hatched; ``cvr`` and ``ctr`` get their Wilson intervals.
+    """
+    label_col = label_col or ("campaign_id" if "campaign_id" in performance else "channel")
+    d = performance.sort_values(metric, na_position="first")
+    ax = _ax(ax, figsize=(7, 0.45 * len(d) + 1.5))
+    y = np.arange(len(d))
+    err = None
+    if f"{metric}_low" in d:
+        err = np.clip(np.vstack([d[metric] - d[f"{metric}_low"], d[f"{metric}_high"] - d[metric]]), 0, None)
+    bars = ax.barh(y, d[metric].fillna(0.0), xerr=err, capsize=2, color="#4C72B0")
+    for b, small in zip(bars, d["small_volume"], strict=True):
+        if small:
+            b.set_hatch("//")
+            b.set_alpha(0.5)
+    ax.set_yticks(y, d[label_col].astype(str))
+    ax.set_xlabel({"roas": "ROAS (attributed revenue per unit of cost)", "cpa": "CPA (cost per attributed conversion)",
+                   "cvr": "CVR (attributed conversions per click)", "ctr": "CTR (clicks per impression)"}.get(
+        metric, metric))
+    if d["small_volume"].any():
+        ax.text(1.0, -0.12, "hatched: small volume", transform=ax.transAxes, ha="right", fontsize=7)
+    return ax
+
+
+def plot_ab_test(summary: pd.DataFrame, *, ax=None):
+    """Conversion rate per arm with its Wilson interval; the control rate as a dashed line."""
+    ax = _ax(ax, figsize=(6, 0.6 * len(summary) + 1.5))
+    y = np.arange(len(summary))[::-1]
+    err = np.clip(np.vstack([summary["rate"] - summary["rate_low"], summary["rate_high"] - summary["rate"]]), 0, None)
+    ax.errorbar(summary["rate"], y, xerr=err, fmt="o", capsize=4, color="#4C72B0")
+    ax.axvline(summary["rate"].iloc[0], ls="--", color="grey", lw=1)
+    labels = []
+    for _, r in summary.iterrows():
+        lab = f"{r['arm']} (n={int(r['n']):,})"
+        if pd.notna(r.get("diff")):
+            lab += f"\n{r['diff'] * 100:+.1f} pts, p={r['p_adjusted']:.3f}"
+        labels.append(lab)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("conversion rate")
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    return ax
