@@ -40,7 +40,9 @@ def bootstrap_replicates(model: AttributionModel, paths, *, n_boot: int = 200, s
     -------
     dict
         ``channels`` (names), ``conversions`` and ``value`` (point estimates, shape (C,)),
-        ``conversions_boot`` and ``value_boot`` (shape (n_boot, C)).
+        ``conversions_boot`` and ``value_boot`` (shape (n_boot, C)); likewise every other
+        per-channel column of the model (e.g. ``removal_effect`` and ``removal_effect_boot``,
+        ``incremental_conversions`` and ``incremental_conversions_boot``).
     """
     if int(n_boot) < 1:
         raise CRMError(f"n_boot={n_boot!r} must be a positive number of replicates, e.g. 200")
@@ -59,17 +61,20 @@ def bootstrap_replicates(model: AttributionModel, paths, *, n_boot: int = 200, s
     R = data.n_rows
     mean_value = np.divide(data.value, data.conv, out=np.zeros(R), where=data.conv > 0)
     C = len(data.channels)
-    conv_b = np.empty((int(n_boot), C))
-    val_b = np.empty((int(n_boot), C))
+    keys = [k for k in point if not k.startswith("_")]
+    boot = {k: np.empty((int(n_boot), C)) for k in keys}
     probs = cells / n
     for b in range(int(n_boot)):
         k = rng.multinomial(n, probs).astype(float)
         conv, null = k[:R], k[R:]
         out = model._attribute(prep, conv, null, conv * mean_value)
-        conv_b[b] = out["conversions"]
-        val_b[b] = out["value"]
-    return {"channels": data.channels, "conversions": np.asarray(point["conversions"], float),
-            "value": np.asarray(point["value"], float), "conversions_boot": conv_b, "value_boot": val_b}
+        for key in keys:
+            boot[key][b] = out[key]
+    result = {"channels": data.channels}
+    for key in keys:
+        result[key] = np.asarray(point[key], dtype=float)
+        result[f"{key}_boot"] = boot[key]
+    return result
 
 
 def bootstrap(model: AttributionModel, paths, *, n_boot: int = 200, seed: int = 0, conf: float = 0.95,
