@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-SMALL_CUSTOMERS = 300
+SMALL_CUSTOMERS = 2_000
 SMALL_SEED = 7
 
 
 @pytest.fixture(scope="session")
 def small_company(tmp_path_factory) -> Path:
-    """A small synthetic CRM company (300 contacts, seed 7) as parquet files, written once.
+    """A small synthetic CRM company (2,000 contacts, seed 7) as parquet files, written once.
 
     Holds names, e-mail addresses and phone numbers, so privacy checks have something to catch.
     """

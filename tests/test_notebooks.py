@@ -19,6 +19,7 @@ import nbformat
 import pandas as pd
 import pytest
 
+from conftest import SMALL_CUSTOMERS
 from crm_research import cli, notebook, paths, privacy, run
 
 STEMS = ["01_baseline", "02_segmentation", "03_journey", "04_attribution", "05_churn"]
@@ -165,7 +166,7 @@ def test_a_mapping_next_to_the_data_is_applied(small_company, tmp_path):
     (folder / "mapping.yaml").write_text("tables:\n  customers:\n    file: clients.parquet\n")
     ctx = notebook.setup("01_test", tmp_path / "run")
     crm = ctx.load_data(folder)
-    assert len(crm.customers) == 300 and "email" not in crm.customers.columns  # PII dropped at load
+    assert len(crm.customers) == SMALL_CUSTOMERS and "email" not in crm.customers.columns  # PII dropped at load
     meta = json.loads(ctx.meta_path.read_text())
     assert meta["data"]["mapping"] == "mapping.yaml" and len(meta["data"]["fingerprint"]) == 64
 
