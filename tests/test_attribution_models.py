@@ -306,3 +306,18 @@ def test_fits_are_bit_for_bit_reproducible():
         b = model.fit(df.sample(frac=1.0, random_state=1).reset_index(drop=True)).summary()
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
         pd.testing.assert_frame_equal(a, model.fit(df).summary(), check_exact=True)
+
+
+def test_shapley_conversions_game_beyond_64_channels():
+    names = [f"c{i:02d}" for i in range(70)]
+    df = pd.DataFrame({"path": [" > ".join(names[:3] + names[:1]), names[69], " > ".join(names[60:70]),
+                                " > ".join(names)],
+                       "total_conversions": [3, 1, 2, 0], "total_conversion_value": [30.0, 5.0, 20.0, 0.0],
+                       "total_null": [1, 1, 1, 4]})
+    c = ShapleyAttribution(game="conversions").fit(df).credits_.set_index("channel")
+    # c00 c01 c02 c00: 3 conversions over 3 distinct channels; c69 alone; c60..c69: 2 over 10
+    assert len(c) == 70 and c.conversions["c30"] == 0
+    assert c.conversions["c00"] == pytest.approx(1.0) and c.conversions["c61"] == pytest.approx(0.2)
+    assert c.conversions["c69"] == pytest.approx(1.2) and c.value["c69"] == pytest.approx(5 + 2.0)
+    with pytest.raises(CRMError, match="at most 64 channels"):
+        ShapleyAttribution().fit(df)

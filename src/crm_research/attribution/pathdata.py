@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crm_research.engine import is_lazy
 from crm_research.errors import CRMError
@@ -223,10 +224,9 @@ def split_paths(values: pd.Series, *, sep: str = SEP, table_name: str = "paths",
     """Split path strings into channel ids without a per-row Python loop.
 
     Returns ``(channels, offsets, tokens)``: sorted channel names, row offsets into ``tokens``
-    (int64, length n + 1) and the channel id of every touch (int32). The strings are viewed as
-    one UTF-8 byte buffer (Arrow); separators are found with numpy; each token is keyed by its
-    bytes read as 8-byte words and mapped to a channel by hashing, with an exact check that every
-    token of a channel has the same bytes.
+    (int64, length n + 1) and the channel id of every touch (int32). Arrow splits the strings
+    and dictionary-encodes the tokens (C++: ``split_pattern``, ``dictionary_encode``); the ids
+    are then renumbered in the sorted order of the names.
     """
     if not sep:
         raise CRMError("sep must be a non-empty string such as ' > '")
@@ -235,7 +235,7 @@ def split_paths(values: pd.Series, *, sep: str = SEP, table_name: str = "paths",
         return np.array([], dtype=object), np.zeros(1, np.int64), np.zeros(0, np.int32)
     arrow_backed = isinstance(values.dtype, pd.ArrowDtype) or getattr(values.dtype, "storage", None) == "pyarrow"
     obj = None if arrow_backed else values.to_numpy(dtype=object)
-    chunk_rows = 4_000_000
+    chunk_rows = 2_000_000
     parts = []
     for lo in range(0, n, chunk_rows):
         piece = values.iloc[lo:lo + chunk_rows].array if arrow_backed else obj[lo:lo + chunk_rows]
@@ -250,108 +250,36 @@ def split_paths(values: pd.Series, *, sep: str = SEP, table_name: str = "paths",
             rows = values.index[lo + np.flatnonzero(np.asarray(arr.is_null()))][:5].tolist()
             raise CRMError(f"table {table_name!r} column {column!r} is missing in rows {rows}; "
                            "use '' for a journey without touches")
-        parts.append(_split_chunk(arr, sep.encode("utf-8"), values.index, lo, table_name, column))
-    width = max(p[0].shape[1] for p in parts)
-    keys = np.concatenate([np.pad(p[0], ((0, 0), (0, width - p[0].shape[1]))) for p in parts])
-    lens = np.concatenate([p[1] for p in parts])
-    names_src = [p[3] for p in parts]
+        parts.append(_split_chunk(arr, sep, values.index, lo, table_name, column))
+    names = np.unique(np.concatenate([p[0] for p in parts]).astype(str)).astype(object)
+    tokens = np.concatenate([np.searchsorted(names, p[0].astype(str)).astype(np.int32)[p[1]] for p in parts])
     counts = np.concatenate([p[2] for p in parts])
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    if len(lens) == 0:
-        return np.array([], dtype=object), offsets, np.zeros(0, np.int32)
-    # hash the words of each token, factorise, then check exactly
-    h = lens.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    for w in range(keys.shape[1]):
-        h = (h ^ keys[:, w]) * np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(31)
-    codes, uniq = pd.factorize(h, sort=False)
-    rep = np.zeros(len(uniq), dtype=np.int64)
-    rep[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # first token of each code
-    exact = np.array_equal(lens[rep][codes], lens) and all(
-        np.array_equal(keys[rep, w][codes], keys[:, w]) for w in range(keys.shape[1]))
-    if not exact:  # a 64-bit hash collision: fall back to exact multi-key factorisation
-        codes = pd.factorize(lens)[0].astype(np.int64)
-        for w in range(keys.shape[1]):
-            c2 = pd.factorize(keys[:, w])[0].astype(np.int64)
-            codes = pd.factorize(codes * (c2.max() + 1) + c2)[0].astype(np.int64)
-        rep = np.zeros(codes.max() + 1, dtype=np.int64)
-        rep[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-    # decode one representative per channel
-    starts = np.concatenate([p[4] for p in parts])
-    chunk_of = np.repeat(np.arange(len(parts)), [len(p[1]) for p in parts])
-    names = []
-    for r in rep:
-        buf = names_src[chunk_of[r]]
-        names.append(bytes(buf[starts[r]:starts[r] + lens[r]]).decode("utf-8"))
-    names = np.array(names, dtype=object)
-    order = np.argsort(names, kind="stable")
-    rank = np.empty(len(order), dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    return names[order], offsets, rank[codes]
+    return names, offsets, tokens
 
 
-_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
-
-
-def _split_chunk(arr: pa.Array, sep: bytes, index, lo: int, table_name: str, column: str):
-    n = len(arr)
-    bufs = arr.buffers()
-    offs = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4).astype(np.int64)
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    data = data[offs[0]:offs[-1]]
-    offs = offs - offs[0]
-    L = len(sep)
-    # separator occurrences, anchored on the first non-space byte of the separator
-    a = next((i for i, b in enumerate(sep) if b != 0x20), 0)
-    cand = np.flatnonzero(data == sep[a]) - a
-    cand = cand[(cand >= 0) & (cand + L <= len(data))]
-    ok = np.ones(len(cand), dtype=bool)
-    for j, b in enumerate(sep):
-        if j != a:
-            ok &= data[cand + j] == b
-    G = cand[ok]  # overlapping matches give a token of length <= 0, reported below
-    inner = offs[1:-1]
-    # a separator must lie inside one path
-    if len(G) and len(inner):
-        i = np.searchsorted(G, inner, side="left") - 1
-        straddle = (i >= 0) & (G[np.maximum(i, 0)] + L > inner)
-        if straddle.any():
-            rows = index[lo + np.flatnonzero(straddle)[:5]].tolist()
-            raise CRMError(f"table {table_name!r} column {column!r}: rows near {rows} begin or end with "
-                           f"part of the separator {sep.decode()!r}; remove leading/trailing separators")
-    ins = np.searchsorted(G, inner, side="left")
-    M = len(G) + len(inner)
-    is_b = np.zeros(M, dtype=bool)
-    pos_b = ins + np.arange(len(inner))
-    is_b[pos_b] = True
-    cut_end = np.empty(M, dtype=np.int64)
-    cut_start = np.empty(M, dtype=np.int64)
-    cut_end[is_b], cut_start[is_b] = inner, inner
-    cut_end[~is_b], cut_start[~is_b] = G, G + L
-    tok_start = np.concatenate([[0], cut_start])
-    tok_end = np.concatenate([cut_end, [len(data)]])
-    first_tok = np.concatenate([[0], pos_b + 1])
-    n_tok = np.diff(np.concatenate([first_tok, [M + 1]]))
-    tok_len = tok_end - tok_start
-    row_len = np.diff(offs)
-    empty_row = row_len == 0  # a row '' is one empty token: no touches
-    drop = np.zeros(M + 1, dtype=bool)
-    drop[first_tok[empty_row]] = True
-    bad = (tok_len <= 0) & ~drop
-    if bad.any():
-        row_of = np.repeat(np.arange(n), n_tok)
-        rows = index[lo + np.unique(row_of[bad])[:5]].tolist()
-        raise CRMError(f"table {table_name!r} column {column!r} has an empty channel name (e.g. 'a >  > b' "
-                       f"or a trailing separator) in rows {rows}")
-    n_tok = np.where(empty_row, 0, n_tok)
-    tok_start, tok_len = tok_start[~drop], tok_len[~drop]
-    n_words = max(1, int(-(-tok_len.max() // 8))) if len(tok_len) else 1
-    padded = np.concatenate([data, np.zeros(8 * n_words + 8, np.uint8)])
-    words = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
-    keys = np.empty((len(tok_start), n_words), dtype=np.uint64)
-    for w in range(n_words):
-        rem = np.minimum(tok_len - 8 * w, 8)
-        if w:
-            np.maximum(rem, 0, out=rem)
-        keys[:, w] = words[tok_start + 8 * w] & _MASKS[rem]
-    return keys, tok_len, n_tok, padded, tok_start
+def _split_chunk(arr: pa.Array, sep: str, index, lo: int, table_name: str, column: str):
+    """Split one Arrow array: (dictionary names, token indices into them, tokens per row)."""
+    lists = pc.split_pattern(arr, sep)
+    row_tokens = np.diff(np.asarray(lists.offsets, dtype=np.int64))
+    enc = lists.flatten().dictionary_encode()
+    names = np.asarray(enc.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    idx = np.asarray(enc.indices, dtype=np.int32)
+    blank = np.flatnonzero(names == "")
+    if len(blank):  # '' is one empty token: a journey without touches; anything else is an error
+        empty_row = row_tokens == 1
+        empty_row &= np.asarray(pc.equal(pc.binary_length(arr), 0), dtype=bool)
+        first = (np.cumsum(row_tokens) - row_tokens)[empty_row]
+        keep = np.ones(len(idx), dtype=bool)
+        keep[first] = False
+        bad = keep & (idx == blank[0])
+        if bad.any():
+            row_of = np.repeat(np.arange(len(arr)), row_tokens)
+            rows = index[lo + np.unique(row_of[bad])[:5]].tolist()
+            raise CRMError(f"table {table_name!r} column {column!r} has an empty channel name (e.g. 'a >  > b' "
+                           f"or a leading or trailing separator) in rows {rows}")
+        row_tokens = np.where(empty_row, 0, row_tokens)
+        used = names != ""
+        idx = (np.cumsum(used) - 1).astype(np.int32)[idx[keep]]
+        names = names[used]
+    return names, idx, row_tokens

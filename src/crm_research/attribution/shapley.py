@@ -41,6 +41,7 @@ value) of the journeys with touches.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
 from crm_research.attribution.base import AttributionModel, touched_totals
@@ -110,32 +111,45 @@ class ShapleyAttribution(AttributionModel):
     def _prepare(self, data: PathData) -> dict:
         C = len(data.channels)
         self._check(C)
-        row, tok = data.row_of_token, data.tokens.astype(np.int64)
-        key = np.unique(row * max(C, 1) + tok)
-        row_u, tok_u = np.divmod(key, max(C, 1))
-        n_distinct = np.bincount(row_u, minlength=data.n_rows)
-        R = sparse.csr_matrix((1.0 / n_distinct[row_u], (row_u, tok_u)), shape=(data.n_rows, C))
-        prep = {"data": data, "C": C, "R": R}
-        if self.game == "incremental":
-            ne = data.nonempty
-            masks = np.zeros(data.n_rows, dtype=np.uint64)
-            if ne.any():
-                bits = np.left_shift(np.uint64(1), tok.astype(np.uint64))
-                masks[ne] = np.bitwise_or.reduceat(bits, data.offsets[:-1][ne])
-            uniq, set_id = np.unique(masks, return_inverse=True)
-            prep.update(uniq=uniq, set_id=set_id)
+        prep = {"data": data, "C": C}
+        if C > 64:  # "conversions" game only: distinct channels per journey from the sparse matrix
+            R = sparse.csr_matrix((np.ones(len(data.tokens)), (data.row_of_token, data.tokens)),
+                                  shape=(data.n_rows, C))
+            R.sum_duplicates()
+            n_distinct = np.diff(R.indptr)
+            R.data = 1.0 / np.repeat(n_distinct, n_distinct).astype(float)
+            prep["R"] = R
+            return prep
+        ne = data.nonempty
+        masks = np.zeros(data.n_rows, dtype=np.uint64)
+        if ne.any():
+            bits = np.left_shift(np.uint64(1), data.tokens.astype(np.uint64))
+            masks[ne] = np.bitwise_or.reduceat(bits, data.offsets[:-1][ne])
+        set_id, uniq = pd.factorize(masks, sort=True)
+        uniq = np.asarray(uniq, dtype=np.uint64)
+        # the "conversions" game: each journey's conversion split over its distinct channels
+        size = _popcount(uniq)
+        rows, cols = [], []
+        for c in range(C):
+            has = np.flatnonzero((uniq >> np.uint64(c)) & np.uint64(1))
+            rows.append(has)
+            cols.append(np.full(len(has), c))
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        per_set = sparse.csr_matrix((1.0 / size[r], (r, c)), shape=(len(uniq), C))
+        prep.update(uniq=uniq, set_id=np.asarray(set_id, dtype=np.int64), per_set=per_set)
         return prep
 
     def _attribute(self, prep: dict, conv, null, value) -> dict:
-        R = prep["R"]
-        zhao_c, zhao_v = R.T @ conv, R.T @ value
-        if self.game == "conversions":
-            return {"conversions": zhao_c, "value": zhao_v}
+        if "R" in prep:
+            return {"conversions": prep["R"].T @ conv, "value": prep["R"].T @ value}
         C, uniq, set_id = prep["C"], prep["uniq"], prep["set_id"]
         S = len(uniq)
         N = np.bincount(set_id, weights=conv + null, minlength=S)
         Cc = np.bincount(set_id, weights=conv, minlength=S)
         V = np.bincount(set_id, weights=value, minlength=S)
+        zhao_c, zhao_v = prep["per_set"].T @ Cc, prep["per_set"].T @ V
+        if self.game == "conversions":
+            return {"conversions": zhao_c, "value": zhao_v}
         if C <= self.max_exact_channels:
             phi_c, phi_v, base_c, base_v, r0 = _exact_incremental(uniq, N, Cc, V, C, self.min_journeys)
             se = None
