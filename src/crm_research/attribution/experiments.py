@@ -94,7 +94,7 @@ def ab_assignments(
         raise CRMError("arms must map at least two arm names to campaign ids")
     if not window_days > 0:
         raise CRMError(f"window_days={window_days!r} must be a positive number of days")
-    for c in (customer_col, time_col, campaign_col):
+    for c in (customer_col, time_col, campaign_col) + ((event_col,) if exposure_event is not None else ()):
         if c not in events.columns:
             raise CRMError(f"table 'events' has no column {c!r}; it has {list(events.columns)}")
     for c in (customer_col, order_time_col):

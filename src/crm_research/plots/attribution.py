@@ -96,10 +96,12 @@ def plot_markov_transitions(transitions: pd.DataFrame, *, ax=None):
     return ax
 
 
-def plot_ad_performance(performance: pd.DataFrame, *, metric: str = "roas", label_col: str | None = None, ax=None):
+def plot_ad_performance(performance: pd.DataFrame, *, metric: str = "roas", label_col: str | None = None,
+                        log: bool = False, ax=None):
     """Bars of one ad metric per row of :func:`crm_research.attribution.ad_performance` (no period).
 
-    Rows flagged ``small_volume`` are hatched; ``cvr`` and ``ctr`` get their Wilson intervals.
+    Rows flagged ``small_volume`` are hatched; ``cvr`` and ``ctr`` get their Wilson intervals;
+    each bar is labelled with its value. ``log=True`` uses a log scale (ROAS often spans decades).
     """
     label_col = label_col or ("campaign_id" if "campaign_id" in performance else "channel")
     d = performance.sort_values(metric, na_position="first")
@@ -109,14 +111,18 @@ def plot_ad_performance(performance: pd.DataFrame, *, metric: str = "roas", labe
     if f"{metric}_low" in d:
         err = np.clip(np.vstack([d[metric] - d[f"{metric}_low"], d[f"{metric}_high"] - d[metric]]), 0, None)
     bars = ax.barh(y, d[metric].fillna(0.0), xerr=err, capsize=2, color="#4C72B0")
-    for b, small in zip(bars, d["small_volume"], strict=True):
+    for b, small, v in zip(bars, d["small_volume"], d[metric], strict=True):
         if small:
             b.set_hatch("//")
             b.set_alpha(0.5)
+        if pd.notna(v):
+            ax.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {v:,.3g}", va="center", fontsize=8)
     ax.set_yticks(y, d[label_col].astype(str))
     ax.set_xlabel({"roas": "ROAS (attributed revenue per unit of cost)", "cpa": "CPA (cost per attributed conversion)",
                    "cvr": "CVR (attributed conversions per click)", "ctr": "CTR (clicks per impression)"}.get(
         metric, metric))
+    if log:
+        ax.set_xscale("log")
     if d["small_volume"].any():
         ax.text(1.0, -0.12, "hatched: small volume", transform=ax.transAxes, ha="right", fontsize=7)
     return ax
