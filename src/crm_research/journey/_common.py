@@ -5,12 +5,15 @@ Every row-level journey helper works on one internal, path-ordered view of the e
 
 * ``_jp``: the path key (a customer, a session, ...), rows whose path is null are dropped;
 * ``_jt``: the event timestamp (UTC);
+* ``_ju``: the same instant as integer microseconds since 1970 (cheap to sort, subtract and
+  compare: DuckDB's ``epoch_us``; other engines: whole seconds × 10⁶);
 * ``_je``: the event name (string);
 * ``_jr``: the tie-break of equal timestamps: the input row number for pandas input (added by
-  :func:`prepare`), the ``row_col`` column for engine tables, else 0 (then equal timestamps
-  are ordered by event name; an engine table has no input order).
+  :func:`prepare`) or the ``row_col`` column of an engine table. Without it (an engine table
+  has no input order) equal timestamps are ordered by event name.
 
-Events of a path are ordered by ``(_jt, _jr, _je)`` (:data:`ORDER`).
+Events of a path are ordered by ``(_ju, _jr)``, or ``(_ju, _je)`` without ``_jr``
+(:func:`order_names`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import datetime as _dt
 from collections.abc import Iterable, Sequence
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -26,8 +30,7 @@ import pandas as pd
 from crm_research.engine import is_lazy
 from crm_research.errors import CRMError, ParameterError
 
-P, T, E, R = "_jp", "_jt", "_je", "_jr"
-ORDER = (T, R, E)
+P, T, U, E, R = "_jp", "_jt", "_ju", "_je", "_jr"
 ROW = "_jr"
 """Name of the input row-number column :func:`prepare` adds to pandas input."""
 
@@ -125,7 +128,10 @@ def prepare(events, table: str, cols: dict[str, str | None], row_col: str | None
                 f"timestamp(s), e.g. rows {_rows(tcol.isna().to_numpy(), events.index)}; drop or "
                 "fill them"
             )
-        tcol = tcol.dt.tz_localize("UTC") if tcol.dt.tz is None else tcol.dt.tz_convert("UTC")
+        if tcol.dt.tz is None:
+            tcol = tcol.dt.tz_localize("UTC")
+        elif str(tcol.dt.tz) != "UTC":
+            tcol = tcol.dt.tz_convert("UTC")
         data[time_col] = tcol.array
     for arg in required:
         c = cols.get(arg)
@@ -143,23 +149,68 @@ def prepare(events, table: str, cols: dict[str, str | None], row_col: str | None
     return out, row_col
 
 
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _epoch_us(x: dt.Timestamp()) -> dt.int64:  # noqa: ARG001 - DuckDB builtin
+    """Microseconds since 1970-01-01 UTC (DuckDB ``epoch_us``)."""
+
+
+def on_duckdb(t: ir.Table) -> bool:
+    """True when ``t`` executes on DuckDB (a bound DuckDB table, or memtables only)."""
+    try:
+        backend = t._find_backend(use_default=False)
+    except Exception:  # noqa: BLE001 - unbound memtables run on the in-process DuckDB
+        return True
+    return getattr(backend, "name", "") == "duckdb"
+
+
+def micros(col: ir.TimestampValue, duckdb: bool) -> ir.IntegerValue:
+    """Integer microseconds since 1970 of a timestamp column (whole seconds off DuckDB)."""
+    if duckdb:
+        return _epoch_us(col)
+    return (col.epoch_seconds().cast("int64") * 1_000_000).cast("int64")
+
+
+def seconds(us: ir.IntegerValue) -> ir.FloatingValue:
+    """Microseconds → seconds (float64)."""
+    return us.cast("float64") / 1e6
+
+
 def base(t: ir.Table, *, path_col: str, time_col: str, event_col: str | None,
          row_col: str | None, extra: Iterable[str] = ()) -> ir.Table:
-    """The internal view ``_jp, _jt, _je, _jr`` (+ ``extra`` columns), null paths dropped."""
+    """The internal view ``_jp, _jt, _ju, _je`` (+ ``_jr``, ``extra``), null paths dropped."""
     fields = {
         P: t[path_col],
         T: t[time_col],
+        U: micros(t[time_col], on_duckdb(t)),
         E: t[event_col].cast("string") if event_col is not None else ibis.literal(""),
-        R: t[row_col].cast("int64") if row_col is not None else ibis.literal(0, type="int64"),
     }
-    extra = [c for c in dict.fromkeys(extra) if c not in (P, T, E, R)]
+    if row_col is not None:
+        fields[R] = t[row_col].cast("int64")
+    extra = [c for c in dict.fromkeys(extra) if c not in fields]
     out = t.select(**fields, **{c: t[c] for c in extra})
     return out.filter(out[P].notnull())
 
 
-def path_window(**kwargs) -> ibis.expr.builders.LegacyWindowBuilder:
-    """Window over each path's events in journey order (time, input row, event name)."""
-    return ibis.window(group_by=P, order_by=list(ORDER), **kwargs)
+def order_names(t: ir.Table) -> list[str]:
+    """Columns ordering a path's events: ``[_ju, _jr]``, or ``[_ju, _je]`` without ``_jr``."""
+    return [U, R] if R in t.columns else [U, E]
+
+
+def order_keys(t: ir.Table) -> list:
+    return [t[c] for c in order_names(t)]
+
+
+def path_window(t: ir.Table, **kwargs):
+    """Window over each path's events in journey order."""
+    return ibis.window(group_by=P, order_by=order_names(t), **kwargs)
+
+
+def lexi_greater(a: list, b: list) -> ir.BooleanValue:
+    """``tuple(a) > tuple(b)`` (lexicographic) for equal-length lists of columns."""
+    out = a[-1] > b[-1]
+    for x, y in zip(reversed(a[:-1]), reversed(b[:-1]), strict=True):
+        out = (x > y) | ((x == y) & out)
+    return out
 
 
 def to_microseconds(value, name: str) -> int:
@@ -180,10 +231,6 @@ def to_microseconds(value, name: str) -> int:
     return int(td.value // 1000)
 
 
-def interval(us: int) -> ir.IntervalScalar:
-    return ibis.interval(microseconds=int(us))
-
-
 def utc(value) -> pd.Timestamp:
     """Parse a date-like into a tz-aware UTC Timestamp (naive values are taken as UTC)."""
     if value is None:
@@ -199,11 +246,6 @@ def utc(value) -> pd.Timestamp:
 
 def ts_literal(value) -> ir.TimestampScalar:
     return ibis.literal(utc(value).to_pydatetime(), type="timestamp('UTC')")
-
-
-def seconds_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
-    """``later - earlier`` in seconds (float64, microsecond resolution)."""
-    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64")
 
 
 PERIODS = {"D": "D", "W": "W", "M": "M", "Q": "Q", "Y": "Y"}

@@ -109,57 +109,91 @@ def _funnel_paths(events, steps, path_col, mode, us, by, period, time_col, event
     return out.order_by(path_col)
 
 
+def _entry(b: ir.Table, steps: list[str], by: list[str], period: str | None) -> ir.Table:
+    """One row per path with a funnel event: its entry (``_jentry``, ``by`` values, ``period``)
+    and its first step-1 event (``_jk0``, ``_jk1``: order key; ``_jt1``: time; null without
+    one). ``b`` is the internal view of all events (:func:`crm_research.journey._common.base`).
+    """
+    e = b.filter(b[C.E].isin(list(dict.fromkeys(steps))))
+    is1 = e[C.E] == steps[0]
+    names = C.order_names(e)
+    o = C.order_keys(e)
+    entry_key = [is1.ifelse(0, 1), *o]
+    paths = e.group_by(C.P).aggregate(
+        _jentry=e[C.T].first(order_by=entry_key),
+        _jk0=e[names[0]].min(where=is1), _jk1=e[names[1]].first(order_by=o, where=is1),
+        _jt1=e[C.T].min(where=is1),
+        **{c: e[c].first(order_by=entry_key, include_null=True) for c in by},
+    )
+    if period is not None:
+        paths = paths.mutate(period=C.period_start(paths._jentry, period))
+    return paths.mutate(_jstart=paths._jk0)
+
+
+def _closed_levels(b: ir.Table, entry: ir.Table, steps: list[str], window_us: int | None,
+                   keys: list[str]) -> list[ir.Table]:
+    """Greedy earliest matching, one table per step: the paths that reached it.
+
+    Level *j* holds ``_jp``, the group ``keys`` (carried from the entry, which for a path with a
+    step 1 is its first step-1 event), ``_jt<j>`` (time reached) and the order key of the
+    matched event (``_jk0``, ``_jk1``), so the next step is searched strictly after it. No
+    window function: a candidate is later when its (time, tie-break) tuple is greater.
+    """
+    names = C.order_names(b)
+    level = entry.filter(entry._jk0.notnull())
+    levels = [level]
+    for j in range(2, len(steps) + 1):
+        cand = b.filter(b[C.E] == steps[j - 1]).select(C.P, C.T, *names)
+        prev = level.select(C.P, *keys, _jp0="_jk0", _jp1="_jk1", _jstart="_jstart")
+        jn = cand.join(prev, C.P)
+        cond = C.lexi_greater([jn[n] for n in names], [jn._jp0, jn._jp1])
+        if window_us is not None:
+            cond &= jn[C.U] <= jn._jstart + window_us
+        jn = jn.filter(cond)
+        ok = [jn[n] for n in names]
+        level = jn.group_by([C.P, *keys]).aggregate(
+            _jk0=jn[names[0]].min(), _jk1=jn[names[1]].first(order_by=ok),
+            _jstart=jn._jstart.min(), **{f"_jt{j}": jn[C.T].min()})
+        levels.append(level)
+    return levels
+
+
 def per_path(events: ir.Table, steps: list[str], *, path_col: str, mode: str, window_us: int | None,
              by: list[str], period: str | None, time_col: str, event_col: str,
              row_col: str | None) -> ir.Table:
     """Per-path reach times (internal names): ``_jp``, by columns, ``period``, ``_jentry``,
-    ``_jt1 .. _jtk`` and ``_jdepth``. Shared by :func:`funnel`, friction and timing."""
+    ``_jt1 .. _jtk`` and ``_jdepth``. Shared by :func:`funnel_paths`, friction and timing."""
     k = len(steps)
-    e = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
+    b = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
                row_col=row_col, extra=by)
-    e = e.filter(e[C.E].isin(list(dict.fromkeys(steps))))
-    entry_key = [(e[C.E] == steps[0]).ifelse(0, 1), *(e[c] for c in C.ORDER)]
-    paths = e.group_by(C.P).aggregate(
-        _jentry=e[C.T].first(order_by=entry_key),
-        **{b: e[b].first(order_by=entry_key, include_null=True) for b in by},
-    )
-    if period is not None:
-        paths = paths.mutate(period=C.period_start(paths._jentry, period))
+    entry = _entry(b, steps, by, period)
+    keep = [C.P, *by, *(["period"] if period else []), "_jentry"]
     if mode == "open":
-        firsts = e.group_by(C.P).aggregate(
-            _jt0=e[C.T].min(),
-            **{f"_jt{j + 1}": e[C.T].min(where=e[C.E] == s) for j, s in enumerate(steps)},
-        )
-        if window_us is not None:
-            lim = firsts._jt0 + C.interval(window_us)
-            firsts = firsts.mutate(**{
-                f"_jt{j}": (firsts[f"_jt{j}"] <= lim).ifelse(firsts[f"_jt{j}"], ibis.null("timestamp('UTC')"))
-                for j in range(1, k + 1)})
-        per = paths.join(firsts.drop("_jt0"), C.P)
-        depth = sum(per[f"_jt{j}"].notnull().cast("int64") for j in range(1, k + 1))
-        return per.mutate(_jdepth=depth)
-
-    # closed: greedy earliest match at strictly increasing positions
-    e = e.mutate(_jpos=ibis.row_number().over(C.path_window()))
-    s1 = e.filter(e[C.E] == steps[0])
-    level = s1.group_by(C.P).aggregate(_jpos=s1._jpos.min(), _jt1=s1[C.T].min())
-    levels = [level.select(C.P, "_jt1")]
-    for j in range(2, k + 1):
-        cand = e.filter(e[C.E] == steps[j - 1]).select(C.P, "_jpos", C.T)
-        prev = level.select(C.P, _jpp="_jpos", _jstart="_jt1")
-        jn = cand.join(prev, C.P)
-        cond = jn._jpos > jn._jpp
-        if window_us is not None:
-            cond &= jn[C.T] <= jn._jstart + C.interval(window_us)
-        jn = jn.filter(cond)
-        level = jn.group_by(C.P).aggregate(_jpos=jn._jpos.min(), _jt1=jn._jstart.min(),
-                                           **{f"_jt{j}": jn[C.T].min()})
-        levels.append(level.select(C.P, f"_jt{j}"))
-    per = paths
-    for lv in levels:
-        per = per.left_join(lv, C.P).drop(f"{C.P}_right")
+        per = entry.select(*keep).join(_open_firsts(b, steps, window_us), C.P)
+    else:
+        per = entry.select(*keep, "_jt1")
+        for j, lv in enumerate(_closed_levels(b, entry, steps, window_us, [])[1:], start=2):
+            per = per.left_join(lv.select(C.P, f"_jt{j}"), C.P).drop(f"{C.P}_right")
     depth = sum(per[f"_jt{j}"].notnull().cast("int64") for j in range(1, k + 1))
     return per.mutate(_jdepth=depth)
+
+
+def _open_firsts(b: ir.Table, steps: list[str], window_us: int | None) -> ir.Table:
+    """Open funnel: per path the first time of each step (null outside the window)."""
+    k = len(steps)
+    e = b.filter(b[C.E].isin(list(dict.fromkeys(steps))))
+    firsts = e.group_by(C.P).aggregate(
+        _ju0=e[C.U].min(),
+        **{f"_jt{j + 1}": e[C.T].min(where=e[C.E] == s) for j, s in enumerate(steps)},
+        **{f"_ju{j + 1}": e[C.U].min(where=e[C.E] == s) for j, s in enumerate(steps)},
+    )
+    if window_us is not None:
+        lim = firsts._ju0 + window_us
+        firsts = firsts.mutate(**{
+            f"_jt{j}": (firsts[f"_ju{j}"] <= lim).ifelse(firsts[f"_jt{j}"],
+                                                        ibis.null(firsts[f"_jt{j}"].type()))
+            for j in range(1, k + 1)})
+    return firsts.select(C.P, *[f"_jt{j}" for j in range(1, k + 1)])
 
 
 def funnel(events, steps, *, path_col: str = "customer_id", mode: str = "closed", window=None,
@@ -220,18 +254,36 @@ def funnel(events, steps, *, path_col: str = "customer_id", mode: str = "closed"
 
 @engine_function("events")
 def _funnel(events, steps, path_col, mode, us, by, period, time_col, event_col, row_col, z):
-    per = per_path(events, steps, path_col=path_col, mode=mode, window_us=us, by=by, period=period,
-                   time_col=time_col, event_col=event_col, row_col=row_col)
     keys = [*by, *(["period"] if period else [])]
     k = len(steps)
-    reached = {j: per[f"_jt{j}"].notnull() for j in range(1, k + 1)}
-    aggs = {"n_paths": per.count()}
-    for j in range(1, k + 1):
-        aggs[f"_jn{j}"] = reached[j].cast("int64").sum()
-        aggs[f"_jf{j}"] = (reached[j] & reached[1]).cast("int64").sum()
-        if j > 1:
-            aggs[f"_jb{j}"] = (reached[j] & reached[j - 1]).cast("int64").sum()
-    g = per.group_by(keys).aggregate(**aggs) if keys else per.aggregate(**aggs)
+    if mode == "open":
+        per = per_path(events, steps, path_col=path_col, mode=mode, window_us=us, by=by,
+                       period=period, time_col=time_col, event_col=event_col, row_col=row_col)
+        reached = {j: per[f"_jt{j}"].notnull() for j in range(1, k + 1)}
+        aggs = {"n_paths": per.count()}
+        for j in range(1, k + 1):
+            aggs[f"_jn{j}"] = reached[j].cast("int64").sum()
+            aggs[f"_jf{j}"] = (reached[j] & reached[1]).cast("int64").sum()
+            if j > 1:
+                aggs[f"_jb{j}"] = (reached[j] & reached[j - 1]).cast("int64").sum()
+        g = per.group_by(keys).aggregate(**aggs) if keys else per.aggregate(**aggs)
+    else:
+        # closed: reaching step j implies every earlier step, so only the level sizes matter;
+        # one aggregation over the stacked levels (null group values group like any value)
+        b = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
+                   row_col=row_col, extra=by)
+        entry = _entry(b, steps, by, period)
+        tables = [entry, *_closed_levels(b, entry, steps, us, keys)]
+        stacked = None
+        for j, t in enumerate(tables):
+            part = t.select(*keys, _jlevel=ibis.literal(j, type="int64"))
+            stacked = part if stacked is None else stacked.union(part)
+        lv = stacked._jlevel
+        aggs = {"n_paths": (lv == 0).cast("int64").sum(),
+                **{f"_jn{j}": (lv == j).cast("int64").sum() for j in range(1, k + 1)}}
+        g = stacked.group_by(keys).aggregate(**aggs) if keys else stacked.aggregate(**aggs)
+        g = g.mutate(**{f"_jf{j}": g[f"_jn{j}"] for j in range(1, k + 1)},
+                     **{f"_jb{j}": g[f"_jn{j}"] for j in range(2, k + 1)})
     parts = []
     for j, s in enumerate(steps, start=1):
         parts.append(g.select(

@@ -75,9 +75,9 @@ def top_paths(events, *, target: str | None = "purchase", path_col: str = "sessi
 @engine_function("events")
 def _top_paths(events, target, path_col, n, max_steps, collapse, time_col, event_col, row_col, z):
     e = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col, row_col=row_col)
-    w = C.path_window()
+    w = C.path_window(e)
     seen = (ibis.literal(0, type="int64") if target is None else
-            (e[C.E] == target).cast("int64").max().over(C.path_window(rows=(None, 0))))
+            (e[C.E] == target).cast("int64").max().over(C.path_window(e, rows=(None, 0))))
     e = e.mutate(_jpos=ibis.row_number().over(w), _jprev=e[C.E].lag().over(w), _jseen=seen)
     keep = e._jseen == 0
     if collapse:
@@ -152,7 +152,7 @@ def path_flows(events, n_steps: int = 5, *, path_col: str = "session_id",
 @engine_function("events")
 def _path_flows(events, n_steps, path_col, collapse, end_state, time_col, event_col, row_col):
     e = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col, row_col=row_col)
-    w = C.path_window()
+    w = C.path_window(e)
     if collapse:
         e = e.mutate(_jprev=e[C.E].lag().over(w))
         e = e.filter(e._jprev.isnull() | (e._jprev != e[C.E]))

@@ -26,10 +26,8 @@ def sessions(events, timeout="30min", *, customer_col: str = "customer_id",
     customer_col, time_col : str
         Columns of the person and the event timestamp (UTC).
     row_col : str, optional
-        Column giving the input order, used to order events with equal timestamps. Pandas input
-        uses its row order when None; for an engine table without it, equal timestamps are
-        ordered by nothing in particular (the session ids are unaffected: a zero gap never
-        splits).
+        Column giving the input order. Only used to order an engine table's output (pandas
+        output keeps the input row order); events with equal timestamps always share a session.
     session_col : str
         Output column of the session id ``"<customer>:<n>"``; an existing column of that name
         (such as the log's own ``session_id``) is replaced.
@@ -39,8 +37,9 @@ def sessions(events, timeout="30min", *, customer_col: str = "customer_id",
     Returns
     -------
     DataFrame or ibis.Table
-        Every input column plus ``session_col`` and ``index_col``. Pandas output keeps the input
-        row order (index reset); engine output is ordered by customer, time and ``row_col``.
+        Every input column plus ``session_col`` and ``index_col``. Pandas output is a copy of
+        the input (same rows, order and index); engine output is ordered by customer, time and
+        ``row_col``.
 
     Raises
     ------
@@ -48,32 +47,40 @@ def sessions(events, timeout="30min", *, customer_col: str = "customer_id",
         Missing columns, non-timestamp or missing times, missing customer ids.
     """
     us = C.to_microseconds(timeout, "timeout")
-    prepared, rc = C.prepare(events, "events", {"customer_col": customer_col, "time_col": time_col},
-                             row_col, keep="*", required=("customer_col", "time_col"))
-    return _sessions(prepared, us, customer_col, time_col, rc, session_col, index_col,
-                     keep_input_order=not C.is_lazy(events))
+    if C.is_lazy(events):
+        C.check_columns(events, "events", {"customer_col": customer_col, "time_col": time_col,
+                                           "row_col": row_col})
+        C.prepare(events, "events", {"time_col": time_col})
+        t = _with_sessions(events, us, customer_col, time_col, session_col, index_col)
+        cols = [c for c in events.columns if c not in (session_col, index_col)]
+        order = [customer_col, time_col, *([row_col] if row_col else [])]
+        return t.select(*cols, session_col, index_col).order_by(order)
+    # pandas: only the two key columns go through the engine; the rest stays in pandas
+    slim, rc = C.prepare(events, "events", {"customer_col": customer_col, "time_col": time_col},
+                         None, required=("customer_col", "time_col"))
+    keys = _session_keys(slim, us, customer_col, time_col, session_col, index_col)
+    out = events.copy()
+    for c in (session_col, index_col):
+        out[c] = keys[c].to_numpy()
+    return out
+
+
+def _with_sessions(t, us, customer_col, time_col, session_col, index_col):
+    # Equal timestamps need no tie-break: a zero gap never starts a session, and the running
+    # count uses a RANGE frame, so tied rows share the count whatever their order.
+    t = t.mutate(_ju=C.micros(t[time_col], C.on_duckdb(t)))
+    prev = t._ju.lag().over(ibis.window(group_by=customer_col, order_by="_ju"))
+    t = t.mutate(_jnew=(prev.isnull() | (t._ju - prev > us)).cast("int64"))
+    t = t.mutate(_jidx=t._jnew.sum().over(ibis.window(group_by=customer_col, order_by="_ju",
+                                                      range=(None, 0))))
+    return t.mutate(**{session_col: t[customer_col].cast("string").concat(":", t._jidx.cast("string")),
+                       index_col: t._jidx})
 
 
 @engine_function("events")
-def _sessions(events, us, customer_col, time_col, row_col, session_col, index_col, keep_input_order):
-    t = events
-    order = [t[time_col]] + ([t[row_col]] if row_col is not None else [])
-    w = ibis.window(group_by=t[customer_col], order_by=order)
-    prev = t[time_col].lag().over(w)
-    t = t.mutate(_jnew=(prev.isnull() | (t[time_col] > prev + C.interval(us))).cast("int64"))
-    cum = ibis.window(group_by=t[customer_col], order_by=[t[c] for c in (time_col, row_col) if c],
-                      rows=(None, 0))
-    t = t.mutate(_jidx=t._jnew.sum().over(cum))
-    cols = [c for c in events.columns if c not in (session_col, index_col, C.ROW)]
-    out = t.select(
-        *cols,
-        **{session_col: t[customer_col].cast("string").concat(":", t._jidx.cast("string")),
-           index_col: t._jidx},
-        **({C.ROW: t[C.ROW]} if keep_input_order else {}),
-    )
-    if keep_input_order:
-        return out.order_by(C.ROW).drop(C.ROW)
-    return out.order_by([customer_col, *[c for c in (time_col, row_col) if c]])
+def _session_keys(events, us, customer_col, time_col, session_col, index_col):
+    t = _with_sessions(events, us, customer_col, time_col, session_col, index_col)
+    return t.select(C.ROW, session_col, index_col).order_by(C.ROW).drop(C.ROW)
 
 
 def session_summary(events, *, session_col: str = "session_id", customer_col: str = "customer_id",
@@ -109,6 +116,7 @@ def _session_summary(events, session_col, customer_col, time_col):
         ended_at=t[time_col].max(),
         n_events=t.count(),
     )
-    g = g.mutate(duration_seconds=C.seconds_between(g.ended_at, g.started_at))
+    duckdb = C.on_duckdb(events)
+    g = g.mutate(duration_seconds=C.seconds(C.micros(g.ended_at, duckdb) - C.micros(g.started_at, duckdb)))
     return g.select(session_col, customer_col, "started_at", "ended_at", "duration_seconds",
                     "n_events").order_by([customer_col, "started_at", session_col])

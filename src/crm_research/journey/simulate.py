@@ -104,7 +104,7 @@ def _path_transition_counts(events, level, smap, states, target, collapse, path_
     e = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
                row_col=row_col, extra=[*segment, *([value_col] if value_col else [])])
     if segment:
-        order = [e[c] for c in C.ORDER]
+        order = C.order_keys(e)
         first = e.group_by(C.P).aggregate(
             **{f"_jseg{i}": e[k].first(order_by=order, include_null=True)
                for i, k in enumerate(segment)})
@@ -123,7 +123,7 @@ def _path_transition_counts(events, level, smap, states, target, collapse, path_
             st = e[C.E].isin(list(states)).ifelse(e[C.E], ibis.null("string"))
     s = e.mutate(_jst=st)
     s = s.filter(s._jst.notnull())
-    w = C.path_window()
+    w = C.path_window(s)
     s = s.mutate(_jfirst=s._jst.lag().over(w).isnull(), _jnext=s._jst.lead().over(w))
     # a run's first event starts the path; with collapse its last event carries the move
     starts = s.filter(s._jfirst).select(C.P, from_state=ibis.literal(START), to_state=s._jst)

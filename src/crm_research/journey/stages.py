@@ -163,7 +163,7 @@ def _stages(events, smap, cutoff, customer_col, time_col, event_col, row_col):
         stage_reached_at=per._jfirst.first(order_by=[per._jrank.desc()]),
     )
     last = t.group_by(C.P).aggregate(
-        _jlast_rank=t._jrank.first(order_by=[t[C.T].desc(), t[C.R].desc(), t[C.E].desc()]),
+        _jlast_rank=t._jrank.first(order_by=[k.desc() for k in C.order_keys(t)] + [t[C.E].desc()]),
         last_event_at=t[C.T].max(),
         n_events=t.count(),
     )

@@ -84,25 +84,25 @@ def _time_to_paths(events, target, cutoff, start_event, path_col, by, factor, ti
     asof = C.ts_literal(cutoff)
     e = e.filter(e[C.T] < asof)
     src = e if start_event is None else e.filter(e[C.E] == start_event)
-    order = [src[c] for c in C.ORDER]
+    names = C.order_names(src)
+    order = C.order_keys(src)
     starts = src.group_by(C.P).aggregate(
-        started_at=src[C.T].first(order_by=order), _jsr=src[C.R].first(order_by=order),
-        _jse=src[C.E].first(order_by=order),
+        started_at=src[C.T].first(order_by=order),
+        **{f"_js{i}": src[c].first(order_by=order) for i, c in enumerate(names)},
         **{b: src[b].first(order_by=order, include_null=True) for b in by})
-    tg = e.filter(e[C.E] == target).select(C.P, C.T, C.R, C.E)
-    jn = tg.join(starts.select(C.P, "started_at", "_jsr", "_jse"), C.P)
-    after = (jn[C.T] > jn.started_at) | ((jn[C.T] == jn.started_at) & (
-        (jn[C.R] > jn._jsr) | ((jn[C.R] == jn._jsr) & (jn[C.E] > jn._jse))))
-    jn = jn.filter(after)
-    hit = jn.group_by(C.P).aggregate(reached_at=jn[C.T].min())
+    tg = e.filter(e[C.E] == target).select(C.P, C.T, *names)
+    jn = tg.join(starts.select(C.P, *[f"_js{i}" for i in range(len(names))]), C.P)
+    jn = jn.filter(C.lexi_greater([jn[c] for c in names], [jn[f"_js{i}"] for i in range(len(names))]))
+    hit = jn.group_by(C.P).aggregate(reached_at=jn[C.T].min(), _jru=jn[C.U].min())
     per = starts.left_join(hit, C.P)
     per = per.drop(*[c for c in per.columns if c == f"{C.P}_right"])
     reached = per.reached_at.notnull()
-    stop = reached.ifelse(per.reached_at, asof)
+    asof_us = int(cutoff.value // 1000)
+    stop = reached.ifelse(per._jru, ibis.literal(asof_us, type="int64"))
     return per.select(
         **{path_col: per[C.P]}, **{b: per[b] for b in by}, started_at=per.started_at,
         reached_at=per.reached_at, reached=reached,
-        duration=C.seconds_between(stop, per.started_at) / factor,
+        duration=C.seconds(stop - per._js0) / factor,
     ).order_by(path_col)
 
 

@@ -64,16 +64,19 @@ def transitions(events, *, path_col: str = "customer_id", time_col: str = "occur
 def _transitions(events, path_col, time_col, event_col, row_col, by, collapse, start, end):
     e = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
                row_col=row_col, extra=by)
-    w = C.path_window()
-    x = e.mutate(_jnext=e[C.E].lead().over(w), _jnt=e[C.T].lead().over(w),
+    w = C.path_window(e)
+    x = e.mutate(_jnext=e[C.E].lead().over(w), _jnu=e[C.U].lead().over(w),
                  _jfirst=e[C.E].lag().over(w).isnull())
-    keep = x._jnext.isnull() | (x._jnext != x[C.E]) if collapse else ibis.literal(True)
-    dt = C.seconds_between(x._jnt, x[C.T])
-    x = x.mutate(_jkeep=keep.cast("int64"), _jdt=keep.ifelse(dt, ibis.null("float64")),
-                 _jfirst=x._jfirst.cast("int64"))
+    dt = C.seconds(x._jnu - x[C.U])
+    if collapse:
+        keep = x._jnext.isnull() | (x._jnext != x[C.E])
+        x = x.mutate(_jkeep=keep.cast("int64"), _jdt=keep.ifelse(dt, ibis.null("float64")))
+    else:
+        x = x.mutate(_jkeep=ibis.literal(1, type="int64"), _jdt=dt)
+    x = x.mutate(_jfirst=x._jfirst.cast("int64"))
     g = x.group_by([*by, C.E, "_jnext"]).aggregate(
-        n=x._jkeep.sum(), _jnf=x._jfirst.sum(),
-        median_seconds=x._jdt.median(), p90_seconds=x._jdt.quantile(0.9))
+        n=x._jkeep.sum(), _jnf=x._jfirst.sum(), _jq=x._jdt.quantile([0.5, 0.9]))
+    g = g.mutate(median_seconds=g._jq[0].cast("float64"), p90_seconds=g._jq[1].cast("float64"))
     main = g.filter(g.n > 0).select(
         *by, from_event=g[C.E], to_event=g._jnext.fill_null(end), n=g.n,
         median_seconds=g.median_seconds, p90_seconds=g.p90_seconds)
