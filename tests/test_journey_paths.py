@@ -52,3 +52,15 @@ def test_path_flows_by_hand(log):
     got = {(r.step, r.from_event, r.to_event): r.n for r in f.itertuples()}
     assert got == {(1, "visit", "view"): 5, (1, "purchase", "(end)"): 1,
                    (2, "view", "cart"): 4, (2, "view", "(end)"): 1}
+
+
+def test_lazy_matches_pandas(log):
+    import ibis
+
+    from crm_research.engine import collect
+
+    t = ibis.memtable(log.assign(row=np.arange(len(log))))
+    out = top_paths(t, row_col="row")
+    assert isinstance(out, ibis.Table)
+    pd.testing.assert_frame_equal(collect(out), top_paths(log))
+    pd.testing.assert_frame_equal(collect(path_flows(t, 3, row_col="row")), path_flows(log, 3))

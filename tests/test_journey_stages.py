@@ -75,3 +75,13 @@ def test_map_stages(log):
     m = map_stages(log)
     assert list(m["stage"].fillna("-")) == ["discovery", "consideration", "purchase", "discovery", "-",
                                             "discovery", "discovery", "advocacy", "post_purchase", "-"]
+
+
+def test_lazy_matches_pandas(log):
+    import ibis
+
+    from crm_research.engine import collect
+
+    out = stages(ibis.memtable(log.assign(row=range(len(log)))), row_col="row")
+    assert isinstance(out, ibis.Table)
+    pd.testing.assert_frame_equal(collect(out), stages(log))

@@ -62,3 +62,15 @@ def test_curve_and_groups(log):
     s = summarise_time_to(p, by="group", horizons=(5,)).set_index("group")
     assert s.loc["x", "km_median"] == 3.0  # x: event at 3, censored at 10 -> S(3) = 0.5
     assert s.loc["y", "km_reached_5D"] == pytest.approx(1 / 3)
+
+
+def test_lazy_matches_pandas(log):
+    import ibis
+
+    from crm_research.engine import collect
+
+    t = ibis.memtable(log.assign(row=np.arange(len(log))))
+    out = time_to_paths(t, "purchase", AS_OF, start_event="signup", row_col="row")
+    assert isinstance(out, ibis.Table)
+    pd.testing.assert_frame_equal(collect(out),
+                                  time_to_paths(log, "purchase", AS_OF, start_event="signup"))
