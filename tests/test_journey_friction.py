@@ -46,6 +46,9 @@ def test_planted_friction_is_the_top_incident(company, incidents):
     assert 0.84 <= top["conversion_baseline"] <= 0.89
     assert top["z"] < -10 and top["q_value"] < 1e-6
     assert top["lost_conversions"] > 100 and top["people_affected"] > 300
+    # the same drop seen on all platforms pooled is flagged as an echo of the mobile incident
+    pooled = incidents[(incidents["segment"] == "(all)") & (incidents["to_step"] == "purchase")]
+    assert len(pooled) and (pooled["echo_of"] == 1).all()
 
 
 def test_unaffected_platforms_have_no_checkout_incident(company, incidents):

@@ -171,8 +171,8 @@ def friction(events, steps, *, path_col: str = "session_id",
     Returns
     -------
     DataFrame
-        One row per incident, ``rank`` 1 = strongest: ``step`` (``"a → b"``), ``from_step``,
-        ``to_step``, ``segment`` (``"col=value"`` or ``"(all)"``), ``segment_col``,
+        One row per incident, ``rank`` 1 = strongest: ``step`` (``"a → b"``), ``step_index``
+        (index of the to-step, as in :func:`friction_cells`), ``from_step``, ``to_step``, ``segment`` (``"col=value"`` or ``"(all)"``), ``segment_col``,
         ``segment_value``, ``period_start``, ``period_end`` (UTC, end exclusive), ``n_periods``,
         ``n_during`` (paths at the from-step during the incident), ``conversion_during``,
         ``n_baseline`` and ``conversion_baseline`` (all other periods), ``conversion_before``
@@ -181,7 +181,9 @@ def friction(events, steps, *, path_col: str = "session_id",
         ``p_value`` (one-sided, pooled), ``q_value`` (smallest BH-adjusted p of its periods),
         ``lost_conversions`` (``n_during × (baseline − during)``, paths),
         ``people_affected`` (distinct people at the from-step, summed over the incident's
-        periods). Rates are fractions. Empty (with these columns) when nothing is significant.
+        periods), ``echo_of`` (for a pooled ``(all)`` incident: the rank of a stronger segment
+        incident of the same step overlapping it in time, whose drop it mostly repeats; else
+        <NA>). Rates are fractions. Empty (with these columns) when nothing is significant.
     """
     if not 0 < alpha < 1:
         raise ParameterError(f"alpha must be between 0 and 1, got {alpha!r}")
@@ -212,10 +214,11 @@ def _test_cells(cells: pd.DataFrame, min_n: int, fisher_below: float) -> pd.Data
     return cells
 
 
-_COLUMNS = ["rank", "step", "from_step", "to_step", "segment", "segment_col", "segment_value",
+_COLUMNS = ["rank", "step", "step_index", "from_step", "to_step", "segment", "segment_col", "segment_value",
             "period_start", "period_end", "n_periods", "n_during", "conversion_during",
             "n_baseline", "conversion_baseline", "conversion_before", "difference",
-            "relative_change", "z", "p_value", "q_value", "lost_conversions", "people_affected"]
+            "relative_change", "z", "p_value", "q_value", "lost_conversions", "people_affected",
+            "echo_of"]
 
 
 def _incidents(cells: pd.DataFrame, tested: pd.DataFrame, period: str, alpha: float) -> pd.DataFrame:
@@ -269,11 +272,26 @@ def _incidents(cells: pd.DataFrame, tested: pd.DataFrame, period: str, alpha: fl
     if out.empty:
         return pd.DataFrame({c: [] for c in _COLUMNS})
     out = out.sort_values(["z", "step_index", "segment", "period_start"], kind="stable")
+    out = out.reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     for c in ("period_start", "period_end"):
         ts = pd.to_datetime(out[c])
         out[c] = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
-    return out[_COLUMNS].reset_index(drop=True)
+    out["echo_of"] = _echoes(out)
+    return out[_COLUMNS]
+
+
+def _echoes(out: pd.DataFrame) -> pd.Series:
+    """For a pooled ``(all)`` incident, the rank of a stronger segment incident of the same step
+    that overlaps it in time (the pooled drop is then mostly that segment's); else <NA>."""
+    echo = pd.Series(pd.NA, index=out.index, dtype="Int64")
+    seg = out[out["segment_col"] != ALL]
+    for i, r in out[out["segment_col"] == ALL].iterrows():
+        m = seg[(seg["step_index"] == r["step_index"]) & (seg["rank"] < r["rank"])
+                & (seg["period_start"] < r["period_end"]) & (seg["period_end"] > r["period_start"])]
+        if len(m):
+            echo[i] = int(m["rank"].iloc[0])
+    return echo
 
 
 def friction_points(events, steps, *, path_col: str = "session_id",
