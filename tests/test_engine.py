@@ -112,3 +112,21 @@ def test_exact_sum_is_exact_for_currency():
 
     df = pd.DataFrame({"x": [0.1] * 10 + [0.2] * 10})
     assert total(df)["s"].iloc[0] == 3.0  # a float sum gives 3.0000000000000004
+
+
+def test_collect_keeps_nulls_dates_and_lists():
+    """The Arrow fast path and Ibis's conversion give the same frame."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    n = 2_000
+    df = pd.DataFrame({"a": np.where(rng.random(n) < 0.3, None, "x").astype(object),
+                       "x": np.where(rng.random(n) < 0.3, np.nan, rng.random(n)),
+                       "i": rng.integers(0, 10, n),
+                       "t": pd.to_datetime(rng.integers(1.6e9, 1.7e9, n), unit="s", utc=True)})
+    t = ibis.memtable(df)
+    flat = t.mutate(j=ibis.ifelse(t.i > 5, t.i, ibis.null()), d=t.t.date())
+    con = engine._default_con()
+    pd.testing.assert_frame_equal(engine.collect(flat), engine._normalise(con.to_pandas(flat)))
+    nested = t.mutate(arr=ibis.array([t.i, t.i]))
+    assert isinstance(engine.collect(nested)["arr"].iloc[0], list)

