@@ -265,3 +265,14 @@ def test_figures(company, snapshots):
     with pytest.raises(CRMError, match="no rows for metric 'nope'"):
         pk.plot_metric_trend(b, "nope")
     plt.close("all")
+
+
+def test_baseline_accepts_the_loaders_crmdata(company, tmp_path):
+    """CRMData from crm_research.data.load (tables as attributes and by name) gives the same table."""
+    from crm_research import data
+
+    tables, _ = company
+    folder = synthetic.write(tmp_path / "co", n_customers=2_000, seed=11)
+    crm = data.load(folder)
+    got = kpi.baseline(crm.without_pii(), "2026-01-01", "M", periods=6)
+    pd.testing.assert_frame_equal(got, kpi.baseline(tables, "2026-01-01", "M", periods=6))

@@ -206,7 +206,7 @@ def order_periods(orders, as_of, bins: PeriodBins, *, statuses: tuple[str, ...] 
     DataFrame or ibis.Table
         ``customer_id``, ``pidx`` (period index), ``n_orders`` (orders), ``cents`` (revenue in
         integer cents), ``order_cents_sq`` (Σ over the orders of cents², int64: exact while a
-        single order is below 30 million currency units),
+        customer's orders in one period stay below about 30 million currency units),
         ``prev_pidx`` (the customer's previous active period, null for the first),
         ``n_before`` / ``cents_before`` (orders and cents of the customer before this period).
         Sorted by customer and period unless ``unsorted``.
@@ -248,7 +248,7 @@ def period_stats(cp, *, by: str | None = None):
     DataFrame or ibis.Table
         One row per period index with at least one order, sorted by ``pidx``:
         ``active`` (customers with an order), ``orders``, ``cents`` (revenue, integer cents),
-        ``order_cents_sq`` (Σ over orders of cents²), ``cust_orders_sq`` (Σ over active
+        ``order_cents_sq`` (Σ over orders of cents², decimal), ``cust_orders_sq`` (Σ over active
         customers of their order count²), ``cust_cents_sq`` (Σ over active customers of their
         period revenue², cents²), ``new_customers`` (first order ever in the period),
         ``retained`` (active here and in the previous period), ``became_repeat`` (second order
