@@ -340,6 +340,9 @@ def test_bad_inputs_raise_crm_errors(data):
     bad = data["orders"].assign(ordered_at=data["orders"]["ordered_at"].astype(str))
     with pytest.raises(CRMError, match=r"orders.ordered_at must hold timestamps"):
         kpi.baseline({"orders": bad}, AS_OF)
+    text_amount = data["orders"].assign(amount=data["orders"]["amount"].map(lambda v: f"{v:.2f}".replace(".", ",")))
+    with pytest.raises(CRMError, match=r"orders.amount must hold numbers, got dtype object \(e.g. \['10,00'"):
+        kpi.baseline({"orders": text_amount}, AS_OF)
     with pytest.raises(ParameterError, match="period='D' is not supported"):
         kpi.baseline(data, AS_OF, "D")
     with pytest.raises(ParameterError, match="advocate_rule='fans'"):
@@ -394,3 +397,11 @@ def test_metric_registry():
     assert all(m.ci_method in ("wilson", "t", "poisson", "trinomial", "") for m in kpi.METRICS.values())
     with pytest.raises(CRMError, match=r"unknown metrics 'nope', 'bad'; valid metrics are: new_contacts, "):
         kpi.check_metric_names(["nps", "nope", "bad"])
+
+
+def test_empty_order_log_gives_zeros_not_errors():
+    empty = pd.DataFrame(columns=["customer_id", "ordered_at", "amount"])
+    b = kpi.baseline({"orders": empty}, AS_OF, "M")
+    assert b["period"].unique().tolist() == [pd.Timestamp("2024-03-01", tz=UTC)]
+    assert values(b, "customers") == [0] and values(b, "revenue") == [0.0]
+    assert np.isnan(values(b, "average_order_value")[0])

@@ -30,16 +30,18 @@ BASELINE_COLUMNS = ["metric", "period", "period_end", "value", "unit", "numerato
                     "ci_low", "ci_high", "ci_method", "definition"]
 
 COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
-    # table: {"required": (...), "optional": (...), "time": (...)}
+    # table: {"required": (...), "optional": (...), "time": (...), "numeric": (...)}
     "customers": {"required": ("customer_id", "signup_at"), "optional": ("acquisition_channel", "region"),
                   "time": ("signup_at",)},
     "orders": {"required": ("customer_id", "ordered_at", "amount"),
-               "optional": ("status", "channel", "platform"), "time": ("ordered_at",)},
+               "optional": ("status", "channel", "platform"), "time": ("ordered_at",), "numeric": ("amount",)},
     "events": {"required": ("customer_id", "occurred_at", "event"), "optional": ("session_id", "platform"),
                "time": ("occurred_at",)},
     "tickets": {"required": ("customer_id", "opened_at", "first_response_at", "resolved_at", "contacts",
-                             "csat"), "optional": (), "time": ("opened_at", "first_response_at", "resolved_at")},
-    "surveys": {"required": ("customer_id", "answered_at", "nps"), "optional": (), "time": ("answered_at",)},
+                             "csat"), "optional": (), "time": ("opened_at", "first_response_at", "resolved_at"),
+                "numeric": ("contacts", "csat")},
+    "surveys": {"required": ("customer_id", "answered_at", "nps"), "optional": (), "time": ("answered_at",),
+                "numeric": ("nps",)},
 }
 """Columns the baseline reads from each table (canonical names)."""
 
@@ -164,6 +166,8 @@ def prepare_tables(data, columns: Mapping[str, str] | None = None) -> Prepared:
             df = pd.DataFrame({c: t[names.get(c, c)] for c in keep})
             for c in spec["time"]:
                 df[c] = _as_utc(df[c], name, c)
+            for c in spec.get("numeric", ()):
+                df[c] = _as_number(df[c], name, c)
             picked[name] = df
     lazy = [t for t in picked.values() if is_lazy(t)]
     con = lazy[0]._find_backend(use_default=True) if lazy else connect()
@@ -178,6 +182,16 @@ def _register(con, name: str, df: pd.DataFrame):
         con.con.register(table_name, pa.Table.from_pandas(df, preserve_index=False))
         return con.table(table_name)
     return con.create_table(table_name, df, overwrite=True)
+
+
+def _as_number(col: pd.Series, table: str, name: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        return col
+    if col.isna().all():
+        return col.astype("float64")
+    bad = col[col.notna()].head(3).tolist()
+    raise CRMError(f"{table}.{name} must hold numbers, got dtype {col.dtype} (e.g. {bad}): convert it "
+                   "with pd.to_numeric or load the data with crm_research.data.load")
 
 
 def _as_utc(col: pd.Series, table: str, name: str) -> pd.Series:
