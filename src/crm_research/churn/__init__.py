@@ -1,0 +1,32 @@
+"""Churn modelling and customer value (the fifth notebook's logic).
+
+* :mod:`~crm_research.churn.definitions` — contractual and non-contractual churn as duration
+  and event columns, right-censored at a cut-off;
+* :mod:`~crm_research.churn.risk` — the RFM risk MVP (recency against the customer's own
+  rhythm) and its hit rate;
+* :mod:`~crm_research.churn.survival` — Kaplan-Meier, log-rank, Cox with the PH check,
+  held-out concordance, survival curves and remaining lifetime per customer;
+* :mod:`~crm_research.churn.classifier` — time-split, calibrated churn classifier with lift,
+  gain, calibration and a per-customer risk driver;
+* :mod:`~crm_research.churn.summary`, :mod:`~crm_research.churn.btyd`,
+  :mod:`~crm_research.churn.clv` — frequency/recency/T on the engine layer, BG/NBD,
+  Pareto/NBD, Gamma-Gamma, probability alive and CLV;
+* :mod:`~crm_research.churn.at_risk` — the ranked at-risk list with drivers and actions.
+"""
+
+from crm_research.churn.btyd import BetaGeoModel, GammaGammaModel, ParetoNBDModel
+from crm_research.churn.clv import customer_lifetime_value, customer_value
+from crm_research.churn.definitions import contractual_churn, noncontractual_churn
+from crm_research.churn.summary import calibration_holdout_summary, rfm_summary
+
+__all__ = [
+    "contractual_churn",
+    "noncontractual_churn",
+    "rfm_summary",
+    "calibration_holdout_summary",
+    "BetaGeoModel",
+    "ParetoNBDModel",
+    "GammaGammaModel",
+    "customer_lifetime_value",
+    "customer_value",
+]

@@ -1,0 +1,523 @@
+"""Buy-till-you-die models by maximum likelihood: BG/NBD, Pareto/NBD and Gamma-Gamma.
+
+Why a compact scipy implementation rather than ``pymc-marketing`` or ``lifetimes``
+-------------------------------------------------------------------------------
+The three models have closed-form likelihoods (Fader, Hardie & Lee 2005; Schmittlein, Morrison
+& Colombo 1987 in Fader & Hardie's 2005 note; Fader & Hardie 2013 for Gamma-Gamma). Each fit is
+a 3- or 4-parameter optimisation of a vectorised log-likelihood, which this module does with
+``scipy.special`` and ``scipy.optimize`` in well under a second for 100k customers.
+``pymc-marketing`` has the same models but costs about 790 MB installed, 3 s to import and 18 s
+for a first fit on this machine (it compiles a PyMC graph), and it brings a Bayesian stack the
+rest of the kit does not use; ``lifetimes`` is unmaintained and pins old pandas/scipy APIs.
+The point estimates are identical in substance (maximum likelihood = the MAP of pymc-marketing's
+flat-prior fit), the code is ~400 lines that can be read in one sitting, and the tests pin the
+published CDNOW fits to the printed precision (``tests/test_churn_btyd.py``).
+
+Optimisation is in log-parameter space (all parameters are positive), with L-BFGS-B from fixed
+starting values and a Nelder-Mead polish from its optimum; there is no random step, so the
+same summary gives the same parameters bit for bit. Standard errors come from a
+finite-difference Hessian of the log-likelihood (delta method from log space).
+
+Units
+-----
+The transaction models work in whatever time unit the summary uses (``time_unit`` of
+:func:`crm_research.churn.summary.rfm_summary`, days or weeks): ``alpha`` and ``beta`` are in
+that unit, and a ``horizon`` passed to a prediction is in that unit too. Gamma-Gamma's ``gamma``
+and the expected values are in the currency of ``monetary_value``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special
+
+from crm_research.errors import CRMError
+
+__all__ = ["BetaGeoModel", "ParetoNBDModel", "GammaGammaModel"]
+
+
+# --------------------------------------------------------------------------------------------
+# shared machinery
+# --------------------------------------------------------------------------------------------
+
+
+def _columns(summary: pd.DataFrame, cols: dict[str, str], table: str = "summary") -> list[np.ndarray]:
+    if not isinstance(summary, pd.DataFrame):
+        raise CRMError(f"{table} must be a pandas DataFrame (rfm_summary output), got {type(summary).__name__}")
+    missing = [c for c in cols.values() if c not in summary.columns]
+    if missing:
+        raise CRMError(
+            f"table {table!r} has no column(s) {missing}; it has {list(summary.columns)}. "
+            "Pass the output of rfm_summary or the right *_col arguments."
+        )
+    out = []
+    for arg, c in cols.items():
+        v = pd.to_numeric(summary[c], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(v) | (v < 0)
+        if bad.any():
+            rows = summary.index[bad][:5].tolist()
+            raise CRMError(
+                f"table {table!r} column {c!r} ({arg}) must be finite and >= 0; "
+                f"{int(bad.sum())} row(s) are not, e.g. index {rows}"
+            )
+        out.append(v)
+    return out
+
+
+def _check_rfm(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, table: str = "summary") -> None:
+    bad = (t_x > T + 1e-9) | ((x == 0) & (t_x > 0)) | (x != np.round(x))
+    if bad.any():
+        idx = np.flatnonzero(bad)[:5].tolist()
+        raise CRMError(
+            f"table {table!r}: {int(bad.sum())} row(s) break 0 <= recency <= T, integer frequency, "
+            f"recency = 0 when frequency = 0 (row positions {idx}); rebuild it with rfm_summary"
+        )
+
+
+def _fit_log_params(neg_mean_ll, start: np.ndarray, tol: float) -> tuple[np.ndarray, bool]:
+    """Minimise the mean negative log-likelihood per customer over log-parameters.
+
+    L-BFGS-B (numerical gradient) from ``start``; a Nelder-Mead polish from its optimum only
+    when L-BFGS-B does not report convergence. Deterministic.
+    """
+    bounds = [(-10.0, 10.0)] * len(start)
+
+    def f(z):
+        v = neg_mean_ll(z)
+        return v if np.isfinite(v) else 1e30
+
+    with np.errstate(all="ignore"):
+        a = optimize.minimize(f, start, method="L-BFGS-B", bounds=bounds,
+                              options={"ftol": tol, "gtol": 1e-9, "maxiter": 5000})
+        if a.success and np.isfinite(a.fun) and a.fun < 1e30:
+            return np.asarray(a.x, dtype=float), True
+        b = optimize.minimize(f, a.x, method="Nelder-Mead",
+                              options={"xatol": 1e-9, "fatol": tol * max(1.0, abs(float(a.fun))),
+                                       "maxiter": 20000, "maxfev": 40000})
+    best = b if b.fun <= a.fun else a
+    return np.asarray(best.x, dtype=float), bool(b.success and best.fun < 1e30)
+
+
+def _standard_errors(neg_ll, z: np.ndarray) -> np.ndarray:
+    """Standard errors of exp(z) by the delta method from a finite-difference Hessian in z."""
+    k = len(z)
+    h = 1e-4
+    H = np.empty((k, k))
+    with np.errstate(all="ignore"):
+        for i in range(k):
+            for j in range(i, k):
+                ei = np.zeros(k)
+                ej = np.zeros(k)
+                ei[i] = h
+                ej[j] = h
+                H[i, j] = H[j, i] = (neg_ll(z + ei + ej) - neg_ll(z + ei - ej)
+                                     - neg_ll(z - ei + ej) + neg_ll(z - ei - ej)) / (4 * h * h)
+    try:
+        cov = np.linalg.inv(H)
+        se_z = np.sqrt(np.clip(np.diag(cov), 0, None))
+    except np.linalg.LinAlgError:
+        se_z = np.full(k, np.nan)
+    return np.exp(z) * se_z
+
+
+def _compress(*cols: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Unique rows of the columns (sorted) and their counts: the likelihood is evaluated once
+    per distinct (frequency, recency, T) and weighted."""
+    stacked = np.column_stack(cols)
+    uniq, counts = np.unique(stacked, axis=0, return_counts=True)
+    return [uniq[:, i] for i in range(uniq.shape[1])], counts.astype(float)
+
+
+def _mle(loglik, cols: list[np.ndarray], start, names, tol) -> dict:
+    """Maximum likelihood of ``sum(loglik(*params, *cols))`` over positive parameters."""
+    data, w = _compress(*cols)
+    n = w.sum()
+
+    def neg_mean(z):
+        return -float(np.dot(w, loglik(*np.exp(z), *data))) / n
+
+    def neg_total(z):
+        return neg_mean(z) * n
+
+    z, ok = _fit_log_params(neg_mean, np.log(np.asarray(start, dtype=float)), tol)
+    return {
+        "params_": dict(zip(names, np.exp(z).tolist(), strict=True)),
+        "log_likelihood_": -neg_total(z),
+        "standard_errors_": dict(zip(names, _standard_errors(neg_total, z).tolist(), strict=True)),
+        "n_customers_": int(n),
+        "converged_": ok,
+    }
+
+
+class _Fitted:
+    """Common attributes and the parameter table of a fitted model."""
+
+    _names: tuple[str, ...] = ()
+    _units: tuple[str, ...] = ()
+
+    def _require_fit(self):
+        if not hasattr(self, "params_"):
+            raise CRMError(f"{type(self).__name__} is not fitted: call fit(summary) first")
+
+    def _p(self) -> tuple[float, ...]:
+        self._require_fit()
+        return tuple(self.params_[n] for n in self._names)
+
+    def summary(self) -> pd.DataFrame:
+        """Parameter table: ``parameter``, ``estimate``, ``se`` (standard error), ``unit``.
+
+        The log-likelihood and the number of customers are in ``log_likelihood_`` and
+        ``n_customers_``.
+        """
+        self._require_fit()
+        return pd.DataFrame(
+            {
+                "parameter": list(self._names),
+                "estimate": [self.params_[n] for n in self._names],
+                "se": [self.standard_errors_[n] for n in self._names],
+                "unit": list(self._units),
+            }
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# BG/NBD
+# --------------------------------------------------------------------------------------------
+
+
+def _bgnbd_ll(r, alpha, a, b, x, t_x, T):
+    """Per-customer log-likelihood of BG/NBD (Fader, Hardie & Lee 2005, eq. 6)."""
+    A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    A2 = (special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b)
+          - special.gammaln(a + b + x))
+    A3 = -(r + x) * np.log(alpha + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        A4 = np.where(x > 0, np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0))
+                      - (r + x) * np.log(alpha + t_x), -np.inf)
+    return A1 + A2 + np.logaddexp(A3, A4)
+
+
+class BetaGeoModel(_Fitted):
+    """BG/NBD model of repeat purchasing for non-contractual customers.
+
+    While alive a customer buys at Poisson rate ``lambda`` ~ Gamma(shape ``r``, rate ``alpha``);
+    after each purchase they drop out with probability ``p`` ~ Beta(``a``, ``b``).
+
+    Parameters
+    ----------
+    frequency_col, recency_col, T_col : str
+        Columns of the summary (:func:`~crm_research.churn.summary.rfm_summary` output).
+    tol : float
+        Relative tolerance of the optimiser on the log-likelihood.
+
+    Attributes
+    ----------
+    params_ : dict
+        ``r`` (dimensionless), ``alpha`` (time unit of the summary), ``a``, ``b``.
+    standard_errors_ : dict
+        Standard errors of ``params_``.
+    log_likelihood_ : float
+        Maximised log-likelihood (natural log; includes every constant of eq. 6).
+    n_customers_ : int
+    converged_ : bool
+    """
+
+    _names = ("r", "alpha", "a", "b")
+    _units = ("1", "time unit", "1", "1")
+
+    def __init__(self, frequency_col: str = "frequency", recency_col: str = "recency",
+                 T_col: str = "T", tol: float = 1e-11):
+        self.frequency_col = frequency_col
+        self.recency_col = recency_col
+        self.T_col = T_col
+        self.tol = tol
+
+    def _data(self, summary):
+        x, t_x, T = _columns(summary, {"frequency_col": self.frequency_col,
+                                       "recency_col": self.recency_col, "T_col": self.T_col})
+        _check_rfm(x, t_x, T)
+        return x, t_x, T
+
+    def fit(self, summary: pd.DataFrame) -> BetaGeoModel:
+        """Fit by maximum likelihood on one row per customer (frequency, recency, T)."""
+        x, t_x, T = self._data(summary)
+        if len(x) < 5 or not (x > 0).any():
+            raise CRMError("BG/NBD needs at least 5 customers and some repeat purchases to fit")
+        rate = max(x.mean(), 0.05) / max(T.mean(), 1e-9)
+        start = [1.0, 1.0 / rate, 1.0, 1.0]
+        for k, v in _mle(_bgnbd_ll, [x, t_x, T], start, self._names, self.tol).items():
+            setattr(self, k, v)
+        return self
+
+    def log_likelihood(self, summary: pd.DataFrame) -> float:
+        """Log-likelihood of ``summary`` under the fitted parameters."""
+        x, t_x, T = self._data(summary)
+        return float(np.sum(_bgnbd_ll(*self._p(), x, t_x, T)))
+
+    def p_alive(self, summary: pd.DataFrame) -> np.ndarray:
+        """P(alive at the end of the observation period | frequency, recency, T), per row."""
+        r, alpha, a, b = self._p()
+        x, t_x, T = self._data(summary)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_term = (np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0))
+                        + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)))
+        return np.where(x > 0, special.expit(-log_term), 1.0)
+
+    def expected_purchases(self, summary: pd.DataFrame, horizon: float) -> np.ndarray:
+        """Expected purchases in the next ``horizon`` time units, per row (Fader et al. eq. 10).
+
+        Parameters
+        ----------
+        horizon : float
+            Length of the future period, in the summary's time unit (days or weeks).
+        """
+        r, alpha, a, b = self._p()
+        x, t_x, T = self._data(summary)
+        t = float(horizon)
+        if t < 0:
+            raise CRMError(f"horizon must be >= 0, got {horizon}")
+        if t == 0:
+            return np.zeros_like(x)
+        z = t / (alpha + T + t)
+        with np.errstate(all="ignore"):
+            # ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z), after Euler's
+            # transformation: (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z) (no overflow for large x)
+            hyp = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+            num = (a + b + x - 1) / (a - 1) * (1 - hyp)
+            log_term = (np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0))
+                        + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)))
+            den = 1 + np.where(x > 0, np.exp(log_term), 0.0)
+        out = num / den
+        _check_finite(out, "BG/NBD expected purchases")
+        return out
+
+    def expected_purchases_new(self, horizon: float | np.ndarray) -> np.ndarray:
+        """Expected purchases of a new customer in ``(0, horizon]`` (repeat purchases, eq. 9)."""
+        r, alpha, a, b = self._p()
+        t = np.asarray(horizon, dtype=float)
+        z = t / (alpha + t)
+        with np.errstate(all="ignore"):
+            hyp = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
+            out = (a + b - 1) / (a - 1) * (1 - hyp)
+        return np.where(t > 0, out, 0.0)
+
+
+def _check_finite(values: np.ndarray, what: str) -> None:
+    if not np.all(np.isfinite(values)):
+        bad = np.flatnonzero(~np.isfinite(values))[:5].tolist()
+        raise CRMError(f"{what} is not finite for row positions {bad}: the fitted parameters are "
+                       "degenerate for these customers; check the fit (summary()) and the data")
+
+
+# --------------------------------------------------------------------------------------------
+# Pareto/NBD
+# --------------------------------------------------------------------------------------------
+
+
+def _pnbd_log_A0(r, alpha, s, beta, x, t_x, T):
+    """log A0 of Fader & Hardie (2005), 'A note on deriving the Pareto/NBD model', eq. 22.
+
+    ``A0 = F(u1) / (M + t_x)^(r+s+x) - F(u2) / (M + T)^(r+s+x)`` with ``M = max(alpha, beta)``,
+    ``F(u) = 2F1(r+s+x, c; r+s+x+1; u)``, ``u = |alpha - beta| / (M + t)`` and ``c = s + 1``
+    (alpha >= beta) or ``r + x`` (alpha < beta). Evaluated after Euler's transformation
+    ``2F1(a, c; a+1; u) = (1-u)^(1-c) 2F1(1, a+1-c; a+1; u)``, whose series has positive terms
+    and stays finite for large ``x`` where the direct form overflows.
+    """
+    if alpha >= beta:
+        big, small, c2 = alpha, beta, s + 1.0
+    else:
+        big, small, c2 = beta, alpha, r + x
+    rsx = r + s + x
+
+    def log_term(t):
+        u = (big - small) / (big + t)
+        log_1mu = np.log(small + t) - np.log(big + t)
+        with np.errstate(all="ignore"):
+            return ((1.0 - c2) * log_1mu + np.log(special.hyp2f1(1.0, rsx + 1.0 - c2, rsx + 1.0, u))
+                    - rsx * np.log(big + t))
+
+    la1, la2 = log_term(t_x), log_term(T)
+    with np.errstate(all="ignore"):
+        # A0 = exp(la1) - exp(la2) >= 0 because t_x <= T; -inf (A0 = 0) when t_x == T
+        return la1 + np.log1p(-np.exp(np.minimum(la2 - la1, 0.0)))
+
+
+def _pnbd_ll(r, alpha, s, beta, x, t_x, T):
+    A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    term1 = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    term2 = np.log(s) - np.log(r + s + x) + _pnbd_log_A0(r, alpha, s, beta, x, t_x, T)
+    return A1 + np.logaddexp(term1, term2)
+
+
+class ParetoNBDModel(_Fitted):
+    """Pareto/NBD model: Poisson purchases at rate ~ Gamma(r, alpha), exponential lifetimes at
+    dropout rate ~ Gamma(s, beta).
+
+    Parameters
+    ----------
+    frequency_col, recency_col, T_col : str
+        Columns of the summary.
+    tol : float
+        Relative tolerance of the optimiser.
+
+    Attributes
+    ----------
+    params_ : dict
+        ``r``, ``alpha`` (time unit), ``s``, ``beta`` (time unit).
+    standard_errors_, log_likelihood_, n_customers_, converged_
+        As in :class:`BetaGeoModel`.
+    """
+
+    _names = ("r", "alpha", "s", "beta")
+    _units = ("1", "time unit", "1", "time unit")
+
+    def __init__(self, frequency_col: str = "frequency", recency_col: str = "recency",
+                 T_col: str = "T", tol: float = 1e-11):
+        self.frequency_col = frequency_col
+        self.recency_col = recency_col
+        self.T_col = T_col
+        self.tol = tol
+
+    _data = BetaGeoModel._data
+
+    def fit(self, summary: pd.DataFrame) -> ParetoNBDModel:
+        """Fit by maximum likelihood on one row per customer (frequency, recency, T)."""
+        x, t_x, T = self._data(summary)
+        if len(x) < 5 or not (x > 0).any():
+            raise CRMError("Pareto/NBD needs at least 5 customers and some repeat purchases to fit")
+        scale = max(T.mean(), 1e-9)
+        rate = max(x.mean(), 0.05) / scale
+        start = [1.0, 1.0 / rate, 1.0, scale]
+        for k, v in _mle(_pnbd_ll, [x, t_x, T], start, self._names, self.tol).items():
+            setattr(self, k, v)
+        return self
+
+    def log_likelihood(self, summary: pd.DataFrame) -> float:
+        """Log-likelihood of ``summary`` under the fitted parameters."""
+        x, t_x, T = self._data(summary)
+        return float(np.sum(_pnbd_ll(*self._p(), x, t_x, T)))
+
+    def p_alive(self, summary: pd.DataFrame) -> np.ndarray:
+        """P(alive at the end of the observation period | frequency, recency, T), per row."""
+        r, alpha, s, beta = self._p()
+        x, t_x, T = self._data(summary)
+        log_term = (np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T)
+                    + s * np.log(beta + T) + _pnbd_log_A0(r, alpha, s, beta, x, t_x, T))
+        return special.expit(-log_term)
+
+    def expected_purchases(self, summary: pd.DataFrame, horizon: float) -> np.ndarray:
+        """Expected purchases in the next ``horizon`` time units, per row.
+
+        ``E[Y(t) | x, t_x, T] = (r + x)(beta + T) / ((alpha + T)(s - 1))
+        * [1 - ((beta + T) / (beta + T + t))^(s - 1)] * P(alive)``; the ``s -> 1`` limit is
+        ``(r + x)(beta + T)/(alpha + T) * log((beta + T + t)/(beta + T)) * P(alive)``.
+        """
+        r, alpha, s, beta = self._p()
+        x, t_x, T = self._data(summary)
+        t = float(horizon)
+        if t < 0:
+            raise CRMError(f"horizon must be >= 0, got {horizon}")
+        base = (r + x) * (beta + T) / (alpha + T)
+        if abs(s - 1.0) < 1e-8:
+            shape = np.log((beta + T + t) / (beta + T))
+        else:
+            shape = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
+        out = base * shape * self.p_alive(summary)
+        _check_finite(out, "Pareto/NBD expected purchases")
+        return out
+
+    def expected_purchases_new(self, horizon: float | np.ndarray) -> np.ndarray:
+        """Expected purchases of a new customer in ``(0, horizon]``."""
+        r, alpha, s, beta = self._p()
+        t = np.asarray(horizon, dtype=float)
+        if abs(s - 1.0) < 1e-8:
+            return r * beta / alpha * np.log((beta + t) / beta)
+        return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
+
+
+# --------------------------------------------------------------------------------------------
+# Gamma-Gamma
+# --------------------------------------------------------------------------------------------
+
+
+def _gg_ll(p, q, v, x, m):
+    """Per-customer log-density of the mean spend ``m`` over ``x`` repeat transactions."""
+    px = p * x
+    return (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * np.log(v)
+            + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(v + m * x))
+
+
+class GammaGammaModel(_Fitted):
+    """Gamma-Gamma model of the average spend per repeat transaction (Fader & Hardie 2013).
+
+    A transaction's value is Gamma(``p``, ``nu``) with ``nu`` ~ Gamma(``q``, ``gamma``) across
+    customers, independent of the purchase process. Fitted on customers with at least one repeat
+    purchase, using their mean repeat spend (``monetary_value`` of
+    :func:`~crm_research.churn.summary.rfm_summary`).
+
+    Parameters
+    ----------
+    frequency_col, monetary_col : str
+        Columns of repeat purchase count and mean repeat spend (currency).
+    tol : float
+        Relative tolerance of the optimiser.
+
+    Attributes
+    ----------
+    params_ : dict
+        ``p``, ``q`` (dimensionless), ``gamma`` (currency).
+    standard_errors_, log_likelihood_, converged_
+        As in :class:`BetaGeoModel`.
+    n_customers_ : int
+        Customers used in the fit (frequency > 0 and monetary value > 0).
+    frequency_monetary_corr_ : float
+        Pearson correlation of frequency and mean spend among them: the model assumes it is
+        close to 0.
+    """
+
+    _names = ("p", "q", "gamma")
+    _units = ("1", "1", "currency")
+
+    def __init__(self, frequency_col: str = "frequency", monetary_col: str = "monetary_value",
+                 tol: float = 1e-11):
+        self.frequency_col = frequency_col
+        self.monetary_col = monetary_col
+        self.tol = tol
+
+    def _data(self, summary):
+        return _columns(summary, {"frequency_col": self.frequency_col, "monetary_col": self.monetary_col})
+
+    def fit(self, summary: pd.DataFrame) -> GammaGammaModel:
+        """Fit on the rows with frequency > 0 and monetary value > 0 (others are skipped)."""
+        x, m = self._data(summary)
+        keep = (x > 0) & (m > 0)
+        x, m = x[keep], m[keep]
+        if len(x) < 5:
+            raise CRMError("Gamma-Gamma needs at least 5 customers with a repeat purchase and positive spend")
+        start = [1.0, 2.0, float(np.mean(m))]
+        for k, v in _mle(_gg_ll, [x, m], start, self._names, self.tol).items():
+            setattr(self, k, v)
+        self.frequency_monetary_corr_ = float(np.corrcoef(x, m)[0, 1]) if len(x) > 2 else float("nan")
+        return self
+
+    def population_mean_spend(self) -> float:
+        """Mean spend per transaction of a customer with no repeat purchase yet (currency):
+        ``p * gamma / (q - 1)`` (infinite when ``q <= 1``)."""
+        p, q, v = self._p()
+        return p * v / (q - 1) if q > 1 else float("inf")
+
+    def expected_value(self, summary: pd.DataFrame) -> np.ndarray:
+        """Conditional expected spend per future transaction (currency), per row.
+
+        ``E[M | x, m_x] = p (gamma + x m_x) / (p x + q - 1)``: a weighted mean of the population
+        mean ``p gamma / (q - 1)`` and the customer's own mean ``m_x`` (the population mean
+        when ``x = 0``).
+        """
+        p, q, v = self._p()
+        if q <= 1:
+            raise CRMError(f"Gamma-Gamma q = {q:.3g} <= 1: the expected spend is infinite; "
+                           "check the monetary values (outliers, zero amounts)")
+        x, m = self._data(summary)
+        m = np.where(x > 0, m, 0.0)
+        return p * (v + x * m) / (p * x + q - 1)

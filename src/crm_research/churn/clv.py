@@ -1,0 +1,110 @@
+"""Customer lifetime value from a transaction model (BG/NBD or Pareto/NBD) and Gamma-Gamma.
+
+CLV over a finite horizon, discounted per period, as in ``lifetimes``'
+``customer_lifetime_value``::
+
+    CLV_i = sum_{k=1..H} E[spend_i] * (E[Y_i(k P)] - E[Y_i((k-1) P)]) / (1 + d)^k
+
+where ``E[Y_i(t)]`` is the expected number of purchases in the next ``t`` time units given the
+customer's history, ``P`` the period length in the model's time unit, ``H`` the number of
+periods and ``d`` the discount rate **per period** (with monthly periods, ``d = 0.01`` is about
+12.7 % a year). Cash flows of a period are discounted at its end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crm_research.errors import CRMError, ParameterError
+
+__all__ = ["customer_lifetime_value", "customer_value"]
+
+
+def _check(horizon: int, period: float, discount_rate: float) -> None:
+    if not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise ParameterError(f"horizon must be a whole number of periods >= 1, got {horizon!r}")
+    if not period > 0:
+        raise ParameterError(f"period must be > 0 (model time units), got {period!r}")
+    if not discount_rate > -1:
+        raise ParameterError(f"discount_rate must be > -1 (per period), got {discount_rate!r}")
+
+
+def customer_lifetime_value(transaction_model, value_model, summary: pd.DataFrame, *,
+                            horizon: int = 12, period: float = 30.0,
+                            discount_rate: float = 0.01) -> np.ndarray:
+    """Discounted expected value of each customer's purchases over the next ``horizon`` periods.
+
+    Parameters
+    ----------
+    transaction_model : BetaGeoModel or ParetoNBDModel
+        Fitted; gives ``expected_purchases(summary, t)``.
+    value_model : GammaGammaModel
+        Fitted; gives ``expected_value(summary)`` (currency per purchase).
+    summary : DataFrame
+        :func:`~crm_research.churn.summary.rfm_summary` output (the models' columns).
+    horizon : int
+        Number of periods.
+    period : float
+        Length of one period in the summary's time unit (30 days, or 4.345 weeks, for a month).
+    discount_rate : float
+        Discount rate per period (0.01 = 1 % a period).
+
+    Returns
+    -------
+    ndarray
+        CLV per row of ``summary``, in the currency of ``monetary_value``.
+    """
+    _check(horizon, period, discount_rate)
+    spend = value_model.expected_value(summary)
+    cum_prev = np.zeros(len(summary))
+    clv = np.zeros(len(summary))
+    for k in range(1, horizon + 1):
+        cum = transaction_model.expected_purchases(summary, k * period)
+        clv += spend * (cum - cum_prev) / (1.0 + discount_rate) ** k
+        cum_prev = cum
+    return clv
+
+
+def customer_value(summary: pd.DataFrame, transaction_model, value_model, *, horizon: int = 12,
+                   period: float = 30.0, discount_rate: float = 0.01,
+                   customer_col: str = "customer_id") -> pd.DataFrame:
+    """Per-customer probability alive, expected purchases, expected spend and CLV.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`~crm_research.churn.summary.rfm_summary` output.
+    transaction_model, value_model
+        Fitted BG/NBD or Pareto/NBD, and Gamma-Gamma.
+    horizon, period, discount_rate
+        As in :func:`customer_lifetime_value` (``horizon`` periods of ``period`` time units,
+        discount rate per period).
+    customer_col : str
+        Id column of ``summary``.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``p_alive`` (probability, at the end of the observation period),
+        ``expected_purchases`` (purchases in the next ``horizon * period`` time units),
+        ``expected_spend`` (currency per purchase, Gamma-Gamma), ``clv`` (currency, discounted),
+        ``value_if_alive`` (currency: ``clv / p_alive``, the value the customer brings if they
+        are still active, the amount at stake when they churn). Sorted by ``customer_id``.
+    """
+    if customer_col not in summary.columns:
+        raise CRMError(f"table 'summary' has no column {customer_col!r}: pass customer_col")
+    p_alive = transaction_model.p_alive(summary)
+    clv = customer_lifetime_value(transaction_model, value_model, summary, horizon=horizon,
+                                  period=period, discount_rate=discount_rate)
+    out = pd.DataFrame(
+        {
+            "customer_id": summary[customer_col].to_numpy(),
+            "p_alive": p_alive,
+            "expected_purchases": transaction_model.expected_purchases(summary, horizon * period),
+            "expected_spend": value_model.expected_value(summary),
+            "clv": clv,
+            "value_if_alive": np.where(p_alive > 0, clv / np.maximum(p_alive, 1e-300), 0.0),
+        }
+    )
+    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)

@@ -1,0 +1,166 @@
+"""Churn definitions: duration and event columns, right-censored at a cut-off.
+
+* **Contractual** churn: a subscription ends. One row per subscription started before the
+  cut-off; it is an event when it ended before the cut-off, otherwise right-censored there.
+* **Non-contractual** churn: no purchase for ``inactivity_days`` days. One row per customer with
+  a purchase before the cut-off; the customer is churned when their last purchase is at least
+  ``inactivity_days`` old at the cut-off, with the churn dated ``last purchase +
+  inactivity_days`` (the day the rule fires); otherwise right-censored at the cut-off. A gap
+  longer than ``inactivity_days`` that ended with a new purchase before the cut-off is a lapse
+  followed by reactivation, not churn: only the final gap counts.
+
+Both use the project's cut-off convention: ``as_of`` is an instant (UTC) and only rows strictly
+before it are seen; a row dated after it (an ``ended_at`` in the future) is unknown at ``as_of``.
+Durations are in days (float).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crm_research import summaries
+from crm_research.engine import collect, is_lazy
+from crm_research.errors import CRMError, ParameterError
+
+__all__ = ["contractual_churn", "noncontractual_churn", "DAY"]
+
+DAY = pd.Timedelta(days=1)
+
+
+def _require(df: pd.DataFrame, table: str, cols: list[str]) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise CRMError(
+            f"table {table!r} has no column(s) {missing}; it has {list(df.columns)}. "
+            "Pass the right *_col arguments or rename the columns."
+        )
+
+
+def _utc(series: pd.Series, table: str, col: str) -> pd.Series:
+    try:
+        s = pd.to_datetime(series, utc=True)
+    except (ValueError, TypeError) as exc:
+        raise CRMError(f"table {table!r} column {col!r} must hold timestamps: {exc}") from exc
+    return s
+
+
+def contractual_churn(subscriptions, as_of, *, customer_col: str = "customer_id",
+                      started_col: str = "started_at", ended_col: str = "ended_at",
+                      keep_cols: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Duration and churn event of every subscription started before ``as_of``.
+
+    Parameters
+    ----------
+    subscriptions : DataFrame or ibis.Table
+        One row per subscription (the ``subscriptions`` table).
+    as_of : date-like
+        Cut-off instant (UTC, exclusive).
+    customer_col, started_col, ended_col : str
+        Column names; ``ended_col`` is empty while a subscription is active.
+    keep_cols : tuple of str, optional
+        Other columns to carry over (default: every other column, e.g. ``plan``, ``mrr``).
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``started_at``, ``ended_at`` (UTC; NaT when not ended before
+        ``as_of``), ``duration_days`` (days from start to end, or to ``as_of`` when censored),
+        ``event`` (1 = ended before ``as_of``, 0 = right-censored), then ``keep_cols``. Sorted by
+        customer and start.
+
+    Raises
+    ------
+    CRMError
+        Missing columns, or a subscription that ends before it starts (rows named).
+    """
+    df = collect(subscriptions) if is_lazy(subscriptions) else subscriptions
+    _require(df, "subscriptions", [customer_col, started_col, ended_col])
+    cut = summaries.as_utc_timestamp(as_of)
+    start = _utc(df[started_col], "subscriptions", started_col)
+    end = _utc(df[ended_col], "subscriptions", ended_col)
+    bad = end.notna() & (end < start)
+    if bad.any():
+        rows = df.loc[bad, customer_col].head(5).tolist()
+        raise CRMError(
+            f"table 'subscriptions': {int(bad.sum())} row(s) have {ended_col} before {started_col} "
+            f"(customers {rows}); fix or drop them"
+        )
+    keep = start < cut
+    if keep_cols is None:
+        keep_cols = tuple(c for c in df.columns if c not in (customer_col, started_col, ended_col))
+    _require(df, "subscriptions", list(keep_cols))
+    ended = end.notna() & (end < cut)
+    out = pd.DataFrame(
+        {
+            "customer_id": df[customer_col].to_numpy(),
+            "started_at": start,
+            "ended_at": end.where(ended),
+            "duration_days": ((end.where(ended, cut) - start) / DAY).astype(float),
+            "event": ended.astype(np.int64),
+        },
+        index=df.index,
+    )
+    for c in keep_cols:
+        out[c] = df[c].to_numpy()
+    out = out[keep.to_numpy()]
+    return out.sort_values(["customer_id", "started_at"], kind="stable").reset_index(drop=True)
+
+
+def noncontractual_churn(orders, as_of, inactivity_days: float = 180.0, *,
+                         customer_col: str = "customer_id", date_col: str = "ordered_at",
+                         value_col: str = "amount", status_col: str | None = "status",
+                         statuses: tuple[str, ...] = ("completed",)) -> pd.DataFrame:
+    """Non-contractual churn (no purchase for ``inactivity_days``) per customer as of a cut-off.
+
+    The per-customer scan of the orders runs on the engine layer
+    (:func:`crm_research.summaries.customer_orders`), so ``orders`` may be an engine table of
+    any size.
+
+    Parameters
+    ----------
+    orders : DataFrame or ibis.Table
+        Order log.
+    as_of : date-like
+        Cut-off instant (UTC, exclusive): orders at or after it are not seen.
+    inactivity_days : float
+        Days without a purchase after which a customer counts as churned (> 0).
+    customer_col, date_col, value_col, status_col, statuses
+        As in :func:`crm_research.summaries.customer_orders`.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``first_purchase_at``, ``last_purchase_at`` (UTC), ``n_orders``,
+        ``n_purchase_days``, ``revenue`` (currency), ``recency_days`` (last purchase to
+        ``as_of``), ``event`` (1 = churned: ``recency_days >= inactivity_days``),
+        ``churned_at`` (``last_purchase_at + inactivity_days``; NaT when not churned),
+        ``duration_days`` (first purchase to ``churned_at``, or to ``as_of`` when censored).
+        Sorted by ``customer_id``.
+    """
+    if not inactivity_days > 0:
+        raise ParameterError(f"inactivity_days must be > 0, got {inactivity_days!r}")
+    cut = summaries.as_utc_timestamp(as_of)
+    per = collect(summaries.customer_orders(orders, cut, customer_col=customer_col,
+                                            date_col=date_col, value_col=value_col,
+                                            status_col=status_col, statuses=statuses))
+    first = pd.to_datetime(per["first_order_at"], utc=True)
+    last = pd.to_datetime(per["last_order_at"], utc=True)
+    recency = ((cut - last) / DAY).astype(float)
+    event = recency >= inactivity_days
+    churned_at = (last + pd.Timedelta(days=float(inactivity_days))).where(event)
+    out = pd.DataFrame(
+        {
+            "customer_id": per["customer_id"].to_numpy(),
+            "first_purchase_at": first,
+            "last_purchase_at": last,
+            "n_orders": per["n_orders"].astype(np.int64).to_numpy(),
+            "n_purchase_days": per["n_purchase_days"].astype(np.int64).to_numpy(),
+            "revenue": per["revenue"].astype(float).to_numpy(),
+            "recency_days": recency,
+            "event": event.astype(np.int64),
+            "churned_at": churned_at,
+            "duration_days": ((churned_at.where(event, cut) - first) / DAY).astype(float),
+        }
+    )
+    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
