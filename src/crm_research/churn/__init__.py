@@ -18,10 +18,26 @@ from crm_research.churn.btyd import BetaGeoModel, GammaGammaModel, ParetoNBDMode
 from crm_research.churn.clv import customer_lifetime_value, customer_value
 from crm_research.churn.definitions import contractual_churn, noncontractual_churn
 from crm_research.churn.summary import calibration_holdout_summary, rfm_summary
+from crm_research.churn.survival import (
+    CoxModel,
+    customer_covariates,
+    first_order_promo,
+    kaplan_meier,
+    km_summary,
+    logrank_tests,
+    split_by_customer,
+)
 
 __all__ = [
     "contractual_churn",
     "noncontractual_churn",
+    "customer_covariates",
+    "first_order_promo",
+    "split_by_customer",
+    "kaplan_meier",
+    "km_summary",
+    "logrank_tests",
+    "CoxModel",
     "rfm_summary",
     "calibration_holdout_summary",
     "BetaGeoModel",
