@@ -21,7 +21,7 @@ from crm_research.engine import collect, connect, is_lazy
 from crm_research.errors import CRMError, ParameterError
 from crm_research.kpi import intervals as ci
 from crm_research.kpi import scans
-from crm_research.kpi.definitions import ADVOCATE_RULES, METRICS
+from crm_research.kpi.definitions import ADVOCATE_RULES, METRICS, check_metric_names
 
 __all__ = ["baseline", "get_table", "prepare_tables", "Prepared", "baseline_from_tables", "scan_stats",
            "assemble", "parse_as_of", "earliest", "COLUMNS", "latest", "BASELINE_COLUMNS"]
@@ -321,8 +321,12 @@ def baseline_from_tables(tables: Mapping[str, Any], as_of, period: str = "M", *,
     """
     as_of = parse_as_of(as_of)
     _check_params(period, periods, advocate_rule, conf)
+    if metrics is not None:
+        check_metric_names(metrics, where="metrics")
     if bins is None:
         bins = scans.PeriodBins.covering(period, as_of, earliest(tables))
+    elif bins.period != period:
+        raise ParameterError(f"bins are {bins.period!r} periods but period={period!r}")
     opts = dict(advocate_rule=advocate_rule, referral_event=referral_event, promoter_min=promoter_min,
                 detractor_max=detractor_max, cart_event=cart_event, purchase_event=purchase_event,
                 statuses=statuses)
