@@ -219,9 +219,10 @@ def plot_snapshot_comparison(comparison: pd.DataFrame, *, ax=None):
     """
     d = comparison.dropna(subset=["change_rel"]).iloc[::-1]
     ax = _ax(ax, figsize=(7, 0.32 * len(d) + 1.5))
-    colours = ["#e76f51" if bool(b) is True else "#8d99ae" for b in d["beyond_noise"].fillna(False)]
+    colours = ["#dddddd" if pd.isna(b) else "#e76f51" if bool(b) else "#8d99ae" for b in d["beyond_noise"]]
     ax.barh(d["metric"], 100 * d["change_rel"], color=colours)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("change, % of the earlier value (orange: beyond noise)")
+    ax.set_xlabel("change, % of the earlier value (orange: beyond noise; blue-grey: within noise; "
+                  "light grey: counts and medians, no test)", fontsize=8)
     ax.tick_params(axis="y", labelsize=7)
     return ax
