@@ -114,7 +114,9 @@ CATEGORY_PREFERENCE = np.array(
         [0.35, 0.05, 0.05, 0.15, 0.10, 0.05, 0.20, 0.05],  # premium
         [0.05, 0.05, 0.30, 0.20, 0.20, 0.10, 0.05, 0.05],  # loyal
         [0.05, 0.20, 0.05, 0.05, 0.05, 0.05, 0.30, 0.25],  # bargain
-        [0.125] * 8,  # occasional
+        # occasional: books; the cumulative bounds of electronics, kitchen and fashion (the
+        # affinity antecedents) are those of a uniform row, so the random stream is unchanged
+        [0.125, 0.0, 0.375, 0.0, 0.125, 0.125, 0.125, 0.125],
     ]
 )
 TIER_PREFERENCE = np.array([[0.10, 0.30, 0.60], [0.30, 0.50, 0.20], [0.70, 0.25, 0.05], [0.50, 0.35, 0.15]])
