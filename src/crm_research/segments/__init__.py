@@ -1,0 +1,22 @@
+"""Segmentation: RFM segments, customer levels, behavioural clusters with personas, cross-sell and upsell.
+
+* :mod:`~crm_research.segments.rfm` — :func:`rfm` (recency, frequency, monetary, 1..5 scores,
+  named segments from an overridable rule table), :func:`rfm_summary`, :func:`rfm_grid`;
+* :mod:`~crm_research.segments.levels` — :func:`customer_levels` (first-time / repeat /
+  advocate), :func:`level_summary`;
+* :mod:`~crm_research.segments.features` — :func:`customer_features` (behavioural features
+  per buyer for clustering);
+* :mod:`~crm_research.segments.clusters` — :class:`CustomerClusters` (k-means, k by
+  silhouette, bootstrap stability, plain-word labels);
+* :mod:`~crm_research.segments.personas` — :func:`persona_table`;
+* :mod:`~crm_research.segments.affinity` — :func:`affinities`, :func:`next_best_offers`,
+  :func:`product_tiers`, :func:`upsell_offers`.
+"""
+
+from crm_research.segments.levels import LEVELS, customer_levels, level_summary
+from crm_research.segments.rfm import RFMRules, rfm, rfm_grid, rfm_rules, rfm_summary
+
+__all__ = [
+    "rfm", "rfm_rules", "RFMRules", "rfm_summary", "rfm_grid",
+    "customer_levels", "level_summary", "LEVELS",
+]

@@ -1,0 +1,335 @@
+"""RFM: recency, frequency and monetary value per customer, their 1..n scores and named segments.
+
+Written once on the engine layer: a pandas DataFrame in gives a pandas DataFrame out (run on an
+in-process DuckDB); an Ibis table in gives a lazy Ibis table out on the same backend.
+
+Scores
+------
+Each measure is scored 1..``n_bins`` (5 = best: most recent, most orders, most spend) by the
+share of customers that are strictly worse::
+
+    score = 1 + floor(n_bins * (number of customers strictly worse) / (number of customers))
+
+computed in exact integer arithmetic from the SQL ``RANK`` (the lowest rank of a tie group).
+Equal values therefore always share a score, whatever the row order, and without ties the
+bins hold equal numbers of customers (quantile scores). With many ties a score can be skipped
+(when half the customers have exactly one order, they all get F = 1 and two orders get F = 3).
+
+Segments
+--------
+Named segments come from a rule table, first match wins (see
+``crm_research/resources/rfm_segments.yaml`` and :func:`rfm_rules`): champions, loyal,
+potential loyalists, new, promising, need attention, about to sleep, can't lose, at risk,
+hibernating, lost. Pass ``rules=`` to override.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import yaml
+
+from crm_research.engine import engine_function
+from crm_research.errors import ParameterError
+from crm_research.segments._common import (
+    completed_orders,
+    days_between,
+    require_columns,
+    ts_literal,
+)
+from crm_research.summaries import as_utc_timestamp, customer_orders
+
+__all__ = ["RFMRules", "rfm_rules", "rfm", "rfm_summary", "rfm_grid", "DEFAULT_RULES_FILE"]
+
+DEFAULT_RULES_FILE = "rfm_segments.yaml"
+_SCORE_KEYS = ("r", "f", "m")
+
+
+@dataclass(frozen=True)
+class RFMRules:
+    """A validated RFM rule table.
+
+    Attributes
+    ----------
+    n_bins : int
+        Number of score levels (scores run 1..n_bins).
+    default : str
+        Segment of a customer that no rule matches.
+    segments : tuple of dict
+        Rules in priority order: ``name``, optional inclusive ranges ``r``, ``f``, ``m``
+        (``[lo, hi]``), optional ``action``.
+    """
+
+    n_bins: int
+    default: str
+    segments: tuple[dict, ...]
+
+    def table(self) -> pd.DataFrame:
+        """The rules as a DataFrame (one row per rule, priority order; NaN = any score)."""
+        rows = []
+        for i, rule in enumerate(self.segments):
+            row: dict[str, Any] = {"priority": i + 1, "segment": rule["name"]}
+            for key in _SCORE_KEYS:
+                lo, hi = rule.get(key, (None, None))
+                row[f"{key}_min"], row[f"{key}_max"] = lo, hi
+            row["action"] = rule.get("action", "")
+            rows.append(row)
+        out = pd.DataFrame(rows)
+        for key in _SCORE_KEYS:
+            for end in ("min", "max"):
+                out[f"{key}_{end}"] = out[f"{key}_{end}"].astype("Int64")
+        return out
+
+    def actions(self) -> dict[str, str]:
+        """Segment name -> suggested action."""
+        return {r["name"]: r.get("action", "") for r in self.segments}
+
+    def order(self) -> list[str]:
+        """Segment names in rule order, then the default."""
+        names = [r["name"] for r in self.segments]
+        return names + ([self.default] if self.default not in names else [])
+
+
+def _read_yaml(source: str | os.PathLike) -> Any:
+    path = Path(source)
+    if not path.exists():
+        raise ParameterError(f"RFM rules file {path} does not exist: pass an existing YAML file or a list of rules")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"RFM rules file {path} is not valid YAML: {exc}") from exc
+
+
+def rfm_rules(rules: str | os.PathLike | Sequence[Mapping] | Mapping | RFMRules | None = None,
+              n_bins: int | None = None) -> RFMRules:
+    """Load and validate an RFM rule table.
+
+    Parameters
+    ----------
+    rules : path, list of mappings, mapping, RFMRules or None
+        ``None``: the packaged default (``resources/rfm_segments.yaml``). A path: a YAML file of
+        the same shape (``n_bins``, ``default``, ``segments``). A list: the ``segments`` rules
+        (``{"name": ..., "r": [lo, hi], "f": [lo, hi], "m": [lo, hi], "action": ...}``, ranges
+        optional and inclusive). A mapping: the whole document.
+    n_bins : int, optional
+        Number of score levels; overrides the file's ``n_bins`` (default 5).
+
+    Returns
+    -------
+    RFMRules
+
+    Raises
+    ------
+    ParameterError
+        A rule without a name, with an unknown key, or with a range outside 1..n_bins.
+    """
+    if isinstance(rules, RFMRules):
+        doc: Any = {"n_bins": rules.n_bins, "default": rules.default, "segments": list(rules.segments)}
+    elif rules is None:
+        text = resources.files("crm_research").joinpath("resources", DEFAULT_RULES_FILE).read_text(encoding="utf-8")
+        doc = yaml.safe_load(text)
+    elif isinstance(rules, (str, os.PathLike)):
+        doc = _read_yaml(rules)
+    elif isinstance(rules, Mapping):
+        doc = dict(rules)
+    else:
+        doc = {"segments": list(rules)}
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("segments"), list) or not doc["segments"]:
+        raise ParameterError("RFM rules need a non-empty list 'segments' of rules ({name, r, f, m, action})")
+    unknown_top = set(doc) - {"n_bins", "default", "segments"}
+    if unknown_top:
+        raise ParameterError(f"RFM rules: unknown top-level key(s) {sorted(unknown_top)}; "
+                             "allowed: n_bins, default, segments")
+    bins = int(n_bins if n_bins is not None else doc.get("n_bins", 5))
+    if bins < 2:
+        raise ParameterError(f"RFM n_bins must be at least 2, got {bins}")
+    default = str(doc.get("default", "other"))
+    out = []
+    for i, raw in enumerate(doc["segments"]):
+        where = f"RFM rule #{i + 1}"
+        if not isinstance(raw, Mapping) or not raw.get("name"):
+            raise ParameterError(f"{where} has no 'name': every rule needs a segment name")
+        unknown = set(raw) - {"name", "action", *_SCORE_KEYS}
+        if unknown:
+            raise ParameterError(f"{where} ({raw['name']!r}) has unknown key(s) {sorted(unknown)}; "
+                                 "allowed: name, r, f, m, action")
+        rule: dict[str, Any] = {"name": str(raw["name"])}
+        for key in _SCORE_KEYS:
+            if key not in raw or raw[key] is None:
+                continue
+            rng = raw[key]
+            if isinstance(rng, int):
+                rng = [rng, rng]
+            ok = (isinstance(rng, (list, tuple)) and len(rng) == 2
+                  and all(isinstance(v, int) and not isinstance(v, bool) for v in rng)
+                  and 1 <= rng[0] <= rng[1] <= bins)
+            if not ok:
+                raise ParameterError(f"{where} ({raw['name']!r}): {key} must be [lo, hi] with "
+                                     f"1 <= lo <= hi <= {bins}, got {raw[key]!r}")
+            rule[key] = (int(rng[0]), int(rng[1]))
+        if raw.get("action") is not None:
+            rule["action"] = str(raw["action"])
+        out.append(rule)
+    return RFMRules(bins, default, tuple(out))
+
+
+def _score(value: ir.Value, n: ir.Value, n_bins: int, higher_is_better: bool) -> ir.IntegerValue:
+    """1 + floor(n_bins * rank0 / n), rank0 = customers strictly worse (SQL RANK, 0-based)."""
+    key = value if higher_is_better else value.desc()
+    rank0 = ibis.rank().over(ibis.window(order_by=key))
+    return (rank0 * n_bins) // n + 1
+
+
+@engine_function("orders")
+def rfm(
+    orders,
+    as_of,
+    *,
+    rules=None,
+    n_bins: int | None = None,
+    lookback_days: float | None = None,
+    customer_col: str = "customer_id",
+    date_col: str = "ordered_at",
+    value_col: str = "amount",
+    status_col: str | None = "status",
+    statuses: tuple[str, ...] = ("completed",),
+):
+    """Recency, frequency, monetary value, their scores and a named segment per customer.
+
+    Parameters
+    ----------
+    orders : DataFrame or ibis.Table
+        Order log, one row per order.
+    as_of : date-like
+        Analysis instant (UTC): only orders strictly before it count; recency is measured to it.
+    rules : path, list, mapping or RFMRules, optional
+        Segment rule table (see :func:`rfm_rules`); default the packaged table.
+    n_bins : int, optional
+        Score levels (default: the rule table's, 5).
+    lookback_days : float, optional
+        Only orders in the last ``lookback_days`` days before ``as_of`` count (days). Default:
+        the whole history.
+    customer_col, date_col, value_col : str
+        Column names of the customer id, order timestamp and order value (currency).
+    status_col : str or None
+        Status column; only statuses in ``statuses`` count. ``None``: every row counts.
+    statuses : tuple of str
+        Statuses that count as a purchase.
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        One row per customer with a counted order, sorted by ``customer_id``:
+        ``customer_id``, ``first_order_at``, ``last_order_at`` (UTC), ``recency_days`` (days
+        from the last order to ``as_of``, float), ``frequency`` (orders), ``monetary``
+        (currency, sum of ``value_col``), ``r_score``, ``f_score``, ``m_score`` (1..n_bins,
+        higher is better; ties share a score, see the module notes), ``rfm_cell`` (e.g.
+        ``"545"``) and ``segment``.
+    """
+    rs = rfm_rules(rules, n_bins)
+    require_columns(orders, "orders", [customer_col, date_col, value_col])
+    since = None
+    if lookback_days is not None:
+        if lookback_days <= 0:
+            raise ParameterError(f"lookback_days must be positive, got {lookback_days}")
+        since = as_utc_timestamp(as_of) - pd.Timedelta(days=float(lookback_days))
+    t = completed_orders(orders, as_of, date_col=date_col, status_col=status_col, statuses=statuses, since=since)
+    g = customer_orders(t, None, customer_col=customer_col, date_col=date_col, value_col=value_col,
+                        status_col=None)
+    g = g.mutate(
+        recency_days=days_between(ts_literal(as_of), g.last_order_at),
+        frequency=g.n_orders.cast("int64"),
+        monetary=g.revenue.cast("float64"),
+    )
+    n = g.customer_id.count().over(ibis.window())
+    g = g.mutate(
+        r_score=_score(g.recency_days, n, rs.n_bins, higher_is_better=False).cast("int64"),
+        f_score=_score(g.frequency, n, rs.n_bins, higher_is_better=True).cast("int64"),
+        m_score=_score(g.monetary, n, rs.n_bins, higher_is_better=True).cast("int64"),
+    )
+    branches = []
+    for rule in rs.segments:
+        cond = ibis.literal(True)
+        for key in _SCORE_KEYS:
+            if key in rule:
+                lo, hi = rule[key]
+                col = g[f"{key}_score"]
+                cond = cond & (col >= lo) & (col <= hi)
+        branches.append((cond, rule["name"]))
+    segment = ibis.cases(*branches, else_=rs.default)
+    cell = g.r_score.cast("string").concat(g.f_score.cast("string"), g.m_score.cast("string"))
+    out = g.mutate(rfm_cell=cell, segment=segment.cast("string"))
+    return out.select(
+        "customer_id", "first_order_at", "last_order_at", "recency_days", "frequency", "monetary",
+        "r_score", "f_score", "m_score", "rfm_cell", "segment",
+    ).order_by("customer_id")
+
+
+@engine_function("rfm_table")
+def rfm_summary(rfm_table, rules=None):
+    """Size and value of each RFM segment.
+
+    Parameters
+    ----------
+    rfm_table : DataFrame or ibis.Table
+        Output of :func:`rfm`.
+    rules : optional
+        The rule table used (for the ``action`` column); default the packaged table.
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        One row per segment present: ``segment``, ``customers``, ``customer_share`` (0..1),
+        ``revenue`` (currency), ``revenue_share`` (0..1), ``mean_recency_days`` (days),
+        ``mean_frequency`` (orders), ``mean_monetary`` (currency), ``action``; sorted by
+        revenue (descending) then segment.
+    """
+    rs = rfm_rules(rules)
+    t = rfm_table
+    require_columns(t, "rfm", ["segment", "recency_days", "frequency", "monetary"],
+                    hint="pass the output of segments.rfm")
+    g = t.group_by("segment").aggregate(
+        customers=t.count(),
+        revenue=t.monetary.sum().cast("float64"),
+        mean_recency_days=t.recency_days.mean(),
+        mean_frequency=t.frequency.mean(),
+        mean_monetary=t.monetary.mean(),
+    )
+    whole = ibis.window()
+    g = g.mutate(
+        customer_share=g.customers.cast("float64") / g.customers.sum().over(whole),
+        revenue_share=g.revenue / g.revenue.sum().over(whole),
+    )
+    acts = rs.actions()
+    acts.setdefault(rs.default, "")
+    action = ibis.cases(*[(g.segment == k, v) for k, v in acts.items()], else_="")
+    g = g.mutate(action=action)
+    return g.select("segment", "customers", "customer_share", "revenue", "revenue_share",
+                    "mean_recency_days", "mean_frequency", "mean_monetary", "action"
+                    ).order_by([ibis.desc("revenue"), "segment"])
+
+
+@engine_function("rfm_table")
+def rfm_grid(rfm_table):
+    """Customers and revenue per (recency score, frequency score) cell: the RFM grid.
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        ``r_score``, ``f_score``, ``customers``, ``revenue`` (currency), ``mean_monetary``
+        (currency per customer); only cells with customers; sorted by r_score, f_score.
+    """
+    t = rfm_table
+    require_columns(t, "rfm", ["r_score", "f_score", "monetary"], hint="pass the output of segments.rfm")
+    g = t.group_by(["r_score", "f_score"]).aggregate(
+        customers=t.count(), revenue=t.monetary.sum().cast("float64"), mean_monetary=t.monetary.mean()
+    )
+    return g.order_by(["r_score", "f_score"])
