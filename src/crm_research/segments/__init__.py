@@ -13,10 +13,17 @@
   :func:`product_tiers`, :func:`upsell_offers`.
 """
 
+from crm_research.segments.affinity import (
+    affinities,
+    next_best_offers,
+    product_tiers,
+    upsell_offers,
+)
 from crm_research.segments.levels import LEVELS, customer_levels, level_summary
 from crm_research.segments.rfm import RFMRules, rfm, rfm_grid, rfm_rules, rfm_summary
 
 __all__ = [
     "rfm", "rfm_rules", "RFMRules", "rfm_summary", "rfm_grid",
     "customer_levels", "level_summary", "LEVELS",
+    "affinities", "next_best_offers", "product_tiers", "upsell_offers",
 ]
