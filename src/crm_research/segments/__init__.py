@@ -19,11 +19,16 @@ from crm_research.segments.affinity import (
     product_tiers,
     upsell_offers,
 )
+from crm_research.segments.clusters import ARCHETYPE_ACTIONS, ARCHETYPES, CustomerClusters
+from crm_research.segments.features import customer_features, features_from_data
 from crm_research.segments.levels import LEVELS, customer_levels, level_summary
+from crm_research.segments.personas import persona_table
 from crm_research.segments.rfm import RFMRules, rfm, rfm_grid, rfm_rules, rfm_summary
 
 __all__ = [
     "rfm", "rfm_rules", "RFMRules", "rfm_summary", "rfm_grid",
     "customer_levels", "level_summary", "LEVELS",
+    "customer_features", "features_from_data",
+    "CustomerClusters", "ARCHETYPES", "ARCHETYPE_ACTIONS", "persona_table",
     "affinities", "next_best_offers", "product_tiers", "upsell_offers",
 ]

@@ -1,0 +1,205 @@
+"""Figures of the segmentation analysis: RFM grid and segments, levels, clusters, affinities.
+
+Every function takes ``ax=None`` (a new figure is made when None) and returns the Axes.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "rfm_heatmap",
+    "segment_bars",
+    "level_bars",
+    "silhouette_curve",
+    "cluster_profiles",
+    "stability_hist",
+    "persona_value",
+    "affinity_heatmap",
+]
+
+
+def _ax(ax, figsize=(7, 4.5)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _annotate(ax, values: np.ndarray, fmt: str, threshold: float) -> None:
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            v = values[i, j]
+            if np.isfinite(v):
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=8,
+                        color="white" if v > threshold else "black")
+
+
+def rfm_heatmap(grid: pd.DataFrame, value: str = "customers", n_bins: int = 5, ax=None):
+    """Heatmap of the RFM grid: recency score (rows, 5 on top) by frequency score (columns).
+
+    Parameters
+    ----------
+    grid : DataFrame
+        Output of :func:`crm_research.segments.rfm_grid`.
+    value : {"customers", "revenue", "mean_monetary"}
+        What the cells show (customers, currency, currency per customer).
+    n_bins : int
+        Score levels.
+    """
+    ax = _ax(ax, (6, 5))
+    levels = list(range(n_bins, 0, -1))
+    mat = grid.pivot(index="r_score", columns="f_score", values=value).reindex(index=levels,
+                                                                                 columns=range(1, n_bins + 1))
+    vals = mat.to_numpy(dtype=float)
+    im = ax.imshow(vals, cmap="Blues", aspect="auto")
+    ax.set_xticks(range(n_bins), [str(i) for i in range(1, n_bins + 1)])
+    ax.set_yticks(range(n_bins), [str(i) for i in levels])
+    ax.set_xlabel("frequency score (5 = most orders)")
+    ax.set_ylabel("recency score (5 = most recent)")
+    fmt = "{:,.0f}"
+    _annotate(ax, vals, fmt, np.nanmax(vals) * 0.6 if np.isfinite(vals).any() else 0)
+    ax.figure.colorbar(im, ax=ax, label=value.replace("_", " "))
+    ax.set_title(f"RFM grid: {value.replace('_', ' ')} per cell")
+    return ax
+
+
+def segment_bars(summary: pd.DataFrame, label_col: str = "segment", ax=None):
+    """Share of customers and share of revenue per segment (horizontal grouped bars).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`crm_research.segments.rfm_summary` (or any table with ``label_col``,
+        ``customer_share``, ``revenue_share``).
+    """
+    ax = _ax(ax, (7, 0.45 * len(summary) + 1.5))
+    s = summary.sort_values("revenue_share", ascending=True, kind="stable")
+    y = np.arange(len(s))
+    ax.barh(y - 0.2, s["customer_share"], height=0.4, label="customers", color="#9ecae1")
+    ax.barh(y + 0.2, s["revenue_share"], height=0.4, label="revenue", color="#08519c")
+    ax.set_yticks(y, s[label_col].astype(str))
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_xlabel("share")
+    ax.legend(loc="lower right")
+    ax.set_title("Segment size and value")
+    return ax
+
+
+def level_bars(levels: pd.DataFrame, ax=None):
+    """Buyers per level (first-time, repeat, advocate) from :func:`crm_research.segments.level_summary`."""
+    ax = _ax(ax, (5, 3.5))
+    bars = ax.bar(levels["level"].astype(str), levels["customers"], color=["#c6dbef", "#6baed6", "#08519c"][: len(levels)])
+    for b, share in zip(bars, levels["share"], strict=True):
+        ax.annotate(f"{share:.0%}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom")
+    ax.set_ylabel("buyers")
+    ax.set_title("Customer levels")
+    return ax
+
+
+def silhouette_curve(selection: pd.DataFrame, chosen_k: int | None = None, ax=None):
+    """Mean silhouette per number of clusters k (the criterion that chose k).
+
+    Parameters
+    ----------
+    selection : DataFrame
+        ``CustomerClusters.selection_`` (``k``, ``silhouette``).
+    chosen_k : int, optional
+        Highlighted k.
+    """
+    ax = _ax(ax, (6, 3.5))
+    ax.plot(selection["k"], selection["silhouette"], marker="o", color="#08519c")
+    if chosen_k is not None and (selection["k"] == chosen_k).any():
+        v = float(selection.loc[selection["k"] == chosen_k, "silhouette"].iloc[0])
+        ax.scatter([chosen_k], [v], s=120, facecolors="none", edgecolors="#d62728", linewidths=2,
+                   label=f"chosen k = {chosen_k}", zorder=3)
+        ax.legend()
+    ax.set_xlabel("number of clusters k")
+    ax.set_ylabel("mean silhouette (-1..1)")
+    ax.set_xticks(selection["k"])
+    ax.set_title("Choice of k: silhouette")
+    return ax
+
+
+def cluster_profiles(profile_z: pd.DataFrame, labels: dict | None = None, clip: float = 2.0, ax=None):
+    """Heatmap of standardised cluster means: features (rows) by cluster (columns).
+
+    Parameters
+    ----------
+    profile_z : DataFrame
+        ``CustomerClusters.profile_z_`` (clusters × features, z-scores).
+    labels : dict, optional
+        Cluster → label (``CustomerClusters.cluster_labels_``) for the column names.
+    clip : float
+        Colour scale limit (z-score); values beyond are shown at the limit.
+    """
+    ax = _ax(ax, (0.9 * len(profile_z) + 4, 0.28 * profile_z.shape[1] + 1.5))
+    vals = profile_z.to_numpy(dtype=float).T
+    im = ax.imshow(np.clip(vals, -clip, clip), cmap="RdBu_r", vmin=-clip, vmax=clip, aspect="auto")
+    names = [f"{c}: {labels[c]}" if labels else str(c) for c in profile_z.index]
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(profile_z.shape[1]), list(profile_z.columns), fontsize=8)
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            ax.text(j, i, f"{vals[i, j]:.1f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(vals[i, j]) > clip * 0.6 else "black")
+    ax.figure.colorbar(im, ax=ax, label="cluster mean (z-score)")
+    ax.set_title("Cluster profiles")
+    return ax
+
+
+def stability_hist(stability: pd.DataFrame, ax=None):
+    """Adjusted Rand index of the bootstrap refits with the chosen clustering (``stability_``)."""
+    ax = _ax(ax, (5, 3.5))
+    ari = stability["ari"].to_numpy(dtype=float)
+    ax.hist(ari, bins=np.linspace(min(0.5, ari.min()) if len(ari) else 0.5, 1.0, 21), color="#6baed6",
+            edgecolor="white")
+    if len(ari):
+        ax.axvline(float(np.mean(ari)), color="#d62728", label=f"mean {np.mean(ari):.3f}")
+        ax.legend()
+    ax.set_xlabel("adjusted Rand index with the chosen clustering")
+    ax.set_ylabel("bootstrap refits")
+    ax.set_title("Cluster stability")
+    return ax
+
+
+def persona_value(personas: pd.DataFrame, ax=None):
+    """Share of customers and of revenue per cluster label, from :func:`persona_table`."""
+    s = personas.assign(name=[f"{c}: {lab}" for c, lab in zip(personas["cluster"], personas["label"], strict=True)])
+    ax = segment_bars(s, label_col="name", ax=ax)
+    ax.set_title("Clusters: size and value")
+    return ax
+
+
+def affinity_heatmap(rules: pd.DataFrame, metric: str = "lift", ax=None):
+    """Heatmap of an affinity metric: antecedent (rows) by consequent (columns).
+
+    Parameters
+    ----------
+    rules : DataFrame
+        Output of :func:`crm_research.segments.affinities` (category level).
+    metric : {"lift", "confidence", "support"}
+    """
+    items = sorted(set(rules["antecedent"]) | set(rules["consequent"]))
+    ax = _ax(ax, (0.6 * len(items) + 3, 0.5 * len(items) + 2))
+    mat = rules.pivot(index="antecedent", columns="consequent", values=metric).reindex(index=items, columns=items)
+    vals = mat.to_numpy(dtype=float)
+    if metric == "lift":
+        dev = np.nanmax(np.abs(np.log(vals))) if np.isfinite(vals).any() else 1.0
+        im = ax.imshow(np.log(vals), cmap="RdBu_r", vmin=-dev, vmax=dev, aspect="auto")
+        label = "log lift"
+    else:
+        im = ax.imshow(vals, cmap="Blues", aspect="auto")
+        label = metric
+    ax.set_xticks(range(len(items)), items, rotation=45, ha="right")
+    ax.set_yticks(range(len(items)), items)
+    ax.set_xlabel("consequent (bought too)")
+    ax.set_ylabel("antecedent (bought)")
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            if np.isfinite(vals[i, j]):
+                ax.text(j, i, f"{vals[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    ax.figure.colorbar(im, ax=ax, label=label)
+    ax.set_title(f"Co-purchase {metric}")
+    return ax

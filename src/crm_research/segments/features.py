@@ -1,0 +1,238 @@
+"""Behavioural features per buyer for clustering: value, rhythm, channel, platform, category, tier.
+
+The row-level aggregation runs on the engine of the input tables (DuckDB for pandas input,
+the tables' own backend for Ibis input); the result, one row per buyer, is returned as pandas
+because scikit-learn needs it in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from crm_research.data.model import ORDER_CHANNELS, PLATFORMS
+from crm_research.engine import collect, to_ibis
+from crm_research.errors import ParameterError
+from crm_research.segments._common import (
+    completed_orders,
+    days_between,
+    get_table,
+    require_columns,
+    ts_literal,
+)
+from crm_research.segments.affinity import counted_lines, product_tiers
+
+__all__ = ["customer_features", "features_from_data", "feature_groups"]
+
+
+def _slug(value: str) -> str:
+    out = "".join(ch if ch.isalnum() else "_" for ch in str(value).strip().lower())
+    return out.strip("_") or "blank"
+
+
+def customer_features(
+    orders,
+    as_of,
+    order_items=None,
+    events=None,
+    tickets=None,
+    surveys=None,
+    *,
+    n_tiers: int = 3,
+    max_categories: int = 20,
+    status_col: str | None = "status",
+    statuses: tuple[str, ...] = ("completed",),
+) -> pd.DataFrame:
+    """One row of behavioural features per buyer (a customer with a counted order before ``as_of``).
+
+    Parameters
+    ----------
+    orders : DataFrame or ibis.Table
+        Orders (``order_id``, ``customer_id``, ``ordered_at``, ``amount``; optional
+        ``channel``, ``platform``, ``promo_code``, ``status``).
+    as_of : date-like
+        Analysis instant (UTC); only what happened strictly before it counts.
+    order_items : DataFrame or ibis.Table, optional
+        Order lines: category mix, price-tier mix (tiers from :func:`product_tiers`) and
+        lines per order.
+    events : DataFrame or ibis.Table, optional
+        Events with ``platform``: platform mix of activity (each web/app session counts once,
+        session-less events count one each). Without events, the platform of online orders.
+    tickets : DataFrame or ibis.Table, optional
+        Support tickets (``customer_id``, ``opened_at``).
+    surveys : DataFrame or ibis.Table, optional
+        NPS answers (``customer_id``, ``answered_at``, ``nps``); the latest answer counts.
+    n_tiers : int
+        Price tiers per category.
+    max_categories : int
+        The categories with the most lines get their own share (columns in name order); the
+        others are pooled as ``category_other``.
+    status_col, statuses
+        Status column of ``orders`` and the statuses that count as a purchase.
+
+    Returns
+    -------
+    DataFrame
+        Sorted by ``customer_id`` (a column). Columns (units):
+        ``recency_days``, ``tenure_days`` (days since the first order), ``active_span_days``
+        (first to last order) — days; ``frequency`` (orders); ``monetary`` (currency);
+        ``aov`` (currency per order); ``orders_per_30d`` (orders per 30 days of the active
+        span + 30 days, so one-order buyers stay finite); ``promo_share`` (share of orders with
+        a promotion code); ``channel_<c>`` (share of orders per purchase channel);
+        ``platform_<p>`` (share of activity per device; NaN without any); ``category_<c>``,
+        ``tier_<k>`` (share of order lines; NaN without lines); ``items_per_order`` (lines
+        per order); ``tickets_per_order`` (tickets per order); ``nps`` (latest answer 0..10,
+        NaN when none).
+    """
+    as_of_lit = ts_literal(as_of)
+    o_all = to_ibis(orders)
+    require_columns(o_all, "orders", ["order_id", "customer_id", "ordered_at", "amount"])
+    o = completed_orders(o_all, as_of, date_col="ordered_at", status_col=status_col, statuses=statuses)
+    aggs: dict[str, Any] = {
+        "frequency": o.count(),
+        "monetary": o.amount.sum().cast("float64"),
+        "first_order_at": o.ordered_at.min(),
+        "last_order_at": o.ordered_at.max(),
+    }
+    if "promo_code" in o.columns:
+        aggs["n_promo"] = o.promo_code.notnull().sum()
+    if "channel" in o.columns:
+        for c in ORDER_CHANNELS:
+            aggs[f"channel_{c}"] = (o.channel == c).sum()
+    use_order_platform = events is None and "platform" in o.columns
+    if use_order_platform:
+        for p in PLATFORMS:
+            aggs[f"_pl_{p}"] = (o.platform == p).sum()
+    base = o.group_by("customer_id").aggregate(**aggs)
+    f = base.mutate(
+        recency_days=days_between(as_of_lit, base.last_order_at),
+        tenure_days=days_between(as_of_lit, base.first_order_at),
+        active_span_days=days_between(base.last_order_at, base.first_order_at),
+    )
+    categories: list[str] = []
+    parts: list[ir.Table] = []
+    if order_items is not None:
+        items = to_ibis(order_items)
+        require_columns(items, "order_items", ["order_id", "product_id", "category", "unit_price"])
+        lines = counted_lines(items, o_all, as_of, status_col=status_col, statuses=statuses, with_customer=True)
+        tiers = product_tiers.__wrapped_engine__(items, o_all, as_of, n_tiers=n_tiers, status_col=status_col,
+                                                 statuses=statuses).select("product_id", "tier")
+        cat_counts = collect(lines.group_by("category").aggregate(n=lines.count()))
+        cat_counts = cat_counts.sort_values(["n", "category"], ascending=[False, True], kind="stable")
+        categories = sorted(str(c) for c in cat_counts["category"].head(max_categories))
+        pooled = len(cat_counts) > len(categories)
+        lt = lines.left_join(tiers, "product_id").select(lines, tiers.tier)
+        la: dict[str, Any] = {"_lines": lt.count()}
+        for c in categories:
+            la[f"category_{_slug(c)}"] = (lt.category == c).sum()
+        if pooled:
+            la["category_other"] = (~lt.category.isin(categories)).sum()
+        for k in range(1, n_tiers + 1):
+            la[f"tier_{k}"] = (lt.tier == k).sum()
+        parts.append(lt.group_by("customer_id").aggregate(**la))
+    if events is not None:
+        ev = to_ibis(events)
+        require_columns(ev, "events", ["customer_id", "occurred_at", "platform"])
+        ev = ev.filter(ev.platform.notnull() & (ev.occurred_at < as_of_lit))
+        ea: dict[str, Any] = {}
+        for p in PLATFORMS:
+            if "session_id" in ev.columns:
+                ea[f"_pl_{p}"] = (ev.session_id.nunique(where=ev.platform == p)
+                                  + (ev.session_id.isnull() & (ev.platform == p)).sum())
+            else:
+                ea[f"_pl_{p}"] = (ev.platform == p).sum()
+        parts.append(ev.group_by("customer_id").aggregate(**ea))
+    if tickets is not None:
+        tk = to_ibis(tickets)
+        require_columns(tk, "tickets", ["customer_id", "opened_at"])
+        tk = tk.filter(tk.opened_at < as_of_lit)
+        parts.append(tk.group_by("customer_id").aggregate(_tickets=tk.count()))
+    if surveys is not None:
+        sv = to_ibis(surveys)
+        require_columns(sv, "surveys", ["customer_id", "answered_at", "nps"])
+        sv = sv.filter(sv.answered_at < as_of_lit)
+        w = ibis.window(group_by="customer_id", order_by=[ibis.desc("answered_at"), ibis.desc("nps")])
+        sv = sv.mutate(_rn=ibis.row_number().over(w))
+        parts.append(sv.filter(sv._rn == 0).select("customer_id", nps=sv.nps.cast("float64")))
+    for part in parts:
+        f = f.left_join(part, "customer_id").select(f, *[part[c] for c in part.columns if c != "customer_id"])
+    df = collect(f.order_by("customer_id"))
+    return _finish(df, categories, n_tiers, has_items=order_items is not None, has_tickets=tickets is not None,
+                   has_surveys=surveys is not None)
+
+
+def _finish(df: pd.DataFrame, categories: list[str], n_tiers: int, *, has_items: bool, has_tickets: bool,
+            has_surveys: bool) -> pd.DataFrame:
+    """Turn counts into shares and rates (pandas, one row per buyer)."""
+    n = df["frequency"].astype("float64")
+    out = pd.DataFrame({"customer_id": df["customer_id"].astype(str)})
+    for col in ("recency_days", "tenure_days", "active_span_days"):
+        out[col] = df[col].astype("float64")
+    out["frequency"] = df["frequency"].astype("int64")
+    out["monetary"] = df["monetary"].astype("float64")
+    out["aov"] = out["monetary"] / n
+    out["orders_per_30d"] = 30.0 * n / (out["active_span_days"] + 30.0)
+    if "n_promo" in df:
+        out["promo_share"] = df["n_promo"].astype("float64") / n
+    ch = [c for c in df.columns if c.startswith("channel_")]
+    for c in ch:
+        out[c] = df[c].fillna(0).astype("float64") / n
+    pl = [c for c in df.columns if c.startswith("_pl_")]
+    if pl:
+        counts = df[pl].fillna(0).astype("float64")
+        tot = counts.sum(axis=1).replace(0.0, np.nan)
+        for c in pl:
+            out["platform_" + c[len("_pl_"):]] = counts[c] / tot
+    if has_items:
+        lines = df["_lines"].fillna(0).astype("float64")
+        denom = lines.replace(0.0, np.nan)
+        for c in [c for c in df.columns if c.startswith("category_")]:
+            out[c] = df[c].fillna(0).astype("float64") / denom
+        for k in range(1, n_tiers + 1):
+            out[f"tier_{k}"] = df[f"tier_{k}"].fillna(0).astype("float64") / denom
+        out["items_per_order"] = lines / n
+    if has_tickets:
+        out["tickets_per_order"] = df["_tickets"].fillna(0).astype("float64") / n
+    if has_surveys:
+        out["nps"] = df["nps"].astype("float64")
+    return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def features_from_data(data: Mapping[str, Any] | Any, as_of, **kwargs) -> pd.DataFrame:
+    """:func:`customer_features` from a mapping name → table (or a loaded ``CRMData``).
+
+    ``orders`` is required; ``order_items``, ``events``, ``tickets`` and ``surveys`` are used
+    when present. ``kwargs`` go to :func:`customer_features`.
+    """
+    return customer_features(
+        get_table(data, "orders"), as_of,
+        order_items=get_table(data, "order_items", required=False),
+        events=get_table(data, "events", required=False),
+        tickets=get_table(data, "tickets", required=False),
+        surveys=get_table(data, "surveys", required=False),
+        **kwargs,
+    )
+
+
+def feature_groups(columns) -> dict[str, list[str]]:
+    """Group feature columns by concern (value, rhythm, channel, platform, category, tier, ...)."""
+    groups: dict[str, list[str]] = {}
+    fixed = {
+        "recency_days": "rfm", "frequency": "rfm", "monetary": "rfm", "tenure_days": "tenure",
+        "active_span_days": "rhythm", "orders_per_30d": "rhythm", "aov": "value", "items_per_order": "value",
+        "promo_share": "promo", "tickets_per_order": "support", "nps": "nps",
+    }
+    for c in columns:
+        if c == "customer_id":
+            continue
+        g = fixed.get(c) or next((p for p in ("channel", "platform", "category", "tier") if c.startswith(p + "_")),
+                                 None)
+        if g is None:
+            raise ParameterError(f"unknown feature column {c!r}")
+        groups.setdefault(g, []).append(c)
+    return groups

@@ -1,0 +1,88 @@
+"""Persona table: what each behavioural cluster looks like and what to do about it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crm_research.errors import CRMError, ParameterError
+from crm_research.segments.clusters import ARCHETYPE_ACTIONS, CustomerClusters
+
+__all__ = ["persona_table"]
+
+
+def _dominant(frame: pd.DataFrame, prefix: str) -> pd.Series:
+    cols = sorted(c for c in frame.columns if c.startswith(prefix))
+    if not cols:
+        return pd.Series("", index=frame.index)
+    means = frame[cols]
+    best = means.to_numpy().argmax(axis=1)
+    name = np.array([c[len(prefix):] for c in cols], dtype=object)[best]
+    return pd.Series(np.where(means.isna().all(axis=1), "", name), index=frame.index)
+
+
+def persona_table(features: pd.DataFrame, clusters: CustomerClusters | pd.DataFrame, *, churn_days: float = 180.0,
+                  actions: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per cluster: size, value, typical behaviour, churn and a suggested action.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Output of :func:`~crm_research.segments.features.customer_features`.
+    clusters : CustomerClusters or DataFrame
+        A fitted :class:`CustomerClusters` or its ``labels_`` table (``customer_id``,
+        ``cluster``, ``label``). Only the labelled customers count.
+    churn_days : float
+        A customer counts as churned when their last order is at least this many days before
+        ``as_of`` (``recency_days >= churn_days``; days).
+    actions : dict, optional
+        Label → suggested action; default :data:`ARCHETYPE_ACTIONS`.
+
+    Returns
+    -------
+    DataFrame
+        Sorted by cluster: ``cluster``, ``label``, ``customers``, ``customer_share`` (0..1),
+        ``revenue`` (currency, sum of ``monetary``), ``revenue_share`` (0..1 of the clustered
+        customers' revenue), ``median_recency_days`` (days), ``median_frequency`` (orders),
+        ``median_monetary``, ``median_aov`` (currency), ``median_orders_per_30d`` (orders per
+        30 days), ``promo_share`` (mean share of orders with a code), ``dominant_channel``,
+        ``dominant_platform``, ``top_category``, ``top_tier`` (largest mean share),
+        ``mean_nps`` (0..10, answerers only), ``churn_rate`` (0..1), ``action``.
+    """
+    if churn_days <= 0:
+        raise ParameterError(f"churn_days must be positive, got {churn_days}")
+    labels = clusters.labels_ if isinstance(clusters, CustomerClusters) else clusters
+    for c in ("customer_id", "cluster", "label"):
+        if c not in labels.columns:
+            raise CRMError(f"cluster labels have no column {c!r}: pass a fitted CustomerClusters or its labels_")
+    for c in ("customer_id", "recency_days", "frequency", "monetary"):
+        if c not in features.columns:
+            raise CRMError(f"features table has no column {c!r}: compute it with segments.customer_features")
+    acts = dict(ARCHETYPE_ACTIONS if actions is None else actions)
+    df = labels[["customer_id", "cluster", "label"]].merge(features, on="customer_id", how="inner", validate="1:1")
+    if df.empty:
+        raise CRMError("no labelled customer is in the features table: use the same features as for fitting")
+    g = df.groupby("cluster", sort=True)
+    out = pd.DataFrame({"label": g["label"].first(), "customers": g.size()})
+    out["customer_share"] = out["customers"] / out["customers"].sum()
+    out["revenue"] = g["monetary"].sum()
+    out["revenue_share"] = out["revenue"] / out["revenue"].sum()
+    for col in ("recency_days", "frequency", "monetary", "aov", "orders_per_30d"):
+        if col in df.columns:
+            out[f"median_{col}"] = g[col].median()
+    if "promo_share" in df.columns:
+        out["promo_share"] = g["promo_share"].mean()
+    means = g.mean(numeric_only=True)
+    out["dominant_channel"] = _dominant(means, "channel_")
+    out["dominant_platform"] = _dominant(means, "platform_")
+    out["top_category"] = _dominant(means, "category_")
+    out["top_tier"] = _dominant(means, "tier_")
+    if "nps" in df.columns:
+        out["mean_nps"] = g["nps"].mean()
+    out["churn_rate"] = g["recency_days"].apply(lambda s: float((s >= churn_days).mean()))
+    out["action"] = [
+        acts.get(lab, f"Mixed profile: test offers in {cat or 'their main category'} and watch the response.")
+        for lab, cat in zip(out["label"], out["top_category"], strict=True)
+    ]
+    out.index.name = "cluster"
+    return out.reset_index()
