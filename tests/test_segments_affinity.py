@@ -7,7 +7,13 @@ import pytest
 
 from crm_research import engine, synthetic
 from crm_research.errors import CRMError, ParameterError
-from crm_research.segments import affinities, next_best_offers, product_tiers, upsell_offers
+from crm_research.segments import (
+    affinities,
+    next_best_offers,
+    product_tiers,
+    suggestion_list,
+    upsell_offers,
+)
 
 AS_OF = "2026-01-01"
 
@@ -94,6 +100,23 @@ def test_product_tiers_and_upsell_hand_worked():
     assert set(product_tiers(same, orders, AS_OF)["tier"]) == {1}
     with pytest.raises(CRMError, match="order_items.*unit_price"):
         product_tiers(items.drop(columns="unit_price"))
+
+
+def test_suggestion_list_hand_worked():
+    orders, items = _shop()
+    rules = affinities(items, orders, AS_OF, min_support=0.0)
+    cs = next_best_offers(items, orders, AS_OF, rules, min_lift=0.0)
+    up = upsell_offers(items, orders, AS_OF, n_tiers=2)
+    out = suggestion_list(cs, up)
+    # b has two upsell offers (x spend 10, z spend 3): only the category with more spend stays
+    assert out[["customer_id", "kind", "rank", "offer"]].values.tolist() == [
+        ["a", "cross-sell", 1, "z"], ["a", "upsell", 1, "Y2"], ["b", "upsell", 1, "X2"],
+        ["c", "cross-sell", 1, "y"], ["c", "cross-sell", 2, "x"]]
+    assert out["reason"].tolist()[:2] == ["bought y: 50% of such orders also hold it (lift 1.0)",
+                                          "buys y at tier 1: next tier 2"]
+    assert len(suggestion_list(cs, up, max_upsell=2)) == 6
+    with pytest.raises(CRMError, match="next_best_offers"):
+        suggestion_list(up, up)
 
 
 def test_engine_table_in_lazy_out():

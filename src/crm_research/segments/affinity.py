@@ -6,7 +6,8 @@
   with what the customer bought, excluding what the customer already bought;
 * :func:`product_tiers` — each product's price tier within its category, from unit-price
   quantiles (works on any client's data; product ids are never parsed);
-* :func:`upsell_offers` — per customer and category bought, a product of the next price tier.
+* :func:`upsell_offers` — per customer and category bought, a product of the next price tier;
+* :func:`suggestion_list` — both in one table per customer (the client's suggestion list).
 
 Everything runs on the engine layer (pandas in → pandas out, Ibis in → lazy out). Baskets are
 orders: an order line counts when its order is a counted purchase (status in ``statuses``,
@@ -25,9 +26,9 @@ import ibis.expr.types as ir
 
 from crm_research.engine import engine_function
 from crm_research.errors import ParameterError
-from crm_research.segments._common import completed_orders, require_columns
+from crm_research.segments._common import completed_orders, exact_mean, exact_sum, require_columns
 
-__all__ = ["affinities", "next_best_offers", "product_tiers", "upsell_offers", "counted_lines"]
+__all__ = ["affinities", "next_best_offers", "product_tiers", "upsell_offers", "suggestion_list", "counted_lines"]
 
 _LEVELS = ("category", "product_id")
 
@@ -202,7 +203,7 @@ def product_tiers(order_items, orders=None, as_of=None, *, n_tiers: int = 3, sta
     require_columns(order_items, "order_items", ["product_id", "category", "unit_price"])
     lines = counted_lines(order_items, orders, as_of, status_col=status_col, statuses=statuses)
     p = lines.group_by(["category", "product_id"]).aggregate(
-        price=lines.unit_price.mean().cast("float64"), n_lines=lines.count())
+        price=exact_mean(lines.unit_price), n_lines=lines.count())
     w = ibis.window(group_by="category", order_by="price")
     n = p.product_id.count().over(ibis.window(group_by="category"))
     p = p.mutate(tier=((ibis.rank().over(w) * n_tiers) // n + 1).cast("int64"))
@@ -247,7 +248,7 @@ def upsell_offers(order_items, orders, as_of, tiers=None, *, n_tiers: int = 3, s
     lt = lines.inner_join(tcol, "product_id")
     qty = lt.quantity if "quantity" in lt.columns else ibis.literal(1)
     cur = lt.group_by(["customer_id", "category"]).aggregate(
-        current_tier=lt.tier.max(), spend_in_category=(qty * lt.unit_price).sum().cast("float64"))
+        current_tier=lt.tier.max(), spend_in_category=exact_sum(qty * lt.unit_price))
     cand = tiers.select("category", offer_product=tiers.product_id, offer_tier=tiers.tier,
                         offer_price=tiers.price, _pop=tiers.n_lines)
     j = cur.inner_join(cand, [cur.category == cand.category, cand.offer_tier == cur.current_tier + 1])
@@ -262,3 +263,49 @@ def upsell_offers(order_items, orders, as_of, tiers=None, *, n_tiers: int = 3, s
                     offer_tier=j.offer_tier.cast("int64"), offer_product=j.offer_product,
                     offer_price=j.offer_price, spend_in_category=j.spend_in_category
                     ).order_by(["customer_id", "category"])
+
+
+@engine_function("cross_sell", "upsell")
+def suggestion_list(cross_sell, upsell, *, max_upsell: int = 1):
+    """One suggestion table: cross-sell offers and the best upsell offers per customer.
+
+    Parameters
+    ----------
+    cross_sell : DataFrame or ibis.Table
+        Output of :func:`next_best_offers` (category or product level).
+    upsell : DataFrame or ibis.Table
+        Output of :func:`upsell_offers`.
+    max_upsell : int
+        Upsell offers kept per customer: those in the categories where the customer spent most.
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        ``customer_id``, ``kind`` (``cross-sell`` or ``upsell``), ``rank`` (within kind, 1 =
+        best), ``offer`` (category or product id), ``reason`` (plain words); sorted by
+        customer_id, kind, rank. Pseudonymise ``customer_id`` before showing it to a client.
+    """
+    require_columns(cross_sell, "cross_sell", ["customer_id", "rank", "offer", "because", "confidence", "lift"],
+                    hint="pass the output of segments.next_best_offers")
+    require_columns(upsell, "upsell", ["customer_id", "category", "current_tier", "offer_tier", "offer_product",
+                                       "spend_in_category"], hint="pass the output of segments.upsell_offers")
+    if max_upsell < 1:
+        raise ParameterError(f"max_upsell must be at least 1, got {max_upsell}")
+    cs = cross_sell
+    pct = lambda v: (v * 100).round(0).cast("int64").cast("string")  # noqa: E731
+    cs = cs.select(
+        "customer_id", kind=ibis.literal("cross-sell"), rank=cs["rank"].cast("int64"), offer=cs.offer.cast("string"),
+        reason=ibis.literal("bought ").concat(cs.because.cast("string"), ibis.literal(": "), pct(cs.confidence),
+                                              ibis.literal("% of such orders also hold it (lift "),
+                                              cs.lift.round(2).cast("string"), ibis.literal(")")),
+    )
+    w = ibis.window(group_by="customer_id", order_by=[ibis.desc("spend_in_category"), "category"])
+    up = upsell.mutate(_rn=ibis.row_number().over(w) + 1)
+    up = up.filter(up._rn <= max_upsell)
+    up = up.select(
+        "customer_id", kind=ibis.literal("upsell"), rank=up._rn.cast("int64"), offer=up.offer_product.cast("string"),
+        reason=ibis.literal("buys ").concat(up.category.cast("string"), ibis.literal(" at tier "),
+                                            up.current_tier.cast("string"), ibis.literal(": next tier "),
+                                            up.offer_tier.cast("string")),
+    )
+    return cs.union(up).order_by(["customer_id", "kind", "rank"])

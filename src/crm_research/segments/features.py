@@ -21,6 +21,7 @@ from crm_research.errors import ParameterError
 from crm_research.segments._common import (
     completed_orders,
     days_between,
+    exact_sum,
     get_table,
     require_columns,
     ts_literal,
@@ -95,7 +96,7 @@ def customer_features(
     o = completed_orders(o_all, as_of, date_col="ordered_at", status_col=status_col, statuses=statuses)
     aggs: dict[str, Any] = {
         "frequency": o.count(),
-        "monetary": o.amount.sum().cast("float64"),
+        "monetary": exact_sum(o.amount),
         "first_order_at": o.ordered_at.min(),
         "last_order_at": o.ordered_at.max(),
     }

@@ -18,7 +18,7 @@ import ibis
 
 from crm_research.engine import engine_function
 from crm_research.errors import ParameterError
-from crm_research.segments._common import completed_orders, require_columns, ts_literal
+from crm_research.segments._common import completed_orders, exact_mean, require_columns, ts_literal
 
 __all__ = ["LEVELS", "customer_levels", "level_summary"]
 
@@ -145,7 +145,7 @@ def level_summary(levels):
         order first-time, repeat, advocate (levels without buyers are left out).
     """
     require_columns(levels, "levels", ["level", "n_orders"], hint="pass the output of customer_levels")
-    g = levels.group_by("level").aggregate(customers=levels.count(), mean_orders=levels.n_orders.mean())
+    g = levels.group_by("level").aggregate(customers=levels.count(), mean_orders=exact_mean(levels.n_orders))
     g = g.mutate(share=g.customers.cast("float64") / g.customers.sum().over(ibis.window()),
                  _pos=ibis.cases(*[(g.level == name, i) for i, name in enumerate(LEVELS)], else_=len(LEVELS)))
     return g.order_by(["_pos", "level"]).select("level", "customers", "share", "mean_orders")

@@ -42,10 +42,12 @@ from crm_research.errors import ParameterError
 from crm_research.segments._common import (
     completed_orders,
     days_between,
+    exact_mean,
+    exact_sum,
     require_columns,
     ts_literal,
 )
-from crm_research.summaries import as_utc_timestamp, customer_orders
+from crm_research.summaries import as_utc_timestamp
 
 __all__ = ["RFMRules", "rfm_rules", "rfm", "rfm_summary", "rfm_grid", "DEFAULT_RULES_FILE"]
 
@@ -242,13 +244,13 @@ def rfm(
             raise ParameterError(f"lookback_days must be positive, got {lookback_days}")
         since = as_utc_timestamp(as_of) - pd.Timedelta(days=float(lookback_days))
     t = completed_orders(orders, as_of, date_col=date_col, status_col=status_col, statuses=statuses, since=since)
-    g = customer_orders(t, None, customer_col=customer_col, date_col=date_col, value_col=value_col,
-                        status_col=None)
-    g = g.mutate(
-        recency_days=days_between(ts_literal(as_of), g.last_order_at),
-        frequency=g.n_orders.cast("int64"),
-        monetary=g.revenue.cast("float64"),
+    g = t.group_by(customer_id=t[customer_col]).aggregate(
+        frequency=t.count(),
+        monetary=exact_sum(t[value_col]),
+        first_order_at=t[date_col].min(),
+        last_order_at=t[date_col].max(),
     )
+    g = g.mutate(recency_days=days_between(ts_literal(as_of), g.last_order_at), frequency=g.frequency.cast("int64"))
     n = g.customer_id.count().over(ibis.window())
     g = g.mutate(
         r_score=_score(g.recency_days, n, rs.n_bins, higher_is_better=False).cast("int64"),
@@ -298,15 +300,15 @@ def rfm_summary(rfm_table, rules=None):
                     hint="pass the output of segments.rfm")
     g = t.group_by("segment").aggregate(
         customers=t.count(),
-        revenue=t.monetary.sum().cast("float64"),
-        mean_recency_days=t.recency_days.mean(),
-        mean_frequency=t.frequency.mean(),
-        mean_monetary=t.monetary.mean(),
+        revenue=exact_sum(t.monetary),
+        mean_recency_days=exact_mean(t.recency_days),
+        mean_frequency=exact_mean(t.frequency),
+        mean_monetary=exact_mean(t.monetary),
     )
     whole = ibis.window()
     g = g.mutate(
         customer_share=g.customers.cast("float64") / g.customers.sum().over(whole),
-        revenue_share=g.revenue / g.revenue.sum().over(whole),
+        revenue_share=g.revenue / exact_sum(g.revenue).over(whole),
     )
     acts = rs.actions()
     acts.setdefault(rs.default, "")
@@ -330,6 +332,6 @@ def rfm_grid(rfm_table):
     t = rfm_table
     require_columns(t, "rfm", ["r_score", "f_score", "monetary"], hint="pass the output of segments.rfm")
     g = t.group_by(["r_score", "f_score"]).aggregate(
-        customers=t.count(), revenue=t.monetary.sum().cast("float64"), mean_monetary=t.monetary.mean()
+        customers=t.count(), revenue=exact_sum(t.monetary), mean_monetary=exact_mean(t.monetary)
     )
     return g.order_by(["r_score", "f_score"])
