@@ -10,13 +10,14 @@
   silhouette, bootstrap stability, plain-word labels);
 * :mod:`~crm_research.segments.personas` — :func:`persona_table`;
 * :mod:`~crm_research.segments.affinity` — :func:`affinities`, :func:`next_best_offers`,
-  :func:`product_tiers`, :func:`upsell_offers`.
+  :func:`product_tiers`, :func:`upsell_offers`, :func:`suggestion_list`.
 """
 
 from crm_research.segments.affinity import (
     affinities,
     next_best_offers,
     product_tiers,
+    suggestion_list,
     upsell_offers,
 )
 from crm_research.segments.clusters import ARCHETYPE_ACTIONS, ARCHETYPES, CustomerClusters
@@ -30,5 +31,5 @@ __all__ = [
     "customer_levels", "level_summary", "LEVELS",
     "customer_features", "features_from_data",
     "CustomerClusters", "ARCHETYPES", "ARCHETYPE_ACTIONS", "persona_table",
-    "affinities", "next_best_offers", "product_tiers", "upsell_offers",
+    "affinities", "next_best_offers", "product_tiers", "upsell_offers", "suggestion_list",
 ]
