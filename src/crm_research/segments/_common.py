@@ -9,6 +9,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from crm_research.engine import exact_mean, exact_sum  # noqa: F401 - re-exported for the segment modules
 from crm_research.errors import CRMError, ParameterError
 from crm_research.summaries import as_utc_timestamp
 
@@ -68,17 +69,3 @@ def as_of_timestamp(as_of) -> pd.Timestamp:
         raise ParameterError("as_of is required: pass the analysis date explicitly (e.g. '2026-01-01')")
     return as_utc_timestamp(as_of)
 
-
-def exact_sum(value: ir.NumericValue, scale: int = 6) -> ir.FloatingScalar:
-    """Sum rounded to ``scale`` decimals per row, added exactly (DECIMAL), returned as float64.
-
-    Engines add floats in parallel in no fixed order, so a float sum can differ in the last bit
-    between runs; a decimal sum cannot. ``scale`` 6 keeps currency and day values exact to
-    1e-6 of their unit.
-    """
-    return value.cast(f"decimal(38, {scale})").sum().cast("float64")
-
-
-def exact_mean(value: ir.NumericValue, scale: int = 6) -> ir.FloatingScalar:
-    """Mean as :func:`exact_sum` / number of non-null values (bit-identical between runs)."""
-    return exact_sum(value, scale) / value.count().cast("float64")

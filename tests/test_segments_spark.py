@@ -1,0 +1,68 @@
+"""The segmentation helpers give the same numbers, bit for bit, on local Spark and on DuckDB."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import pandas as pd
+import pytest
+
+from crm_research import engine, synthetic
+from crm_research.segments import (
+    affinities,
+    customer_features,
+    customer_levels,
+    next_best_offers,
+    rfm,
+    upsell_offers,
+)
+
+AS_OF = "2026-01-01"
+
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
+                       reason="local Spark needs pyspark (the project's 'spark' extra) and Java 17"),
+]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return synthetic.write(tmp_path_factory.mktemp("seg") / "co", n_customers=3_000, seed=9)
+
+
+def _same(spark: pd.DataFrame, duck: pd.DataFrame) -> None:
+    spark = spark.reset_index(drop=True)
+    for c in duck.columns:
+        if spark[c].dtype != duck[c].dtype:
+            spark[c] = spark[c].astype(duck[c].dtype)
+    pd.testing.assert_frame_equal(spark, duck, check_exact=True)
+
+
+def test_segments_on_spark_equal_duckdb(folder):
+    duck = engine.connect()
+    spark = engine.connect("pyspark", session=engine.spark_session())
+
+    def tables(con):
+        return {n: con.read_parquet(str(folder / f"{n}.parquet"))
+                for n in ("orders", "order_items", "events", "surveys", "tickets")}
+
+    calls = {
+        "rfm": lambda t: rfm(t["orders"], AS_OF),
+        "levels": lambda t: customer_levels(t["orders"], AS_OF, t["events"], t["surveys"]),
+        "affinities": lambda t: affinities(t["order_items"], t["orders"], AS_OF),
+        "next_best_offers": lambda t: next_best_offers(t["order_items"], t["orders"], AS_OF),
+        "upsell": lambda t: upsell_offers(t["order_items"], t["orders"], AS_OF),
+    }
+    td, ts = tables(duck), tables(spark)
+    for name, call in calls.items():
+        lazy = call(ts)
+        assert engine.is_lazy(lazy), name
+        d = engine.collect(call(td))
+        assert len(d) > 50, name
+        _same(engine.collect(lazy), d)
+    feats_d = customer_features(td["orders"], AS_OF, td["order_items"], td["events"], td["tickets"], td["surveys"])
+    feats_s = customer_features(ts["orders"], AS_OF, ts["order_items"], ts["events"], ts["tickets"], ts["surveys"])
+    assert len(feats_d) > 500
+    _same(feats_s, feats_d)
