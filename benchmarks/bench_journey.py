@@ -12,11 +12,14 @@ peak resident memory (ru_maxrss) is its own:
   returned by the journey function is executed. Transitions and the funnel return their small
   tables; sessions are consumed by an aggregate over every row (``sum(session_index)``) and,
   with ``--write-sessions``, written back to Parquet.
+* ``table`` (sizes up to ``--pandas-max``): the same, with the Parquet file first loaded into
+  an in-memory DuckDB table (not timed), i.e. data already in the engine.
 * ``pandas`` (sizes up to ``--pandas-max``): the events are a pandas DataFrame in memory and
   the call is pandas in → pandas out on the implicit single-threaded DuckDB connection (the
   default path of the notebooks), including the DataFrame → Arrow hand-over.
 
-Each timing is the best of ``--repeat`` runs after one warm-up (ibis compilation included).
+Each timing is the best of the first call and ``--repeat`` more runs (ibis expression building
+and compilation included); CPU seconds are those of that run, summed over DuckDB's threads.
 Output: a markdown table on stdout (paste it into benchmarks/results.md).
 """
 
@@ -45,11 +48,13 @@ mode, path, op, repeat, mem, threads, write_sessions = sys.argv[1:8]
 repeat = int(repeat)
 STEPS = ["site_visit", "product_view", "add_to_cart", "checkout_start", "purchase"]
 
-if mode == "engine":
+if mode in ("engine", "table"):
     con = ibis.duckdb.connect(threads=int(threads), memory_limit=mem,
                               temp_directory=os.environ.get("BENCH_TMP", "/tmp"))
     # the Parquet row number is the input order (tie-break of equal timestamps, as for pandas)
     ev = con.read_parquet(path, table_name="events", file_row_number=True)
+    if mode == "table":  # loaded into a DuckDB table first (not timed)
+        ev = con.create_table("events_mem", ev)
     def run():
         if op == "transitions":
             return len(J.transitions(ev, row_col="file_row_number").to_pandas())
@@ -78,6 +83,7 @@ n_rows = None
 t0 = time.perf_counter(); c0 = time.process_time()
 out = run()
 warm = time.perf_counter() - t0
+warm_cpu = time.process_time() - c0
 times, cpus = [], []
 for _ in range(repeat):
     t0 = time.perf_counter(); c0 = time.process_time()
@@ -85,7 +91,10 @@ for _ in range(repeat):
     times.append(time.perf_counter() - t0)
     cpus.append(time.process_time() - c0)
 i = min(range(len(times)), key=times.__getitem__) if times else None
-print(json.dumps({"seconds": times[i] if times else warm, "cpu_seconds": cpus[i] if cpus else None,
+best, best_cpu = (times[i], cpus[i]) if times else (warm, None)
+if warm < best:  # on a loaded machine the first call can be the fastest
+    best, best_cpu = warm, warm_cpu
+print(json.dumps({"seconds": best, "cpu_seconds": best_cpu,
                   "first_call_seconds": warm, "result": out,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -126,7 +135,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory-limit", default="4GB")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--pandas-max", type=float, default=2e6)
+    ap.add_argument("--pandas-max", type=float, default=1.1e7)
     ap.add_argument("--ops", nargs="+", default=["transitions", "funnel", "sessions"])
     ap.add_argument("--write-sessions", action="store_true")
     args = ap.parse_args()
@@ -139,7 +148,8 @@ def main() -> None:
         n_rows = count_rows(path)
         ops = list(args.ops) + (["sessions_write"] if args.write_sessions else [])
         for op in ops:
-            modes = ["engine"] + (["pandas"] if n <= args.pandas_max and op != "sessions_write" else [])
+            small = n <= args.pandas_max and op != "sessions_write"
+            modes = ["engine"] + (["table", "pandas"] if small else [])
             for mode in modes:
                 rep = args.repeat if n_rows <= 2e7 else 1
                 r = child(mode, path, op, rep, args.memory_limit, args.threads, tmp)

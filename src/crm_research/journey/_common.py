@@ -176,8 +176,16 @@ def seconds(us: ir.IntegerValue) -> ir.FloatingValue:
 
 
 def base(t: ir.Table, *, path_col: str, time_col: str, event_col: str | None,
-         row_col: str | None, extra: Iterable[str] = ()) -> ir.Table:
-    """The internal view ``_jp, _jt, _ju, _je`` (+ ``_jr``, ``extra``), null paths dropped."""
+         row_col: str | None, extra: Iterable[str] = (), events_in: Sequence[str] | None = None
+         ) -> ir.Table:
+    """The internal view ``_jp, _jt, _ju, _je`` (+ ``_jr``, ``extra``), null paths dropped.
+
+    ``events_in`` keeps only those event names, filtering the source *before* the projection:
+    views of different event subsets are then distinct expressions that each scan the source,
+    rather than one shared view of every event that the engine would materialise.
+    """
+    if events_in is not None:
+        t = t.filter(t[event_col].cast("string").isin(list(dict.fromkeys(events_in))))
     fields = {
         P: t[path_col],
         T: t[time_col],

@@ -109,12 +109,12 @@ def _funnel_paths(events, steps, path_col, mode, us, by, period, time_col, event
     return out.order_by(path_col)
 
 
-def _entry(b: ir.Table, steps: list[str], by: list[str], period: str | None) -> ir.Table:
+def _entry(mk, steps: list[str], by: list[str], period: str | None) -> ir.Table:
     """One row per path with a funnel event: its entry (``_jentry``, ``by`` values, ``period``)
     and its first step-1 event (``_jk0``, ``_jk1``: order key; ``_jt1``: time; null without
-    one). ``b`` is the internal view of all events (:func:`crm_research.journey._common.base`).
+    one). ``mk(events_in=...)`` builds the internal view (:func:`crm_research.journey._common.base`).
     """
-    e = b.filter(b[C.E].isin(list(dict.fromkeys(steps))))
+    e = mk(events_in=steps)
     is1 = e[C.E] == steps[0]
     names = C.order_names(e)
     o = C.order_keys(e)
@@ -130,7 +130,7 @@ def _entry(b: ir.Table, steps: list[str], by: list[str], period: str | None) -> 
     return paths.mutate(_jstart=paths._jk0)
 
 
-def _closed_levels(b: ir.Table, entry: ir.Table, steps: list[str], window_us: int | None,
+def _closed_levels(mk, entry: ir.Table, steps: list[str], window_us: int | None,
                    keys: list[str]) -> list[ir.Table]:
     """Greedy earliest matching, one table per step: the paths that reached it.
 
@@ -139,10 +139,11 @@ def _closed_levels(b: ir.Table, entry: ir.Table, steps: list[str], window_us: in
     matched event (``_jk0``, ``_jk1``), so the next step is searched strictly after it. No
     window function: a candidate is later when its (time, tie-break) tuple is greater.
     """
-    names = C.order_names(b)
     level = entry.filter(entry._jk0.notnull())
     levels = [level]
     for j in range(2, len(steps) + 1):
+        b = mk(events_in=steps)
+        names = C.order_names(b)
         cand = b.filter(b[C.E] == steps[j - 1]).select(C.P, C.T, *names)
         prev = level.select(C.P, *keys, _jp0="_jk0", _jp1="_jk1", _jstart="_jstart")
         jn = cand.join(prev, C.P)
@@ -164,24 +165,30 @@ def per_path(events: ir.Table, steps: list[str], *, path_col: str, mode: str, wi
     """Per-path reach times (internal names): ``_jp``, by columns, ``period``, ``_jentry``,
     ``_jt1 .. _jtk`` and ``_jdepth``. Shared by :func:`funnel_paths`, friction and timing."""
     k = len(steps)
-    b = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
-               row_col=row_col, extra=by)
-    entry = _entry(b, steps, by, period)
+    mk = _maker(events, path_col, time_col, event_col, row_col, by)
+    entry = _entry(mk, steps, by, period)
     keep = [C.P, *by, *(["period"] if period else []), "_jentry"]
     if mode == "open":
-        per = entry.select(*keep).join(_open_firsts(b, steps, window_us), C.P)
+        per = entry.select(*keep).join(_open_firsts(mk, steps, window_us), C.P)
     else:
         per = entry.select(*keep, "_jt1")
-        for j, lv in enumerate(_closed_levels(b, entry, steps, window_us, [])[1:], start=2):
+        for j, lv in enumerate(_closed_levels(mk, entry, steps, window_us, [])[1:], start=2):
             per = per.left_join(lv.select(C.P, f"_jt{j}"), C.P).drop(f"{C.P}_right")
     depth = sum(per[f"_jt{j}"].notnull().cast("int64") for j in range(1, k + 1))
     return per.mutate(_jdepth=depth)
 
 
-def _open_firsts(b: ir.Table, steps: list[str], window_us: int | None) -> ir.Table:
+def _maker(events, path_col, time_col, event_col, row_col, by):
+    def mk(events_in, extra=by):
+        return C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
+                      row_col=row_col, extra=extra, events_in=events_in)
+    return mk
+
+
+def _open_firsts(mk, steps: list[str], window_us: int | None) -> ir.Table:
     """Open funnel: per path the first time of each step (null outside the window)."""
     k = len(steps)
-    e = b.filter(b[C.E].isin(list(dict.fromkeys(steps))))
+    e = mk(events_in=steps)
     firsts = e.group_by(C.P).aggregate(
         _ju0=e[C.U].min(),
         **{f"_jt{j + 1}": e[C.T].min(where=e[C.E] == s) for j, s in enumerate(steps)},
@@ -270,10 +277,9 @@ def _funnel(events, steps, path_col, mode, us, by, period, time_col, event_col, 
     else:
         # closed: reaching step j implies every earlier step, so only the level sizes matter;
         # one aggregation over the stacked levels (null group values group like any value)
-        b = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
-                   row_col=row_col, extra=by)
-        entry = _entry(b, steps, by, period)
-        tables = [entry, *_closed_levels(b, entry, steps, us, keys)]
+        mk = _maker(events, path_col, time_col, event_col, row_col, by)
+        entry = _entry(mk, steps, by, period)
+        tables = [entry, *_closed_levels(mk, entry, steps, us, keys)]
         stacked = None
         for j, t in enumerate(tables):
             part = t.select(*keys, _jlevel=ibis.literal(j, type="int64"))
