@@ -14,9 +14,20 @@
 * :mod:`~crm_research.churn.at_risk` — the ranked at-risk list with drivers and actions.
 """
 
+from crm_research.churn.at_risk import DEFAULT_ACTIONS, at_risk_list
 from crm_research.churn.btyd import BetaGeoModel, GammaGammaModel, ParetoNBDModel
+from crm_research.churn.classifier import (
+    FEATURE_DESCRIPTIONS,
+    ChurnClassifier,
+    calibration_table,
+    churn_features,
+    churn_labels,
+    classification_metrics,
+    lift_table,
+)
 from crm_research.churn.clv import customer_lifetime_value, customer_value
 from crm_research.churn.definitions import contractual_churn, noncontractual_churn
+from crm_research.churn.risk import hit_rate_table, rfm_risk
 from crm_research.churn.summary import calibration_holdout_summary, rfm_summary
 from crm_research.churn.survival import (
     CoxModel,
@@ -31,6 +42,8 @@ from crm_research.churn.survival import (
 __all__ = [
     "contractual_churn",
     "noncontractual_churn",
+    "rfm_risk",
+    "hit_rate_table",
     "customer_covariates",
     "first_order_promo",
     "split_by_customer",
@@ -38,6 +51,13 @@ __all__ = [
     "km_summary",
     "logrank_tests",
     "CoxModel",
+    "churn_features",
+    "churn_labels",
+    "ChurnClassifier",
+    "classification_metrics",
+    "calibration_table",
+    "lift_table",
+    "FEATURE_DESCRIPTIONS",
     "rfm_summary",
     "calibration_holdout_summary",
     "BetaGeoModel",
@@ -45,4 +65,6 @@ __all__ = [
     "GammaGammaModel",
     "customer_lifetime_value",
     "customer_value",
+    "at_risk_list",
+    "DEFAULT_ACTIONS",
 ]

@@ -1,0 +1,125 @@
+"""The at-risk list: whom to contact first, why, and with what.
+
+Customers are ranked two ways: by churn risk, and by **value at risk** = P(churn) x the value the
+customer brings if they stay (e.g. ``value_if_alive`` of
+:func:`crm_research.churn.clv.customer_value`, currency over the CLV horizon). Each row carries
+the driver that raised the risk (e.g. from :meth:`ChurnClassifier.predict`) and a suggested
+action for its segment (value tier x risk band).
+
+The list holds the real ``customer_id``: pseudonymising ids for export is the notebook layer's
+job (``crm_research.privacy``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from crm_research.errors import CRMError, ParameterError
+
+__all__ = ["at_risk_list", "DEFAULT_ACTIONS", "VALUE_TIERS", "RISK_LEVELS"]
+
+VALUE_TIERS = ("high value", "mid value", "low value")
+RISK_LEVELS = ("high risk", "medium risk", "low risk")
+
+DEFAULT_ACTIONS: dict[tuple[str, str], str] = {
+    ("high value", "high risk"): "personal outreach: account manager calls within a week with a tailored offer",
+    ("high value", "medium risk"): "personal e-mail from the account team with a loyalty perk or early access",
+    ("high value", "low risk"): "keep warm: loyalty programme, no discount",
+    ("mid value", "high risk"): "targeted win-back offer on the customer's favourite category",
+    ("mid value", "medium risk"): "reminder e-mail with personal recommendations",
+    ("mid value", "low risk"): "no action: regular programme",
+    ("low value", "high risk"): "automated low-cost win-back e-mail, no discount",
+    ("low value", "medium risk"): "automated nudge (newsletter, recommendations)",
+    ("low value", "low risk"): "no action: regular programme",
+}
+"""Suggested action per (value tier, risk level) segment."""
+
+
+def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_col: str = "value_if_alive",
+                 driver_col: str | None = "driver_description", customer_col: str = "customer_id",
+                 risk_cuts: tuple[float, float] = (0.3, 0.6), value_quantiles: tuple[float, float] = (0.5, 0.8),
+                 actions: Mapping[tuple[str, str], str] | None = None, top: int | None = None) -> pd.DataFrame:
+    """Rank customers by risk and by value at risk, with driver, segment and suggested action.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        One row per customer: id, churn probability, value if retained (currency), optionally
+        a driver column.
+    p_churn_col : str
+        Churn probability (0-1) over the horizon of interest.
+    value_col : str
+        Value at stake if the customer churns (currency, >= 0).
+    driver_col : str or None
+        Why the risk is high (copied through; ``None`` when there is none).
+    risk_cuts : (float, float)
+        Probabilities separating low / medium / high risk.
+    value_quantiles : (float, float)
+        Quantiles of ``value_col`` over ``scores`` separating low / mid / high value.
+    actions : mapping, optional
+        ``(value tier, risk level) -> action``; defaults to :data:`DEFAULT_ACTIONS`.
+    top : int, optional
+        Keep the ``top`` customers by value at risk.
+
+    Returns
+    -------
+    DataFrame
+        Sorted by value at risk (descending; ties by ``customer_id``): ``customer_id``,
+        ``rank_value_at_risk`` (1 = most value at risk), ``rank_risk`` (1 = highest
+        probability), ``p_churn``, ``value`` (currency), ``value_at_risk`` (currency,
+        ``p_churn * value``), ``driver``, ``value_tier``, ``risk_level``, ``segment``,
+        ``suggested_action``.
+    """
+    need = [customer_col, p_churn_col, value_col] + ([driver_col] if driver_col else [])
+    missing = [c for c in need if c not in scores.columns]
+    if missing:
+        raise CRMError(f"table 'scores' has no column(s) {missing}; it has {list(scores.columns)}")
+    lo, hi = (float(x) for x in risk_cuts)
+    if not 0 < lo < hi < 1:
+        raise ParameterError(f"risk_cuts must satisfy 0 < low < high < 1, got {risk_cuts!r}")
+    qlo, qhi = (float(x) for x in value_quantiles)
+    if not 0 < qlo < qhi < 1:
+        raise ParameterError(f"value_quantiles must satisfy 0 < low < high < 1, got {value_quantiles!r}")
+    p = pd.to_numeric(scores[p_churn_col], errors="coerce").to_numpy(dtype=float)
+    v = pd.to_numeric(scores[value_col], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(p) | (p < 0) | (p > 1) | ~np.isfinite(v) | (v < 0)
+    if bad.any():
+        ids = scores.loc[bad, customer_col].head(5).tolist()
+        raise CRMError(f"table 'scores': {int(bad.sum())} row(s) have {p_churn_col} outside [0, 1] or a "
+                       f"missing/negative {value_col} (customers {ids}); fix them before ranking")
+    if scores[customer_col].duplicated().any():
+        ids = scores.loc[scores[customer_col].duplicated(), customer_col].head(5).tolist()
+        raise CRMError(f"table 'scores' has duplicate {customer_col} values, e.g. {ids}: one row per customer")
+    acts = dict(DEFAULT_ACTIONS if actions is None else actions)
+    v_lo, v_hi = (np.quantile(v, [qlo, qhi]) if len(v) else (0.0, 0.0))
+    tier = np.where(v >= v_hi, VALUE_TIERS[0], np.where(v >= v_lo, VALUE_TIERS[1], VALUE_TIERS[2]))
+    level = np.where(p >= hi, RISK_LEVELS[0], np.where(p >= lo, RISK_LEVELS[1], RISK_LEVELS[2]))
+    out = pd.DataFrame({
+        "customer_id": scores[customer_col].to_numpy(),
+        "p_churn": p,
+        "value": v,
+        "value_at_risk": p * v,
+        "driver": scores[driver_col].to_numpy() if driver_col else None,
+        "value_tier": tier,
+        "risk_level": level,
+    })
+    out["segment"] = out["value_tier"] + " / " + out["risk_level"]
+    missing_act = sorted({(t, r) for t, r in zip(tier, level, strict=True)} - set(acts))
+    if missing_act:
+        raise ParameterError(f"actions has no entry for segment(s) {missing_act}")
+    out["suggested_action"] = [acts[(t, r)] for t, r in zip(tier, level, strict=True)]
+    ids = out["customer_id"].astype(str).to_numpy()
+    by_risk = np.lexsort((ids, -p))
+    rank_risk = np.empty(len(out), dtype=np.int64)
+    rank_risk[by_risk] = np.arange(1, len(out) + 1)
+    out["rank_risk"] = rank_risk
+    by_var = np.lexsort((ids, -out["value_at_risk"].to_numpy()))
+    out = out.iloc[by_var].reset_index(drop=True)
+    out.insert(1, "rank_value_at_risk", np.arange(1, len(out) + 1, dtype=np.int64))
+    out.insert(2, "rank_risk", out.pop("rank_risk"))
+    if top is not None:
+        out = out.head(int(top))
+    return out
