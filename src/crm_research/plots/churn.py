@@ -1,0 +1,180 @@
+"""Figures of the churn notebook. Each takes ``ax=None`` and returns the Axes; none shows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "plot_survival_curves",
+    "plot_hazard_ratios",
+    "plot_calibration",
+    "plot_gain",
+    "plot_lift",
+    "plot_risk_bands",
+    "plot_p_alive_matrix",
+    "plot_holdout_purchases",
+    "plot_value_at_risk",
+]
+
+
+def _ax(ax):
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    return ax
+
+
+def plot_survival_curves(km: pd.DataFrame, ax=None, *, band: bool = True,
+                         title: str = "Kaplan-Meier survival") -> plt.Axes:
+    """Step curves of :func:`crm_research.churn.survival.kaplan_meier` output, one per group."""
+    ax = _ax(ax)
+    for g, sub in km.groupby("group", sort=True):
+        line = ax.step(sub["time_days"], sub["survival"], where="post", label=str(g))[0]
+        if band:
+            ax.fill_between(sub["time_days"], sub["ci_lower"], sub["ci_upper"], step="post",
+                            alpha=0.2, color=line.get_color())
+    ax.set_xlabel("days since start")
+    ax.set_ylabel("share still active")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(title=None, frameon=False)
+    return ax
+
+
+def plot_hazard_ratios(summary: pd.DataFrame, ax=None, *, truth: Mapping[str, float] | None = None,
+                       title: str = "Cox hazard ratios (95 % CI)") -> plt.Axes:
+    """Forest plot of :meth:`CoxModel.summary`; ``truth`` (covariate -> ratio) adds markers."""
+    ax = _ax(ax)
+    y = np.arange(len(summary))[::-1]
+    hr = summary["hazard_ratio"].to_numpy()
+    ax.errorbar(hr, y, xerr=[hr - summary["hr_lower"].to_numpy(), summary["hr_upper"].to_numpy() - hr],
+                fmt="o", capsize=3, label="estimate")
+    if truth:
+        tv = [truth.get(c, np.nan) for c in summary["covariate"]]
+        ax.scatter(tv, y, marker="x", color="black", zorder=3, label="planted")
+    ax.axvline(1.0, color="grey", lw=1, ls="--")
+    ax.set_xscale("log")
+    ax.set_yticks(y, summary["covariate"])
+    ax.set_xlabel("hazard ratio (log scale; < 1 = churns later)")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_calibration(table: pd.DataFrame, ax=None, *, title: str = "Calibration") -> plt.Axes:
+    """Observed against predicted churn rate from :func:`calibration_table`."""
+    ax = _ax(ax)
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfect")
+    err = [table["observed_rate"] - table["ci_lower"], table["ci_upper"] - table["observed_rate"]]
+    ax.errorbar(table["mean_predicted"], table["observed_rate"], yerr=err, fmt="o-", capsize=3,
+                label="model")
+    ax.set_xlabel("predicted churn probability")
+    ax.set_ylabel("observed churn rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_gain(table: pd.DataFrame, ax=None, *, title: str = "Cumulative gain") -> plt.Axes:
+    """Share of churners found against share of customers targeted (:func:`lift_table`)."""
+    ax = _ax(ax)
+    x = np.r_[0.0, table["cum_population_share"].to_numpy()]
+    y = np.r_[0.0, table["cum_churner_share"].to_numpy()]
+    ax.plot(x, y, "o-", label="model")
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="random")
+    ax.set_xlabel("share of customers targeted (highest risk first)")
+    ax.set_ylabel("share of churners reached")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_lift(table: pd.DataFrame, ax=None, *, title: str = "Lift by decile") -> plt.Axes:
+    """Bar chart of the lift per risk decile (:func:`lift_table`)."""
+    ax = _ax(ax)
+    ax.bar(table["decile"], table["lift"])
+    ax.axhline(1.0, color="grey", lw=1, ls="--")
+    ax.set_xticks(table["decile"])
+    ax.set_xlabel("risk decile (1 = highest predicted risk)")
+    ax.set_ylabel("churn rate / overall rate")
+    ax.set_title(title)
+    return ax
+
+
+def plot_risk_bands(table: pd.DataFrame, ax=None, *, title: str = "RFM risk bands: hit rate") -> plt.Axes:
+    """Hit rate per band of :func:`hit_rate_table` with the overall rate as a line."""
+    ax = _ax(ax)
+    bands = table[table["band"] != "all"]
+    overall = table.loc[table["band"] == "all", "hit_rate"]
+    ax.bar(bands["band"], bands["hit_rate"])
+    for x, (h, n) in enumerate(zip(bands["hit_rate"], bands["n"], strict=True)):
+        ax.annotate(f"n={n:,}", (x, h), ha="center", va="bottom", fontsize=8)
+    if len(overall):
+        ax.axhline(float(overall.iloc[0]), color="grey", lw=1, ls="--", label="all customers")
+        ax.legend(frameon=False)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share who churned")
+    ax.set_title(title)
+    return ax
+
+
+def plot_p_alive_matrix(model, T: float, ax=None, *, max_frequency: int = 20, n_recency: int = 40,
+                        title: str = "P(alive) by frequency and recency") -> plt.Axes:
+    """Heat map of a fitted BG/NBD or Pareto/NBD model's P(alive) for customers of age ``T``.
+
+    ``T`` and the recency axis are in the model's time unit.
+    """
+    ax = _ax(ax)
+    rec = np.linspace(0, T, n_recency)
+    freq = np.arange(0, max_frequency + 1)
+    F, R = np.meshgrid(freq, rec, indexing="ij")
+    grid = pd.DataFrame({"frequency": F.ravel().astype(float), "recency": np.where(F.ravel() > 0, R.ravel(), 0.0),
+                         "T": np.full(F.size, float(T))})
+    p = model.p_alive(grid).reshape(F.shape)
+    im = ax.imshow(p, origin="lower", aspect="auto", extent=(0, T, -0.5, max_frequency + 0.5),
+                   vmin=0, vmax=1, cmap="viridis")
+    plt.colorbar(im, ax=ax, label="P(alive)")
+    ax.set_xlabel("recency (time of last purchase since first)")
+    ax.set_ylabel("repeat purchases (frequency)")
+    ax.set_title(title)
+    return ax
+
+
+def plot_holdout_purchases(cal_holdout: pd.DataFrame, model, ax=None, *, max_frequency: int = 7,
+                           title: str = "Holdout purchases: actual vs model") -> plt.Axes:
+    """Mean holdout purchases by calibration frequency, actual and predicted (a BTYD check).
+
+    ``cal_holdout`` is :func:`calibration_holdout_summary` output; ``model`` was fitted on its
+    calibration columns.
+    """
+    ax = _ax(ax)
+    d = cal_holdout.copy()
+    d["predicted"] = model.expected_purchases(d, float(d["duration_holdout"].iloc[0]))
+    d["bucket"] = np.minimum(d["frequency"], max_frequency)
+    g = d.groupby("bucket", sort=True)[["frequency_holdout", "predicted"]].mean()
+    ax.plot(g.index, g["frequency_holdout"], "o-", label="actual")
+    ax.plot(g.index, g["predicted"], "s--", label="model")
+    labels = [str(int(i)) if i < max_frequency else f"{max_frequency}+" for i in g.index]
+    ax.set_xticks(g.index, labels)
+    ax.set_xlabel("repeat purchases in the calibration period")
+    ax.set_ylabel("mean purchases in the holdout period")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_value_at_risk(at_risk: pd.DataFrame, ax=None, *, top: int = 20,
+                       title: str = "Value at risk: top customers") -> plt.Axes:
+    """Horizontal bars of the ``top`` rows of :func:`at_risk_list` (labels = list rank)."""
+    ax = _ax(ax)
+    d = at_risk.head(top).iloc[::-1]
+    labels = [f"#{r}" for r in d["rank_value_at_risk"]]
+    ax.barh(labels, d["value_at_risk"])
+    ax.set_xlabel("value at risk (currency: P(churn) x value if retained)")
+    ax.set_title(title)
+    return ax
