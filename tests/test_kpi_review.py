@@ -276,3 +276,23 @@ def test_baseline_accepts_the_loaders_crmdata(company, tmp_path):
     crm = data.load(folder)
     got = kpi.baseline(crm.without_pii(), "2026-01-01", "M", periods=6)
     pd.testing.assert_frame_equal(got, kpi.baseline(tables, "2026-01-01", "M", periods=6))
+
+
+def test_compare_and_scorecard_refuse_different_periods_and_use_each_sides_level():
+    """A week's value against a month's is no change at all: refused. The standard error of each
+    side comes from its own interval level (a 90% snapshot against a 95% one)."""
+    a = table("2025-01-01", {"retention_rate": (0.50, 0.45, 0.55)})
+    b = table("2025-07-01", {"retention_rate": (0.60, 0.55, 0.65)})
+    weekly = b.copy()
+    weekly.attrs = {**b.attrs, "period": "W"}
+    with pytest.raises(CRMError, match=r"different periods \('M' and 'W'\)"):
+        kpi.compare_snapshots(a, weekly)
+    with pytest.raises(CRMError, match=r"baseline and current snapshot have different periods"):
+        kpi.scorecard(GOALS[:1], a, weekly)
+    # a at 90%: half-width 0.05 = 1.644854 SE; b at 95%: 0.05 = 1.959964 SE
+    a90 = a.copy()
+    a90.attrs = {**a.attrs, "conf": 0.90}
+    r = kpi.compare_snapshots(a90, b).set_index("metric").loc["retention_rate"]
+    se = np.hypot(0.05 / 1.644854, 0.05 / 1.959964)  # 0.0396
+    assert r["z"] == pytest.approx(0.10 / se, rel=1e-5)  # 2.52 (2.77 if both were read at 95%)
+    assert r["p_value"] == pytest.approx(2 * stats.norm.sf(0.10 / se), rel=1e-4)

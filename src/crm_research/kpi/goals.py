@@ -188,8 +188,11 @@ def scorecard(goals, baseline: pd.DataFrame, current: pd.DataFrame | None = None
     ------
     CRMError
         Unknown metrics or bad fields in the goals; a goal metric absent from a table; a
-        deadline not after the baseline's ``as_of``; a ``current`` older than the baseline.
+        deadline not after the baseline's ``as_of``; a ``current`` older than the baseline or
+        computed with another period (``attrs["period"]``).
     """
+    from crm_research.kpi.snapshots import check_same_period
+
     g = load_goals(goals)
     b_as_of = table_as_of(baseline)
     b = _values(baseline, g["metric"].tolist(), "baseline")
@@ -201,6 +204,7 @@ def scorecard(goals, baseline: pd.DataFrame, current: pd.DataFrame | None = None
     c = None
     c_as_of = pd.NaT
     if current is not None:
+        check_same_period(baseline, current, what="baseline and current snapshot")
         c_as_of = table_as_of(current)
         if c_as_of < b_as_of:
             raise CRMError(f"the current snapshot (as_of {c_as_of.date()}) is older than the baseline "

@@ -11,7 +11,9 @@ difference, each side's standard error recovered from its interval as (high - lo
 exact for the t and normal intervals, close for Wilson intervals away from 0 and 1. The two
 snapshots are treated as independent samples (they overlap when stocks share customers, which
 makes the test conservative for flows and slightly liberal for stocks). Counts and sums carry
-no sampling noise: their ``beyond_noise`` is empty.
+no sampling noise: their ``beyond_noise`` is empty. Each side's interval level is its own
+(``attrs["conf"]``, recorded in the snapshot); two snapshots of different period lengths
+(a week against a month) are not comparable and raise an error.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from crm_research.kpi.goals import table_as_of
 from crm_research.kpi.intervals import z_value
 from crm_research.kpi.measure import BASELINE_COLUMNS, latest
 
-__all__ = ["record", "load", "compare"]
+__all__ = ["record", "load", "compare", "check_same_period"]
 
 
 def _meta_path(path: Path) -> Path:
@@ -125,6 +127,24 @@ def _as_table(x) -> pd.DataFrame:
     return load(x)
 
 
+def check_same_period(a: pd.DataFrame, b: pd.DataFrame, what: str = "snapshots") -> None:
+    """Raise :class:`CRMError` when two baseline tables or snapshots have different periods.
+
+    A metric's latest value depends on the period length (a week's orders against a month's;
+    week-on-week against month-on-month retention), so such tables cannot be set side by side.
+    Tables without a recorded ``attrs["period"]`` are not checked.
+    """
+    pa, pb = a.attrs.get("period"), b.attrs.get("period")
+    if pa and pb and pa != pb:
+        raise CRMError(f"the {what} have different periods ({pa!r} and {pb!r}): a metric's value "
+                       "depends on the period length, so compare baselines computed with the same period")
+
+
+def _z_of(table: pd.DataFrame, default: float) -> float:
+    conf = table.attrs.get("conf")
+    return z_value(default if conf is None or pd.isna(conf) else float(conf))
+
+
 def compare(a, b, *, conf: float = 0.95) -> pd.DataFrame:
     """Compare two snapshots metric by metric: change and whether it is beyond noise.
 
@@ -134,7 +154,8 @@ def compare(a, b, *, conf: float = 0.95) -> pd.DataFrame:
         The earlier and the later snapshot (baseline tables or snapshot files). The latest
         period of each metric is compared.
     conf : float
-        Confidence level of the test (beyond noise when p < 1 - conf).
+        Confidence level of the test (beyond noise when p < 1 - conf); also the level of a
+        side's interval when its ``attrs`` do not record one.
 
     Returns
     -------
@@ -145,17 +166,24 @@ def compare(a, b, *, conf: float = 0.95) -> pd.DataFrame:
         (the two intervals overlap), ``z``, ``p_value`` (two-sided z-test of the difference),
         ``beyond_noise`` (p < 1 - conf; empty for counts and sums, which have no sampling
         noise, and for medians, which carry no interval), ``test`` (the test used).
+
+    Raises
+    ------
+    CRMError
+        The snapshots have different periods (``attrs["period"]``).
     """
-    z = z_value(conf)
+    z_value(conf)
     ta, tb = _as_table(a), _as_table(b)
+    check_same_period(ta, tb)
+    z_a, z_b = _z_of(ta, conf), _z_of(tb, conf)
     la, lb = latest(ta).set_index("metric"), latest(tb).set_index("metric")
     names = [m for m in METRICS if m in la.index and m in lb.index]
     rows = []
     for m in names:
         ra, rb = la.loc[m], lb.loc[m]
         va, vb = float(ra["value"]), float(rb["value"])
-        se_a = (float(ra["ci_high"]) - float(ra["ci_low"])) / (2 * z)
-        se_b = (float(rb["ci_high"]) - float(rb["ci_low"])) / (2 * z)
+        se_a = (float(ra["ci_high"]) - float(ra["ci_low"])) / (2 * z_a)
+        se_b = (float(rb["ci_high"]) - float(rb["ci_low"])) / (2 * z_b)
         se = float(np.hypot(se_a, se_b))
         has_ci = np.isfinite(se) and se > 0
         zstat = (vb - va) / se if has_ci else np.nan
