@@ -71,3 +71,19 @@ def test_affinity_heatmap():
     assert sorted(_texts(ax)) == ["2.00", "2.00"]
     ax = P.affinity_heatmap(rules, metric="confidence")
     assert ax.images[0].get_array()[0, 1] == 0.5 and ax.images[0].get_array()[1, 0] == 0.25
+
+
+def test_heatmaps_have_no_grid_lines_across_the_cells():
+    """The notebooks switch ``axes.grid`` on (``notebook.setup``); heatmaps must not show it."""
+    grid = pd.DataFrame({"r_score": [5, 1], "f_score": [5, 1], "customers": [120, 3000],
+                         "revenue": [1234567.0, 2.0], "mean_monetary": [1.0, 1.0]})
+    prof = pd.DataFrame({"aov": [1.5, -0.5]}, index=pd.Index([0, 1], name="cluster"))
+    rules = pd.DataFrame({"antecedent": ["a", "b"], "consequent": ["b", "a"], "lift": [2.0, 2.0]})
+    with plt.rc_context({"axes.grid": True}):
+        axes = [P.rfm_heatmap(grid), P.cluster_profiles(prof), P.affinity_heatmap(rules)]
+        revenue = P.rfm_heatmap(grid, value="revenue")
+    for ax in axes + [revenue]:
+        assert not any(line.get_visible() for line in ax.get_xgridlines() + ax.get_ygridlines())
+    # the colour bar reads in thousands, not in scientific notation
+    cbar = revenue.figure.axes[-1]
+    assert cbar.yaxis.get_major_formatter()(1_000_000, 0) == "1,000,000"

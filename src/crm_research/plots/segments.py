@@ -27,6 +27,11 @@ def _ax(ax, figsize=(7, 4.5)):
     return ax
 
 
+def _no_grid(ax) -> None:
+    """Heatmaps: no grid lines across the cells (the notebooks switch the grid on by default)."""
+    ax.grid(False)
+
+
 def _annotate(ax, values: np.ndarray, fmt: str, threshold: float) -> None:
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
@@ -60,7 +65,9 @@ def rfm_heatmap(grid: pd.DataFrame, value: str = "customers", n_bins: int = 5, a
     ax.set_ylabel("recency score (5 = most recent)")
     fmt = "{:,.0f}"
     _annotate(ax, vals, fmt, np.nanmax(vals) * 0.6 if np.isfinite(vals).any() else 0)
-    ax.figure.colorbar(im, ax=ax, label=value.replace("_", " "))
+    ax.figure.colorbar(im, ax=ax, label=value.replace("_", " "),
+                       format=plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    _no_grid(ax)
     ax.set_title(f"RFM grid: {value.replace('_', ' ')} per cell")
     return ax
 
@@ -145,6 +152,7 @@ def cluster_profiles(profile_z: pd.DataFrame, labels: dict | None = None, clip: 
             ax.text(j, i, f"{vals[i, j]:.1f}", ha="center", va="center", fontsize=7,
                     color="white" if abs(vals[i, j]) > clip * 0.6 else "black")
     ax.figure.colorbar(im, ax=ax, label="cluster mean (z-score)")
+    _no_grid(ax)
     ax.set_title("Cluster profiles")
     return ax
 
@@ -201,5 +209,6 @@ def affinity_heatmap(rules: pd.DataFrame, metric: str = "lift", ax=None):
             if np.isfinite(vals[i, j]):
                 ax.text(j, i, f"{vals[i, j]:.2f}", ha="center", va="center", fontsize=7)
     ax.figure.colorbar(im, ax=ax, label=label)
+    _no_grid(ax)
     ax.set_title(f"Co-purchase {metric}")
     return ax
