@@ -151,6 +151,21 @@ def test_kaplan_meier_and_logrank_by_plan(subs):
     assert logrank_tests(rnd).loc[0, "p_value"] > 0.01
 
 
+def test_covariates_without_promotion_codes():
+    # promo_code is optional in the data model: without it there is no first_order_promo column
+    at = pd.Timestamp("2025-01-01", tz="UTC")
+    customers = pd.DataFrame({"customer_id": ["b", "a"], "acquisition_channel": ["email", "social"],
+                              "region": ["north", "south"], "age": [30, 50]})
+    orders = pd.DataFrame({"order_id": ["o1", "o2"], "customer_id": ["a", "a"], "ordered_at": [at, at],
+                           "amount": [10.0, 5.0], "status": ["completed", "completed"]})
+    cov = customer_covariates({"customers": customers, "orders": orders}, "2026-01-01")
+    assert list(cov.columns) == ["customer_id", "age", "region", "acquisition_channel"]
+    assert cov["customer_id"].tolist() == ["a", "b"]
+    with_promo = orders.assign(promo_code=["SPRING", None])
+    cov = customer_covariates({"customers": customers, "orders": with_promo}, "2026-01-01")
+    assert cov["first_order_promo"].tolist() == [True, False]  # a's first orders tie: a promo wins
+
+
 def test_bad_input(subs):
     with pytest.raises(CRMError, match="reference level"):
         CoxModel(["plan"], categorical={"plan": "gold"}).fit(subs)

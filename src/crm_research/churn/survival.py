@@ -86,7 +86,8 @@ def customer_covariates(tables: Mapping[str, object], as_of) -> pd.DataFrame:
     DataFrame
         ``customer_id``, the customer columns present among ``age`` (years), ``region``,
         ``acquisition_channel``, and ``first_order_promo`` (bool; False for contacts without an
-        order before ``as_of``). Sorted by ``customer_id``.
+        order before ``as_of``; absent when the orders have no ``promo_code`` column, which the
+        data model makes optional). Sorted by ``customer_id``.
     """
     for name in ("customers", "orders"):
         if name not in tables:
@@ -96,9 +97,10 @@ def customer_covariates(tables: Mapping[str, object], as_of) -> pd.DataFrame:
         raise CRMError("table 'customers' has no column 'customer_id'")
     cols = ["customer_id"] + [c for c in ("age", "region", "acquisition_channel") if c in cust.columns]
     out = cust[cols].copy()
-    promo = collect(first_order_promo(tables["orders"], as_of))
-    out = out.merge(promo, on="customer_id", how="left")
-    out["first_order_promo"] = out["first_order_promo"].astype("boolean").fillna(False).astype(bool)
+    if "promo_code" in tables["orders"].columns:
+        promo = collect(first_order_promo(tables["orders"], as_of))
+        out = out.merge(promo, on="customer_id", how="left")
+        out["first_order_promo"] = out["first_order_promo"].astype("boolean").fillna(False).astype(bool)
     return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
