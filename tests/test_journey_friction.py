@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from crm_research import synthetic
 from crm_research.journey import friction, friction_cells, friction_points
-from crm_research.journey.friction import _bh, _test
+from crm_research.journey.friction import _bh, _test, _test_many
 
 STEPS = ["site_visit", "product_view", "add_to_cart", "checkout_start", "purchase"]
 
@@ -78,6 +79,31 @@ def test_two_proportion_test_by_hand():
     # P(X <= 0) = C(8, 3) / C(13, 3) = 56 / 286
     z, p, kind = _test(0, 3, 5, 10, 5.0)
     assert kind == "fisher" and p == pytest.approx(56 / 286, abs=1e-12)
+
+
+def test_vectorised_tests_match_scipy_cell_by_cell():
+    # every cell as scipy computes it one at a time: the pooled z-test, or Fisher's exact test
+    # ("less") when the smallest expected count is below the threshold; empty rows/columns -> 1
+    rng = np.random.default_rng(0)
+    n1 = rng.integers(1, 60, 400)
+    n0 = rng.integers(1, 400, 400)
+    x1 = rng.binomial(n1, 0.7)
+    x0 = rng.binomial(n0, 0.8)
+    x1[:5], x0[:5] = 0, 0          # a column of zeros
+    x1[5:10], x0[5:10] = n1[5:10], n0[5:10]  # every path converted
+    z, p, kind = _test_many(x1, n1, x0, n0, 5.0)
+    assert {"z", "fisher"} == set(kind)
+    for i in range(len(n1)):
+        p1, p0, pool = x1[i] / n1[i], x0[i] / n0[i], (x1[i] + x0[i]) / (n1[i] + n0[i])
+        se = np.sqrt(pool * (1 - pool) * (1 / n1[i] + 1 / n0[i]))
+        zi = (p1 - p0) / se if se > 0 else 0.0
+        expected = min(n1[i] * pool, n1[i] * (1 - pool), n0[i] * pool, n0[i] * (1 - pool))
+        if expected < 5.0:
+            table = [[x1[i], n1[i] - x1[i]], [x0[i], n0[i] - x0[i]]]
+            want = (zi, stats.fisher_exact(table, alternative="less")[1], "fisher")
+        else:
+            want = (zi, stats.norm.cdf(zi), "z")
+        assert (z[i], p[i], kind[i]) == want, i
 
 
 def test_benjamini_hochberg_by_hand():

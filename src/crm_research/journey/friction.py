@@ -119,15 +119,38 @@ def _friction_cells(events, steps, path_col, segs, period, people, us, time_col,
 
 def _test(x1, n1, x0, n0, fisher_below: float):
     """One-sided test of p1 < p0. Returns (z, p_value, test name)."""
+    z, p, kind = _test_many(np.array([x1]), np.array([n1]), np.array([x0]), np.array([n0]), fisher_below)
+    return float(z[0]), float(p[0]), str(kind[0])
+
+
+def _test_many(x1, n1, x0, n0, fisher_below: float):
+    """:func:`_test` on arrays of cells at once (the z-test vectorised; Fisher's exact test
+    cell by cell, only where the smallest expected count is below ``fisher_below``).
+
+    Returns
+    -------
+    (z, p_value, test)
+        Arrays of the cells' z statistics, one-sided p-values and test names (``"z"`` or
+        ``"fisher"``).
+    """
+    x1, n1, x0, n0 = (np.asarray(a, dtype=float) for a in (x1, n1, x0, n0))
     p1, p0 = x1 / n1, x0 / n0
     pool = (x1 + x0) / (n1 + n0)
     se = np.sqrt(pool * (1.0 - pool) * (1.0 / n1 + 1.0 / n0))
-    z = (p1 - p0) / se if se > 0 else 0.0
-    expected = min(n1 * pool, n1 * (1.0 - pool), n0 * pool, n0 * (1.0 - pool))
-    if expected < fisher_below:
-        table = [[x1, n1 - x1], [x0, n0 - x0]]
-        return float(z), float(stats.fisher_exact(table, alternative="less")[1]), "fisher"
-    return float(z), float(stats.norm.cdf(z)), "z"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, (p1 - p0) / np.where(se > 0, se, 1.0), 0.0)
+    expected = np.minimum.reduce([n1 * pool, n1 * (1.0 - pool), n0 * pool, n0 * (1.0 - pool)])
+    fisher = expected < fisher_below
+    p = stats.norm.cdf(z)
+    if fisher.any():
+        # Fisher's exact test, one-sided "less", as scipy.stats.fisher_exact computes it: the
+        # hypergeometric P(X <= x1) of x1 + x0 successes among n1 + n0, n1 drawn; 1 when a
+        # row or column of the 2x2 table is empty
+        f = np.flatnonzero(fisher)
+        a, r1, r2, k = (np.rint(v[f]).astype(np.int64) for v in (x1, n1, n0, x1 + x0))
+        empty = (r1 == 0) | (r2 == 0) | (k == 0) | (k == r1 + r2)
+        p[f] = np.where(empty, 1.0, np.minimum(stats.hypergeom.cdf(a, r1 + r2, r1, k), 1.0))
+    return z, p, np.where(fisher, "fisher", "z")
 
 
 def _bh(p: np.ndarray) -> np.ndarray:
@@ -203,13 +226,17 @@ def _test_cells(cells: pd.DataFrame, min_n: int, fisher_below: float) -> pd.Data
     cells["n_base"] = tot["n"] - cells["n"]
     cells["x_base"] = tot["n_converted"] - cells["n_converted"]
     ok = (cells["n"] >= min_n) & (cells["n_base"] >= min_n)
-    res = [(_test(r.n_converted, r.n, r.x_base, r.n_base, fisher_below) if good else (np.nan, np.nan, ""))
-           for r, good in zip(cells.itertuples(index=False), ok.to_numpy(), strict=True)]
-    cells["z"] = [r[0] for r in res]
-    cells["p_value"] = [r[1] for r in res]
-    cells["test"] = [r[2] for r in res]
-    cells["q_value"] = np.nan
     idx = np.flatnonzero(ok.to_numpy())
+    t = cells.iloc[idx]
+    z, p, kind = _test_many(t["n_converted"].to_numpy(), t["n"].to_numpy(), t["x_base"].to_numpy(),
+                            t["n_base"].to_numpy(), fisher_below)
+    cells["z"] = np.nan
+    cells["p_value"] = np.nan
+    cells["test"] = ""
+    cells.loc[idx, "z"] = z
+    cells.loc[idx, "p_value"] = p
+    cells.loc[idx, "test"] = kind
+    cells["q_value"] = np.nan
     cells.loc[idx, "q_value"] = _bh(cells.loc[idx, "p_value"].to_numpy(dtype=float))
     return cells
 
