@@ -64,6 +64,19 @@ def test_other_figures_return_axes(log):
     assert PJ.plot_transitions(J.transitions(log, path_col="session_id"), ax=ax) is ax
 
 
+def test_transitions_in_reading_order(log):
+    tr = J.transitions(log, path_col="session_id")
+    ax = PJ.plot_transitions(tr, order=["visit", "view", "cart", "purchase"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["(start)", "visit", "view", "cart", "purchase"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["visit", "view", "cart", "purchase", "(end)"]
+    # states the order leaves out come after the listed ones (before "(end)"), alphabetically,
+    # and the cells keep their values
+    ax = PJ.plot_transitions(tr, order=["visit", "view"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["visit", "view", "cart", "purchase", "(end)"]
+    m = ax.images[0].get_array()
+    assert m[1, 1] == pytest.approx(0.75)  # visit -> view: 3 of 4 visits
+
+
 def test_friction_shading():
     start = pd.Timestamp("2024-01-01", tz="UTC")
     cells = pd.DataFrame({

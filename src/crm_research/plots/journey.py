@@ -73,10 +73,35 @@ def plot_stage_counts(counts: pd.DataFrame, *, ax=None):
     return ax
 
 
-def plot_transitions(transitions: pd.DataFrame, *, min_n: int = 0, ax=None):
-    """Heatmap of transition probabilities (rows: from, columns: to)."""
+def plot_transitions(transitions: pd.DataFrame, *, min_n: int = 0, order: list[str] | None = None,
+                     ax=None):
+    """Heatmap of transition probabilities (rows: from, columns: to).
+
+    Parameters
+    ----------
+    transitions : DataFrame
+        Output of :func:`crm_research.journey.transitions`.
+    min_n : int
+        Transitions made fewer times are left out.
+    order : list of str, optional
+        States in reading order (lifecycle stages, funnel steps): rows and columns follow it,
+        with ``(start)`` first among the rows and ``(end)`` last among the columns; states it
+        does not list come after the listed ones, alphabetically. Default: alphabetical.
+    """
     t = transitions[transitions["n"] >= min_n]
     m = t.pivot_table(index="from_event", columns="to_event", values="probability", aggfunc="sum")
+    if order is not None:
+        from crm_research.journey.transitions import END, START
+
+        def ranked(names, first=(), last=()):
+            def key(x):
+                for rank, group in ((0, first), (1, order), (3, last)):
+                    if x in group:
+                        return rank, list(group).index(x), ""
+                return 2, 0, x
+            return sorted(names, key=key)
+
+        m = m.reindex(index=ranked(m.index, first=(START,)), columns=ranked(m.columns, last=(END,)))
     ax = _ax(ax, figsize=(1 + 0.6 * max(len(m.columns), 4), 1 + 0.45 * max(len(m.index), 4)))
     im = ax.imshow(m.fillna(0.0).to_numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(m.columns)), m.columns, rotation=45, ha="right", fontsize=8)
