@@ -391,6 +391,21 @@ def test_intervals_against_references():
     assert (v[0], lo[0], hi[0]) == pytest.approx((30, 100 * (0.3 - 1.959964 * se), 100 * (0.3 + 1.959964 * se)), abs=1e-4)
 
 
+def test_t_intervals_vectorised_equal_one_at_a_time():
+    """Many elements in one call (0, 1 and 2+ observations, integer and float sums) give exactly
+    what each element gives alone: NaN mean for n = 0, NaN interval for n < 2."""
+    n = [0, 1, 2, 5, 40, 3]
+    s = [0, 7, 9, 1234, 10**12, 4.5]
+    ss = [0, 49, 41, 400_000, 3 * 10**22, 8.25]
+    m, lo, hi = intervals.t_mean_from_sums(n, s, ss, scale=100)
+    for i in range(len(n)):
+        one = intervals.t_mean_from_sums([n[i]], [s[i]], [ss[i]], scale=100)
+        assert np.array_equal(np.array([m[i], lo[i], hi[i]]), np.concatenate(one), equal_nan=True), i
+    assert np.isnan(m[0]) and m[1] == 0.07 and np.isnan(lo[1]) and np.isnan(hi[1])
+    assert hi[2] - m[2] == pytest.approx(stats.t.ppf(0.975, 1) * np.sqrt((2 * 41 - 81) / 2 / 2) / 100)
+    assert [len(a) for a in intervals.t_mean_from_sums([], [], [])] == [0, 0, 0]
+
+
 def test_metric_registry():
     names = kpi.metric_names()
     assert len(names) == len(set(names)) == 27

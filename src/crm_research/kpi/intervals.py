@@ -69,27 +69,24 @@ def t_mean_from_sums(n, s, ss, conf: float = 0.95, scale: float = 1.0):
     mean, low, high : ndarray
         Mean (NaN when n == 0) and interval (NaN when n < 2), in ``unit / scale``.
     """
-    mean, low, high = [], [], []
+    mean, se, df = [], [], []
     for ni, si, ssi in zip(n, s, ss, strict=True):
         ni = int(ni)
-        if ni == 0:
-            mean.append(np.nan), low.append(np.nan), high.append(np.nan)
-            continue
-        m = float(si) / ni / scale
-        mean.append(m)
+        mean.append(float(si) / ni / scale if ni > 0 else np.nan)
         if ni < 2:
-            low.append(np.nan), high.append(np.nan)
+            se.append(np.nan), df.append(1)
             continue
         if isinstance(si, (int, np.integer)) and isinstance(ssi, (int, np.integer)):
             num = ni * int(ssi) - int(si) * int(si)  # exact
             var = max(num, 0) / (ni * (ni - 1))
         else:
             var = max(float(ssi) - float(si) ** 2 / ni, 0.0) / (ni - 1)
-        se = np.sqrt(var / ni) / scale
-        q = float(stats.t.ppf(0.5 + conf / 2, ni - 1))
-        low.append(m - q * se)
-        high.append(m + q * se)
-    return np.asarray(mean, float), np.asarray(low, float), np.asarray(high, float)
+        se.append(np.sqrt(var / ni) / scale)
+        df.append(ni - 1)
+    mean, se = np.asarray(mean, float), np.asarray(se, float)
+    # one vectorised quantile call: a call per element was ~0.5 ms, a large share of the breakdowns
+    q = stats.t.ppf(0.5 + conf / 2, np.asarray(df, float)) if len(df) else np.zeros(0)
+    return mean, mean - q * se, mean + q * se
 
 
 def t_mean(x, conf: float = 0.95) -> tuple[float, float, float]:
