@@ -23,6 +23,7 @@ from crm_research.churn import (
     lift_table,
     rfm_summary,
 )
+from crm_research.churn.classifier import FEATURE_DESCRIPTIONS, describe_driver
 from crm_research.errors import ParameterError
 
 TRAIN, TEST, HORIZON = "2024-10-01", "2025-10-01", 90  # same season a year apart
@@ -136,13 +137,15 @@ def test_lift_and_calibration_tables_by_hand():
 
 
 class _Stub:
-    """Risk rises with one feature only (index j): the driver must be that feature."""
+    """Risk rises (sign 1) or falls (sign -1) with one feature only (index j): the driver must be
+    that feature."""
 
-    def __init__(self, j):
+    def __init__(self, j, sign=1.0):
         self.j = j
+        self.sign = sign
 
     def predict_proba(self, X):
-        p = expit(X[:, self.j] / 30.0 - 2)
+        p = expit(self.sign * X[:, self.j] / 30.0 - 2)
         return np.column_stack([1 - p, p])
 
 
@@ -159,6 +162,26 @@ def test_driver_is_the_feature_that_raises_the_risk(tables, model):
     assert (out.loc[~above, "driver"] == "none").all()
     ref_p = expit(m.reference_["recency_days"] / 30.0 - 2)
     assert np.allclose(out.loc[above, "driver_effect"], out.loc[above, "p_churn"] - ref_p)
+    assert (out.loc[above, "driver_description"] == "long time since the last purchase").all()
+    assert (out.loc[~above, "driver_description"] == "no single driver").all()
+    # risk that falls with recency: the driver is then a *short* time since the last purchase,
+    # and the description must say so rather than repeat the usual direction
+    m.estimator_ = _Stub(j, sign=-1.0)
+    out = m.predict(tables, TEST)
+    below = feats["recency_days"].to_numpy() < m.reference_["recency_days"]
+    assert (out.loc[below, "driver"] == "recency_days").all()
+    assert (out.loc[below, "driver_description"] == "short time since the last purchase").all()
+
+
+def test_driver_descriptions_follow_the_direction(tables):
+    assert describe_driver("n_orders", 12.0, 3.0) == "many orders"
+    assert describe_driver("n_orders", 1.0, 3.0) == "few orders"
+    assert describe_driver("days_since_visit", np.nan, 20.0) == "no site visit on record"
+    assert describe_driver("none", 1.0, 0.0) == "no single driver"
+    assert describe_driver("new_feature", 2.0, 1.0) == "new_feature above typical"
+    # every feature has a description both ways
+    assert set(churn_features(tables, TEST).columns) - {"customer_id"} <= set(FEATURE_DESCRIPTIONS)
+    assert all(len(v) == 2 and v[0] != v[1] for v in FEATURE_DESCRIPTIONS.values())
 
 
 def test_at_risk_list_end_to_end(tables, model):

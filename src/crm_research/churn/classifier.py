@@ -45,37 +45,69 @@ __all__ = [
     "calibration_table",
     "lift_table",
     "FEATURE_DESCRIPTIONS",
+    "describe_driver",
 ]
 
 DAY = pd.Timedelta(days=1)
 
-FEATURE_DESCRIPTIONS = {
-    "recency_days": "long time since the last purchase",
-    "tenure_days": "customer age (time since the first purchase)",
-    "n_purchase_days": "few purchase days",
-    "n_orders": "few orders",
-    "revenue": "low total spend",
-    "avg_order_value": "low average order value",
-    "mean_gap_days": "slow purchase rhythm",
-    "overdue_ratio": "overdue versus their own purchase rhythm",
-    "orders_90d": "few orders in the last 90 days",
-    "orders_prev_90d": "few orders 90-180 days ago",
-    "revenue_90d": "low spend in the last 90 days",
-    "returned_share": "many returned orders",
-    "cancelled_orders": "cancelled orders",
-    "promo_share": "buys mostly on promotion",
-    "site_visits_30d": "few site visits in the last 30 days",
-    "site_visits_90d": "few site visits in the last 90 days",
-    "days_since_visit": "no recent site visit",
-    "carts_90d": "few add-to-carts in the last 90 days",
-    "tickets_180d": "support tickets in the last 180 days",
-    "open_tickets": "unresolved support tickets",
-    "mean_csat": "low satisfaction with support",
-    "last_nps": "low NPS answer",
-    "active_subscription": "no active subscription",
-    "ended_subscription": "ended a subscription",
-    "age": "age",
+FEATURE_DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    # feature: (description when the customer's value is above the typical customer's, below it)
+    "recency_days": ("long time since the last purchase", "short time since the last purchase"),
+    "tenure_days": ("long-standing customer", "recent customer (first purchase not long ago)"),
+    "n_purchase_days": ("many purchase days", "few purchase days"),
+    "n_orders": ("many orders", "few orders"),
+    "revenue": ("high total spend", "low total spend"),
+    "avg_order_value": ("high average order value", "low average order value"),
+    "mean_gap_days": ("slow purchase rhythm", "fast purchase rhythm"),
+    "overdue_ratio": ("overdue versus their own purchase rhythm", "not yet due by their own purchase rhythm"),
+    "orders_90d": ("many orders in the last 90 days", "few orders in the last 90 days"),
+    "orders_prev_90d": ("many orders 90-180 days ago", "few orders 90-180 days ago"),
+    "revenue_90d": ("high spend in the last 90 days", "low spend in the last 90 days"),
+    "returned_share": ("many returned orders", "few returned orders"),
+    "cancelled_orders": ("cancelled orders", "few cancelled orders"),
+    "promo_share": ("buys mostly on promotion", "rarely buys on promotion"),
+    "site_visits_30d": ("many site visits in the last 30 days", "few site visits in the last 30 days"),
+    "site_visits_90d": ("many site visits in the last 90 days", "few site visits in the last 90 days"),
+    "days_since_visit": ("no recent site visit", "recent site visit"),
+    "carts_90d": ("many add-to-carts in the last 90 days", "few add-to-carts in the last 90 days"),
+    "tickets_180d": ("support tickets in the last 180 days", "few support tickets in the last 180 days"),
+    "open_tickets": ("unresolved support tickets", "few unresolved support tickets"),
+    "mean_csat": ("high satisfaction with support", "low satisfaction with support"),
+    "last_nps": ("high NPS answer", "low NPS answer"),
+    "active_subscription": ("active subscription", "no active subscription"),
+    "ended_subscription": ("ended a subscription", "no ended subscription"),
+    "age": ("older than the typical customer", "younger than the typical customer"),
 }
+"""Plain-word risk drivers: a driver is described by the direction in which the customer differs
+from the typical (training median) customer, since a model may find risk on either side."""
+
+MISSING_DESCRIPTIONS = {
+    "mean_gap_days": "only one purchase day so far",
+    "overdue_ratio": "only one purchase day so far",
+    "days_since_visit": "no site visit on record",
+    "mean_csat": "no rated support ticket",
+    "last_nps": "no survey answer",
+    "age": "age unknown",
+}
+"""Description of a driver whose feature is undefined (missing) for the customer."""
+
+
+def describe_driver(name: str, value: float, reference: float) -> str:
+    """Plain words for risk driver ``name`` of a customer whose feature is ``value``.
+
+    ``reference`` is the typical customer's value: above it the first description of
+    :data:`FEATURE_DESCRIPTIONS` applies, below it the second; a missing ``value`` gets
+    :data:`MISSING_DESCRIPTIONS`. ``"none"`` is ``"no single driver"``.
+    """
+    if name == "none":
+        return "no single driver"
+    if value is None or not np.isfinite(value):
+        return MISSING_DESCRIPTIONS.get(name, f"{name} unknown")
+    if name not in FEATURE_DESCRIPTIONS:
+        return f"{name} {'above' if value > reference else 'below'} typical"
+    high, low = FEATURE_DESCRIPTIONS[name]
+    return high if value > reference else low
+
 
 
 def _ts(value) -> ibis.expr.types.Scalar:
@@ -525,8 +557,9 @@ class ChurnClassifier:
         DataFrame
             ``customer_id``, ``p_churn`` (probability), and with ``drivers``: ``driver``
             (feature name, ``"none"`` when no feature raises the risk above the typical
-            customer's), ``driver_description``, ``driver_effect`` (probability points the
-            driver adds). Sorted by ``customer_id``.
+            customer's), ``driver_description`` (plain words, in the direction the customer
+            differs from the typical one: :func:`describe_driver`), ``driver_effect``
+            (probability points the driver adds). Sorted by ``customer_id``.
         """
         self._require_fit()
         feats = churn_features(tables, as_of, self.active_days)
@@ -550,8 +583,9 @@ class ChurnClassifier:
             names = np.asarray(self.feature_names_, dtype=object)[best]
             names = np.where(eff > 1e-9, names, "none")
             out["driver"] = names
-            out["driver_description"] = [FEATURE_DESCRIPTIONS.get(n, n) if n != "none"
-                                         else "no single driver" for n in names]
+            raw = feats[self.feature_names_].to_numpy(dtype=float)[np.arange(len(p)), best]
+            ref = self.reference_.to_numpy(dtype=float)[best]
+            out["driver_description"] = [describe_driver(n, v, r) for n, v, r in zip(names, raw, ref, strict=True)]
             out["driver_effect"] = np.where(eff > 1e-9, eff, 0.0)
         return out
 
