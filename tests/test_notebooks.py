@@ -127,18 +127,26 @@ def test_tables_hold_no_personal_data(run_all, small_company):
 
 
 def test_an_override_changes_a_result_table(run_all, small_company, tmp_path):
-    other = run.run_notebooks(["2"], overrides=[("max_orders", "3")], data_dir=small_company,
+    # clustering buyers with two or more orders instead of three: the personas cover more people
+    other = run.run_notebooks(["2"], overrides=[("cluster_min_orders", "2")], data_dir=small_company,
                               out_dir=tmp_path)
-    name = "segmentation_orders_per_contact.csv"
+    name = "segmentation_personas.csv"
     base, changed = pd.read_csv(run_all / "tables" / name), pd.read_csv(other / "tables" / name)
-    assert changed["orders"].tolist() == ["0", "1", "2", "3+"] and len(base) == 11
-    assert changed["contacts"].sum() == base["contacts"].sum()
+    buyers = pd.read_csv(run_all / "tables" / "segmentation_customers.csv")
+    assert base["customers"].sum() == (buyers["frequency"] >= 3).sum()
+    assert changed["customers"].sum() == (buyers["frequency"] >= 2).sum() > base["customers"].sum()
+    assert changed["customer_share"].sum() == pytest.approx(1.0)
+    clustered = pd.read_csv(other / "tables" / "segmentation_customers.csv")
+    assert (clustered["cluster"].notna() == (clustered["frequency"] >= 2)).all()
+    # what does not depend on the clusters is unchanged
+    for same in ("segmentation_rfm_segments.csv", "segmentation_levels.csv"):
+        assert (run_all / "tables" / same).read_bytes() == (other / "tables" / same).read_bytes(), same
     manifest = json.loads((other / "manifest.json").read_text())
-    assert manifest["notebooks"][0]["parameters"]["max_orders"] == 3
+    assert manifest["notebooks"][0]["parameters"]["cluster_min_orders"] == 2
     text = run.compare_runs(run_all, other)
-    assert "## segmentation_orders_per_contact" in text and "Only in A" in text
+    assert "## segmentation_personas" in text and "Only in A" in text
     assert cli.main(["compare", str(run_all), str(other), "--out", str(tmp_path / "cmp")]) == 0
-    assert (tmp_path / "cmp" / "segmentation_orders_per_contact.csv").exists()
+    assert (tmp_path / "cmp" / "segmentation_personas.csv").exists()
 
 
 def test_nbval_lax_runs_every_notebook(nbval_result):
