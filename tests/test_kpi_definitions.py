@@ -129,8 +129,11 @@ def test_table_shape_periods_and_columns(base):
     # one definition line per metric, with the parameters filled in
     assert "events.event == 'referral'" in get(base, "advocates", "2024-01")["definition"]
     assert "{" not in "".join(base["definition"])
-    # ordered by metric (declaration order) then period
+    # ordered by metric (declaration order) then period; one row per metric and period
     assert list(dict.fromkeys(base["metric"])) == kpi.metric_names()
+    assert base.groupby("metric", sort=False)["period"].apply(lambda s: s.is_monotonic_increasing).all()
+    assert not base.duplicated(["metric", "period"]).any() and base.index.equals(pd.RangeIndex(len(base)))
+    assert str(base["period"].dtype) == str(base["period_end"].dtype) == "datetime64[ns, UTC]"
 
 
 def test_customer_counts(base):
