@@ -61,6 +61,29 @@ def test_resolve_notebooks_by_number_stem_file_and_topic(tmp_path):
 
 # --- parameters ----------------------------------------------------------------------------
 
+COMMON = ('data_dir = None  # data folder\nas_of = "2026-01-01"  # analysis date\nperiod = "M"  # period\n'
+          'seed = 42  # random seed\nrun_dir = None  # run folder\n')
+OWN = {
+    "01_baseline": "periods = 24  # periods shown\nactive_window_days = 90  # active window (days)",
+    "02_segmentation": "lookback_days = 365  # look-back (days)\nmax_orders = 10  # top bin",
+    "03_journey": "lookback_days = 365  # look-back (days)",
+    "04_attribution": "lookback_days = 30  # look-back (days)",
+    "05_churn": "bin_days = 30  # bin width (days)\nchurn_after_days = 180  # lapse threshold (days)",
+}
+
+
+@pytest.fixture
+def stand_in_project(tmp_path, monkeypatch):
+    """A project whose five notebooks have fixed parameters, so the runner's parameter rules
+    are tested independently of what the real notebooks declare."""
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    for stem, own in OWN.items():
+        _nb(root / "notebooks" / f"{stem}.ipynb", COMMON + own, "x = 1")
+    monkeypatch.setenv("CRM_RESEARCH_ROOT", str(root))
+    return root
+
+
 
 def test_every_notebook_declares_the_common_parameters_with_comments():
     for path in run.resolve_notebooks():
@@ -90,7 +113,7 @@ def test_coerce_rejects_with_a_clear_message(default, given):
         run.coerce(given, run.Param("x", default, True, ""), "nb")
 
 
-def test_parameter_precedence_file_then_data_then_overrides(tmp_path):
+def test_parameter_precedence_file_then_data_then_overrides(tmp_path, stand_in_project):
     nbs = run.resolve_notebooks(["1", "5"])
     pf = tmp_path / "params.yaml"
     pf.write_text("as_of: 2025-07-01\nperiod: W\nbin_days: 14\n05_churn:\n  churn_after_days: 90\n"
@@ -112,14 +135,16 @@ def test_parameter_precedence_file_then_data_then_overrides(tmp_path):
     ([("as_of", "yesterday")], r"05_churn: as_of='yesterday' is not a date"),
     ([("run_dir", "/tmp/x")], r"run_dir is chosen by the runner"),
 ])
-def test_bad_parameters_are_rejected_before_any_kernel(overrides, message, tmp_path, no_kernel):
+def test_bad_parameters_are_rejected_before_any_kernel(overrides, message, tmp_path, no_kernel,
+                                                         stand_in_project):
     with pytest.raises(ParameterError, match=message):
         run.run_notebooks(["5"], overrides=overrides, out_dir=tmp_path / "runs")
     assert no_kernel == []
     assert not (tmp_path / "runs").exists()
 
 
-def test_unknown_parameter_of_a_multi_notebook_run_names_the_notebooks(tmp_path, no_kernel):
+def test_unknown_parameter_of_a_multi_notebook_run_names_the_notebooks(tmp_path, no_kernel,
+                                                                        stand_in_project):
     with pytest.raises(ParameterError, match=r"no notebook of this run \(01_baseline, 02_segmentation\)"):
         run.run_notebooks(["1", "2"], overrides=[("bins", "3")], out_dir=tmp_path)
     with pytest.raises(ParameterError, match=r"notebook 01_baseline has no parameter 'max_orders'"):
