@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench lock lint clean-venv
+.PHONY: demo test bench bench-reference lock lint clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,29 @@ demo: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
-## bench: the benchmarks in benchmarks/ (on demand, never part of the tests)
+# reference environment of the side-by-side benchmark: the tools analysts use today (lifetimes,
+# pymc-marketing, ChannelAttribution, retentioneering) beside crm-research from the lock, in a
+# venv of their own -- never in the project's dependencies
+REF_VENV ?= .bench-venv
+REF_BIN  := $(REF_VENV)/bin
+
+$(REF_VENV)/.ready: requirements.lock benchmarks/reference-requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(REF_VENV)
+	$(REF_BIN)/python -m pip install -q --upgrade pip
+	$(REF_BIN)/pip install -q -r requirements.lock
+	$(REF_BIN)/pip install -q -c requirements.lock -r benchmarks/reference-requirements.txt
+	$(REF_BIN)/pip install -q --no-deps -e .
+	touch $@
+
+## bench: the benchmarks in benchmarks/ (on demand, never part of the tests), then bench-reference
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_churn.py
+	$(MAKE) bench-reference
+
+## bench-reference: ours against lifetimes, pymc-marketing, ChannelAttribution and retentioneering
+bench-reference: $(REF_VENV)/.ready
+	RETENTIONEERING_NO_TRACK=1 $(REF_BIN)/python benchmarks/side_by_side.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
