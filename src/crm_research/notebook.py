@@ -13,9 +13,8 @@ ids before writing ``tables/<name>.csv``; :meth:`RunContext.save_figure` writes
 Paths are resolved from the project root (:mod:`crm_research.paths`), whatever the kernel's
 working directory.
 
-The *first tables* at the end of this module are the modest opening analysis of each notebook
-(row counts, orders per customer, event counts, spend per campaign, recency); later analyses
-replace or extend them.
+The display helpers at the end (:func:`show`, :func:`show_by_unit`, :func:`number`) format
+tables and numbers for a client; the analyses themselves live in the topic packages.
 """
 
 from __future__ import annotations
@@ -40,16 +39,10 @@ __all__ = [
     "parse_as_of",
     "check_period",
     "write_csv",
+    "project_path",
+    "show_by_unit",
+    "number",
     "SCRATCH",
-    "row_counts",
-    "activity_by_period",
-    "orders_per_customer",
-    "event_counts",
-    "spend_by_campaign",
-    "recency_distribution",
-    "days_since_last_order",
-    "line_chart",
-    "bar_chart",
     "show",
 ]
 
@@ -355,6 +348,32 @@ class RunContext:
             self._meta["figures"].append(name)
             self._write_meta()
 
+    def publish(self, fig, name: str, *, dpi: int = 100):
+        """Save ``fig`` as ``figures/<name>.png``, close it and return the saved image.
+
+        The notebook (and its report) shows the saved file, so each figure is drawn once, exactly
+        as the client's PNG, instead of once by the inline backend and once by the save.
+
+        Parameters
+        ----------
+        fig : matplotlib.figure.Figure
+        name : str
+            File name without extension; unique within the run.
+        dpi : int
+            Resolution (dots per inch).
+
+        Returns
+        -------
+        IPython.display.Image
+            Displayed when it is the cell's last expression.
+        """
+        import matplotlib.pyplot as plt
+        from IPython.display import Image
+
+        self.save_figure(fig, name, dpi=dpi)
+        plt.close(fig)
+        return Image(filename=str(self.figures_dir / f"{name}.png"))
+
     def headline(self, name: str, value: Any, fmt: str = "{:,}") -> str:
         """Record one headline number for the run index; returns its text.
 
@@ -429,251 +448,6 @@ def setup(notebook: str, run_dir: str | os.PathLike | None = None, seed: int = 0
 
 
 # ---------------------------------------------------------------------------------------
-# first tables
-# ---------------------------------------------------------------------------------------
-
-TIME_COLUMNS = {
-    "customers": "signup_at",
-    "orders": "ordered_at",
-    "events": "occurred_at",
-    "ad_spend": "date",
-    "tickets": "opened_at",
-    "surveys": "answered_at",
-    "subscriptions": "started_at",
-}
-
-
-def row_counts(crm, as_of) -> pd.DataFrame:
-    """Rows per table, with the time span they cover.
-
-    Parameters
-    ----------
-    crm : CRMData
-    as_of : date-like
-        Analysis date; ``rows_before_as_of`` counts rows strictly before it.
-
-    Returns
-    -------
-    DataFrame
-        ``table``, ``rows``, ``rows_before_as_of``, ``first``, ``last`` (dates, empty for
-        tables without a time column), in data-model order.
-    """
-    cut = parse_as_of(as_of)
-    rows = []
-    for name, df in crm.tables().items():
-        col = TIME_COLUMNS.get(name)
-        if col and col in df.columns and len(df):
-            t = df[col]
-            rows.append({"table": name, "rows": len(df), "rows_before_as_of": int((t < cut).sum()),
-                         "first": t.min().strftime("%Y-%m-%d"), "last": t.max().strftime("%Y-%m-%d")})
-        else:
-            rows.append({"table": name, "rows": len(df), "rows_before_as_of": len(df),
-                         "first": "", "last": ""})
-    return pd.DataFrame(rows, columns=["table", "rows", "rows_before_as_of", "first", "last"])
-
-
-def _completed(orders: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    o = orders[orders["ordered_at"] < as_of]
-    if "status" in o.columns:
-        o = o[o["status"] == "completed"]
-    return o
-
-
-def activity_by_period(crm, as_of, period: str = "M", periods: int = 24,
-                       active_window_days: int = 90) -> pd.DataFrame:
-    """New contacts, orders, revenue and active customers per period.
-
-    Parameters
-    ----------
-    crm : CRMData
-    as_of : date-like
-        Only data strictly before this day counts; the last period ends there.
-    period : {"M", "W"}
-        Months or weeks (Monday start).
-    periods : int
-        Number of periods shown, counting back from ``as_of``.
-    active_window_days : int
-        A customer is active at a period's end if they placed a completed order in the
-        ``active_window_days`` before it.
-
-    Returns
-    -------
-    DataFrame
-        ``period_start`` (date), ``new_contacts``, ``orders``, ``revenue`` (completed orders,
-        currency), ``active_customers``; oldest first.
-    """
-    freq = check_period(period)
-    cut = parse_as_of(as_of)
-    if periods < 1 or active_window_days < 1:
-        raise ParameterError("periods and active_window_days must be at least 1")
-    last = cut - pd.Timedelta(microseconds=1)
-    starts = pd.period_range(end=last.tz_localize(None).to_period(freq), periods=periods, freq=freq)
-    start_ts = [p.start_time.tz_localize("UTC") for p in starts]
-    end_ts = [min((p + 1).start_time.tz_localize("UTC"), cut) for p in starts]
-    orders = _completed(crm.orders, cut)
-    signups = crm.customers["signup_at"]
-    window = pd.Timedelta(days=active_window_days)
-    rows = []
-    for s, e in zip(start_ts, end_ts, strict=True):
-        in_p = orders[(orders["ordered_at"] >= s) & (orders["ordered_at"] < e)]
-        act = orders[(orders["ordered_at"] >= e - window) & (orders["ordered_at"] < e)]
-        rows.append({
-            "period_start": s,
-            "new_contacts": int(((signups >= s) & (signups < e)).sum()),
-            "orders": len(in_p),
-            "revenue": float(in_p["amount"].sum()),
-            "active_customers": int(act["customer_id"].nunique()),
-        })
-    return pd.DataFrame(rows)
-
-
-def orders_per_customer(crm, as_of, lookback_days: int = 365, max_orders: int = 10) -> pd.DataFrame:
-    """How many contacts placed 0, 1, 2, ... completed orders in the look-back window.
-
-    Parameters
-    ----------
-    crm : CRMData
-    as_of : date-like
-    lookback_days : int
-        Window length before ``as_of``.
-    max_orders : int
-        Counts above this are grouped as ``"<max_orders>+"``.
-
-    Returns
-    -------
-    DataFrame
-        ``orders`` (label), ``contacts``, ``share`` (of all contacts known at ``as_of``).
-    """
-    if max_orders < 1 or lookback_days < 1:
-        raise ParameterError("max_orders and lookback_days must be at least 1")
-    cut = parse_as_of(as_of)
-    o = _completed(crm.orders, cut)
-    o = o[o["ordered_at"] >= cut - pd.Timedelta(days=lookback_days)]
-    contacts = crm.customers.loc[crm.customers["signup_at"] < cut, "customer_id"]
-    n = o.groupby("customer_id").size().reindex(contacts.to_numpy(), fill_value=0)
-    capped = n.clip(upper=max_orders)
-    counts = capped.value_counts().reindex(range(max_orders + 1), fill_value=0)
-    labels = [str(i) for i in range(max_orders)] + [f"{max_orders}+"]
-    total = int(counts.sum())
-    return pd.DataFrame({
-        "orders": labels,
-        "contacts": counts.to_numpy().astype(int),
-        "share": counts.to_numpy() / total if total else np.zeros(len(labels)),
-    })
-
-
-def event_counts(crm, as_of, lookback_days: int = 365, top_events: int = 15) -> pd.DataFrame:
-    """Events by name in the look-back window, most frequent first.
-
-    Parameters
-    ----------
-    crm : CRMData
-    as_of : date-like
-    lookback_days : int
-    top_events : int
-        Names beyond the most frequent ``top_events`` are grouped as ``"(other)"``.
-
-    Returns
-    -------
-    DataFrame
-        ``event``, ``events``, ``contacts`` (distinct), ``share`` (of events).
-    """
-    if top_events < 1 or lookback_days < 1:
-        raise ParameterError("top_events and lookback_days must be at least 1")
-    cut = parse_as_of(as_of)
-    ev = crm.events
-    ev = ev[(ev["occurred_at"] < cut) & (ev["occurred_at"] >= cut - pd.Timedelta(days=lookback_days))]
-    g = (ev.groupby("event").agg(events=("event", "size"), contacts=("customer_id", "nunique"))
-         .reset_index().sort_values(["events", "event"], ascending=[False, True]))
-    if len(g) > top_events:
-        rest = g.iloc[top_events:]
-        other_contacts = ev.loc[ev["event"].isin(rest["event"]), "customer_id"].nunique()
-        g = pd.concat([g.iloc[:top_events],
-                       pd.DataFrame({"event": ["(other)"], "events": [int(rest["events"].sum())],
-                                     "contacts": [other_contacts]})])
-    total = g["events"].sum()
-    g["share"] = g["events"] / total if total else 0.0
-    g["event"] = g["event"].astype(str)
-    return g.reset_index(drop=True)
-
-
-def spend_by_campaign(crm, as_of, lookback_days: int = 365, min_spend: float = 0.0) -> pd.DataFrame:
-    """Impressions, clicks and cost per campaign in the look-back window, biggest spend first.
-
-    Parameters
-    ----------
-    crm : CRMData
-    as_of : date-like
-    lookback_days : int
-    min_spend : float
-        Campaigns that spent less (currency) are left out.
-
-    Returns
-    -------
-    DataFrame
-        ``campaign_id``, ``campaign_name``, ``channel``, ``impressions``, ``clicks``, ``cost``,
-        ``ctr`` (clicks per impression), ``cpc`` (cost per click, empty without clicks).
-    """
-    cut = parse_as_of(as_of)
-    s = crm.ad_spend
-    s = s[(s["date"] < cut) & (s["date"] >= cut - pd.Timedelta(days=lookback_days))]
-    g = s.groupby("campaign_id").agg(impressions=("impressions", "sum"), clicks=("clicks", "sum"),
-                                     cost=("cost", "sum")).reset_index()
-    camp = crm.campaigns.rename(columns={"name": "campaign_name"})[["campaign_id", "campaign_name", "channel"]]
-    g = g.merge(camp, on="campaign_id", how="left")
-    g = g[g["cost"] >= min_spend]
-    g["ctr"] = np.where(g["impressions"] > 0, g["clicks"] / g["impressions"].where(g["impressions"] > 0), np.nan)
-    g["cpc"] = g["cost"] / g["clicks"].where(g["clicks"] > 0)
-    g = g.sort_values(["cost", "campaign_id"], ascending=[False, True])
-    cols = ["campaign_id", "campaign_name", "channel", "impressions", "clicks", "cost", "ctr", "cpc"]
-    out = g[cols].reset_index(drop=True)
-    for c in ("campaign_id", "campaign_name", "channel"):
-        out[c] = out[c].astype(str)
-    return out
-
-
-def recency_distribution(crm, as_of, bin_days: int = 30, max_days: int = 720) -> pd.DataFrame:
-    """Customers by days since their last completed order, in bins of ``bin_days``.
-
-    Parameters
-    ----------
-    crm : CRMData
-    as_of : date-like
-    bin_days : int
-        Bin width in days.
-    max_days : int
-        Recencies beyond this fall in the last, open bin.
-
-    Returns
-    -------
-    DataFrame
-        ``days_since_last_order`` (bin label ``"0-29"``, ..., ``"720+"``), ``customers``,
-        ``share``, ``cumulative_share``.
-    """
-    if bin_days < 1 or max_days < bin_days:
-        raise ParameterError("bin_days must be at least 1 and max_days at least bin_days")
-    cut = parse_as_of(as_of)
-    o = _completed(crm.orders, cut)
-    last = o.groupby("customer_id")["ordered_at"].max()
-    days = ((cut - last).dt.total_seconds() // 86400).astype(int)
-    n_bins = -(-max_days // bin_days)
-    idx = np.minimum(days.to_numpy() // bin_days, n_bins)
-    counts = np.bincount(idx, minlength=n_bins + 1)
-    labels = [f"{i * bin_days}-{(i + 1) * bin_days - 1}" for i in range(n_bins)] + [f"{n_bins * bin_days}+"]
-    total = counts.sum()
-    share = counts / total if total else np.zeros(len(counts))
-    return pd.DataFrame({"days_since_last_order": labels, "customers": counts.astype(int),
-                         "share": share, "cumulative_share": np.cumsum(share)})
-
-
-def days_since_last_order(crm, as_of) -> pd.Series:
-    """Days since each customer's last completed order before ``as_of`` (index: customer_id)."""
-    cut = parse_as_of(as_of)
-    last = _completed(crm.orders, cut).groupby("customer_id")["ordered_at"].max()
-    return ((cut - last).dt.total_seconds() // 86400).astype(int).rename("days_since_last_order")
-
-
-# ---------------------------------------------------------------------------------------
 # display
 # ---------------------------------------------------------------------------------------
 
@@ -717,38 +491,33 @@ def show(df: pd.DataFrame, percent: tuple[str, ...] | None = None, decimals: int
     return df.style.format(fmt, na_rep="").hide(axis="index")
 
 
-# ---------------------------------------------------------------------------------------
-# charts
-# ---------------------------------------------------------------------------------------
+def show_by_unit(frame: pd.DataFrame, columns):
+    """Display a table with a ``unit`` column: shares as percentages, counts without decimals.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Has a ``unit`` column (``share``, ``contacts``, ``customers``, ``orders``, currency, ...).
+    columns : sequence of str
+        The value columns to format row by row.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+    """
+    styler = show(frame, percent=())
+    counts = frame["unit"].isin(["contacts", "customers", "orders"])
+    for rows, fmt in ((frame["unit"] == "share", "{:.1%}"), (counts, "{:,.0f}")):
+        styler = styler.format(fmt, subset=pd.IndexSlice[frame.index[rows], list(columns)], na_rep="")
+    return styler
 
 
-def line_chart(df: pd.DataFrame, x: str, y: str, *, title: str = "", xlabel: str = "",
-               ylabel: str = ""):
-    """A line chart of ``df[y]`` over ``df[x]``; returns the matplotlib Figure."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots()
-    ax.plot(df[x], df[y], marker="o", linewidth=1.5)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    fig.autofmt_xdate()
-    return fig
+def number(x) -> str:
+    """Text of a number for prose: whole numbers without decimals, others with two; NaN -> ''."""
+    return "" if pd.isna(x) else f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
 
 
-def bar_chart(df: pd.DataFrame, x: str, y: str, *, title: str = "", xlabel: str = "",
-              ylabel: str = "", horizontal: bool = False):
-    """A bar chart of ``df[y]`` per ``df[x]`` (in row order); returns the matplotlib Figure."""
-    import matplotlib.pyplot as plt
-
-    labels = df[x].astype(str).tolist()
-    fig, ax = plt.subplots(figsize=(8, max(3.0, 0.35 * len(labels))) if horizontal else None)
-    if horizontal:
-        ax.barh(labels[::-1], df[y].to_numpy()[::-1])
-        ax.set(title=title, xlabel=ylabel, ylabel=xlabel)
-    else:
-        ax.bar(labels, df[y].to_numpy())
-        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-        if len(labels) > 12 or max((len(s) for s in labels), default=0) > 6:
-            ax.tick_params(axis="x", labelrotation=45)
-            for label in ax.get_xticklabels():
-                label.set_horizontalalignment("right")
-    return fig
+def project_path(p: str | os.PathLike) -> Path:
+    """A path parameter: absolute as given, relative ones start at the project root (as ``data_dir``)."""
+    p = Path(p).expanduser()
+    return p if p.is_absolute() else paths.project_root() / p
