@@ -173,3 +173,15 @@ def test_bad_input(subs):
         CoxModel(["tenure"]).fit(subs)
     with pytest.raises(CRMError, match="not fitted"):
         CoxModel(["age"]).summary()
+
+
+def test_cox_with_holdout_is_the_two_fits_it_describes(subs, cox):
+    from crm_research.churn import cox_with_holdout
+
+    model, table, fit = cox_with_holdout(subs, seed=1, **COVARIATES)
+    train, test = split_by_customer(subs, test_share=0.3, seed=1)
+    assert fit["held_out_concordance"] == CoxModel(**COVARIATES).fit(train).concordance(test)
+    assert fit["subjects"] == len(subs) and fit["events"] == int(subs["event"].sum())
+    assert table["hazard_ratio"].tolist() == cox.summary()["hazard_ratio"].tolist()
+    assert {"ph_statistic", "ph_p_value"} <= set(table.columns)
+    assert table["covariate"].tolist() == model.summary()["covariate"].tolist()

@@ -31,6 +31,7 @@ from crm_research.churn.risk import hit_rate_table, rfm_risk
 from crm_research.churn.summary import calibration_holdout_summary, rfm_summary
 from crm_research.churn.survival import (
     CoxModel,
+    cox_with_holdout,
     customer_covariates,
     first_order_promo,
     kaplan_meier,
@@ -51,6 +52,7 @@ __all__ = [
     "km_summary",
     "logrank_tests",
     "CoxModel",
+    "cox_with_holdout",
     "churn_features",
     "churn_labels",
     "ChurnClassifier",
