@@ -45,7 +45,9 @@ def test_funnel_bars(log):
 
 def test_sankey_nodes(log):
     flows = J.path_flows(log, 4)
-    ax = PJ.plot_sankey(flows)
+    with plt.rc_context({"axes.grid": True}):
+        ax = PJ.plot_sankey(flows)
+    assert not any(line.get_visible() for line in ax.get_xgridlines())  # no grid across the nodes
     nodes = [p for p in ax.patches if isinstance(p, Rectangle)]
     heights = sorted(round(p.get_height()) for p in nodes)
     # columns: visit 4 | view 3, end 1 | cart 2, end 1 | purchase 1, end 1

@@ -180,6 +180,7 @@ def plot_sankey(flows: pd.DataFrame, *, max_nodes: int = 6, ax=None):
     ax.set_ylim(ymax * 1.02, -0.02 * ymax)
     ax.set_xticks(range(1, n_cols + 1), [f"step {k}" for k in range(1, n_cols + 1)])
     ax.set_yticks([])
+    ax.grid(False)  # grid lines would cross the nodes (a style with axes.grid on draws them)
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     return ax
