@@ -79,13 +79,13 @@ def compare_table(a, b):
     extra = len(order)
     m["_o"] = [order.get(tuple(r), extra) for r in m[keys].itertuples(index=False)]
     m = m.sort_values("_o", kind="stable").drop(columns="_o").reset_index(drop=True)
-    out = m[keys].copy()
+    cols = {k: m[k] for k in keys}
     for c in num:
         va, vb = m[f"{c} A"].astype(float), m[f"{c} B"].astype(float)
-        out[f"{c} A"], out[f"{c} B"] = va, vb
-        out[f"{c} change"] = vb - va
-        out[f"{c} change %"] = np.where(va != 0, (vb - va) / va.abs() * 100, np.nan)
-    return out
+        cols[f"{c} A"], cols[f"{c} B"] = va, vb
+        cols[f"{c} change"] = vb - va
+        cols[f"{c} change %"] = pd.Series(np.where(va != 0, (vb - va) / va.abs() * 100, np.nan), index=m.index)
+    return pd.DataFrame(cols, index=m.index)  # built at once: wide tables are not fragmented
 
 
 def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, max_rows: int = 40) -> str:
