@@ -189,6 +189,30 @@ def test_failing_notebook_gives_one_line_and_a_failed_run_folder(tmp_path):
     assert cli.main(["run", str(nb), "--out", str(tmp_path / "cli")]) == 2
 
 
+def _table_nb(path: Path, value: int) -> Path:
+    return _nb(path, f"run_dir = None  # run folder\nvalue = {value}  # a number\nseed = 1  # seed",
+               "import pandas as pd\nfrom crm_research import notebook as nb\nrun = nb.setup('" + path.stem
+               + "', run_dir, seed)", f"run.save_table(pd.DataFrame({{'x': [value, value * 2]}}), '{path.stem}_t')")
+
+
+def test_parallel_run_equals_serial_and_stops_starting_after_a_failure(tmp_path):
+    a, b = _table_nb(tmp_path / "a.ipynb", 3), _table_nb(tmp_path / "b.ipynb", 5)
+    serial = run.run_notebooks([str(a), str(b)], out_dir=tmp_path / "s", jobs=1)
+    both = run.run_notebooks([str(a), str(b)], out_dir=tmp_path / "p", jobs=2)
+    for name in ("a_t.csv", "b_t.csv"):
+        assert (serial / "tables" / name).read_bytes() == (both / "tables" / name).read_bytes()
+    assert (both / "tables" / "b_t.csv").read_text().split() == ["x", "5", "10"]
+    manifest = json.loads((both / "manifest.json").read_text())
+    assert [m["status"] for m in manifest["notebooks"]] == ["ok", "ok"]
+    assert all(m["name"] in (both / "index.html").read_text() for m in manifest["notebooks"])
+    # one job: after a failure the next notebook is not started
+    boom = _nb(tmp_path / "boom.ipynb", "run_dir = None  # run folder", "raise ValueError('bad')")
+    with pytest.raises(NotebookFailed, match="notebook boom failed"):
+        run.run_notebooks([str(boom), str(a)], out_dir=tmp_path / "f", jobs=1)
+    manifest = json.loads((next((tmp_path / "f").iterdir()) / "manifest.json").read_text())
+    assert [m["status"] for m in manifest["notebooks"]] == ["failed", "skipped"]
+
+
 # --- compare -------------------------------------------------------------------------------
 
 

@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", type=Path, default=None, help="data folder (default: the demo company)")
     r.add_argument("--out", type=Path, default=None, help="parent folder of run folders (default: reports/)")
     r.add_argument("--pdf", action="store_true", help="also print each HTML report to PDF (needs Chromium)")
+    r.add_argument("-j", "--jobs", type=int, default=None,
+                   help="notebooks run at the same time, each in its own kernel (default 2; results do not depend on it)")
 
     c = sub.add_parser("compare", help="put the key tables of two runs side by side")
     c.add_argument("run_a", type=Path)
@@ -80,6 +82,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         pdf=args.pdf,
         progress=lambda msg: print(msg, flush=True),
+        jobs=args.jobs,
     )
     print(f"run folder: {folder}")
     return 0

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -140,6 +141,7 @@ def run_notebooks(
     out_dir: Path | None = None,
     pdf: bool = False,
     progress: Callable[[str], None] | None = None,
+    jobs: int | None = None,
 ) -> Path:
     """Execute notebooks with papermill into a new run folder, with client reports.
 
@@ -160,6 +162,11 @@ def run_notebooks(
     progress : callable, optional
         Receives one line of text per step: notebook started, finished (with elapsed seconds),
         and every 30 s a "still running" line, which comes from a helper thread.
+    jobs : int, optional
+        Notebooks executed at the same time, each in its own kernel (default: 2, or 1 on a
+        one-core machine). Results do not depend on it: every kernel computes single-threaded
+        (see :mod:`crm_research.engine`). After a failure no further notebook starts; those
+        already running finish.
 
     Returns
     -------
@@ -204,21 +211,27 @@ def run_notebooks(
     }
     _write_json(run_dir / "manifest.json", manifest)
     progress(f"run folder {run_dir}")
-    html_files: list[Path] = []
-    failure: str | None = None
-    t_run = time.perf_counter()
-    for i, (src, entry) in enumerate(zip(paths_, manifest["notebooks"], strict=True), start=1):
+    jobs = max(1, min(2, os.cpu_count() or 1) if jobs is None else int(jobs))
+    lock = threading.Lock()  # guards the manifest and its file
+    failed = threading.Event()
+    reports: dict[str, Path] = {}
+
+    def save_manifest() -> None:
+        with lock:
+            _write_json(run_dir / "manifest.json", manifest)
+
+    def one(i: int, src: Path, entry: dict) -> None:
         stem = src.stem
-        if failure is not None:
+        if failed.is_set():
             entry["status"] = "skipped"
-            continue
+            return
         params = dict(plan[stem])
         if "run_dir" in notebook_parameters(src):
             params["run_dir"] = str(run_dir)
         executed = run_dir / "notebooks" / src.name
         progress(f"[{i}/{len(paths_)}] {stem} ...")
         entry.update(status="running", started=_now())
-        _write_json(run_dir / "manifest.json", manifest)
+        save_manifest()
         t0 = time.perf_counter()
         stop = threading.Event()
         beat = threading.Thread(target=_heartbeat, args=(stem, t0, progress, stop), daemon=True)
@@ -226,8 +239,8 @@ def run_notebooks(
         try:
             _execute(src, executed, params, root)
         except Exception as exc:  # noqa: BLE001 - every failure is reported as NotebookFailed
-            failure = _failure_line(stem, src, exc, executed)
-            entry.update(status="failed", error=failure)
+            entry.update(status="failed", error=_failure_line(stem, src, exc, executed))
+            failed.set()
         else:
             entry["status"] = "ok"
         finally:
@@ -236,11 +249,26 @@ def run_notebooks(
         _collect_meta(run_dir, entry)
         if entry["status"] == "ok":
             try:
-                html_files.append(_write_report(run_dir, executed, entry, manifest))
+                with lock:
+                    reports[stem] = _write_report(run_dir, executed, entry, manifest)
             except CRMError as exc:
-                failure = f"notebook {stem}: {exc}"
-                entry.update(status="failed", error=failure)
+                entry.update(status="failed", error=f"notebook {stem}: {exc}")
+                failed.set()
+        save_manifest()
         progress(f"[{i}/{len(paths_)}] {stem} {entry['status']} in {entry['duration_s']:.1f} s")
+
+    t_run = time.perf_counter()
+    work = list(enumerate(zip(paths_, manifest["notebooks"], strict=True), start=1))
+    if jobs == 1 or len(work) == 1:
+        for i, (src, entry) in work:
+            one(i, src, entry)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="notebook") as pool:
+            for fut in [pool.submit(one, i, src, entry) for i, (src, entry) in work]:
+                fut.result()
+    # the first failure in reading order is the one reported
+    failure = next((m["error"] for m in manifest["notebooks"] if m["status"] == "failed"), None)
+    html_files = [reports[p.stem] for p in paths_ if p.stem in reports]
 
     fps = {(m.get("data") or {}).get("fingerprint") for m in manifest["notebooks"] if m.get("data")}
     if len(fps) == 1:
