@@ -35,9 +35,43 @@ from crm_research.engine import engine_function
 from crm_research.errors import ParameterError
 from crm_research.journey import _common as C
 
-__all__ = ["funnel", "funnel_paths"]
+__all__ = ["funnel", "funnel_paths"]  # first_by, collect_by: shared with journey and attribution
 
 MODES = ("closed", "open")
+
+
+def first_by(table: ir.Table, value: ir.Column, keys: list, *, where=None, include_null: bool = False,
+             descending: bool = False):
+    """``value`` of each group's first row in ``keys`` order (all ascending, or all descending
+    with ``descending=True``), skipping rows failing ``where`` and, unless ``include_null``,
+    rows whose ``value`` is null. ``table`` only tells the backend.
+
+    DuckDB keeps ``first(value ORDER BY keys)``. Ibis compiles no ordered aggregate for Spark,
+    so there it is ``min_by``/``max_by`` keyed by a struct of the keys (compared field by
+    field). The keys must not tie (a row-order column makes them tie-free): on a tie the two
+    engines may pick different rows.
+    """
+    if C.on_duckdb(table):
+        order = [k.desc() for k in keys] if descending else list(keys)
+        return value.first(order_by=order, where=where, include_null=include_null)
+    cond = where
+    if not include_null:
+        cond = value.notnull() if cond is None else cond & value.notnull()
+    key = ibis.struct({f"k{i}": k for i, k in enumerate(keys)})
+    return value.argmax(key, where=cond) if descending else value.argmin(key, where=cond)
+
+
+def collect_by(table: ir.Table, value: ir.Column, key: ir.Column, *, where=None):
+    """Array of each group's non-null ``value`` in ascending ``key`` order (``key`` tie-free),
+    skipping rows failing ``where``. DuckDB keeps ``array_agg(value ORDER BY key)``; other
+    engines collect ``{key, value}`` structs, sort the array and take the values. With no
+    row left, DuckDB gives null and Spark an empty array.
+    """
+    if C.on_duckdb(table):
+        return value.collect(where=where, order_by=key)
+    cond = value.notnull() if where is None else where & value.notnull()
+    pairs = ibis.struct({"k": key, "v": value}).collect(where=cond).sort()
+    return pairs.map(lambda s: s.v)
 
 
 def _args(steps, mode, window, by, period):
@@ -120,10 +154,10 @@ def _entry(mk, steps: list[str], by: list[str], period: str | None) -> ir.Table:
     o = C.order_keys(e)
     entry_key = [is1.ifelse(0, 1), *o]
     paths = e.group_by(C.P).aggregate(
-        _jentry=e[C.T].first(order_by=entry_key),
-        _jk0=e[names[0]].min(where=is1), _jk1=e[names[1]].first(order_by=o, where=is1),
+        _jentry=first_by(e, e[C.T], entry_key),
+        _jk0=e[names[0]].min(where=is1), _jk1=first_by(e, e[names[1]], o, where=is1),
         _jt1=e[C.T].min(where=is1),
-        **{c: e[c].first(order_by=entry_key, include_null=True) for c in by},
+        **{c: first_by(e, e[c], entry_key, include_null=True) for c in by},
     )
     if period is not None:
         paths = paths.mutate(period=C.period_start(paths._jentry, period))
@@ -153,7 +187,7 @@ def _closed_levels(mk, entry: ir.Table, steps: list[str], window_us: int | None,
         jn = jn.filter(cond)
         ok = [jn[n] for n in names]
         level = jn.group_by([C.P, *keys]).aggregate(
-            _jk0=jn[names[0]].min(), _jk1=jn[names[1]].first(order_by=ok),
+            _jk0=jn[names[0]].min(), _jk1=first_by(jn, jn[names[1]], ok),
             _jstart=jn._jstart.min(), **{f"_jt{j}": jn[C.T].min()})
         levels.append(level)
     return levels
