@@ -14,6 +14,7 @@ import ibis
 from crm_research.engine import engine_function
 from crm_research.errors import ParameterError
 from crm_research.journey import _common as C
+from crm_research.journey.funnel import collect_by
 from crm_research.journey.transitions import END
 
 __all__ = ["top_paths", "path_flows", "SEP", "ELLIPSIS"]
@@ -83,7 +84,7 @@ def _top_paths(events, target, path_col, n, max_steps, collapse, time_col, event
     if collapse:
         keep &= e._jprev.isnull() | (e._jprev != e[C.E])
     per = e.group_by(C.P).aggregate(
-        _jseq=e[C.E].collect(where=keep, order_by=e._jpos),
+        _jseq=collect_by(e, e[C.E], e._jpos, where=keep),
         _jconv=e._jseen.max(),
     )
     length = per._jseq.length().fill_null(0)

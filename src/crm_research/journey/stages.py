@@ -18,6 +18,7 @@ import yaml
 from crm_research.engine import engine_function
 from crm_research.errors import CRMError, ParameterError
 from crm_research.journey import _common as C
+from crm_research.journey.funnel import first_by
 
 __all__ = ["DEFAULT_STAGE_MAP", "load_stage_map", "map_stages", "stages", "stage_counts"]
 
@@ -160,10 +161,10 @@ def _stages(events, smap, cutoff, customer_col, time_col, event_col, row_col):
     per = t.group_by([C.P, "_jrank"]).aggregate(_jfirst=t[C.T].min())
     cur = per.group_by(C.P).aggregate(
         stage_rank=per._jrank.max(),
-        stage_reached_at=per._jfirst.first(order_by=[per._jrank.desc()]),
+        stage_reached_at=first_by(per, per._jfirst, [per._jrank], descending=True),
     )
     last = t.group_by(C.P).aggregate(
-        _jlast_rank=t._jrank.first(order_by=[k.desc() for k in C.order_keys(t)] + [t[C.E].desc()]),
+        _jlast_rank=first_by(t, t._jrank, [*C.order_keys(t), t[C.E]], descending=True),
         last_event_at=t[C.T].max(),
         n_events=t.count(),
     )

@@ -16,6 +16,7 @@ import pandas as pd
 from crm_research.engine import collect, engine_function
 from crm_research.errors import CRMError, ParameterError
 from crm_research.journey import _common as C
+from crm_research.journey.funnel import first_by
 
 __all__ = ["time_to_paths", "time_to", "summarise_time_to", "reach_curve", "UNITS"]
 
@@ -87,9 +88,9 @@ def _time_to_paths(events, target, cutoff, start_event, path_col, by, factor, ti
     names = C.order_names(src)
     order = C.order_keys(src)
     starts = src.group_by(C.P).aggregate(
-        started_at=src[C.T].first(order_by=order),
-        **{f"_js{i}": src[c].first(order_by=order) for i, c in enumerate(names)},
-        **{b: src[b].first(order_by=order, include_null=True) for b in by})
+        started_at=first_by(src, src[C.T], order),
+        **{f"_js{i}": first_by(src, src[c], order) for i, c in enumerate(names)},
+        **{b: first_by(src, src[b], order, include_null=True) for b in by})
     tg = e.filter(e[C.E] == target).select(C.P, C.T, *names)
     jn = tg.join(starts.select(C.P, *[f"_js{i}" for i in range(len(names))]), C.P)
     jn = jn.filter(C.lexi_greater([jn[c] for c in names], [jn[f"_js{i}"] for i in range(len(names))]))
