@@ -33,6 +33,7 @@ from statsmodels.stats.proportion import (
 from crm_research.attribution.performance import wilson_interval
 from crm_research.engine import engine_function
 from crm_research.errors import CRMError
+from crm_research.journey.funnel import first_by
 from crm_research.summaries import _ts_literal
 
 __all__ = ["ab_assignments", "ABTest", "required_sample_size", "test_power", "minimum_detectable_lift"]
@@ -109,7 +110,7 @@ def ab_assignments(
     e = e.select(customer_id=e[customer_col].cast("string"), at=e[time_col], arm=arm)
     ex = e.group_by("customer_id").aggregate(
         exposed_at=e.at.min(),
-        arm=e.arm.first(order_by=[e.at, e.arm]),
+        arm=first_by(e, e.arm, [e.at, e.arm]),
         n_arms=e.arm.nunique(),
     )
     o = orders
@@ -128,7 +129,7 @@ def ab_assignments(
     j = j.filter((j.ordered_at >= j.exposed_at) & (j.ordered_at < j.exposed_at + window))
     first = j.group_by("customer_id").aggregate(
         converted_at=j.ordered_at.min(),
-        conversion_value=j.value.first(order_by=[j.ordered_at, j.value]),
+        conversion_value=first_by(j, j.value, [j.ordered_at, j.value]),
     )
     out = ex.left_join(first, "customer_id")
     if as_of is not None:

@@ -43,6 +43,7 @@ import pandas as pd
 from crm_research.attribution.pathdata import SEP, PathData, path_data
 from crm_research.engine import engine_function, exact_sum
 from crm_research.errors import CRMError
+from crm_research.journey.funnel import collect_by
 from crm_research.summaries import _ts_literal
 
 __all__ = ["SEP", "touchpoints", "paths", "aggregate_paths", "PathData", "path_data"]
@@ -241,9 +242,9 @@ def _paths_engine(
               order_time_col=order_time_col, value_col=value_col, status_col=status_col)
     tp = _touchpoints_engine.__wrapped_engine__(events, orders, **kw)
     g = tp.group_by(["customer_id", "journey"]).aggregate(
-        path=tp.channel.collect(order_by=tp.position).join(SEP),
+        path=collect_by(tp, tp.channel, tp.position).join(SEP),
         n_touches=tp.count(),
-        touch_days=tp.days_before_end.collect(order_by=tp.position),
+        touch_days=collect_by(tp, tp.days_before_end, tp.position),
         first_touch_at=tp.occurred_at.min(),
         last_touch_at=tp.occurred_at.max(),
         converted=tp.converted.cast("int64").max(),
