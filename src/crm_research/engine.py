@@ -38,7 +38,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 __all__ = ["connect", "to_ibis", "collect", "engine_function", "is_lazy", "spark_session", "exact_sum",
-           "exact_mean"]
+           "exact_mean", "on_duckdb", "first_by", "collect_by"]
 
 _local = threading.local()
 
@@ -208,3 +208,51 @@ def _collect_all(result: Any) -> Any:
     if isinstance(result, tuple):
         return tuple(_collect_all(v) for v in result)
     return result
+
+
+# ---------------------------------------------------------------------------------------
+# ordered aggregates that run on DuckDB and Spark alike
+# ---------------------------------------------------------------------------------------
+
+
+def on_duckdb(t: ir.Table) -> bool:
+    """True when ``t`` executes on DuckDB (a bound DuckDB table, or memtables only)."""
+    try:
+        backend = t._find_backend(use_default=False)
+    except Exception:  # noqa: BLE001 - unbound memtables run on the in-process DuckDB
+        return True
+    return getattr(backend, "name", "") == "duckdb"
+
+
+def first_by(table: ir.Table, value: ir.Column, keys: list, *, where=None, include_null: bool = False,
+             descending: bool = False):
+    """``value`` of each group's first row in ``keys`` order (all ascending, or all descending
+    with ``descending=True``), skipping rows failing ``where`` and, unless ``include_null``,
+    rows whose ``value`` is null. ``table`` only tells the backend.
+
+    DuckDB keeps ``first(value ORDER BY keys)``. Ibis compiles no ordered aggregate for Spark,
+    so there it is ``min_by``/``max_by`` keyed by a struct of the keys (compared field by
+    field). The keys must not tie (a row-order column makes them tie-free): on a tie the two
+    engines may pick different rows.
+    """
+    if on_duckdb(table):
+        order = [k.desc() for k in keys] if descending else list(keys)
+        return value.first(order_by=order, where=where, include_null=include_null)
+    cond = where
+    if not include_null:
+        cond = value.notnull() if cond is None else cond & value.notnull()
+    key = ibis.struct({f"k{i}": k for i, k in enumerate(keys)})
+    return value.argmax(key, where=cond) if descending else value.argmin(key, where=cond)
+
+
+def collect_by(table: ir.Table, value: ir.Column, key: ir.Column, *, where=None):
+    """Array of each group's non-null ``value`` in ascending ``key`` order (``key`` tie-free),
+    skipping rows failing ``where``. DuckDB keeps ``array_agg(value ORDER BY key)``; other
+    engines collect ``{key, value}`` structs, sort the array and take the values. With no
+    row left, DuckDB gives null and Spark an empty array.
+    """
+    if on_duckdb(table):
+        return value.collect(where=where, order_by=key)
+    cond = value.notnull() if where is None else where & value.notnull()
+    pairs = ibis.struct({"k": key, "v": value}).collect(where=cond).sort()
+    return pairs.map(lambda s: s.v)

@@ -31,9 +31,8 @@ from statsmodels.stats.proportion import (
 )
 
 from crm_research.attribution.performance import wilson_interval
-from crm_research.engine import engine_function
+from crm_research.engine import engine_function, first_by
 from crm_research.errors import CRMError
-from crm_research.journey.funnel import first_by
 from crm_research.summaries import _ts_literal
 
 __all__ = ["ab_assignments", "ABTest", "required_sample_size", "test_power", "minimum_detectable_lift"]

@@ -41,9 +41,8 @@ import ibis.expr.datatypes as dt
 import pandas as pd
 
 from crm_research.attribution.pathdata import SEP, PathData, path_data
-from crm_research.engine import engine_function, exact_sum
+from crm_research.engine import collect_by, engine_function, exact_sum
 from crm_research.errors import CRMError
-from crm_research.journey.funnel import collect_by
 from crm_research.summaries import _ts_literal
 
 __all__ = ["SEP", "touchpoints", "paths", "aggregate_paths", "PathData", "path_data"]

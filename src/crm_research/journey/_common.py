@@ -27,7 +27,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from crm_research.engine import is_lazy
+from crm_research.engine import is_lazy, on_duckdb
 from crm_research.errors import CRMError, ParameterError
 
 P, T, U, E, R = "_jp", "_jt", "_ju", "_je", "_jr"
@@ -152,15 +152,6 @@ def prepare(events, table: str, cols: dict[str, str | None], row_col: str | None
 @ibis.udf.scalar.builtin(name="epoch_us")
 def _epoch_us(x: dt.Timestamp()) -> dt.int64:  # noqa: ARG001 - DuckDB builtin
     """Microseconds since 1970-01-01 UTC (DuckDB ``epoch_us``)."""
-
-
-def on_duckdb(t: ir.Table) -> bool:
-    """True when ``t`` executes on DuckDB (a bound DuckDB table, or memtables only)."""
-    try:
-        backend = t._find_backend(use_default=False)
-    except Exception:  # noqa: BLE001 - unbound memtables run on the in-process DuckDB
-        return True
-    return getattr(backend, "name", "") == "duckdb"
 
 
 def micros(col: ir.TimestampValue, duckdb: bool) -> ir.IntegerValue:

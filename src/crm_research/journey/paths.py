@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import ibis
 
-from crm_research.engine import engine_function
+from crm_research.engine import collect_by, engine_function
 from crm_research.errors import ParameterError
 from crm_research.journey import _common as C
-from crm_research.journey.funnel import collect_by
 from crm_research.journey.transitions import END
 
 __all__ = ["top_paths", "path_flows", "SEP", "ELLIPSIS"]

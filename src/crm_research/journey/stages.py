@@ -15,10 +15,9 @@ import ibis
 import pandas as pd
 import yaml
 
-from crm_research.engine import engine_function
+from crm_research.engine import engine_function, first_by
 from crm_research.errors import CRMError, ParameterError
 from crm_research.journey import _common as C
-from crm_research.journey.funnel import first_by
 
 __all__ = ["DEFAULT_STAGE_MAP", "load_stage_map", "map_stages", "stages", "stage_counts"]
 

@@ -13,10 +13,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from crm_research.engine import collect, engine_function
+from crm_research.engine import collect, engine_function, first_by
 from crm_research.errors import CRMError, ParameterError
 from crm_research.journey import _common as C
-from crm_research.journey.funnel import first_by
 
 __all__ = ["time_to_paths", "time_to", "summarise_time_to", "reach_curve", "UNITS"]
 
