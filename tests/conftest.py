@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
 
 SMALL_CUSTOMERS = 2_000
 SMALL_SEED = 7
+
+SPARK = [
+    pytest.mark.spark,
+    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
+                       reason="local Spark needs pyspark (the project's 'spark' extra) and Java 17"),
+]
+"""Marks of a test module that runs on local Spark: ``pytestmark = SPARK``."""
 
 
 @pytest.fixture(scope="session")

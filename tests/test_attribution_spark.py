@@ -3,29 +3,23 @@
 ``paths`` collects each journey's channels and touch ages in path order and ``ab_assignments``
 takes each customer's first arm and first conversion: ordered aggregates that Ibis compiles
 only for DuckDB, so the code takes sorted struct arrays and ``min_by`` over a struct key on
-Spark (see :func:`crm_research.journey.funnel.first_by`). Every value compared is exact: touch
+Spark (see :func:`crm_research.engine.first_by`). Every value compared is exact: touch
 ages are per-row differences of timestamps (no summation) and conversion values are single
 order amounts, so the tables agree bit for bit.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-
 import pandas as pd
 import pytest
 
+from conftest import SPARK
 from crm_research import attribution as A
 from crm_research import engine, synthetic
 
 AS_OF = "2026-01-01"
 
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
-                       reason="local Spark needs pyspark (the project's 'spark' extra) and Java 17"),
-]
+pytestmark = SPARK
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Ordered aggregates ("first event of the path", "events in path order") have no Ibis
 compilation for Spark; the journey code takes ``min_by``/``max_by`` over a struct key and
-sorted struct arrays there (see :func:`crm_research.journey.funnel.first_by`). Every number
+sorted struct arrays there (see :func:`crm_research.engine.first_by`). Every number
 checked here is exact (counts, timestamps, and rates computed from integer counts by the same
 formula on both engines), so the comparison is bit for bit. ``friction_cells`` covers the
 funnel's ``by`` and ``period`` groups, ``funnel_paths`` its conversion window.
@@ -10,25 +10,19 @@ funnel's ``by`` and ``period`` groups, ``funnel_paths`` its conversion window.
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import SPARK
 from crm_research import engine, synthetic
 from crm_research import journey as J
 
 AS_OF = "2026-01-01"
 STEPS = ["site_visit", "product_view", "add_to_cart", "checkout_start", "purchase"]
 
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
-                       reason="local Spark needs pyspark (the project's 'spark' extra) and Java 17"),
-]
+pytestmark = SPARK
 
 
 @pytest.fixture(scope="module")

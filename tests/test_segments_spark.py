@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-
 import pandas as pd
 import pytest
 
+from conftest import SPARK
 from crm_research import engine, synthetic
 from crm_research.segments import (
     affinities,
@@ -20,11 +18,7 @@ from crm_research.segments import (
 
 AS_OF = "2026-01-01"
 
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
-                       reason="local Spark needs pyspark (the project's 'spark' extra) and Java 17"),
-]
+pytestmark = SPARK
 
 
 @pytest.fixture(scope="module")
