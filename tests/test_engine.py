@@ -130,3 +130,17 @@ def test_collect_keeps_nulls_dates_and_lists():
     pd.testing.assert_frame_equal(engine.collect(flat), engine._normalise(con.to_pandas(flat)))
     nested = t.mutate(arr=ibis.array([t.i, t.i]))
     assert isinstance(engine.collect(nested)["arr"].iloc[0], list)
+
+
+def test_materialize_stores_the_result_on_the_expressions_connection():
+    df = pd.DataFrame({"k": ["a", "b", "a"], "v": [1, 2, 3]})
+    con = ibis.duckdb.connect()
+    t = con.create_table("t", df)
+    expr = t.group_by("k").aggregate(s=t.v.sum()).order_by("k")
+    stored = engine.materialize(expr)
+    name = stored.get_name().rsplit(".", 1)[-1]
+    assert name.startswith("_crm_tmp_") and stored._find_backend() is con
+    pd.testing.assert_frame_equal(engine.collect(stored.order_by("k")), engine.collect(expr))
+    # memtables only: the implicit connection stores it
+    mem = engine.materialize(ibis.memtable(df).filter(lambda x: x.v > 1))
+    assert sorted(engine.collect(mem)["v"]) == [2, 3]

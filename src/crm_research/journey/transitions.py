@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ibis
 
-from crm_research.engine import engine_function
+from crm_research.engine import engine_function, materialize
 from crm_research.journey import _common as C
 
 __all__ = ["transitions", "START", "END"]
@@ -73,7 +73,10 @@ def _transitions(events, path_col, time_col, event_col, row_col, by, collapse, s
         x = x.mutate(_jkeep=keep.cast("int64"), _jdt=keep.ifelse(dt, ibis.null("float64")))
     else:
         x = x.mutate(_jkeep=ibis.literal(1, type="int64"), _jdt=dt)
-    x = x.mutate(_jfirst=x._jfirst.cast("int64"))
+    x = x.mutate(_jfirst=x._jfirst.cast("int64")).select(*by, C.E, "_jnext", "_jkeep", "_jfirst", "_jdt")
+    # stored between the window and the grouped quantiles: as one pipeline DuckDB ran out of 6 GB
+    # on 50M events (see engine.materialize)
+    x = materialize(x)
     g = x.group_by([*by, C.E, "_jnext"]).aggregate(
         n=x._jkeep.sum(), _jnf=x._jfirst.sum(), _jq=x._jdt.quantile([0.5, 0.9]))
     g = g.mutate(median_seconds=g._jq[0].cast("float64"), p90_seconds=g._jq[1].cast("float64"))
