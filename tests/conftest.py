@@ -19,6 +19,18 @@ SPARK = [
 """Marks of a test module that runs on local Spark: ``pytestmark = SPARK``."""
 
 
+def assert_same_on_spark(spark, duck) -> None:
+    """Spark's result equals DuckDB's exactly; only the numeric/temporal dtype may differ (e.g.
+    int32 vs int64), never a value. Object columns are compared as they are."""
+    import pandas as pd
+
+    spark = spark.reset_index(drop=True)
+    for col in duck.columns:
+        if spark[col].dtype != duck[col].dtype and duck[col].dtype != object:
+            spark[col] = spark[col].astype(duck[col].dtype)
+    pd.testing.assert_frame_equal(spark, duck, check_exact=True)
+
+
 @pytest.fixture(scope="session")
 def small_company(tmp_path_factory) -> Path:
     """A small synthetic CRM company (2,000 contacts, seed 7) as parquet files, written once.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import SPARK
+from conftest import SPARK, assert_same_on_spark
 from crm_research import attribution as A
 from crm_research import engine, synthetic
 
@@ -34,14 +34,6 @@ def tables(folder):
     return read(engine.connect()), read(engine.connect("pyspark", session=engine.spark_session()))
 
 
-def _same(spark: pd.DataFrame, duck: pd.DataFrame) -> None:
-    spark = spark.reset_index(drop=True)
-    for c in duck.columns:
-        if spark[c].dtype != duck[c].dtype and duck[c].dtype != object:
-            spark[c] = spark[c].astype(duck[c].dtype)
-    pd.testing.assert_frame_equal(spark, duck, check_exact=True)
-
-
 def _lists(df: pd.DataFrame, col: str) -> pd.DataFrame:
     """List column as tuples (pandas compares arrays element-wise otherwise); null and empty
     lists both become ``()``."""
@@ -59,11 +51,11 @@ def test_paths_on_spark_equal_duckdb(tables):
     assert engine.is_lazy(s)
     s = engine.collect(s)
     assert len(d) > 500 and (d.n_touches > 1).any()
-    _same(_lists(s, "touch_days"), _lists(d, "touch_days"))
+    assert_same_on_spark(_lists(s, "touch_days"), _lists(d, "touch_days"))
     agg_d = engine.collect(A.aggregate_paths(A.paths(td["events"], td["orders"], td["customers"], **kw)))
     agg_s = engine.collect(A.aggregate_paths(A.paths(ts["events"], ts["orders"], ts["customers"], **kw)))
     assert len(agg_d) > 10
-    _same(agg_s, agg_d)
+    assert_same_on_spark(agg_s, agg_d)
 
 
 def test_ab_assignments_on_spark_equal_duckdb(tables):
@@ -79,4 +71,4 @@ def test_ab_assignments_on_spark_equal_duckdb(tables):
     assert engine.is_lazy(s)
     s = engine.collect(s)
     assert len(d) > 50 and d.converted.any()
-    _same(s, d)
+    assert_same_on_spark(s, d)

@@ -10,12 +10,11 @@ funnel's ``by`` and ``period`` groups, ``funnel_paths`` its conversion window.
 
 from __future__ import annotations
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SPARK
+from conftest import SPARK, assert_same_on_spark
 from crm_research import engine, synthetic
 from crm_research import journey as J
 
@@ -39,14 +38,6 @@ def events_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cons():
     return engine.connect(), engine.connect("pyspark", session=engine.spark_session())
-
-
-def _same(spark: pd.DataFrame, duck: pd.DataFrame) -> None:
-    spark = spark.reset_index(drop=True)
-    for c in duck.columns:
-        if spark[c].dtype != duck[c].dtype:
-            spark[c] = spark[c].astype(duck[c].dtype)
-    pd.testing.assert_frame_equal(spark, duck, check_exact=True)
 
 
 CALLS = {
@@ -73,4 +64,4 @@ def test_journey_step_on_spark_equals_duckdb(name, events_path, cons):
     s = call(spark.read_parquet(events_path))
     s = engine.collect(s) if engine.is_lazy(s) else s
     assert len(d) > 3, name
-    _same(s, d)
+    assert_same_on_spark(s, d)

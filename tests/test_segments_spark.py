@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
-from conftest import SPARK
+from conftest import SPARK, assert_same_on_spark
 from crm_research import engine, synthetic
 from crm_research.segments import (
     affinities,
@@ -24,14 +23,6 @@ pytestmark = SPARK
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     return synthetic.write(tmp_path_factory.mktemp("seg") / "co", n_customers=3_000, seed=9)
-
-
-def _same(spark: pd.DataFrame, duck: pd.DataFrame) -> None:
-    spark = spark.reset_index(drop=True)
-    for c in duck.columns:
-        if spark[c].dtype != duck[c].dtype:
-            spark[c] = spark[c].astype(duck[c].dtype)
-    pd.testing.assert_frame_equal(spark, duck, check_exact=True)
 
 
 def test_segments_on_spark_equal_duckdb(folder):
@@ -55,8 +46,8 @@ def test_segments_on_spark_equal_duckdb(folder):
         assert engine.is_lazy(lazy), name
         d = engine.collect(call(td))
         assert len(d) > 50, name
-        _same(engine.collect(lazy), d)
+        assert_same_on_spark(engine.collect(lazy), d)
     feats_d = customer_features(td["orders"], AS_OF, td["order_items"], td["events"], td["tickets"], td["surveys"])
     feats_s = customer_features(ts["orders"], AS_OF, ts["order_items"], ts["events"], ts["tickets"], ts["surveys"])
     assert len(feats_d) > 500
-    _same(feats_s, feats_d)
+    assert_same_on_spark(feats_s, feats_d)
