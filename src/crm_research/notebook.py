@@ -163,10 +163,17 @@ def mapping_file(folder: Path) -> Path | None:
     return None
 
 
-def _load(folder: Path):
+def _load(folder: Path, as_of: Any = None):
     from crm_research import data
 
-    return data.load(folder, mapping=mapping_file(folder))
+    return data.load(folder, mapping=mapping_file(folder), as_of=as_of)
+
+
+def data_notes(crm) -> list[str]:
+    """Plain sentences about what loading did to the data (tables derived, rows left out, ...)."""
+    derived = [f"The {table} table was {text}" if not text[:1].isupper() else text
+               for table, text in getattr(crm, "derived", {}).items()]
+    return derived + [str(n) for n in getattr(crm, "notes", ())]
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,6 +233,7 @@ class RunContext:
         self.rng = np.random.default_rng(self.seed)
         self._meta = {"notebook": self.notebook, "data": None, "headlines": [], "tables": [],
                       "figures": []}
+        self._verdicts = None
 
     @property
     def tables_dir(self) -> Path:
@@ -255,28 +263,98 @@ class RunContext:
                 return f.stem
         return None
 
-    def load_data(self, data_dir: str | os.PathLike | None = None, *, keep_pii: bool = False):
-        """Load the data (see :func:`load_data`) and record its folder and fingerprint.
+    def load_data(self, data_dir: str | os.PathLike | None = None, as_of: Any = None, *,
+                  keep_pii: bool = False, **params: Any):
+        """Load the data, record its folder and fingerprint, and decide which sections can run.
 
         Parameters
         ----------
         data_dir : path-like, optional
             ``None``: the demo company, generated on first use.
+        as_of : date-like, optional
+            Analysis date (exclusive): later rows are left out and counted in the data notes.
         keep_pii : bool
             Keep names, e-mail addresses and phone numbers. Default: dropped at load, so no
             later cell can show them.
+        **params
+            The notebook's parameters that its sections' needs use as thresholds
+            (e.g. ``cluster_min_orders=3``); see :mod:`crm_research.needs`.
 
         Returns
         -------
         CRMData
         """
+        from crm_research import needs
+
         folder = resolve_data_dir(data_dir)
-        crm = _load(folder)
+        crm = _load(folder, as_of)
         mapping = mapping_file(folder)
         self._meta["data"] = {"folder": str(folder), "fingerprint": crm.fingerprint(),
                               "mapping": mapping.name if mapping else None}
+        self._meta["data_notes"] = data_notes(crm)
+        self._verdicts = {v.section.key: v for v in needs.verdicts(crm, as_of, self.notebook, **params)}
+        self._meta["sections"] = []
         self._write_meta()
         return crm if keep_pii else crm.without_pii()
+
+    def data_notes(self):
+        """The data notes of :meth:`load_data` as a short list for the report (nothing when none).
+
+        Returns
+        -------
+        IPython.display.Markdown
+            Displayed when it is the cell's last expression.
+        """
+        from IPython.display import Markdown
+
+        notes = self._meta.get("data_notes") or []
+        if not notes:
+            return Markdown("")
+        return Markdown("**About this data.** " + " ".join(
+            n if n.endswith(".") else n + "." for n in notes))
+
+    def section(self, key: str):
+        """Whether section ``key`` of this notebook can run on the loaded data.
+
+        The first call for a section records it in the run's metadata (listed in the run
+        index) and, when the section is skipped or runs in a simpler form, displays the one
+        sentence that says why. Later calls only return the verdict. Use it at the top of
+        every code cell of the section: ``if run.section("cross_sell"): ...``.
+
+        Parameters
+        ----------
+        key : str
+            A section of this notebook, as declared in :mod:`crm_research.needs`.
+
+        Returns
+        -------
+        crm_research.needs.Verdict
+            False when the section is skipped; ``verdict.fell_back(name)`` tells which
+            simpler form to use.
+
+        Raises
+        ------
+        CRMError
+            Called before :meth:`load_data`, or ``key`` is not declared for this notebook.
+        """
+        verdicts = getattr(self, "_verdicts", None)
+        if verdicts is None:
+            raise CRMError("call run.load_data(...) before run.section(...)")
+        if key not in verdicts:
+            raise CRMError(f"section {key!r} is not declared for {self.notebook} in crm_research.needs; "
+                           f"declared: {', '.join(verdicts)}")
+        verdict = verdicts[key]
+        recorded = self._meta.setdefault("sections", [])
+        if all(entry["key"] != key for entry in recorded):
+            status = {"ok": "ran", "fallback": "fallback", "skip": "skipped"}[verdict.status]
+            recorded.append({"key": key, "title": verdict.section.title, "status": status,
+                             "reason": verdict.reason})
+            self._write_meta()
+            if verdict.note:
+                from IPython.display import Markdown, display
+
+                display(Markdown(f"> **{verdict.note.split(':', 1)[0]}:**{verdict.note.split(':', 1)[1]}"))
+        return verdict
 
     def save_table(self, df: pd.DataFrame, name: str, *, pseudonymise: tuple[str, ...] | None = None,
                    key: str | None = None) -> pd.DataFrame:

@@ -1,0 +1,10 @@
+"""The sections of the churn notebook and what each needs (see :mod:`crm_research.needs.core`)."""
+
+from __future__ import annotations
+
+from crm_research.needs import facts  # noqa: F401 - registers the shared facts
+from crm_research.needs.core import Need, Section
+
+NOTEBOOK = "05_churn"
+
+SECTIONS: tuple[Section, ...] = ()

@@ -1,0 +1,81 @@
+"""Facts shared by several notebooks: how many buyers, orders, repeat buyers, how much history.
+
+Each is one engine aggregate over the company's tables (see :func:`crm_research.needs.core.fact`).
+Facts used by one notebook only live beside that notebook's sections.
+"""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+
+from crm_research.needs.core import DEFAULTS, TableSet, fact
+
+DEFAULTS.update({"repeat_min_orders": 2})
+
+
+def _ts(value: pd.Timestamp):
+    return ibis.literal(value.to_pydatetime(), type="timestamp('UTC')")
+
+
+def completed_orders(t: TableSet, as_of: pd.Timestamp | None):
+    """Orders that count as purchases: completed (every order when there is no ``status``), before ``as_of``."""
+    orders = t["orders"]
+    if t.has("orders", "status"):
+        orders = orders.filter(orders.status == "completed")
+    if as_of is not None:
+        orders = orders.filter(orders.ordered_at < _ts(as_of))
+    return orders
+
+
+def before(table, column: str, as_of: pd.Timestamp | None):
+    """Rows of ``table`` whose ``column`` is strictly before ``as_of`` (all rows when None)."""
+    return table if as_of is None else table.filter(table[column] < _ts(as_of))
+
+
+def scalar(expr) -> float:
+    """Execute a scalar engine expression; missing (no rows) counts as 0."""
+    from crm_research.engine import _default_con
+
+    try:
+        backend = expr._find_backend(use_default=False)
+    except Exception:  # noqa: BLE001 - memtables only: the implicit connection runs it
+        backend = _default_con()
+    value = backend.execute(expr)
+    return 0.0 if value is None or pd.isna(value) else float(value)
+
+
+@fact("completed_orders", "orders.customer_id", "orders.ordered_at", unit="completed orders")
+def _completed_orders(t, as_of, p):
+    return scalar(completed_orders(t, as_of).count())
+
+
+@fact("buyers", "orders.customer_id", "orders.ordered_at", unit="buyers")
+def _buyers(t, as_of, p):
+    return scalar(completed_orders(t, as_of).customer_id.nunique())
+
+
+def buyers_with(t: TableSet, as_of, min_orders: int) -> float:
+    """Buyers with at least ``min_orders`` completed orders before ``as_of``."""
+    per = completed_orders(t, as_of).group_by("customer_id").aggregate(n=ibis._.count())
+    return scalar(per.filter(per.n >= int(min_orders)).count())
+
+
+@fact("repeat_buyers", "orders.customer_id", "orders.ordered_at", unit="repeat buyers")
+def _repeat_buyers(t, as_of, p):
+    return buyers_with(t, as_of, p["repeat_min_orders"])
+
+
+@fact("history_days", "orders.customer_id", "orders.ordered_at", unit="days of order history")
+def _history_days(t, as_of, p):
+    orders = completed_orders(t, as_of)
+    first = orders.ordered_at.min()
+    last = _ts(as_of) if as_of is not None else orders.ordered_at.max()
+    seconds = scalar((last.epoch_seconds() - first.epoch_seconds()))
+    return seconds // 86400
+
+
+@fact("order_months", "orders.customer_id", "orders.ordered_at", unit="months with orders")
+def _order_months(t, as_of, p):
+    orders = completed_orders(t, as_of)
+    return scalar(orders.ordered_at.truncate("M").nunique())
