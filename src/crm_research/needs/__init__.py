@@ -20,7 +20,17 @@ from typing import Any
 import pandas as pd
 
 from crm_research.needs import attribution, baseline, churn, journey, segmentation
-from crm_research.needs.core import DEFAULTS, FACTS, Fact, Need, Section, TableSet, Verdict, assess, fact
+from crm_research.needs.core import (
+    DEFAULTS,
+    FACTS,
+    Fact,
+    Need,
+    Section,
+    TableSet,
+    Verdict,
+    assess,
+    fact,
+)
 
 __all__ = ["DEFAULTS", "FACTS", "Fact", "Need", "SECTIONS", "Section", "TableSet", "Verdict", "assess",
            "capabilities", "fact", "sections", "verdicts"]

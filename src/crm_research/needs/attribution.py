@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
-from crm_research.needs.core import Need, Section
+from crm_research.needs.core import Section
 
 NOTEBOOK = "04_attribution"
 

@@ -71,7 +71,7 @@ def _history_days(t, as_of, p):
     orders = completed_orders(t, as_of)
     first = orders.ordered_at.min()
     last = _ts(as_of) if as_of is not None else orders.ordered_at.max()
-    seconds = scalar((last.epoch_seconds() - first.epoch_seconds()))
+    seconds = scalar(last.epoch_seconds() - first.epoch_seconds())
     return seconds // 86400
 
 
