@@ -288,8 +288,7 @@ def _judge(section: Section, ts: TableSet, when: pd.Timestamp | None, values: di
         value = measured[need.fact] = cache[need.fact]
         if value >= _threshold(need, values):
             continue
-        unit = FACTS[need.fact].unit
-        has = f"this data has {_fmt(value)}{' ' + unit if unit else ''}"
+        has = f"this data has {_fmt(value)}"
         if need.fallback is None:
             return Verdict(section, "skip", f"needs {words} ({has}).", measured=measured)
         fallbacks.append(need.name or need.fact)

@@ -1,0 +1,120 @@
+"""The needs machinery: declared tables, columns and minimum data decide, section by section."""
+
+from __future__ import annotations
+
+import json
+
+import ibis
+import pandas as pd
+import pytest
+
+from crm_research import needs, notebook
+from crm_research.errors import CRMError
+from crm_research.needs import Need, Section, assess
+
+
+def _orders(rows):
+    return pd.DataFrame(rows, columns=["customer_id", "ordered_at", "amount", "status"]).assign(
+        ordered_at=lambda d: pd.to_datetime(d["ordered_at"], utc=True))
+
+
+ORDERS = _orders([
+    ("a", "2025-01-03", 10.0, "completed"),
+    ("a", "2025-02-01", 5.0, "completed"),
+    ("a", "2025-02-20", 5.0, "cancelled"),
+    ("b", "2025-01-09", 7.5, "completed"),
+    ("c", "2025-03-05", 1.0, "completed"),   # on/after as_of: not counted
+])
+AS_OF = "2025-03-01"
+
+REPEAT = Need("at least {at_least} repeat buyers", fact="repeat_buyers", at_least="min_repeat")
+SECTIONS = [
+    Section("nb", "basic", "Basic", (Need("orders", ("orders.amount",)),)),
+    Section("nb", "lines", "Lines", (Need("order lines", ("order_items",)),)),
+    Section("nb", "region", "Region", (Need("customer regions", ("customers.region",)),)),
+    Section("nb", "repeat", "Repeat", (REPEAT,)),
+    Section("nb", "soft", "Soft", (Need("at least {at_least} repeat buyers", fact="repeat_buyers", at_least=5,
+                                        fallback="all buyers pooled", name="pooled"),)),
+]
+
+
+@pytest.fixture(autouse=True)
+def _threshold_default(monkeypatch):
+    monkeypatch.setitem(needs.DEFAULTS, "min_repeat", 1)
+
+
+def test_tables_columns_and_minimum_data_decide_each_section():
+    v = {x.section.key: x for x in assess({"orders": ORDERS, "customers": pd.DataFrame({"customer_id": ["a"]})},
+                                          SECTIONS, AS_OF)}
+    assert v["basic"].status == "ok" and v["basic"].reason == ""
+    assert v["lines"].status == "skip"
+    assert v["lines"].reason == "needs order lines; the data has no `order_items` table."
+    assert v["region"].reason == "needs customer regions; the data has no column `customers.region`."
+    # one repeat buyer (a: two completed orders before as_of; the cancelled one does not count)
+    assert v["repeat"].status == "ok" and v["repeat"].measured == {"repeat_buyers": 1.0}
+    assert v["soft"].status == "fallback" and v["soft"].fell_back("pooled") and bool(v["soft"])
+    assert v["soft"].reason == ("all buyers pooled, because it needs at least 5 repeat buyers "
+                                "(this data has 1).")
+    assert not v["lines"] and v["lines"].note.startswith("Not available for this data: needs order lines")
+
+
+def test_a_parameter_threshold_takes_the_notebook_value():
+    strict = assess({"orders": ORDERS}, SECTIONS[3:4], AS_OF, {"min_repeat": 2})[0]
+    assert strict.status == "skip"
+    assert strict.reason == "needs at least 2 repeat buyers (this data has 1)."
+    # without as_of every completed order counts: c's order is in, still one repeat buyer
+    assert assess({"orders": ORDERS}, SECTIONS[3:4], None, {"min_repeat": 1})[0].measured == {"repeat_buyers": 1.0}
+
+
+def test_missing_status_means_every_order_completed():
+    v = assess({"orders": ORDERS.drop(columns="status")}, SECTIONS[3:4], AS_OF, {"min_repeat": 1})[0]
+    assert v.measured == {"repeat_buyers": 1.0}  # a has three orders now, still one repeat buyer
+    v = assess({"orders": ORDERS.drop(columns="status")}, [Section("nb", "x", "X", (
+        Need("orders", fact="completed_orders", at_least=5),))], AS_OF)[0]
+    assert v.measured == {"completed_orders": 4.0}
+
+
+def test_the_same_verdicts_when_the_data_stays_in_the_engine(tmp_path):
+    con = ibis.duckdb.connect(str(tmp_path / "crm.duckdb"))
+    con.create_table("orders", ORDERS)
+    lazy = {"orders": con.table("orders")}
+    for params in ({"min_repeat": 1}, {"min_repeat": 2}):
+        eager = assess({"orders": ORDERS}, SECTIONS, AS_OF, params)
+        engine = assess(lazy, SECTIONS, AS_OF, params)
+        assert [(v.status, v.reason, v.measured) for v in engine] == [(v.status, v.reason, v.measured)
+                                                                       for v in eager]
+
+
+def test_every_declared_section_is_unique_and_uses_known_facts():
+    keys = [(s.notebook, s.key) for s in needs.SECTIONS]
+    assert len(keys) == len(set(keys))
+    for s in needs.SECTIONS:
+        assert s.title and s.notebook in needs.NOTEBOOKS
+        for need in s.needs:
+            assert need.fact is None or need.fact in needs.FACTS, (s.key, need.fact)
+            assert need.fallback is None or need.fact is not None, "only minimum data falls back"
+            if isinstance(need.at_least, str):
+                assert need.at_least in needs.DEFAULTS, (s.key, need.at_least)
+
+
+def test_capabilities_table_of_an_orders_only_export():
+    table = needs.capabilities({"orders": ORDERS.drop(columns="status")}, as_of=AS_OF)
+    assert list(table.columns) == ["notebook", "section", "title", "status", "reason"]
+    assert set(table["status"]) <= {"ok", "fallback", "skip"}
+    skipped = table[table["status"] != "ok"]
+    assert skipped["reason"].str.len().gt(0).all()
+
+
+def test_run_section_records_each_section_once_and_refuses_undeclared_ones(tmp_path, small_company):
+    run = notebook.setup("02_segmentation", tmp_path / "run")
+    with pytest.raises(CRMError, match="load_data"):
+        run.section("rfm")
+    run.load_data(small_company, "2026-01-01")
+    first = run.section("rfm")
+    again = run.section("rfm")
+    assert first is again and first.status == "ok"
+    with pytest.raises(CRMError, match="not declared"):
+        run.section("no_such_section")
+    meta = json.loads(run.meta_path.read_text())
+    assert meta["sections"] == [{"key": "rfm", "title": first.section.title, "status": "ran", "reason": ""}]
+    assert isinstance(meta["data_notes"], list)
