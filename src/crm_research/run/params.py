@@ -18,7 +18,8 @@ import yaml
 from crm_research import paths
 from crm_research.errors import ParameterError
 
-__all__ = ["Param", "RUNNER_SET", "resolve_notebooks", "notebook_parameters", "coerce", "plan_parameters"]
+__all__ = ["Param", "RUNNER_SET", "resolve_notebooks", "notebook_parameters", "coerce", "check_as_of",
+           "plan_parameters"]
 
 RUNNER_SET = ("run_dir",)
 """Parameters the runner sets itself (the run folder)."""
@@ -254,14 +255,37 @@ def coerce(value: Any, param: Param, notebook: str) -> Any:
     return value
 
 
+_CLOCK_WORDS = {"now", "today"}  # pandas reads these from the wall clock
+
+
+def check_as_of(value: Any) -> Any:
+    """Check that ``value`` is a fixed analysis date (``2026-01-01``); return it unchanged.
+
+    Words that read the wall clock (``now``, ``today``) are refused: a rerun must mean the
+    same date.
+
+    Raises
+    ------
+    ParameterError
+        One line: the value and the expected form.
+    """
+    from crm_research.notebook import parse_as_of
+
+    if isinstance(value, str) and value.strip().lower() in _CLOCK_WORDS:
+        raise ParameterError(f"as_of={value!r} reads the clock: give a fixed date as YYYY-MM-DD, "
+                             f"e.g. '2026-01-01', so a rerun means the same day")
+    parse_as_of(value)
+    return value
+
+
 def _check_value(name: str, value: Any, notebook: str) -> None:
-    from crm_research.notebook import check_period, parse_as_of
+    from crm_research.notebook import check_period
 
     try:
         if name == "period":
             check_period(value)
         elif name == "as_of":
-            parse_as_of(value)
+            check_as_of(value)
     except ParameterError as exc:
         raise ParameterError(f"{notebook}: {exc}") from None
 
@@ -299,8 +323,12 @@ def plan_parameters(
     ----------
     notebooks : sequence of Path
     params_file : Path, optional
-        YAML: top-level ``name: value`` apply to every notebook declaring ``name``;
-        ``<notebook>: {name: value}`` to one notebook (stem, number or name after the number).
+        YAML: top-level ``name: value`` apply to every notebook of the run declaring ``name``;
+        ``<notebook>: {name: value}`` to that notebook only (its stem ``03_journey``, number
+        ``"03"`` or name after the number). So one file serves several runs, a section of a
+        project notebook outside this run and a parameter only such notebooks declare are
+        passed over; a section naming no notebook and a parameter no notebook declares are
+        errors.
     overrides : iterable of (str, str)
         ``(NAME, VALUE)`` or ``(NOTEBOOK.NAME, VALUE)``; values are parsed to the default's type.
     data_dir : Path, optional
@@ -315,8 +343,8 @@ def plan_parameters(
     Raises
     ------
     ParameterError
-        An unknown parameter or notebook, a value of the wrong type, a bad ``period`` or
-        ``as_of``, or an attempt to set ``run_dir``.
+        An unknown parameter or notebook (section), a value of the wrong type, a bad
+        ``period`` or ``as_of`` (not a fixed date), or an attempt to set ``run_dir``.
     """
     stems = [p.stem for p in notebooks]
     declared = {p.stem: notebook_parameters(p) for p in notebooks}
@@ -347,14 +375,39 @@ def plan_parameters(
         values[stem][name] = coerce(value, declared[stem][name], stem)
 
     if params_file is not None:
+        source = f"params file {params_file}"
         data = _read_params_file(params_file)
-        sections = {k: v for k, v in data.items() if isinstance(v, dict) and notebook_of(k)}
+        project: list[Path] | None = None  # the project's notebooks, read only when needed
+
+        def project_notebooks() -> list[Path]:
+            nonlocal project
+            if project is None:
+                folder = paths.notebooks_dir()
+                project = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+            return project
+
+        sections: dict[str, dict] = {}
         for k, v in data.items():
-            if k not in sections:
-                set_global(k, v, f"params file {params_file}")
+            if any(k in declared[s] for s in stems):
+                set_global(k, v, source)  # a parameter name wins over a notebook name
+            elif notebook_of(k) is not None:
+                if not isinstance(v, dict):
+                    raise ParameterError(f"{source}: section {k!r} (notebook {notebook_of(k)}) must "
+                                         f"hold parameter names and values, e.g. {k}: {{seed: 7}}")
+                sections[k] = v
+            elif _match_notebook(k, project_notebooks()) is not None:
+                continue  # a section for a notebook that is not in this run
+            elif isinstance(v, dict):
+                listing = ", ".join(p.stem for p in project_notebooks()) or "none"
+                raise ParameterError(f"{source}: section {k!r} names no notebook: use a notebook name "
+                                     f"or its number ({listing})")
+            elif any(k in notebook_parameters(p) for p in project_notebooks()):
+                continue  # a parameter of notebooks that are not in this run
+            else:
+                set_global(k, v, source)  # raises: no notebook has it
         for k, v in sections.items():
             for name, value in v.items():
-                set_one(notebook_of(k), str(name), value, f"params file {params_file}")
+                set_one(notebook_of(k), str(name), value, source)
     if data_dir is not None:
         if any("data_dir" in declared[s] for s in stems):
             set_global("data_dir", str(data_dir), "--data")
