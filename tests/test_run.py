@@ -133,6 +133,7 @@ def test_parameter_precedence_file_then_data_then_overrides(tmp_path, stand_in_p
     ([("05_churn.bin_days", "wide")], r"05_churn: parameter bin_days='wide' is not a valid int"),
     ([("period", "Q")], r"05_churn: period='Q' is not supported"),
     ([("as_of", "yesterday")], r"05_churn: as_of='yesterday' is not a date"),
+    ([("as_of", "today")], r"05_churn: as_of='today' reads the clock: give a fixed date"),
     ([("run_dir", "/tmp/x")], r"run_dir is chosen by the runner"),
 ])
 def test_bad_parameters_are_rejected_before_any_kernel(overrides, message, tmp_path, no_kernel,
@@ -179,14 +180,18 @@ def test_failing_notebook_gives_one_line_and_a_failed_run_folder(tmp_path):
     assert msg.startswith("notebook boom failed in cell 4 `# explode on purpose`: ValueError: bad input")
     folder = next((tmp_path / "runs").iterdir())
     assert (folder / "FAILED").read_text().strip() == msg
+    assert info.value.run_dir == folder and info.value.failures == [msg]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["status"] == "failed" and manifest["notebooks"][0]["status"] == "failed"
+    assert manifest["notebooks"][0]["failure"] == {
+        "cell": 4, "exception": "ValueError", "message": "bad input",
+        "sentence": "This report stopped at cell 4: ValueError: bad input."}
     executed = nbformat.read(folder / "notebooks" / "boom.ipynb", as_version=4)
     outputs = "".join(json.dumps(c.get("outputs", [])) for c in executed.cells)
     assert "before the error 6" in outputs and "never" not in outputs
     assert "failed" in (folder / "index.html").read_text()
-    # the CLI prints the same line and exits non-zero
-    assert cli.main(["run", str(nb), "--out", str(tmp_path / "cli")]) == 2
+    # the CLI prints the same line and exits 1 (a failed notebook, not a bad command)
+    assert cli.main(["run", str(nb), "--out", str(tmp_path / "cli")]) == 1
 
 
 def _table_nb(path: Path, value: int) -> Path:
@@ -195,7 +200,7 @@ def _table_nb(path: Path, value: int) -> Path:
                + "', run_dir, seed)", f"run.save_table(pd.DataFrame({{'x': [value, value * 2]}}), '{path.stem}_t')")
 
 
-def test_parallel_run_equals_serial_and_stops_starting_after_a_failure(tmp_path):
+def test_parallel_run_equals_serial_and_fail_fast_stops_starting_after_a_failure(tmp_path):
     a, b = _table_nb(tmp_path / "a.ipynb", 3), _table_nb(tmp_path / "b.ipynb", 5)
     serial = run.run_notebooks([str(a), str(b)], out_dir=tmp_path / "s", jobs=1)
     both = run.run_notebooks([str(a), str(b)], out_dir=tmp_path / "p", jobs=2)
@@ -205,10 +210,10 @@ def test_parallel_run_equals_serial_and_stops_starting_after_a_failure(tmp_path)
     manifest = json.loads((both / "manifest.json").read_text())
     assert [m["status"] for m in manifest["notebooks"]] == ["ok", "ok"]
     assert all(m["name"] in (both / "index.html").read_text() for m in manifest["notebooks"])
-    # one job: after a failure the next notebook is not started
+    # one job, --fail-fast: after a failure the next notebook is not started
     boom = _nb(tmp_path / "boom.ipynb", "run_dir = None  # run folder", "raise ValueError('bad')")
     with pytest.raises(NotebookFailed, match="notebook boom failed"):
-        run.run_notebooks([str(boom), str(a)], out_dir=tmp_path / "f", jobs=1)
+        run.run_notebooks([str(boom), str(a)], out_dir=tmp_path / "f", jobs=1, fail_fast=True)
     manifest = json.loads((next((tmp_path / "f").iterdir()) / "manifest.json").read_text())
     assert [m["status"] for m in manifest["notebooks"]] == ["failed", "skipped"]
 

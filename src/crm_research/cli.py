@@ -3,7 +3,8 @@
 Subcommands: ``synth`` (generate the synthetic company), ``validate`` (check a client export
 against the data model), ``run`` (execute notebooks into a run folder), ``compare`` (put two
 runs side by side). Errors a user can cause print as one clear message, without a traceback,
-and exit with status 2.
+and exit with status 2. A run in which notebooks failed prints one line per failed notebook
+and exits with status 1 (the other notebooks still ran; see the run folder's index).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from crm_research.errors import CRMError
+from crm_research.errors import CRMError, NotebookFailed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,9 +29,11 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a folder of tables against the data model")
     v.add_argument("path", type=Path, help="folder with one CSV or Parquet file per table")
-    v.add_argument("--mapping", type=Path, default=None, help="YAML mapping of client columns/events")
-    v.add_argument("--as-of", default=None,
-                   help="dates after this instant are errors (default: now, the only use of the clock)")
+    v.add_argument("--mapping", type=Path, default=None,
+                   help="YAML mapping of client columns/events (default: mapping.yaml in the folder, as `run` does)")
+    v.add_argument("--as-of", default=None, metavar="DATE",
+                   help="analysis date (YYYY-MM-DD), as `run -p as_of DATE`: only data before it counts "
+                        "(default: now, the only use of the clock)")
     v.add_argument("--company-start", default=None, help="dates before this day are errors")
 
     r = sub.add_parser("run", help="execute analysis notebooks into a new run folder")
@@ -43,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--pdf", action="store_true", help="also print each HTML report to PDF (needs Chromium)")
     r.add_argument("-j", "--jobs", type=int, default=None,
                    help="notebooks run at the same time, each in its own kernel (default 2; results do not depend on it)")
+    r.add_argument("--fail-fast", action="store_true",
+                   help="start no further notebook after one fails (default: run them all, exit 1 if any failed)")
 
     c = sub.add_parser("compare", help="put the key tables of two runs side by side")
     c.add_argument("run_a", type=Path)
@@ -61,29 +66,94 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from crm_research import data
+def _lines(value) -> list[str]:
+    """Text lines of a loader attribute (``notes``, ``derived``): a string, a list or a mapping."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, dict):
+        return [f"{k}: {v}" for k, v in value.items()]
+    try:
+        return [str(v) for v in value if str(v).strip()]
+    except TypeError:
+        return [str(value)]
 
-    crm = data.load(args.path, mapping=args.mapping, as_of=args.as_of, company_start=args.company_start)
-    print(f"{args.path}: valid")
+
+def capability_lines(table) -> list[str]:
+    """One line per notebook section: ``02 segmentation · Cross-sell and upsell · skip · reason``.
+
+    ``table`` is :func:`crm_research.needs.capabilities`' frame (columns notebook, section,
+    title, status, reason).
+    """
+    out = []
+    for row in table.itertuples(index=False):
+        nb = str(row.notebook).replace("_", " ", 1)
+        reason = "" if row.reason is None or str(row.reason) in ("", "nan", "None") else str(row.reason)
+        parts = [nb, str(row.title or row.section), str(row.status)] + ([reason] if reason else [])
+        out.append(" · ".join(parts))
+    return out
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    import importlib
+
+    from crm_research import data
+    from crm_research.notebook import mapping_file
+    from crm_research.run.params import check_as_of
+
+    if args.as_of is not None:
+        check_as_of(args.as_of)
+    mapping = args.mapping
+    if mapping is None and Path(args.path).is_dir():
+        mapping = mapping_file(Path(args.path))
+    crm = data.load(args.path, mapping=mapping, as_of=args.as_of, company_start=args.company_start)
+    print(f"{args.path}: valid" + (f" (mapping {mapping})" if mapping is not None else "")
+          + (f", as of {args.as_of}" if args.as_of is not None else ""))
     for name, frame in crm.tables().items():
         print(f"  {name:<14} {len(frame):>10,} rows")
+    derived = _lines(getattr(crm, "derived", None))
+    if derived:
+        print("derived by the loader:")
+        print("\n".join(f"  {d}" for d in derived))
+    notes = _lines(getattr(crm, "notes", None))
+    if notes:
+        print("notes:")
+        print("\n".join(f"  {n}" for n in notes))
+    try:
+        needs = importlib.import_module("crm_research.needs")
+    except ModuleNotFoundError as exc:
+        if exc.name != "crm_research.needs":
+            raise
+        return 0
+    lines = capability_lines(needs.capabilities(crm, as_of=args.as_of))
+    if lines:
+        print("what each notebook section can do with this data:")
+        print("\n".join(f"  {ln}" for ln in lines))
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from crm_research import run
 
-    folder = run.run_notebooks(
-        notebooks=args.notebooks or None,
-        params_file=args.params_file,
-        overrides=[tuple(p) for p in args.param],
-        data_dir=args.data,
-        out_dir=args.out,
-        pdf=args.pdf,
-        progress=lambda msg: print(msg, flush=True),
-        jobs=args.jobs,
-    )
+    try:
+        folder = run.run_notebooks(
+            notebooks=args.notebooks or None,
+            params_file=args.params_file,
+            overrides=[tuple(p) for p in args.param],
+            data_dir=args.data,
+            out_dir=args.out,
+            pdf=args.pdf,
+            progress=lambda msg: print(msg, flush=True),
+            jobs=args.jobs,
+            fail_fast=args.fail_fast,
+        )
+    except NotebookFailed as exc:
+        for line in getattr(exc, "failures", None) or str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        if getattr(exc, "run_dir", None) is not None:
+            print(f"run folder: {exc.run_dir}")
+        return 1
     print(f"run folder: {folder}")
     return 0
 

@@ -3,7 +3,9 @@
 The HTML reports show the narrative and the results without code: inputs and prompts are
 removed, images are embedded as data URIs and the CSS is inlined, so a page reads offline
 with no external JavaScript or CSS. Cells tagged ``parameters``, ``injected-parameters`` or
-``report-hide`` and warnings (stderr output) are left out.
+``report-hide``, papermill's error banners, warnings (stderr output) and error tracebacks are
+left out: the report of a notebook that failed ends at the failing cell and opens with one
+plain sentence saying where and why it stopped.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import nbformat
 from crm_research import privacy
 from crm_research.errors import CRMError
 
-__all__ = ["notebook_title", "notebook_html", "write_index", "find_chromium", "print_pdf"]
+__all__ = ["notebook_title", "notebook_html", "until_error", "write_index", "find_chromium", "print_pdf"]
 
-HIDDEN_TAGS = ("parameters", "injected-parameters", "report-hide")
+HIDDEN_TAGS = ("parameters", "injected-parameters", "report-hide", "papermill-error-cell-tag")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 _CSS = """
@@ -33,6 +35,8 @@ body { max-width: 1000px; margin: 0 auto; padding: 0 1.5em 3em; }
             font-family: system-ui, sans-serif; color: #555; font-size: 13px; }
 .crm-head table { border-collapse: collapse; margin-top: .4em; }
 .crm-head td { padding: 1px 12px 1px 0; }
+.crm-stopped { border: 1px solid #cf222e; background: #fff5f5; color: #82071e; padding: .6em .9em;
+               margin: .6em 0 0; font-size: 15px; }
 .crm-foot { border-top: 1px solid #ccc; margin-top: 2em; padding-top: .6em;
             font-family: system-ui, sans-serif; color: #777; font-size: 12px; }
 """
@@ -74,14 +78,37 @@ def _client_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
-                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+                            and o.get("output_type") != "error"]
         cells.append(cell)
     nb.cells = cells
     return nb
 
 
+def _failed_cell(cell) -> bool:
+    return (any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+            or cell.get("metadata", {}).get("papermill", {}).get("exception") is True)
+
+
+def until_error(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of an executed notebook that ends at its failing cell.
+
+    The cells after the first cell that raised are dropped (they never ran, and their text
+    would describe results that do not exist); without such a cell, the cells papermill never
+    started are dropped. The failing cell keeps what it displayed before the error.
+    """
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    cells = list(nb.cells)
+    stop = next((i + 1 for i, c in enumerate(cells) if c.cell_type == "code" and _failed_cell(c)), None)
+    if stop is None:
+        stop = next((i for i, c in enumerate(cells)
+                     if c.get("metadata", {}).get("papermill", {}).get("status") == "pending"), len(cells))
+    nb.cells = cells[:stop]
+    return nb
+
+
 def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] | None = None,
-                  footer: str = "") -> str:
+                  footer: str = "", notice: str | None = None) -> str:
     """Render an executed notebook as a self-contained HTML page without code.
 
     Parameters
@@ -94,6 +121,8 @@ def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] 
         Facts shown as a small table under the title bar (``{"As of": "2026-01-01"}``).
     footer : str
         A line of text at the bottom (run name, data fingerprint).
+    notice : str, optional
+        One plain sentence shown prominently under the title bar (why the report stops early).
 
     Returns
     -------
@@ -121,7 +150,9 @@ def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] 
     )
     resources = {
         "metadata": {"name": title},
-        "crm": {"css": _CSS, "header": f"<table>{rows}</table>" if rows else "",
+        "crm": {"css": _CSS,
+                "header": (f"<table>{rows}</table>" if rows else "")
+                + (f"<p class='crm-stopped'>{html.escape(notice)}</p>" if notice else ""),
                 "footer": html.escape(footer)},
     }
     body, _ = exporter.from_notebook_node(_client_copy(nb), resources=resources)
@@ -159,11 +190,49 @@ h1 { font-size: 1.6em; margin-bottom: .2em; }
 .headline .v { font-size: 1.4em; font-weight: 600; } .headline .n { color: #555; font-size: 13px; }
 .files { font-size: 13px; color: #444; } .files a { margin-right: .8em; }
 .thumbs img { max-height: 140px; margin: .3em .6em 0 0; border: 1px solid #eee; }
+.notes { background: #f6f8fa; border-radius: 6px; padding: .5em 1.2em; font-size: 14px; }
+.notes h2 { font-size: 1em; margin: .3em 0; } .notes ul { margin: .3em 0; padding-left: 1.2em; }
+.sections { font-size: 14px; margin: .5em 0; } .sections .ran { color: #555; }
+.sections ul { margin: .2em 0; padding-left: 1.2em; }
+.sec-skipped .s, .sec-skip .s { color: #888; font-weight: 600; } .sec-fallback .s { color: #9a6700; font-weight: 600; }
 """
+
+_SECTION_WORDS = {"skipped": "skipped", "skip": "skipped", "fallback": "ran with a fallback"}
+
+
+def _sections_html(sections: list[dict]) -> str:
+    """'7 of 9 sections ran' with their titles, then each section that did not run in full and why."""
+    e = html.escape
+    n = len(sections)
+    ran = [x for x in sections if x.get("status") in ("ran", "ok", "fallback")]
+    fallback = sum(x.get("status") == "fallback" for x in sections)
+    head = f"{len(ran)} of {n} section{'s' if n != 1 else ''} ran"
+    if fallback:
+        head += f" ({fallback} with a fallback)"
+    titles = ", ".join(e(str(x.get("title") or x.get("key") or "")) for x in ran)
+    out = [f"<div class='sections'><b>{e(head)}</b>" + (f"<span class='ran'>: {titles}</span>" if titles else "")]
+    rest = [x for x in sections if x.get("status") not in ("ran", "ok")]
+    if rest:
+        out.append("<ul>")
+        for x in rest:
+            st = str(x.get("status") or "")
+            word = _SECTION_WORDS.get(st, st)
+            reason = str(x.get("reason") or "").strip()
+            out.append(f"<li class='sec-{e(st)}'>{e(str(x.get('title') or x.get('key') or ''))}: "
+                       f"<span class='s'>{e(word)}</span>{' — ' + e(reason) if reason else ''}</li>")
+        out.append("</ul>")
+    out.append("</div>")
+    return "".join(out)
 
 
 def write_index(run_dir: Path, manifest: dict) -> Path:
     """Write ``index.html``: every notebook's report link, status, headline numbers and files.
+
+    At the top, the run's status (how many notebooks failed) and, once, what the loader did
+    with the data (each notebook's ``data_notes``, without repeats). Per notebook: how many of
+    its ``sections`` ran, and each section skipped or run with a fallback, with its reason; for a failed
+    notebook, the plain sentence saying where it stopped. Every value is HTML-escaped; keys an
+    older manifest lacks are left out.
 
     Parameters
     ----------
@@ -192,8 +261,19 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     git = manifest.get("git") or {}
     if git.get("commit"):
         facts.append(f"code {e(git['commit'][:10])}{' (modified)' if git.get('dirty') else ''}")
+    nbs = manifest.get("notebooks", [])
+    failed = [nb for nb in nbs if nb.get("status") == "failed"]
+    if failed:
+        facts.insert(1, f"<span class='status-failed'>{len(failed)} of {len(nbs)} notebook"
+                        f"{'s' if len(nbs) != 1 else ''} failed</span>")
     parts.append(f"<div class='meta'>{' · '.join(facts)}</div>")
-    for nb in manifest.get("notebooks", []):
+    notes: list[str] = []
+    for nb in nbs:
+        notes += [str(n) for n in nb.get("data_notes") or [] if str(n) not in notes]
+    if notes:
+        parts.append("<div class='notes'><h2>About the data</h2><ul>"
+                     + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul></div>")
+    for nb in nbs:
         st = nb.get("status", "")
         title = nb.get("title") or nb["name"]
         link = nb.get("report")
@@ -202,8 +282,14 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
         parts.append("<div class='nb'>")
         parts.append(f"<h2>{head} <small class='status-{e(st)}'>{e(st)}"
                      f"{f' · {dur:.1f} s' if isinstance(dur, int | float) else ''}</small></h2>")
-        if nb.get("error"):
-            parts.append(f"<p class='status-failed'>{e(nb['error'])}</p>")
+        failure = nb.get("failure") or {}
+        if failure.get("sentence"):
+            parts.append(f"<p class='status-failed'>{e(str(failure['sentence']))} "
+                         f"<small>(<a href='notebooks/{e(nb['name'])}.ipynb'>executed notebook</a>)</small></p>")
+        elif nb.get("error"):
+            parts.append(f"<p class='status-failed'>{e(str(nb['error']))}</p>")
+        if nb.get("sections"):
+            parts.append(_sections_html(nb["sections"]))
         if nb.get("headlines"):
             parts.append("<div class='headlines'>")
             for h in nb["headlines"]:

@@ -101,20 +101,45 @@ def _check_kernel() -> None:
                        f"(`{sys.executable} -m pip install ipykernel`)") from None
 
 
-def _failure_line(stem: str, src: Path, exc: Exception, executed: Path) -> str:
-    ename = getattr(exc, "ename", type(exc).__name__)
-    evalue = " ".join(str(getattr(exc, "evalue", exc)).split())
+def _first_line(text: str) -> str:
+    return next((ln.strip() for ln in str(text).splitlines() if ln.strip()), "")
+
+
+def _failure(stem: str, src: Path, exc: Exception, executed: Path) -> dict[str, Any]:
+    """What failed, where: the cell (counted from 1 in the source notebook), the error's class and
+    the first line of its message, the one-line error of the terminal and the manifest, and the
+    plain sentence at the top of the report."""
+    ename = str(getattr(exc, "ename", None) or type(exc).__name__)
+    evalue = str(getattr(exc, "evalue", exc) or "")
+    message = _first_line(evalue)
+    more = len([ln for ln in evalue.splitlines() if ln.strip()]) - 1
     source = getattr(exc, "source", None)
+    cell = None
     where = "while starting or running the kernel"
     if source is not None:
         cells = nbformat.read(src, as_version=4).cells
         idx = next((i for i, c in enumerate(cells) if c.source == source), None)
-        first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+        first = _first_line(source)
         if len(first) > 60:
             first = first[:57] + "..."
-        where = (f"in cell {idx + 1} `{first}`" if idx is not None
-                 else "in the injected parameters cell")
-    return f"notebook {stem} failed {where}: {ename}: {evalue} (executed notebook: {executed})"
+        if idx is not None:
+            cell = idx + 1
+            where = f"in cell {cell} `{first}`"
+        else:
+            where = "in the injected parameters cell"
+    error = f"{ename}: {message}" if message else ename
+    extra = f" (+{more} more line{'s' if more != 1 else ''})" if more > 0 else ""
+    if cell is not None:
+        sentence = f"This report stopped at cell {cell}: {error}"
+    elif source is not None:
+        sentence = f"This report stopped before its first cell, on its parameters: {error}"
+    else:
+        sentence = f"This report stopped while its notebook was starting or running: {error}"
+    return {
+        "cell": cell, "exception": ename, "message": message,
+        "line": f"notebook {stem} failed {where}: {error}{extra} (executed notebook: {executed})",
+        "sentence": sentence if sentence.endswith((".", "!", "?")) else sentence + ".",
+    }
 
 
 def _execute(src: Path, dst: Path, params: dict, root: Path) -> None:
@@ -142,6 +167,7 @@ def run_notebooks(
     pdf: bool = False,
     progress: Callable[[str], None] | None = None,
     jobs: int | None = None,
+    fail_fast: bool = False,
 ) -> Path:
     """Execute notebooks with papermill into a new run folder, with client reports.
 
@@ -165,22 +191,30 @@ def run_notebooks(
     jobs : int, optional
         Notebooks executed at the same time, each in its own kernel (default: 2, or 1 on a
         one-core machine). Results do not depend on it: every kernel computes single-threaded
-        (see :mod:`crm_research.engine`). After a failure no further notebook starts; those
-        already running finish.
+        (see :mod:`crm_research.engine`).
+    fail_fast : bool
+        After a failure no further notebook starts (those already running finish; the others
+        are marked ``skipped``). Default: every notebook runs, whatever the others do.
 
     Returns
     -------
     Path
-        The run folder.
+        The run folder (every notebook ``ok``).
 
     Raises
     ------
     ParameterError
         Unknown notebook or parameter, or a bad value; raised before any kernel starts.
     NotebookFailed
-        A notebook raised. The one-line message names the notebook, the cell (counted from 1,
-        with its first line) and the error; the run folder keeps the executed notebook up to
-        the error, ``manifest.json`` has status ``failed`` and a ``FAILED`` file is written.
+        Raised at the end, once every notebook has run (or been skipped with ``fail_fast``)
+        and the index and manifest are written, if any notebook failed. Its message is one
+        line per failed notebook, each naming the notebook, the cell (counted from 1, with its
+        first line) and the error (class and first line of the message); ``.failures`` holds
+        those lines and ``.run_dir`` the run folder. A failed notebook still has its client
+        report up to the failing cell, opening with one plain sentence saying where and why it
+        stopped; its manifest entry has status ``failed``, ``error`` (the line) and
+        ``failure`` (cell, exception, message, sentence), the run's status is ``failed`` and
+        a ``FAILED`` file holds the lines.
     """
     progress = progress or _noop
     root = paths.project_root()
@@ -222,7 +256,7 @@ def run_notebooks(
 
     def one(i: int, src: Path, entry: dict) -> None:
         stem = src.stem
-        if failed.is_set():
+        if fail_fast and failed.is_set():
             entry["status"] = "skipped"
             return
         params = dict(plan[stem])
@@ -236,10 +270,13 @@ def run_notebooks(
         stop = threading.Event()
         beat = threading.Thread(target=_heartbeat, args=(stem, t0, progress, stop), daemon=True)
         beat.start()
+        failure = None
         try:
             _execute(src, executed, params, root)
-        except Exception as exc:  # noqa: BLE001 - every failure is reported as NotebookFailed
-            entry.update(status="failed", error=_failure_line(stem, src, exc, executed))
+        except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
+            failure = _failure(stem, src, exc, executed)
+            entry.update(status="failed", error=failure["line"],
+                         failure={k: failure[k] for k in ("cell", "exception", "message", "sentence")})
             failed.set()
         else:
             entry["status"] = "ok"
@@ -247,15 +284,20 @@ def run_notebooks(
             stop.set()
             entry.update(ended=_now(), duration_s=round(time.perf_counter() - t0, 2))
         _collect_meta(run_dir, entry)
-        if entry["status"] == "ok":
+        if executed.exists():
             try:
                 with lock:
-                    reports[stem] = _write_report(run_dir, executed, entry, manifest)
+                    reports[stem] = _write_report(run_dir, executed, entry, manifest,
+                                                  failure["sentence"] if failure else None)
             except CRMError as exc:
-                entry.update(status="failed", error=f"notebook {stem}: {exc}")
-                failed.set()
+                if failure is None:
+                    entry.update(status="failed", error=f"notebook {stem}: {exc}")
+                    failed.set()
+                else:  # keep the notebook's own error; say why there is no report
+                    progress(f"  {stem}: no report written: {exc}")
         save_manifest()
-        progress(f"[{i}/{len(paths_)}] {stem} {entry['status']} in {entry['duration_s']:.1f} s")
+        progress(f"[{i}/{len(paths_)}] {stem} {entry['status']} in {entry['duration_s']:.1f} s"
+                 + (f": {entry['failure']['sentence']}" if entry.get("failure") else ""))
 
     t_run = time.perf_counter()
     work = list(enumerate(zip(paths_, manifest["notebooks"], strict=True), start=1))
@@ -266,8 +308,8 @@ def run_notebooks(
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="notebook") as pool:
             for fut in [pool.submit(one, i, src, entry) for i, (src, entry) in work]:
                 fut.result()
-    # the first failure in reading order is the one reported
-    failure = next((m["error"] for m in manifest["notebooks"] if m["status"] == "failed"), None)
+    # failures in reading order
+    failures = [m["error"] for m in manifest["notebooks"] if m["status"] == "failed"]
     html_files = [reports[p.stem] for p in paths_ if p.stem in reports]
 
     fps = {(m.get("data") or {}).get("fingerprint") for m in manifest["notebooks"] if m.get("data")}
@@ -276,16 +318,22 @@ def run_notebooks(
         manifest["data"] = dict(first)
     elif fps:
         manifest["data"] = {"fingerprint": None, "note": "notebooks used different data; see each notebook"}
-    if pdf and failure is None:
+    if pdf:
         for stem, name in report.pdf_all(run_dir, html_files, progress).items():
             next(m for m in manifest["notebooks"] if m["name"] == stem)["pdf"] = name
-    manifest.update(status="failed" if failure else "ok", ended=_now(),
+    manifest.update(status="failed" if failures else "ok", ended=_now(),
                     duration_s=round(time.perf_counter() - t_run, 2))
     _write_json(run_dir / "manifest.json", manifest)
     report.write_index(run_dir, manifest)
-    if failure is not None:
-        (run_dir / "FAILED").write_text(failure + "\n", encoding="utf-8")
-        raise NotebookFailed(failure)
+    if failures:
+        (run_dir / "FAILED").write_text("\n".join(failures) + "\n", encoding="utf-8")
+        n_ok = sum(m["status"] == "ok" for m in manifest["notebooks"])
+        progress(f"done in {manifest['duration_s']:.1f} s: {len(failures)} of {len(paths_)} notebooks "
+                 f"failed, {n_ok} ok: {run_dir / 'index.html'}")
+        err = NotebookFailed("\n".join(failures))
+        err.failures = failures
+        err.run_dir = run_dir
+        raise err
     progress(f"done in {manifest['duration_s']:.1f} s: {run_dir / 'index.html'}")
     return run_dir
 
@@ -301,10 +349,24 @@ def _collect_meta(run_dir: Path, entry: dict) -> None:
     for k in ("data", "headlines", "tables", "figures"):
         if meta.get(k):
             entry[k] = meta[k]
+    sections = meta.get("sections")
+    if isinstance(sections, list):
+        entry["sections"] = [
+            {"key": str(x.get("key", "")), "title": str(x.get("title") or x.get("key") or ""),
+             "status": str(x.get("status", "")), "reason": str(x.get("reason") or "")}
+            for x in sections if isinstance(x, dict)
+        ]
+    notes = meta.get("data_notes")
+    if isinstance(notes, list):
+        entry["data_notes"] = [str(n) for n in notes if str(n).strip()]
 
 
-def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict) -> Path:
-    nb = nbformat.read(executed, as_version=4)
+def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict,
+                  stopped: str | None = None) -> Path:
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except (OSError, ValueError) as exc:
+        raise CRMError(f"cannot read the executed notebook {executed}: {exc}") from None
     title = report.notebook_title(nb, entry["name"])
     params = entry["parameters"]
     period = {"M": "months", "W": "weeks"}.get(params.get("period"), params.get("period", ""))
@@ -314,7 +376,9 @@ def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict) ->
     header = {k: v for k, v in header.items() if v not in ("", None)}
     fp = (entry.get("data") or {}).get("fingerprint") or ""
     footer = f"Run {manifest['run']} · notebook {entry['name']}" + (f" · data {fp[:12]}" if fp else "")
-    text = report.notebook_html(nb, title, header, footer)
+    if stopped is not None:
+        nb = report.until_error(nb)
+    text = report.notebook_html(nb, title, header, footer, notice=stopped)
     out = run_dir / f"{entry['name']}.html"
     out.write_text(text, encoding="utf-8")
     entry.update(title=title, report=out.name)
