@@ -317,12 +317,49 @@ def test_renamed_columns_and_missing_tables(data, base):
     pd.testing.assert_frame_equal(b, base)
     only = kpi.baseline({"orders": data["orders"]}, AS_OF, "M")
     assert "nps" not in set(only["metric"]) and "lead_conversion_rate" not in set(only["metric"])
-    assert only.attrs["skipped"]["nps"] == "no surveys table"
-    assert "advocates" in only.attrs["skipped"]
+    assert only.attrs["skipped"]["nps"] == "the data has no surveys table"
+    assert only.attrs["skipped"]["advocates"] == ("advocate_rule='referral' needs referral events and the data "
+                                                  "has no events table")
+    assert set(only.attrs["skipped"]) == set(kpi.METRICS) - set(only["metric"])
     shared = only["metric"].unique()
     assert only["period"].min() == pd.Timestamp("2024-01-01", tz=UTC)  # the orders start in January
     same = base[base["metric"].isin(shared) & (base["period"] >= only["period"].min())]
     pd.testing.assert_frame_equal(only.reset_index(drop=True), same.reset_index(drop=True))
+
+
+def test_missing_columns_leave_out_exactly_their_metrics(data, base):
+    """A table without an optional column keeps every metric that does not read it, unchanged."""
+    cases = {
+        ("tickets", "csat"): {"csat_mean", "csat_share_4_5"},
+        ("tickets", "resolved_at"): {"handling_hours_mean", "handling_hours_median",
+                                     "first_contact_resolution_rate"},
+        ("tickets", "contacts"): {"first_contact_resolution_rate"},
+        ("tickets", "first_response_at"): {"first_response_hours_mean", "first_response_hours_median"},
+        ("events", "session_id"): {"cart_abandonment_rate"},
+        ("customers", "signup_at"): {"new_contacts", "lead_conversion_rate"},
+    }
+    for (table, col), gone in cases.items():
+        b = kpi.baseline(dict(data, **{table: data[table].drop(columns=col)}), AS_OF, "M")
+        assert set(b.attrs["skipped"]) == gone, (table, col)
+        assert b.attrs["skipped"][next(iter(gone))] == f"the {table} table has no {col} column"
+        # without sign-ups the periods start with the first order (January), not December
+        same = base[~base["metric"].isin(gone) & (base["period"] >= b["period"].min())]
+        pd.testing.assert_frame_equal(b.reset_index(drop=True), same.reset_index(drop=True))
+    # a table without a required column is left out, with the reason
+    b = kpi.baseline(dict(data, surveys=data["surveys"].drop(columns="nps")), AS_OF, "M",
+                     advocate_rule="promoter")
+    assert b.attrs["skipped"]["nps"] == "the surveys table has no nps column"
+    assert "advocates" in b.attrs["skipped"]
+    # customers derived from the orders hold no leads: contact metrics are left out
+    class Derived(dict):
+        derived = {"customers": "derived from the orders"}
+
+    b = kpi.baseline(Derived(data), AS_OF, "M")
+    assert set(b.attrs["skipped"]) == {"new_contacts", "lead_conversion_rate"}
+    assert "derived from the orders" in b.attrs["skipped"]["new_contacts"]
+    assert kpi.not_measured_note(b.attrs["skipped"]) == (
+        "Not measured on this data: new_contacts, lead_conversion_rate (the customers table was derived from "
+        "the orders, so it holds no contacts without an order).")
 
 
 def test_object_with_table_attributes_is_accepted(data, base):

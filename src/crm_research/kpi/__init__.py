@@ -20,7 +20,7 @@ from crm_research.kpi.definitions import (
     metric_names,
 )
 from crm_research.kpi.goals import example_goals_path, load_goals, scorecard
-from crm_research.kpi.measure import baseline, latest
+from crm_research.kpi.measure import baseline, latest, not_measured_note, unmeasured
 from crm_research.kpi.snapshots import compare as compare_snapshots
 from crm_research.kpi.snapshots import load as load_snapshot
 from crm_research.kpi.snapshots import record as record_snapshot
@@ -28,6 +28,8 @@ from crm_research.kpi.snapshots import record as record_snapshot
 __all__ = [
     "baseline",
     "latest",
+    "unmeasured",
+    "not_measured_note",
     "METRICS",
     "Metric",
     "metric_names",

@@ -85,7 +85,7 @@ def flag_small(table: pd.DataFrame, min_n: int = 30) -> pd.DataFrame:
 def breakdowns(data, as_of, period: str = "M", *, periods: int | None = 1,
                dimensions: Sequence[str] = ("acquisition_channel", "region", "purchase_type", "platform"),
                segments: pd.DataFrame | None = None, segment_col: str = "segment", min_n: int = 30,
-               columns: Mapping[str, str] | None = None, conf: float = 0.95,
+               min_groups: int = 2, columns: Mapping[str, str] | None = None, conf: float = 0.95,
                advocate_rule: str = "referral", referral_event: str = "referral", promoter_min: int = 9,
                detractor_max: int = 6, cart_event: str = "add_to_cart", purchase_event: str = "purchase",
                statuses: tuple[str, ...] | None = ("completed",)) -> pd.DataFrame:
@@ -111,6 +111,9 @@ def breakdowns(data, as_of, period: str = "M", *, periods: int | None = 1,
     min_n : int
         Cells with fewer observations than this are flagged ``too_small`` (see
         :func:`flag_small`).
+    min_groups : int
+        A dimension with fewer distinct values than this (one region only) is left out, with
+        the reason in ``attrs["skipped_dimensions"]``: one group is the whole business again.
     columns, conf, advocate_rule, referral_event, promoter_min, detractor_max, cart_event, purchase_event, statuses
         As in :func:`crm_research.kpi.baseline`.
 
@@ -129,6 +132,8 @@ def breakdowns(data, as_of, period: str = "M", *, periods: int | None = 1,
                              f"{', '.join(DIMENSIONS)} (and pass segments= for 'segment')")
     if not isinstance(min_n, int) or min_n < 1:
         raise ParameterError(f"min_n={min_n!r} must be a positive integer")
+    if not isinstance(min_groups, int) or min_groups < 1:
+        raise ParameterError(f"min_groups={min_groups!r} must be a positive integer")
     dims = list(dict.fromkeys(dimensions))
     if segments is not None and "segment" not in dims:
         dims.append("segment")
@@ -142,12 +147,18 @@ def breakdowns(data, as_of, period: str = "M", *, periods: int | None = 1,
         tables = prepared.tables
         bins = scans.PeriodBins.covering(period, as_of, earliest(tables))
         for dim in dims:
-            built = _dimension_tables(dim, tables, prepared.con, segments, segment_col)
+            built = _dimension_tables(dim, tables, prepared.con, segments, segment_col, prepared.absent)
             if isinstance(built, str):
                 skipped_dims[dim] = built
                 continue
             dtables, metrics, values = built
-            stats, skipped, want = scan_stats(dtables, as_of, bins, metrics=metrics, by=_G, **opts)
+            if len(values) < min_groups:
+                skipped_dims[dim] = (f"only {len(values)} value{'s' if len(values) != 1 else ''}"
+                                     + (f" ({', '.join(map(str, values))})" if values else "")
+                                     + f": a breakdown needs at least {min_groups}")
+                continue
+            stats, skipped, want = scan_stats(dtables, as_of, bins, metrics=metrics, by=_G,
+                                              absent=prepared.absent, **opts)
             for value in values:
                 sub = {k: f[f[_G] == value].drop(columns=_G) for k, f in stats.items()}
                 tab = assemble(sub, as_of, bins, periods=periods, conf=conf, metrics=want,
@@ -173,7 +184,7 @@ def _distinct(t, col: str) -> list:
     return [v for v in vals.tolist() if not pd.isna(v)]
 
 
-def _dimension_tables(dim: str, tables: dict, con, segments, segment_col: str):
+def _dimension_tables(dim: str, tables: dict, con, segments, segment_col: str, absent=None):
     """Tables carrying the dimension's value in column ``grp``, the metrics, and the values.
 
     Returns a reason (str) when the data has no such column.
@@ -197,14 +208,16 @@ def _dimension_tables(dim: str, tables: dict, con, segments, segment_col: str):
     table, col = DIMENSIONS[dim]
     if table == "customers":
         c = tables.get("customers")
-        if c is None or col not in c.columns:
-            return f"the customers table has no {col!r} column"
+        if c is None:
+            return (absent or {}).get("customers", "the data has no customers table")
+        if col not in c.columns:
+            return f"the customers table has no {col} column"
         mapping = c.select("customer_id", **{_G: c[col].cast("string")})
         mapping = mapping.filter(mapping[_G].notnull())
         return _customer_dimension(tables, mapping)
     o = tables["orders"]
     if col not in o.columns:
-        return f"the orders table has no {col!r} column"
+        return f"the orders table has no {col} column"
     o = o.filter(o[col].notnull()).mutate(**{_G: o[col].cast("string")})
     out = {"orders": o}
     metrics = set(ORDER_METRICS)

@@ -57,6 +57,11 @@ class Metric:
         Direction of improvement (used to colour charts; goals state their own direction).
     tables : tuple of str
         Tables the metric needs.
+    columns : tuple of str
+        ``"table.column"`` the metric reads besides the order log's ``customer_id``,
+        ``ordered_at`` and ``amount`` (always needed): a metric whose columns the data lacks is
+        left out of the baseline (:func:`crm_research.kpi.measure.unmeasured`). The customer
+        levels also need what ``advocate_rule`` reads (referral events and/or NPS answers).
     """
 
     name: str
@@ -66,6 +71,7 @@ class Metric:
     definition: str
     higher_is_better: bool
     tables: tuple[str, ...]
+    columns: tuple[str, ...] = ()
 
     def describe(self, **params) -> str:
         """The definition with the baseline's parameters filled in."""
@@ -78,7 +84,8 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         _M("new_contacts", "contacts", "count", "",
-           "Contacts (customers table rows) whose signup_at falls in the period.", True, ("customers",)),
+           "Contacts (customers table rows) whose signup_at falls in the period.", True, ("customers",),
+           ("customers.customer_id", "customers.signup_at")),
         _M("active_customers", "customers", "count", "",
            "Distinct customers with at least one completed order in the period.", True, ("orders",)),
         _M("new_customers", "customers", "count", "",
@@ -124,35 +131,45 @@ METRICS: dict[str, Metric] = {
            "revenue from all completed orders before the period end.", True, ("orders",)),
         _M("lead_conversion_rate", "share", "proportion_stock", "wilson",
            "Contacts signed up before the period end who placed a first completed order before the "
-           "period end / contacts signed up before the period end.", True, ("customers", "orders")),
+           "period end / contacts signed up before the period end.", True, ("customers", "orders"),
+           ("customers.customer_id", "customers.signup_at")),
         _M("cart_abandonment_rate", "share", "proportion", "wilson",
            "Sessions whose first '{cart_event}' event falls in the period and that have no "
            "'{purchase_event}' event (before as_of) / sessions whose first '{cart_event}' falls in "
-           "the period.", False, ("events",)),
+           "the period.", False, ("events",),
+           ("events.session_id", "events.occurred_at", "events.event")),
         _M("first_response_hours_mean", "hours", "mean", "t",
            "Mean of first_response_at - opened_at over tickets opened in the period and answered "
-           "before as_of.", False, ("tickets",)),
+           "before as_of.", False, ("tickets",),
+           ("tickets.opened_at", "tickets.first_response_at")),
         _M("first_response_hours_median", "hours", "median", "",
            "Median of first_response_at - opened_at over tickets opened in the period and answered "
-           "before as_of.", False, ("tickets",)),
+           "before as_of.", False, ("tickets",),
+           ("tickets.opened_at", "tickets.first_response_at")),
         _M("handling_hours_mean", "hours", "mean", "t",
            "Mean of resolved_at - opened_at over tickets opened in the period and resolved before "
-           "as_of.", False, ("tickets",)),
+           "as_of.", False, ("tickets",),
+           ("tickets.opened_at", "tickets.resolved_at")),
         _M("handling_hours_median", "hours", "median", "",
            "Median of resolved_at - opened_at over tickets opened in the period and resolved before "
-           "as_of.", False, ("tickets",)),
+           "as_of.", False, ("tickets",),
+           ("tickets.opened_at", "tickets.resolved_at")),
         _M("first_contact_resolution_rate", "share", "proportion", "wilson",
            "Tickets opened in the period, resolved before as_of with contacts == 1 / tickets opened "
-           "in the period and resolved before as_of.", True, ("tickets",)),
+           "in the period and resolved before as_of.", True, ("tickets",),
+           ("tickets.opened_at", "tickets.resolved_at", "tickets.contacts")),
         _M("csat_mean", "score 1-5", "mean", "t",
            "Mean csat over tickets opened in the period that have a csat answer.", True,
-           ("tickets",)),
+           ("tickets",),
+           ("tickets.opened_at", "tickets.csat")),
         _M("csat_share_4_5", "share", "proportion", "wilson",
            "Tickets opened in the period with csat 4 or 5 / tickets opened in the period with a csat "
-           "answer.", True, ("tickets",)),
+           "answer.", True, ("tickets",),
+           ("tickets.opened_at", "tickets.csat")),
         _M("nps", "points (-100..100)", "score", "trinomial",
            "100 x (share of promoters (9-10) - share of detractors (0-6)) among survey answers in "
-           "the period; interval: normal, variance (p + d - (p - d)^2) / n.", True, ("surveys",)),
+           "the period; interval: normal, variance (p + d - (p - d)^2) / n.", True, ("surveys",),
+           ("surveys.answered_at", "surveys.nps")),
     )
 }
 """The baseline's metrics, in the order of the baseline table."""

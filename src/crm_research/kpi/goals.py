@@ -15,7 +15,8 @@ at a review, with a later baseline table or snapshot:
 * ``status``: ``met`` (the later value reaches the target in the goal's direction), else
   ``missed`` (the later snapshot is at or after the deadline), else ``on-track`` (at or beyond
   the straight line), else ``at-risk``. Without a later snapshot: ``met`` or ``baseline``.
-  Point values decide; the intervals are shown beside them.
+  Point values decide; the intervals are shown beside them. A value that cannot be computed
+  (no order in the latest period for an order value) has status ``no data``.
 """
 
 from __future__ import annotations
@@ -228,7 +229,8 @@ def scorecard(goals, baseline: pd.DataFrame, current: pd.DataFrame | None = None
             "months_to_deadline": months, "needed_per_month": needed,
             "current_as_of": c_as_of, "current_period": pd.NaT, "current": np.nan,
             "current_ci_low": np.nan, "current_ci_high": np.nan, "expected_now": np.nan,
-            "progress": np.nan, "status": "met" if sign * gap <= 0 else "baseline", "note": goal.note,
+            "progress": np.nan, "status": ("no data" if np.isnan(base) else "met" if sign * gap <= 0
+                                           else "baseline"), "note": goal.note,
         }
         if c is not None:
             cr = c.loc[goal.metric]

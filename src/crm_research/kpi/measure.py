@@ -8,7 +8,7 @@ intervals) is done here in pandas on those small aggregates, with exact integer 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
@@ -24,26 +24,29 @@ from crm_research.kpi import scans
 from crm_research.kpi.definitions import ADVOCATE_RULES, METRICS, check_metric_names
 
 __all__ = ["baseline", "get_table", "prepare_tables", "Prepared", "baseline_from_tables", "scan_stats",
-           "assemble", "parse_as_of", "earliest", "COLUMNS", "latest", "BASELINE_COLUMNS"]
+           "assemble", "parse_as_of", "earliest", "COLUMNS", "latest", "BASELINE_COLUMNS", "unmeasured",
+           "not_measured_note", "LEVEL_METRICS"]
 
 BASELINE_COLUMNS = ["metric", "period", "period_end", "value", "unit", "numerator", "denominator",
                     "ci_low", "ci_high", "ci_method", "definition"]
 
 COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     # table: {"required": (...), "optional": (...), "time": (...), "numeric": (...)}
-    "customers": {"required": ("customer_id", "signup_at"), "optional": ("acquisition_channel", "region"),
+    "customers": {"required": ("customer_id",), "optional": ("signup_at", "acquisition_channel", "region"),
                   "time": ("signup_at",)},
     "orders": {"required": ("customer_id", "ordered_at", "amount"),
                "optional": ("status", "channel", "platform"), "time": ("ordered_at",), "numeric": ("amount",)},
     "events": {"required": ("customer_id", "occurred_at", "event"), "optional": ("session_id", "platform"),
                "time": ("occurred_at",)},
-    "tickets": {"required": ("customer_id", "opened_at", "first_response_at", "resolved_at", "contacts",
-                             "csat"), "optional": (), "time": ("opened_at", "first_response_at", "resolved_at"),
-                "numeric": ("contacts", "csat")},
+    "tickets": {"required": ("customer_id", "opened_at"),
+                "optional": ("first_response_at", "resolved_at", "contacts", "csat"),
+                "time": ("opened_at", "first_response_at", "resolved_at"), "numeric": ("contacts", "csat")},
     "surveys": {"required": ("customer_id", "answered_at", "nps"), "optional": (), "time": ("answered_at",),
                 "numeric": ("nps",)},
 }
-"""Columns the baseline reads from each table (canonical names)."""
+"""Columns the baseline reads from each table (canonical names). ``orders`` without a required
+column is an error; another table without one is left out (its metrics are listed as not
+measured); optional columns switch off only the metrics that read them (``Metric.columns``)."""
 
 
 def parse_as_of(as_of) -> pd.Timestamp:
@@ -86,11 +89,15 @@ class Prepared:
         DuckDB connection holding the DataFrames given (converted to Arrow once).
     owned : bool
         Whether ``con`` was opened here (:meth:`close` disconnects it).
+    absent : dict of str to str
+        Tables given but left out, with the reason in plain words (a required column is
+        missing; ``customers`` derived from the orders holds no leads).
     """
 
     tables: dict
     con: Any
     owned: bool = False
+    absent: dict = field(default_factory=dict)
 
     def close(self) -> None:
         """Disconnect a connection opened by :func:`prepare_tables` (no-op otherwise)."""
@@ -113,13 +120,16 @@ def prepare_tables(data, columns: Mapping[str, str] | None = None) -> Prepared:
     Returns
     -------
     Prepared
-        Present tables only (restricted to the columns the baseline reads, canonical names)
-        and the connection they live on.
+        Present tables only (restricted to the columns the baseline reads, canonical names),
+        the connection they live on, and the tables left out with the reason (``absent``).
+        A ``customers`` table that the loader derived from the orders (``data.derived``) is
+        left out: it holds no leads, so contact counts and lead conversion would only repeat
+        the order log.
 
     Raises
     ------
     CRMError
-        ``orders`` is missing; a required column is missing; a time column does not hold
+        ``orders`` is missing or lacks a required column; a time column does not hold
         timestamps.
     """
     rename: dict[str, dict[str, str]] = {}
@@ -129,7 +139,9 @@ def prepare_tables(data, columns: Mapping[str, str] | None = None) -> Prepared:
             raise ParameterError(f"columns key {key!r} must be 'table.column' with table one of "
                                  f"{', '.join(COLUMNS)}")
         rename.setdefault(table, {})[col] = actual
+    derived = getattr(data, "derived", None) or {}
     picked: dict[str, Any] = {}
+    absent: dict[str, str] = {}
     for name, spec in COLUMNS.items():
         t = get_table(data, name)
         if t is None:
@@ -137,12 +149,18 @@ def prepare_tables(data, columns: Mapping[str, str] | None = None) -> Prepared:
                 raise CRMError("table 'orders' is missing: the baseline needs the order log "
                                "(customer_id, ordered_at, amount, status)")
             continue
+        if name != "orders" and name in derived:
+            absent[name] = f"the {name} table was derived from the orders, so it holds no contacts without an order"
+            continue
         if not (is_lazy(t) or isinstance(t, pd.DataFrame)):
             raise CRMError(f"table {name!r} must be a pandas DataFrame or an ibis Table, got "
                            f"{type(t).__name__}")
         names = rename.get(name, {})
         have = list(t.columns)
         missing = [c for c in spec["required"] if names.get(c, c) not in have]
+        if missing and name != "orders":
+            absent[name] = f"the {name} table has no {', '.join(names.get(c, c) for c in missing)} column"
+            continue
         if missing:
             raise CRMError(
                 f"table {name!r} has no column(s) {', '.join(names.get(c, c) for c in missing)}: the "
@@ -153,6 +171,8 @@ def prepare_tables(data, columns: Mapping[str, str] | None = None) -> Prepared:
         if is_lazy(t):
             sel = {c: t[names.get(c, c)] for c in keep}
             for c in spec["time"]:
+                if c not in sel:
+                    continue
                 dtype = sel[c].type()
                 if dtype.is_timestamp():
                     continue
@@ -165,14 +185,16 @@ def prepare_tables(data, columns: Mapping[str, str] | None = None) -> Prepared:
         else:
             df = pd.DataFrame({c: t[names.get(c, c)] for c in keep})
             for c in spec["time"]:
-                df[c] = _as_utc(df[c], name, c)
+                if c in df.columns:
+                    df[c] = _as_utc(df[c], name, c)
             for c in spec.get("numeric", ()):
-                df[c] = _as_number(df[c], name, c)
+                if c in df.columns:
+                    df[c] = _as_number(df[c], name, c)
             picked[name] = df
     lazy = [t for t in picked.values() if is_lazy(t)]
     con = lazy[0]._find_backend(use_default=True) if lazy else connect()
     tables = {name: t if is_lazy(t) else _register(con, name, t) for name, t in picked.items()}
-    return Prepared(tables, con, owned=not lazy)
+    return Prepared(tables, con, owned=not lazy, absent=absent)
 
 
 def _register(con, name: str, df: pd.DataFrame):
@@ -213,7 +235,7 @@ TIME_COLUMN = {"orders": "ordered_at", "customers": "signup_at", "events": "occu
 def earliest(tables: Mapping[str, Any]) -> pd.Timestamp | None:
     """Earliest timestamp over the main time column of every table (one engine query)."""
     parts = [t.aggregate(m=t[TIME_COLUMN[name]].min().cast("timestamp('UTC')"))
-             for name, t in tables.items() if name in TIME_COLUMN]
+             for name, t in tables.items() if name in TIME_COLUMN and TIME_COLUMN[name] in t.columns]
     expr = parts[0]
     for p in parts[1:]:
         expr = expr.union(p, distinct=False)
@@ -274,7 +296,8 @@ def baseline(data, as_of, period: str = "M", *, periods: int | None = None,
         return baseline_from_tables(
             prepared.tables, as_of_ts, period, periods=periods, advocate_rule=advocate_rule,
             referral_event=referral_event, promoter_min=promoter_min, detractor_max=detractor_max,
-            cart_event=cart_event, purchase_event=purchase_event, statuses=statuses, conf=conf)
+            cart_event=cart_event, purchase_event=purchase_event, statuses=statuses, conf=conf,
+            absent=prepared.absent)
     finally:
         prepared.close()
 
@@ -313,11 +336,13 @@ def baseline_from_tables(tables: Mapping[str, Any], as_of, period: str = "M", *,
                          purchase_event: str = "purchase",
                          statuses: tuple[str, ...] | None = ("completed",), conf: float = 0.95,
                          metrics: tuple[str, ...] | None = None,
-                         bins: scans.PeriodBins | None = None) -> pd.DataFrame:
+                         bins: scans.PeriodBins | None = None,
+                         absent: Mapping[str, str] | None = None) -> pd.DataFrame:
     """:func:`baseline` on Ibis tables already checked by :func:`prepare_tables`.
 
     ``metrics`` restricts the scans and rows to those metrics (None: all). ``bins`` fixes the
-    periods (default: covering the data up to ``as_of``).
+    periods (default: covering the data up to ``as_of``). ``absent``: tables left out by
+    :func:`prepare_tables`, with the reason (``Prepared.absent``).
     """
     as_of = parse_as_of(as_of)
     _check_params(period, periods, advocate_rule, conf)
@@ -330,8 +355,84 @@ def baseline_from_tables(tables: Mapping[str, Any], as_of, period: str = "M", *,
     opts = dict(advocate_rule=advocate_rule, referral_event=referral_event, promoter_min=promoter_min,
                 detractor_max=detractor_max, cart_event=cart_event, purchase_event=purchase_event,
                 statuses=statuses)
-    stats, skipped, want = scan_stats(tables, as_of, bins, metrics=metrics, **opts)
+    stats, skipped, want = scan_stats(tables, as_of, bins, metrics=metrics, absent=absent, **opts)
     return assemble(stats, as_of, bins, periods=periods, conf=conf, metrics=want, skipped=skipped, **opts)
+
+
+def unmeasured(tables: Mapping[str, Any], metrics=None, *, advocate_rule: str = "referral",
+               absent: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The metrics the tables cannot measure, each with the reason in plain words.
+
+    Parameters
+    ----------
+    tables : mapping of str to table
+        Present tables by name (DataFrames or Ibis tables, canonical column names).
+    metrics : collection of str, optional
+        Metrics to check (None: all).
+    advocate_rule : {"referral", "promoter", "either"}
+        What makes an advocate: the customer levels need referral events (``events``) and/or
+        NPS answers (``surveys``).
+    absent : mapping, optional
+        Tables left out on purpose, with the reason (:attr:`Prepared.absent`).
+
+    Returns
+    -------
+    dict of str to str
+        Metric → reason (``"the data has no tickets table"``), in declaration order; metrics
+        that can be measured are not listed.
+    """
+    absent = dict(absent or {})
+    want = set(metrics) if metrics is not None else set(METRICS)
+
+    def lacking(cols) -> str | None:
+        for col in cols:
+            table, _, name = col.partition(".")
+            if tables.get(table) is None:
+                return absent.get(table, f"the data has no {table} table")
+            if name not in tables[table].columns:
+                return f"the {table} table has no {name} column"
+        return None
+
+    sources = {"referral": ("events",), "promoter": ("surveys",), "either": ("events", "surveys")}[advocate_rule]
+    out = {}
+    for name, metric in METRICS.items():
+        if name not in want:
+            continue
+        why = lacking(metric.columns)
+        if why is None and name in LEVEL_METRICS and all(tables.get(t) is None for t in sources):
+            what = " or ".join({"events": "referral events", "surveys": "NPS answers"}[t] for t in sources)
+            why = f"advocate_rule={advocate_rule!r} needs {what} and the data has no " + \
+                " or ".join(f"{t} table" for t in sources)
+        if why is not None:
+            out[name] = why
+    return out
+
+
+LEVEL_METRICS = ("first_time_customers", "repeat_customers", "advocates")
+"""The customer levels (exclusive; they need advocate data, see :func:`unmeasured`)."""
+
+
+def not_measured_note(skipped: Mapping[str, str]) -> str:
+    """One sentence listing the metrics not measured, grouped by reason ('' when none).
+
+    Parameters
+    ----------
+    skipped : mapping of str to str
+        Metric → reason (a baseline's ``attrs["skipped"]``).
+
+    Returns
+    -------
+    str
+        E.g. ``"Not measured on this data: nps (the data has no surveys table); csat_mean,
+        csat_share_4_5 (the tickets table has no csat column)."``
+    """
+    if not skipped:
+        return ""
+    by_reason: dict[str, list[str]] = {}
+    for metric, why in skipped.items():
+        by_reason.setdefault(why, []).append(metric)
+    return "Not measured on this data: " + "; ".join(
+        f"{', '.join(ms)} ({why})" for why, ms in by_reason.items()) + "."
 
 
 def scan_stats(tables: Mapping[str, Any], as_of, bins: scans.PeriodBins, *,
@@ -339,7 +440,8 @@ def scan_stats(tables: Mapping[str, Any], as_of, bins: scans.PeriodBins, *,
                advocate_rule: str = "referral", referral_event: str = "referral",
                promoter_min: int = 9, detractor_max: int = 6, cart_event: str = "add_to_cart",
                purchase_event: str = "purchase",
-               statuses: tuple[str, ...] | None = ("completed",)) -> tuple[dict, dict, set]:
+               statuses: tuple[str, ...] | None = ("completed",),
+               absent: Mapping[str, str] | None = None) -> tuple[dict, dict, set]:
     """Run the engine scans the wanted metrics need; return their (small) results.
 
     Parameters
@@ -354,6 +456,8 @@ def scan_stats(tables: Mapping[str, Any], as_of, bins: scans.PeriodBins, *,
         Breakdown column present in every table given: every result gets one row per value.
     advocate_rule, referral_event, promoter_min, detractor_max, cart_event, purchase_event, statuses
         As in :func:`baseline`.
+    absent : mapping, optional
+        Tables left out on purpose, with the reason (:attr:`Prepared.absent`).
 
     Returns
     -------
@@ -361,62 +465,41 @@ def scan_stats(tables: Mapping[str, Any], as_of, bins: scans.PeriodBins, *,
         Scan results by name (``orders``, ``advocates``, ``conversion``, ``cart``, ``tickets``,
         ``nps``).
     skipped : dict of str to str
-        Wanted metrics that cannot be computed, with the reason.
+        Wanted metrics that cannot be computed, with the reason (:func:`unmeasured`).
     want : set of str
         The metrics wanted.
     """
     want = set(metrics) if metrics is not None else set(METRICS)
-    skipped: dict[str, str] = {}
+    skipped = unmeasured(tables, want, advocate_rule=advocate_rule, absent=absent)
+    can = want - set(skipped)
     o = tables["orders"]
     ev, sv = tables.get("events"), tables.get("surveys")
     cp = _cache(scans.order_periods(o, as_of, bins, statuses=statuses, by=by, unsorted=True))
     firsts = None
     try:
         stats: dict[str, pd.DataFrame] = {"orders": collect(scans.period_stats(cp, by=by))}
-        level_metrics = {"first_time_customers", "repeat_customers", "advocates"}
-        needs_adv = want & level_metrics
-        has_adv = {"referral": ev is not None, "promoter": sv is not None,
-                   "either": ev is not None or sv is not None}[advocate_rule]
-        needs_conv = want & {"new_contacts", "lead_conversion_rate"}
-        if (needs_adv and has_adv) or (needs_conv and "customers" in tables):
+        needs_adv = can & set(LEVEL_METRICS)
+        needs_conv = can & {"new_contacts", "lead_conversion_rate"}
+        if needs_adv or needs_conv:
             firsts = _cache(scans.customer_firsts(cp, by=by, unsorted=True))
         if needs_adv:
-            if has_adv:
-                stats["advocates"] = collect(scans.advocate_stats(
-                    firsts, ev, sv, as_of, bins, rule=advocate_rule, referral_event=referral_event,
-                    promoter_min=promoter_min, by=by))
-            else:
-                for m in sorted(needs_adv):
-                    skipped[m] = f"advocate_rule={advocate_rule!r} needs the events and/or surveys table"
+            stats["advocates"] = collect(scans.advocate_stats(
+                firsts, ev, sv, as_of, bins, rule=advocate_rule, referral_event=referral_event,
+                promoter_min=promoter_min, by=by))
         if needs_conv:
-            if "customers" in tables:
-                stats["conversion"] = collect(scans.conversion_stats(tables["customers"], firsts, as_of,
-                                                                     bins, by=by))
-            else:
-                for m in sorted(needs_conv):
-                    skipped[m] = "no customers table"
+            stats["conversion"] = collect(scans.conversion_stats(tables["customers"], firsts, as_of,
+                                                                 bins, by=by))
     finally:
         _release(firsts)
         _release(cp)
-    if "cart_abandonment_rate" in want:
-        if ev is not None and "session_id" in ev.columns:
-            stats["cart"] = collect(scans.cart_stats(ev, as_of, bins, cart_event=cart_event,
-                                                     purchase_event=purchase_event, by=by))
-        else:
-            skipped["cart_abandonment_rate"] = "no events table with a session_id column"
-    ticket_metrics = want & {m for m, d in METRICS.items() if d.tables == ("tickets",)}
-    if ticket_metrics:
-        if "tickets" in tables:
-            stats["tickets"] = collect(scans.ticket_stats(tables["tickets"], as_of, bins, by=by))
-        else:
-            for m in sorted(ticket_metrics):
-                skipped[m] = "no tickets table"
-    if "nps" in want:
-        if sv is not None:
-            stats["nps"] = collect(scans.nps_stats(sv, as_of, bins, promoter_min=promoter_min,
-                                                   detractor_max=detractor_max, by=by))
-        else:
-            skipped["nps"] = "no surveys table"
+    if "cart_abandonment_rate" in can:
+        stats["cart"] = collect(scans.cart_stats(ev, as_of, bins, cart_event=cart_event,
+                                                 purchase_event=purchase_event, by=by))
+    if can & {m for m, d in METRICS.items() if d.tables == ("tickets",)}:
+        stats["tickets"] = collect(scans.ticket_stats(tables["tickets"], as_of, bins, by=by))
+    if "nps" in can:
+        stats["nps"] = collect(scans.nps_stats(sv, as_of, bins, promoter_min=promoter_min,
+                                               detractor_max=detractor_max, by=by))
     return stats, skipped, want
 
 
@@ -437,9 +520,10 @@ def assemble(stats: Mapping[str, pd.DataFrame], as_of, bins: scans.PeriodBins, *
     params = {"advocate_text": ADVOCATE_RULES[advocate_rule].format(
         referral_event=referral_event, promoter_min=promoter_min),
         "cart_event": cart_event, "purchase_event": purchase_event}
-    out = _assemble(dict(stats), as_of, bins, periods, conf, params, want)
+    skipped = {k: v for k, v in (skipped or {}).items() if k in want}
+    out = _assemble(dict(stats), as_of, bins, periods, conf, params, want - set(skipped))
     out.attrs.update({"as_of": as_of.isoformat(), "period": bins.period, "advocate_rule": advocate_rule,
-                      "conf": conf, "skipped": {k: v for k, v in (skipped or {}).items() if k in want}})
+                      "conf": conf, "skipped": skipped})
     return out
 
 

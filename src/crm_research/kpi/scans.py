@@ -435,7 +435,8 @@ def ticket_stats(tickets, as_of, bins: PeriodBins, *, by: str | None = None):
     ----------
     tickets : DataFrame or ibis.Table
         ``opened_at``, ``first_response_at``, ``resolved_at`` (UTC, nullable), ``contacts``
-        (int), ``csat`` (1-5, nullable).
+        (int), ``csat`` (1-5, nullable). Only ``opened_at`` is required: the sums of an absent
+        column are 0 and its medians null (its metrics cannot be measured).
     as_of : date-like
         Tickets opened strictly before this instant count; responses and resolutions at or
         after it count as not (yet) happened.
@@ -453,12 +454,18 @@ def ticket_stats(tickets, as_of, bins: PeriodBins, *, by: str | None = None):
         Sorted.
     """
     t = _before(tickets, "opened_at", as_of)
-    fr_ok = t["first_response_at"].notnull() & (t["first_response_at"] < _lit(t["first_response_at"], as_of))
-    res_ok = t["resolved_at"].notnull() & (t["resolved_at"] < _lit(t["resolved_at"], as_of))
-    t = t.select(*_keys(by), pidx=bins.expr(t["opened_at"]),
-                 fr=ibis.ifelse(fr_ok, _seconds(t["first_response_at"], t["opened_at"]), ibis.null("int64")),
-                 ht=ibis.ifelse(res_ok, _seconds(t["resolved_at"], t["opened_at"]), ibis.null("int64")),
-                 contacts=t["contacts"], csat=t["csat"].cast("int64"))
+
+    def since_opened(col: str) -> ir.IntegerValue:  # seconds from opening; null when absent or after as_of
+        if col not in t.columns:
+            return ibis.null("int64")
+        ok = t[col].notnull() & (t[col] < _lit(t[col], as_of))
+        return ibis.ifelse(ok, _seconds(t[col], t["opened_at"]), ibis.null("int64"))
+
+    def number(col: str) -> ir.IntegerValue:
+        return t[col].cast("int64") if col in t.columns else ibis.null("int64")
+
+    t = t.select(*_keys(by), pidx=bins.expr(t["opened_at"]), fr=since_opened("first_response_at"),
+                 ht=since_opened("resolved_at"), contacts=number("contacts"), csat=number("csat"))
     frd, htd, cd = t["fr"].cast(DEC), t["ht"].cast(DEC), t["csat"].cast(DEC)
     return t.group_by(_keys(by, "pidx")).aggregate(
         tickets=t.count(),

@@ -33,7 +33,12 @@ from crm_research.kpi.goals import table_as_of
 from crm_research.kpi.intervals import z_value
 from crm_research.kpi.measure import BASELINE_COLUMNS, latest
 
-__all__ = ["record", "load", "compare", "check_same_period"]
+__all__ = ["record", "load", "compare", "check_same_period", "COMPARISON_COLUMNS"]
+
+COMPARISON_COLUMNS = ["metric", "unit", "as_of_a", "period_a", "value_a", "ci_low_a", "ci_high_a", "as_of_b",
+                      "period_b", "value_b", "ci_low_b", "ci_high_b", "change", "change_rel", "ci_overlap", "z",
+                      "p_value", "beyond_noise", "test"]
+"""Columns of :func:`compare` (also when the two snapshots share no metric)."""
 
 
 def _meta_path(path: Path) -> Path:
@@ -201,7 +206,7 @@ def compare(a, b, *, conf: float = 0.95) -> pd.DataFrame:
             "beyond_noise": (bool(p < 1 - conf) if has_ci else None),
             "test": "z-test, SE from CI width" if has_ci else "",
         })
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     if not out.empty:
         out["beyond_noise"] = out["beyond_noise"].astype("boolean")
         out["ci_overlap"] = out["ci_overlap"].astype("boolean")

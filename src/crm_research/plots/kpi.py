@@ -110,14 +110,18 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, *, value: str = "rate", max_age: 
     return ax
 
 
-def plot_customer_levels(baseline: pd.DataFrame, *, ax=None):
+def plot_customer_levels(baseline: pd.DataFrame, *, advocates: bool = True, ax=None):
     """Funnel of where contacts stand at the latest period end: contacts, first-time, repeat, advocates.
 
     Parameters
     ----------
     baseline : DataFrame
-        Output of :func:`crm_research.kpi.baseline` (needs the level metrics; ``contacts`` is
-        drawn when ``lead_conversion_rate`` is present).
+        Output of :func:`crm_research.kpi.baseline` (``contacts`` is drawn when
+        ``lead_conversion_rate`` is present).
+    advocates : bool
+        Draw the three exclusive levels (first-time, repeat, advocate). False, or a baseline
+        without the level metrics (no referral or NPS data): customers by number of orders
+        only (one order; two or more), from ``customers`` and ``repeat_purchase_rate``.
     """
     from crm_research.kpi.measure import latest
 
@@ -125,9 +129,15 @@ def plot_customer_levels(baseline: pd.DataFrame, *, ax=None):
     bars = []
     if "lead_conversion_rate" in last.index:
         bars.append(("contacts", float(last.loc["lead_conversion_rate", "denominator"])))
-    for m in ("customers", "first_time_customers", "repeat_customers", "advocates"):
-        if m in last.index:
-            bars.append((m.replace("_", " "), float(last.loc[m, "value"])))
+    levels = advocates and "first_time_customers" in last.index
+    if levels:
+        names = ("customers", "first_time_customers", "repeat_customers", "advocates")
+        bars += [(m.replace("_", " "), float(last.loc[m, "value"])) for m in names if m in last.index]
+    elif "repeat_purchase_rate" in last.index:
+        repeat = last.loc["repeat_purchase_rate"]
+        bars += [("customers", float(repeat["denominator"])),
+                 ("one order", float(repeat["denominator"] - repeat["numerator"])),
+                 ("two or more orders", float(repeat["numerator"]))]
     if not bars:
         raise CRMError("the baseline has no customer-level metrics to draw")
     ax = _ax(ax, figsize=(7, 3.8))
@@ -140,8 +150,8 @@ def plot_customer_levels(baseline: pd.DataFrame, *, ax=None):
     ax.set_xlim(0, top * 1.15)
     ax.set_xlabel("contacts / customers")
     end = pd.Timestamp(last["period_end"].max())
-    ax.set_title(f"Customer levels at {end.strftime('%Y-%m-%d')} (levels exclusive: advocate > repeat > first-time)",
-                 fontsize=9)
+    how = "levels exclusive: advocate > repeat > first-time" if levels else "by number of orders; no advocate data"
+    ax.set_title(f"Customer levels at {end.strftime('%Y-%m-%d')} ({how})", fontsize=9)
     return ax
 
 
@@ -161,8 +171,9 @@ def plot_scorecard(card: pd.DataFrame, *, ax=None):
         cur = r.current if np.isfinite(r.current) else r.baseline
         if open_gap:
             prog = (cur - r.baseline) / (r.target - r.baseline)
-        else:  # met at the baseline: full when still met, empty otherwise
+        else:  # met at the baseline: full when still met, empty otherwise (no data: empty)
             prog = 1.0 if r.status == "met" else 0.0
+        prog = 0.0 if not np.isfinite(prog) else prog
         colour = _STATUS_COLOURS.get(r.status, "#8d99ae")
         ax.barh(yi, 1.0, color="#eeeeee", height=0.6)
         ax.barh(yi, np.clip(prog, 0, 1.0), color=colour, height=0.6)
