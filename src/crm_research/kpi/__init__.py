@@ -19,7 +19,7 @@ from crm_research.kpi.definitions import (
     check_metric_names,
     metric_names,
 )
-from crm_research.kpi.goals import example_goals_path, load_goals, scorecard
+from crm_research.kpi.goals import example_goals_path, load_goals, scorecard, select_goals
 from crm_research.kpi.measure import baseline, latest, not_measured_note, unmeasured
 from crm_research.kpi.snapshots import compare as compare_snapshots
 from crm_research.kpi.snapshots import load as load_snapshot
@@ -39,6 +39,7 @@ __all__ = [
     "cohort_matrix",
     "load_goals",
     "scorecard",
+    "select_goals",
     "example_goals_path",
     "record_snapshot",
     "load_snapshot",

@@ -33,8 +33,8 @@ from crm_research.errors import CRMError
 from crm_research.kpi.definitions import METRICS, check_metric_names
 from crm_research.kpi.measure import latest, parse_as_of
 
-__all__ = ["load_goals", "scorecard", "example_goals_path", "DIRECTIONS", "MONTH_DAYS", "table_as_of",
-           "GOAL_FIELDS"]
+__all__ = ["load_goals", "scorecard", "select_goals", "example_goals_path", "DIRECTIONS", "MONTH_DAYS",
+           "table_as_of", "GOAL_FIELDS"]
 
 DIRECTIONS = {"increase": 1, "decrease": -1}
 """Accepted ``direction`` values and their sign."""
@@ -159,6 +159,49 @@ def _values(table: pd.DataFrame, metrics: list[str], what: str) -> pd.DataFrame:
         raise CRMError(f"the {what} has no rows for goal metric(s) {', '.join(missing)}"
                        + (f" ({why})" if why else "") + ": compute it from data that has those tables")
     return last
+
+
+def select_goals(goals, baseline: pd.DataFrame, current: pd.DataFrame | None = None, *,
+                 drop_past: bool = False) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The goals :func:`scorecard` can score on these tables, and why the others are left out.
+
+    Parameters
+    ----------
+    goals : path-like, list, dict or DataFrame
+        Anything :func:`load_goals` reads.
+    baseline, current : DataFrame
+        As in :func:`scorecard`.
+    drop_past : bool
+        Also leave out goals whose deadline is not after the baseline's ``as_of`` (for example
+        goals with fixed dates; a business's own goals with a past deadline are an error in
+        :func:`scorecard`).
+
+    Returns
+    -------
+    kept : DataFrame
+        The goals (as :func:`load_goals` returns them) whose metric both tables measure, in
+        file order; may be empty.
+    left_out : dict of str to str
+        Metric → reason in plain words (the baseline's ``attrs["skipped"]`` reason when it
+        has one).
+    """
+    g = load_goals(goals)
+    tables = [baseline] if current is None else [baseline, current]
+    measured = set.intersection(*(set(t["metric"]) for t in tables))
+    why = {**(current.attrs.get("skipped", {}) if current is not None else {}), **baseline.attrs.get("skipped", {})}
+    left_out: dict[str, str] = {}
+    for metric in g["metric"]:
+        if metric not in measured:
+            left_out[metric] = why.get(metric, "not measured in " + (
+                "the baseline" if metric not in set(baseline["metric"]) else "the current snapshot"))
+    keep = g["metric"].isin(measured)
+    if drop_past:
+        start = table_as_of(baseline)
+        past = keep & (g["deadline"] <= start)
+        for metric, deadline in zip(g.loc[past, "metric"], g.loc[past, "deadline"], strict=True):
+            left_out[metric] = f"its deadline {deadline:%Y-%m-%d} is not after the baseline's {start:%Y-%m-%d}"
+        keep &= ~past
+    return g[keep].reset_index(drop=True), left_out
 
 
 def scorecard(goals, baseline: pd.DataFrame, current: pd.DataFrame | None = None) -> pd.DataFrame:
