@@ -264,7 +264,7 @@ class RunContext:
         return None
 
     def load_data(self, data_dir: str | os.PathLike | None = None, as_of: Any = None, *,
-                  keep_pii: bool = False, **params: Any):
+                  keep_pii: bool = False, extra_tables: dict | None = None, **params: Any):
         """Load the data, record its folder and fingerprint, and decide which sections can run.
 
         Parameters
@@ -276,6 +276,10 @@ class RunContext:
         keep_pii : bool
             Keep names, e-mail addresses and phone numbers. Default: dropped at load, so no
             later cell can show them.
+        extra_tables : dict of str to DataFrame, optional
+            Tables outside the data model that sections' needs read (e.g. a client's path table
+            as ``{"paths": frame}``); added to the loaded tables for the verdicts only (None
+            values are ignored).
         **params
             The notebook's parameters that its sections' needs use as thresholds
             (e.g. ``cluster_min_orders=3``); see :mod:`crm_research.needs`.
@@ -292,7 +296,8 @@ class RunContext:
         self._meta["data"] = {"folder": str(folder), "fingerprint": crm.fingerprint(),
                               "mapping": mapping.name if mapping else None}
         self._meta["data_notes"] = data_notes(crm)
-        self._verdicts = {v.section.key: v for v in needs.verdicts(crm, as_of, self.notebook, **params)}
+        tables = {**crm.tables(), **(extra_tables or {})}
+        self._verdicts = {v.section.key: v for v in needs.verdicts(tables, as_of, self.notebook, **params)}
         self._meta["sections"] = []
         self._write_meta()
         return crm if keep_pii else crm.without_pii()

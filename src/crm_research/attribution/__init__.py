@@ -27,7 +27,7 @@ from crm_research.attribution.experiments import (
     test_power,
 )
 from crm_research.attribution.markov import MarkovAttribution
-from crm_research.attribution.pathdata import SEP, PathData, path_data, split_paths
+from crm_research.attribution.pathdata import SEP, PathData, path_data, read_path_table, split_paths
 from crm_research.attribution.paths import aggregate_paths, paths, touchpoints
 from crm_research.attribution.performance import ad_performance, touch_credits, wilson_interval
 from crm_research.attribution.rules import (
@@ -41,7 +41,7 @@ from crm_research.attribution.rules import (
 from crm_research.attribution.shapley import ShapleyAttribution
 
 __all__ = [
-    "SEP", "PathData", "path_data", "split_paths", "touchpoints", "paths", "aggregate_paths",
+    "SEP", "PathData", "path_data", "read_path_table", "split_paths", "touchpoints", "paths", "aggregate_paths",
     "AttributionModel", "RuleModel", "FirstTouch", "LastTouch", "Linear", "PositionBased", "TimeDecay",
     "MarkovAttribution", "ShapleyAttribution", "bootstrap", "bootstrap_replicates", "compare_models",
     "default_models", "rank_agreement", "touch_credits", "ad_performance", "wilson_interval",

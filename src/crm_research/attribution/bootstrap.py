@@ -42,7 +42,8 @@ def bootstrap_replicates(model: AttributionModel, paths, *, n_boot: int = 200, s
         ``channels`` (names), ``conversions`` and ``value`` (point estimates, shape (C,)),
         ``conversions_boot`` and ``value_boot`` (shape (n_boot, C)); likewise every other
         per-channel column of the model (e.g. ``removal_effect`` and ``removal_effect_boot``,
-        ``incremental_conversions`` and ``incremental_conversions_boot``).
+        ``incremental_conversions`` and ``incremental_conversions_boot``). Without any journey
+        the replicates are NaN.
     """
     if int(n_boot) < 1:
         raise CRMError(f"n_boot={n_boot!r} must be a positive number of replicates, e.g. 200")
@@ -53,8 +54,6 @@ def bootstrap_replicates(model: AttributionModel, paths, *, n_boot: int = 200, s
                        "fractional total_conversions or total_null")
     cells = np.round(cells)
     n = int(cells.sum())
-    if n == 0:
-        raise CRMError("the paths hold no journeys to resample")
     prep = model._prepare(data)
     point = model._attribute(prep, data.conv, data.null, data.value)
     rng = np.random.default_rng(seed)
@@ -63,8 +62,11 @@ def bootstrap_replicates(model: AttributionModel, paths, *, n_boot: int = 200, s
     C = len(data.channels)
     keys = [k for k in point if not k.startswith("_")]
     boot = {k: np.empty((int(n_boot), C)) for k in keys}
-    probs = cells / n
-    for b in range(int(n_boot)):
+    if n == 0:  # nothing to resample: no ranges
+        for key in keys:
+            boot[key][:] = np.nan
+    probs = cells / max(n, 1)
+    for b in range(int(n_boot) if n else 0):
         k = rng.multinomial(n, probs).astype(float)
         conv, null = k[:R], k[R:]
         out = model._attribute(prep, conv, null, conv * mean_value)

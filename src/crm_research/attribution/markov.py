@@ -189,7 +189,7 @@ class MarkovAttribution(AttributionModel):
         labels = self._state_labels(prep)
         self.states_ = labels
         pf, pt, cnt = out["_pairs"]
-        conv_s, null_s, tot = out["_absorb"]
+        conv_s, null_s, tot = (np.asarray(a, dtype=float) for a in out["_absorb"])
         inv = np.divide(1.0, tot, out=np.zeros_like(tot), where=tot > 0)
         sa = np.flatnonzero(conv_s > 0)
         sn = np.flatnonzero(null_s > 0)

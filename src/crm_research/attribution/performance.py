@@ -115,7 +115,7 @@ def _spend_totals(ad_spend, campaigns, *, keys, period, date_col, campaign_col, 
                   cost_col, channel_col):
     s = ad_spend
     if "channel" in keys and "channel" not in s.columns:
-        if campaigns is None:
+        if campaigns is None or channel_col not in campaigns.columns:
             raise CRMError("level='channel' needs the campaigns table (campaign_id → channel) or a channel "
                            "column in ad_spend")
         c = campaigns.select(_cid=campaigns[campaign_col].cast("string"),
@@ -126,11 +126,12 @@ def _spend_totals(ad_spend, campaigns, *, keys, period, date_col, campaign_col, 
     grp = {k: s[k] for k in keys}
     if period is not None:
         grp["period"] = s[date_col].truncate(period)
-    g = s.group_by(**grp).aggregate(
-        impressions=s[impressions_col].cast("int64").sum(),
-        clicks=s[clicks_col].cast("int64").sum(),
-        cost=exact_sum(s[cost_col]),
-    )
+    agg = {}
+    if impressions_col is not None:
+        agg["impressions"] = s[impressions_col].cast("int64").sum()
+    if clicks_col is not None:
+        agg["clicks"] = s[clicks_col].cast("int64").sum()
+    g = s.group_by(**grp).aggregate(**agg, cost=exact_sum(s[cost_col]))
     return g.order_by(list(grp))
 
 
@@ -160,8 +161,8 @@ def ad_performance(
     conf: float = 0.95,
     campaign_col: str = "campaign_id",
     date_col: str = "date",
-    impressions_col: str = "impressions",
-    clicks_col: str = "clicks",
+    impressions_col: str | None = "impressions",
+    clicks_col: str | None = "clicks",
     cost_col: str = "cost",
     channel_col: str = "channel",
 ) -> pd.DataFrame:
@@ -173,7 +174,9 @@ def ad_performance(
     Parameters
     ----------
     ad_spend : DataFrame or ibis.Table
-        Daily delivery per campaign: impressions, clicks, cost (currency).
+        Daily delivery per campaign: cost (currency) and, optionally, impressions and clicks
+        (a column that is absent, or a ``*_col`` set to None, leaves out its figures: ``ctr``
+        needs both, ``cvr`` needs clicks).
     credits : DataFrame or ibis.Table, optional
         Either per-touch credits from :func:`touch_credits` (columns ``campaign_id``,
         ``channel``, ``occurred_at``, ``conversion_at``, ``credit``, ``credit_value``), or a table
@@ -182,7 +185,9 @@ def ad_performance(
         renamed ``campaign_id``); aggregated credits carry no date, so use ``period=None``.
         None: delivery and cost only.
     campaigns : DataFrame or ibis.Table, optional
-        Campaign → channel map, needed for ``level="channel"``.
+        Campaign → channel map (columns ``campaign_col``, ``channel_col``), needed for
+        ``level="channel"``; without it (or without its channel column) campaign rows have no
+        ``channel``.
     level : {"campaign", "channel"}
         Rows per campaign (with its channel when ``campaigns`` is given) or per channel.
     period : {"day", "week", "month", "quarter", "year"} or None
@@ -204,8 +209,10 @@ def ad_performance(
         (clicks per impression) with ``ctr_low``/``ctr_high``, ``conversions`` (attributed,
         count), ``cvr`` (conversions per click) with ``cvr_low``/``cvr_high``, ``cost``
         (currency), ``cpa`` (currency per conversion), ``revenue`` (attributed conversion
-        value, currency), ``roas`` (revenue per unit of cost), ``small_volume`` (bool). Ratios
-        with a zero denominator are NaN. Sorted by the keys.
+        value, currency), ``roas`` (revenue per unit of cost), ``small_volume`` (bool: too few
+        clicks, when clicks are known, or too few conversions). Ratios with a zero denominator
+        are NaN. Without impressions or clicks their columns and the ratios built on them are
+        left out. Sorted by the keys.
     """
     if level not in ("campaign", "channel"):
         raise CRMError(f"level={level!r}: use 'campaign' or 'channel'")
@@ -214,14 +221,19 @@ def ad_performance(
     if date_basis not in ("touch", "conversion"):
         raise CRMError(f"date_basis={date_basis!r}: use 'touch' or 'conversion'")
     unit = _PERIODS.get(period) if period else None
-    have_channel_map = campaigns is not None or channel_col in ad_spend.columns
+    have_channel_map = ((campaigns is not None and channel_col in campaigns.columns and campaign_col in campaigns.columns)
+                        or channel_col in ad_spend.columns)
     if level == "channel":
         keys = ["channel"]
     else:
         keys = ["campaign_id", "channel"] if have_channel_map else ["campaign_id"]
-    for c in (campaign_col, date_col, impressions_col, clicks_col, cost_col):
+    for c in (campaign_col, date_col, cost_col):
         if c not in ad_spend.columns:
             raise CRMError(f"table 'ad_spend' has no column {c!r}; it has {list(ad_spend.columns)}")
+    if impressions_col is not None and impressions_col not in ad_spend.columns:
+        impressions_col = None
+    if clicks_col is not None and clicks_col not in ad_spend.columns:
+        clicks_col = None
     spend = collect(_spend_totals(ad_spend, campaigns, keys=keys, period=unit, date_col=date_col,
                                   campaign_col=campaign_col, impressions_col=impressions_col,
                                   clicks_col=clicks_col, cost_col=cost_col, channel_col=channel_col))
@@ -256,23 +268,29 @@ def ad_performance(
             out = out.drop(columns="channel_c")
     else:
         out = out.assign(conversions=np.nan, revenue=np.nan)
-    for c in ("impressions", "clicks"):
+    delivery = [c for c, col in (("impressions", impressions_col), ("clicks", clicks_col)) if col is not None]
+    for c in delivery:
         out[c] = out[c].fillna(0).astype("int64")
     out["cost"] = out["cost"].fillna(0.0).astype(float)
     if credits is not None:
         out["conversions"] = out["conversions"].fillna(0.0).astype(float)
         out["revenue"] = out["revenue"].fillna(0.0).astype(float)
-    imp, clk = out["impressions"].to_numpy(float), out["clicks"].to_numpy(float)
+    imp = out["impressions"].to_numpy(float) if impressions_col is not None else None
+    clk = out["clicks"].to_numpy(float) if clicks_col is not None else None
     conv, cost, rev = out["conversions"].to_numpy(float), out["cost"].to_numpy(float), out["revenue"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["ctr"] = np.where(imp > 0, clk / imp, np.nan)
-        out["ctr_low"], out["ctr_high"] = wilson_interval(clk, imp, conf)
-        out["cvr"] = np.where(clk > 0, conv / clk, np.nan)
-        out["cvr_low"], out["cvr_high"] = wilson_interval(conv, clk, conf)
+        if imp is not None and clk is not None:
+            out["ctr"] = np.where(imp > 0, clk / imp, np.nan)
+            out["ctr_low"], out["ctr_high"] = wilson_interval(clk, imp, conf)
+        if clk is not None:
+            out["cvr"] = np.where(clk > 0, conv / clk, np.nan)
+            out["cvr_low"], out["cvr_high"] = wilson_interval(conv, clk, conf)
         out["cpa"] = np.where(conv > 0, cost / conv, np.nan)
         out["roas"] = np.where(cost > 0, rev / cost, np.nan)
-    out["small_volume"] = (clk < min_clicks) | ~(conv >= min_conversions)
+    few_clicks = (clk < min_clicks) if clk is not None else False
+    out["small_volume"] = few_clicks | ~(conv >= min_conversions)
     cols = join_keys + ["impressions", "clicks", "ctr", "ctr_low", "ctr_high", "conversions", "cvr", "cvr_low",
                         "cvr_high", "cost", "cpa", "revenue", "roas", "small_volume"]
+    cols = [c for c in cols if c in out.columns]
     return out[cols].sort_values(join_keys, kind="stable").reset_index(drop=True)
 

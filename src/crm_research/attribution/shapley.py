@@ -129,7 +129,7 @@ class ShapleyAttribution(AttributionModel):
         uniq = np.asarray(uniq, dtype=np.uint64)
         # the "conversions" game: each journey's conversion split over its distinct channels
         size = _popcount(uniq)
-        rows, cols = [], []
+        rows, cols = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]  # no channel: no credit
         for c in range(C):
             has = np.flatnonzero((uniq >> np.uint64(c)) & np.uint64(1))
             rows.append(has)

@@ -1,10 +1,198 @@
-"""The sections of the attribution notebook and what each needs (see :mod:`crm_research.needs.core`)."""
+"""The sections of the attribution notebook and what each needs (see :mod:`crm_research.needs.core`).
+
+The path-based analyses (journeys, the models side by side, Markov, Shapley) read either the
+event log (touches with a ``channel``) and the orders, or a client's aggregated **path table**
+(``paths.csv`` in the data folder or the ``paths_file`` parameter, read by
+:func:`crm_research.attribution.read_path_table`). Each source has its own sections, declared
+below with exactly the columns it reads: ``journeys`` … ``shapley`` from events, ``path_journeys``
+… ``path_shapley`` from a table named ``paths`` (the notebook hands the path table to the
+verdicts as an extra table). The notebook asks for one family only, so only that one is shown.
+
+The synthetic company's planted truth (``truth.json`` beside the data) reaches the verdicts the
+same way, as an extra table ``truth`` (one row per channel).
+"""
 
 from __future__ import annotations
 
+import ibis
+
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
-from crm_research.needs.core import Section
+from crm_research.needs.core import DEFAULTS, Need, Section, fact
+from crm_research.needs.facts import before, completed_orders, scalar
 
 NOTEBOOK = "04_attribution"
 
-SECTIONS: tuple[Section, ...] = ()
+PARAMS = {"lookback_days": 30, "ab_control": "ab_subject_control", "ab_variant": "ab_subject_variant",
+          "ab_promo_code": "AB-SEPT"}
+"""Defaults of the notebook parameters the facts below use (equal to the notebook's parameters cell)."""
+DEFAULTS.update(PARAMS)
+
+TOUCH_COLUMNS = ("events", "events.customer_id", "events.occurred_at", "events.channel")
+ORDER_COLUMNS = ("orders.customer_id", "orders.ordered_at", "orders.amount")
+
+
+# ---------------------------------------------------------------------------------------
+# facts
+# ---------------------------------------------------------------------------------------
+
+
+def _touches(t, as_of):
+    ev = t["events"]
+    return before(ev.filter(ev.channel.notnull()), "occurred_at", as_of)
+
+
+@fact("touched_conversions", *TOUCH_COLUMNS, "orders.customer_id", "orders.ordered_at",
+      unit="first orders after a marketing touch")
+def _touched_conversions(t, as_of, p):
+    """First completed orders before ``as_of`` with a touch (event with a channel) in the look-back."""
+    orders = completed_orders(t, as_of)
+    first = orders.group_by(cid=orders.customer_id.cast("string")).aggregate(first_at=orders.ordered_at.min())
+    ev = _touches(t, as_of)
+    ev = ev.select(cid=ev.customer_id.cast("string"), at=ev.occurred_at)
+    window = ibis.interval(seconds=int(round(float(p["lookback_days"]) * 86_400)))
+    j = ev.inner_join(first, "cid")
+    j = j.filter((j.at < j.first_at) & (j.at >= j.first_at - window))
+    return scalar(j.cid.nunique())
+
+
+@fact("path_conversions", "paths.path", "paths.total_conversions", unit="conversions on paths with a touch")
+def _path_conversions(t, as_of, p):
+    paths = t["paths"]
+    return scalar(paths.filter(paths.path.cast("string").length() > 0).total_conversions.sum())
+
+
+@fact("path_whole_counts", "paths.total_conversions", unit="% of paths with whole-number counts")
+def _path_whole_counts(t, as_of, p):
+    """Percentage of the path table's rows whose counts are whole numbers (the bootstrap resamples journeys)."""
+    paths = t["paths"]
+    cols = ["total_conversions"] + (["total_null"] if t.has("paths", "total_null") else [])
+    off = sum(((paths[c].cast("float64") - paths[c].cast("float64").round()).abs()) for c in cols)
+    return 100.0 * scalar((off < 1e-9).cast("float64").mean())
+
+
+@fact("path_touch_times", "paths.path", unit="paths with touch times")
+def _path_touch_times(t, as_of, p):
+    """Paths that carry the time of each touch (``touch_days``): none in an aggregated path table."""
+    return scalar(t["paths"].count()) if t.has("paths", "touch_days") else 0.0
+
+
+@fact("path_non_conversions", "paths.path", unit="journeys without a conversion")
+def _path_non_conversions(t, as_of, p):
+    """Journeys of the path table that ended without a conversion (0 without ``total_null``)."""
+    if not t.has("paths", "total_null"):
+        return 0.0
+    return scalar(t["paths"].total_null.sum())
+
+
+@fact("spend_days", "ad_spend.campaign_id", "ad_spend.date", "ad_spend.cost", unit="days of ad spend")
+def _spend_days(t, as_of, p):
+    return scalar(before(t["ad_spend"], "date", as_of).count())
+
+
+def _ad_total(t, as_of, column: str) -> float:
+    if not t.has("ad_spend", column):
+        return 0.0
+    return scalar(before(t["ad_spend"], "date", as_of)[column].sum())
+
+
+@fact("ad_clicks", "ad_spend.date", unit="clicks")
+def _ad_clicks(t, as_of, p):
+    """Ad clicks before ``as_of`` (0 when ``ad_spend`` has no ``clicks`` column)."""
+    return _ad_total(t, as_of, "clicks")
+
+
+@fact("ad_impressions", "ad_spend.date", unit="impressions")
+def _ad_impressions(t, as_of, p):
+    """Ad impressions before ``as_of`` (0 when ``ad_spend`` has no ``impressions`` column)."""
+    return _ad_total(t, as_of, "impressions")
+
+
+@fact("campaign_touches", unit="touches with a campaign and a channel")
+def _campaign_touches(t, as_of, p):
+    """Touches with a campaign and a channel before ``as_of`` (0 when the events lack either column)."""
+    if not all(t.has("events", c) for c in ("customer_id", "occurred_at", "channel", "campaign_id")):
+        return 0.0
+    ev = _touches(t, as_of)
+    return scalar(ev.filter(ev.campaign_id.notnull()).count())
+
+
+@fact("ab_arms", "events.customer_id", "events.occurred_at", "events.event", "events.campaign_id",
+      unit="test e-mail campaigns sent")
+def _ab_arms(t, as_of, p):
+    """How many of the two test campaigns (``ab_control``, ``ab_variant``) have e-mails sent before ``as_of``."""
+    ev = before(t["events"], "occurred_at", as_of)
+    ev = ev.filter((ev.event == "email_sent") & ev.campaign_id.isin([p["ab_control"], p["ab_variant"]]))
+    return scalar(ev.campaign_id.nunique())
+
+
+@fact("ab_promo_orders", "orders.customer_id", "orders.ordered_at", unit="orders with the test's promotion code")
+def _ab_promo_orders(t, as_of, p):
+    """Orders that can count as test conversions: with ``ab_promo_code`` (every order when it is empty)."""
+    orders = before(t["orders"], "ordered_at", as_of)
+    if not p["ab_promo_code"]:
+        return scalar(orders.count())
+    if not t.has("orders", "promo_code"):
+        return 0.0
+    return scalar(orders.filter(orders.promo_code == p["ab_promo_code"]).count())
+
+
+@fact("planted_channels", "truth", unit="channels with a planted effect")
+def _planted_channels(t, as_of, p):
+    return scalar(t["truth"].count())
+
+
+# ---------------------------------------------------------------------------------------
+# needs and sections
+# ---------------------------------------------------------------------------------------
+
+JOURNEYS = Need("at least {at_least} first order after a marketing touch with its channel (`events.channel`) in "
+                "the {lookback_days} days before it",
+                TOUCH_COLUMNS + ORDER_COLUMNS, fact="touched_conversions", at_least=1)
+PATHS = Need("a path table (`paths.csv`: path, total_conversions) with at least {at_least} conversion on a path "
+             "with a touch", ("paths", "paths.path", "paths.total_conversions"), fact="path_conversions", at_least=1)
+WHOLE_COUNTS = Need("whole-number journey counts on {at_least}% of the paths, to resample journeys",
+                    fact="path_whole_counts", at_least=100, fallback="credits without 95% ranges",
+                    name="no_ranges")
+TOUCH_TIMES = Need("touch times on at least {at_least} path, which an aggregated path table does not hold",
+                   fact="path_touch_times", at_least=1, fallback="eight models: time decay is left out",
+                   name="no_time_decay")
+NON_CONVERSIONS = Need("journeys that ended without a conversion (`paths.total_null`)",
+                       fact="path_non_conversions", at_least=1,
+                       fallback="the conversions game only (each conversion split equally between the "
+                                "channels of its path)", name="conversions_only")
+SPEND = Need("daily ad spend per campaign (`ad_spend`: campaign_id, date, cost)",
+             ("ad_spend", "ad_spend.campaign_id", "ad_spend.date", "ad_spend.cost"), fact="spend_days", at_least=1)
+CLICKS = Need("ad clicks (`ad_spend.clicks`)", fact="ad_clicks", at_least=1,
+              fallback="without click-through and conversion rates", name="no_clicks")
+IMPRESSIONS = Need("ad impressions (`ad_spend.impressions`)", fact="ad_impressions", at_least=1,
+                   fallback="without click-through rates", name="no_impressions")
+CREDITED = Need("marketing touches with their campaign and channel (`events.campaign_id`, `events.channel`)",
+                fact="campaign_touches", at_least=1,
+                fallback="spend and delivery only, without credited conversions and revenue",
+                name="no_conversions")
+
+SECTIONS: tuple[Section, ...] = (
+    Section(NOTEBOOK, "journeys", "Customer journeys", (JOURNEYS,)),
+    Section(NOTEBOOK, "path_journeys", "Customer journeys from the client's path table", (PATHS,)),
+    Section(NOTEBOOK, "models", "Attribution models side by side", (JOURNEYS,)),
+    Section(NOTEBOOK, "path_models", "Attribution models side by side (path table)",
+            (PATHS, WHOLE_COUNTS, TOUCH_TIMES)),
+    Section(NOTEBOOK, "markov", "Markov chain removal effects", (JOURNEYS,)),
+    Section(NOTEBOOK, "path_markov", "Markov chain removal effects (path table)", (PATHS,)),
+    Section(NOTEBOOK, "shapley", "Shapley value: what each channel adds", (JOURNEYS,)),
+    Section(NOTEBOOK, "path_shapley", "Shapley value: what each channel adds (path table)",
+            (PATHS, NON_CONVERSIONS)),
+    Section(NOTEBOOK, "ad_performance", "Ad and campaign performance", (SPEND, IMPRESSIONS, CLICKS, CREDITED)),
+    Section(NOTEBOOK, "ad_by_channel", "Ad performance by channel over time",
+            (SPEND, Need("each campaign's channel (`campaigns`)", ("campaigns", "campaigns.campaign_id", "campaigns.channel")),
+             IMPRESSIONS, CLICKS, CREDITED)),
+    Section(NOTEBOOK, "ab_test", "A/B test",
+            (Need("e-mails sent (`events.event` 'email_sent') of both test campaigns `{ab_control}` and "
+                  "`{ab_variant}`", ("events",), fact="ab_arms", at_least=2),
+             Need("orders with the test's promotion code `{ab_promo_code}` (`orders.promo_code`; set "
+                  "ab_promo_code to \"\" to count every order)", fact="ab_promo_orders", at_least=1))),
+    Section(NOTEBOOK, "truth_check", "Check against the planted truth",
+            (Need("the planted truth of a synthetic company (`truth.json` beside the data)",
+                  fact="planted_channels", at_least=1), JOURNEYS)),
+)
+"""In report order; a path-table section follows its event-log twin (the notebook shows one of them)."""
