@@ -78,7 +78,7 @@ def test_optional_tables_may_be_absent() -> None:
     assert loaded.order_items is None and loaded.subscriptions is None
     assert list(loaded.tables()) == [t for t in TABLE_ORDER if t not in ("order_items", "subscriptions")]
     assert "order_items" not in loaded and "orders" in loaded
-    with pytest.raises(KeyError, match="optional table 'order_items' is absent"):
+    with pytest.raises(KeyError, match="table 'order_items' is absent"):
         loaded["order_items"]
     with pytest.raises(KeyError, match="'client' is not a table"):
         loaded["client"]
@@ -87,7 +87,10 @@ def test_optional_tables_may_be_absent() -> None:
 
 def test_crmdata_has_one_field_per_table_in_model_order() -> None:
     names = [f.name for f in dataclasses.fields(CRMData)]
-    assert names == [*TABLE_ORDER, "source"]
+    assert names == [*TABLE_ORDER, "source", "derived", "notes"]
+    required = [f.name for f in dataclasses.fields(CRMData) if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING]
+    assert required == ["orders"]
 
 
 def test_load_does_not_modify_the_given_frames() -> None:

@@ -4,14 +4,22 @@
 >>> crm = data.load("data/client", mapping="data/client/mapping.yaml")  # doctest: +SKIP
 >>> crm.orders.dtypes                                                      # doctest: +SKIP
 
-:func:`load` returns a :class:`CRMData` or raises one
+Only ``orders`` (``customer_id``, ``ordered_at``, ``amount``) is required: absent tables are
+``None``, tables the loader built are in ``CRMData.derived`` and what it did in
+``CRMData.notes``. :func:`load` returns a :class:`CRMData` or raises one
 :class:`~crm_research.errors.DataValidationError` listing every problem (see
 ``docs/data-model.md`` for the tables, the mapping format and the checks).
 """
 
 from crm_research.data.crmdata import CRMData
 from crm_research.data.load import NA_TEXT, DataSourceError, load
-from crm_research.data.mapping import Mapping, MappingError, TableMapping, read_mapping
+from crm_research.data.mapping import (
+    Mapping,
+    MappingError,
+    OrdersFromEvents,
+    TableMapping,
+    read_mapping,
+)
 from crm_research.data.model import TABLE_ORDER, TABLES, Column, ForeignKey, Table
 from crm_research.data.schemas import CHECK_NAMES, SCHEMAS, dtype_of, pii_columns, table_schema
 
@@ -24,6 +32,7 @@ __all__ = [
     "Mapping",
     "MappingError",
     "NA_TEXT",
+    "OrdersFromEvents",
     "SCHEMAS",
     "TABLES",
     "TABLE_ORDER",

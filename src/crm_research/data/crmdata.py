@@ -20,9 +20,9 @@ class CRMData:
     """The tables of one company, validated against the data model.
 
     Built by :func:`crm_research.data.load`. Each table is a DataFrame with canonical column
-    names and dtypes (required and present optional columns in model order, extra columns
-    after them) and rows in file order. Optional tables (``order_items``, ``subscriptions``)
-    are ``None`` when absent.
+    names and dtypes (the columns the data has, in model order, extra columns after them) and
+    rows in file order. Only ``orders`` is always there; every other table is ``None`` when
+    absent, and optional columns are simply not in the frame (ask with :meth:`has`).
 
     Attributes
     ----------
@@ -30,21 +30,30 @@ class CRMData:
         One DataFrame per table (see ``docs/data-model.md``).
     source : str
         Where the data came from (folder path, or ``"frames"``).
+    derived : dict of str to str
+        Tables the loader built from other tables, each with one plain sentence saying how
+        and what is unknown (``{"customers": "derived from orders: ..."}``).
+    notes : tuple of str
+        Plain sentences about what the loader did: tables treated as absent, rows after
+        ``as_of`` ignored and timestamps censored (with counts), ids generated, statuses
+        assumed, constants set. Derived tables are in ``derived``, not repeated here.
     """
 
-    customers: pd.DataFrame
+    customers: pd.DataFrame | None = None
     orders: pd.DataFrame
     order_items: pd.DataFrame | None = None
-    events: pd.DataFrame
-    campaigns: pd.DataFrame
-    ad_spend: pd.DataFrame
-    tickets: pd.DataFrame
-    surveys: pd.DataFrame
+    events: pd.DataFrame | None = None
+    campaigns: pd.DataFrame | None = None
+    ad_spend: pd.DataFrame | None = None
+    tickets: pd.DataFrame | None = None
+    surveys: pd.DataFrame | None = None
     subscriptions: pd.DataFrame | None = None
     source: str = "frames"
+    derived: dict[str, str] = dataclasses.field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """Return the present tables, by name, in model order (absent optional tables omitted)."""
+        """Return the present tables, by name, in model order (absent tables omitted)."""
         out = {}
         for name in TABLE_ORDER:
             frame = getattr(self, name)
@@ -58,8 +67,24 @@ class CRMData:
             raise KeyError(f"{name!r} is not a table; tables: {', '.join(TABLE_ORDER)}")
         frame = getattr(self, name)
         if frame is None:
-            raise KeyError(f"optional table {name!r} is absent from {self.source}")
+            raise KeyError(f"table {name!r} is absent from {self.source}")
         return frame
+
+    def has(self, table: str, *columns: str) -> bool:
+        """Whether ``table`` is present and holds every one of ``columns``.
+
+        >>> crm.has("orders", "amount")          # doctest: +SKIP
+        >>> crm.has("events")                    # doctest: +SKIP
+
+        Raises
+        ------
+        KeyError
+            ``table`` is not a table of the data model.
+        """
+        if table not in TABLES:
+            raise KeyError(f"{table!r} is not a table; tables: {', '.join(TABLE_ORDER)}")
+        frame = getattr(self, table)
+        return frame is not None and all(col in frame.columns for col in columns)
 
     def __contains__(self, name: object) -> bool:
         """Whether ``name`` is a table present in this data."""
@@ -71,7 +96,8 @@ class CRMData:
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{name}={len(frame)}" for name, frame in self.tables().items())
-        return f"CRMData(source={self.source!r}, rows: {sizes})"
+        derived = f", derived: {', '.join(self.derived)}" if self.derived else ""
+        return f"CRMData(source={self.source!r}, rows: {sizes}{derived})"
 
     def fingerprint(self) -> str:
         """Return a SHA-256 hex digest of the content of every table.
@@ -80,7 +106,8 @@ class CRMData:
         its row count and the 64-bit hash of every row
         (:func:`pandas.util.hash_pandas_object`, fixed key, index ignored). Row hashes are
         sorted, so the digest does not depend on row order; it is the same across runs and
-        machines for the same content. ``source`` is not part of it.
+        machines for the same content. The names of derived tables (:attr:`derived`) are part
+        of it; ``source`` and ``notes`` are not.
 
         Returns
         -------
@@ -99,6 +126,8 @@ class CRMData:
             digest.update(np.int64(len(frame)).astype("<i8").tobytes())
             rows = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
             digest.update(np.sort(rows).astype("<u8").tobytes())
+        if self.derived:  # nothing added without derived tables: digests of full data are unchanged
+            digest.update(json.dumps(sorted(self.derived)).encode())
         return digest.hexdigest()
 
     def without_pii(self) -> CRMData:

@@ -47,8 +47,10 @@ def _dtype(col: Column) -> str:
 
 
 def _table(table: Table) -> str:
-    lines = [f"### `{table.name}`{'' if table.required else ' (optional)'}", "", table.doc, ""]
+    lines = [f"### `{table.name}`{' (required)' if table.required else ''}", "", table.doc, ""]
     facts = []
+    if table.time:
+        facts.append(f"dated by `{table.time}`")
     if table.key:
         facts.append("key: " + ", ".join(f"`{k}`" for k in table.key))
     for fk in table.foreign_keys:
@@ -57,6 +59,9 @@ def _table(table: Table) -> str:
         facts.append(f"`{later}` not before `{earlier}`")
     for column, bound in table.bound_checks:
         facts.append(f"`{column}` ≤ `{bound}`")
+    if table.censored:
+        facts.append("with `as_of`, missing when on or after it: "
+                     + ", ".join(f"`{c}`" for c in table.censored))
     if facts:
         lines += ["Rules: " + "; ".join(facts) + ".", ""]
     lines += [
@@ -65,7 +70,7 @@ def _table(table: Table) -> str:
     ]
     for col in table.columns:
         lines.append(
-            f"| `{col.name}` | {col.kind} | {_dtype(col)} | {'yes' if col.required else 'no'} "
+            f"| `{col.name}` | {col.kind} | {_dtype(col)} | {'yes' if col.name in table.core else 'no'} "
             f"| {'yes' if col.nullable else 'no'} | {'**PII**' if col.pii else ''} "
             f"| {_rules(col)} | {col.unit} | {col.doc} |"
         )

@@ -8,10 +8,22 @@ It is a YAML file or the equivalent dict; see ``docs/data-model.md`` for the for
       customers:
         file: clients.csv
         columns: {client_ref: customer_id, created: signup_at}
+      orders:
+        file: sales.txt
+        sep: whitespace
+        header: false
+        names: [buyer, day, cds, dollars]
+        columns: {buyer: customer_id, day: ordered_at, dollars: amount}
+        constants: {channel: online}
+        values: {platform: {tablet: mobile}}
     events: {page_view: view_page}
     timezone: Europe/Paris
-    date_format: {orders.ordered_at: "%d/%m/%Y"}
+    date_format: {orders.ordered_at: "%Y%m%d"}
     company_start: "2019-01-01"
+
+A client with an event log only derives its orders from the purchase events::
+
+    orders_from_events: {event: purchase, amount: revenue}
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ import codecs
 import difflib
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,10 +42,16 @@ import yaml
 from crm_research.data.model import TABLES
 from crm_research.errors import CRMError
 
-__all__ = ["Mapping", "MappingError", "TableMapping", "read_mapping"]
+__all__ = ["Mapping", "MappingError", "OrdersFromEvents", "TableMapping", "read_mapping"]
 
-_TOP_KEYS = ("tables", "events", "timezone", "date_format", "company_start")
-_TABLE_KEYS = ("file", "columns", "sep", "encoding", "decimal")
+_TOP_KEYS = ("tables", "events", "timezone", "date_format", "company_start", "orders_from_events")
+_TABLE_KEYS = ("file", "columns", "sep", "encoding", "decimal", "header", "names", "constants",
+               "values", "generate_ids")
+_FROM_EVENTS_KEYS = ("event", "amount", "order_id")
+#: ``sep`` values that read whitespace-separated files (runs of spaces or tabs, leading
+#: spaces allowed).
+WHITESPACE = r"\s+"
+_WHITESPACE_NAMES = ("whitespace", " ", r"\s+")
 
 
 class MappingError(CRMError):
@@ -65,6 +83,16 @@ class TableMapping:
         CSV text encoding (``utf-8-sig`` reads UTF-8 with or without a byte-order mark).
     decimal : str
         CSV decimal mark of numeric columns (``","`` for ``12,50``).
+    header : bool
+        Whether the first line of a CSV file holds the column names.
+    names : tuple of str or None
+        The file's column names, in file order (replacing the header line when there is one).
+    constants : dict of str to scalar
+        Canonical column -> value for every row, for a column the file does not have.
+    values : dict of str to dict of str to str
+        Canonical text column -> {client value: canonical value}; other values are kept.
+    generate_ids : tuple of str
+        Identifier columns to generate from the row position (``"r000042"``).
     """
 
     file: str | None = None
@@ -72,6 +100,11 @@ class TableMapping:
     sep: str = ","
     encoding: str = "utf-8-sig"
     decimal: str = "."
+    header: bool = True
+    names: tuple[str, ...] | None = None
+    constants: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    generate_ids: tuple[str, ...] = ()
 
     def source_of(self, canonical: str) -> str | None:
         """Return the client column renamed to ``canonical``, if the mapping has one."""
@@ -79,6 +112,27 @@ class TableMapping:
             if target == canonical:
                 return client
         return None
+
+
+@dataclass(frozen=True)
+class OrdersFromEvents:
+    """Orders derived from an event log: one order per event named ``event``.
+
+    Attributes
+    ----------
+    event : str
+        Name of the purchase event (canonical, or a client name the ``events`` renames map).
+    amount : str or None
+        Column of the events file holding the amount paid; None: amounts unknown (the orders
+        have no ``amount`` column).
+    order_id : str or None
+        Column of the events file holding the order id; None: ids generated from the events'
+        row positions.
+    """
+
+    event: str
+    amount: str | None = None
+    order_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +152,8 @@ class Mapping:
         columns are read as ISO 8601.
     company_start : pandas.Timestamp or None
         Earliest allowed date (naive: local time in ``timezone``).
+    orders_from_events : OrdersFromEvents or None
+        Derive the orders from the purchase events instead of reading an orders table.
     source : str
         Where the mapping came from (file path or ``"mapping dict"``).
     """
@@ -107,6 +163,7 @@ class Mapping:
     timezone: str = "UTC"
     date_format: dict[tuple[str, str], str] = field(default_factory=dict)
     company_start: pd.Timestamp | None = None
+    orders_from_events: OrdersFromEvents | None = None
     source: str = "no mapping"
 
     def table(self, name: str) -> TableMapping:
@@ -126,6 +183,124 @@ def _check_text(value: Any, where: str, issues: list[str]) -> bool:
     return False
 
 
+def _check_file(name: str, value: Any, issues: list[str]) -> str | None:
+    where = f"tables.{name}.file"
+    if not _check_text(value, where, issues):
+        return None
+    parts = value.replace("\\", "/").split("/")
+    if (value.startswith(("/", "\\", "~")) or PureWindowsPath(value).drive
+            or Path(value).is_absolute()):
+        issues.append(f"{where}: {value!r} is an absolute path; give a file name inside the "
+                      "data folder")
+        return None
+    if ".." in parts:
+        issues.append(f"{where}: {value!r} leaves the data folder ('..'); give a file name "
+                      "inside the data folder")
+        return None
+    return value
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) and not (isinstance(value, str) and value == "")
+
+
+def _parse_names(name: str, spec: dict, issues: list[str]) -> tuple[str, ...] | None:
+    names = spec.get("names")
+    if names is None:
+        return None
+    where = f"tables.{name}.names"
+    if not isinstance(names, list) or not names:
+        issues.append(f"{where} must list the file's column names in order, got {names!r}")
+        return None
+    if not all(_check_text(n, f"{where} entry {n!r}", issues) for n in names):
+        return None
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        issues.append(f"{where}: {', '.join(map(repr, repeated))} appear(s) more than once")
+        return None
+    return tuple(names)
+
+
+def _parse_constants(name: str, spec: Any, issues: list[str]) -> dict[str, Any]:
+    table = TABLES[name]
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        issues.append(f"tables.{name}.constants must map canonical columns to one value each, "
+                      f"got {spec!r}")
+        return {}
+    out: dict[str, Any] = {}
+    for column, value in spec.items():
+        where = f"tables.{name}.constants.{column}"
+        if column not in table.column_names:
+            issues.append(f"{where}: {column!r} is not a column of {name}"
+                          f"{_suggest(str(column), table.column_names)}")
+        elif not _scalar(value):
+            issues.append(f"{where} must be one value (text or number), got {value!r}")
+        else:
+            declared = table.column(column)
+            if (declared.allowed is not None and str(value) not in declared.allowed):
+                issues.append(f"{where}: {value!r} is not one of {', '.join(declared.allowed)}")
+            else:
+                out[column] = value
+    return out
+
+
+def _parse_values(name: str, spec: Any, issues: list[str]) -> dict[str, dict[str, str]]:
+    table = TABLES[name]
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        issues.append(f"tables.{name}.values must map a text column to {{client value: "
+                      f"canonical value}}, got {spec!r}")
+        return {}
+    text = [c.name for c in table.columns if c.kind == "str"]
+    out: dict[str, dict[str, str]] = {}
+    for column, recode in spec.items():
+        where = f"tables.{name}.values.{column}"
+        if column not in text:
+            what = ("is not a text column" if column in table.column_names
+                    else "is not a column")
+            issues.append(f"{where}: {column!r} {what} of {name}{_suggest(str(column), text)}; "
+                          f"text columns: {', '.join(text)}")
+            continue
+        if not isinstance(recode, dict) or not recode:
+            issues.append(f"{where} must map client values to canonical ones, got {recode!r}")
+            continue
+        allowed = table.column(column).allowed
+        clean: dict[str, str] = {}
+        for client, canonical in recode.items():
+            if not (_check_text(client, f"{where} key {client!r}", issues)
+                    and _check_text(canonical, f"{where}.{client}", issues)):
+                continue
+            if allowed is not None and canonical not in allowed:
+                issues.append(f"{where}.{client}: {canonical!r} is not one of {', '.join(allowed)}"
+                              f"{_suggest(canonical, list(allowed))}")
+                continue
+            clean[client] = canonical
+        out[column] = clean
+    return out
+
+
+def _parse_generate(name: str, spec: Any, issues: list[str]) -> tuple[str, ...]:
+    table = TABLES[name]
+    if spec is None:
+        return ()
+    generable = [c.name for c in table.columns if c.generable]
+    if not isinstance(spec, list):
+        issues.append(f"tables.{name}.generate_ids must list id columns, got {spec!r}")
+        return ()
+    out = []
+    for column in spec:
+        if column not in generable:
+            can = (f"columns that can be generated: {', '.join(generable)}" if generable
+                   else f"{name} has no column that can be generated")
+            issues.append(f"tables.{name}.generate_ids: {column!r} cannot be generated; {can}")
+        else:
+            out.append(column)
+    return tuple(out)
+
+
 def _parse_table(name: str, spec: Any, issues: list[str]) -> TableMapping | None:
     table = TABLES[name]
     if spec is None:
@@ -139,11 +314,16 @@ def _parse_table(name: str, spec: Any, issues: list[str]) -> TableMapping | None
             issues.append(f"tables.{name}: unknown key {key!r}{_suggest(str(key), list(_TABLE_KEYS))}; "
                           f"allowed: {', '.join(_TABLE_KEYS)}")
     kwargs: dict[str, Any] = {}
-    if spec.get("file") is not None and _check_text(spec["file"], f"tables.{name}.file", issues):
-        kwargs["file"] = spec["file"]
-    for key in ("sep", "decimal"):
-        if key in spec and _check_text(spec[key], f"tables.{name}.{key}", issues):
-            kwargs[key] = spec[key]
+    if spec.get("file") is not None:
+        file = _check_file(name, spec["file"], issues)
+        if file is not None:
+            kwargs["file"] = file
+    if "sep" in spec and spec["sep"] in _WHITESPACE_NAMES:
+        kwargs["sep"] = WHITESPACE
+    elif "sep" in spec and _check_text(spec["sep"], f"tables.{name}.sep", issues):
+        kwargs["sep"] = spec["sep"]
+    if "decimal" in spec and _check_text(spec["decimal"], f"tables.{name}.decimal", issues):
+        kwargs["decimal"] = spec["decimal"]
     if "encoding" in spec and _check_text(spec["encoding"], f"tables.{name}.encoding", issues):
         try:
             codecs.lookup(spec["encoding"])
@@ -151,6 +331,17 @@ def _parse_table(name: str, spec: Any, issues: list[str]) -> TableMapping | None
         except LookupError:
             issues.append(f"tables.{name}.encoding: unknown encoding {spec['encoding']!r} "
                           "(try utf-8, latin-1 or cp1252)")
+    if "header" in spec:
+        if isinstance(spec["header"], bool):
+            kwargs["header"] = spec["header"]
+        else:
+            issues.append(f"tables.{name}.header must be true or false, got {spec['header']!r}")
+    names = _parse_names(name, spec, issues)
+    if names is not None:
+        kwargs["names"] = names
+    elif spec.get("header") is False and spec.get("names") is None:
+        issues.append(f"tables.{name}: header: false needs `names: [...]`, the file's column "
+                      "names in order")
     columns = spec.get("columns") or {}
     if not isinstance(columns, dict):
         issues.append(f"tables.{name}.columns must map client column names to canonical ones, "
@@ -174,7 +365,27 @@ def _parse_table(name: str, spec: Any, issues: list[str]) -> TableMapping | None
             continue
         seen[canonical] = client
         renames[client] = canonical
-    return TableMapping(columns=renames, **kwargs)
+    if names is not None:
+        for client in renames:
+            if client not in names:
+                issues.append(f"tables.{name}.columns.{client}: {client!r} is not one of the "
+                              f"names {', '.join(names)}{_suggest(client, list(names))}")
+    constants = _parse_constants(name, spec.get("constants"), issues)
+    generate = _parse_generate(name, spec.get("generate_ids"), issues)
+    for column in constants:
+        if column in seen:
+            issues.append(f"tables.{name}: {column!r} is both renamed from {seen[column]!r} and "
+                          "set by constants; keep one")
+        if column in generate:
+            issues.append(f"tables.{name}: {column!r} is both generated and set by constants; "
+                          "keep one")
+    for column in generate:
+        if column in seen:
+            issues.append(f"tables.{name}: {column!r} is both renamed from {seen[column]!r} and "
+                          "in generate_ids; keep one")
+    return TableMapping(columns=renames, constants=constants,
+                        values=_parse_values(name, spec.get("values"), issues),
+                        generate_ids=generate, **kwargs)
 
 
 def _parse_date_formats(spec: Any, issues: list[str]) -> dict[tuple[str, str], str]:
@@ -207,6 +418,32 @@ def _parse_date_formats(spec: Any, issues: list[str]) -> dict[tuple[str, str], s
             continue
         out[(table, column)] = fmt
     return out
+
+
+def _parse_from_events(spec: Any, issues: list[str]) -> OrdersFromEvents | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        issues.append("orders_from_events must be a mapping such as {event: purchase, amount: "
+                      f"revenue}}, got {spec!r}")
+        return None
+    for key in spec:
+        if key not in _FROM_EVENTS_KEYS:
+            issues.append(f"orders_from_events: unknown key {key!r}"
+                          f"{_suggest(str(key), list(_FROM_EVENTS_KEYS))}; "
+                          f"allowed: {', '.join(_FROM_EVENTS_KEYS)}")
+    if "event" not in spec:
+        issues.append("orders_from_events.event is missing: name the purchase event "
+                      "(e.g. purchase)")
+        return None
+    ok = _check_text(spec["event"], "orders_from_events.event", issues)
+    for key in ("amount", "order_id"):
+        if spec.get(key) is not None:
+            ok &= _check_text(spec[key], f"orders_from_events.{key}", issues)
+    if not ok:
+        return None
+    return OrdersFromEvents(event=spec["event"], amount=spec.get("amount"),
+                            order_id=spec.get("order_id"))
 
 
 def read_mapping(mapping: str | os.PathLike | dict | Mapping | None) -> Mapping:
@@ -295,6 +532,15 @@ def read_mapping(mapping: str | os.PathLike | dict | Mapping | None) -> Mapping:
         timezone = "UTC"
 
     date_format = _parse_date_formats(spec.get("date_format"), issues)
+    from_events = _parse_from_events(spec.get("orders_from_events"), issues)
+    if from_events is not None and "orders" in tables:
+        issues.append("orders_from_events: the orders are derived from the events, so "
+                      "tables.orders does not apply; remove one of them")
+    recoded = tables.get("events", TableMapping()).values.get("event", {})
+    both = sorted(set(recoded) & set(events))
+    if both:
+        issues.append(f"event names {', '.join(map(repr, both))} are renamed both by events "
+                      "and by tables.events.values.event; keep one")
 
     company_start = None
     if spec.get("company_start") is not None:
@@ -311,4 +557,4 @@ def read_mapping(mapping: str | os.PathLike | dict | Mapping | None) -> Mapping:
     if issues:
         raise MappingError(issues, source)
     return Mapping(tables=tables, events=events, timezone=timezone, date_format=date_format,
-                   company_start=company_start, source=source)
+                   company_start=company_start, orders_from_events=from_events, source=source)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ORDER_CHANNELS = ("online", "phone", "in_person")
-PLATFORMS = ("desktop", "mobile", "app")
+PLATFORMS = ("desktop", "mobile", "app", "tablet")
 ORDER_STATUSES = ("completed", "cancelled", "returned")
 
 
@@ -33,7 +33,9 @@ class Column:
     kind : str
         One of ``id``, ``datetime``, ``date``, ``float``, ``int``, ``str``.
     required : bool
-        Whether a file must contain the column. Optional columns may be absent.
+        Part of a complete export of the table: the synthetic company writes every such
+        column. What an input file must contain is :attr:`Table.core`; every other column
+        may be absent.
     nullable : bool
         Whether the column may hold missing values.
     pii : bool
@@ -46,6 +48,10 @@ class Column:
         Unit of a numeric value (for documentation).
     doc : str
         One-line meaning.
+    generable : bool
+        An identifier the loader may generate from the row position (``"r000042"``) when the
+        file has none: automatically when the column is not in the table's core, or when the
+        mapping asks for it (``generate_ids``).
     """
 
     name: str
@@ -58,6 +64,7 @@ class Column:
     max_value: float | None = None
     unit: str = ""
     doc: str = ""
+    generable: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,12 @@ class ForeignKey:
 class Table:
     """One table of the data model.
 
+    ``required`` tables must be given (only ``orders``); every other table may be absent.
+    ``core`` lists the columns an input file of the table must hold; every other column is
+    optional (absent columns are simply not in the loaded frame).
+    ``time`` is the column that dates a row: with ``as_of``, rows dated on or after it are
+    dropped (``date`` columns: on or after its calendar day). ``censored`` lists later
+    timestamps of a row that, on or after ``as_of``, have not happened yet: they become missing.
     ``key`` lists the columns that identify a row (checked for duplicates).
     ``order_checks`` lists pairs ``(earlier, later)`` of datetime columns of the same row
     where ``later`` may not precede ``earlier``.
@@ -82,7 +95,10 @@ class Table:
 
     name: str
     columns: tuple[Column, ...]
-    required: bool = True
+    required: bool = False
+    core: tuple[str, ...] = ()
+    time: str | None = None
+    censored: tuple[str, ...] = ()
     key: tuple[str, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
     order_checks: tuple[tuple[str, str], ...] = ()
@@ -98,6 +114,11 @@ class Table:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def optional_columns(self) -> list[str]:
+        """Columns an input file may leave out (not in ``core``), in model order."""
+        return [c.name for c in self.columns if c.name not in self.core]
 
     @property
     def pii_columns(self) -> list[str]:
@@ -123,13 +144,16 @@ TABLES: dict[str, Table] = {
                 C("email", "str", required=False, nullable=True, pii=True, doc="E-mail address."),
                 C("phone", "str", required=False, nullable=True, pii=True, doc="Phone number."),
             ),
+            core=("customer_id",),
+            time="signup_at",
             key=("customer_id",),
             doc="Everyone the company knows: leads and buyers. A customer is a contact with an order.",
         ),
         Table(
             "orders",
             (
-                C("order_id", "id", doc="Order identifier."),
+                C("order_id", "id", generable=True,
+                  doc="Order identifier (generated from the row position when absent)."),
                 C("customer_id", "id", doc="Buyer."),
                 C("ordered_at", "datetime", doc="When the order was placed."),
                 C("amount", "float", min_value=0, unit="currency", doc="Amount paid, after discount."),
@@ -138,11 +162,15 @@ TABLES: dict[str, Table] = {
                 C("platform", "str", nullable=True, allowed=PLATFORMS,
                   doc="Device of an online order; empty for phone and in-person orders."),
                 C("promo_code", "str", required=False, nullable=True, doc="Promotion code used, if any."),
-                C("status", "str", allowed=ORDER_STATUSES, doc="completed, cancelled or returned."),
+                C("status", "str", allowed=ORDER_STATUSES,
+                  doc="completed, cancelled or returned (all completed when absent)."),
             ),
+            required=True,
+            core=("customer_id", "ordered_at", "amount"),
+            time="ordered_at",
             key=("order_id",),
             foreign_keys=(FK("customer_id", "customers", "customer_id"),),
-            doc="One row per order.",
+            doc="One row per order. The only table every client must give.",
         ),
         Table(
             "order_items",
@@ -153,7 +181,7 @@ TABLES: dict[str, Table] = {
                 C("quantity", "int", min_value=1, unit="units", doc="Units bought."),
                 C("unit_price", "float", min_value=0, unit="currency", doc="Price per unit."),
             ),
-            required=False,
+            core=("order_id", "product_id"),
             key=("order_id", "product_id"),
             foreign_keys=(FK("order_id", "orders", "order_id"),),
             doc="Order lines (optional): needed for cross-sell and upsell.",
@@ -170,6 +198,8 @@ TABLES: dict[str, Table] = {
                 C("platform", "str", required=False, nullable=True, allowed=PLATFORMS, doc="Device."),
                 C("order_id", "id", required=False, nullable=True, doc="Order created by a purchase event."),
             ),
+            core=("customer_id", "occurred_at", "event"),
+            time="occurred_at",
             foreign_keys=(
                 FK("customer_id", "customers", "customer_id"),
                 FK("campaign_id", "campaigns", "campaign_id"),
@@ -183,6 +213,7 @@ TABLES: dict[str, Table] = {
                 C("channel", "str", doc="Marketing channel."),
                 C("name", "str", doc="Readable name."),
             ),
+            core=("campaign_id",),
             key=("campaign_id",),
             doc="Marketing campaigns.",
         ),
@@ -195,6 +226,8 @@ TABLES: dict[str, Table] = {
                 C("clicks", "int", min_value=0, unit="clicks", doc="Ad clicks (at most impressions)."),
                 C("cost", "float", min_value=0, unit="currency", doc="Spend."),
             ),
+            core=("campaign_id", "date", "cost"),
+            time="date",
             key=("campaign_id", "date"),
             foreign_keys=(FK("campaign_id", "campaigns", "campaign_id"),),
             bound_checks=(("clicks", "impressions"),),
@@ -203,7 +236,7 @@ TABLES: dict[str, Table] = {
         Table(
             "tickets",
             (
-                C("ticket_id", "id", doc="Ticket identifier."),
+                C("ticket_id", "id", generable=True, doc="Ticket identifier."),
                 C("customer_id", "id", doc="Customer who contacted support."),
                 C("opened_at", "datetime", doc="When the ticket was opened."),
                 C("first_response_at", "datetime", nullable=True, doc="First reply from support."),
@@ -211,6 +244,9 @@ TABLES: dict[str, Table] = {
                 C("contacts", "int", min_value=1, unit="contacts", doc="Contacts needed (1 = first-contact resolution)."),
                 C("csat", "int", nullable=True, min_value=1, max_value=5, unit="1-5", doc="Satisfaction score."),
             ),
+            core=("ticket_id", "customer_id", "opened_at"),
+            time="opened_at",
+            censored=("first_response_at", "resolved_at"),
             key=("ticket_id",),
             foreign_keys=(FK("customer_id", "customers", "customer_id"),),
             order_checks=(("opened_at", "first_response_at"), ("opened_at", "resolved_at")),
@@ -223,6 +259,8 @@ TABLES: dict[str, Table] = {
                 C("answered_at", "datetime", doc="When the survey was answered."),
                 C("nps", "int", min_value=0, max_value=10, unit="0-10", doc="Likelihood to recommend."),
             ),
+            core=("customer_id", "answered_at", "nps"),
+            time="answered_at",
             foreign_keys=(FK("customer_id", "customers", "customer_id"),),
             doc="Net Promoter Score answers.",
         ),
@@ -235,7 +273,9 @@ TABLES: dict[str, Table] = {
                 C("plan", "str", doc="Plan name."),
                 C("mrr", "float", min_value=0, unit="currency per month", doc="Monthly recurring revenue."),
             ),
-            required=False,
+            core=("customer_id", "started_at"),
+            time="started_at",
+            censored=("ended_at",),
             key=("customer_id", "started_at"),
             foreign_keys=(FK("customer_id", "customers", "customer_id"),),
             order_checks=(("started_at", "ended_at"),),
@@ -245,3 +285,15 @@ TABLES: dict[str, Table] = {
 }
 
 TABLE_ORDER: tuple[str, ...] = tuple(TABLES)
+
+
+def _check_model() -> None:
+    for table in TABLES.values():
+        names = set(table.column_names)
+        declared = set(table.core) | set(table.key) | set(table.censored)
+        declared |= {table.time} if table.time else set()
+        if not declared <= names:
+            raise ValueError(f"table {table.name}: {sorted(declared - names)} are not its columns")
+
+
+_check_model()

@@ -34,12 +34,13 @@ __all__ = [
 #: Every check the loader can report, with what it means. The order is the order of the
 #: documentation; a :class:`~crm_research.errors.Problem` ``check`` is always one of these.
 CHECK_NAMES: dict[str, str] = {
-    "missing_table": "a required table has no file (or no frame)",
+    "missing_table": "the orders table has no file (or no frame); other tables may be absent",
     "ambiguous_file": "several files could hold the same table",
     "unreadable_file": "the file cannot be read: bad encoding, not parseable as CSV or Parquet",
-    "empty_table": "the table has no rows",
-    "missing_column": "a required column is absent",
-    "duplicate_column": "two columns end up with the same canonical name after the mapping",
+    "empty_table": "the orders table has no rows (before `as_of`); other empty tables count as absent",
+    "missing_column": "a core column is absent, or a column the mapping renames is not in the file",
+    "duplicate_column": "two columns end up with the same canonical name after the mapping "
+                        "(renames, constants, generated ids)",
     "wrong_type": "values that do not parse as a number (or as a whole number for int columns)",
     "unparseable_date": "values that do not parse as a date with the expected format",
     "null_value": "missing values in a column that may not be empty",
@@ -49,7 +50,6 @@ CHECK_NAMES: dict[str, str] = {
     "orphan_key": "a foreign key that does not exist in the referenced table",
     "date_order": "a later timestamp of a row that precedes an earlier one (resolved before opened)",
     "exceeds_bound": "a number above another number of the same row (clicks above impressions)",
-    "future_date": "dates after `as_of` (default: now)",
     "before_company_start": "dates before the company started (`company_start`)",
 }
 
@@ -180,9 +180,10 @@ def table_schema(
     table : str or Table
         Table name or declaration.
     as_of : str, datetime or pandas.Timestamp, optional
-        Latest allowed instant of every ``datetime`` column (check ``future_date``); ``date``
-        columns may not pass its calendar day in ``timezone``. Naive values are local time in
-        ``timezone``. Default: no check.
+        Latest allowed instant of every ``datetime`` column (a pandera check named
+        ``future_date``); ``date`` columns may not pass its calendar day in ``timezone``. Naive
+        values are local time in ``timezone``. Default: no check. :func:`~crm_research.data.load`
+        does not use it: with ``as_of`` it drops later rows instead.
     company_start : str, datetime or pandas.Timestamp, optional
         Earliest allowed instant (check ``before_company_start``), same conventions.
         Default: no check.
@@ -231,10 +232,11 @@ def table_schema(
             checks=checks,
             nullable=col.nullable,
             unique=single_key and col.name == declared.key[0],
-            required=col.required,
+            required=col.name in declared.core,
             title=col.name,
             description=col.doc,
-            metadata={"kind": col.kind, "pii": col.pii, "unit": col.unit, "doc": col.doc},
+            metadata={"kind": col.kind, "pii": col.pii, "unit": col.unit, "doc": col.doc,
+                      "core": col.name in declared.core},
         )
 
     frame_checks = [
@@ -257,7 +259,8 @@ def table_schema(
         name=declared.name,
         title=declared.name,
         description=declared.doc,
-        metadata={"key": list(declared.key), "required": declared.required},
+        metadata={"key": list(declared.key), "required": declared.required,
+                  "core": list(declared.core), "time": declared.time},
     )
 
 
