@@ -14,7 +14,7 @@
 * :mod:`~crm_research.churn.at_risk` — the ranked at-risk list with drivers and actions.
 """
 
-from crm_research.churn.at_risk import DEFAULT_ACTIONS, at_risk_list
+from crm_research.churn.at_risk import DEFAULT_ACTIONS, RISK_ONLY_ACTIONS, at_risk_list
 from crm_research.churn.btyd import BetaGeoModel, GammaGammaModel, ParetoNBDModel
 from crm_research.churn.classifier import (
     FEATURE_DESCRIPTIONS,
@@ -69,4 +69,5 @@ __all__ = [
     "customer_value",
     "at_risk_list",
     "DEFAULT_ACTIONS",
+    "RISK_ONLY_ACTIONS",
 ]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from crm_research.errors import CRMError, ParameterError
 
-__all__ = ["at_risk_list", "DEFAULT_ACTIONS", "VALUE_TIERS", "RISK_LEVELS"]
+__all__ = ["at_risk_list", "DEFAULT_ACTIONS", "RISK_ONLY_ACTIONS", "VALUE_TIERS", "RISK_LEVELS"]
 
 VALUE_TIERS = ("high value", "mid value", "low value")
 RISK_LEVELS = ("high risk", "medium risk", "low risk")
@@ -37,8 +37,15 @@ DEFAULT_ACTIONS: dict[tuple[str, str], str] = {
 }
 """Suggested action per (value tier, risk level) segment."""
 
+RISK_ONLY_ACTIONS: dict[str, str] = {
+    "high risk": "win-back message with an offer; check first whether the customer is worth a personal call",
+    "medium risk": "reminder e-mail with personal recommendations",
+    "low risk": "no action: regular programme",
+}
+"""Suggested action per risk level when the customers' value is unknown (no order amounts)."""
 
-def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_col: str = "value_if_alive",
+
+def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_col: str | None = "value_if_alive",
                  driver_col: str | None = "driver_description", customer_col: str = "customer_id",
                  risk_cuts: tuple[float, float] = (0.3, 0.6), value_quantiles: tuple[float, float] = (0.5, 0.8),
                  actions: Mapping[tuple[str, str], str] | None = None, top: int | None = None) -> pd.DataFrame:
@@ -51,8 +58,9 @@ def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_co
         a driver column.
     p_churn_col : str
         Churn probability (0-1) over the horizon of interest.
-    value_col : str
-        Value at stake if the customer churns (currency, >= 0).
+    value_col : str or None
+        Value at stake if the customer churns (currency, >= 0). ``None`` when the value is
+        unknown (no order amounts): customers are ranked by risk alone.
     driver_col : str or None
         Why the risk is high (copied through; ``None`` when there is none).
     risk_cuts : (float, float)
@@ -60,7 +68,8 @@ def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_co
     value_quantiles : (float, float)
         Quantiles of ``value_col`` over ``scores`` separating low / mid / high value.
     actions : mapping, optional
-        ``(value tier, risk level) -> action``; defaults to :data:`DEFAULT_ACTIONS`.
+        ``(value tier, risk level) -> action``; defaults to :data:`DEFAULT_ACTIONS`. With
+        ``value_col=None``: ``risk level -> action``, default :data:`RISK_ONLY_ACTIONS`.
     top : int, optional
         Keep the ``top`` customers by value at risk.
 
@@ -71,8 +80,12 @@ def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_co
         ``rank_value_at_risk`` (1 = most value at risk), ``rank_risk`` (1 = highest
         probability), ``p_churn``, ``value`` (currency), ``value_at_risk`` (currency,
         ``p_churn * value``), ``driver``, ``value_tier``, ``risk_level``, ``segment``,
-        ``suggested_action``.
+        ``suggested_action``. With ``value_col=None``: sorted by risk (ties by
+        ``customer_id``), and without ``rank_value_at_risk``, ``value``, ``value_at_risk`` and
+        ``value_tier`` (``segment`` is the risk level).
     """
+    if value_col is None:
+        return _risk_only(scores, p_churn_col, driver_col, customer_col, risk_cuts, actions, top)
     need = [customer_col, p_churn_col, value_col] + ([driver_col] if driver_col else [])
     missing = [c for c in need if c not in scores.columns]
     if missing:
@@ -123,3 +136,41 @@ def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_co
     if top is not None:
         out = out.head(int(top))
     return out
+
+
+def _risk_only(scores: pd.DataFrame, p_churn_col: str, driver_col: str | None, customer_col: str,
+               risk_cuts: tuple[float, float], actions: Mapping[str, str] | None, top: int | None) -> pd.DataFrame:
+    """:func:`at_risk_list` without values: ranked by churn probability."""
+    need = [customer_col, p_churn_col] + ([driver_col] if driver_col else [])
+    missing = [c for c in need if c not in scores.columns]
+    if missing:
+        raise CRMError(f"table 'scores' has no column(s) {missing}; it has {list(scores.columns)}")
+    lo, hi = (float(x) for x in risk_cuts)
+    if not 0 < lo < hi < 1:
+        raise ParameterError(f"risk_cuts must satisfy 0 < low < high < 1, got {risk_cuts!r}")
+    p = pd.to_numeric(scores[p_churn_col], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
+    if bad.any():
+        ids = scores.loc[bad, customer_col].head(5).tolist()
+        raise CRMError(f"table 'scores': {int(bad.sum())} row(s) have {p_churn_col} outside [0, 1] "
+                       f"(customers {ids}); fix them before ranking")
+    if scores[customer_col].duplicated().any():
+        ids = scores.loc[scores[customer_col].duplicated(), customer_col].head(5).tolist()
+        raise CRMError(f"table 'scores' has duplicate {customer_col} values, e.g. {ids}: one row per customer")
+    acts = dict(RISK_ONLY_ACTIONS if actions is None else actions)
+    level = np.where(p >= hi, RISK_LEVELS[0], np.where(p >= lo, RISK_LEVELS[1], RISK_LEVELS[2]))
+    missing_act = sorted(set(level) - set(acts))
+    if missing_act:
+        raise ParameterError(f"actions has no entry for risk level(s) {missing_act}")
+    out = pd.DataFrame({
+        "customer_id": scores[customer_col].to_numpy(),
+        "p_churn": p,
+        "driver": scores[driver_col].to_numpy() if driver_col else None,
+        "risk_level": level,
+        "segment": level,
+        "suggested_action": [acts[r] for r in level],
+    })
+    order = np.lexsort((out["customer_id"].astype(str).to_numpy(), -p))
+    out = out.iloc[order].reset_index(drop=True)
+    out.insert(1, "rank_risk", np.arange(1, len(out) + 1, dtype=np.int64))
+    return out.head(int(top)) if top is not None else out

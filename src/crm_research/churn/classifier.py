@@ -133,19 +133,22 @@ def _feature_tables(orders, events=None, tickets=None, surveys=None, subscriptio
     promo = (o.promo_code.notnull() & (o.promo_code != "")) if "promo_code" in o.columns else ibis.literal(False)
     returned = (o.status == "returned") if "status" in o.columns else ibis.literal(False)
     cancelled = (o.status == "cancelled") if "status" in o.columns else ibis.literal(False)
+    money = {}
+    if "amount" in o.columns:  # no amounts (orders from an event log): no spend features
+        money = {"revenue": _money(o.amount).sum(where=done),
+                 "revenue_90d": _money(o.amount).sum(where=done & (o.ordered_at >= d90))}
     out["orders"] = o.group_by("customer_id").aggregate(
         n_orders=o.count(where=done),
         n_all_orders=o.count(),
         n_purchase_days=o.ordered_at.date().nunique(where=done),
-        revenue=_money(o.amount).sum(where=done),
         first_order_at=o.ordered_at.min(where=done),
         last_order_at=o.ordered_at.max(where=done),
         orders_90d=o.count(where=done & (o.ordered_at >= d90)),
         orders_prev_90d=o.count(where=done & (o.ordered_at >= d180) & (o.ordered_at < d90)),
-        revenue_90d=_money(o.amount).sum(where=done & (o.ordered_at >= d90)),
         n_returned=o.count(where=returned),
         cancelled_orders=o.count(where=cancelled),
         n_promo=o.count(where=done & promo),
+        **money,
     ).order_by("customer_id")
 
     if events is not None:
@@ -160,13 +163,18 @@ def _feature_tables(orders, events=None, tickets=None, surveys=None, subscriptio
 
     if tickets is not None:
         t = tickets.filter(tickets.opened_at < c)
-        resolved_before = t.resolved_at.notnull() & (t.resolved_at < c)
+        # without resolution dates every ticket counts as open; CSAT only with both columns
+        resolved_before = ((t.resolved_at.notnull() & (t.resolved_at < c)) if "resolved_at" in t.columns
+                           else ibis.literal(False))
+        csat = {}
+        if "csat" in t.columns and "resolved_at" in t.columns:
+            # CSAT is answered at resolution: unknown for tickets resolved after the cut-off
+            csat = {"csat_sum": t.csat.cast("int64").sum(where=resolved_before),
+                    "csat_n": t.csat.count(where=resolved_before)}
         out["tickets"] = t.group_by("customer_id").aggregate(
             tickets_180d=t.count(where=t.opened_at >= d180),
             open_tickets=t.count(where=~resolved_before),
-            # CSAT is answered at resolution: unknown for tickets resolved after the cut-off
-            csat_sum=t.csat.cast("int64").sum(where=resolved_before),
-            csat_n=t.csat.count(where=resolved_before),
+            **csat,
         ).order_by("customer_id")
 
     if surveys is not None:
@@ -178,7 +186,9 @@ def _feature_tables(orders, events=None, tickets=None, surveys=None, subscriptio
 
     if subscriptions is not None:
         b = subscriptions.filter(subscriptions.started_at < c)
-        ended = b.ended_at.notnull() & (b.ended_at < c)
+        # without end dates no subscription is known to have ended
+        ended = ((b.ended_at.notnull() & (b.ended_at < c)) if "ended_at" in b.columns
+                 else ibis.literal(False))
         out["subscriptions"] = b.group_by("customer_id").aggregate(
             active_subscription=b.count(where=~ended),
             ended_subscription=b.count(where=ended),
@@ -196,9 +206,12 @@ def churn_features(tables: Mapping[str, object], cutoff, active_days: float = 36
     Parameters
     ----------
     tables : mapping of str to DataFrame or ibis.Table
-        ``orders`` (required; ``customer_id``, ``ordered_at``, ``amount``, optional ``status``
+        ``orders`` (required; ``customer_id``, ``ordered_at``, optional ``amount``, ``status``
         and ``promo_code``), and when present ``events``, ``tickets``, ``surveys``,
-        ``subscriptions``, ``customers`` (canonical columns of the data model).
+        ``subscriptions``, ``customers`` (canonical columns of the data model; a table that is
+        absent or ``None`` adds no features, and an optional column that is absent only drops
+        the features it feeds: no ``amount``, no spend features; no ``tickets.csat``, no
+        ``mean_csat``; no ``ended_at``/``resolved_at``, nothing counts as ended/resolved).
     cutoff : date-like
         Cut-off instant (UTC, exclusive).
     active_days : float
@@ -229,8 +242,9 @@ def churn_features(tables: Mapping[str, object], cutoff, active_days: float = 36
     f["tenure_days"] = ((cut - first) / DAY).to_numpy(dtype=float)
     f["n_purchase_days"] = o["n_purchase_days"].to_numpy(dtype=float)
     f["n_orders"] = o["n_orders"].to_numpy(dtype=float)
-    f["revenue"] = o["revenue"].astype(float).to_numpy()
-    f["avg_order_value"] = f["revenue"] / f["n_orders"]
+    if "revenue" in o.columns:
+        f["revenue"] = o["revenue"].astype(float).to_numpy()
+        f["avg_order_value"] = f["revenue"] / f["n_orders"]
     span = ((last - first) / DAY).to_numpy(dtype=float)
     gaps = f["n_purchase_days"].to_numpy() - 1
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -238,7 +252,8 @@ def churn_features(tables: Mapping[str, object], cutoff, active_days: float = 36
         f["overdue_ratio"] = f["recency_days"] / f["mean_gap_days"]
     f["orders_90d"] = o["orders_90d"].to_numpy(dtype=float)
     f["orders_prev_90d"] = o["orders_prev_90d"].to_numpy(dtype=float)
-    f["revenue_90d"] = o["revenue_90d"].astype(float).fillna(0.0).to_numpy()
+    if "revenue_90d" in o.columns:
+        f["revenue_90d"] = o["revenue_90d"].astype(float).fillna(0.0).to_numpy()
     n_all = o["n_all_orders"].to_numpy(dtype=float)
     f["returned_share"] = o["n_returned"].to_numpy(dtype=float) / n_all
     f["cancelled_orders"] = o["cancelled_orders"].to_numpy(dtype=float)
@@ -263,8 +278,9 @@ def churn_features(tables: Mapping[str, object], cutoff, active_days: float = 36
             "customer_id": t["customer_id"],
             "tickets_180d": t["tickets_180d"].astype(float),
             "open_tickets": t["open_tickets"].astype(float),
-            "mean_csat": t["csat_sum"].astype(float) / t["csat_n"].astype(float).where(t["csat_n"] > 0),
         })
+        if "csat_n" in t.columns:
+            tk["mean_csat"] = t["csat_sum"].astype(float) / t["csat_n"].astype(float).where(t["csat_n"] > 0)
         f = f.merge(tk, on="customer_id", how="left")
         for c in ("tickets_180d", "open_tickets"):
             f[c] = f[c].fillna(0.0)

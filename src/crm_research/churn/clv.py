@@ -66,7 +66,7 @@ def customer_lifetime_value(transaction_model, value_model, summary: pd.DataFram
     return clv
 
 
-def customer_value(summary: pd.DataFrame, transaction_model, value_model, *, horizon: int = 12,
+def customer_value(summary: pd.DataFrame, transaction_model, value_model=None, *, horizon: int = 12,
                    period: float = 30.0, discount_rate: float = 0.01,
                    customer_col: str = "customer_id") -> pd.DataFrame:
     """Per-customer probability alive, expected purchases, expected spend and CLV.
@@ -76,7 +76,8 @@ def customer_value(summary: pd.DataFrame, transaction_model, value_model, *, hor
     summary : DataFrame
         :func:`~crm_research.churn.summary.rfm_summary` output.
     transaction_model, value_model
-        Fitted BG/NBD or Pareto/NBD, and Gamma-Gamma.
+        Fitted BG/NBD or Pareto/NBD, and Gamma-Gamma. ``value_model=None`` (no amounts in the
+        data): only the purchase columns, without spend and value.
     horizon, period, discount_rate
         As in :func:`customer_lifetime_value` (``horizon`` periods of ``period`` time units,
         discount rate per period).
@@ -87,24 +88,27 @@ def customer_value(summary: pd.DataFrame, transaction_model, value_model, *, hor
     -------
     DataFrame
         ``customer_id``, ``p_alive`` (probability, at the end of the observation period),
-        ``expected_purchases`` (purchases in the next ``horizon * period`` time units),
-        ``expected_spend`` (currency per purchase, Gamma-Gamma), ``clv`` (currency, discounted),
-        ``value_if_alive`` (currency: ``clv / p_alive``, the value the customer brings if they
-        are still active, the amount at stake when they churn). Sorted by ``customer_id``.
+        ``expected_purchases`` (purchases in the next ``horizon * period`` time units), and with
+        a value model ``expected_spend`` (currency per purchase, Gamma-Gamma), ``clv``
+        (currency, discounted), ``value_if_alive`` (currency: ``clv / p_alive``, the value the
+        customer brings if they are still active, the amount at stake when they churn). Sorted
+        by ``customer_id``.
     """
     if customer_col not in summary.columns:
         raise CRMError(f"table 'summary' has no column {customer_col!r}: pass customer_col")
+    _check(horizon, period, discount_rate)
     p_alive = transaction_model.p_alive(summary)
-    clv = customer_lifetime_value(transaction_model, value_model, summary, horizon=horizon,
-                                  period=period, discount_rate=discount_rate)
     out = pd.DataFrame(
         {
             "customer_id": summary[customer_col].to_numpy(),
             "p_alive": p_alive,
             "expected_purchases": transaction_model.expected_purchases(summary, horizon * period),
-            "expected_spend": value_model.expected_value(summary),
-            "clv": clv,
-            "value_if_alive": np.where(p_alive > 0, clv / np.maximum(p_alive, 1e-300), 0.0),
         }
     )
+    if value_model is not None:
+        clv = customer_lifetime_value(transaction_model, value_model, summary, horizon=horizon,
+                                      period=period, discount_rate=discount_rate)
+        out["expected_spend"] = value_model.expected_value(summary)
+        out["clv"] = clv
+        out["value_if_alive"] = np.where(p_alive > 0, clv / np.maximum(p_alive, 1e-300), 0.0)
     return out.sort_values("customer_id", kind="stable").reset_index(drop=True)

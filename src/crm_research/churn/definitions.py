@@ -107,9 +107,20 @@ def contractual_churn(subscriptions, as_of, *, customer_col: str = "customer_id"
     return out.sort_values(["customer_id", "started_at"], kind="stable").reset_index(drop=True)
 
 
+def _without_value(orders, value_col: str | None) -> tuple[object, str]:
+    """``orders`` and the value column to sum: an all-missing one when the log has no amounts."""
+    if value_col is not None and value_col in orders.columns:
+        return orders, value_col
+    if isinstance(orders, pd.DataFrame):
+        return orders.assign(_no_value=np.nan), "_no_value"
+    import ibis
+
+    return orders.mutate(_no_value=ibis.null().cast("float64")), "_no_value"
+
+
 def noncontractual_churn(orders, as_of, inactivity_days: float = 180.0, *,
                          customer_col: str = "customer_id", date_col: str = "ordered_at",
-                         value_col: str = "amount", status_col: str | None = "status",
+                         value_col: str | None = "amount", status_col: str | None = "status",
                          statuses: tuple[str, ...] = ("completed",)) -> pd.DataFrame:
     """Non-contractual churn (no purchase for ``inactivity_days``) per customer as of a cut-off.
 
@@ -126,13 +137,14 @@ def noncontractual_churn(orders, as_of, inactivity_days: float = 180.0, *,
     inactivity_days : float
         Days without a purchase after which a customer counts as churned (> 0).
     customer_col, date_col, value_col, status_col, statuses
-        As in :func:`crm_research.summaries.customer_orders`.
+        As in :func:`crm_research.summaries.customer_orders`. ``value_col=None``, or a value
+        column the log does not have, leaves ``revenue`` missing (NaN).
 
     Returns
     -------
     DataFrame
         ``customer_id``, ``first_purchase_at``, ``last_purchase_at`` (UTC), ``n_orders``,
-        ``n_purchase_days``, ``revenue`` (currency), ``recency_days`` (last purchase to
+        ``n_purchase_days``, ``revenue`` (currency; NaN without amounts), ``recency_days`` (last purchase to
         ``as_of``), ``event`` (1 = churned: ``recency_days >= inactivity_days``),
         ``churned_at`` (``last_purchase_at + inactivity_days``; NaT when not churned),
         ``duration_days`` (first purchase to ``churned_at``, or to ``as_of`` when censored).
@@ -141,6 +153,7 @@ def noncontractual_churn(orders, as_of, inactivity_days: float = 180.0, *,
     if not inactivity_days > 0:
         raise ParameterError(f"inactivity_days must be > 0, got {inactivity_days!r}")
     cut = summaries.as_utc_timestamp(as_of)
+    orders, value_col = _without_value(orders, value_col)
     per = collect(summaries.customer_orders(orders, cut, customer_col=customer_col,
                                             date_col=date_col, value_col=value_col,
                                             status_col=status_col, statuses=statuses))

@@ -26,6 +26,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from crm_research import summaries
+from crm_research.churn.definitions import _without_value
 from crm_research.engine import collect
 from crm_research.errors import CRMError, ParameterError
 
@@ -36,7 +37,7 @@ RISK_BANDS = ("active", "cooling", "at risk", "lapsed")
 
 
 def rfm_risk(orders, as_of, *, prior_gaps: float = 2.0, band_edges: tuple[float, float, float] = (1.0, 2.0, 4.0),
-             customer_col: str = "customer_id", date_col: str = "ordered_at", value_col: str = "amount",
+             customer_col: str = "customer_id", date_col: str = "ordered_at", value_col: str | None = "amount",
              status_col: str | None = "status", statuses: tuple[str, ...] = ("completed",)) -> pd.DataFrame:
     """RFM risk score of every customer with a purchase before ``as_of``.
 
@@ -52,7 +53,8 @@ def rfm_risk(orders, as_of, *, prior_gaps: float = 2.0, band_edges: tuple[float,
     band_edges : tuple of 3 floats
         ``overdue_ratio`` edges between the bands ``active | cooling | at risk | lapsed``.
     customer_col, date_col, value_col, status_col, statuses
-        As in :func:`crm_research.summaries.customer_orders`.
+        As in :func:`crm_research.summaries.customer_orders`; without a value column
+        (``value_col=None`` or absent from the log) ``revenue`` is missing (NaN).
 
     Returns
     -------
@@ -68,6 +70,7 @@ def rfm_risk(orders, as_of, *, prior_gaps: float = 2.0, band_edges: tuple[float,
     if len(edges) != 3 or not 0 < edges[0] < edges[1] < edges[2]:
         raise ParameterError(f"band_edges must be three increasing positive numbers, got {band_edges!r}")
     cut = summaries.as_utc_timestamp(as_of)
+    orders, value_col = _without_value(orders, value_col)
     per = collect(summaries.customer_orders(orders, cut, customer_col=customer_col, date_col=date_col,
                                             value_col=value_col, status_col=status_col, statuses=statuses))
     if len(per) == 0:

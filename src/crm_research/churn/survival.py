@@ -71,14 +71,24 @@ def first_order_promo(orders, as_of, *, customer_col: str = "customer_id",
     return g.order_by("customer_id")
 
 
+@engine_function("orders")
+def _buyers(orders, as_of, *, status_col: str = "status", statuses: tuple[str, ...] = ("completed",)):
+    """Distinct ``customer_id`` of the purchases before ``as_of``."""
+    t = orders
+    if status_col in t.columns:
+        t = t.filter(t[status_col].isin(list(statuses)))
+    t = t.filter(t.ordered_at < summaries._ts_literal(as_of))
+    return t.select("customer_id").distinct().order_by("customer_id")
+
+
 def customer_covariates(tables: Mapping[str, object], as_of) -> pd.DataFrame:
     """Per-customer covariates known at ``as_of`` for survival models.
 
     Parameters
     ----------
     tables : mapping of str to DataFrame or ibis.Table
-        Needs ``customers`` (``customer_id``, ``age``, ``region``, ``acquisition_channel`` when
-        present) and ``orders``.
+        ``orders`` (required) and, when the data has it, ``customers`` (``customer_id`` and
+        any of ``age``, ``region``, ``acquisition_channel``).
     as_of : date-like
         Cut-off (UTC, exclusive).
 
@@ -88,16 +98,19 @@ def customer_covariates(tables: Mapping[str, object], as_of) -> pd.DataFrame:
         ``customer_id``, the customer columns present among ``age`` (years), ``region``,
         ``acquisition_channel``, and ``first_order_promo`` (bool; False for contacts without an
         order before ``as_of``; absent when the orders have no ``promo_code`` column, which the
-        data model makes optional). Sorted by ``customer_id``.
+        data model makes optional). Without a ``customers`` table (absent or ``None``) the rows
+        are the buyers before ``as_of``, with no customer columns. Sorted by ``customer_id``.
     """
-    for name in ("customers", "orders"):
-        if name not in tables:
-            raise CRMError(f"customer_covariates needs the {name!r} table; got {sorted(tables)}")
-    cust = collect(tables["customers"])
-    if "customer_id" not in cust.columns:
-        raise CRMError("table 'customers' has no column 'customer_id'")
-    cols = ["customer_id"] + [c for c in ("age", "region", "acquisition_channel") if c in cust.columns]
-    out = cust[cols].copy()
+    if tables.get("orders") is None:
+        raise CRMError(f"customer_covariates needs the 'orders' table; got {sorted(tables)}")
+    if tables.get("customers") is not None:
+        cust = collect(tables["customers"])
+        if "customer_id" not in cust.columns:
+            raise CRMError("table 'customers' has no column 'customer_id'")
+        cols = ["customer_id"] + [c for c in ("age", "region", "acquisition_channel") if c in cust.columns]
+        out = cust[cols].copy()
+    else:
+        out = collect(_buyers(tables["orders"], as_of))
     if "promo_code" in tables["orders"].columns:
         promo = collect(first_order_promo(tables["orders"], as_of))
         out = out.merge(promo, on="customer_id", how="left")
