@@ -137,3 +137,26 @@ def test_friction_points(company):
     assert list(drops["rank"]) == [1, 2, 3, 4]
     loops = fp[fp["kind"] == "self_loop"].set_index("from_event")
     assert loops.loc["product_view", "n"] > 0  # several views per session
+
+
+def test_no_incident_keeps_the_dtypes_of_incidents(cells, incidents):
+    # regression: an empty result used to hold float64 columns only, so the notebook's
+    # `period_end - Timedelta` raised TypeError whenever friction found nothing
+    flat = cells.assign(n_converted=(cells["n"] * 0.8).round().astype("int64"))
+    none = friction(None, STEPS, cells=flat)
+    assert none.empty
+    assert list(none.columns) == list(incidents.columns)
+    assert none.dtypes.astype(str).to_dict() == incidents.dtypes.astype(str).to_dict()
+    last_day = none["period_end"] - pd.Timedelta(days=1)
+    assert str(last_day.dtype) == "datetime64[ns, UTC]"
+
+
+def test_friction_points_of_an_empty_log():
+    empty = pd.DataFrame({"session_id": pd.Series([], dtype=object), "customer_id": pd.Series([], dtype=object),
+                          "occurred_at": pd.Series([], dtype="datetime64[ns, UTC]"),
+                          "event": pd.Series([], dtype=object)})
+    fp = friction_points(empty, STEPS)
+    # one drop-off row per move, nothing reached: zero counts, no rate
+    assert list(fp["kind"]) == ["drop_off"] * 4
+    assert fp["n"].tolist() == [0, 0, 0, 0] and fp["base"].tolist() == [0, 0, 0, 0]
+    assert fp["rate"].isna().all()

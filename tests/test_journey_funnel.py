@@ -136,3 +136,13 @@ def test_funnel_errors(log):
         funnel(log, [])
     with pytest.raises(ParameterError, match="window"):
         funnel(log, ["a", "b"], window="-5min")
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_funnel_of_an_empty_log_counts_zero(log, mode):
+    f = funnel(log.iloc[:0], ["a", "b", "c"], mode=mode)
+    assert f["step"].tolist() == ["a", "b", "c"]
+    # counts are 0 (not missing): nobody reached anything; rates are undefined
+    for col in ("n_paths", "n", "n_prev", "n_from_prev", "drop_off", "n_first", "n_from_first"):
+        assert f[col].tolist() == [0, 0, 0], col
+    assert f["conversion"].isna().all() and f["overall_conversion"].isna().all()

@@ -74,3 +74,14 @@ def test_lazy_matches_pandas(log):
     assert isinstance(out, ibis.Table)
     pd.testing.assert_frame_equal(collect(out),
                                   time_to_paths(log, "purchase", AS_OF, start_event="signup"))
+
+
+def test_no_path_gives_the_same_columns(log):
+    paths = time_to_paths(log, "purchase", AS_OF, start_event="never")
+    assert paths.empty
+    full = summarise_time_to(time_to_paths(log, "purchase", AS_OF))
+    empty = summarise_time_to(paths)
+    assert list(empty.columns) == list(full.columns)
+    assert empty.loc[0, "n_paths"] == 0 and np.isnan(empty.loc[0, "km_median"])
+    curve = reach_curve(paths)
+    assert curve.empty and list(curve.columns) == ["duration", "reached", "low", "high", "at_risk"]

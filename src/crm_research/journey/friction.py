@@ -206,7 +206,8 @@ def friction(events, steps, *, path_col: str = "session_id",
         ``people_affected`` (distinct people at the from-step, summed over the incident's
         periods), ``echo_of`` (for a pooled ``(all)`` incident: the rank of a stronger segment
         incident of the same step overlapping it in time, whose drop it mostly repeats; else
-        <NA>). Rates are fractions. Empty (with these columns) when nothing is significant.
+        <NA>). Rates are fractions. Empty, with the same columns and dtypes, when nothing
+        is significant.
     """
     if not 0 < alpha < 1:
         raise ParameterError(f"alpha must be between 0 and 1, got {alpha!r}")
@@ -248,12 +249,27 @@ _COLUMNS = ["rank", "step", "step_index", "from_step", "to_step", "segment", "se
             "echo_of"]
 
 
+_DTYPES = {"rank": "int64", "step_index": "int64", "period_start": "datetime64[ns, UTC]",
+           "period_end": "datetime64[ns, UTC]", "n_periods": "int64", "n_during": "int64",
+           "n_baseline": "int64", "people_affected": "int64", "echo_of": "Int64",
+           **{c: "float64" for c in ("conversion_during", "conversion_baseline", "conversion_before",
+                                     "difference", "relative_change", "z", "p_value", "q_value",
+                                     "lost_conversions")}}
+"""Column dtypes of :func:`friction`'s result (the others hold strings): the same whether or not
+any incident was found, so code written for incidents (``period_end - Timedelta``) runs on none."""
+
+
+def _no_incidents() -> pd.DataFrame:
+    """The empty result of :func:`friction`: its columns with their dtypes."""
+    return pd.DataFrame({c: pd.Series([], dtype=_DTYPES.get(c, object)) for c in _COLUMNS})
+
+
 def _incidents(cells: pd.DataFrame, tested: pd.DataFrame, period: str, alpha: float) -> pd.DataFrame:
     decline = tested["n_converted"] / tested["n"] < tested["x_base"] / tested["n_base"]
     seed = (tested["q_value"] <= alpha) & decline
     near = (tested["p_value"] <= alpha) & decline
     if not seed.any():
-        return pd.DataFrame({c: [] for c in _COLUMNS})
+        return _no_incidents()
     all_periods = np.sort(tested["period"].unique())
     pos = {p: i for i, p in enumerate(all_periods)}
     step = _PERIOD_STEP[period]
@@ -297,7 +313,7 @@ def _incidents(cells: pd.DataFrame, tested: pd.DataFrame, period: str, alpha: fl
             })
     out = pd.DataFrame(rows)
     if out.empty:
-        return pd.DataFrame({c: [] for c in _COLUMNS})
+        return _no_incidents()
     out = out.sort_values(["z", "step_index", "segment", "period_start"], kind="stable")
     out = out.reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))

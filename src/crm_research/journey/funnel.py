@@ -259,6 +259,11 @@ def funnel(events, steps, *, path_col: str = "customer_id", mode: str = "closed"
     return _funnel(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc, z)
 
 
+def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
+    """Rows where ``cond`` holds; 0, not null, over no rows (a funnel of an empty log)."""
+    return cond.cast("int64").sum().fill_null(0)
+
+
 @engine_function("events")
 def _funnel(events, steps, path_col, mode, us, by, period, time_col, event_col, row_col, z):
     keys = [*by, *(["period"] if period else [])]
@@ -269,10 +274,10 @@ def _funnel(events, steps, path_col, mode, us, by, period, time_col, event_col, 
         reached = {j: per[f"_jt{j}"].notnull() for j in range(1, k + 1)}
         aggs = {"n_paths": per.count()}
         for j in range(1, k + 1):
-            aggs[f"_jn{j}"] = reached[j].cast("int64").sum()
-            aggs[f"_jf{j}"] = (reached[j] & reached[1]).cast("int64").sum()
+            aggs[f"_jn{j}"] = _count(reached[j])
+            aggs[f"_jf{j}"] = _count(reached[j] & reached[1])
             if j > 1:
-                aggs[f"_jb{j}"] = (reached[j] & reached[j - 1]).cast("int64").sum()
+                aggs[f"_jb{j}"] = _count(reached[j] & reached[j - 1])
         g = per.group_by(keys).aggregate(**aggs) if keys else per.aggregate(**aggs)
     else:
         # closed: reaching step j implies every earlier step, so only the level sizes matter;
@@ -285,8 +290,7 @@ def _funnel(events, steps, path_col, mode, us, by, period, time_col, event_col, 
             part = t.select(*keys, _jlevel=ibis.literal(j, type="int64"))
             stacked = part if stacked is None else stacked.union(part)
         lv = stacked._jlevel
-        aggs = {"n_paths": (lv == 0).cast("int64").sum(),
-                **{f"_jn{j}": (lv == j).cast("int64").sum() for j in range(1, k + 1)}}
+        aggs = {"n_paths": _count(lv == 0), **{f"_jn{j}": _count(lv == j) for j in range(1, k + 1)}}
         g = stacked.group_by(keys).aggregate(**aggs) if keys else stacked.aggregate(**aggs)
         g = g.mutate(**{f"_jf{j}": g[f"_jn{j}"] for j in range(1, k + 1)},
                      **{f"_jb{j}": g[f"_jn{j}"] for j in range(2, k + 1)})

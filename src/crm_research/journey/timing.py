@@ -173,6 +173,10 @@ def summarise_time_to(paths: pd.DataFrame, *, by: str | list[str] | None = None,
             for h in horizons:
                 s_h = kmf.survival_function_at_times([float(h)]).iloc[0]
                 row[f"km_reached_{h:g}{unit}"] = float(1.0 - s_h)
+        else:
+            # no path: nothing to estimate, but the same columns as any other group
+            row.update(dict.fromkeys(["km_median", "km_p90", "km_median_low", "km_median_high",
+                                      *(f"km_reached_{h:g}{unit}" for h in horizons)], float("nan")))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -219,6 +223,7 @@ def reach_curve(paths: pd.DataFrame, *, by: str | None = None,
     DataFrame
         ``by`` column, ``duration`` (unit of ``paths``), ``reached`` (probability 0..1),
         ``low``, ``high`` (interval), ``at_risk`` (paths not yet reached nor censored).
+        Empty (same columns) when there is no path.
     """
     from lifelines import KaplanMeierFitter
 
@@ -227,6 +232,8 @@ def reach_curve(paths: pd.DataFrame, *, by: str | None = None,
     groups = [(None, paths)] if by is None else paths.groupby(by, sort=True)
     out = []
     for key, g in groups:
+        if g.empty:
+            continue
         kmf = KaplanMeierFitter(alpha=1.0 - confidence).fit(
             g["duration"].to_numpy(dtype=float), event_observed=g["reached"].to_numpy(dtype=bool))
         sf = kmf.survival_function_.iloc[:, 0]
@@ -241,4 +248,8 @@ def reach_curve(paths: pd.DataFrame, *, by: str | None = None,
         if by is not None:
             df.insert(0, by, key)
         out.append(df)
+    if not out:
+        return pd.DataFrame({**({by: pd.Series([], dtype=paths[by].dtype)} if by is not None else {}),
+                             **{c: pd.Series([], dtype="float64")
+                                for c in ("duration", "reached", "low", "high", "at_risk")}})
     return pd.concat(out, ignore_index=True)
