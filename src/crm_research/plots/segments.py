@@ -79,13 +79,17 @@ def segment_bars(summary: pd.DataFrame, label_col: str = "segment", ax=None):
     ----------
     summary : DataFrame
         :func:`crm_research.segments.rfm_summary` (or any table with ``label_col``,
-        ``customer_share``, ``revenue_share``).
+        ``customer_share`` and optionally ``revenue_share``; without it, customers only).
     """
     ax = _ax(ax, (7, 0.45 * len(summary) + 1.5))
-    s = summary.sort_values("revenue_share", ascending=True, kind="stable")
+    money = "revenue_share" in summary.columns
+    s = summary.sort_values("revenue_share" if money else "customer_share", ascending=True, kind="stable")
     y = np.arange(len(s))
-    ax.barh(y - 0.2, s["customer_share"], height=0.4, label="customers", color="#9ecae1")
-    ax.barh(y + 0.2, s["revenue_share"], height=0.4, label="revenue", color="#08519c")
+    if money:
+        ax.barh(y - 0.2, s["customer_share"], height=0.4, label="customers", color="#9ecae1")
+        ax.barh(y + 0.2, s["revenue_share"], height=0.4, label="revenue", color="#08519c")
+    else:
+        ax.barh(y, s["customer_share"], height=0.6, label="customers", color="#9ecae1")
     ax.set_yticks(y, s[label_col].astype(str))
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax.set_xlabel("share")

@@ -7,7 +7,7 @@
 * :mod:`~crm_research.segments.features` — :func:`customer_features` (behavioural features
   per buyer for clustering);
 * :mod:`~crm_research.segments.clusters` — :class:`CustomerClusters` (k-means, k by
-  silhouette, bootstrap stability, plain-word labels);
+  silhouette, bootstrap stability, plain-word labels), :func:`max_clusters`;
 * :mod:`~crm_research.segments.personas` — :func:`persona_table`;
 * :mod:`~crm_research.segments.affinity` — :func:`affinities`, :func:`next_best_offers`,
   :func:`product_tiers`, :func:`upsell_offers`, :func:`suggestion_list`.
@@ -20,7 +20,13 @@ from crm_research.segments.affinity import (
     suggestion_list,
     upsell_offers,
 )
-from crm_research.segments.clusters import ARCHETYPE_ACTIONS, ARCHETYPES, CustomerClusters
+from crm_research.segments.clusters import (
+    ARCHETYPE_ACTIONS,
+    ARCHETYPES,
+    MIN_PER_CLUSTER,
+    CustomerClusters,
+    max_clusters,
+)
 from crm_research.segments.features import customer_features, features_from_data
 from crm_research.segments.levels import LEVELS, customer_levels, level_summary
 from crm_research.segments.personas import persona_table
@@ -30,6 +36,6 @@ __all__ = [
     "rfm", "rfm_rules", "RFMRules", "rfm_summary", "rfm_grid",
     "customer_levels", "level_summary", "LEVELS",
     "customer_features", "features_from_data",
-    "CustomerClusters", "ARCHETYPES", "ARCHETYPE_ACTIONS", "persona_table",
+    "CustomerClusters", "MIN_PER_CLUSTER", "max_clusters", "ARCHETYPES", "ARCHETYPE_ACTIONS", "persona_table",
     "affinities", "next_best_offers", "product_tiers", "upsell_offers", "suggestion_list",
 ]

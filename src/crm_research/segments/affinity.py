@@ -266,15 +266,16 @@ def upsell_offers(order_items, orders, as_of, tiers=None, *, n_tiers: int = 3, s
 
 
 @engine_function("cross_sell", "upsell")
-def suggestion_list(cross_sell, upsell, *, max_upsell: int = 1):
+def suggestion_list(cross_sell, upsell=None, *, max_upsell: int = 1):
     """One suggestion table: cross-sell offers and the best upsell offers per customer.
 
     Parameters
     ----------
     cross_sell : DataFrame or ibis.Table
         Output of :func:`next_best_offers` (category or product level).
-    upsell : DataFrame or ibis.Table
-        Output of :func:`upsell_offers`.
+    upsell : DataFrame or ibis.Table, optional
+        Output of :func:`upsell_offers`. ``None`` (no price tiers, e.g. order lines without
+        unit prices): cross-sell suggestions only.
     max_upsell : int
         Upsell offers kept per customer: those in the categories where the customer spent most.
 
@@ -287,8 +288,10 @@ def suggestion_list(cross_sell, upsell, *, max_upsell: int = 1):
     """
     require_columns(cross_sell, "cross_sell", ["customer_id", "rank", "offer", "because", "confidence", "lift"],
                     hint="pass the output of segments.next_best_offers")
-    require_columns(upsell, "upsell", ["customer_id", "category", "current_tier", "offer_tier", "offer_product",
-                                       "spend_in_category"], hint="pass the output of segments.upsell_offers")
+    if upsell is not None:
+        require_columns(upsell, "upsell", ["customer_id", "category", "current_tier", "offer_tier",
+                                           "offer_product", "spend_in_category"],
+                        hint="pass the output of segments.upsell_offers")
     if max_upsell < 1:
         raise ParameterError(f"max_upsell must be at least 1, got {max_upsell}")
     cs = cross_sell
@@ -299,6 +302,8 @@ def suggestion_list(cross_sell, upsell, *, max_upsell: int = 1):
                                               ibis.literal("% of such orders also hold it (lift "),
                                               cs.lift.round(2).cast("string"), ibis.literal(")")),
     )
+    if upsell is None:
+        return cs.order_by(["customer_id", "kind", "rank"])
     w = ibis.window(group_by="customer_id", order_by=[ibis.desc("spend_in_category"), "category"])
     up = upsell.mutate(_rn=ibis.row_number().over(w) + 1)
     up = up.filter(up._rn <= max_upsell)

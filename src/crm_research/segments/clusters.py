@@ -39,7 +39,27 @@ from threadpoolctl import threadpool_limits
 
 from crm_research.errors import CRMError, ParameterError
 
-__all__ = ["CustomerClusters", "ARCHETYPES", "ARCHETYPE_ACTIONS", "LOG_FEATURES"]
+__all__ = ["CustomerClusters", "ARCHETYPES", "ARCHETYPE_ACTIONS", "LOG_FEATURES", "MIN_PER_CLUSTER", "max_clusters"]
+
+MIN_PER_CLUSTER = 5
+"""Clustered buyers needed per cluster: :meth:`CustomerClusters.fit` refuses fewer than
+``MIN_PER_CLUSTER * k`` buyers for the largest k tried."""
+
+
+def max_clusters(n_buyers: int) -> int:
+    """The largest number of clusters :class:`CustomerClusters` fits on ``n_buyers`` clustered buyers.
+
+    Parameters
+    ----------
+    n_buyers : int
+        Buyers in the clustered population (with at least ``min_orders`` orders).
+
+    Returns
+    -------
+    int
+        ``n_buyers // MIN_PER_CLUSTER`` (clusters); below 2 clustering is not possible.
+    """
+    return int(n_buyers) // MIN_PER_CLUSTER
 
 LOG_FEATURES = ("frequency", "monetary", "aov", "orders_per_30d", "items_per_order", "tickets_per_order")
 """Features transformed with ``log1p`` before standardising (counts, currency, rates)."""
@@ -191,7 +211,7 @@ class CustomerClusters:
         if missing:
             raise CRMError(f"features table has no column(s) {missing}: compute them with customer_features")
         need = self.k if self.k is not None else hi
-        if len(pop) < max(need, 2) * 5:
+        if len(pop) < max(need, 2) * MIN_PER_CLUSTER:
             raise CRMError(f"only {len(pop)} buyers have at least {self.min_orders} orders: too few to cluster "
                            f"into up to {need} groups; lower min_orders or k_range, or use more history")
         x = self._transform_raw(pop, cols)

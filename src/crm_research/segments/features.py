@@ -26,7 +26,7 @@ from crm_research.segments._common import (
     require_columns,
     ts_literal,
 )
-from crm_research.segments.affinity import counted_lines, product_tiers
+from crm_research.segments.affinity import product_tiers
 
 __all__ = ["customer_features", "features_from_data", "feature_groups"]
 
@@ -54,16 +54,18 @@ def customer_features(
     Parameters
     ----------
     orders : DataFrame or ibis.Table
-        Orders (``order_id``, ``customer_id``, ``ordered_at``, ``amount``; optional
-        ``channel``, ``platform``, ``promo_code``, ``status``).
+        Orders (``customer_id``, ``ordered_at``, ``amount``; optional ``order_id`` (needed
+        with ``order_items``), ``channel``, ``platform``, ``promo_code``, ``status``). A feature
+        whose column is absent is left out.
     as_of : date-like
         Analysis instant (UTC); only what happened strictly before it counts.
     order_items : DataFrame or ibis.Table, optional
-        Order lines: category mix, price-tier mix (tiers from :func:`product_tiers`) and
-        lines per order.
+        Order lines: lines per order; category mix when they have ``category``; price-tier
+        mix (tiers from :func:`product_tiers`) when they also have ``unit_price``.
     events : DataFrame or ibis.Table, optional
         Events with ``platform``: platform mix of activity (each web/app session counts once,
-        session-less events count one each). Without events, the platform of online orders.
+        session-less events count one each). Without events (or without their ``platform``
+        column), the platform of online orders when ``orders`` has one.
     tickets : DataFrame or ibis.Table, optional
         Support tickets (``customer_id``, ``opened_at``).
     surveys : DataFrame or ibis.Table, optional
@@ -85,14 +87,19 @@ def customer_features(
         ``aov`` (currency per order); ``orders_per_30d`` (orders per 30 days of the active
         span + 30 days, so one-order buyers stay finite); ``promo_share`` (share of orders with
         a promotion code); ``channel_<c>`` (share of orders per purchase channel);
-        ``platform_<p>`` (share of activity per device; NaN without any); ``category_<c>``,
+        ``platform_<p>`` (share of activity per device; NaN without any; only devices some
+        buyer used before ``as_of``); ``category_<c>``,
         ``tier_<k>`` (share of order lines; NaN without lines); ``items_per_order`` (lines
         per order); ``tickets_per_order`` (tickets per order); ``nps`` (latest answer 0..10,
         NaN when none).
     """
     as_of_lit = ts_literal(as_of)
     o_all = to_ibis(orders)
-    require_columns(o_all, "orders", ["order_id", "customer_id", "ordered_at", "amount"])
+    require_columns(o_all, "orders", ["customer_id", "ordered_at", "amount"])
+    if events is not None and "platform" not in to_ibis(events).columns:
+        events = None
+    if order_items is not None:
+        require_columns(o_all, "orders", ["order_id"], hint="order lines are matched to orders by order_id")
     o = completed_orders(o_all, as_of, date_col="ordered_at", status_col=status_col, statuses=statuses)
     aggs: dict[str, Any] = {
         "frequency": o.count(),
@@ -119,22 +126,30 @@ def customer_features(
     parts: list[ir.Table] = []
     if order_items is not None:
         items = to_ibis(order_items)
-        require_columns(items, "order_items", ["order_id", "product_id", "category", "unit_price"])
-        lines = counted_lines(items, o_all, as_of, status_col=status_col, statuses=statuses, with_customer=True)
-        tiers = product_tiers.__wrapped_engine__(items, o_all, as_of, n_tiers=n_tiers, status_col=status_col,
-                                                 statuses=statuses).select("product_id", "tier")
-        cat_counts = collect(lines.group_by("category").aggregate(n=lines.count()))
-        cat_counts = cat_counts.sort_values(["n", "category"], ascending=[False, True], kind="stable")
-        categories = sorted(str(c) for c in cat_counts["category"].head(max_categories))
-        pooled = len(cat_counts) > len(categories)
-        lt = lines.left_join(tiers, "product_id").select(lines, tiers.tier)
+        require_columns(items, "order_items", ["order_id"])
+        has_category = "category" in items.columns
+        has_tiers = has_category and {"product_id", "unit_price"} <= set(items.columns)
+        lines = _lines_of_counted_orders(items, o_all, as_of, status_col=status_col, statuses=statuses)
+        pooled = False
+        if has_category:
+            cat_counts = collect(lines.group_by("category").aggregate(n=lines.count()))
+            cat_counts = cat_counts.sort_values(["n", "category"], ascending=[False, True], kind="stable")
+            categories = sorted(str(c) for c in cat_counts["category"].head(max_categories))
+            pooled = len(cat_counts) > len(categories)
+        if has_tiers:
+            tiers = product_tiers.__wrapped_engine__(items, o_all, as_of, n_tiers=n_tiers, status_col=status_col,
+                                                     statuses=statuses).select("product_id", "tier")
+            lt = lines.left_join(tiers, "product_id").select(lines, tiers.tier)
+        else:
+            lt = lines
         la: dict[str, Any] = {"_lines": lt.count()}
         for c in categories:
             la[f"category_{_slug(c)}"] = (lt.category == c).sum()
         if pooled:
             la["category_other"] = (~lt.category.isin(categories)).sum()
-        for k in range(1, n_tiers + 1):
-            la[f"tier_{k}"] = (lt.tier == k).sum()
+        if has_tiers:
+            for k in range(1, n_tiers + 1):
+                la[f"tier_{k}"] = (lt.tier == k).sum()
         parts.append(lt.group_by("customer_id").aggregate(**la))
     if events is not None:
         ev = to_ibis(events)
@@ -167,6 +182,12 @@ def customer_features(
                    has_surveys=surveys is not None)
 
 
+def _lines_of_counted_orders(items: ir.Table, orders: ir.Table, as_of, *, status_col, statuses) -> ir.Table:
+    """Order lines of counted orders with the buyer's ``customer_id`` (lines need only ``order_id``)."""
+    o = completed_orders(orders, as_of, date_col="ordered_at", status_col=status_col, statuses=statuses)
+    return items.inner_join(o.select("order_id", "customer_id"), "order_id")
+
+
 def _finish(df: pd.DataFrame, categories: list[str], n_tiers: int, *, has_items: bool, has_tickets: bool,
             has_surveys: bool) -> pd.DataFrame:
     """Turn counts into shares and rates (pandas, one row per buyer)."""
@@ -183,7 +204,8 @@ def _finish(df: pd.DataFrame, categories: list[str], n_tiers: int, *, has_items:
     ch = [c for c in df.columns if c.startswith("channel_")]
     for c in ch:
         out[c] = df[c].fillna(0).astype("float64") / n
-    pl = [c for c in df.columns if c.startswith("_pl_")]
+    # devices no buyer used before as_of are left out (the model's list of devices is open-ended)
+    pl = [c for c in df.columns if c.startswith("_pl_") and df[c].fillna(0).sum() > 0]
     if pl:
         counts = df[pl].fillna(0).astype("float64")
         tot = counts.sum(axis=1).replace(0.0, np.nan)
@@ -195,7 +217,8 @@ def _finish(df: pd.DataFrame, categories: list[str], n_tiers: int, *, has_items:
         for c in [c for c in df.columns if c.startswith("category_")]:
             out[c] = df[c].fillna(0).astype("float64") / denom
         for k in range(1, n_tiers + 1):
-            out[f"tier_{k}"] = df[f"tier_{k}"].fillna(0).astype("float64") / denom
+            if f"tier_{k}" in df:
+                out[f"tier_{k}"] = df[f"tier_{k}"].fillna(0).astype("float64") / denom
         out["items_per_order"] = lines / n
     if has_tickets:
         out["tickets_per_order"] = df["_tickets"].fillna(0).astype("float64") / n
@@ -208,7 +231,8 @@ def features_from_data(data: Mapping[str, Any] | Any, as_of, **kwargs) -> pd.Dat
     """:func:`customer_features` from a mapping name → table (or a loaded ``CRMData``).
 
     ``orders`` is required; ``order_items``, ``events``, ``tickets`` and ``surveys`` are used
-    when present. ``kwargs`` go to :func:`customer_features`.
+    when present (absent tables, ``None``, are not used; nor are tables or columns a feature
+    needs that the data lacks). ``kwargs`` go to :func:`customer_features`.
     """
     return customer_features(
         get_table(data, "orders"), as_of,

@@ -46,7 +46,8 @@ def persona_table(features: pd.DataFrame, clusters: CustomerClusters | pd.DataFr
         customers' revenue), ``median_recency_days`` (days), ``median_frequency`` (orders),
         ``median_monetary``, ``median_aov`` (currency), ``median_orders_per_30d`` (orders per
         30 days), ``promo_share`` (mean share of orders with a code), ``dominant_channel``,
-        ``dominant_platform``, ``top_category``, ``top_tier`` (largest mean share),
+        ``dominant_platform``, ``top_category``, ``top_tier`` (largest mean share; each left
+        out when the features have no channel, platform, category or tier shares),
         ``mean_nps`` (0..10, answerers only), ``churn_rate`` (0..1), ``action``.
     """
     if churn_days <= 0:
@@ -73,16 +74,16 @@ def persona_table(features: pd.DataFrame, clusters: CustomerClusters | pd.DataFr
     if "promo_share" in df.columns:
         out["promo_share"] = g["promo_share"].mean()
     means = g.mean(numeric_only=True)
-    out["dominant_channel"] = _dominant(means, "channel_")
-    out["dominant_platform"] = _dominant(means, "platform_")
-    out["top_category"] = _dominant(means, "category_")
-    out["top_tier"] = _dominant(means, "tier_")
+    for col, prefix in (("dominant_channel", "channel_"), ("dominant_platform", "platform_"),
+                        ("top_category", "category_"), ("top_tier", "tier_")):
+        if any(c.startswith(prefix) for c in means.columns):   # left out when the data has no such feature
+            out[col] = _dominant(means, prefix)
     if "nps" in df.columns:
         out["mean_nps"] = g["nps"].mean()
     out["churn_rate"] = g["recency_days"].apply(lambda s: float((s >= churn_days).mean()))
     out["action"] = [
         acts.get(lab, f"Mixed profile: test offers in {cat or 'their main category'} and watch the response.")
-        for lab, cat in zip(out["label"], out["top_category"], strict=True)
+        for lab, cat in zip(out["label"], out.get("top_category", pd.Series("", index=out.index)), strict=True)
     ]
     out.index.name = "cluster"
     return out.reset_index()

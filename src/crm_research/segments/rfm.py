@@ -219,8 +219,12 @@ def rfm(
     lookback_days : float, optional
         Only orders in the last ``lookback_days`` days before ``as_of`` count (days). Default:
         the whole history.
-    customer_col, date_col, value_col : str
-        Column names of the customer id, order timestamp and order value (currency).
+    customer_col, date_col : str
+        Column names of the customer id and the order timestamp.
+    value_col : str or None
+        Column of the order value (currency). ``None`` (orders without amounts, e.g. derived
+        from purchase events): recency and frequency only, without ``monetary`` and
+        ``m_score``; rules that use the monetary score are then refused.
     status_col : str or None
         Status column; only statuses in ``statuses`` count. ``None``: every row counts.
     statuses : tuple of str
@@ -234,44 +238,53 @@ def rfm(
         from the last order to ``as_of``, float), ``frequency`` (orders), ``monetary``
         (currency, sum of ``value_col``), ``r_score``, ``f_score``, ``m_score`` (1..n_bins,
         higher is better; ties share a score, see the module notes), ``rfm_cell`` (e.g.
-        ``"545"``) and ``segment``.
+        ``"545"``; ``"54"`` without ``value_col``) and ``segment``.
     """
     rs = rfm_rules(rules, n_bins)
     require_columns(orders, "orders", [customer_col, date_col, value_col])
+    if value_col is None:
+        uses_m = [r["name"] for r in rs.segments if "m" in r]
+        if uses_m:
+            raise ParameterError(f"RFM rules {uses_m} use the monetary score, but the orders have no amounts: "
+                                 "use rules on recency and frequency only")
     since = None
     if lookback_days is not None:
         if lookback_days <= 0:
             raise ParameterError(f"lookback_days must be positive, got {lookback_days}")
         since = as_utc_timestamp(as_of) - pd.Timedelta(days=float(lookback_days))
     t = completed_orders(orders, as_of, date_col=date_col, status_col=status_col, statuses=statuses, since=since)
+    keys = _SCORE_KEYS if value_col is not None else _SCORE_KEYS[:2]
+    money = {"monetary": exact_sum(t[value_col])} if value_col is not None else {}
     g = t.group_by(customer_id=t[customer_col]).aggregate(
         frequency=t.count(),
-        monetary=exact_sum(t[value_col]),
+        **money,
         first_order_at=t[date_col].min(),
         last_order_at=t[date_col].max(),
     )
     g = g.mutate(recency_days=days_between(ts_literal(as_of), g.last_order_at), frequency=g.frequency.cast("int64"))
     n = g.customer_id.count().over(ibis.window())
-    g = g.mutate(
-        r_score=_score(g.recency_days, n, rs.n_bins, higher_is_better=False).cast("int64"),
-        f_score=_score(g.frequency, n, rs.n_bins, higher_is_better=True).cast("int64"),
-        m_score=_score(g.monetary, n, rs.n_bins, higher_is_better=True).cast("int64"),
-    )
+    scores = {
+        "r_score": _score(g.recency_days, n, rs.n_bins, higher_is_better=False).cast("int64"),
+        "f_score": _score(g.frequency, n, rs.n_bins, higher_is_better=True).cast("int64"),
+    }
+    if value_col is not None:
+        scores["m_score"] = _score(g.monetary, n, rs.n_bins, higher_is_better=True).cast("int64")
+    g = g.mutate(**scores)
     branches = []
     for rule in rs.segments:
         cond = ibis.literal(True)
-        for key in _SCORE_KEYS:
+        for key in keys:
             if key in rule:
                 lo, hi = rule[key]
                 col = g[f"{key}_score"]
                 cond = cond & (col >= lo) & (col <= hi)
         branches.append((cond, rule["name"]))
     segment = ibis.cases(*branches, else_=rs.default)
-    cell = g.r_score.cast("string").concat(g.f_score.cast("string"), g.m_score.cast("string"))
+    cell = g.r_score.cast("string").concat(*[g[f"{k}_score"].cast("string") for k in keys[1:]])
     out = g.mutate(rfm_cell=cell, segment=segment.cast("string"))
     return out.select(
-        "customer_id", "first_order_at", "last_order_at", "recency_days", "frequency", "monetary",
-        "r_score", "f_score", "m_score", "rfm_cell", "segment",
+        "customer_id", "first_order_at", "last_order_at", "recency_days", "frequency", *money,
+        *[f"{k}_score" for k in keys], "rfm_cell", "segment",
     ).order_by("customer_id")
 
 
@@ -292,28 +305,33 @@ def rfm_summary(rfm_table, rules=None):
         One row per segment present: ``segment``, ``customers``, ``customer_share`` (0..1),
         ``revenue`` (currency), ``revenue_share`` (0..1), ``mean_recency_days`` (days),
         ``mean_frequency`` (orders), ``mean_monetary`` (currency), ``action``; sorted by
-        revenue (descending) then segment.
+        revenue (descending) then segment. Without ``monetary`` in ``rfm_table`` (RFM on
+        recency and frequency only) the three money columns are left out and the rows are
+        sorted by customers (descending) then segment.
     """
     rs = rfm_rules(rules)
     t = rfm_table
-    require_columns(t, "rfm", ["segment", "recency_days", "frequency", "monetary"],
+    require_columns(t, "rfm", ["segment", "recency_days", "frequency"],
                     hint="pass the output of segments.rfm")
+    has_money = "monetary" in t.columns
+    money = {"revenue": exact_sum(t.monetary), "mean_monetary": exact_mean(t.monetary)} if has_money else {}
     g = t.group_by("segment").aggregate(
         customers=t.count(),
-        revenue=exact_sum(t.monetary),
         mean_recency_days=exact_mean(t.recency_days),
         mean_frequency=exact_mean(t.frequency),
-        mean_monetary=exact_mean(t.monetary),
+        **money,
     )
     whole = ibis.window()
-    g = g.mutate(
-        customer_share=g.customers.cast("float64") / g.customers.sum().over(whole),
-        revenue_share=g.revenue / exact_sum(g.revenue).over(whole),
-    )
+    g = g.mutate(customer_share=g.customers.cast("float64") / g.customers.sum().over(whole))
+    if has_money:
+        g = g.mutate(revenue_share=g.revenue / exact_sum(g.revenue).over(whole))
     acts = rs.actions()
     acts.setdefault(rs.default, "")
     action = ibis.cases(*[(g.segment == k, v) for k, v in acts.items()], else_="")
     g = g.mutate(action=action)
+    if not has_money:
+        return g.select("segment", "customers", "customer_share", "mean_recency_days", "mean_frequency", "action"
+                        ).order_by([ibis.desc("customers"), "segment"])
     return g.select("segment", "customers", "customer_share", "revenue", "revenue_share",
                     "mean_recency_days", "mean_frequency", "mean_monetary", "action"
                     ).order_by([ibis.desc("revenue"), "segment"])
@@ -328,10 +346,11 @@ def rfm_grid(rfm_table):
     DataFrame or ibis.Table
         ``r_score``, ``f_score``, ``customers``, ``revenue`` (currency), ``mean_monetary``
         (currency per customer); only cells with customers; sorted by r_score, f_score.
+        Without ``monetary`` in ``rfm_table``: ``customers`` only.
     """
     t = rfm_table
-    require_columns(t, "rfm", ["r_score", "f_score", "monetary"], hint="pass the output of segments.rfm")
-    g = t.group_by(["r_score", "f_score"]).aggregate(
-        customers=t.count(), revenue=exact_sum(t.monetary), mean_monetary=exact_mean(t.monetary)
-    )
+    require_columns(t, "rfm", ["r_score", "f_score"], hint="pass the output of segments.rfm")
+    money = ({"revenue": exact_sum(t.monetary), "mean_monetary": exact_mean(t.monetary)}
+             if "monetary" in t.columns else {})
+    g = t.group_by(["r_score", "f_score"]).aggregate(customers=t.count(), **money)
     return g.order_by(["r_score", "f_score"])
