@@ -118,3 +118,28 @@ def test_run_section_records_each_section_once_and_refuses_undeclared_ones(tmp_p
     meta = json.loads(run.meta_path.read_text())
     assert meta["sections"] == [{"key": "rfm", "title": first.section.title, "status": "ran", "reason": ""}]
     assert isinstance(meta["data_notes"], list)
+
+
+def test_a_folder_with_only_a_path_table_loads_and_only_attribution_from_paths_can_run(tmp_path):
+    from crm_research import attribution, cli, data
+
+    pd.DataFrame({"path": ["a > b", "b", "a"], "total_conversions": [10, 3, 4],
+                  "total_null": [50, 40, 30]}).to_csv(tmp_path / "paths.csv", sep=";", index=False)
+    crm = data.load(tmp_path, as_of="2026-01-01")
+    assert crm.orders is None and list(crm) == []
+    assert crm.notes == ("No orders: only the attribution from the path table (paths.csv) can run.",)
+    table = needs.capabilities(crm, as_of="2026-01-01",
+                               extra_tables={"paths": attribution.read_path_table(tmp_path / "paths.csv")})
+    ok = table[table["status"] != "skip"]
+    assert ok["notebook"].unique().tolist() == ["04_attribution"]
+    assert ok["section"].tolist() == ["path_journeys", "path_models", "path_markov", "path_shapley"]
+    # one row per pair of twin sections: the path-table one replaces the event-log one
+    assert not table["section"].isin(["journeys", "models", "markov", "shapley"]).any()
+    assert cli.main(["validate", str(tmp_path), "--as-of", "2026-01-01"]) == 0
+
+
+def test_without_either_form_the_usual_section_names_both():
+    orders = ORDERS.drop(columns="status")
+    row = needs.capabilities({"orders": orders}, as_of=AS_OF, notebook="04").set_index("section").loc["markov"]
+    assert row["status"] == "skip"
+    assert "the data has no `events` table; or needs a path table" in row["reason"]

@@ -7,8 +7,6 @@ Stand-in notebooks only (a few cells each): the real five are tested in test_not
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import nbformat
@@ -307,10 +305,11 @@ def fake_load(monkeypatch):
 
 @pytest.fixture
 def fake_needs(monkeypatch):
-    mod = types.ModuleType("crm_research.needs")
+    from crm_research import needs
+
     seen = []
 
-    def capabilities(crm, as_of=None, notebook=None, **params):
+    def capabilities(crm, as_of=None, notebook=None, *, extra_tables=None, **params):
         seen.append(as_of)
         return pd.DataFrame({
             "notebook": ["01_baseline", "02_segmentation", "02_segmentation"],
@@ -319,8 +318,7 @@ def fake_needs(monkeypatch):
             "status": ["ok", "fallback", "skip"],
             "reason": ["", "fewer than 50 repeat buyers: levels only", "needs order lines (order_items)"]})
 
-    mod.capabilities = capabilities
-    monkeypatch.setitem(sys.modules, "crm_research.needs", mod)
+    monkeypatch.setattr(needs, "capabilities", capabilities)
     return seen
 
 

@@ -96,9 +96,8 @@ def capability_lines(table) -> list[str]:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    import importlib
-
     from crm_research import data
+    from crm_research.data.read import path_table_file
     from crm_research.notebook import mapping_file
     from crm_research.run.params import check_as_of
 
@@ -112,6 +111,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
           + (f", as of {args.as_of}" if args.as_of is not None else ""))
     for name, frame in crm.tables().items():
         print(f"  {name:<14} {len(frame):>10,} rows")
+    extra = {}
+    paths_file = path_table_file(Path(args.path)) if Path(args.path).is_dir() else None
+    if paths_file is not None:  # a client's aggregated path table, read as notebook 04 reads it
+        from crm_research.attribution import read_path_table
+
+        extra["paths"] = read_path_table(paths_file)
+        print(f"  {'paths':<14} {len(extra['paths']):>10,} rows (path table {paths_file.name})")
     derived = _lines(getattr(crm, "derived", None))
     if derived:
         print("derived by the loader:")
@@ -120,13 +126,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if notes:
         print("notes:")
         print("\n".join(f"  {n}" for n in notes))
-    try:
-        needs = importlib.import_module("crm_research.needs")
-    except ModuleNotFoundError as exc:
-        if exc.name != "crm_research.needs":
-            raise
-        return 0
-    lines = capability_lines(needs.capabilities(crm, as_of=args.as_of))
+    from crm_research import needs
+
+    lines = capability_lines(needs.capabilities(crm, as_of=args.as_of, extra_tables=extra))
     if lines:
         print("what each notebook section can do with this data:")
         print("\n".join(f"  {ln}" for ln in lines))

@@ -40,7 +40,7 @@ class CRMData:
     """
 
     customers: pd.DataFrame | None = None
-    orders: pd.DataFrame
+    orders: pd.DataFrame | None = None
     order_items: pd.DataFrame | None = None
     events: pd.DataFrame | None = None
     campaigns: pd.DataFrame | None = None

@@ -33,7 +33,7 @@ from crm_research.data.crmdata import CRMData
 from crm_research.data.mapping import Mapping, TableMapping, read_mapping
 from crm_research.data.model import TABLE_ORDER, TABLES, Column
 from crm_research.data.partial import apply_as_of, derive_customers, orders_from_events
-from crm_research.data.read import NA_TEXT, drop_empty, read_folder, read_frames
+from crm_research.data.read import NA_TEXT, drop_empty, path_table_file, read_folder, read_frames
 from crm_research.data.schemas import table_schema, to_utc_instant
 from crm_research.data.staging import Raw, Staged, examples, plural, row_ids, show
 from crm_research.errors import CRMError, DataValidationError, Problem
@@ -450,6 +450,9 @@ def load(
             raise DataSourceError(f"{folder} {what}: give the folder that holds one file per table "
                                   "(at least the orders: orders.csv or orders.parquet)")
         raws = read_folder(folder, resolved, problems)
+        if "orders" not in raws and not resolved.orders_from_events and path_table_file(folder):
+            notes.append(f"No orders: only the attribution from the path table "
+                         f"({path_table_file(folder).name}) can run.")
     else:
         raise TypeError("path_or_frames must be a folder path or a dict of DataFrames, "
                         f"got {type(path_or_frames).__name__}")

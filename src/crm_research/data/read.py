@@ -88,6 +88,20 @@ def _read_parquet(path: Path, name: str, problems: list[Problem]) -> pd.DataFram
     return None
 
 
+PATH_TABLE_FILES = ("paths.csv", "paths.csv.gz", "paths.parquet")
+"""A client's aggregated path table (ChannelAttribution's format) kept in the data folder: read
+by the attribution notebook (:func:`crm_research.attribution.read_path_table`). A folder holding
+one needs no orders: the attribution from paths is all it can give."""
+
+
+def path_table_file(folder: Path) -> Path | None:
+    """The path table kept in ``folder`` (see :data:`PATH_TABLE_FILES`), if any."""
+    for name in PATH_TABLE_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
 def _default_files(name: str) -> list[str]:
     return [f"{name}.parquet", f"{name}.csv", f"{name}.csv.gz"]
 
@@ -111,7 +125,7 @@ def read_folder(folder: Path, mapping: Mapping, problems: list[Problem]) -> dict
     _check_inside(folder, mapping)
     files = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     claimed = {f for name in TABLES for f in _default_files(name)}
-    claimed |= {tm.file for tm in mapping.tables.values() if tm.file}
+    claimed |= {tm.file for tm in mapping.tables.values() if tm.file} | set(PATH_TABLE_FILES)
     unclaimed = [f for f in files if f not in claimed and not f.startswith("mapping.")]
     raws: dict[str, Raw] = {}
     for name, table in TABLES.items():
@@ -119,7 +133,8 @@ def read_folder(folder: Path, mapping: Mapping, problems: list[Problem]) -> dict
         candidates = [tm.file] if tm.file else _default_files(name)
         found = [c for c in candidates if (folder / c).is_file()]
         if not found:
-            if table.required and not (name == "orders" and mapping.orders_from_events):
+            exempt = name == "orders" and (mapping.orders_from_events or path_table_file(folder) is not None)
+            if table.required and not exempt:
                 where = (f"{tm.file} (from the mapping)" if tm.file
                          else " or ".join(candidates))
                 hint = (f"add {candidates[0]} or {candidates[1]} to the folder" if not tm.file

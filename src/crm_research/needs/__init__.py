@@ -76,14 +76,26 @@ def verdicts(crm: Any, as_of: Any = None, notebook: str | None = None, **params:
     return assess(_tables(crm), sections(notebook), as_of, params)
 
 
-def capabilities(crm: Any, as_of: Any = None, notebook: str | None = None, **params: Any) -> pd.DataFrame:
+def capabilities(crm: Any, as_of: Any = None, notebook: str | None = None, *,
+                 extra_tables: dict[str, Any] | None = None, **params: Any) -> pd.DataFrame:
     """What each notebook section can do with this data, as a table.
+
+    Parameters
+    ----------
+    crm, as_of, notebook, **params
+        As in :func:`verdicts`.
+    extra_tables : dict of str to DataFrame, optional
+        Inputs that are not tables of the data model, by the name the needs use (``"paths"``:
+        a client's aggregated path table).
 
     Returns
     -------
     DataFrame
         One row per section: ``notebook``, ``section`` (key), ``title``, ``status``
         (``ok``, ``fallback`` or ``skip``) and ``reason`` (one plain sentence, empty when ok).
+        A section that can run from another form of the data (``Section.instead_of``) shares
+        one row with the section it replaces: the one that can run, else the usual one, whose
+        reason then names the other form too.
 
     Examples
     --------
@@ -95,6 +107,21 @@ def capabilities(crm: Any, as_of: Any = None, notebook: str | None = None, **par
     >>> table.loc[table["section"] == "cross_sell", "status"].item()
     'skip'
     """
-    rows = [{"notebook": v.section.notebook, "section": v.section.key, "title": v.section.title,
-             "status": v.status, "reason": v.reason} for v in verdicts(crm, as_of, notebook, **params)]
+    tables = {**_tables(crm), **{k: v for k, v in (extra_tables or {}).items() if v is not None}}
+    found = assess(tables, sections(notebook), as_of, params)
+    rows = []
+    for v in found:
+        s = v.section
+        if s.instead_of:
+            continue  # shown on the row of the section it replaces
+        alternative = next((a for a in found if a.section.notebook == s.notebook
+                            and a.section.instead_of == s.key), None)
+        shown, reason = v, v.reason
+        if alternative is not None:
+            if not v and alternative:
+                shown, reason = alternative, alternative.reason
+            elif not v:
+                reason = f"{v.reason[:-1]}; or {alternative.reason.split(';')[0].rstrip('.')}."
+        rows.append({"notebook": s.notebook, "section": shown.section.key, "title": shown.section.title,
+                     "status": shown.status, "reason": reason})
     return pd.DataFrame(rows, columns=["notebook", "section", "title", "status", "reason"])

@@ -155,12 +155,17 @@ class Section:
     title : str
         Client-facing title (``"Cross-sell and upsell"``).
     needs : tuple of Need
+    instead_of : str
+        Key of another section of the notebook that this one replaces when the data comes in
+        another form (the Markov model from a client's path table instead of from the event
+        log). The notebook runs one of the two; the capabilities table shows one line for both.
     """
 
     notebook: str
     key: str
     title: str
     needs: tuple[Need, ...] = ()
+    instead_of: str = ""
 
 
 @dataclass(frozen=True)
