@@ -105,16 +105,21 @@ def single_segment(company: str | Path, out: str | Path) -> Path:
 
 
 def window(company: str | Path, start: str, end: str, out: str | Path) -> Path:
-    """Only the rows dated in [start, end) in every table (customers by sign-up), foreign keys kept."""
+    """Only the rows dated in [start, end) (an export of a short period): orders, events, spend,
+    tickets, surveys and subscriptions by their date; the customers they name, and those who
+    signed up in the window."""
     frames = read_company(company)
     lo, hi = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC")
-    time_col = {"customers": "signup_at", "orders": "ordered_at", "events": "occurred_at", "ad_spend": "date",
+    time_col = {"orders": "ordered_at", "events": "occurred_at", "ad_spend": "date",
                 "tickets": "opened_at", "surveys": "answered_at", "subscriptions": "started_at"}
     for name, col in time_col.items():
         if name in frames:
             t = pd.to_datetime(frames[name][col], utc=True)
             frames[name] = frames[name][(t >= lo) & (t < hi)]
-    keep = set(frames["customers"]["customer_id"])
+    customers = frames["customers"]
+    signed = pd.to_datetime(customers["signup_at"], utc=True)
+    named = set().union(*(set(f["customer_id"]) for n, f in frames.items() if n in time_col and "customer_id" in f))
+    keep = set(customers.loc[(signed >= lo) & (signed < hi), "customer_id"]) | named
     frames = _restrict(frames, keep)
     return write_company(frames, out)
 
@@ -150,6 +155,39 @@ def cdnow_orders_only(out: str | Path) -> Path:
     return out
 
 
+def event_log_only(company: str | Path, out: str | Path) -> Path:
+    """A web shop's event log alone, in its own words: no orders, no amounts, a ``tablet`` device.
+
+    ``web_events.csv`` with the columns ``user``, ``ts``, ``action``, ``visit``, ``device``;
+    purchases are the ``order_placed`` events. The mapping renames the columns and events and
+    derives the orders from the purchase events (without amounts).
+    """
+    events = read_company(company)["events"]
+    events = events[events["event"].isin(["site_visit", "product_view", "add_to_cart", "checkout_start", "purchase",
+                                          "email_open", "ad_click"])]
+    device = events["platform"].where(events.index.to_series() % 7 != 0, "tablet")
+    log = pd.DataFrame({"user": events["customer_id"], "ts": events["occurred_at"],
+                        "action": events["event"].replace({"purchase": "order_placed", "site_visit": "page_view",
+                                                           "product_view": "product_page"}),
+                        "visit": events["session_id"], "device": device})
+    out = write_company({"web_events": log}, out)
+    (out / "mapping.yaml").write_text(
+        "tables:\n"
+        "  events:\n"
+        "    file: web_events.csv\n"
+        "    columns: {user: customer_id, ts: occurred_at, action: event, visit: session_id, device: platform}\n"
+        "events: {order_placed: purchase, page_view: site_visit, product_page: product_view}\n"
+        "orders_from_events: {event: purchase}\n", encoding="utf-8")
+    return out
+
+
+def busiest_day(company: str | Path) -> str:
+    """The calendar day (UTC) with the most orders: a one-day export that still holds orders."""
+    orders = read_company(company)["orders"]
+    days = pd.to_datetime(orders["ordered_at"], utc=True).dt.strftime("%Y-%m-%d")
+    return days.value_counts().sort_index().idxmax()
+
+
 def build_all(company: str | Path, out: str | Path) -> dict[str, Path]:
     """Every partial company of this module under ``out`` (one folder each), by case name."""
     out = Path(out)
@@ -158,7 +196,9 @@ def build_all(company: str | Path, out: str | Path) -> dict[str, Path]:
         "tiny_10": lambda o: first_customers(company, 10, o),
         "one_order_each": lambda o: one_order_each(company, o),
         "single_segment": lambda o: single_segment(company, o),
-        "one_day": lambda o: window(company, "2025-06-02", "2025-06-03", o),
+        "one_day": lambda o: window(company, busiest_day(company),
+                                    str((pd.Timestamp(busiest_day(company)) + pd.Timedelta(days=1)).date()), o),
+        "event_log_only": lambda o: event_log_only(company, o),
         "three_months": lambda o: window(company, "2025-10-01", "2026-01-01", o),
     }
     for table in OPTIONAL_TABLES:

@@ -181,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     except CRMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` or a closed pager: stop quietly
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
