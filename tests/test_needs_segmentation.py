@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_research import needs
+from crm_research import data, needs
 from crm_research.data.model import TABLES
 from crm_research.errors import CRMError, ParameterError
 from crm_research.needs import segmentation as seg_needs
@@ -139,7 +139,6 @@ def run_sections(frames: dict, verdicts, changed: str | None = None) -> dict[str
 # ---------------------------------------------------------------------------------------
 
 LINES = {"affinities", "price_tiers", "cross_sell"}
-CLUSTERING = {"clusters", "stability", "truth"}
 
 # removed table -> (sections skipped, sections falling back), written by hand
 EXPECTED_TABLES = {
@@ -155,7 +154,7 @@ EXPECTED_TABLES = {
 
 # removed column -> (skipped, fallback)
 EXPECTED_COLUMNS = {
-    ("orders", "amount"): (CLUSTERING, {"rfm", "rfm_grid"}),
+    ("orders", "amount"): (set(), {"rfm", "rfm_grid", "clusters"}),
     ("orders", "status"): (set(), set()),
     ("orders", "channel"): (set(), set()),
     ("orders", "platform"): (set(), set()),
@@ -201,7 +200,7 @@ def test_each_optional_column_removed(company, table, column):
     frames[table] = company[table].drop(columns=column)
     _, out = _check(frames, EXPECTED_COLUMNS[(table, column)], changed=table)
     if (table, column) == ("orders", "amount"):
-        assert "monetary" not in out["customers"] and "revenue" not in out["rfm"]
+        assert "monetary" not in out["customers"] and "revenue" not in out["rfm"] and "revenue" not in out["personas"]
         assert out["rfm"]["customers"].sum() == out["customers"]["customer_id"].nunique()
     if (table, column) == ("order_items", "unit_price"):
         assert set(out["suggestions"]["kind"]) == {"cross-sell"}
@@ -227,6 +226,7 @@ DEGENERATE = {
     "single_segment": lambda c, o: partial_data.single_segment(c, o),
     "one_day": lambda c, o: partial_data.window(c, "2025-06-02", "2025-06-03", o),
     "three_months": lambda c, o: partial_data.window(c, "2025-10-01", "2026-01-01", o),
+    "event_log_only": lambda c, o: partial_data.event_log_only(c, o),
 }
 # what each must at least skip or fall back on (hand-written; the rest may run)
 MUST_NOT_RUN_FULLY = {
@@ -235,7 +235,8 @@ MUST_NOT_RUN_FULLY = {
     "one_order_each": {"clusters", "stability"},
     "single_segment": set(),
     "one_day": {"clusters", "stability"},
-    "three_months": {"clusters"},
+    "three_months": set(),
+    "event_log_only": {"rfm", "rfm_grid", "levels", "clusters", "affinities", "price_tiers", "cross_sell"},
 }
 
 
@@ -247,7 +248,11 @@ def base_600(small_company, tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("case", list(DEGENERATE))
 def test_tiny_and_degenerate_companies(base_600, tmp_path, case):
-    frames = _typed(partial_data.read_company(DEGENERATE[case](base_600, tmp_path / case)))
+    folder = DEGENERATE[case](base_600, tmp_path / case)
+    if (folder / "mapping.yaml").exists():   # orders derived from purchase events by the loader
+        frames = data.load(folder, folder / "mapping.yaml", as_of=AS_OF).tables()
+    else:
+        frames = _typed(partial_data.read_company(folder))
     frames = {k: v for k, v in frames.items() if len(v) or k == "orders"}   # an empty table counts as absent
     verdicts = needs.verdicts(frames, AS_OF, "02")
     not_ok = {v.section.key for v in verdicts if v.status != "ok"}
@@ -362,3 +367,16 @@ def test_defaults_equal_the_notebook_parameters():
 def test_sections_in_report_order():
     assert SECTION_KEYS == ["rfm", "rfm_grid", "levels", "clusters", "stability", "affinities", "price_tiers",
                             "cross_sell", "customers", "truth"]
+
+
+def test_clusters_without_amounts_use_the_other_features_and_name_no_value_archetype():
+    orders = _repeat_buyers(40).drop(columns="amount")
+    v = {x.section.key: x for x in needs.verdicts({"orders": orders}, AS_OF, "02")}["clusters"]
+    assert v.status == "fallback" and v.fell_back("no_amounts")
+    features = features_from_data({"orders": orders}, AS_OF)
+    assert "monetary" not in features and "aov" not in features
+    model = CustomerClusters(k_range=(4, 4), n_init=2, n_bootstrap=0, seed=0).fit(features)
+    # premium (order value, top tier) and bargain (promotion codes, order value) are not measured here
+    assert not {"premium", "bargain"} & set(model.cluster_labels_.values())
+    personas = persona_table(features, model)
+    assert "revenue_share" not in personas and personas["customers"].sum() == 40

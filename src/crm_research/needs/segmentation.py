@@ -11,9 +11,9 @@ Minimum data, from where the methods fail or stop meaning something:
   per cluster for the largest k tried (``5 * k_range[1]``), and k is at least 2, so at least
   ``5 * 2 = 10`` buyers with ``cluster_min_orders`` orders are needed. Between 10 and
   ``5 * k_range[1]`` it runs with fewer clusters (k up to ``buyers // 5``, see
-  :func:`~crm_research.segments.clusters.max_clusters`). Clusters need order amounts (value and
-  order value are the features that name the personas). Other feature tables and columns are
-  used when present.
+  :func:`~crm_research.segments.clusters.max_clusters`). Without order amounts the clusters are
+  found without spend and order value (a fallback); every other feature table and column is used
+  when present.
 * Planted-truth check: a synthetic company's ``truth.json`` (passed to the verdicts as the extra
   table ``truth``, its planted customers) and the clusters' needs.
 * Cross-sell: order lines with categories, and at least one order holding two categories
@@ -114,8 +114,10 @@ AMOUNTS_OR_RF = Need("at least {at_least} completed order with an amount (orders
                      fallback="segments from recency and frequency only, without revenue", name="no_amounts")
 """RFM without amounts: the default rules use R and F only, so the segments stay; money columns go."""
 
-AMOUNTS = Need("at least {at_least} completed order with an amount (orders.amount)",
-               fact="seg_orders_with_amount", at_least=1)
+CLUSTERS_NO_AMOUNTS = Need("at least {at_least} completed order with an amount (orders.amount)",
+                           fact="seg_orders_with_amount", at_least=1,
+                           fallback="clusters without spend and order value", name="no_amounts")
+"""Clusters without amounts: the other features (recency, rhythm, tenure, mixes) are used."""
 
 ADVOCATES = Need("at least {at_least} referral event (events.event 'referral') or NPS answer (surveys) "
                  "to find advocates", fact="seg_advocate_signals", at_least=1,
@@ -151,13 +153,13 @@ SECTIONS: tuple[Section, ...] = (
     Section(NOTEBOOK, "rfm_grid", "The RFM grid", (BUYERS, AMOUNTS_OR_RF)),
     Section(NOTEBOOK, "levels", "Customer levels", (BUYERS, ADVOCATES)),
     Section(NOTEBOOK, "clusters", "Behavioural clusters and personas",
-            (BUYERS, AMOUNTS, CLUSTER_BUYERS, CLUSTER_K)),
-    Section(NOTEBOOK, "stability", "Cluster stability", (BUYERS, AMOUNTS, CLUSTER_BUYERS)),
+            (BUYERS, CLUSTERS_NO_AMOUNTS, CLUSTER_BUYERS, CLUSTER_K)),
+    Section(NOTEBOOK, "stability", "Cluster stability", (BUYERS, CLUSTER_BUYERS)),
     Section(NOTEBOOK, "affinities", "Categories bought together", (BUYERS, ORDER_LINES, PAIRS)),
     Section(NOTEBOOK, "price_tiers", "Price tiers", (BUYERS, ORDER_LINES, TIERS)),
     Section(NOTEBOOK, "cross_sell", "Cross-sell and upsell suggestions", (BUYERS, ORDER_LINES, PAIRS, UPSELL)),
     Section(NOTEBOOK, "customers", "One line per customer", (BUYERS,)),
-    Section(NOTEBOOK, "truth", "Check against the planted truth", (PLANTED, BUYERS, AMOUNTS, CLUSTER_BUYERS)),
+    Section(NOTEBOOK, "truth", "Check against the planted truth", (PLANTED, BUYERS, CLUSTER_BUYERS)),
 )
 
 __all__ = ["NOTEBOOK", "NOTEBOOK_DEFAULTS", "MIN_PER_CLUSTER", "SECTIONS"]

@@ -280,7 +280,9 @@ class CustomerClusters:
 
     def _name_clusters(self, prof_z: pd.DataFrame) -> dict[int, str]:
         top = _tier_top(prof_z.columns)
-        names = list(ARCHETYPES)
+        # an archetype none of whose features was measured (e.g. bargain without amounts or codes) names nothing
+        names = [n for n in ARCHETYPES
+                 if any((top if f == "tier_top" else f) in prof_z.columns for f in ARCHETYPES[n])]
         score = np.zeros((len(prof_z), len(names)))
         for j, name in enumerate(names):
             for feat, w in ARCHETYPES[name].items():

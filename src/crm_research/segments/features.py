@@ -54,7 +54,8 @@ def customer_features(
     Parameters
     ----------
     orders : DataFrame or ibis.Table
-        Orders (``customer_id``, ``ordered_at``, ``amount``; optional ``order_id`` (needed
+        Orders (``customer_id``, ``ordered_at``; optional ``amount`` (without it: no
+        ``monetary`` and ``aov``), ``order_id`` (needed
         with ``order_items``), ``channel``, ``platform``, ``promo_code``, ``status``). A feature
         whose column is absent is left out.
     as_of : date-like
@@ -95,7 +96,7 @@ def customer_features(
     """
     as_of_lit = ts_literal(as_of)
     o_all = to_ibis(orders)
-    require_columns(o_all, "orders", ["customer_id", "ordered_at", "amount"])
+    require_columns(o_all, "orders", ["customer_id", "ordered_at"])
     if events is not None and "platform" not in to_ibis(events).columns:
         events = None
     if order_items is not None:
@@ -103,7 +104,7 @@ def customer_features(
     o = completed_orders(o_all, as_of, date_col="ordered_at", status_col=status_col, statuses=statuses)
     aggs: dict[str, Any] = {
         "frequency": o.count(),
-        "monetary": exact_sum(o.amount),
+        **({"monetary": exact_sum(o.amount)} if "amount" in o.columns else {}),
         "first_order_at": o.ordered_at.min(),
         "last_order_at": o.ordered_at.max(),
     }
@@ -196,8 +197,9 @@ def _finish(df: pd.DataFrame, categories: list[str], n_tiers: int, *, has_items:
     for col in ("recency_days", "tenure_days", "active_span_days"):
         out[col] = df[col].astype("float64")
     out["frequency"] = df["frequency"].astype("int64")
-    out["monetary"] = df["monetary"].astype("float64")
-    out["aov"] = out["monetary"] / n
+    if "monetary" in df:
+        out["monetary"] = df["monetary"].astype("float64")
+        out["aov"] = out["monetary"] / n
     out["orders_per_30d"] = 30.0 * n / (out["active_span_days"] + 30.0)
     if "n_promo" in df:
         out["promo_share"] = df["n_promo"].astype("float64") / n

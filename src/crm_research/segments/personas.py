@@ -43,7 +43,7 @@ def persona_table(features: pd.DataFrame, clusters: CustomerClusters | pd.DataFr
     DataFrame
         Sorted by cluster: ``cluster``, ``label``, ``customers``, ``customer_share`` (0..1),
         ``revenue`` (currency, sum of ``monetary``), ``revenue_share`` (0..1 of the clustered
-        customers' revenue), ``median_recency_days`` (days), ``median_frequency`` (orders),
+        customers' revenue; both left out when the features have no ``monetary``), ``median_recency_days`` (days), ``median_frequency`` (orders),
         ``median_monetary``, ``median_aov`` (currency), ``median_orders_per_30d`` (orders per
         30 days), ``promo_share`` (mean share of orders with a code), ``dominant_channel``,
         ``dominant_platform``, ``top_category``, ``top_tier`` (largest mean share; each left
@@ -56,7 +56,7 @@ def persona_table(features: pd.DataFrame, clusters: CustomerClusters | pd.DataFr
     for c in ("customer_id", "cluster", "label"):
         if c not in labels.columns:
             raise CRMError(f"cluster labels have no column {c!r}: pass a fitted CustomerClusters or its labels_")
-    for c in ("customer_id", "recency_days", "frequency", "monetary"):
+    for c in ("customer_id", "recency_days", "frequency"):
         if c not in features.columns:
             raise CRMError(f"features table has no column {c!r}: compute it with segments.customer_features")
     acts = dict(ARCHETYPE_ACTIONS if actions is None else actions)
@@ -66,8 +66,9 @@ def persona_table(features: pd.DataFrame, clusters: CustomerClusters | pd.DataFr
     g = df.groupby("cluster", sort=True)
     out = pd.DataFrame({"label": g["label"].first(), "customers": g.size()})
     out["customer_share"] = out["customers"] / out["customers"].sum()
-    out["revenue"] = g["monetary"].sum()
-    out["revenue_share"] = out["revenue"] / out["revenue"].sum()
+    if "monetary" in df.columns:   # orders without amounts: no revenue columns
+        out["revenue"] = g["monetary"].sum()
+        out["revenue_share"] = out["revenue"] / out["revenue"].sum()
     for col in ("recency_days", "frequency", "monetary", "aov", "orders_per_30d"):
         if col in df.columns:
             out[f"median_{col}"] = g[col].median()
