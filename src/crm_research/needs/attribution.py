@@ -17,7 +17,7 @@ from __future__ import annotations
 import ibis
 
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
-from crm_research.needs.core import DEFAULTS, Need, Section, fact
+from crm_research.needs.core import DEFAULTS, NOT_SYNTHETIC, Need, Section, fact
 from crm_research.needs.facts import before, completed_orders, scalar
 
 NOTEBOOK = "04_attribution"
@@ -194,6 +194,6 @@ SECTIONS: tuple[Section, ...] = (
                   "ab_promo_code to \"\" to count every order)", fact="ab_promo_orders", at_least=1))),
     Section(NOTEBOOK, "truth_check", "Check against the planted truth",
             (Need("the planted truth of a synthetic company (`truth.json` beside the data)",
-                  fact="planted_channels", at_least=1), JOURNEYS)),
+                  fact="planted_channels", at_least=1, absent=NOT_SYNTHETIC), JOURNEYS)),
 )
 """In report order; a path-table section follows its event-log twin (the notebook shows one of them)."""

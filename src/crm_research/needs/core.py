@@ -23,7 +23,10 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Need", "Section", "Verdict", "Fact", "fact", "FACTS", "DEFAULTS", "assess", "TableSet"]
+__all__ = ["NOT_SYNTHETIC", "Need", "Section", "Verdict", "Fact", "fact", "FACTS", "DEFAULTS", "assess", "TableSet"]
+
+NOT_SYNTHETIC = "this data is not a synthetic company: nothing was planted to check against"
+"""The ``absent`` text of the needs of the planted-truth checks."""
 
 DEFAULTS: dict[str, Any] = {}
 """Default values of the notebook parameters that facts and thresholds use (each notebook's
@@ -132,6 +135,9 @@ class Need:
         segment"). Missing tables or columns never fall back.
     name : str
         Short identifier a notebook tests with ``verdict.fell_back(name)``.
+    absent : str
+        What to say instead of "the data has no `…` table" when the tables or columns are
+        missing (``"this data is not a synthetic company"``).
     """
 
     what: str
@@ -140,6 +146,7 @@ class Need:
     at_least: float | str = 1
     fallback: str | None = None
     name: str = ""
+    absent: str = ""
 
 
 @dataclass(frozen=True)
@@ -284,7 +291,7 @@ def _judge(section: Section, ts: TableSet, when: pd.Timestamp | None, values: di
         words = need.what.format(at_least=_fmt(_threshold(need, values)) if need.fact else "",
                                  **values)
         if missing:
-            reason = f"needs {words}; the data has no {_describe_missing(missing)}."
+            reason = f"needs {words}; {need.absent or 'the data has no ' + _describe_missing(missing)}."
             return Verdict(section, "skip", reason, measured=measured)
         if need.fact is None:
             continue

@@ -25,7 +25,7 @@ Minimum data, from where the methods fail or stop meaning something:
 from __future__ import annotations
 
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
-from crm_research.needs.core import DEFAULTS, Need, Section, fact
+from crm_research.needs.core import DEFAULTS, NOT_SYNTHETIC, Need, Section, fact
 from crm_research.needs.facts import buyers_with, completed_orders, scalar
 
 NOTEBOOK = "02_segmentation"
@@ -145,7 +145,7 @@ UPSELL = Need("at least {at_least} category with {n_tiers} or more products with
               "(order_items.unit_price)", fact="seg_tier_categories", at_least=1,
               fallback="cross-sell suggestions only, no upsell", name="no_upsell")
 
-PLANTED = Need("the planted segments of a synthetic company (`truth.json` beside the data)", ("truth",))
+PLANTED = Need("the planted segments of a synthetic company (`truth.json` beside the data)", ("truth",), absent=NOT_SYNTHETIC)
 """The notebook passes the planted customers (``truth_customers``) as the extra table ``truth``."""
 
 SECTIONS: tuple[Section, ...] = (
