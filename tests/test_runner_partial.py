@@ -362,3 +362,12 @@ def test_validate_bad_as_of_is_one_line_exit_2(tmp_path, capsys, fake_load, bad)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: as_of='{bad}'"), err
     assert fake_load == []
+
+
+def test_section_reasons_show_quoted_names_as_code_and_nothing_as_markup():
+    from crm_research.report import _code_spans
+
+    assert _code_spans("the data has no `order_items` table.") == "the data has no <code>order_items</code> table."
+    assert _code_spans("`<script>alert(1)</script>` and `a`") == (
+        "<code>&lt;script&gt;alert(1)&lt;/script&gt;</code> and <code>a</code>")
+    assert _code_spans("one ` unpaired <b>") == "one ` unpaired &lt;b&gt;"

@@ -200,6 +200,15 @@ h1 { font-size: 1.6em; margin-bottom: .2em; }
 _SECTION_WORDS = {"skipped": "skipped", "skip": "skipped", "fallback": "ran with a fallback"}
 
 
+def _code_spans(text: str) -> str:
+    """Escape ``text`` for HTML, then show its `quoted` names (tables, columns) as code, as the
+    reports' markdown does. Escaping comes first, so nothing in ``text`` can become markup."""
+    parts = html.escape(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backquote: leave the text as it is
+        return "`".join(parts)
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
 def _sections_html(sections: list[dict]) -> str:
     """'7 of 9 sections ran' with their titles, then each section that did not run in full and why."""
     e = html.escape
@@ -219,7 +228,7 @@ def _sections_html(sections: list[dict]) -> str:
             word = _SECTION_WORDS.get(st, st)
             reason = str(x.get("reason") or "").strip()
             out.append(f"<li class='sec-{e(st)}'>{e(str(x.get('title') or x.get('key') or ''))}: "
-                       f"<span class='s'>{e(word)}</span>{' — ' + e(reason) if reason else ''}</li>")
+                       f"<span class='s'>{e(word)}</span>{' — ' + _code_spans(reason) if reason else ''}</li>")
         out.append("</ul>")
     out.append("</div>")
     return "".join(out)
