@@ -362,6 +362,41 @@ def test_missing_columns_leave_out_exactly_their_metrics(data, base):
         "the orders, so it holds no contacts without an order).")
 
 
+MONEY = ("average_order_value", "revenue", "revenue_per_customer", "historical_customer_value")
+
+
+def test_orders_without_amounts_leave_out_the_money_kpis_only(data, base):
+    """Orders from an event log have no amount: every other KPI, the cohorts and the breakdowns
+    are the same as with amounts; goals on a money KPI are left out with the reason."""
+    no_amount = dict(data, orders=data["orders"].drop(columns="amount"))
+    b = kpi.baseline(no_amount, AS_OF, "M")
+    assert b.attrs["skipped"] == dict.fromkeys(
+        MONEY, "order amounts are unknown: the orders table has no amount column")
+    assert list(b.attrs["skipped"]) == list(MONEY)
+    same = base[~base["metric"].isin(MONEY)]
+    pd.testing.assert_frame_equal(b.reset_index(drop=True), same.reset_index(drop=True))
+    assert len(b) == len(base) - 4 * base["period"].nunique()
+    # the same on engine tables, and for the cohorts and the breakdowns by every dimension
+    lazy = {"orders": engine.to_ibis(no_amount["orders"])}
+    pd.testing.assert_frame_equal(kpi.baseline(lazy, AS_OF, "M"),
+                                  kpi.baseline({"orders": data["orders"]}, AS_OF, "M").query("metric not in @MONEY")
+                                  .reset_index(drop=True))
+    pd.testing.assert_frame_equal(kpi.cohort_retention(no_amount, AS_OF, "M"), kpi.cohort_retention(data, AS_OF, "M"))
+    with_amount, without = (kpi.breakdowns(d, AS_OF, "M", periods=None, min_n=2) for d in (data, no_amount))
+    assert set(without["dimension"]) == set(with_amount["dimension"]) == set(kpi.DIMENSIONS)
+    pd.testing.assert_frame_equal(without, with_amount[~with_amount["metric"].isin(MONEY)].reset_index(drop=True))
+    goals = [{"metric": m, "target": t, "deadline": "2024-12-31", "direction": "increase", "owner": "CRM"}
+             for m, t in (("retention_rate", 0.5), ("average_order_value", 30.0), ("revenue", 500.0))]
+    kept, left_out = kpi.select_goals(goals, b)
+    assert kept["metric"].tolist() == ["retention_rate"]
+    assert left_out == dict.fromkeys(["average_order_value", "revenue"],
+                                     "order amounts are unknown: the orders table has no amount column")
+    assert kpi.scorecard(kept, b)["status"].tolist() == ["baseline"]
+    assert kpi.not_measured_note(b.attrs["skipped"]) == (
+        "Not measured on this data: average_order_value, revenue, revenue_per_customer, historical_customer_value "
+        "(order amounts are unknown: the orders table has no amount column).")
+
+
 def test_object_with_table_attributes_is_accepted(data, base):
     class Holder:  # the interim loader's shape: tables as attributes
         pass
@@ -375,8 +410,8 @@ def test_object_with_table_attributes_is_accepted(data, base):
 def test_bad_inputs_raise_crm_errors(data):
     with pytest.raises(CRMError, match="table 'orders' is missing"):
         kpi.baseline({"customers": data["customers"]}, AS_OF)
-    with pytest.raises(CRMError, match=r"table 'orders' has no column\(s\) amount"):
-        kpi.baseline({"orders": data["orders"].drop(columns="amount")}, AS_OF)
+    with pytest.raises(CRMError, match=r"table 'orders' has no column\(s\) ordered_at"):
+        kpi.baseline({"orders": data["orders"].drop(columns="ordered_at")}, AS_OF)
     bad = data["orders"].assign(ordered_at=data["orders"]["ordered_at"].astype(str))
     with pytest.raises(CRMError, match=r"orders.ordered_at must hold timestamps"):
         kpi.baseline({"orders": bad}, AS_OF)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from crm_research.errors import CRMError
 
-__all__ = ["Metric", "METRICS", "metric_names", "get_metric", "check_metric_names", "ADVOCATE_RULES"]
+__all__ = ["Metric", "METRICS", "MONEY", "metric_names", "get_metric", "check_metric_names", "ADVOCATE_RULES"]
 
 ADVOCATE_RULES = {
     "referral": "made at least one referral (events.event == '{referral_event}')",
@@ -58,10 +58,11 @@ class Metric:
     tables : tuple of str
         Tables the metric needs.
     columns : tuple of str
-        ``"table.column"`` the metric reads besides the order log's ``customer_id``,
-        ``ordered_at`` and ``amount`` (always needed): a metric whose columns the data lacks is
-        left out of the baseline (:func:`crm_research.kpi.measure.unmeasured`). The customer
-        levels also need what ``advocate_rule`` reads (referral events and/or NPS answers).
+        ``"table.column"`` the metric reads besides the order log's ``customer_id`` and
+        ``ordered_at`` (always needed; the money metrics read ``orders.amount``): a metric whose
+        columns the data lacks is left out of the baseline
+        (:func:`crm_research.kpi.measure.unmeasured`). The customer levels also need what
+        ``advocate_rule`` reads (referral events and/or NPS answers).
     """
 
     name: str
@@ -79,6 +80,9 @@ class Metric:
 
 
 _M = Metric
+
+MONEY = ("orders.amount",)
+"""What the money metrics read besides the order log's customer and date."""
 
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -120,15 +124,15 @@ METRICS: dict[str, Metric] = {
            "customer).", True, ("orders",)),
         _M("average_order_value", "currency per order", "mean", "t",
            "Revenue of completed orders in the period / completed orders in the period.", True,
-           ("orders",)),
+           ("orders",), MONEY),
         _M("revenue", "currency", "sum", "", "Sum of amount over completed orders in the period.", True,
-           ("orders",)),
+           ("orders",), MONEY),
         _M("revenue_per_customer", "currency per customer", "mean", "t",
            "Revenue in the period / active customers in the period (mean revenue per active "
-           "customer).", True, ("orders",)),
+           "customer).", True, ("orders",), MONEY),
         _M("historical_customer_value", "currency per customer", "mean_stock", "t",
            "Mean over customers (at least one completed order before the period end) of their "
-           "revenue from all completed orders before the period end.", True, ("orders",)),
+           "revenue from all completed orders before the period end.", True, ("orders",), MONEY),
         _M("lead_conversion_rate", "share", "proportion_stock", "wilson",
            "Contacts signed up before the period end who placed a first completed order before the "
            "period end / contacts signed up before the period end.", True, ("customers", "orders"),

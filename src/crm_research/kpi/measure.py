@@ -34,8 +34,9 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
     # table: {"required": (...), "optional": (...), "time": (...), "numeric": (...)}
     "customers": {"required": ("customer_id",), "optional": ("signup_at", "acquisition_channel", "region"),
                   "time": ("signup_at",)},
-    "orders": {"required": ("customer_id", "ordered_at", "amount"),
-               "optional": ("status", "channel", "platform"), "time": ("ordered_at",), "numeric": ("amount",)},
+    "orders": {"required": ("customer_id", "ordered_at"),
+               "optional": ("amount", "status", "channel", "platform"), "time": ("ordered_at",),
+               "numeric": ("amount",)},
     "events": {"required": ("customer_id", "occurred_at", "event"), "optional": ("session_id", "platform"),
                "time": ("occurred_at",)},
     "tickets": {"required": ("customer_id", "opened_at"),
@@ -46,7 +47,8 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 """Columns the baseline reads from each table (canonical names). ``orders`` without a required
 column is an error; another table without one is left out (its metrics are listed as not
-measured); optional columns switch off only the metrics that read them (``Metric.columns``)."""
+measured); optional columns switch off only the metrics that read them (``Metric.columns``):
+orders without ``amount`` (an event log's purchases) give every KPI but the money ones."""
 
 
 def parse_as_of(as_of) -> pd.Timestamp:
@@ -147,7 +149,7 @@ def prepare_tables(data, columns: Mapping[str, str] | None = None) -> Prepared:
         if t is None:
             if name == "orders":
                 raise CRMError("table 'orders' is missing: the baseline needs the order log "
-                               "(customer_id, ordered_at, amount, status)")
+                               "(customer_id, ordered_at; amount and status when known)")
             continue
         if name != "orders" and name in derived:
             absent[name] = f"the {name} table was derived from the orders, so it holds no contacts without an order"
@@ -390,6 +392,8 @@ def unmeasured(tables: Mapping[str, Any], metrics=None, *, advocate_rule: str = 
             if tables.get(table) is None:
                 return absent.get(table, f"the data has no {table} table")
             if name not in tables[table].columns:
+                if col == "orders.amount":  # orders derived from an event log's purchases
+                    return "order amounts are unknown: the orders table has no amount column"
                 return f"the {table} table has no {name} column"
         return None
 

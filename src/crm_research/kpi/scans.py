@@ -187,8 +187,9 @@ def order_periods(orders, as_of, bins: PeriodBins, *, statuses: tuple[str, ...] 
     Parameters
     ----------
     orders : DataFrame or ibis.Table
-        Order log with ``customer_id``, ``ordered_at`` (UTC), ``amount`` (currency) and
-        optionally ``status``.
+        Order log with ``customer_id``, ``ordered_at`` (UTC) and optionally ``amount``
+        (currency) and ``status``. Without ``amount`` the money columns of the result are null
+        (amounts unknown); the counts are the same.
     as_of : date-like
         Only orders strictly before this UTC instant count.
     bins : PeriodBins
@@ -215,8 +216,8 @@ def order_periods(orders, as_of, bins: PeriodBins, *, statuses: tuple[str, ...] 
     if statuses is not None and "status" in t.columns:
         t = t.filter(t["status"].isin(list(statuses)))
     t = _before(t, "ordered_at", as_of)
-    t = t.select(*_keys(by, "customer_id"), pidx=bins.expr(t["ordered_at"]),
-                 cents=(t["amount"] * 100).round().cast("int64"))
+    cents = (t["amount"] * 100).round().cast("int64") if "amount" in t.columns else ibis.null("int64")
+    t = t.select(*_keys(by, "customer_id"), pidx=bins.expr(t["ordered_at"]), cents=cents)
     g = t.group_by(_keys(by, "customer_id", "pidx")).aggregate(
         n_orders=t.count(),
         cents=t["cents"].sum().cast("int64"),

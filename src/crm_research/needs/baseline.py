@@ -1,10 +1,15 @@
 """The sections of the baseline notebook and what each needs (see :mod:`crm_research.needs.core`).
 
-Every section needs the order log (customer, date, amount) with at least one completed order.
-The KPI table itself runs on any such data: a KPI whose table or column is absent (support
-times without ``tickets``, NPS without ``surveys``, ...) is left out of the table and listed in
-one note by :func:`crm_research.kpi.baseline` (``attrs["skipped"]``, from ``Metric.columns``),
-so the KPI groups are not sections of their own. Beyond the orders:
+Every section needs the order log (customer and date) with at least one completed order. The
+order amounts are not a need of any section: without ``orders.amount`` (orders derived from an
+event log's purchases) the counts, shares, retention, cohorts, levels and breakdowns are the
+same, and only the money KPIs (revenue, average order value, revenue per customer, historical
+customer value) are left out. The KPI table runs on any such data: a KPI whose table or column
+is absent (money without ``orders.amount``, support times without ``tickets``, NPS without
+``surveys``, ...) is left out of the table and listed in one note by
+:func:`crm_research.kpi.baseline` (``attrs["skipped"]``, from ``Metric.columns``); goals on such
+a KPI are left out with the same reason (:func:`crm_research.kpi.select_goals`). So the KPI
+groups are not sections of their own. Beyond the orders:
 
 * ``levels`` falls back to customers by number of orders (one; two or more) when nothing in
   the data marks an advocate (no referral event or promoter answer, per ``advocate_rule``);
@@ -78,8 +83,9 @@ def _breakdown_dimensions(t, as_of, p):
     return n
 
 
-ORDERS = Need("completed orders with a customer, a date and an amount",
-              ("orders", "orders.customer_id", "orders.ordered_at", "orders.amount"), fact="buyers", at_least=1)
+ORDERS = Need("at least {at_least} completed order with a customer and a date",
+              ("orders", "orders.customer_id", "orders.ordered_at"), fact="buyers", at_least=1)
+"""The order log; amounts are optional (the money KPIs need them, see :data:`crm_research.kpi.METRICS`)."""
 
 SECTIONS: tuple[Section, ...] = (
     Section(NOTEBOOK, "kpis", "The KPI baseline, period by period", (ORDERS,)),
