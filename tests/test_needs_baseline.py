@@ -53,6 +53,11 @@ ORDER_KPIS = {"active_customers", "new_customers", "new_customers_per_week", "or
 LEVELS = {"first_time_customers", "repeat_customers", "advocates"}
 CONTACTS = {"new_contacts", "lead_conversion_rate"}
 MONEY = {"average_order_value", "revenue", "revenue_per_customer", "historical_customer_value"}
+def planted(crm):
+    """The tables of a synthetic company with its planted truth, as notebook 01 hands them to the needs."""
+    return {**crm.tables(), "truth": pd.DataFrame({"customer_id": ["planted"]})}
+
+
 SECTIONS = ("kpis", "latest", "levels", "cohorts", "goals", "snapshot", "review", "breakdowns", "truth")
 
 # case: (sections not "ok" -> status, KPIs not measured, breakdown dimensions left out)
@@ -255,7 +260,7 @@ def test_each_table_then_each_column_removed(frames, complete, event_log, tmp_pa
     want, unmeasured, dims = EXPECTED[case]
     full, full_kpis = complete
     crm = load_case(frames, event_log, case, full)
-    verdicts = needs.verdicts(crm, AS_OF, "01", period="M", advocate_rule="referral")
+    verdicts = needs.verdicts(planted(crm), AS_OF, "01", period="M", advocate_rule="referral")
     assert statuses(verdicts) == want
     assert all(v.reason for v in verdicts if v.status != "ok")
     if case in NOT_READ:
@@ -308,9 +313,9 @@ def test_event_log_only_kpis_equal_pandas_on_the_purchase_events(event_log):
 
 def test_advocate_rule_decides_which_table_the_levels_need(frames):
     no_surveys = data.load(case_frames(frames, "no surveys"), as_of=AS_OF)
-    assert statuses(needs.verdicts(no_surveys, AS_OF, "01", advocate_rule="promoter")) == {"levels": "fallback"}
-    assert statuses(needs.verdicts(no_surveys, AS_OF, "01", advocate_rule="either")) == {}
-    v = {x.section.key: x for x in needs.verdicts(no_surveys, AS_OF, "01", advocate_rule="promoter")}
+    assert statuses(needs.verdicts(planted(no_surveys), AS_OF, "01", advocate_rule="promoter")) == {"levels": "fallback"}
+    assert statuses(needs.verdicts(planted(no_surveys), AS_OF, "01", advocate_rule="either")) == {}
+    v = {x.section.key: x for x in needs.verdicts(planted(no_surveys), AS_OF, "01", advocate_rule="promoter")}
     assert v["levels"].fell_back("advocates") and "advocate_rule='promoter'" in v["levels"].reason
     b = kpi.baseline(no_surveys, AS_OF, "M", periods=2, advocate_rule="promoter")
     assert LEVELS | {"nps"} == set(b.attrs["skipped"])
@@ -333,7 +338,7 @@ def test_tiny_and_degenerate_companies(company, tmp_path, case):
     }
     as_of = after if case == "one_day_as_of" else AS_OF
     crm = data.load(builders[case](tmp_path / case), as_of=as_of)
-    verdicts = needs.verdicts(crm, as_of, "01", period="M", advocate_rule="referral")
+    verdicts = needs.verdicts(planted(crm), as_of, "01", period="M", advocate_rule="referral")
     expected = {
         "one_order_each": {},  # no repeat buyer: retention and cohorts are zero, not missing
         "single_segment": {"breakdowns": "skip"},  # one region, channel, purchase type and platform
@@ -383,7 +388,7 @@ def test_cdnow_orders_only_client_equals_pandas(tmp_path):
     folder = partial_data.cdnow_orders_only(tmp_path / "cdnow")
     crm = data.load(folder, mapping=folder / "mapping.yaml", as_of=as_of)
     raw = pd.read_csv(CDNOW / "CDNOW_master.txt", sep=r"\s+", dtype={"customer_id": str})
-    assert statuses(needs.verdicts(crm, as_of, "01")) == {"levels": "fallback", "breakdowns": "skip"}
+    assert statuses(needs.verdicts(planted(crm), as_of, "01")) == {"levels": "fallback", "breakdowns": "skip"}
     base = kpi.baseline(crm, as_of, "M", periods=24)
     last = kpi.latest(base).set_index("metric")
     per_customer = raw.groupby("customer_id")["dollar_value"].agg(["size", "sum"])

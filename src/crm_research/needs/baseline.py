@@ -24,7 +24,7 @@ from __future__ import annotations
 import pandas as pd
 
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
-from crm_research.needs.core import DEFAULTS, Need, Section, fact
+from crm_research.needs.core import DEFAULTS, NOT_SYNTHETIC, Need, Section, fact
 from crm_research.needs.facts import before, completed_orders, scalar
 
 NOTEBOOK = "01_baseline"
@@ -110,7 +110,9 @@ SECTIONS: tuple[Section, ...] = (
         Need("at least {at_least} breakdown attribute with two or more values (a customer's acquisition "
              "channel or region; an order's purchase type or platform)", fact="baseline_breakdown_dimensions", at_least=1),
     )),
-    Section(NOTEBOOK, "truth", "Check against the planted truth", (ORDERS,)),
+    Section(NOTEBOOK, "truth", "Check against the planted truth",
+            (ORDERS, Need("the planted truth of a synthetic company (`truth.json` beside the data)", ("truth",),
+                          absent=NOT_SYNTHETIC))),
 )
 
 __all__ = ["NOTEBOOK", "SECTIONS", "ORDERS", "BREAKDOWN_COLUMNS", "REFERRAL_EVENT", "PROMOTER_MIN"]
