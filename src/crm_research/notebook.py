@@ -375,7 +375,8 @@ class RunContext:
             Id columns to replace by pseudonyms. Default: every person-linked id column
             (``customer_id``, ``order_id``, ``ticket_id``, ``session_id``).
         key : str, optional
-            Pseudonymisation key (default: ``$CRM_RESEARCH_PSEUDO_KEY`` or the run's key).
+            Pseudonymisation key (default: ``$CRM_RESEARCH_PSEUDO_KEY``, else the named key the
+            runner passes in ``$CRM_RESEARCH_KEY_NAME``, else ``default``; see :mod:`~crm_research.privacy`).
 
         Returns
         -------
@@ -398,7 +399,7 @@ class RunContext:
         privacy.check_no_pii(out, name)
         cols = [c for c in out.columns if c in privacy.ID_PREFIXES] if pseudonymise is None else list(pseudonymise)
         if cols:
-            out = privacy.pseudonymise(out, key=key, columns=cols, run_dir=self.run_dir)
+            out = privacy.pseudonymise(out, key=key, columns=cols)  # the engagement key: never in the run
         write_csv(out, self.tables_dir / f"{name}.csv")
         if name not in self._meta["tables"]:
             self._meta["tables"].append(name)

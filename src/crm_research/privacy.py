@@ -6,18 +6,27 @@ as pseudonyms.
 
 Pseudonyms are keyed hashes (HMAC-SHA256, truncated hex, with a prefix such as ``c_``): the
 same id and key always give the same pseudonym, and without the key nobody can map a
-pseudonym back by hashing candidate ids. The key comes from, in order:
+pseudonym back by hashing candidate ids.
+
+Key custody: keys stay on the consultant's machine, never in a run folder. There is one key
+per client engagement, known by a name (``crm-research run --key acme``; ``default`` when no
+name is given), kept in the user's configuration folder::
+
+    $CRM_RESEARCH_CONFIG_DIR/keys/<name>                    (tests, or a custom place)
+    $XDG_CONFIG_HOME/crm-research/keys/<name>               (default ~/.config/crm-research/...)
+
+with owner-only permissions (folder 0700, file 0600), created on first use. The key comes
+from, in order:
 
 1. the ``key`` argument;
-2. the environment variable ``CRM_RESEARCH_PSEUDO_KEY``;
-3. the project's own random key, created once in ``<project root>/.crm-research/pseudo_key``
-   (git-ignored, owner-readable only) and copied into each run folder's ``private/``
-   subfolder (never into ``tables/``) so the consultant can hand it to the client.
+2. the environment variable ``CRM_RESEARCH_PSEUDO_KEY`` (a reviewer given the key);
+3. the named key: the ``name`` argument, else ``$CRM_RESEARCH_KEY_NAME`` (the runner sets it
+   for its kernels), else ``default`` (a notebook run by hand in JupyterLab).
 
-With the project key, reruns on the same checkout give identical pseudonyms, so tables stay
-byte-identical and two runs join in ``compare``. A reviewer on another machine reproduces
-id-bearing tables by setting ``CRM_RESEARCH_PSEUDO_KEY`` to the same key; ``key_id`` (recorded
-in each run's manifest) tells whether two runs used the same key without revealing it.
+A run's ``manifest.json`` records only the key's name and its :func:`fingerprint` (a keyed
+hash of a fixed text: it tells whether two runs used the same key and cannot be turned back
+into the key). :func:`reidentify` maps pseudonyms back to ids, given the key and the candidate
+ids (the client's data): ``crm-research reidentify TABLE.csv --key acme``.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Iterable
+import stat
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -37,13 +47,23 @@ from crm_research.errors import CRMError
 
 __all__ = [
     "ENV_KEY",
+    "ENV_KEY_NAME",
+    "ENV_CONFIG_DIR",
+    "DEFAULT_KEY_NAME",
     "ID_PREFIXES",
     "PIIError",
+    "KeyCustodyError",
     "pseudonymise",
+    "reidentify",
     "drop_pii",
-    "run_key",
+    "config_dir",
+    "key_name",
+    "key_file",
+    "load_key",
     "project_key",
+    "fingerprint",
     "key_id",
+    "key_record",
     "resolve_key",
     "pii_column_names",
     "check_no_pii",
@@ -51,7 +71,16 @@ __all__ = [
 ]
 
 ENV_KEY = "CRM_RESEARCH_PSEUDO_KEY"
-"""Environment variable holding the pseudonymisation key."""
+"""Environment variable holding the pseudonymisation key itself (wins over named keys)."""
+
+ENV_KEY_NAME = "CRM_RESEARCH_KEY_NAME"
+"""Environment variable naming the engagement's key (the runner sets it for its kernels)."""
+
+ENV_CONFIG_DIR = "CRM_RESEARCH_CONFIG_DIR"
+"""Environment variable overriding the configuration folder that holds ``keys/``."""
+
+DEFAULT_KEY_NAME = "default"
+"""Name of the key used when none is given."""
 
 ID_PREFIXES: dict[str, str] = {
     "customer_id": "c_",
@@ -61,13 +90,17 @@ ID_PREFIXES: dict[str, str] = {
 }
 """Person-linked identifier columns and the prefix of their pseudonyms."""
 
-_KEY_FILE = Path("private") / "pseudo_key"
-_PROJECT_KEY_FILE = Path(".crm-research") / "pseudo_key"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_FINGERPRINT_TEXT = b"crm-research key fingerprint v1"
 
 
 class PIIError(CRMError):
     """Client-facing output would show personal data."""
+
+
+class KeyCustodyError(CRMError):
+    """A pseudonymisation key cannot be found, created or trusted."""
 
 
 def _key_bytes(key: str | bytes) -> bytes:
@@ -80,95 +113,172 @@ def _key_bytes(key: str | bytes) -> bytes:
     return data
 
 
-def _read_or_create(path: Path, make) -> str:
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()
-    # exclusive create: if two processes race, the first key wins and both read it back
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(value + "\n")
+# ---------------------------------------------------------------------------------------
+# key custody
+# ---------------------------------------------------------------------------------------
+
+
+def config_dir() -> Path:
+    """The user's crm-research configuration folder (where ``keys/`` lives).
+
+    ``$CRM_RESEARCH_CONFIG_DIR`` if set, else ``$XDG_CONFIG_HOME/crm-research`` (an absolute
+    ``XDG_CONFIG_HOME`` only, as the XDG specification says), else ``~/.config/crm-research``.
+    """
+    env = os.environ.get(ENV_CONFIG_DIR)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
+    return base / "crm-research"
+
+
+def key_name(name: str | None = None) -> str:
+    """The key name to use: ``name``, else ``$CRM_RESEARCH_KEY_NAME``, else ``default``.
+
+    Raises
+    ------
+    KeyCustodyError
+        The name is not 1-64 letters, digits, ``_``, ``-`` or ``.`` starting with a letter or digit.
+    """
+    chosen = name if name not in (None, "") else (os.environ.get(ENV_KEY_NAME) or DEFAULT_KEY_NAME)
+    if not _KEY_NAME.fullmatch(str(chosen)):
+        raise KeyCustodyError(f"key name {chosen!r}: use 1-64 letters, digits, '_', '-' or '.', "
+                              f"starting with a letter or digit (e.g. the client's name, 'acme')")
+    return str(chosen)
+
+
+def key_file(name: str | None = None) -> Path:
+    """Path of the named key (see :func:`key_name`): ``<config dir>/keys/<name>``."""
+    return config_dir() / "keys" / key_name(name)
+
+
+def _private_dir(folder: Path) -> None:
+    """Create ``folder`` (and its parents) and make it owner-only (0700)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.name == "posix" and stat.S_IMODE(folder.stat().st_mode) & 0o077:
+        os.chmod(folder, 0o700)
+
+
+def _read_key(path: Path) -> str:
+    if os.name == "posix":
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise KeyCustodyError(f"key file {path} can be read by other users (mode {mode:o}): "
+                                  f"make it owner-only with `chmod 600 {path}`")
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:
+        raise KeyCustodyError(f"key file {path} is empty: remove it to make a new key, or restore it")
     return value
 
 
+def load_key(name: str | None = None, *, create: bool = True) -> str:
+    """Return the named key, creating it on first use (64 random hex characters).
+
+    The key file is created owner-only (0600) in an owner-only folder (0700), complete or not
+    at all: if two processes create it at once, both get the first one's key.
+
+    Parameters
+    ----------
+    name : str, optional
+        Key name (see :func:`key_name`).
+    create : bool
+        Create the key if it does not exist (default). ``False``: a missing key is an error.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    KeyCustodyError
+        Bad name; ``create=False`` and no such key; the file is readable by others or empty;
+        the configuration folder cannot be written.
+    """
+    path = key_file(name)
+    try:
+        if path.exists():
+            return _read_key(path)
+        if not create:
+            raise KeyCustodyError(
+                f"no key named {path.name!r} in {path.parent}: the runs pseudonymised with it were "
+                f"made on another machine or with another --key; copy the key file there, or set "
+                f"${ENV_KEY} to the key")
+        _private_dir(path.parent)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+            try:
+                os.link(tmp, path)  # exclusive and complete: the first key wins a race
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        return _read_key(path)
+    except OSError as exc:
+        raise KeyCustodyError(f"cannot read or create the key {path}: {exc.strerror or exc}") from None
+
+
 def project_key(root: str | os.PathLike | None = None) -> str:
-    """Return the project's random pseudonymisation key, creating it on first use.
+    """The ``default`` key (kept for older callers; ``root`` is ignored: keys no longer live in
+    the project). See :func:`load_key`."""
+    return load_key(DEFAULT_KEY_NAME)
 
-    Parameters
-    ----------
-    root : path-like, optional
-        Project root (default: :func:`crm_research.paths.project_root`).
 
-    Returns
-    -------
-    str
-        64 hex characters, kept in ``<root>/.crm-research/pseudo_key``.
+def fingerprint(key: str | bytes) -> str:
+    """A public fingerprint of a key: 16 hex of HMAC-SHA256(key, a fixed text).
+
+    Equal fingerprints mean equal keys; the fingerprint does not reveal the key, nor helps
+    to reverse pseudonyms (it is the keyed hash of a text that is no id).
     """
-    from crm_research.paths import project_root
-
-    return _read_or_create(Path(root or project_root()) / _PROJECT_KEY_FILE, lambda: secrets.token_hex(32))
+    return hmac.new(_key_bytes(key), _FINGERPRINT_TEXT, hashlib.sha256).hexdigest()[:16]
 
 
-def run_key(run_dir: str | os.PathLike) -> str:
-    """Return the key of ``run_dir``: the project key, copied into ``<run_dir>/private/pseudo_key``.
-
-    The copy lets the client who receives the run join pseudonymised lists back to their ids;
-    it is never in ``tables/``. Every notebook of a run shares it.
-
-    Parameters
-    ----------
-    run_dir : path-like
-        The run folder.
-
-    Returns
-    -------
-    str
-        64 hex characters.
-    """
-    return _read_or_create(Path(run_dir) / _KEY_FILE, project_key)
+key_id = fingerprint
+"""Older name of :func:`fingerprint`."""
 
 
-def key_id(key: str | bytes) -> str:
-    """A short public identifier of a key (12 hex of SHA-256 of a domain-separated key).
-
-    Equal ids mean equal keys; the id does not reveal the key.
-    """
-    return hashlib.sha256(b"crm-research key id:" + _key_bytes(key)).hexdigest()[:12]
-
-
-def resolve_key(key: str | bytes | None = None, run_dir: str | os.PathLike | None = None) -> str | bytes:
-    """Pick the pseudonymisation key: ``key``, else ``$CRM_RESEARCH_PSEUDO_KEY``, else the run key.
+def resolve_key(key: str | bytes | None = None, name: str | None = None) -> str | bytes:
+    """Pick the pseudonymisation key: ``key``, else ``$CRM_RESEARCH_PSEUDO_KEY``, else the named
+    key (:func:`load_key`, created on first use).
 
     Parameters
     ----------
     key : str or bytes, optional
         Explicit key.
-    run_dir : path-like, optional
-        Run folder whose private random key is used when no other key is set.
+    name : str, optional
+        Key name (default: ``$CRM_RESEARCH_KEY_NAME``, else ``default``).
 
     Returns
     -------
     str or bytes
-
-    Raises
-    ------
-    ValueError
-        No key given, the variable is unset and there is no run folder.
     """
     if key is not None:
         return key
     env = os.environ.get(ENV_KEY)
     if env:
         return env
-    if run_dir is not None:
-        return run_key(run_dir)
-    raise ValueError(
-        f"no pseudonymisation key: pass key=..., set ${ENV_KEY}, or give the run folder"
-    )
+    return load_key(name)
+
+
+def key_record(name: str | None = None) -> dict[str, str]:
+    """What a run's manifest records about its key: name, source and fingerprint, never the key.
+
+    Creates the named key on first use (unless ``$CRM_RESEARCH_PSEUDO_KEY`` is set).
+
+    Returns
+    -------
+    dict
+        ``name`` (the key name asked for), ``source`` (``"environment"`` when
+        ``$CRM_RESEARCH_PSEUDO_KEY`` gave the key, else ``"config"``), ``fingerprint`` and
+        ``key_id`` (the same fingerprint under its older name).
+    """
+    chosen = key_name(name)
+    env = os.environ.get(ENV_KEY)
+    key = env if env else load_key(chosen)
+    fp = fingerprint(key)
+    return {"name": chosen, "source": "environment" if env else "config", "fingerprint": fp, "key_id": fp}
 
 
 def _hash_series(values: pd.Series, key: bytes, prefix: str, length: int) -> pd.Series:
@@ -193,7 +303,7 @@ def pseudonymise(
     *,
     prefix: str | None = None,
     length: int = 16,
-    run_dir: str | os.PathLike | None = None,
+    name: str | None = None,
 ) -> pd.Series | pd.DataFrame:
     """Replace identifiers by keyed pseudonyms (HMAC-SHA256, truncated hex, with a prefix).
 
@@ -202,7 +312,8 @@ def pseudonymise(
     data : Series or DataFrame
         Identifiers (a Series) or a table holding identifier columns.
     key : str or bytes, optional
-        Secret key. Default: ``$CRM_RESEARCH_PSEUDO_KEY``, else the random key of ``run_dir``.
+        Secret key. Default: ``$CRM_RESEARCH_PSEUDO_KEY``, else the named key (see
+        :func:`resolve_key`).
     columns : iterable of str, optional
         DataFrame columns to replace. Default: every column of ``data`` named in
         :data:`ID_PREFIXES` (``customer_id``, ``order_id``, ``ticket_id``, ``session_id``).
@@ -213,9 +324,9 @@ def pseudonymise(
     length : int
         Hex characters kept from the digest (16 = 64 bits: collisions are negligible below
         billions of ids).
-    run_dir : path-like, optional
-        Run folder whose private random key is used when neither ``key`` nor the environment
-        variable is set.
+    name : str, optional
+        Key name when neither ``key`` nor ``$CRM_RESEARCH_PSEUDO_KEY`` is set (default:
+        ``$CRM_RESEARCH_KEY_NAME``, else ``default``).
 
     Returns
     -------
@@ -227,11 +338,13 @@ def pseudonymise(
     KeyError
         A requested column is not in the table.
     ValueError
-        No key can be found, or ``length`` is outside 8..64.
+        ``length`` is outside 8..64, or the key is empty.
+    KeyCustodyError
+        The named key cannot be read or created.
     """
     if not 8 <= length <= 64:
         raise ValueError(f"length must be between 8 and 64 hex characters, got {length}")
-    k = _key_bytes(resolve_key(key, run_dir))
+    k = _key_bytes(resolve_key(key, name))
     if isinstance(data, pd.Series):
         p = prefix if prefix is not None else ID_PREFIXES.get(str(data.name), "id_")
         return _hash_series(data, k, p, length)
@@ -248,6 +361,74 @@ def pseudonymise(
         p = prefix if prefix is not None else ID_PREFIXES.get(str(c), "id_")
         out[c] = _hash_series(out[c], k, p, length)
     return out
+
+
+def reidentify(
+    table: pd.DataFrame,
+    candidates: Mapping[str, Iterable],
+    key: str | bytes,
+    columns: Iterable[str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, tuple[int, int]]]:
+    """Map pseudonyms back to ids by hashing the candidate ids with the key and joining.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table written by a run (``tables/<name>.csv``), its id columns pseudonymised.
+    candidates : mapping of str to iterable
+        For each pseudonymised column, the ids it may hold (the client's customer ids, ...).
+    key : str or bytes
+        The key the run used.
+    columns : iterable of str, optional
+        Columns to map back. Default: the columns of ``table`` named in :data:`ID_PREFIXES`
+        that hold pseudonyms.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        A copy whose pseudonym columns hold the ids again (missing where no candidate matched),
+        each followed by ``<column>_pseudonym`` with the pseudonym; and, per column,
+        ``(pseudonyms matched, distinct pseudonyms)``.
+
+    Raises
+    ------
+    CRMError
+        A requested column is absent or holds no pseudonyms, or has no candidates.
+    """
+    k = _key_bytes(key)
+    if columns is None:
+        cols = [c for c in table.columns if c in ID_PREFIXES
+                and table[c].dropna().astype(str).str.startswith(ID_PREFIXES[c]).any()]
+    else:
+        cols = list(columns)
+    if not cols:
+        raise CRMError("the table has no pseudonymised id column (customer_id, order_id, ticket_id "
+                       "or session_id holding c_..., o_..., t_..., s_... values)")
+    out = table.copy()
+    stats: dict[str, tuple[int, int]] = {}
+    for c in cols:
+        if c not in table.columns:
+            raise CRMError(f"the table has no column {c!r}; its columns: {list(table.columns)}")
+        if candidates.get(c) is None:
+            raise CRMError(f"no candidate ids for column {c!r}")
+        prefix = ID_PREFIXES.get(c, "id_")
+        values = table[c].astype("string")
+        distinct = pd.Index(values.dropna().unique())
+        lengths = {len(v) - len(prefix) for v in distinct if v.startswith(prefix)}
+        lengths = {n for n in lengths if 8 <= n <= 64}
+        if not lengths:
+            raise CRMError(f"column {c!r} holds no pseudonyms (values starting with {prefix!r})")
+        lookup: dict[str, str] = {}
+        for cand in pd.unique(pd.Series(list(candidates[c]), dtype="string").dropna()):
+            digest = hmac.new(k, str(cand).encode("utf-8"), hashlib.sha256).hexdigest()
+            for n in lengths:
+                lookup[prefix + digest[:n]] = str(cand)
+        ids = values.map(lookup).astype("string")
+        stats[c] = (int(distinct.isin(list(lookup)).sum()), len(distinct))
+        at = list(out.columns).index(c)
+        out[c] = ids
+        out.insert(at + 1, f"{c}_pseudonym", values)
+    return out, stats
 
 
 def drop_pii(df: pd.DataFrame, table: str) -> pd.DataFrame:
