@@ -169,16 +169,27 @@ def write(out: str | os.PathLike, n_customers: int = DEMO_CUSTOMERS, seed: int =
         raise CRMError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
     cfg = config or CompanyConfig()
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CRMError(f"output {out} is a file, not a folder: give a new folder for the company")
     if out.exists() and any(out.iterdir()):
         raise CRMError(f"output folder {out} is not empty: choose a new folder or remove it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    if out.resolve() == Path(out.resolve().anchor):
+        raise CRMError(f"output {out} is the filesystem root: give a new folder for the company")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as exc:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        raise CRMError(f"cannot write the company to {out}: {exc.strerror or exc}{where}") from None
     try:
         _write_into(tmp, n_customers, seed, fmt, cfg)
         tmp.chmod(0o755)
         if out.exists():
             out.rmdir()
         tmp.rename(out)
+    except OSError as exc:  # a full or read-only disk: nothing half-written is left
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CRMError(f"cannot write the company to {out}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
