@@ -31,6 +31,15 @@ def _nb(path: Path, params: str, *cells: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def own_keys(monkeypatch, tmp_path):
+    """Named keys in this test's configuration folder, never the user's."""
+    from crm_research import privacy
+
+    monkeypatch.setenv(privacy.ENV_CONFIG_DIR, str(tmp_path / "config"))
+    monkeypatch.delenv(privacy.ENV_KEY_NAME, raising=False)
+
+
 @pytest.fixture
 def no_kernel(monkeypatch):
     """Fail the test if anything tries to execute a notebook."""
@@ -221,10 +230,11 @@ def test_parallel_run_equals_serial_and_fail_fast_stops_starting_after_a_failure
 # --- compare -------------------------------------------------------------------------------
 
 
-def _fake_run(folder: Path, tables: dict[str, pd.DataFrame]) -> Path:
+def _fake_run(folder: Path, tables: dict[str, pd.DataFrame], status: str = "ok") -> Path:
     (folder / "tables").mkdir(parents=True)
     for name, df in tables.items():
         df.to_csv(folder / "tables" / f"{name}.csv", index=False)
+    (folder / "manifest.json").write_text(json.dumps({"run": folder.name, "status": status, "notebooks": []}))
     return folder
 
 
@@ -246,6 +256,9 @@ def test_compare_runs_side_by_side(tmp_path):
     assert (tmp_path / "cmp" / "comparison.md").read_text() == text
     with pytest.raises(Exception, match="not a run folder"):
         run.compare_runs(tmp_path, b)
+    # a table mapped back to ids is never compared
+    pd.DataFrame({"customer_id": ["C1"]}).to_csv(a / "tables" / "spend.reidentified.csv", index=False)
+    assert "reidentified" not in run.compare_runs(a, b)
 
 
 # --- pdf -----------------------------------------------------------------------------------

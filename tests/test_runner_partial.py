@@ -16,6 +16,16 @@ import pytest
 from crm_research import cli, paths, report, run
 from crm_research.errors import NotebookFailed, ParameterError
 
+
+@pytest.fixture(autouse=True)
+def own_keys(monkeypatch, tmp_path):
+    """Named keys in this test's configuration folder, never the user's."""
+    from crm_research import privacy
+
+    monkeypatch.setenv(privacy.ENV_CONFIG_DIR, str(tmp_path / "config"))
+    monkeypatch.delenv(privacy.ENV_KEY_NAME, raising=False)
+
+
 # --- stand-in notebooks --------------------------------------------------------------------
 
 

@@ -2,19 +2,24 @@
 
 Subcommands: ``synth`` (generate the synthetic company), ``validate`` (check a client export
 against the data model), ``run`` (execute notebooks into a run folder), ``compare`` (put two
-runs side by side). Errors a user can cause print as one clear message, without a traceback,
-and exit with status 2. A run in which notebooks failed prints one line per failed notebook
-and exits with status 1 (the other notebooks still ran; see the run folder's index).
+runs side by side), ``reidentify`` (map a run table's pseudonyms back to the client's ids, on
+the consultant's machine). Errors a user can cause (bad arguments, unreadable or unwritable
+files, a full disk) print as one clear message, without a traceback, and exit with status 2.
+A run in which notebooks failed prints one line per failed notebook and exits with status 1
+(the other notebooks still ran; see the run folder's index). SIGINT (Ctrl-C) and SIGTERM stop
+any command with one line and status 130 or 143; a run marks its folder interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
-from crm_research.errors import CRMError, NotebookFailed
+from crm_research.errors import CRMError, NotebookFailed, ParameterError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--as-of", default=None, metavar="DATE",
                    help="analysis date (YYYY-MM-DD), as `run -p as_of DATE`: only data before it counts "
                         "(default: now, the only use of the clock)")
-    v.add_argument("--company-start", default=None, help="dates before this day are errors")
+    v.add_argument("--company-start", default=None, metavar="DATE",
+                   help="dates before this day (YYYY-MM-DD) are errors")
 
     r = sub.add_parser("run", help="execute analysis notebooks into a new run folder")
     r.add_argument("notebooks", nargs="*", help="notebooks to run (names or numbers); default all")
@@ -48,11 +54,29 @@ def _parser() -> argparse.ArgumentParser:
                    help="notebooks run at the same time, each in its own kernel (default 2; results do not depend on it)")
     r.add_argument("--fail-fast", action="store_true",
                    help="start no further notebook after one fails (default: run them all, exit 1 if any failed)")
+    r.add_argument("--key", default=None, metavar="NAME",
+                   help="the client engagement's pseudonymisation key, by name (default: "
+                        "$CRM_RESEARCH_KEY_NAME, else 'default'); kept in ~/.config/crm-research/keys/, "
+                        "created on first use, never in the run folder")
 
     c = sub.add_parser("compare", help="put the key tables of two runs side by side")
     c.add_argument("run_a", type=Path)
     c.add_argument("run_b", type=Path)
     c.add_argument("--out", type=Path, default=None, help="write the comparison here (default: print)")
+    c.add_argument("--allow-incomplete", action="store_true",
+                   help="also compare runs that were interrupted, failed, or whose process died")
+
+    i = sub.add_parser("reidentify", help="map the pseudonyms of a run's table back to the client's ids")
+    i.add_argument("table", type=Path, help="a table of a run (reports/run-.../tables/NAME.csv)")
+    i.add_argument("--key", default=None, metavar="NAME",
+                   help="the key's name (default: the one the run recorded)")
+    src = i.add_mutually_exclusive_group()
+    src.add_argument("--ids", type=Path, default=None,
+                     help="CSV of candidate ids (a customer_id/order_id/... column, or one column)")
+    src.add_argument("--data", type=Path, default=None,
+                     help="the client's data folder (default: the run's recorded data folder)")
+    i.add_argument("--out", type=Path, default=None,
+                   help="output file (default: NAME.reidentified.csv next to the table)")
     return p
 
 
@@ -95,6 +119,15 @@ def capability_lines(table) -> list[str]:
     return out
 
 
+def _check_date(value: str, option: str) -> None:
+    from crm_research.notebook import parse_as_of
+
+    try:
+        parse_as_of(value)
+    except ParameterError:
+        raise ParameterError(f"{option} {value!r} is not a date: use YYYY-MM-DD, e.g. 2020-01-01") from None
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from crm_research import data
     from crm_research.data.read import path_table_file
@@ -103,6 +136,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     if args.as_of is not None:
         check_as_of(args.as_of)
+    if args.company_start is not None:
+        _check_date(args.company_start, "--company-start")
     mapping = args.mapping
     if mapping is None and Path(args.path).is_dir():
         mapping = mapping_file(Path(args.path))
@@ -149,7 +184,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             progress=lambda msg: print(msg, flush=True),
             jobs=args.jobs,
             fail_fast=args.fail_fast,
+            key=args.key,
         )
+    except run.RunInterrupted as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except NotebookFailed as exc:
         for line in getattr(exc, "failures", None) or str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
@@ -163,7 +202,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from crm_research import run
 
-    text = run.compare_runs(args.run_a, args.run_b, out=args.out)
+    text = run.compare_runs(args.run_a, args.run_b, out=args.out, allow_incomplete=args.allow_incomplete)
     if args.out is None:
         print(text)
     else:
@@ -171,11 +210,37 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"synth": _cmd_synth, "validate": _cmd_validate, "run": _cmd_run, "compare": _cmd_compare}
+def _cmd_reidentify(args: argparse.Namespace) -> int:
+    from crm_research.run.reidentify import reidentify_table
+
+    path, stats = reidentify_table(args.table, key=args.key, ids=args.ids, data_dir=args.data, out=args.out)
+    found = ", ".join(f"{col} {hit:,} of {n:,}" for col, (hit, n) in stats.items())
+    print(f"wrote {path} ({found} pseudonyms mapped back); it holds the client's ids: keep it on "
+          f"this machine or give it to the client only")
+    return 0
+
+
+_COMMANDS = {"synth": _cmd_synth, "validate": _cmd_validate, "run": _cmd_run, "compare": _cmd_compare,
+             "reidentify": _cmd_reidentify}
+
+
+class _Terminated(BaseException):
+    """SIGTERM outside a run's kernel phase (which handles it itself)."""
+
+
+def _on_sigterm(_signum, _frame) -> None:
+    raise _Terminated()
+
+
+def _os_error(exc: OSError) -> str:
+    what = exc.strerror or str(exc)
+    return f"{what}: {exc.filename}" if getattr(exc, "filename", None) else what
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         return _COMMANDS[args.command](args)
     except CRMError as exc:
@@ -184,6 +249,18 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` or a closed pager: stop quietly
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a full or read-only disk, a file where a folder should be, ...
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"error: {args.command} interrupted (SIGINT)", file=sys.stderr)
+        return 130
+    except _Terminated:
+        print(f"error: {args.command} terminated (SIGTERM)", file=sys.stderr)
+        return 143
+    finally:
+        if main_thread and old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 if __name__ == "__main__":  # pragma: no cover

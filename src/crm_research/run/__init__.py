@@ -9,8 +9,12 @@ A run folder (``reports/run-YYYYmmdd-HHMMSS-<hash>``; never overwritten) holds::
     notebooks/<nb>.ipynb   the executed notebooks (with code, for the analyst)
     manifest.json          parameters, data fingerprint, versions, git commit, timings, status
     meta/                  what each notebook recorded (headlines, tables, figures, data)
-    private/               the run's pseudonymisation key (never share)
     FAILED                 only when notebooks failed: one line per failed notebook
+    INCOMPLETE             only when the run was interrupted (SIGINT/SIGTERM) or aborted
+
+No run folder holds the pseudonymisation key or anything to reverse pseudonyms with: the key
+stays in the user's configuration folder (one per client engagement, ``--key acme``; see
+:mod:`crm_research.privacy`) and the manifest records only its name and fingerprint.
 
 A failing notebook does not stop the run (unless ``fail_fast``): the others still run, its
 report ends at the failing cell under one plain sentence saying why, the index marks it failed
@@ -23,13 +27,24 @@ named after a notebook, ``03_journey`` or ``"03"``, holds that notebook's values
 for one). Every name and value is checked before any kernel starts; ``as_of`` must be a fixed
 date.
 
+Before the run folder is made, the data of every notebook is loaded and validated and
+``as_of`` is checked against its dates (:mod:`~crm_research.run.precheck`). SIGINT and SIGTERM
+stop a run within seconds (no new notebook, kernels shut down, the folder marked
+``interrupted`` and ``INCOMPLETE``; exit 130/143); a runner that died leaves a *stale* folder,
+recognised by its manifest's pid, host and heartbeat (:mod:`~crm_research.run.lifecycle`).
+:func:`compare_runs` refuses runs that did not finish well unless ``allow_incomplete``.
+
 Modules: :mod:`~crm_research.run.params` (notebook names and parameters, checked without a
-kernel), :mod:`~crm_research.run.execute` (papermill execution, reports, manifest) and
-:mod:`~crm_research.run.compare` (two runs side by side).
+kernel), :mod:`~crm_research.run.precheck` (the data, before any kernel),
+:mod:`~crm_research.run.execute` (papermill execution, reports, manifest),
+:mod:`~crm_research.run.lifecycle` (signals, kernels, heartbeat, run states),
+:mod:`~crm_research.run.compare` (two runs side by side) and
+:mod:`~crm_research.run.reidentify` (pseudonyms back to ids, on the consultant's machine).
 """
 
 from crm_research.run.compare import compare_runs, compare_table
-from crm_research.run.execute import run_notebooks
+from crm_research.run.execute import RunInterrupted, run_notebooks
+from crm_research.run.lifecycle import run_state
 from crm_research.run.params import (
     Param,
     check_as_of,
@@ -47,6 +62,8 @@ __all__ = [
     "check_as_of",
     "plan_parameters",
     "run_notebooks",
+    "RunInterrupted",
+    "run_state",
     "compare_runs",
     "compare_table",
 ]

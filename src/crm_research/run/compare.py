@@ -8,6 +8,7 @@ from typing import Any
 
 from crm_research import paths
 from crm_research.errors import CRMError
+from crm_research.run import lifecycle
 
 __all__ = ["compare_runs", "compare_table"]
 
@@ -18,9 +19,26 @@ def _run_folder(p: Path) -> Path:
         alt = paths.reports_dir() / p
         if alt.exists():
             p = alt
-    if not (p / "tables").is_dir():
-        raise CRMError(f"{p} is not a run folder (no tables/ inside): give a folder under reports/")
+    if not ((p / "tables").is_dir() or (p / "manifest.json").is_file()):
+        raise CRMError(f"{p} is not a run folder (no tables/ or manifest.json inside): give a folder "
+                       f"under reports/")
     return p
+
+
+REIDENTIFIED = ".reidentified"
+"""Suffix of tables mapped back to ids by ``crm-research reidentify``: never compared."""
+
+
+def _check_finished(folder: Path, allow_incomplete: bool) -> str | None:
+    """None for a run that finished well; else raise, or with ``allow_incomplete`` return the
+    sentence to show above the comparison."""
+    state, why = lifecycle.run_state(lifecycle.read_manifest(folder))
+    if state == "ok":
+        return None
+    if not allow_incomplete:
+        raise CRMError(f"run {folder.name} {why}: compare finished runs, or pass --allow-incomplete "
+                       f"to compare it anyway")
+    return f"Run {folder.name} {why}."
 
 
 def _fmt(v: Any, column: str = "") -> str:
@@ -88,12 +106,19 @@ def compare_table(a, b):
     return pd.DataFrame(cols, index=m.index)  # built at once: wide tables are not fragmented
 
 
-def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, max_rows: int = 40) -> str:
+def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, max_rows: int = 40,
+                 allow_incomplete: bool = False) -> str:
     """Put the tables of two runs side by side.
 
     Tables present in both runs are joined on their non-numeric columns (see
     :func:`compare_table`); tables present in only one run are listed. Pseudonymised ids
-    only match across runs that used the same key (``CRM_RESEARCH_PSEUDO_KEY``).
+    only match across runs that used the same key (same ``pseudonym_key`` fingerprint in
+    their manifests). Tables mapped back to ids (``*.reidentified.csv``) are left out.
+
+    Only runs that finished well are compared: a run that was interrupted or aborted, in which
+    a notebook failed, that is still running, or whose runner died (stale: see
+    :func:`crm_research.run.lifecycle.run_state`), or without a manifest, is refused unless
+    ``allow_incomplete``; then the comparison opens with one sentence per such run.
 
     Parameters
     ----------
@@ -103,21 +128,33 @@ def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, max_rows: in
         Folder to write ``comparison.md`` and one ``<table>.csv`` per common table.
     max_rows : int
         Rows shown per table in the text (the CSVs have all).
+    allow_incomplete : bool
+        Compare runs that did not finish well too (``--allow-incomplete``).
 
     Returns
     -------
     str
         The comparison as Markdown.
+
+    Raises
+    ------
+    CRMError
+        Not a run folder; a run that did not finish well (one line saying what happened to it)
+        without ``allow_incomplete``.
     """
     import pandas as pd
 
     from crm_research.notebook import write_csv
 
     a, b = _run_folder(run_a), _run_folder(run_b)
-    ta = {p.stem: p for p in sorted((a / "tables").glob("*.csv"))}
-    tb = {p.stem: p for p in sorted((b / "tables").glob("*.csv"))}
+    warnings = [w for w in (_check_finished(a, allow_incomplete), _check_finished(b, allow_incomplete)) if w]
+    ta = {p.stem: p for p in sorted((a / "tables").glob("*.csv")) if not p.stem.endswith(REIDENTIFIED)}
+    tb = {p.stem: p for p in sorted((b / "tables").glob("*.csv")) if not p.stem.endswith(REIDENTIFIED)}
     common = [t for t in ta if t in tb]
     lines = [f"# Comparison of runs {a.name} (A) and {b.name} (B)", ""]
+    if warnings:
+        for w in warnings:
+            lines += [f"**Incomplete.** {w}", ""]
     results = {}
     for t in common:
         df = compare_table(pd.read_csv(ta[t]), pd.read_csv(tb[t]))
@@ -138,7 +175,7 @@ def compare_runs(run_a: Path, run_b: Path, out: Path | None = None, max_rows: in
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "comparison.md").write_text(text, encoding="utf-8")
+        paths.write_atomic(out / "comparison.md", text)
         for t, df in results.items():
             write_csv(df, out / f"{t}.csv")
     return text

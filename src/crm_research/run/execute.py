@@ -1,16 +1,27 @@
-"""Execute notebooks with papermill into a new run folder, with client reports and a manifest."""
+"""Execute notebooks with papermill into a new run folder, with client reports and a manifest.
+
+Before the run folder is made: the parameters are checked, ``--out`` is checked (a folder, not a
+file, not the filesystem root), the engagement's key is found (or created) and the data is
+loaded and validated (:mod:`~crm_research.run.precheck`). While it runs: SIGINT and SIGTERM
+stop it cleanly and the manifest's heartbeat tells a live run from a dead one
+(:mod:`~crm_research.run.lifecycle`). Every file the runner writes is written atomically.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -18,43 +29,82 @@ from typing import Any
 
 import nbformat
 
-from crm_research import paths, report
+from crm_research import paths, privacy, report
 from crm_research.errors import CRMError, NotebookFailed
+from crm_research.run import lifecycle, precheck
 from crm_research.run.params import notebook_parameters, plan_parameters, resolve_notebooks
 
-__all__ = ["run_notebooks", "KERNEL"]
+__all__ = ["run_notebooks", "RunInterrupted", "KERNEL", "INCOMPLETE"]
 
 KERNEL = "python3"
 KEY_LIBS = ("crm-research", "pandas", "numpy", "scipy", "pyarrow", "duckdb", "ibis-framework",
             "pandera", "scikit-learn", "lifelines", "statsmodels", "matplotlib", "papermill",
             "nbconvert", "nbclient", "ipykernel")
 HEARTBEAT_S = 30.0
+"""Seconds between two "still running" progress lines of a notebook."""
+INCOMPLETE = "INCOMPLETE"
+"""Marker file of a run folder whose run was interrupted or aborted (its tables are partial)."""
+
+
+class RunInterrupted(CRMError):
+    """The run was stopped by SIGINT or SIGTERM; the folder is marked ``interrupted``.
+
+    Attributes
+    ----------
+    signum : int
+    exit_code : int
+        130 for SIGINT, 143 for SIGTERM.
+    run_dir : Path or None
+        The (incomplete) run folder, None when the signal came before it was made.
+    """
+
+    def __init__(self, message: str, signum: int, run_dir: Path | None = None):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = lifecycle.EXIT_CODES.get(signum, 128 + int(signum))
+        self.run_dir = run_dir
 
 
 def _noop(_msg: str) -> None:
     return None
 
 
-def _key_record() -> dict[str, str]:
-    """Where the pseudonymisation key comes from and its public id (never the key itself)."""
-    from crm_research import privacy
+def _os_error(exc: OSError) -> str:
+    """One line for an OSError: what failed and where, without a traceback."""
+    what = exc.strerror or str(exc)
+    return f"{what}: {exc.filename}" if getattr(exc, "filename", None) else what
 
-    env = os.environ.get(privacy.ENV_KEY)
-    key = env if env else privacy.project_key()
-    return {"source": "environment" if env else "project", "key_id": privacy.key_id(key)}
+
+def _check_out_parent(parent: Path) -> Path:
+    """The folder of run folders: not a file, not a filesystem root, and creatable."""
+    given = parent
+    parent = Path(parent).expanduser()
+    resolved = parent.resolve()
+    if resolved == Path(resolved.anchor):
+        raise CRMError(f"--out {given}: refusing to write run folders at the filesystem root; give a "
+                       f"folder such as reports/ or ~/crm-runs")
+    if parent.exists() and not parent.is_dir():
+        raise CRMError(f"--out {given} is a file, not a folder: give the folder that holds run folders")
+    for up in resolved.parents:
+        if up.exists() and not up.is_dir():
+            raise CRMError(f"--out {given}: {up} is a file, not a folder")
+    return resolved  # absolute: kernels run in the project root, not in the caller's folder
 
 
 def _new_run_folder(parent: Path, plan: dict) -> Path:
     digest = hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:7]
     base = f"run-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{digest}"
-    parent.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 1000):
-        folder = parent / (base if i == 1 else f"{base}-{i}")
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for i in range(1, 1000):
+            folder = parent / (base if i == 1 else f"{base}-{i}")
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            return folder
+    except OSError as exc:
+        raise CRMError(f"cannot create a run folder in {parent}: {_os_error(exc)}") from None
     raise CRMError(f"cannot create a new run folder in {parent}: too many runs named {base}")
 
 
@@ -86,9 +136,18 @@ def _now() -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    paths.write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _write_index(run_dir: Path, manifest: dict) -> Path:
+    """``report.write_index`` into a temporary folder of the run, then one rename into place."""
+    tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=run_dir))
+    try:
+        written = report.write_index(tmp, manifest)
+        os.replace(written, run_dir / "index.html")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return run_dir / "index.html"
 
 
 def _check_kernel() -> None:
@@ -142,20 +201,35 @@ def _failure(stem: str, src: Path, exc: Exception, executed: Path) -> dict[str, 
     }
 
 
-def _execute(src: Path, dst: Path, params: dict, root: Path) -> None:
+def _execute(src: Path, dst: Path, params: dict, root: Path, manager_class=None) -> None:
     import papermill
 
+    extra = {"kernel_manager_class": manager_class} if manager_class is not None else {}
     papermill.execute_notebook(
         str(src), str(dst), parameters=params, kernel_name=KERNEL, cwd=str(root),
         progress_bar=False, log_output=False, request_save_on_cell_execute=True,
         # the kernel's TCP-transport warning is noise on a local machine
-        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        extra_arguments=["--IPKernelApp.log_level=CRITICAL"], **extra,
     )
 
 
 def _heartbeat(stem: str, t0: float, progress: Callable[[str], None], stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_S):
         progress(f"  {stem}: still running ({time.perf_counter() - t0:.0f} s)")
+
+
+def _resolve_data_dirs(plan: dict, root: Path, progress: Callable[[str], None]) -> None:
+    from crm_research.notebook import resolve_data_dir
+
+    folders: dict[Any, str] = {}
+    for params in plan.values():
+        if "data_dir" in params:
+            key = params["data_dir"]
+            if key not in folders:
+                if key is None and not (paths.demo_data_dir(root) / "truth.json").exists():
+                    progress("preparing the demo company (first use)")
+                folders[key] = str(resolve_data_dir(key))
+            params["data_dir"] = folders[key]
 
 
 def run_notebooks(
@@ -168,6 +242,7 @@ def run_notebooks(
     progress: Callable[[str], None] | None = None,
     jobs: int | None = None,
     fail_fast: bool = False,
+    key: str | None = None,
 ) -> Path:
     """Execute notebooks with papermill into a new run folder, with client reports.
 
@@ -182,12 +257,12 @@ def run_notebooks(
     data_dir : Path, optional
         Data folder; default the demo company (generated on first use).
     out_dir : Path, optional
-        Parent of the run folder; default ``reports/``.
+        Parent of the run folder; default ``reports/``. Not a file, not a filesystem root.
     pdf : bool
         Also print each HTML report to PDF with Chromium (skipped with a message if absent).
     progress : callable, optional
-        Receives one line of text per step: notebook started, finished (with elapsed seconds),
-        and every 30 s a "still running" line, which comes from a helper thread.
+        Receives one line of text per step: data checked, notebook started, finished (with
+        elapsed seconds), and every 30 s a "still running" line, which comes from a helper thread.
     jobs : int, optional
         Notebooks executed at the same time, each in its own kernel (default: 2, or 1 on a
         one-core machine). Results do not depend on it: every kernel computes single-threaded
@@ -195,6 +270,12 @@ def run_notebooks(
     fail_fast : bool
         After a failure no further notebook starts (those already running finish; the others
         are marked ``skipped``). Default: every notebook runs, whatever the others do.
+    key : str, optional
+        Name of the engagement's pseudonymisation key (``acme``); default
+        ``$CRM_RESEARCH_KEY_NAME``, else ``default``. Created on first use in the user's
+        configuration folder (see :mod:`crm_research.privacy`), never in the run folder; the
+        kernels get the name in ``$CRM_RESEARCH_KEY_NAME``; the manifest records the name and
+        the key's fingerprint.
 
     Returns
     -------
@@ -204,7 +285,18 @@ def run_notebooks(
     Raises
     ------
     ParameterError
-        Unknown notebook or parameter, or a bad value; raised before any kernel starts.
+        Unknown notebook or parameter, a bad value, or an ``as_of`` outside the data's dates
+        (before its first order, or more than a year after its last date); raised before the
+        run folder is made.
+    CRMError
+        Before the run folder is made: a bad ``--out``, a key that cannot be read or created,
+        data that breaks the model (the full list in ``validation-<time>.txt`` beside the run
+        folders, a summary in the message). Later: the run folder cannot be written (a full or
+        read-only disk): the run stops, marked ``aborted`` where it still can be.
+    RunInterrupted
+        SIGINT or SIGTERM arrived: no further notebook started, running kernels were shut down,
+        the manifest says ``interrupted`` (with ``ended``), an ``INCOMPLETE`` file and the index
+        say so; ``.exit_code`` is 130 or 143.
     NotebookFailed
         Raised at the end, once every notebook has run (or been skipped with ``fail_fast``)
         and the index and manifest are written, if any notebook failed. Its message is one
@@ -220,78 +312,95 @@ def run_notebooks(
     root = paths.project_root()
     paths_ = resolve_notebooks(notebooks)
     plan = plan_parameters(paths_, params_file, overrides, data_dir)
-
-    from crm_research.notebook import resolve_data_dir
-
-    folders = {}
-    for params in plan.values():
-        if "data_dir" in params:
-            key = params["data_dir"]
-            if key not in folders:
-                if key is None and not (paths.demo_data_dir(root) / "truth.json").exists():
-                    progress("preparing the demo company (first use)")
-                folders[key] = str(resolve_data_dir(key))
-            params["data_dir"] = folders[key]
+    parent = _check_out_parent(Path(out_dir) if out_dir else paths.reports_dir(root))
+    key_info = privacy.key_record(key)
+    _resolve_data_dirs(plan, root, progress)
+    checked = precheck.check_data(plan, parent, progress)
     _check_kernel()
 
-    run_dir = _new_run_folder(Path(out_dir) if out_dir else paths.reports_dir(root), plan)
-    (run_dir / "notebooks").mkdir()
+    stopper = lifecycle.Stopper()
+    with stopper.install():
+        return _run(paths_, plan, parent, root, key_info, checked, stopper, pdf, progress, jobs, fail_fast)
+
+
+def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dict, checked: dict,
+         stopper: lifecycle.Stopper, pdf: bool, progress: Callable[[str], None], jobs: int | None,
+         fail_fast: bool) -> Path:
+    run_dir = _new_run_folder(parent, plan)
     manifest: dict[str, Any] = {
         "run": run_dir.name, "status": "running", "started": _now(), "ended": None,
+        "pid": os.getpid(), "host": lifecycle.host_name(), "heartbeat": _now(),
         "project_root": str(root), "git": _git_commit(root), "versions": _versions(),
-        "data": None, "pseudonym_key": _key_record(),
+        "data": dict(next(iter(checked.values()))) if len(checked) == 1 else None,
+        "pseudonym_key": key_info,
         "notebooks": [{"name": p.stem, "source": str(p), "parameters": plan[p.stem], "status": "pending"}
                       for p in paths_],
     }
-    _write_json(run_dir / "manifest.json", manifest)
+    try:
+        (run_dir / "notebooks").mkdir()
+        _write_json(run_dir / "manifest.json", manifest)
+    except OSError as exc:  # nothing ran yet: leave nothing behind
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise CRMError(f"cannot write the run folder {run_dir}: {_os_error(exc)}") from None
     progress(f"run folder {run_dir}")
     jobs = max(1, min(2, os.cpu_count() or 1) if jobs is None else int(jobs))
-    lock = threading.Lock()  # guards the manifest and its file
+    lock = threading.Lock()  # guards the manifest (every entry) and its file
     failed = threading.Event()
     reports: dict[str, Path] = {}
+    kernels = lifecycle.Kernels({privacy.ENV_KEY_NAME: key_info["name"]})
+    manager_class = kernels.manager_class()
 
     def save_manifest() -> None:
         with lock:
             _write_json(run_dir / "manifest.json", manifest)
 
+    def update(entry: dict, **values: Any) -> None:
+        with lock:
+            entry.update(values)
+
     def one(i: int, src: Path, entry: dict) -> None:
         stem = src.stem
-        if fail_fast and failed.is_set():
-            entry["status"] = "skipped"
-            return
+        with lock:
+            if stopper.stopping or (fail_fast and failed.is_set()):
+                entry["status"] = "skipped"
+                return
+            entry.update(status="running", started=_now())
+        save_manifest()
         params = dict(plan[stem])
         if "run_dir" in notebook_parameters(src):
             params["run_dir"] = str(run_dir)
         executed = run_dir / "notebooks" / src.name
         progress(f"[{i}/{len(paths_)}] {stem} ...")
-        entry.update(status="running", started=_now())
-        save_manifest()
         t0 = time.perf_counter()
         stop = threading.Event()
         beat = threading.Thread(target=_heartbeat, args=(stem, t0, progress, stop), daemon=True)
         beat.start()
         failure = None
         try:
-            _execute(src, executed, params, root)
+            _execute(src, executed, params, root, manager_class)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
-            failure = _failure(stem, src, exc, executed)
-            entry.update(status="failed", error=failure["line"],
-                         failure={k: failure[k] for k in ("cell", "exception", "message", "sentence")})
-            failed.set()
+            if stopper.stopping:  # the kernel was shut down by the stop, or never started
+                update(entry, status="interrupted")
+            else:
+                failure = _failure(stem, src, exc, executed)
+                update(entry, status="failed", error=failure["line"],
+                       failure={k: failure[k] for k in ("cell", "exception", "message", "sentence")})
+                failed.set()
         else:
-            entry["status"] = "ok"
+            update(entry, status="ok")
         finally:
             stop.set()
-            entry.update(ended=_now(), duration_s=round(time.perf_counter() - t0, 2))
-        _collect_meta(run_dir, entry)
-        if executed.exists():
+            update(entry, ended=_now(), duration_s=round(time.perf_counter() - t0, 2))
+        with lock:
+            _collect_meta(run_dir, entry)
+        if executed.exists() and entry["status"] != "interrupted":
             try:
                 with lock:
                     reports[stem] = _write_report(run_dir, executed, entry, manifest,
                                                   failure["sentence"] if failure else None)
             except CRMError as exc:
                 if failure is None:
-                    entry.update(status="failed", error=f"notebook {stem}: {exc}")
+                    update(entry, status="failed", error=f"notebook {stem}: {exc}")
                     failed.set()
                 else:  # keep the notebook's own error; say why there is no report
                     progress(f"  {stem}: no report written: {exc}")
@@ -299,41 +408,135 @@ def run_notebooks(
         progress(f"[{i}/{len(paths_)}] {stem} {entry['status']} in {entry['duration_s']:.1f} s"
                  + (f": {entry['failure']['sentence']}" if entry.get("failure") else ""))
 
-    t_run = time.perf_counter()
-    work = list(enumerate(zip(paths_, manifest["notebooks"], strict=True), start=1))
-    if jobs == 1 or len(work) == 1:
-        for i, (src, entry) in work:
+    def guarded(i: int, src: Path, entry: dict) -> None:
+        try:
             one(i, src, entry)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="notebook") as pool:
-            for fut in [pool.submit(one, i, src, entry) for i, (src, entry) in work]:
-                fut.result()
-    # failures in reading order
-    failures = [m["error"] for m in manifest["notebooks"] if m["status"] == "failed"]
-    html_files = [reports[p.stem] for p in paths_ if p.stem in reports]
+        except BaseException as exc:  # the runner's own trouble (a full disk): stop the run
+            stopper.abort(exc)
+            why = _os_error(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+            with lock:  # its outputs (report, manifest entry) are not all written
+                if entry.get("status") != "skipped":
+                    entry.update(status="interrupted", error=f"notebook {src.stem}: the runner stopped: {why}")
 
+    alive = threading.Event()
+
+    def pulse() -> None:  # the manifest's heartbeat, so a dead runner's folder is seen as stale
+        while not alive.wait(lifecycle.HEARTBEAT_S):
+            try:
+                with lock:
+                    manifest["heartbeat"] = _now()
+                    _write_json(run_dir / "manifest.json", manifest)
+            except OSError:
+                pass
+
+    def quiet_when_stopping(record: logging.LogRecord) -> bool:
+        return not stopper.stopping  # "Kernel died ..." is what a stop does, not news
+
+    t_run = time.perf_counter()
+    pulse_thread = threading.Thread(target=pulse, daemon=True, name="run-heartbeat")
+    pulse_thread.start()
+    work = list(enumerate(zip(paths_, manifest["notebooks"], strict=True), start=1))
+    loggers = [logging.getLogger(n) for n in ("papermill", "traitlets", "nbclient")]
+    for lg in loggers:
+        lg.addFilter(quiet_when_stopping)
+    try:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="notebook") as pool:
+            futures = [pool.submit(guarded, i, src, entry) for i, (src, entry) in work]
+            while True:
+                _, pending = wait(futures, timeout=0.2)
+                if stopper.stopping:
+                    kernels.stop()
+                    kernels.escalate()
+                if not pending:
+                    break
+        html_files = [reports[p.stem] for p in paths_ if p.stem in reports]
+        pdf_errors = [] if stopper.stopping or not pdf else _print_pdfs(run_dir, html_files, manifest,
+                                                                          stopper, progress)
+    finally:
+        alive.set()
+        pulse_thread.join()  # its last write must not land after the final manifest
+        for lg in loggers:
+            lg.removeFilter(quiet_when_stopping)
+    return _finish(run_dir, manifest, paths_, stopper, t_run, pdf_errors, progress)
+
+
+def _print_pdfs(run_dir: Path, html_files: list[Path], manifest: dict, stopper: lifecycle.Stopper,
+                progress: Callable[[str], None]) -> list[str]:
+    if report.find_chromium() is None:
+        report.pdf_all(run_dir, html_files, progress)  # says why there is no PDF
+        return []
+    errors = []
+    for h in html_files:
+        if stopper.stopping:
+            break
+        try:
+            for stem, name in report.pdf_all(run_dir, [h], progress).items():
+                next(m for m in manifest["notebooks"] if m["name"] == stem)["pdf"] = name
+        except CRMError as exc:
+            errors.append(f"{h.stem}: PDF not written: {exc}")
+            progress(f"  {errors[-1]}")
+    return errors
+
+
+def _finish(run_dir: Path, manifest: dict, paths_: list[Path], stopper: lifecycle.Stopper, t_run: float,
+            pdf_errors: list[str], progress: Callable[[str], None]) -> Path:
+    """Mark the run folder finished (ok, failed, interrupted or aborted) and raise accordingly."""
+    for m in manifest["notebooks"]:
+        if m["status"] == "pending":
+            m["status"] = "skipped"
+    failures = [m["error"] for m in manifest["notebooks"] if m["status"] == "failed"]
     fps = {(m.get("data") or {}).get("fingerprint") for m in manifest["notebooks"] if m.get("data")}
     if len(fps) == 1:
         first = next(m["data"] for m in manifest["notebooks"] if m.get("data"))
-        manifest["data"] = dict(first)
+        manifest["data"] = {**(manifest.get("data") or {}), **first}
     elif fps:
         manifest["data"] = {"fingerprint": None, "note": "notebooks used different data; see each notebook"}
-    if pdf:
-        for stem, name in report.pdf_all(run_dir, html_files, progress).items():
-            next(m for m in manifest["notebooks"] if m["name"] == stem)["pdf"] = name
-    manifest.update(status="failed" if failures else "ok", ended=_now(),
+    stopped = stopper.stopping  # a signal or the runner's own error
+    status = ("interrupted" if stopper.signum is not None else "aborted") if stopped else \
+        ("failed" if failures else "ok")
+    manifest.update(status=status, ended=_now(), heartbeat=_now(),
                     duration_s=round(time.perf_counter() - t_run, 2))
-    _write_json(run_dir / "manifest.json", manifest)
-    report.write_index(run_dir, manifest)
+    n_int = sum(m["status"] == "interrupted" for m in manifest["notebooks"])
+    n_skip = sum(m["status"] == "skipped" for m in manifest["notebooks"])
+    n_ok = sum(m["status"] == "ok" for m in manifest["notebooks"])
+    why = ""
+    if stopped:
+        if stopper.signum is not None:
+            why = signal.Signals(stopper.signum).name
+            manifest["stopped"] = {"signal": why}
+        else:
+            err = stopper.error
+            why = _os_error(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
+            manifest["stopped"] = {"error": why}
+        manifest["stopped"]["seconds_to_stop"] = round(time.monotonic() - (stopper.when or time.monotonic()), 2)
+    state = (f"{status} ({why}): {n_ok} of {len(paths_)} notebooks finished, {n_int} stopped part way, "
+             f"{n_skip} not started; tables are partial") if stopped else ""
+    try:
+        if stopped:
+            paths.write_atomic(run_dir / INCOMPLETE, f"run {state}\n")
+        _write_json(run_dir / "manifest.json", manifest)
+        _write_index(run_dir, manifest)
+        if failures and not stopped:
+            paths.write_atomic(run_dir / "FAILED", "\n".join(failures) + "\n")
+    except OSError as exc:
+        extra = f" (the run was {state})" if stopped else ""
+        raise CRMError(f"cannot finish the run folder {run_dir}: {_os_error(exc)}{extra}") from None
+    if stopped:
+        progress(f"stopped after {manifest['duration_s']:.1f} s: {run_dir / 'index.html'}")
+        if stopper.signum is not None:
+            raise RunInterrupted(f"run {state}: {run_dir}", stopper.signum, run_dir)
+        if not isinstance(stopper.error, OSError | CRMError):
+            raise stopper.error  # a bug: keep its traceback
+        raise CRMError(f"run {state}: {run_dir}")
     if failures:
-        (run_dir / "FAILED").write_text("\n".join(failures) + "\n", encoding="utf-8")
-        n_ok = sum(m["status"] == "ok" for m in manifest["notebooks"])
         progress(f"done in {manifest['duration_s']:.1f} s: {len(failures)} of {len(paths_)} notebooks "
                  f"failed, {n_ok} ok: {run_dir / 'index.html'}")
         err = NotebookFailed("\n".join(failures))
         err.failures = failures
         err.run_dir = run_dir
         raise err
+    if pdf_errors:
+        raise CRMError(f"{'; '.join(pdf_errors)} (HTML reports and tables are complete: {run_dir})")
     progress(f"done in {manifest['duration_s']:.1f} s: {run_dir / 'index.html'}")
     return run_dir
 
@@ -380,7 +583,7 @@ def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict,
         nb = report.until_error(nb)
     text = report.notebook_html(nb, title, header, footer, notice=stopped)
     out = run_dir / f"{entry['name']}.html"
-    out.write_text(text, encoding="utf-8")
+    paths.write_atomic(out, text)
     entry.update(title=title, report=out.name)
     return out
 

@@ -1,0 +1,256 @@
+"""A run's life: stopping on SIGINT/SIGTERM, the kernels it must shut down, its heartbeat, and
+telling a finished run from an interrupted, failed or stale one.
+
+A run folder's ``manifest.json`` holds ``status`` (``running``, then ``ok``, ``failed``,
+``interrupted`` or ``aborted``), ``pid`` and ``host`` of the runner and ``heartbeat``, the time
+the runner last said it was alive (every :data:`HEARTBEAT_S` seconds while it runs). A
+``running`` manifest whose runner is gone (same host, no such process) or silent for more than
+:data:`STALE_AFTER_S` seconds is *stale*: the process died (``kill -9``, a reboot, a closed
+laptop lid) and its tables are partial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["HEARTBEAT_S", "STALE_AFTER_S", "FINISHED", "Stopper", "Kernels", "run_state", "read_manifest",
+           "host_name", "pid_alive", "EXIT_CODES"]
+
+HEARTBEAT_S = 10.0
+"""Seconds between two heartbeats written to the manifest while a run is going."""
+
+STALE_AFTER_S = 120.0
+"""A running manifest without a heartbeat for this long is stale (its runner is gone or stuck)."""
+
+FINISHED = ("ok",)
+"""Run statuses whose tables are complete."""
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+"""Exit status of a run stopped by a signal (128 + the signal's number, as a shell reports it)."""
+
+KILL_AFTER_S = 2.0
+"""Seconds a kernel gets to end after SIGTERM before it is killed."""
+
+
+def host_name() -> str:
+    return socket.gethostname()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (a zombie counts as gone)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    except (OSError, ValueError, TypeError):
+        return False
+    try:  # Linux: a zombie is a dead process nobody has reaped yet
+        for line in Path(f"/proc/{int(pid)}/status").read_text().splitlines():
+            if line.startswith("State:"):
+                return "Z" not in line.split(":", 1)[1].split()[0]
+    except OSError:
+        pass
+    return True
+
+
+def _age_s(stamp: Any) -> float | None:
+    try:
+        t = datetime.fromisoformat(str(stamp))
+    except (TypeError, ValueError):
+        return None
+    if t.tzinfo is None:
+        t = t.astimezone()
+    return (datetime.now(UTC) - t).total_seconds()
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The run folder's manifest, or None when it has none (or it cannot be read)."""
+    try:
+        data = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def run_state(manifest: dict | None) -> tuple[str, str]:
+    """The state of a run and, unless it finished well, one sentence saying what happened.
+
+    Parameters
+    ----------
+    manifest : dict or None
+        The run's manifest (None: the folder has none).
+
+    Returns
+    -------
+    (str, str)
+        ``("ok", "")``, or a state among ``failed``, ``interrupted``, ``aborted``, ``running``,
+        ``stale``, ``unknown`` with its sentence.
+    """
+    if manifest is None:
+        return "unknown", "has no readable manifest.json, so nothing says it finished"
+    status = str(manifest.get("status", ""))
+    nbs = manifest.get("notebooks") or []
+    if status == "ok":
+        return "ok", ""
+    if status == "failed":
+        bad = [n.get("name", "?") for n in nbs if n.get("status") == "failed"]
+        skipped = sum(n.get("status") == "skipped" for n in nbs)
+        more = f", {skipped} not started" if skipped else ""
+        return "failed", (f"failed: {len(bad)} of {len(nbs)} notebooks stopped part way "
+                          f"({', '.join(bad)}){more}, so their tables are partial")
+    if status in ("interrupted", "aborted"):
+        why = manifest.get("stopped") or {}
+        reason = f" by {why['signal']}" if why.get("signal") else (f": {why['error']}" if why.get("error") else "")
+        return status, f"was {status}{reason} at {manifest.get('ended') or '?'}, so its tables are partial"
+    if status == "running":
+        pid, host = manifest.get("pid"), manifest.get("host")
+        beat = manifest.get("heartbeat") or manifest.get("started")
+        age = _age_s(beat)
+        ago = f"{age:.0f} s ago" if age is not None else "never"
+        if pid is None and host is None:
+            return "stale", "says 'running' but records no process (an older run that never finished)"
+        if host == host_name() and pid is not None and not pid_alive(pid):
+            return "stale", (f"says 'running' but its process (pid {pid} on {host}) is gone: it died "
+                             f"part way (last heartbeat {ago}), so its tables are partial")
+        if age is None or age > STALE_AFTER_S:
+            return "stale", (f"says 'running' but its process (pid {pid} on {host}) has been silent "
+                             f"since {beat} ({ago}): it died or hangs, so its tables are partial")
+        return "running", f"is still running (pid {pid} on {host}, heartbeat {ago})"
+    return "unknown", f"has status {status!r}, not 'ok'"
+
+
+class Stopper:
+    """Why a run stops early: a signal (SIGINT, SIGTERM), a runner error, or ``--fail-fast``.
+
+    ``install()`` makes SIGINT and SIGTERM set :attr:`event` instead of raising, so the runner
+    finishes cleanly: no new notebook starts, the kernels are shut down, the folder is marked.
+    Handlers are only installed from the main thread, and restored on exit.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self.error: BaseException | None = None
+        self.when: float | None = None
+
+    def _handler(self, signum, _frame) -> None:  # only sets flags: safe at any point
+        if self.signum is None:
+            self.signum = signum
+        if self.when is None:
+            self.when = time.monotonic()
+        self.event.set()
+
+    def abort(self, error: BaseException) -> None:
+        """Stop because the runner itself failed (e.g. the disk is full)."""
+        if self.error is None:
+            self.error = error
+        if self.when is None:
+            self.when = time.monotonic()
+        self.event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.event.is_set()
+
+    @contextlib.contextmanager
+    def install(self) -> Iterator[Stopper]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for s in old:
+            signal.signal(s, self._handler)
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+class Kernels:
+    """The kernels of one run: started with the run's environment, killed when it stops.
+
+    :meth:`manager_class` gives papermill a kernel manager class that adds ``env`` to each
+    kernel's environment and registers the kernel; once :meth:`stop` is called, running kernels
+    get SIGTERM (their whole process group), then SIGKILL after :data:`KILL_AFTER_S`, and a
+    kernel that finishes starting afterwards is killed at once.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = dict(env)
+        self._lock = threading.Lock()
+        self._live: list[Any] = []
+        self._stopped_at: float | None = None
+        self._killed = False
+
+    @staticmethod
+    def _signal(km, sig: int) -> None:
+        prov = getattr(km, "provisioner", None)
+        pid = getattr(prov, "pid", None)
+        pgid = getattr(prov, "pgid", None)
+        try:
+            if pgid:
+                os.killpg(pgid, sig)
+            elif pid:
+                os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+
+    def _register(self, km) -> None:
+        with self._lock:
+            self._live.append(km)
+            late = self._stopped_at is not None
+        if late:
+            self._signal(km, signal.SIGKILL)
+
+    def stop(self) -> None:
+        """SIGTERM to every kernel now; :meth:`escalate` sends SIGKILL later."""
+        with self._lock:
+            if self._stopped_at is None:
+                self._stopped_at = time.monotonic()
+            live = list(self._live)
+        for km in live:
+            self._signal(km, signal.SIGTERM)
+
+    def escalate(self) -> None:
+        """SIGKILL to every kernel once :data:`KILL_AFTER_S` have passed since :meth:`stop`."""
+        with self._lock:
+            due = (self._stopped_at is not None and not self._killed
+                   and time.monotonic() - self._stopped_at >= KILL_AFTER_S)
+            if due:
+                self._killed = True
+            live = list(self._live) if due else []
+        for km in live:
+            self._signal(km, signal.SIGKILL)
+
+    def manager_class(self):
+        """An ``AsyncKernelManager`` subclass bound to this run (pass as papermill's
+        ``kernel_manager_class``)."""
+        from jupyter_client import AsyncKernelManager
+
+        kernels = self
+
+        class RunKernelManager(AsyncKernelManager):
+            async def start_kernel(self, **kw):
+                with kernels._lock:
+                    late = kernels._stopped_at is not None
+                if late:
+                    raise RuntimeError("the run is stopping: no new kernel")
+                base = kw.pop("env", None)
+                kw["env"] = {**(base if base is not None else os.environ), **kernels.env}
+                await super().start_kernel(**kw)
+                kernels._register(self)
+
+        return RunKernelManager

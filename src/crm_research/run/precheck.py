@@ -1,0 +1,189 @@
+"""Check the data of a run before any kernel starts and before its folder is made.
+
+Each distinct (data folder, ``as_of``) of the run is loaded and validated as the notebooks will
+load it (:func:`crm_research.data.load` with the folder's ``mapping.yaml`` and ``as_of``), and
+``as_of`` is checked against the data's dates:
+
+* on or before the first order (nothing would be analysed) is an error naming both dates;
+* more than :data:`MAX_AS_OF_GAP_DAYS` days after the data's last date (any dated table) is an
+  error naming both dates: a typo (``2099``) or the wrong folder, never a meaningful analysis.
+
+When the data breaks the model, the full problem list is written to
+``<folder of run folders>/validation-<YYYYmmdd-HHMMSS>.txt`` (``reports/`` or ``--out``) and the
+error shows a short summary: problems per table and check, and the file's path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crm_research import paths
+from crm_research.errors import CRMError, DataValidationError, ParameterError
+
+__all__ = ["MAX_AS_OF_GAP_DAYS", "check_data", "date_range", "check_as_of_range"]
+
+MAX_AS_OF_GAP_DAYS = 365
+"""``as_of`` may be at most this many days after the data's last date."""
+
+
+def date_range(crm) -> tuple[tuple[str, pd.Timestamp], tuple[str, pd.Timestamp]] | None:
+    """First and last date of the data's dated tables, each with its ``table.column``."""
+    from crm_research.data.model import TABLES
+
+    first = last = None
+    for name, frame in crm.tables().items():
+        col = TABLES[name].time if name in TABLES else None
+        if frame is None or col is None or col not in frame.columns:
+            continue
+        s = pd.to_datetime(frame[col], utc=True).dropna()
+        if s.empty:
+            continue
+        lo, hi = s.min(), s.max()
+        if first is None or lo < first[1]:
+            first = (f"{name}.{col}", lo)
+        if last is None or hi > last[1]:
+            last = (f"{name}.{col}", hi)
+    return None if first is None else (first, last)
+
+
+def _day(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%d")
+
+
+def check_as_of_range(crm, as_of: Any, where: str) -> None:
+    """Raise if ``as_of`` is more than :data:`MAX_AS_OF_GAP_DAYS` after the data's last date.
+
+    ``crm`` is the data loaded with ``as_of`` (so every date is before it).
+    """
+    from crm_research.notebook import parse_as_of
+
+    rng = date_range(crm)
+    if as_of is None or rng is None:
+        return
+    t = parse_as_of(as_of)
+    (_, _), (col, last) = rng
+    gap = (t - last).days
+    if gap > MAX_AS_OF_GAP_DAYS:
+        years = f"{gap / 365.25:.1f} years" if gap >= 730 else f"{gap} days"
+        raise ParameterError(
+            f"as_of={as_of} is {years} after the data's last date ({col} {_day(last)}) in {where}: "
+            f"give a date at most {MAX_AS_OF_GAP_DAYS} days after it, e.g. "
+            f"as_of {_day(last + pd.Timedelta(days=1))}, or check the data folder")
+
+
+def _before_first(folder: Path, mapping, as_of: Any) -> str | None:
+    """When loading with ``as_of`` left a required table empty: the error if ``as_of`` is on or
+    before the data's first order, else None."""
+    from crm_research import data
+    from crm_research.notebook import parse_as_of
+
+    try:
+        crm = data.load(folder, mapping=mapping)
+    except CRMError:
+        return None
+    orders = crm.tables().get("orders")
+    rng = None
+    if orders is not None and len(orders) and "ordered_at" in orders.columns:
+        s = pd.to_datetime(orders["ordered_at"], utc=True).dropna()
+        if not s.empty:
+            rng = ("orders.ordered_at", s.min())
+    if rng is None:
+        r = date_range(crm)
+        rng = r[0] if r else None
+    if rng is None or parse_as_of(as_of) > rng[1]:
+        return None
+    return (f"as_of={as_of} is on or before the data's first date ({rng[0]} {_day(rng[1])}) in {folder}: "
+            f"nothing would be analysed; give a later as_of")
+
+
+def _summary(exc: DataValidationError, report: Path) -> str:
+    problems = exc.problems
+    by_table: dict[str, Counter] = {}
+    for p in problems:
+        by_table.setdefault(p.table, Counter())[p.check] += 1
+    n = len(problems)
+    lines = [f"{exc.source}: {n} data problem{'s' if n != 1 else ''} found; the full list is in {report}"]
+    for table, checks in by_table.items():
+        detail = ", ".join(f"{c} {k}" for c, k in sorted(checks.items(), key=lambda x: (-x[1], x[0])))
+        lines.append(f"  {table}: {sum(checks.values())} ({detail})")
+    lines.append("  fix the data or its mapping.yaml; `crm-research validate <folder> --as-of <date>` "
+                 "lists them too")
+    return "\n".join(lines)
+
+
+def _write_problems(exc: DataValidationError, out_dir: Path, folder: Path, mapping, as_of) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    head = [f"data folder: {folder}", f"mapping: {mapping if mapping else 'none'}",
+            f"as_of: {as_of if as_of is not None else 'none'}", ""]
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(1, 1000):
+            path = out_dir / (f"validation-{stamp}.txt" if i == 1 else f"validation-{stamp}-{i}.txt")
+            if not path.exists():
+                break
+        paths.write_atomic(path, "\n".join(head) + str(exc) + "\n")
+    except OSError as err:
+        raise CRMError(f"{exc.source}: {len(exc.problems)} data problems found, and the list cannot be "
+                       f"written to {out_dir}: {err.strerror or err}; run `crm-research validate "
+                       f"{folder}` to see them") from None
+    return path
+
+
+def check_data(plan: dict[str, dict], out_dir: Path, progress=None) -> dict[tuple[str, Any], dict]:
+    """Load and validate each (data folder, ``as_of``) of a run, before any kernel starts.
+
+    Parameters
+    ----------
+    plan : dict
+        ``{notebook: {parameter: value}}`` with ``data_dir`` already resolved to folders;
+        notebooks without ``data_dir`` are not checked.
+    out_dir : Path
+        Folder of the run folders, where a problem list is written.
+    progress : callable, optional
+        Receives one line per data folder checked.
+
+    Returns
+    -------
+    dict
+        ``{(folder, as_of): {"folder", "mapping", "as_of", "fingerprint"}}``.
+
+    Raises
+    ------
+    ParameterError
+        ``as_of`` before the data's first order or too far after its last date.
+    CRMError
+        The data breaks the model (summary and problem-list file), or cannot be read.
+    """
+    from crm_research import data
+    from crm_research.notebook import mapping_file
+
+    seen: dict[tuple[str, Any], dict] = {}
+    for params in plan.values():
+        if "data_dir" not in params or params["data_dir"] is None:
+            continue
+        folder = Path(params["data_dir"])
+        as_of = params.get("as_of")
+        key = (str(folder), None if as_of is None else str(as_of))
+        if key in seen:
+            continue
+        mapping = mapping_file(folder)
+        if progress:
+            progress(f"checking the data in {folder}" + (f" as of {as_of}" if as_of is not None else ""))
+        try:
+            crm = data.load(folder, mapping=mapping, as_of=as_of)
+        except DataValidationError as exc:
+            if as_of is not None and any(p.check == "empty_table" for p in exc.problems):
+                early = _before_first(folder, mapping, as_of)
+                if early:
+                    raise ParameterError(early) from None
+            report = _write_problems(exc, Path(out_dir), folder, mapping, as_of)
+            raise CRMError(_summary(exc, report)) from None
+        check_as_of_range(crm, as_of, str(folder))
+        seen[key] = {"folder": str(folder), "mapping": mapping.name if mapping else None,
+                     "as_of": as_of, "fingerprint": crm.fingerprint()}
+    return seen
