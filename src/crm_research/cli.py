@@ -240,7 +240,11 @@ def _os_error(exc: OSError) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     main_thread = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    old = signal.getsignal(signal.SIGTERM) if main_thread else None
+    if old is not None and old is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    else:
+        old = None
     try:
         return _COMMANDS[args.command](args)
     except CRMError as exc:
@@ -259,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.command} terminated (SIGTERM)", file=sys.stderr)
         return 143
     finally:
-        if main_thread and old is not None:
+        if old is not None:
             signal.signal(signal.SIGTERM, old)
 
 

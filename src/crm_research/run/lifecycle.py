@@ -136,7 +136,8 @@ class Stopper:
 
     ``install()`` makes SIGINT and SIGTERM set :attr:`event` instead of raising, so the runner
     finishes cleanly: no new notebook starts, the kernels are shut down, the folder is marked.
-    Handlers are only installed from the main thread, and restored on exit.
+    Handlers are only installed from the main thread, and restored on exit; a signal the
+    process was started ignoring (``nohup``, a background job of a script) stays ignored.
     """
 
     def __init__(self) -> None:
@@ -170,6 +171,7 @@ class Stopper:
             yield self
             return
         old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = {s: h for s, h in old.items() if h is not signal.SIG_IGN}  # nohup and friends: still ignored
         for s in old:
             signal.signal(s, self._handler)
         try:
