@@ -41,3 +41,20 @@ def small_company(tmp_path_factory) -> Path:
 
     return synthetic.write(tmp_path_factory.mktemp("company") / "small", n_customers=SMALL_CUSTOMERS,
                            seed=SMALL_SEED)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_config_dir(tmp_path_factory):
+    """Keys the tests create live in a throw-away configuration folder, never in ~/.config."""
+    import os
+
+    from crm_research import privacy  # noqa: F401 - the variable is read there
+
+    folder = tmp_path_factory.mktemp("config")
+    before = os.environ.get("CRM_RESEARCH_CONFIG_DIR")
+    os.environ["CRM_RESEARCH_CONFIG_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("CRM_RESEARCH_CONFIG_DIR", None)
+    else:
+        os.environ["CRM_RESEARCH_CONFIG_DIR"] = before

@@ -201,7 +201,7 @@ table = pd.DataFrame({'customer_id': top['customer_id'].astype(str), 'risk': [ro
 run.save_table(table, 'churn_at_risk_list')"""
 
 
-def test_the_key_stays_home_and_reidentify_maps_back(tmp_path, own_keys, small_company, capsys):
+def test_the_key_stays_home_and_reidentify_maps_back(tmp_path, own_keys, small_company, capsys, monkeypatch):
     nb = _nb(tmp_path / "at_risk.ipynb", 'data_dir = None  # data\nas_of = "2026-01-01"  # date\n'
                                          'run_dir = None  # run folder', AT_RISK)
     folders = {}
@@ -237,13 +237,19 @@ def test_the_key_stays_home_and_reidentify_maps_back(tmp_path, own_keys, small_c
     # reidentify on the consultant's machine: the run's data folder and key name by default
     table = folders["a"] / "tables" / "churn_at_risk_list.csv"
     truth = pd.read_parquet(small_company / "customers.parquet").sort_values("customer_id").head(40)
+    # real ids never go into the report folder: not by default, not by --out
+    assert cli.main(["reidentify", str(table), "--out", str(table.parent)]) == 2
+    assert "inside the run folder" in _one_line(capsys.readouterr().err)
+    monkeypatch.chdir(tmp_path)
     assert cli.main(["reidentify", str(table)]) == 0
     assert "customer_id 40 of 40 pseudonyms mapped back" in capsys.readouterr().out
-    back = pd.read_csv(table.with_name("churn_at_risk_list.reidentified.csv"), dtype=str)
+    mapped = tmp_path / "churn_at_risk_list.reidentified.csv"  # in the current folder
+    assert not list(folders["a"].rglob("*reidentified*"))
+    back = pd.read_csv(mapped, dtype=str)
     assert back["customer_id"].tolist() == truth["customer_id"].astype(str).tolist()
     assert back["customer_id_pseudonym"].tolist() == a["customer_id"].tolist()
     assert back["risk"].tolist() == pd.read_csv(table, dtype=str)["risk"].tolist()  # untouched text
-    assert (table.with_name("churn_at_risk_list.reidentified.csv").stat().st_mode & 0o077) == 0
+    assert (mapped.stat().st_mode & 0o077) == 0
     # from a list of ids, to a file of one's choice
     ids = tmp_path / "ids.csv"
     pd.DataFrame({"id": truth["customer_id"].astype(str)}).to_csv(ids, index=False)

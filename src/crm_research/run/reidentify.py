@@ -30,6 +30,14 @@ def _run_of(table: Path) -> tuple[Path | None, dict | None]:
     return (folder.parent, manifest) if manifest is not None else (None, None)
 
 
+def _inside_run_folder(target: Path) -> Path | None:
+    """The run folder (a folder with a ``manifest.json``) that ``target`` would be written into, if any."""
+    for folder in target.resolve().parents:
+        if (folder / "manifest.json").is_file():
+            return folder
+    return None
+
+
 def _key(name: str | None, manifest: dict | None, table: Path) -> tuple[str, str]:
     recorded = (manifest or {}).get("pseudonym_key") or {}
     chosen = privacy.key_name(name or recorded.get("name"))
@@ -121,7 +129,8 @@ def reidentify_table(table: str | os.PathLike, key: str | None = None, ids: str 
         The client's data folder to take the candidate ids from (loaded as the run did, with
         its ``mapping.yaml`` and ``as_of``). Default: the run's recorded data folder.
     out : path-like, optional
-        Output file (or folder). Default: ``<name>.reidentified.csv`` next to ``table``.
+        Output file (or folder), never inside a run folder. Default:
+        ``<name>.reidentified.csv`` in the current folder.
 
     Returns
     -------
@@ -161,9 +170,13 @@ def reidentify_table(table: str | os.PathLike, key: str | None = None, ids: str 
         total = sum(n for _, n in stats.values())
         raise CRMError(f"none of the {total} pseudonyms of {table} matched an id of {source} with key "
                        f"{name!r}: check the key and the data (nothing written)")
-    target = Path(out) if out is not None else table.with_name(f"{table.stem}{REIDENTIFIED}.csv")
+    target = Path(out) if out is not None else Path.cwd() / f"{table.stem}{REIDENTIFIED}.csv"
     if target.is_dir():
         target = target / f"{table.stem}{REIDENTIFIED}.csv"
+    inside = _inside_run_folder(target)
+    if inside is not None:
+        raise CRMError(f"{target} is inside the run folder {inside}: real ids never go into a report folder "
+                       f"(it is sent to the client as it is); give --out outside it")
     if target.resolve() == table.resolve():
         raise CRMError(f"--out {target} is the table itself: give another file")
     if not target.parent.is_dir():
