@@ -44,6 +44,7 @@ __all__ = [
     "number",
     "SCRATCH",
     "show",
+    "defuse_formula",
 ]
 
 SCRATCH = "scratch"
@@ -181,10 +182,56 @@ def data_notes(crm) -> list[str]:
 # ---------------------------------------------------------------------------------------
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a CSV cell as a formula (OWASP's list)."""
+
+
+def defuse_formula(value: Any) -> Any:
+    """``value`` with a leading apostrophe if it is text that a spreadsheet would run as a formula.
+
+    Text starting with one of :data:`FORMULA_START` (``=``, ``+``, ``-``, ``@``, tab, carriage
+    return) gets a ``'`` in front, so Excel, LibreOffice and Google Sheets show it as text and
+    never evaluate it (``=HYPERLINK(...)``, ``=1+1``, ``@SUM(...)``). Anything else, numbers
+    included, is returned as it is.
+    """
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def _csv_text(value: Any) -> Any:
+    """:func:`defuse_formula`, then carriage returns as line feeds: Python's CSV writer quotes a
+    cell holding a line feed but not one holding a bare carriage return, which a spreadsheet
+    would read as the end of the row (and whatever follows as a new cell, a formula too)."""
+    value = defuse_formula(value)
+    return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) and "\r" in value else value
+
+
+def _defuse_column(s: pd.Series) -> pd.Series:
+    """A text column with :func:`_csv_text` applied; the same object when nothing changes."""
+    if (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+            or pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s)):
+        return s  # numbers (negative ones too), flags and times are never text
+    values = s.astype(object)
+    risky = values.map(lambda v: isinstance(v, str) and (v.startswith(FORMULA_START) or "\r" in v)).astype(bool)
+    if not risky.any():
+        return s
+    return values.where(~risky, values.map(_csv_text))
+
+
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     """Write ``df`` as CSV with fixed formatting, so equal frames give equal bytes.
 
     Floats are rounded to 6 decimals; timestamps at midnight UTC are written as dates.
+
+    The tables are meant to be opened in a spreadsheet, so no cell can run as a formula: a
+    text cell (or column name) that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return is written with a leading apostrophe (``'=1+1``), OWASP's rule against CSV
+    injection; spreadsheets show it as text. Numeric columns are never changed (``-5.0`` stays a
+    number); in a text column every such cell is prefixed, ``"-5"`` included, because the
+    column is text and a spreadsheet would otherwise read the cell as a number or a formula.
+    Reading a table back with pandas keeps the apostrophe as part of the text. A carriage
+    return inside a text cell is written as a line feed (the cell is then quoted and stays one
+    cell). Nothing else changes, so tables without such cells are byte for byte what they were
+    before these rules.
     """
     out = df.copy()
     for col in out.columns:
@@ -195,6 +242,12 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
             out[col] = ts.dt.strftime("%Y-%m-%d" if midnight else "%Y-%m-%dT%H:%M:%SZ")
         elif pd.api.types.is_float_dtype(s):
             out[col] = s.round(6)
+        else:
+            defused = _defuse_column(s)
+            if defused is not s:
+                out[col] = defused
+    if any(isinstance(c, str) and (c.startswith(FORMULA_START) or "\r" in c) for c in out.columns):
+        out.columns = [_csv_text(c) for c in out.columns]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     out.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
