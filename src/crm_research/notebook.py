@@ -15,12 +15,20 @@ working directory.
 
 The display helpers at the end (:func:`show`, :func:`show_by_unit`, :func:`number`) format
 tables and numbers for a client; the analyses themselves live in the topic packages.
+
+No value from the data reaches a report as markup or a spreadsheet as a formula: :func:`show`
+escapes every cell and column name, :func:`text` escapes a value put into a notebook's Markdown
+(use it for every segment, channel, category, campaign, region, product or path name), the
+notes the context displays are escaped, figures cut texts too long to draw, and
+:func:`write_csv` neutralises formula-like cells.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import string
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -44,6 +52,7 @@ __all__ = [
     "number",
     "SCRATCH",
     "show",
+    "text",
     "defuse_formula",
 ]
 
@@ -254,6 +263,53 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+FIGURE_TEXT_LIMIT = 120
+"""Characters of one text of a saved figure; a longer one is cut and ends in "…"."""
+
+
+def _cut_figure_text(fig, limit: int = FIGURE_TEXT_LIMIT) -> None:
+    """Cut every text of ``fig`` longer than ``limit``: static texts now, tick labels as they are
+    drawn (each axis's formatters are wrapped; labels up to ``limit`` characters are unchanged)."""
+    from matplotlib import ticker
+    from matplotlib.text import Text
+
+    class Cut(ticker.Formatter):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __call__(self, x, pos=None):
+            return _cut(str(self.inner(x, pos)), limit)
+
+        def format_ticks(self, values):
+            return [_cut(str(v), limit) for v in self.inner.format_ticks(values)]
+
+        def set_axis(self, axis):
+            super().set_axis(axis)
+            self.inner.set_axis(axis)
+
+        def set_locs(self, locs):
+            self.inner.set_locs(locs)
+
+        def get_offset(self):
+            return self.inner.get_offset()
+
+        def format_data(self, value):
+            return self.inner.format_data(value)
+
+        def format_data_short(self, value):
+            return self.inner.format_data_short(value)
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for get, put in ((axis.get_major_formatter, axis.set_major_formatter),
+                             (axis.get_minor_formatter, axis.set_minor_formatter)):
+                if not isinstance(get(), Cut):
+                    put(Cut(get()))
+    for t in fig.findobj(Text):
+        if len(t.get_text()) > limit:
+            t.set_text(_cut(t.get_text(), limit))
+
+
 def _check_name(name: str, what: str) -> str:
     ok = name and all(ch.isalnum() or ch in "_-" for ch in name)
     if not ok:
@@ -369,7 +425,7 @@ class RunContext:
         if not notes:
             return Markdown("")
         return Markdown("**About this data.** " + " ".join(
-            n if n.endswith(".") else n + "." for n in notes))
+            _sentence(n if n.endswith(".") else n + ".") for n in notes))
 
     def section(self, key: str):
         """Whether section ``key`` of this notebook can run on the loaded data.
@@ -411,7 +467,8 @@ class RunContext:
             if verdict.note:
                 from IPython.display import Markdown, display
 
-                display(Markdown(f"> **{verdict.note.split(':', 1)[0]}:**{verdict.note.split(':', 1)[1]}"))
+                head, _, rest = verdict.note.partition(":")
+                display(Markdown(f"> **{_sentence(head)}:**{_sentence(rest)}"))
         return verdict
 
     def save_table(self, df: pd.DataFrame, name: str, *, pseudonymise: tuple[str, ...] | None = None,
@@ -462,7 +519,10 @@ class RunContext:
     def save_figure(self, fig, name: str, *, dpi: int = 120) -> None:
         """Write ``figures/<name>.png`` (the figure still shows in the notebook).
 
-        Returns nothing, so no file path appears in the client report.
+        Returns nothing, so no file path appears in the client report. Texts longer than
+        :data:`FIGURE_TEXT_LIMIT` characters (tick labels, legend entries, titles: a 5,000-character
+        category name) are cut first and end in "…", so one long value cannot stretch the image
+        to tens of thousands of pixels.
 
         Parameters
         ----------
@@ -480,6 +540,7 @@ class RunContext:
                            f"pick another name")
         path = self.figures_dir / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_figure_text(fig)
         fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
         if name not in self._meta["figures"]:
             self._meta["figures"].append(name)
@@ -573,12 +634,15 @@ def setup(notebook: str, run_dir: str | os.PathLike | None = None, seed: int = 0
             (ctx.figures_dir / f"{f}.png").unlink(missing_ok=True)
     ctx._write_meta()
     pd.set_option("display.max_rows", 40)
+    pd.set_option("styler.format.escape", "html")  # any table styled in a notebook shows data as text
     pd.set_option("display.float_format", lambda v: f"{v:,.2f}")
     try:
         import matplotlib as mpl
 
         mpl.rcParams.update({"figure.figsize": (8, 4), "figure.dpi": 100, "axes.grid": True,
-                             "axes.spines.top": False, "axes.spines.right": False})
+                             "axes.spines.top": False, "axes.spines.right": False,
+                             # a '$' in a data value is a dollar sign, never mathtext (nor a parse error)
+                             "text.parse_math": False})
     except ImportError:  # pragma: no cover
         pass
     return ctx
@@ -590,9 +654,125 @@ def setup(notebook: str, run_dir: str | os.PathLike | None = None, seed: int = 0
 
 PERCENT_HINTS = ("share", "rate", "ctr")
 
+TEXT_LIMIT = 200
+"""Characters of a data value shown in a report table or sentence; a longer value is cut and ends
+in "…" (``tables/*.csv`` keep it whole)."""
+
+_CONTROL = str.maketrans({**{chr(c): " " for c in range(32)}, "\x7f": " ", "\x85": " ", "\u2028": " ",
+                          "\u2029": " "})
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_MARKDOWN_PUNCTUATION = frozenset(string.punctuation) - set("&<>")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def _cut(value: str, limit: int | None) -> str:
+    return value if limit is None or len(value) <= limit else value[: max(limit - 1, 0)] + "…"
+
+
+def text(value: Any, *, code: bool = False, limit: int | None = TEXT_LIMIT) -> str:
+    """A data value as Markdown that shows as itself and can never become markup.
+
+    Put every value that comes from the data (a segment, channel, category, campaign, region,
+    product or path; a client's file or column name) into a notebook's Markdown through this:
+    ``display(Markdown(f"The largest segment is **{nb.text(top['segment'])}**."))``.
+    ``&``, ``<`` and ``>`` become HTML entities and every other ASCII punctuation mark is
+    backslash-escaped, so no value opens a tag, a link, an image, emphasis, a heading, a list,
+    a table or a code span; line breaks and control characters become spaces; a value with
+    right-to-left or other direction marks is isolated (U+2068 … U+2069) so it cannot reorder
+    the rest of the sentence.
+
+    Parameters
+    ----------
+    value : object
+        The value; ``None`` and missing values give ``""``.
+    code : bool
+        Show it as code (``<code>…</code>``, the escaped value inside): use it where the notebook
+        would write `` `name` ``, since a backquote in the value would end a Markdown code span.
+    limit : int or None
+        Longest text shown (default :data:`TEXT_LIMIT`); a longer value is cut and ends in "…".
+        ``None`` never cuts.
+
+    Returns
+    -------
+    str
+        Markdown text.
+    """
+    if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    raw = _cut(str(value).translate(_CONTROL), limit)
+    out = "".join(_ENTITIES.get(ch) or ("\\" + ch if ch in _MARKDOWN_PUNCTUATION else ch) for ch in raw)
+    if any(ch in _BIDI for ch in raw):
+        out = "\u2068" + out + "\u2069"
+    return f"<code>{out}</code>" if code else out
+
+
+def _sentence(sentence: Any) -> str:
+    """A sentence of the package (a section's reason, a data note) as Markdown: every character
+    escaped as by :func:`text`, its `quoted` names shown as code; never cut."""
+    parts = str(sentence).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backquote: plain text
+        return text(sentence, limit=None)
+    return "".join(text(p, code=bool(i % 2), limit=None) for i, p in enumerate(parts) if p)
+
+
+@functools.cache
+def _client_table():
+    from pandas.io.formats.style import Styler
+
+    class ClientTable(Styler):
+        """A :class:`~pandas.io.formats.style.Styler` whose ``format`` and ``format_index``
+        escape HTML unless told otherwise (``escape=None``), so a notebook that formats a column
+        of one of :func:`show`'s tables again cannot let a value through as markup."""
+
+        def format(self, formatter=None, subset=None, na_rep=None, precision=None, decimal=".",
+                   thousands=None, escape="html", hyperlinks=None):
+            return super().format(formatter, subset, na_rep, precision, decimal, thousands, escape, hyperlinks)
+
+        def format_index(self, formatter=None, axis=0, level=None, na_rep=None, precision=None,
+                         decimal=".", thousands=None, escape="html", hyperlinks=None):
+            return super().format_index(formatter, axis, level, na_rep, precision, decimal, thousands,
+                                        escape, hyperlinks)
+
+    return ClientTable
+
+
+def _is_text(s: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+                or pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s))
+
+
+def _short_view(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with text cells and column names longer than :data:`TEXT_LIMIT` cut (the same
+    frame when none is)."""
+    def too_long(v) -> bool:
+        return isinstance(v, str) and len(v) > TEXT_LIMIT
+
+    long_cells = [c for c, s in df.items() if _is_text(s) and s.astype(object).map(too_long).any()]
+    long_names = any(too_long(c) for c in df.columns)
+    if not long_cells and not long_names:
+        return df
+    view = df.copy()
+    for c in long_cells:
+        view[c] = df[c].astype(object).map(lambda v: _cut(v, TEXT_LIMIT) if too_long(v) else v)
+    if long_names:
+        names: list = []
+        for c in df.columns:
+            name = _cut(c, TEXT_LIMIT) if too_long(c) else c
+            k = 2
+            while name in names:  # two long names alike in their first characters stay apart
+                name, k = f"{_cut(c, TEXT_LIMIT - len(str(k)) - 1)} {k}", k + 1
+            names.append(name)
+        view.columns = names
+    return view
+
 
 def show(df: pd.DataFrame, percent: tuple[str, ...] | None = None, decimals: int = 2):
     """Display a table for a client: no index, dates as days, thousands separators, percentages.
+
+    Every cell and column name is HTML-escaped, so a value from the data (``<script>``, an
+    ``<img onerror=…>``) shows as text and never becomes markup, also when the notebook formats
+    columns again with ``.format(...)`` (its default is ``escape="html"`` here). Text longer than
+    :data:`TEXT_LIMIT` characters is cut and ends in "…" (the saved table keeps it whole).
 
     Parameters
     ----------
@@ -611,25 +791,29 @@ def show(df: pd.DataFrame, percent: tuple[str, ...] | None = None, decimals: int
     if percent is None:
         percent = tuple(c for c in df.columns if any(h in str(c) for h in PERCENT_HINTS)
                         and pd.api.types.is_float_dtype(df[c]))
-    fmt: dict[str, Any] = {}
-    for c in df.columns:
+    view = _short_view(df)
+    fmt: dict[Any, Any] = {}
+    for c, shown in zip(df.columns, view.columns, strict=True):
         s = df[c]
         if c in percent:
-            fmt[c] = "{:.1%}"
+            fmt[shown] = "{:.1%}"
         elif pd.api.types.is_datetime64_any_dtype(s):
             midnight = s.dropna().eq(s.dropna().dt.normalize()).all()
-            fmt[c] = (lambda v, m=midnight: "" if pd.isna(v) else v.strftime("%Y-%m-%d" if m else "%Y-%m-%d %H:%M"))
+            fmt[shown] = (lambda v, m=midnight: "" if pd.isna(v) else v.strftime("%Y-%m-%d" if m else "%Y-%m-%d %H:%M"))
         elif pd.api.types.is_bool_dtype(s):
             continue
         elif pd.api.types.is_integer_dtype(s):
-            fmt[c] = "{:,}"
+            fmt[shown] = "{:,}"
         elif pd.api.types.is_float_dtype(s):
-            fmt[c] = "{:,." + str(decimals) + "f}"
-    return df.style.format(fmt, na_rep="").hide(axis="index")
+            fmt[shown] = "{:,." + str(decimals) + "f}"
+    return (_client_table()(view).format(fmt, na_rep="", escape="html")
+            .format_index(axis=0, escape="html").format_index(axis=1, escape="html").hide(axis="index"))
 
 
 def show_by_unit(frame: pd.DataFrame, columns):
     """Display a table with a ``unit`` column: shares as percentages, counts without decimals.
+
+    Escaped as :func:`show`.
 
     Parameters
     ----------
@@ -645,7 +829,8 @@ def show_by_unit(frame: pd.DataFrame, columns):
     styler = show(frame, percent=())
     counts = frame["unit"].isin(["contacts", "customers", "orders"])
     for rows, fmt in ((frame["unit"] == "share", "{:.1%}"), (counts, "{:,.0f}")):
-        styler = styler.format(fmt, subset=pd.IndexSlice[frame.index[rows], list(columns)], na_rep="")
+        styler = styler.format(fmt, subset=pd.IndexSlice[frame.index[rows], list(columns)], na_rep="",
+                               escape="html")
     return styler
 
 
