@@ -6,6 +6,13 @@ with no external JavaScript or CSS. Cells tagged ``parameters``, ``injected-para
 ``report-hide``, papermill's error banners, warnings (stderr output) and error tracebacks are
 left out: the report of a notebook that failed ends at the failing cell and opens with one
 plain sentence saying where and why it stopped.
+
+No page can run code. Data values are escaped where they enter the notebook's output
+(:func:`crm_research.notebook.show` for tables, :func:`crm_research.notebook.text` for Markdown);
+as a second line of defence every page is parsed once more here (:func:`sanitize_html`): script,
+frame and object elements, ``on*`` event attributes and ``javascript:``-like links are dropped,
+and each page carries a Content-Security-Policy that forbids scripts, plug-ins and any fetch
+from the network (images must be embedded), in a browser and in the PDF printer alike.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -24,7 +33,8 @@ import nbformat
 from crm_research import privacy
 from crm_research.errors import CRMError
 
-__all__ = ["notebook_title", "notebook_html", "until_error", "write_index", "find_chromium", "print_pdf"]
+__all__ = ["notebook_title", "notebook_html", "until_error", "write_index", "find_chromium", "print_pdf",
+           "sanitize_html", "CSP"]
 
 HIDDEN_TAGS = ("parameters", "injected-parameters", "report-hide", "papermill-error-cell-tag")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -39,6 +49,7 @@ body { max-width: 1000px; margin: 0 auto; padding: 0 1.5em 3em; }
                margin: .6em 0 0; font-size: 15px; }
 .crm-foot { border-top: 1px solid #ccc; margin-top: 2em; padding-top: .6em;
             font-family: system-ui, sans-serif; color: #777; font-size: 12px; }
+.jp-RenderedMarkdown p, .jp-RenderedMarkdown li, .jp-RenderedMarkdown blockquote { overflow-wrap: anywhere; }
 """
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -56,6 +67,162 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {{ super() }}
 {%- endblock body_footer -%}
 """
+
+
+CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+       "base-uri 'none'; form-action 'none'")
+"""Content-Security-Policy of every report: no script, plug-in, frame, form or network fetch;
+only inline styles and embedded (``data:``) images and fonts."""
+
+INDEX_CSP = CSP.replace("img-src data:", "img-src 'self' data:")
+"""The index's policy: as :data:`CSP`, and the figure thumbnails it links from ``figures/``."""
+
+_DROPPED = frozenset({"script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "link",
+                      "svg", "math", "noscript", "template", "portal"})
+"""Elements removed with everything inside them: none of them is part of a report."""
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+                   "source", "track", "wbr", "frame"})
+_URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "background", "poster", "cite",
+                        "data", "codebase", "srcset", "longdesc", "ping", "lowsrc", "dynsrc"})
+_SAFE_DATA = re.compile(r"data:image/(png|jpeg|gif|webp);", re.IGNORECASE)
+_INVISIBLE = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def _safe_url(value: str) -> bool:
+    """False for ``javascript:``, ``vbscript:`` and ``data:`` URLs other than raster images.
+
+    Browsers ignore whitespace and control characters inside a scheme (``java\tscript:``),
+    so those are removed before looking (entities are already decoded by the parser)."""
+    v = _INVISIBLE.sub("", value).lower()
+    if v.startswith(("javascript:", "vbscript:", "livescript:", "mocha:")):
+        return False
+    return not v.startswith("data:") or bool(_SAFE_DATA.match(v))
+
+
+class _Sanitizer(HTMLParser):
+    """Re-writes a page from its parse: what the parser does not recognise as a tag is text and
+    stays as written; every tag is written anew from its name and decoded attributes."""
+
+    def __init__(self, csp: str | None) -> None:
+        super().__init__(convert_charrefs=False)
+        self.out: list[str] = []
+        self.skip: list[str] = []  # open dropped elements
+        self.in_style = False
+        self.dropped = 0
+        self.csp = csp
+
+    def _tag(self, tag: str, attrs, close: bool) -> str:
+        kept = []
+        for name, value in attrs:
+            name = name.lower()
+            if name.startswith("on") or (name in _URL_ATTRS and value is not None and not _safe_url(value)) \
+                    or not re.fullmatch(r"[a-z_:][-a-z0-9_:.]*", name):
+                self.dropped += 1
+                continue
+            if name == "style" and value and re.search(r"expression\s*\(|javascript:|url\s*\(", value, re.I):
+                self.dropped += 1
+                continue
+            kept.append(name if value is None else f'{name}="{html.escape(value, quote=True)}"')
+        return f"<{tag}{''.join(' ' + a for a in kept)}{' /' if close else ''}>"
+
+    def _drop(self, tag: str, attrs) -> bool:
+        if tag in _DROPPED:
+            return True
+        return tag == "meta" and any(n.lower() == "http-equiv" for n, _ in attrs)
+
+    def handle_starttag(self, tag, attrs):
+        if self.skip:
+            if tag == self.skip[-1] and tag not in _VOID:
+                self.skip.append(tag)
+            return
+        if self._drop(tag, attrs):
+            self.dropped += 1
+            if tag not in _VOID:
+                self.skip.append(tag)
+            return
+        self.out.append(self._tag(tag, attrs, close=False))
+        if tag == "head" and self.csp:
+            self.out.append(f'<meta http-equiv="Content-Security-Policy" content="{html.escape(self.csp)}">')
+        self.in_style = tag == "style"
+
+    def handle_startendtag(self, tag, attrs):
+        if self.skip:
+            return
+        if self._drop(tag, attrs):
+            self.dropped += 1
+            return
+        self.out.append(self._tag(tag, attrs, close=True))
+
+    def handle_endtag(self, tag):
+        if self.skip:
+            if tag == self.skip[-1]:
+                self.skip.pop()
+            return
+        if tag in _DROPPED:
+            return
+        self.in_style = False
+        self.out.append(f"</{tag}>")
+
+    def handle_data(self, data):
+        if self.skip:
+            return
+        if not self.in_style:  # text to this parser stays text to a browser: no '<' left to read as a tag
+            self.out.append(data.replace("<", "&lt;"))
+        elif "<" in data:  # a style sheet never needs '<': it could close the element
+            self.dropped += 1
+        else:
+            self.out.append(data)
+
+    def handle_entityref(self, name):
+        if not self.skip:
+            self.out.append(f"&{name};")
+
+    def handle_charref(self, name):
+        if not self.skip:
+            self.out.append(f"&#{name};")
+
+    def handle_decl(self, decl):
+        self.out.append(f"<!{decl}>")
+
+    def handle_comment(self, data):  # dropped: nothing in a report needs one
+        return
+
+    def handle_pi(self, data):
+        return
+
+    def unknown_decl(self, data):
+        return
+
+
+def sanitize_html(page: str, csp: str | None = CSP) -> str:
+    """Remove anything executable from an HTML page; add the :data:`CSP` to its ``<head>``.
+
+    The page is parsed (:class:`html.parser.HTMLParser`) and written again: script, frame,
+    object, embed, base, link, SVG and MathML elements go with their content, as do ``<meta
+    http-equiv>`` tags, comments, ``on*`` event attributes, URLs whose scheme runs code
+    (``javascript:``, ``vbscript:``, ``data:`` other than raster images, also when written with
+    entities or control characters inside) and styles with ``expression(``/``url(``. Text, other
+    tags and attributes are kept (attributes re-quoted), so an escaped value such as
+    ``&lt;img onerror=…&gt;`` stays visible text. The Content-Security-Policy meta tag is
+    inserted first in ``<head>`` and forbids scripts and network fetches even if something got
+    through.
+
+    Parameters
+    ----------
+    page : str
+        A whole HTML document (with a ``<head>``); a fragment is cleaned the same way, without
+        the policy.
+    csp : str or None
+        The Content-Security-Policy (default :data:`CSP`); None adds none.
+
+    Returns
+    -------
+    str
+    """
+    parser = _Sanitizer(csp)
+    parser.feed(page)
+    parser.close()
+    return "".join(parser.out)
 
 
 def notebook_title(nb: nbformat.NotebookNode, default: str) -> str:
@@ -160,7 +327,7 @@ def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] 
     if found:
         raise privacy.PIIError(f"report {title!r} shows e-mail addresses (e.g. {found[0]!r}): "
                                f"drop or pseudonymise them before displaying tables")
-    return body
+    return sanitize_html(body)
 
 
 def _strip_data_uris(text: str) -> str:
@@ -196,6 +363,11 @@ h1 { font-size: 1.6em; margin-bottom: .2em; }
 .sections ul { margin: .2em 0; padding-left: 1.2em; }
 .sec-skipped .s, .sec-skip .s { color: #888; font-weight: 600; } .sec-fallback .s { color: #9a6700; font-weight: 600; }
 """
+
+TABLES_NOTE = ("The tables (tables/*.csv) are UTF-8 CSV files for spreadsheets: a text cell that starts with "
+               "=, +, -, @, a tab or a carriage return is written with a leading apostrophe ('=...), so a "
+               "spreadsheet shows it as text and never runs it as a formula; numbers are never changed.")
+"""The sentence under the index that tells the reader how the tables are written."""
 
 _SECTION_WORDS = {"skipped": "skipped", "skip": "skipped", "fallback": "ran with a fallback"}
 
@@ -240,8 +412,10 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     At the top, the run's status (how many notebooks failed) and, once, what the loader did
     with the data (each notebook's ``data_notes``, without repeats). Per notebook: how many of
     its ``sections`` ran, and each section skipped or run with a fallback, with its reason; for a failed
-    notebook, the plain sentence saying where it stopped. Every value is HTML-escaped; keys an
-    older manifest lacks are left out.
+    notebook, the plain sentence saying where it stopped. At the end, when the run wrote tables,
+    :data:`TABLES_NOTE` (how formula-like cells are written). Every value is HTML-escaped; keys an
+    older manifest lacks are left out. The page carries :data:`INDEX_CSP` (no script, no fetch
+    beyond its own folder).
 
     Parameters
     ----------
@@ -258,7 +432,8 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     e = html.escape
     status = manifest.get("status", "")
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta http-equiv='Content-Security-Policy' content='{e(INDEX_CSP)}'>",
         f"<title>{e(manifest.get('run', 'run'))}</title><style>{_INDEX_CSS}</style></head><body>",
         f"<h1>Analysis run {e(manifest.get('run', ''))}</h1>",
     ]
@@ -317,6 +492,8 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
                 f"<a href='figures/{e(f)}.png'><img src='figures/{e(f)}.png' alt='{e(f)}'></a>"
                 for f in figs) + "</div>")
         parts.append("</div>")
+    if any(nb.get("tables") for nb in nbs):
+        parts.append(f"<p class='files'>{e(TABLES_NOTE)}</p>")
     parts.append("</body></html>\n")
     path = run_dir / "index.html"
     path.write_text("\n".join(parts), encoding="utf-8")
@@ -334,6 +511,13 @@ def find_chromium() -> str | None:
 
 def print_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: float = 120) -> Path:
     """Print ``html_path`` to ``pdf_path`` with headless Chromium.
+
+    No script runs and nothing is fetched while printing: the reports carry a
+    Content-Security-Policy without scripts or network (:data:`CSP`, added by
+    :func:`sanitize_html`), and Chromium is started with every host name resolving to nothing,
+    so even a page without the policy cannot call out. (Chromium's own switch
+    ``--blink-settings=scriptEnabled=false`` is not used: with it, headless Chromium 120+
+    writes no PDF at all.)
 
     Parameters
     ----------
@@ -357,6 +541,7 @@ def print_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: float = 1
         cmd = [
             chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--no-first-run", "--disable-component-update", "--disable-sync", "--no-pdf-header-footer",
+            "--host-resolver-rules=MAP * ~NOTFOUND",  # nothing on the network, whatever the page asks
             f"--user-data-dir={profile}", f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri(),
         ]
         try:
