@@ -406,7 +406,8 @@ class RunContext:
                               "mapping": mapping.name if mapping else None}
         self._meta["data_notes"] = data_notes(crm)
         tables = {**crm.tables(), **(extra_tables or {})}
-        self._verdicts = {v.section.key: v for v in needs.verdicts(tables, as_of, self.notebook, **params)}
+        declared = [s for s in needs.SECTIONS if s.notebook == self.notebook]  # none for a new notebook
+        self._verdicts = {v.section.key: v for v in needs.assess(tables, declared, as_of, params)}
         self._meta["sections"] = []
         self._write_meta()
         return crm if keep_pii else crm.without_pii()
