@@ -641,9 +641,7 @@ def setup(notebook: str, run_dir: str | os.PathLike | None = None, seed: int = 0
         import matplotlib as mpl
 
         mpl.rcParams.update({"figure.figsize": (8, 4), "figure.dpi": 100, "axes.grid": True,
-                             "axes.spines.top": False, "axes.spines.right": False,
-                             # a '$' in a data value is a dollar sign, never mathtext (nor a parse error)
-                             "text.parse_math": False})
+                             "axes.spines.top": False, "axes.spines.right": False})
     except ImportError:  # pragma: no cover
         pass
     return ctx
