@@ -516,7 +516,7 @@ def print_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: float = 1
     Content-Security-Policy without scripts or network (:data:`CSP`, added by
     :func:`sanitize_html`), and Chromium is started with every host name resolving to nothing,
     so even a page without the policy cannot call out. (Chromium's own switch
-    ``--blink-settings=scriptEnabled=false`` is not used: with it, headless Chromium 120+
+    ``--blink-settings=scriptEnabled=false`` is not used: with it, headless Chromium (156 here)
     writes no PDF at all.)
 
     Parameters
