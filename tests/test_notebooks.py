@@ -78,6 +78,24 @@ def test_committed_notebooks_have_no_outputs():
     assert [p.stem for p in sorted(paths.notebooks_dir().glob("*.ipynb"))] == STEMS
 
 
+def test_tables_and_figures_inside_blocks_are_displayed():
+    """Only a cell's last top-level expression is shown: a bare ``nb.show(...)`` inside an ``if``
+    block displays nothing (six tables of 04 went missing that way); wrap it in display()."""
+    import ast
+
+    shown = {"nb.show", "nb.show_by_unit", "run.publish", "run.data_notes", "Markdown"}
+    for path in sorted(paths.notebooks_dir().glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            tree = ast.parse(cell.source)
+            top = {id(node) for node in tree.body}
+            lost = [ast.unparse(node)[:60] for node in ast.walk(tree)
+                    if isinstance(node, ast.Expr) and id(node) not in top and isinstance(node.value, ast.Call)
+                    and ast.unparse(node.value.func) in shown]
+            assert not lost, f"{path.name}: never displayed: {lost}"
+
+
 def test_every_notebook_executes_into_one_run_folder(run_all, small_company):
     manifest = json.loads((run_all / "manifest.json").read_text())
     assert manifest["status"] == "ok" and not (run_all / "FAILED").exists()
