@@ -3,10 +3,12 @@
 Package level first (fast): tables (``nb.show``), Markdown values (``nb.text``), the notes the
 context displays, CSV files (``write_csv``), the report's HTML clean-up, figures with very long
 labels and the PDF printer. Then one whole run of the five notebooks on the hostile company
-(``tests/hostile``: every text column of every table planted) next to a clean run of the same
-company: no executable markup in any report or in the index (checked on the parsed HTML, tags
-and attributes, not on substrings), no CSV cell that a spreadsheet would run, and PDFs with the
-clean run's page counts.
+(``tests/hostile``: every text column of every table planted) next to a run on its harmless
+twin (the same names, as long, each payload replaced by ``x``): no executable markup in any
+report or in the index (checked on the parsed HTML, tags and attributes, not on substrings), no
+CSV cell that a spreadsheet would run, and reports with the twin's headings and page counts.
+The twin, not the clean company, is the reference: hostile names are longer than the clean ones,
+and longer channel names alone add a page to a table of paths.
 """
 
 from __future__ import annotations
@@ -321,15 +323,16 @@ def test_pdf_printing_runs_no_script_and_fetches_nothing(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def companies(tmp_path_factory) -> tuple[Path, Path]:
-    """The clean synthetic company (800 contacts) and its hostile copy."""
+def companies(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """The clean synthetic company (800 contacts), its hostile copy and the hostile copy's
+    harmless twin (names as long, no payload)."""
     base = tmp_path_factory.mktemp("hostile")
     clean = synthetic.write(base / "clean", n_customers=HOSTILE_CUSTOMERS, seed=7)
-    return clean, build(clean, base / "hostile")
+    return clean, build(clean, base / "hostile"), build(clean, base / "twin", twin=True)
 
 
 def test_the_corpus_plants_every_text_column_and_still_loads(companies):
-    clean, hostile = companies
+    clean, hostile, twin = companies
     planted = planted_columns(hostile)
     for column, payloads in planted.items():
         if column not in UNTOUCHED:
@@ -343,6 +346,13 @@ def test_the_corpus_plants_every_text_column_and_still_loads(companies):
     truth = json.loads((hostile / "truth.json").read_text())
     assert all(ch.split(" ")[-1] in json.loads((clean / "truth.json").read_text())["channels"]
                for ch in truth["channels"])
+    # the twin: the same names, as long, without a payload
+    h, t = data.load(hostile).tables(), data.load(twin).tables()
+    for name in h:
+        for col in h[name].columns:
+            if h[name][col].dtype == object:
+                assert (h[name][col].str.len().fillna(-1) == t[name][col].str.len().fillna(-1)).all(), (name, col)
+    assert not any(p in "".join(t["customers"]["region"]) for p in PAYLOADS)
 
 
 # --- one whole run -----------------------------------------------------------------------------
@@ -353,12 +363,36 @@ def _pages(pdf: Path) -> int:
     return int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
 
 
+def _headings(page: str) -> list[str]:
+    """The report's headings in order (its structure)."""
+    class Headings(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.out, self.level = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if re.fullmatch(r"h[1-4]", tag):
+                self.level = tag
+                self.out.append(tag + " ")
+
+        def handle_endtag(self, tag):
+            self.level = None if tag == self.level else self.level
+
+        def handle_data(self, d):
+            if self.level:
+                self.out[-1] += d
+
+    h = Headings()
+    h.feed(page)
+    return [x.replace("¶", "").strip() for x in h.out]
+
+
 @pytest.mark.slow
 def test_a_whole_run_on_the_hostile_company_hands_over_nothing_executable(companies, tmp_path):
-    clean, hostile = companies
+    _clean, hostile, twin = companies
     pdf = report.find_chromium() is not None and shutil.which("pdfinfo") is not None
     runs = {name: run.run_notebooks(data_dir=folder, out_dir=tmp_path / name, pdf=pdf, jobs=2)
-            for name, folder in (("hostile", hostile), ("clean", clean))}
+            for name, folder in (("hostile", hostile), ("twin", twin))}
     folder = runs["hostile"]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert [n["status"] for n in manifest["notebooks"]] == ["ok"] * 5
@@ -374,10 +408,14 @@ def test_a_whole_run_on_the_hostile_company_hands_over_nothing_executable(compan
     tables = sorted((folder / "tables").glob("*.csv"))
     assert tables and all(formula_cells(t) == [] for t in tables), {t.name: formula_cells(t) for t in tables}
     assert any("'=1+1" in t.read_text(encoding="utf-8") for t in tables)  # planted formulas were written, defused
+    # the same report as the harmless twin's: the same sections, the same pages
+    for stem in STEMS:
+        assert _headings((folder / f"{stem}.html").read_text(encoding="utf-8")) == _headings(
+            (runs["twin"] / f"{stem}.html").read_text(encoding="utf-8")), stem
     if pdf:
         for stem in STEMS:
-            hostile_pages, clean_pages = _pages(folder / f"{stem}.pdf"), _pages(runs["clean"] / f"{stem}.pdf")
-            assert abs(hostile_pages - clean_pages) <= max(1, 0.1 * clean_pages), (stem, hostile_pages, clean_pages)
+            hostile_pages, twin_pages = _pages(folder / f"{stem}.pdf"), _pages(runs["twin"] / f"{stem}.pdf")
+            assert abs(hostile_pages - twin_pages) <= 0.1 * twin_pages, (stem, hostile_pages, twin_pages)
             text = subprocess.run(["pdftotext", str(folder / f"{stem}.pdf"), "-"], capture_output=True,
                                   text=True, check=True).stdout
             assert "PWNED" not in text and html.escape("<") not in text, stem

@@ -15,9 +15,14 @@ keep theirs too, and one extra event per payload (an unknown event name) is adde
 contacts instead. ``truth.json`` is rewritten with the same names, so the planted-truth sections
 still run.
 
+``build(..., twin=True)`` writes the hostile company's harmless twin: every payload replaced by
+as many ``x`` (spaces kept), so its names are exactly as long. A report of the hostile company
+must look like the twin's (the same pages): longer names alone lengthen tables of paths, which
+says nothing about markup.
+
 Build one by hand for a look::
 
-    .venv/bin/python tests/hostile/__init__.py /tmp/hostile     # writes /tmp/hostile/{clean,hostile}
+    .venv/bin/python tests/hostile/__init__.py /tmp/hostile     # /tmp/hostile/{clean,hostile,twin}
 """
 
 from __future__ import annotations
@@ -87,9 +92,15 @@ PII = {"name", "email", "phone"}
 """Dropped at load: never reach an output."""
 
 
-def hostile_value(value: str, i: int) -> str:
-    """The ``i``-th payload (cyclically) in front of ``value``."""
-    return f"{PAYLOADS[i % len(PAYLOADS)]} {value}"
+def inert(payload: str) -> str:
+    """``payload`` as harmless text of the same length: every character but a space becomes ``x``."""
+    return "".join(" " if ch == " " else "x" for ch in payload)
+
+
+def hostile_value(value: str, i: int, inert_twin: bool = False) -> str:
+    """The ``i``-th payload (cyclically; its harmless twin with ``inert_twin``) in front of ``value``."""
+    payload = PAYLOADS[i % len(PAYLOADS)]
+    return f"{inert(payload) if inert_twin else payload} {value}"
 
 
 def read_frames(folder: str | Path) -> dict[str, pd.DataFrame]:
@@ -105,14 +116,14 @@ def text_columns(frames: dict[str, pd.DataFrame]) -> list[tuple[str, str]]:
             and not pd.api.types.is_bool_dtype(df[c]) and not pd.api.types.is_datetime64_any_dtype(df[c])]
 
 
-def mappings(frames: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
+def mappings(frames: dict[str, pd.DataFrame], inert_twin: bool = False) -> dict[str, dict[str, str]]:
     """Original → hostile value for each domain of :data:`DOMAINS`; payloads rotate across domains."""
     out, offset = {}, 0
     for domain, columns in DOMAINS.items():
         keep = set().union(*(KEEP.get(tc, set()) for tc in columns))
         values = sorted({v for t, c in columns if t in frames and c in frames[t]
                          for v in frames[t][c].dropna().unique()} - keep)
-        out[domain] = {v: hostile_value(v, offset + i) for i, v in enumerate(values)}
+        out[domain] = {v: hostile_value(v, offset + i, inert_twin) for i, v in enumerate(values)}
         offset += len(values)
     return out
 
@@ -127,7 +138,7 @@ def _rename(value, names: dict[str, str]):
     return value
 
 
-def hostile_events(frames: dict[str, pd.DataFrame], per_payload: int = 3) -> pd.DataFrame:
+def hostile_events(frames: dict[str, pd.DataFrame], per_payload: int = 3, inert_twin: bool = False) -> pd.DataFrame:
     """Extra events with hostile names: one per payload for ``per_payload`` contacts each, a
     second after the contact signed up (so it is in the first steps of their paths)."""
     customers = frames["customers"].sort_values("customer_id").reset_index(drop=True)
@@ -136,7 +147,7 @@ def hostile_events(frames: dict[str, pd.DataFrame], per_payload: int = 3) -> pd.
         for k in range(per_payload):
             c = customers.iloc[(j * per_payload + k) * 7 % len(customers)]
             rows.append({"customer_id": c["customer_id"], "occurred_at": c["signup_at"] + pd.Timedelta(seconds=1),
-                         "event": f"{payload} event"})
+                         "event": f"{inert(payload) if inert_twin else payload} event"})
     extra = pd.DataFrame(rows)
     events = frames["events"]
     extra = extra.reindex(columns=events.columns)
@@ -145,8 +156,9 @@ def hostile_events(frames: dict[str, pd.DataFrame], per_payload: int = 3) -> pd.
     return extra
 
 
-def build(company: str | Path, out: str | Path) -> Path:
-    """Write the hostile copy of the synthetic company ``company`` into the new folder ``out``.
+def build(company: str | Path, out: str | Path, *, twin: bool = False) -> Path:
+    """Write the hostile copy of the synthetic company ``company`` into the new folder ``out``
+    (with ``twin``, its harmless twin: the same names, each payload replaced by as many ``x``).
 
     Parquet files, as the synthetic company (what matters is what the values are, not how the
     file quotes them; the loader's CSV reading is tested elsewhere), with ``truth.json``
@@ -159,13 +171,14 @@ def build(company: str | Path, out: str | Path) -> Path:
     """
     company, out = Path(company), Path(out)
     frames = read_frames(company)
-    names = mappings(frames)
+    names = mappings(frames, twin)
     for domain, columns in DOMAINS.items():
         for t, c in columns:
             if t in frames and c in frames[t]:
                 s = frames[t][c]
                 frames[t][c] = s.map(lambda v, m=names[domain]: m.get(v, v) if isinstance(v, str) else v)
-    frames["events"] = (pd.concat([frames["events"], hostile_events(frames)], ignore_index=True)
+    frames["events"] = (pd.concat([frames["events"], hostile_events(frames, inert_twin=twin)],
+                                  ignore_index=True)
                         .sort_values(["occurred_at", "customer_id"], kind="stable").reset_index(drop=True))
     out.mkdir(parents=True, exist_ok=False)
     for name, df in frames.items():
@@ -197,4 +210,4 @@ if __name__ == "__main__":  # pragma: no cover - a look by hand
 
     base = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/hostile")
     clean = synthetic.write(base / "clean", n_customers=800, seed=7)
-    print(build(clean, base / "hostile"))
+    print(build(clean, base / "hostile"), build(clean, base / "twin", twin=True))
