@@ -589,3 +589,21 @@ def test_small_company_as_an_event_log(company) -> None:
     assert len(crm.customers) == purchases["customer_id"].nunique()
     np.testing.assert_array_equal(crm.orders["ordered_at"].to_numpy(),
                                   purchases["occurred_at"].to_numpy())
+
+
+def test_a_message_shows_a_short_escaped_sample_never_a_whole_file(tmp_path):
+    """A mapping pointed at the wrong file, whose first line becomes one long 'column name', or a
+    long hostile value: the error shows at most 60 characters of it, with invisible characters
+    escaped."""
+    secret = "k" * 5000
+    (tmp_path / "orders.csv").write_text(f"{secret}\n1\n", encoding="utf-8")
+    with pytest.raises(DataValidationError) as err:
+        data.load(tmp_path)
+    text = str(err.value)
+    assert "k" * 61 not in text and "4,940 more characters" in text
+    (tmp_path / "orders.csv").write_text("customer_id,ordered_at,amount\n"
+                                         f"a,2025-01-01,\u202e{'x' * 200}\n", encoding="utf-8")
+    with pytest.raises(DataValidationError) as err:
+        data.load(tmp_path)
+    text = str(err.value)
+    assert "wrong_type" in text and "x" * 61 not in text and "\\u202e" in text and "\u202e" not in text

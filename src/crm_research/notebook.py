@@ -258,9 +258,8 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     if any(isinstance(c, str) and (c.startswith(FORMULA_START) or "\r" in c) for c in out.columns):
         out.columns = [_csv_text(c) for c in out.columns]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    out.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with paths.atomic_path(path) as tmp:  # a unique temporary beside it, removed on any failure
+        out.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
 
 
 FIGURE_TEXT_LIMIT = 120
@@ -358,7 +357,7 @@ class RunContext:
 
     def _write_meta(self) -> None:
         self.meta_path.parent.mkdir(parents=True, exist_ok=True)
-        self.meta_path.write_text(json.dumps(self._meta, indent=2, default=str) + "\n", encoding="utf-8")
+        paths.write_atomic(self.meta_path, json.dumps(self._meta, indent=2, default=str) + "\n")
 
     def _owner_of(self, kind: str, name: str) -> str | None:
         for f in sorted((self.run_dir / META).glob("*.json")):

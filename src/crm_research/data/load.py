@@ -35,7 +35,7 @@ from crm_research.data.model import TABLE_ORDER, TABLES, Column
 from crm_research.data.partial import apply_as_of, derive_customers, orders_from_events
 from crm_research.data.read import NA_TEXT, drop_empty, path_table_file, read_folder, read_frames
 from crm_research.data.schemas import table_schema, to_utc_instant
-from crm_research.data.staging import Raw, Staged, examples, plural, row_ids, show
+from crm_research.data.staging import Raw, Staged, examples, plural, row_ids, sample, show
 from crm_research.errors import CRMError, DataValidationError, Problem
 
 __all__ = ["DataSourceError", "NA_TEXT", "load"]
@@ -59,7 +59,7 @@ def _rename(raw: Raw, tm: TableMapping, problems: list[Problem]) -> pd.DataFrame
             problems.append(Problem(
                 raw.name, str(col), "duplicate_column",
                 f"{raw.origin} has several columns named {col!r} after the mapping: "
-                f"{', '.join(repr(str(s)) for s in sources)}", (),
+                f"{', '.join(sample(s) for s in sources)}", (),
                 "drop one of them from the export, or remove its rename from the mapping"))
         frame = frame.loc[:, ~frame.columns.duplicated()]
     return frame
@@ -157,7 +157,7 @@ def _missing_columns(raw: Raw, frame: pd.DataFrame, tm: TableMapping,
             hint = (f"{raw.origin} reads as a single column: it looks {separator}-separated; "
                     f"set `tables: {{{raw.name}: {{sep: {separator}}}}}` in the mapping")
         elif strangers:
-            hint += (f"; columns not in the model: {', '.join(repr(s) for s in strangers[:8])} - "
+            hint += (f"; columns not in the model: {', '.join(sample(s) for s in strangers[:8])} - "
                      f"rename one with `tables: {{{raw.name}: {{columns: {{<client name>: "
                      f"{col.name}}}}}}}` in the mapping")
         problems.append(Problem(raw.name, col.name, "missing_column", message, (), hint))

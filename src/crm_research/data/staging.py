@@ -81,7 +81,20 @@ def show(value: Any) -> str:
         return repr(float(value))
     if isinstance(value, (int, np.integer)):
         return str(int(value))
-    return repr(str(value))
+    return sample(value)
+
+
+SAMPLE_CHARS = 60
+"""Longest text a message shows of a value or a column name (a message never prints a file)."""
+
+
+def sample(value: Any, limit: int = SAMPLE_CHARS) -> str:
+    """A short, quoted sample of a text for a message: at most ``limit`` characters, escaped
+    (``repr``: control and invisible characters show as escapes), and how much was left out."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text) - limit:,} more characters)"
 
 
 def examples(t: Staged, positions: Any, shown: Callable[[int], str]) -> tuple[str, ...]:
