@@ -354,3 +354,14 @@ def test_a_path_written_with_another_separator_is_an_error_naming_it(tmp_path):
     assert read_path_table(f, channel_sep=">")["path"].tolist() == ["search>email", "email"]
     # one channel per path and no other separator anywhere: a valid table
     assert split_paths(pd.Series(["a", "b", ""]))[0].tolist() == ["a", "b"]
+
+
+def test_a_channel_name_holding_the_path_separator_skips_the_journeys_with_its_reason(company):
+    events = company["events"].copy()
+    touched = events["channel"].notna()
+    events.loc[touched, "channel"] = events.loc[touched, "channel"].replace({"email": "e > mail"})
+    verdicts = _status({**company, "events": events})
+    for key in ("journeys", "models", "markov", "shapley"):
+        assert verdicts[key].status == "skip", key
+        assert "path separator ' > '" in verdicts[key].reason
+    assert _status(company)["markov"].status == "ok"  # the same company with its own names

@@ -55,6 +55,18 @@ def _touched_conversions(t, as_of, p):
     return scalar(j.cid.nunique())
 
 
+PATH_SEPARATOR = " > "
+"""How the channels of a path are joined (``crm_research.attribution.pathdata.SEP``)."""
+
+
+@fact("separator_free", *TOUCH_COLUMNS, unit="")
+def _separator_free(t, as_of, p):
+    """1 when no touch's channel name holds the path separator, else 0 (a channel 'e > mail' would
+    read as two channels in every path)."""
+    ev = _touches(t, as_of)
+    return 1.0 - min(1.0, scalar(ev.filter(ev.channel.contains(PATH_SEPARATOR)).count()))
+
+
 @fact("path_conversions", "paths.path", "paths.total_conversions", unit="conversions on paths with a touch")
 def _path_conversions(t, as_of, p):
     paths = t["paths"]
@@ -148,6 +160,8 @@ def _planted_channels(t, as_of, p):
 JOURNEYS = Need("at least {at_least} first order after a marketing touch with its channel (`events.channel`) in "
                 "the {lookback_days} days before it",
                 TOUCH_COLUMNS + ORDER_COLUMNS, fact="touched_conversions", at_least=1)
+SEPARATOR = Need("channel names without the path separator ' > ' (`events.channel`; recode them with `values:` "
+                 "in the mapping)", fact="separator_free", at_least=1)
 PATHS = Need("a path table (`paths.csv`: path, total_conversions) with at least {at_least} conversion on a path "
              "with a touch", ("paths", "paths.path", "paths.total_conversions"), fact="path_conversions", at_least=1)
 WHOLE_COUNTS = Need("whole-number journey counts on {at_least}% of the paths, to resample journeys",
@@ -172,15 +186,15 @@ CREDITED = Need("marketing touches with their campaign and channel (`events.camp
                 name="no_conversions")
 
 SECTIONS: tuple[Section, ...] = (
-    Section(NOTEBOOK, "journeys", "Customer journeys", (JOURNEYS,)),
+    Section(NOTEBOOK, "journeys", "Customer journeys", (JOURNEYS, SEPARATOR)),
     Section(NOTEBOOK, "path_journeys", "Customer journeys from the client's path table", (PATHS,),
             instead_of="journeys"),
-    Section(NOTEBOOK, "models", "Attribution models side by side", (JOURNEYS,)),
+    Section(NOTEBOOK, "models", "Attribution models side by side", (JOURNEYS, SEPARATOR)),
     Section(NOTEBOOK, "path_models", "Attribution models side by side (path table)",
             (PATHS, WHOLE_COUNTS, TOUCH_TIMES), instead_of="models"),
-    Section(NOTEBOOK, "markov", "Markov chain removal effects", (JOURNEYS,)),
+    Section(NOTEBOOK, "markov", "Markov chain removal effects", (JOURNEYS, SEPARATOR)),
     Section(NOTEBOOK, "path_markov", "Markov chain removal effects (path table)", (PATHS,), instead_of="markov"),
-    Section(NOTEBOOK, "shapley", "Shapley value: what each channel adds", (JOURNEYS,)),
+    Section(NOTEBOOK, "shapley", "Shapley value: what each channel adds", (JOURNEYS, SEPARATOR)),
     Section(NOTEBOOK, "path_shapley", "Shapley value: what each channel adds (path table)",
             (PATHS, NON_CONVERSIONS), instead_of="shapley"),
     Section(NOTEBOOK, "ad_performance", "Ad and campaign performance", (SPEND, IMPRESSIONS, CLICKS, CREDITED)),
@@ -194,6 +208,6 @@ SECTIONS: tuple[Section, ...] = (
                   "ab_promo_code to \"\" to count every order)", fact="ab_promo_orders", at_least=1))),
     Section(NOTEBOOK, "truth_check", "Check against the planted truth",
             (Need("the planted truth of a synthetic company (`truth.json` beside the data)",
-                  fact="planted_channels", at_least=1, absent=NOT_SYNTHETIC), JOURNEYS)),
+                  fact="planted_channels", at_least=1, absent=NOT_SYNTHETIC), JOURNEYS, SEPARATOR)),
 )
 """In report order; a path-table section follows its event-log twin (the notebook shows one of them)."""
