@@ -58,3 +58,28 @@ def _own_config_dir(tmp_path_factory):
         os.environ.pop("CRM_RESEARCH_CONFIG_DIR", None)
     else:
         os.environ["CRM_RESEARCH_CONFIG_DIR"] = before
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Note whether a collected test waits for the background runs (see tests/background.py)."""
+    config._crm_background = any("background_runs" in getattr(item, "fixturenames", ()) for item in items)
+
+
+@pytest.fixture(scope="session")
+def background_runs(small_company, _own_config_dir, tmp_path_factory):
+    """The whole-notebook runs of tests/background.py, started once, early, in the background."""
+    from background import Runs
+    from crm_research import report
+
+    pdf = report.find_chromium() is not None and shutil.which("pdfinfo") is not None
+    runs = Runs(tmp_path_factory.mktemp("background"), small_company, pdf=pdf)
+    runs.start()
+    yield runs
+    runs.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_background_runs(request):
+    """Start the background runs with the first test, when the session has a test that needs them."""
+    if getattr(request.config, "_crm_background", False):
+        request.getfixturevalue("background_runs")

@@ -10,14 +10,13 @@ Each must finish (exit 0) with a report whose skipped sections each name their r
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import partial_data
-from crm_research import cli, run
+from crm_research import cli
 
 STEMS = ["01_baseline", "02_segmentation", "03_journey", "04_attribution", "05_churn"]
 CDNOW = partial_data.CDNOW
@@ -25,9 +24,11 @@ needs_cdnow = pytest.mark.skipif(not CDNOW.is_dir(), reason=f"CDNOW data not fou
                                  "dataset lives in ../shared/datasets beside the project")
 
 
-def _run(data_dir: Path, out: Path, as_of: str, notebooks=None) -> Path:
-    return run.run_notebooks(notebooks, data_dir=data_dir, out_dir=out, overrides=[("as_of", as_of)],
-                             progress=lambda _m: None)
+def _finished(background_runs, name: str) -> Path:
+    """The run folder of background run ``name`` (tests/background.py), which must have exited 0."""
+    result = background_runs.get(name)
+    assert result.returncode == 0 and result.folder is not None, result.output[-3000:]
+    return result.folder
 
 
 def _entries(folder: Path) -> dict[str, dict]:
@@ -65,12 +66,10 @@ def _cdnow_orders() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def cdnow_run(tmp_path_factory) -> Path:
+def cdnow_run(background_runs) -> Path:
     if not CDNOW.is_dir():
         pytest.skip(f"CDNOW data not found at {CDNOW}")
-    base = tmp_path_factory.mktemp("cdnow")
-    folder = partial_data.cdnow_orders_only(base / "client")
-    return _run(folder, base / "runs", "1998-07-01")
+    return _finished(background_runs, "cdnow")
 
 
 @needs_cdnow
@@ -100,16 +99,8 @@ def test_cdnow_orders_only_export_runs_every_notebook_and_its_numbers_are_pandas
 
 
 @needs_cdnow
-def test_cdnow_sample_as_a_client_reproduces_the_published_bgnbd_fit(tmp_path):
-    client = tmp_path / "sample"
-    client.mkdir()
-    shutil.copy(CDNOW / "CDNOW_sample.txt", client / "CDNOW_sample.txt")
-    (client / "mapping.yaml").write_text(
-        "tables:\n  orders:\n    file: CDNOW_sample.txt\n    sep: whitespace\n    header: false\n"
-        "    names: [customer, sample_id, day, cds, dollars]\n"
-        "    columns: {customer: customer_id, day: ordered_at, dollars: amount}\n"
-        "date_format: {orders.ordered_at: '%Y%m%d'}\n")
-    folder = _run(client, tmp_path / "runs", "1997-10-01", ["05"])
+def test_cdnow_sample_as_a_client_reproduces_the_published_bgnbd_fit(background_runs):
+    folder = _finished(background_runs, "cdnow_sample")
     _check_every_skip_says_why(folder)
     fit = pd.read_csv(folder / "tables" / "churn_value_models.csv")
     bgnbd = fit[fit["model"] == "BG/NBD"].set_index("parameter")["estimate"]
@@ -118,9 +109,8 @@ def test_cdnow_sample_as_a_client_reproduces_the_published_bgnbd_fit(tmp_path):
     assert round(bgnbd["a"], 3) == 0.793 and round(bgnbd["b"], 3) == 2.426
 
 
-def test_an_event_log_alone_runs_every_notebook(small_company, tmp_path):
-    client = partial_data.event_log_only(small_company, tmp_path / "weblog")
-    folder = _run(client, tmp_path / "runs", "2026-01-01")
+def test_an_event_log_alone_runs_every_notebook(background_runs):
+    folder = _finished(background_runs, "event_log")
     status = _check_every_skip_says_why(folder)
     # the journey is what an event log is for: funnel, stages, friction all ran
     assert status["03_journey"]["funnel"] == "ran" and status["03_journey"]["stages"] == "ran"
@@ -131,22 +121,17 @@ def test_an_event_log_alone_runs_every_notebook(small_company, tmp_path):
     assert len(funnel) >= 5
 
 
-def test_a_tiny_company_of_ten_buyers_runs_every_notebook(small_company, tmp_path):
-    client = partial_data.first_customers(small_company, 10, tmp_path / "tiny")
-    folder = _run(client, tmp_path / "runs", "2026-01-01")
+def test_a_tiny_company_of_ten_buyers_runs_every_notebook(background_runs):
+    folder = _finished(background_runs, "tiny")
     status = _check_every_skip_says_why(folder)
     assert status["05_churn"]["classifier"] == "skipped"  # 10 buyers cannot train a classifier
     assert status["02_segmentation"]["rfm"] == "ran"
 
 
-def test_a_path_table_alone_gives_the_attribution_and_nothing_else(tmp_path):
-    client = tmp_path / "paths_only"
-    client.mkdir()
-    pd.DataFrame({"path": ["display > email", "email", "display > search > email", "search", "display"],
-                  "total_conversions": [30, 12, 20, 8, 5], "total_conversion_value": [3000.0, 1100, 2500, 700, 400],
-                  "total_null": [400, 300, 250, 200, 600]}).to_csv(client / "paths.csv", sep=";", index=False)
-    assert cli.main(["validate", str(client), "--as-of", "2026-01-01"]) == 0
-    folder = _run(client, tmp_path / "runs", "2026-01-01")
+def test_a_path_table_alone_gives_the_attribution_and_nothing_else(background_runs):
+    folder = _finished(background_runs, "paths_only")
+    client = json.loads((folder / "manifest.json").read_text())["notebooks"][0]["parameters"]["data_dir"]
+    assert cli.main(["validate", client, "--as-of", "2026-01-01"]) == 0
     status = _check_every_skip_says_why(folder)
     for stem in ("01_baseline", "02_segmentation", "03_journey", "05_churn"):
         assert set(status[stem].values()) == {"skipped"}, stem

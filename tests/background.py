@@ -1,0 +1,146 @@
+"""Whole-notebook runs started early in the test session, in a subprocess, one at a time.
+
+The package-level tests keep one core busy; the runner's kernels would wait for them if the
+whole runs came last. So the few whole runs the suite needs (partial exports, the hostile
+company) are started in the background as soon as the first test runs (one kernel at a time:
+``crm-research run -j 1``), and the tests that check them wait for their result. They start only
+when the session collected a test that uses them (``background_runs`` fixture), so running one
+test file by hand starts nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+import partial_data
+
+WAIT_S = 1200  # a run never takes this long; waiting longer means something hangs
+
+
+@dataclass
+class Result:
+    """One finished run: the command's exit status, its run folder and what it printed."""
+
+    name: str
+    returncode: int
+    folder: Path | None
+    output: str
+
+
+@dataclass
+class Job:
+    name: str
+    build: object  # callable(out: Path) -> (data folder, as_of)
+    notebooks: tuple[str, ...] = ()
+    pdf: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Result | None = None
+
+
+def _paths_only(out: Path) -> tuple[Path, str]:
+    out.mkdir(parents=True)
+    pd.DataFrame({"path": ["display > email", "email", "display > search > email", "search", "display"],
+                  "total_conversions": [30, 12, 20, 8, 5],
+                  "total_conversion_value": [3000.0, 1100, 2500, 700, 400],
+                  "total_null": [400, 300, 250, 200, 600]}).to_csv(out / "paths.csv", sep=";", index=False)
+    return out, "2026-01-01"
+
+
+def _cdnow_sample(out: Path) -> tuple[Path, str]:
+    out.mkdir(parents=True)
+    shutil.copy(partial_data.CDNOW / "CDNOW_sample.txt", out / "CDNOW_sample.txt")
+    (out / "mapping.yaml").write_text(
+        "tables:\n  orders:\n    file: CDNOW_sample.txt\n    sep: whitespace\n    header: false\n"
+        "    names: [customer, sample_id, day, cds, dollars]\n"
+        "    columns: {customer: customer_id, day: ordered_at, dollars: amount}\n"
+        "date_format: {orders.ordered_at: '%Y%m%d'}\n")
+    return out, "1997-10-01"
+
+
+HOSTILE_CUSTOMERS = 800
+
+
+class Runs:
+    """The background runs of one test session (see the module docstring)."""
+
+    def __init__(self, base: Path, small_company: Path, pdf: bool):
+        from crm_research import synthetic
+        from hostile import build as hostile
+
+        self.base = base
+        cdnow = partial_data.CDNOW.is_dir()
+
+        def hostile_pair(twin: bool):
+            def make(out: Path) -> tuple[Path, str]:
+                clean = base / "hostile-clean"
+                with self._lock:
+                    if not clean.exists():
+                        synthetic.write(clean, n_customers=HOSTILE_CUSTOMERS, seed=7)
+                return hostile(clean, out, twin=twin), "2026-01-01"
+            return make
+
+        # in the order the test modules ask for them (test_hostile before test_notebooks_partial)
+        jobs = [
+            Job("hostile", hostile_pair(False), pdf=pdf),
+            Job("twin", hostile_pair(True), pdf=pdf),
+            Job("cdnow", lambda o: (partial_data.cdnow_orders_only(o), "1998-07-01")) if cdnow else None,
+            Job("cdnow_sample", _cdnow_sample, ("05",)) if cdnow else None,
+            Job("event_log", lambda o: (partial_data.event_log_only(small_company, o), "2026-01-01")),
+            Job("tiny", lambda o: (partial_data.first_customers(small_company, 10, o), "2026-01-01")),
+            Job("paths_only", _paths_only),
+        ]
+        self.jobs = {j.name: j for j in jobs if j is not None}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._proc: subprocess.Popen | None = None
+        self._thread = threading.Thread(target=self._work, name="background-runs", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _work(self) -> None:
+        for job in self.jobs.values():
+            if self._stop.is_set():
+                job.result = Result(job.name, -1, None, "stopped")
+                job.done.set()
+                continue
+            try:
+                job.result = self._run(job)
+            except Exception as exc:  # noqa: BLE001 - reported to the test that waits for it
+                job.result = Result(job.name, -1, None, f"{type(exc).__name__}: {exc}")
+            job.done.set()
+
+    def _run(self, job: Job) -> Result:
+        folder, as_of = job.build(self.base / job.name / "data")
+        out = self.base / job.name / "runs"
+        cmd = [sys.executable, "-m", "crm_research.cli", "run", *job.notebooks, "--data", str(folder),
+               "-p", "as_of", as_of, "--out", str(out), "-j", "1", *(["--pdf"] if job.pdf else [])]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      env=dict(os.environ))
+        output, _ = self._proc.communicate(timeout=WAIT_S)
+        runs = sorted(out.glob("run-*")) if out.is_dir() else []
+        return Result(job.name, self._proc.returncode, runs[-1] if runs else None, output)
+
+    def get(self, name: str) -> Result:
+        """Wait for run ``name`` and return it (the test asserts on it)."""
+        job = self.jobs[name]
+        if not job.done.wait(WAIT_S):
+            raise TimeoutError(f"background run {name} did not finish in {WAIT_S} s")
+        return job.result
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
