@@ -84,28 +84,12 @@ def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_co
         ``customer_id``), and without ``rank_value_at_risk``, ``value``, ``value_at_risk`` and
         ``value_tier`` (``segment`` is the risk level).
     """
+    lo, hi, p, v = _checked_scores(scores, p_churn_col, value_col, driver_col, customer_col, risk_cuts)
     if value_col is None:
-        return _risk_only(scores, p_churn_col, driver_col, customer_col, risk_cuts, actions, top)
-    need = [customer_col, p_churn_col, value_col] + ([driver_col] if driver_col else [])
-    missing = [c for c in need if c not in scores.columns]
-    if missing:
-        raise CRMError(f"table 'scores' has no column(s) {missing}; it has {list(scores.columns)}")
-    lo, hi = (float(x) for x in risk_cuts)
-    if not 0 < lo < hi < 1:
-        raise ParameterError(f"risk_cuts must satisfy 0 < low < high < 1, got {risk_cuts!r}")
+        return _risk_only(scores, p, lo, hi, driver_col, customer_col, actions, top)
     qlo, qhi = (float(x) for x in value_quantiles)
     if not 0 < qlo < qhi < 1:
         raise ParameterError(f"value_quantiles must satisfy 0 < low < high < 1, got {value_quantiles!r}")
-    p = pd.to_numeric(scores[p_churn_col], errors="coerce").to_numpy(dtype=float)
-    v = pd.to_numeric(scores[value_col], errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(p) | (p < 0) | (p > 1) | ~np.isfinite(v) | (v < 0)
-    if bad.any():
-        ids = scores.loc[bad, customer_col].head(5).tolist()
-        raise CRMError(f"table 'scores': {int(bad.sum())} row(s) have {p_churn_col} outside [0, 1] or a "
-                       f"missing/negative {value_col} (customers {ids}); fix them before ranking")
-    if scores[customer_col].duplicated().any():
-        ids = scores.loc[scores[customer_col].duplicated(), customer_col].head(5).tolist()
-        raise CRMError(f"table 'scores' has duplicate {customer_col} values, e.g. {ids}: one row per customer")
     acts = dict(DEFAULT_ACTIONS if actions is None else actions)
     v_lo, v_hi = (np.quantile(v, [qlo, qhi]) if len(v) else (0.0, 0.0))
     tier = np.where(v >= v_hi, VALUE_TIERS[0], np.where(v >= v_lo, VALUE_TIERS[1], VALUE_TIERS[2]))
@@ -138,10 +122,11 @@ def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_co
     return out
 
 
-def _risk_only(scores: pd.DataFrame, p_churn_col: str, driver_col: str | None, customer_col: str,
-               risk_cuts: tuple[float, float], actions: Mapping[str, str] | None, top: int | None) -> pd.DataFrame:
-    """:func:`at_risk_list` without values: ranked by churn probability."""
-    need = [customer_col, p_churn_col] + ([driver_col] if driver_col else [])
+def _checked_scores(scores: pd.DataFrame, p_churn_col: str, value_col: str | None, driver_col: str | None,
+                    customer_col: str, risk_cuts: tuple[float, float]):
+    """Check the scores table and the risk cuts; return ``(low cut, high cut, p_churn, value)``
+    (``value`` is None without ``value_col``). One-line errors name the rows to fix."""
+    need = [customer_col, p_churn_col] + [c for c in (value_col, driver_col) if c]
     missing = [c for c in need if c not in scores.columns]
     if missing:
         raise CRMError(f"table 'scores' has no column(s) {missing}; it has {list(scores.columns)}")
@@ -150,13 +135,24 @@ def _risk_only(scores: pd.DataFrame, p_churn_col: str, driver_col: str | None, c
         raise ParameterError(f"risk_cuts must satisfy 0 < low < high < 1, got {risk_cuts!r}")
     p = pd.to_numeric(scores[p_churn_col], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(p) | (p < 0) | (p > 1)
+    v = None
+    if value_col is not None:
+        v = pd.to_numeric(scores[value_col], errors="coerce").to_numpy(dtype=float)
+        bad |= ~np.isfinite(v) | (v < 0)
     if bad.any():
         ids = scores.loc[bad, customer_col].head(5).tolist()
-        raise CRMError(f"table 'scores': {int(bad.sum())} row(s) have {p_churn_col} outside [0, 1] "
+        value = f" or a missing/negative {value_col}" if value_col is not None else ""
+        raise CRMError(f"table 'scores': {int(bad.sum())} row(s) have {p_churn_col} outside [0, 1]{value} "
                        f"(customers {ids}); fix them before ranking")
     if scores[customer_col].duplicated().any():
         ids = scores.loc[scores[customer_col].duplicated(), customer_col].head(5).tolist()
         raise CRMError(f"table 'scores' has duplicate {customer_col} values, e.g. {ids}: one row per customer")
+    return lo, hi, p, v
+
+
+def _risk_only(scores: pd.DataFrame, p: np.ndarray, lo: float, hi: float, driver_col: str | None,
+               customer_col: str, actions: Mapping[str, str] | None, top: int | None) -> pd.DataFrame:
+    """:func:`at_risk_list` without values: ranked by churn probability (inputs checked already)."""
     acts = dict(RISK_ONLY_ACTIONS if actions is None else actions)
     level = np.where(p >= hi, RISK_LEVELS[0], np.where(p >= lo, RISK_LEVELS[1], RISK_LEVELS[2]))
     missing_act = sorted(set(level) - set(acts))
