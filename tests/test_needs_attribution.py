@@ -365,3 +365,10 @@ def test_a_channel_name_holding_the_path_separator_skips_the_journeys_with_its_r
         assert verdicts[key].status == "skip", key
         assert "path separator ' > '" in verdicts[key].reason
     assert _status(company)["markov"].status == "ok"  # the same company with its own names
+
+
+def test_the_needs_use_the_models_path_separator():
+    from crm_research.attribution.pathdata import SEP
+    from crm_research.needs.attribution import PATH_SEPARATOR
+
+    assert PATH_SEPARATOR == SEP

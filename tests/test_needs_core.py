@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import ibis
 import pandas as pd
@@ -160,3 +161,14 @@ def test_every_declared_fact_gives_the_same_verdicts_on_parquet_read_in_place(sm
     assert [(v.section.key, v.status, v.reason, v.measured) for v in engine] == [
         (v.section.key, v.status, v.reason, v.measured) for v in eager]
     assert sum(len(v.measured) for v in eager) >= 20  # the facts were really computed
+
+
+def test_the_loader_validate_and_04_find_the_same_path_table_files(tmp_path):
+    from crm_research import data
+
+    assert data.path_table_file(tmp_path) is None
+    pd.DataFrame({"path": ["a > b"], "total_conversions": [2.0]}).to_parquet(tmp_path / "paths.parquet")
+    assert data.path_table_file(tmp_path) == tmp_path / "paths.parquet"
+    assert data.load(tmp_path).orders is None  # no orders needed beside it
+    nb04 = (Path(__file__).resolve().parents[1] / "notebooks" / "04_attribution.ipynb").read_text()
+    assert "data.path_table_file(data_folder)" in nb04  # the notebook looks where the loader looks

@@ -130,7 +130,6 @@ def _check_date(value: str, option: str) -> None:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from crm_research import data
-    from crm_research.data.read import path_table_file
     from crm_research.notebook import mapping_file
     from crm_research.run.params import check_as_of
 
@@ -147,7 +146,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for name, frame in crm.tables().items():
         print(f"  {name:<14} {len(frame):>10,} rows")
     extra = {}
-    paths_file = path_table_file(Path(args.path)) if Path(args.path).is_dir() else None
+    paths_file = data.path_table_file(Path(args.path)) if Path(args.path).is_dir() else None
     if paths_file is not None:  # a client's aggregated path table, read as notebook 04 reads it
         from crm_research.attribution import read_path_table
 

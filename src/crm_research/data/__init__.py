@@ -21,6 +21,7 @@ from crm_research.data.mapping import (
     read_mapping,
 )
 from crm_research.data.model import TABLE_ORDER, TABLES, Column, ForeignKey, Table
+from crm_research.data.read import PATH_TABLE_FILES, path_table_file
 from crm_research.data.schemas import CHECK_NAMES, SCHEMAS, dtype_of, pii_columns, table_schema
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Mapping",
     "MappingError",
     "NA_TEXT",
+    "PATH_TABLE_FILES",
     "OrdersFromEvents",
     "SCHEMAS",
     "TABLES",
@@ -40,6 +42,7 @@ __all__ = [
     "TableMapping",
     "dtype_of",
     "load",
+    "path_table_file",
     "pii_columns",
     "read_mapping",
     "table_schema",
