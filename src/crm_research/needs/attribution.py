@@ -41,8 +41,7 @@ def _touches(t, as_of):
     return before(ev.filter(ev.channel.notnull()), "occurred_at", as_of)
 
 
-@fact("touched_conversions", *TOUCH_COLUMNS, "orders.customer_id", "orders.ordered_at",
-      unit="first orders after a marketing touch")
+@fact("touched_conversions", *TOUCH_COLUMNS, "orders.customer_id", "orders.ordered_at")
 def _touched_conversions(t, as_of, p):
     """First completed orders before ``as_of`` with a touch (event with a channel) in the look-back."""
     orders = completed_orders(t, as_of)
@@ -59,7 +58,7 @@ PATH_SEPARATOR = " > "
 """How the channels of a path are joined (``crm_research.attribution.pathdata.SEP``)."""
 
 
-@fact("separator_free", *TOUCH_COLUMNS, unit="")
+@fact("separator_free", *TOUCH_COLUMNS)
 def _separator_free(t, as_of, p):
     """1 when no touch's channel name holds the path separator, else 0 (a channel 'e > mail' would
     read as two channels in every path)."""
@@ -67,13 +66,13 @@ def _separator_free(t, as_of, p):
     return 1.0 - min(1.0, scalar(ev.filter(ev.channel.contains(PATH_SEPARATOR)).count()))
 
 
-@fact("path_conversions", "paths.path", "paths.total_conversions", unit="conversions on paths with a touch")
+@fact("path_conversions", "paths.path", "paths.total_conversions")
 def _path_conversions(t, as_of, p):
     paths = t["paths"]
     return scalar(paths.filter(paths.path.cast("string").length() > 0).total_conversions.sum())
 
 
-@fact("path_whole_counts", "paths.total_conversions", unit="% of paths with whole-number counts")
+@fact("path_whole_counts", "paths.total_conversions")
 def _path_whole_counts(t, as_of, p):
     """Percentage of the path table's rows whose counts are whole numbers (the bootstrap resamples journeys)."""
     paths = t["paths"]
@@ -82,13 +81,13 @@ def _path_whole_counts(t, as_of, p):
     return 100.0 * scalar((off < 1e-9).cast("float64").mean())
 
 
-@fact("path_touch_times", "paths.path", unit="paths with touch times")
+@fact("path_touch_times", "paths.path")
 def _path_touch_times(t, as_of, p):
     """Paths that carry the time of each touch (``touch_days``): none in an aggregated path table."""
     return scalar(t["paths"].count()) if t.has("paths", "touch_days") else 0.0
 
 
-@fact("path_non_conversions", "paths.path", unit="journeys without a conversion")
+@fact("path_non_conversions", "paths.path")
 def _path_non_conversions(t, as_of, p):
     """Journeys of the path table that ended without a conversion (0 without ``total_null``)."""
     if not t.has("paths", "total_null"):
@@ -96,7 +95,7 @@ def _path_non_conversions(t, as_of, p):
     return scalar(t["paths"].total_null.sum())
 
 
-@fact("spend_days", "ad_spend.campaign_id", "ad_spend.date", "ad_spend.cost", unit="days of ad spend")
+@fact("spend_days", "ad_spend.campaign_id", "ad_spend.date", "ad_spend.cost")
 def _spend_days(t, as_of, p):
     return scalar(before(t["ad_spend"], "date", as_of).count())
 
@@ -107,19 +106,19 @@ def _ad_total(t, as_of, column: str) -> float:
     return scalar(before(t["ad_spend"], "date", as_of)[column].sum())
 
 
-@fact("ad_clicks", "ad_spend.date", unit="clicks")
+@fact("ad_clicks", "ad_spend.date")
 def _ad_clicks(t, as_of, p):
     """Ad clicks before ``as_of`` (0 when ``ad_spend`` has no ``clicks`` column)."""
     return _ad_total(t, as_of, "clicks")
 
 
-@fact("ad_impressions", "ad_spend.date", unit="impressions")
+@fact("ad_impressions", "ad_spend.date")
 def _ad_impressions(t, as_of, p):
     """Ad impressions before ``as_of`` (0 when ``ad_spend`` has no ``impressions`` column)."""
     return _ad_total(t, as_of, "impressions")
 
 
-@fact("campaign_touches", unit="touches with a campaign and a channel")
+@fact("campaign_touches")
 def _campaign_touches(t, as_of, p):
     """Touches with a campaign and a channel before ``as_of`` (0 when the events lack either column)."""
     if not all(t.has("events", c) for c in ("customer_id", "occurred_at", "channel", "campaign_id")):
@@ -128,8 +127,7 @@ def _campaign_touches(t, as_of, p):
     return scalar(ev.filter(ev.campaign_id.notnull()).count())
 
 
-@fact("ab_arms", "events.customer_id", "events.occurred_at", "events.event", "events.campaign_id",
-      unit="test e-mail campaigns sent")
+@fact("ab_arms", "events.customer_id", "events.occurred_at", "events.event", "events.campaign_id")
 def _ab_arms(t, as_of, p):
     """How many of the two test campaigns (``ab_control``, ``ab_variant``) have e-mails sent before ``as_of``."""
     ev = before(t["events"], "occurred_at", as_of)
@@ -137,7 +135,7 @@ def _ab_arms(t, as_of, p):
     return scalar(ev.campaign_id.nunique())
 
 
-@fact("ab_promo_orders", "orders.customer_id", "orders.ordered_at", unit="orders with the test's promotion code")
+@fact("ab_promo_orders", "orders.customer_id", "orders.ordered_at")
 def _ab_promo_orders(t, as_of, p):
     """Orders that can count as test conversions: with ``ab_promo_code`` (every order when it is empty)."""
     orders = before(t["orders"], "ordered_at", as_of)
@@ -148,7 +146,7 @@ def _ab_promo_orders(t, as_of, p):
     return scalar(orders.filter(orders.promo_code == p["ab_promo_code"]).count())
 
 
-@fact("planted_channels", "truth", unit="channels with a planted effect")
+@fact("planted_channels", "truth")
 def _planted_channels(t, as_of, p):
     return scalar(t["truth"].count())
 

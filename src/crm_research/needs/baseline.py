@@ -41,7 +41,7 @@ BREAKDOWN_COLUMNS = {"customers": ("acquisition_channel", "region"), "orders": (
 """The columns behind the breakdown dimensions (:data:`crm_research.kpi.DIMENSIONS`)."""
 
 
-@fact("baseline_history_periods", "orders.customer_id", "orders.ordered_at", unit="reporting periods of order history")
+@fact("baseline_history_periods", "orders.customer_id", "orders.ordered_at")
 def _history_periods(t, as_of, p):
     """Reporting periods (``period``) from the first completed order's to the last before ``as_of``."""
     from crm_research.kpi.scans import period_index
@@ -56,7 +56,7 @@ def _history_periods(t, as_of, p):
     return float(period_index(last, period) - period_index(first, period) + 1)
 
 
-@fact("baseline_advocate_signals", unit="referrals or promoter answers")
+@fact("baseline_advocate_signals")
 def _advocate_signals(t, as_of, p):
     """Referral events and/or NPS answers of 9-10 before ``as_of``, as ``advocate_rule`` reads them."""
     rule = p["advocate_rule"]
@@ -70,7 +70,7 @@ def _advocate_signals(t, as_of, p):
     return n
 
 
-@fact("baseline_breakdown_dimensions", unit="attributes with two or more values")
+@fact("baseline_breakdown_dimensions")
 def _breakdown_dimensions(t, as_of, p):
     """Breakdown attributes (acquisition channel, region, purchase type, platform) with >= 2 values."""
     n = 0.0

@@ -71,25 +71,24 @@ def _repeat_day_buyers(t, as_of) -> float:
     return scalar(per.filter(per.n >= 2).count())
 
 
-@fact("history_horizons", *ORDER_COLS, unit="horizons of order history")
+@fact("history_horizons", *ORDER_COLS)
 def _history_horizons(t, as_of, p):
     from crm_research.needs.core import FACTS
 
     return FACTS["history_days"].compute(t, as_of, p) / float(p["horizon_days"])
 
 
-@fact("repeat_day_buyers", *ORDER_COLS, unit="customers with two or more purchase days")
+@fact("repeat_day_buyers", *ORDER_COLS)
 def _repeat_day_buyers_fact(t, as_of, p):
     return _repeat_day_buyers(t, _cut(t, as_of))
 
 
-@fact("repeat_day_buyers_at_check", *ORDER_COLS,
-      unit="customers with two or more purchase days by then")
+@fact("repeat_day_buyers_at_check", *ORDER_COLS)
 def _repeat_day_buyers_check(t, as_of, p):
     return _repeat_day_buyers(t, _cut(t, as_of) - pd.Timedelta(days=float(p["horizon_days"])))
 
 
-@fact("repeat_spenders", *ORDER_COLS, unit="customers with a repeat purchase of positive value")
+@fact("repeat_spenders", *ORDER_COLS)
 def _repeat_spenders(t, as_of, p):
     if not t.has("orders", "amount"):
         return 0.0
@@ -109,7 +108,7 @@ def _buyer_segments(t, as_of, column: str):
     return j.filter(j.value.notnull())
 
 
-@fact("segment_groups", *ORDER_COLS, unit="groups that large")
+@fact("segment_groups", *ORDER_COLS)
 def _segment_groups(t, as_of, p):
     column = p["segment_column"]
     if not t.has("customers", column):
@@ -119,7 +118,7 @@ def _segment_groups(t, as_of, p):
     return scalar(per.filter(per.n >= MIN_GROUP).count())
 
 
-@fact("lost_repeat_buyers", *ORDER_COLS, unit="lost customers")
+@fact("lost_repeat_buyers", *ORDER_COLS)
 def _lost_repeat_buyers(t, as_of, p):
     """Lost customers who bought on two or more days: only their times as customers differ.
 
@@ -133,7 +132,7 @@ def _lost_repeat_buyers(t, as_of, p):
     return scalar(per.filter((per.n >= 2) & (per["last"] <= gone)).count())
 
 
-@fact("cox_covariates", *ORDER_COLS, unit="usable covariates")
+@fact("cox_covariates", *ORDER_COLS)
 def _cox_covariates(t, as_of, p):
     """Covariates that vary among the buyers: segment (two groups large enough), age, promotion on the first order."""
     cut = _cut(t, as_of)
@@ -149,7 +148,7 @@ def _cox_covariates(t, as_of, p):
     return n
 
 
-@fact("ended_subscriptions", "subscriptions.started_at", "subscriptions.ended_at", unit="ended subscriptions")
+@fact("ended_subscriptions", "subscriptions.started_at", "subscriptions.ended_at")
 def _ended_subscriptions(t, as_of, p):
     s = before(t["subscriptions"], "started_at", as_of)
     ended = s.ended_at.notnull()
@@ -158,7 +157,7 @@ def _ended_subscriptions(t, as_of, p):
     return scalar(s.filter(ended).count())
 
 
-@fact("subscription_plans", "subscriptions.started_at", "subscriptions.plan", unit="plans")
+@fact("subscription_plans", "subscriptions.started_at", "subscriptions.plan")
 def _subscription_plans(t, as_of, p):
     return scalar(before(t["subscriptions"], "started_at", as_of).plan.nunique())
 
@@ -191,22 +190,22 @@ def _classes(t, as_of, p, horizons: int) -> tuple[float, float]:
     return _window_classes(t, cut - pd.Timedelta(days=horizons * h), h)
 
 
-@fact("train_churners", *ORDER_COLS, unit="churners")
+@fact("train_churners", *ORDER_COLS)
 def _train_churners(t, as_of, p):
     return _classes(t, as_of, p, 2)[0]
 
 
-@fact("train_buyers", *ORDER_COLS, unit="buyers")
+@fact("train_buyers", *ORDER_COLS)
 def _train_buyers(t, as_of, p):
     return _classes(t, as_of, p, 2)[1]
 
 
-@fact("check_churners", *ORDER_COLS, unit="churners")
+@fact("check_churners", *ORDER_COLS)
 def _check_churners(t, as_of, p):
     return _classes(t, as_of, p, 1)[0]
 
 
-@fact("check_buyers", *ORDER_COLS, unit="buyers")
+@fact("check_buyers", *ORDER_COLS)
 def _check_buyers(t, as_of, p):
     return _classes(t, as_of, p, 1)[1]
 

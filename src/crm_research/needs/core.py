@@ -52,26 +52,23 @@ class Fact:
     compute : callable
         ``compute(tables, as_of, params) -> float``; ``tables`` is a :class:`TableSet` of Ibis
         tables, ``as_of`` a UTC Timestamp or None, ``params`` the parameters.
-    unit : str
-        What is counted, for messages (``"buyers"``).
     """
 
     name: str
     columns: tuple[str, ...]
     compute: Callable[..., float]
-    unit: str = ""
 
 
 FACTS: dict[str, Fact] = {}
 
 
-def fact(name: str, *columns: str, unit: str = "") -> Callable:
+def fact(name: str, *columns: str) -> Callable:
     """Register ``compute(tables, as_of, params) -> number`` as fact ``name`` reading ``columns``."""
 
     def register(fn: Callable) -> Callable:
         if name in FACTS:
             raise ValueError(f"fact {name!r} is declared twice")
-        FACTS[name] = Fact(name, tuple(columns), fn, unit)
+        FACTS[name] = Fact(name, tuple(columns), fn)
         return fn
 
     return register

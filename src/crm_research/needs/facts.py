@@ -45,12 +45,12 @@ def scalar(expr) -> float:
     return 0.0 if value is None or pd.isna(value) else float(value)
 
 
-@fact("completed_orders", "orders.customer_id", "orders.ordered_at", unit="completed orders")
+@fact("completed_orders", "orders.customer_id", "orders.ordered_at")
 def _completed_orders(t, as_of, p):
     return scalar(completed_orders(t, as_of).count())
 
 
-@fact("buyers", "orders.customer_id", "orders.ordered_at", unit="buyers")
+@fact("buyers", "orders.customer_id", "orders.ordered_at")
 def _buyers(t, as_of, p):
     return scalar(completed_orders(t, as_of).customer_id.nunique())
 
@@ -61,21 +61,15 @@ def buyers_with(t: TableSet, as_of, min_orders: int) -> float:
     return scalar(per.filter(per.n >= int(min_orders)).count())
 
 
-@fact("repeat_buyers", "orders.customer_id", "orders.ordered_at", unit="repeat buyers")
+@fact("repeat_buyers", "orders.customer_id", "orders.ordered_at")
 def _repeat_buyers(t, as_of, p):
     return buyers_with(t, as_of, p["repeat_min_orders"])
 
 
-@fact("history_days", "orders.customer_id", "orders.ordered_at", unit="days of order history")
+@fact("history_days", "orders.customer_id", "orders.ordered_at")
 def _history_days(t, as_of, p):
     orders = completed_orders(t, as_of)
     first = orders.ordered_at.min()
     last = _ts(as_of) if as_of is not None else orders.ordered_at.max()
     seconds = scalar(last.epoch_seconds() - first.epoch_seconds())
     return seconds // 86400
-
-
-@fact("order_months", "orders.customer_id", "orders.ordered_at", unit="months with orders")
-def _order_months(t, as_of, p):
-    orders = completed_orders(t, as_of)
-    return scalar(orders.ordered_at.truncate("M").nunique())

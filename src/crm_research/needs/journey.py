@@ -36,12 +36,12 @@ def _events(t, as_of):
     return before(t["events"], "occurred_at", as_of)
 
 
-@fact("events", *_EVENT_COLS, unit="events")
+@fact("events", *_EVENT_COLS)
 def _n_events(t, as_of, p):
     return scalar(_events(t, as_of).count())
 
 
-@fact("stage_events", *_EVENT_COLS, unit="events the stage map lists")
+@fact("stage_events", *_EVENT_COLS)
 def _stage_events(t, as_of, p):
     from crm_research.journey.stages import load_stage_map
 
@@ -50,7 +50,7 @@ def _stage_events(t, as_of, p):
     return scalar(ev.filter(ev.event.cast("string").isin(names)).count())
 
 
-@fact("funnel_rarest_step", *_EVENT_COLS, unit="events of its rarest step")
+@fact("funnel_rarest_step", *_EVENT_COLS)
 def _funnel_rarest_step(t, as_of, p):
     steps = list(dict.fromkeys(p["funnel_steps"]))
     ev = _events(t, as_of)
@@ -60,13 +60,13 @@ def _funnel_rarest_step(t, as_of, p):
     return scalar((per.count() < len(steps)).ifelse(0, per.n.min()))
 
 
-@fact("target_events", *_EVENT_COLS, unit="purchase events")
+@fact("target_events", *_EVENT_COLS)
 def _target_events(t, as_of, p):
     ev = _events(t, as_of)
     return scalar(ev.filter(ev.event.cast("string") == p["funnel_steps"][-1]).count())
 
 
-@fact("friction_periods", *_EVENT_COLS, unit="periods with visits")
+@fact("friction_periods", *_EVENT_COLS)
 def _friction_periods(t, as_of, p):
     ev = _events(t, as_of)
     ev = ev.filter(ev.event.cast("string") == p["funnel_steps"][0])

@@ -47,7 +47,7 @@ import scikit-learn)."""
 # ---------------------------------------------------------------------------------------
 
 
-@fact("seg_orders_with_amount", "orders.customer_id", "orders.ordered_at", unit="completed orders with an amount")
+@fact("seg_orders_with_amount", "orders.customer_id", "orders.ordered_at")
 def _orders_with_amount(t, as_of, p):
     if not t.has("orders", "amount"):
         return 0.0
@@ -55,7 +55,7 @@ def _orders_with_amount(t, as_of, p):
     return scalar(orders.amount.notnull().sum())
 
 
-@fact("seg_advocate_signals", "orders.customer_id", "orders.ordered_at", unit="referral events and NPS answers")
+@fact("seg_advocate_signals", "orders.customer_id", "orders.ordered_at")
 def _advocate_signals(t, as_of, p):
     from crm_research.needs.facts import before
 
@@ -68,12 +68,12 @@ def _advocate_signals(t, as_of, p):
     return n
 
 
-@fact("seg_cluster_buyers", "orders.customer_id", "orders.ordered_at", unit="such buyers")
+@fact("seg_cluster_buyers", "orders.customer_id", "orders.ordered_at")
 def _cluster_buyers(t, as_of, p):
     return buyers_with(t, as_of, p["cluster_min_orders"])
 
 
-@fact("seg_cluster_buyers_per_k", "orders.customer_id", "orders.ordered_at", unit="buyers per cluster")
+@fact("seg_cluster_buyers_per_k", "orders.customer_id", "orders.ordered_at")
 def _cluster_buyers_per_k(t, as_of, p):
     return buyers_with(t, as_of, p["cluster_min_orders"]) / max(int(p["k_range"][1]), 1)
 
@@ -83,8 +83,7 @@ def _counted_lines(t, as_of):
     return t["order_items"].inner_join(orders, "order_id")
 
 
-@fact("seg_multi_category_orders", "orders.order_id", "order_items.order_id", "order_items.category",
-      unit="such orders")
+@fact("seg_multi_category_orders", "orders.order_id", "order_items.order_id", "order_items.category")
 def _multi_category_orders(t, as_of, p):
     lines = _counted_lines(t, as_of)
     per = lines.group_by("order_id").aggregate(n=lines.category.nunique())
@@ -92,7 +91,7 @@ def _multi_category_orders(t, as_of, p):
 
 
 @fact("seg_tier_categories", "orders.order_id", "order_items.order_id", "order_items.product_id",
-      "order_items.category", unit="such categories")
+      "order_items.category")
 def _tier_categories(t, as_of, p):
     if not t.has("order_items", "unit_price"):
         return 0.0
