@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="the client engagement's pseudonymisation key, by name (default: "
                         "$CRM_RESEARCH_KEY_NAME, else 'default'); kept in ~/.config/crm-research/keys/, "
                         "created on first use, never in the run folder")
+    r.add_argument("--audience", choices=["client", "analyst"], default="client",
+                   help="who reads the reports: 'client' (default: findings first, no code names, method in an "
+                        "appendix, long tables cut to their top rows) or 'analyst' (everything, in place)")
+    r.add_argument("--settings", type=Path, default=None, metavar="FILE",
+                   help="report settings YAML (client name, title, author, date, paper, currency, labels); "
+                        "default: report.yaml in the data folder, else the package's defaults")
 
     c = sub.add_parser("compare", help="put the key tables of two runs side by side")
     c.add_argument("run_a", type=Path)
@@ -184,6 +190,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             fail_fast=args.fail_fast,
             key=args.key,
+            audience=args.audience,
+            settings_file=args.settings,
         )
     except run.RunInterrupted as exc:
         print(f"error: {exc}", file=sys.stderr)
