@@ -118,7 +118,7 @@ def test_every_notebook_executes_into_one_run_folder(run_all, small_company):
         for f in entry["figures"]:
             assert (run_all / "figures" / f"{f}.png").read_bytes()[:4] == b"\x89PNG"
         assert (run_all / "notebooks" / f"{entry['name']}.ipynb").exists()
-        assert f"href='{entry['name']}.html'" in index
+        assert f'href="{entry["name"]}.html"' in index
         assert entry["headlines"][0]["text"] in index
     log = (run_all / "progress.log").read_text()
     assert "[5/5] 05_churn ok in" in log

@@ -127,7 +127,7 @@ def test_a_signal_stops_the_run_within_seconds(tmp_path, own_keys, capsys, sig, 
     assert manifest["pid"] == proc.pid and manifest["host"] == lifecycle.host_name()
     assert "tables are partial" in (folder / "INCOMPLETE").read_text()
     index = (folder / "index.html").read_text()
-    assert "status-interrupted'>interrupted" in index and index.count(">interrupted") >= 1 + jobs
+    assert 'status-interrupted">interrupted' in index and index.count(">interrupted") >= 1 + jobs
     # the kernels are shut down, and they got the engagement's key name from the runner
     for f in pid_files:
         pid, name = f.read_text().split()

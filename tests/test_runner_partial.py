@@ -135,9 +135,9 @@ def test_a_failing_notebook_does_not_stop_the_others(tmp_path, trio):
     # the index marks it failed, links its report and says where it stopped
     index = (folder / "index.html").read_text()
     assert "1 of 3 notebooks failed" in index
-    assert "href='a_boom.html'" in index and "class='status-failed'>failed" in index
+    assert 'href="a_boom.html"' in index and 'class="status-failed">failed' in index
     assert "This report stopped at cell 5: ValueError: bad input." in index
-    assert "href='notebooks/a_boom.ipynb'" in index
+    assert 'href="notebooks/a_boom.ipynb"' in index
 
 
 def test_fail_fast_starts_nothing_after_a_failure(tmp_path, trio):
@@ -195,15 +195,15 @@ def test_sections_and_data_notes_reach_the_manifest_and_the_index(tmp_path, trio
     assert "sections" not in entries["c_plain"] and "data_notes" not in entries["c_plain"]
     index = (folder / "index.html").read_text()
     assert "2 of 3 sections ran (1 with a fallback)" in index
-    assert "Cross-sell and upsell: <span class='s'>skipped</span> — needs order lines (order_items) " \
+    assert 'Cross-sell and upsell: <span class="s">skipped</span> — needs order lines (order_items) ' \
            "&lt;script&gt;alert(1)&lt;/script&gt;" in index
     assert "<script>" not in index
-    assert "Clusters &amp; personas: <span class='s'>ran with a fallback</span> — fewer than 50" in index
+    assert 'Clusters &amp; personas: <span class="s">ran with a fallback</span> — fewer than 50' in index
     assert "1 of 1 section ran" in index  # the failed notebook's sections so far
     # the data notes once, at the top, before the first notebook
     for note in NOTES:
         assert index.count(note) == 1
-    assert index.index("About the data") < index.index("class='nb'")
+    assert index.index("About the data") < index.index('class="nb"')
     c_block = index[index.index("c_plain"):]
     assert "sections ran" not in c_block
 

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from crm_research import paths, privacy
+from crm_research import settings as report_settings
 from crm_research.errors import CRMError, ParameterError
 
 __all__ = [
@@ -54,7 +55,23 @@ __all__ = [
     "show",
     "text",
     "defuse_formula",
+    "ENV_AUDIENCE",
+    "ENV_SETTINGS",
+    "AUDIENCES",
 ]
+
+ENV_AUDIENCE = "CRM_RESEARCH_AUDIENCE"
+"""Environment variable through which the runner tells a kernel who reads the report."""
+
+ENV_SETTINGS = "CRM_RESEARCH_SETTINGS"
+"""Environment variable holding the report settings file given to ``run --settings``."""
+
+AUDIENCES = ("client", "analyst")
+"""Who a report is for: ``client`` (findings first, client words, tables cut to their top rows)
+or ``analyst`` (everything). A notebook opened in JupyterLab shows the analyst's view."""
+
+CLIENT_ROWS = 15
+"""Rows a client report shows of a table; the whole table is in its CSV."""
 
 SCRATCH = "scratch"
 """Name of the run folder under ``reports/`` used when a notebook runs without ``run_dir``."""
@@ -177,6 +194,15 @@ def _load(folder: Path, as_of: Any = None):
     from crm_research import data
 
     return data.load(folder, mapping=mapping_file(folder), as_of=as_of)
+
+
+def _campaign_names(crm) -> dict[str, str]:
+    """Campaign id → its name, from the ``campaigns`` table when it has both columns."""
+    c = getattr(crm, "campaigns", None)
+    if c is None or not {"campaign_id", "name"} <= set(c.columns):
+        return {}
+    c = c.dropna(subset=["campaign_id", "name"])
+    return dict(zip(c["campaign_id"].astype(str), c["name"].astype(str), strict=True))
 
 
 def data_notes(crm) -> list[str]:
@@ -328,19 +354,26 @@ class RunContext:
         The run folder (``tables/``, ``figures/``, ``meta/``, ``private/``).
     seed : int
         Seed of the notebook's random numbers; ``rng`` is drawn from it.
+    audience : str
+        ``client`` or ``analyst`` (:data:`AUDIENCES`): what :meth:`show` displays.
+    settings : crm_research.settings.ReportSettings
+        The engagement's units and words (currency, number format, labels); read by
+        :meth:`load_data` from the data folder's ``report.yaml`` and ``run --settings``.
     rng : numpy.random.Generator
     """
 
     notebook: str
     run_dir: Path
     seed: int = 0
+    audience: str = "analyst"
+    settings: report_settings.ReportSettings = field(default=report_settings.DEFAULTS)
     rng: np.random.Generator = field(init=False, repr=False)
     _meta: dict = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
         self._meta = {"notebook": self.notebook, "data": None, "headlines": [], "tables": [],
-                      "figures": []}
+                      "figures": [], "findings": [], "actions": []}
         self._verdicts = None
 
     @property
@@ -400,10 +433,15 @@ class RunContext:
 
         folder = resolve_data_dir(data_dir)
         crm = _load(folder, as_of)
+        self.settings = report_settings.load(folder, os.environ.get(ENV_SETTINGS) or None)
+        self.settings = self.settings.with_labels("campaigns", _campaign_names(crm))
         mapping = mapping_file(folder)
         self._meta["data"] = {"folder": str(folder), "fingerprint": crm.fingerprint(),
                               "mapping": mapping.name if mapping else None}
-        self._meta["data_notes"] = data_notes(crm)
+        self._meta["data_notes"] = data_notes(crm) + (
+            [] if self.settings.currency.known else
+            ["The currency is not set, so amounts are shown as plain numbers: add `currency` to the "
+             "engagement's report settings (report.yaml)"])
         tables = {**crm.tables(), **(extra_tables or {})}
         declared = [s for s in needs.SECTIONS if s.notebook == self.notebook]  # none for a new notebook
         self._verdicts = {v.section.key: v for v in needs.assess(tables, declared, as_of, params)}
@@ -597,6 +635,145 @@ class RunContext:
         return text
 
 
+    # -- findings and actions: the report's "what we found / what to do" and the index's summary --
+
+    def _check_ran(self, section: str, what: str) -> None:
+        verdicts = getattr(self, "_verdicts", None) or {}
+        if section not in verdicts:
+            raise CRMError(f"{what} names section {section!r}, which is not declared for {self.notebook} "
+                           f"in crm_research.needs")
+        if not verdicts[section]:
+            raise CRMError(f"{what} names section {section!r}, which was skipped on this data: record it "
+                           f"inside `if run.section({section!r}):`")
+
+    def finding(self, section: str, text: str, *, priority: int = 2, figure: str | None = None) -> None:
+        """Record a finding of section ``section`` for the report's summary box and the index.
+
+        Write it for the client: one or two sentences in plain words with the number and its
+        unit (``run.money(...)``, ``run.pct(...)``); data values through :func:`text`. Findings
+        are listed in the order recorded, most important first by ``priority``.
+
+        Parameters
+        ----------
+        section : str
+            The section it comes from (linked from the summaries); must have run.
+        text : str
+            Markdown.
+        priority : int
+            1 (headline: the executive summary shows these first) to 3 (detail).
+        figure : str, optional
+            A figure of this run (``run.publish`` name) that shows the finding; the index shows it.
+        """
+        self._check_ran(section, "a finding")
+        entry = {"section": section, "text": str(text), "priority": int(priority)}
+        if figure:
+            entry["figure"] = figure
+        self._meta["findings"] = [f for f in self._meta["findings"] if f["text"] != entry["text"]] + [entry]
+        self._write_meta()
+
+    def action(self, section: str, text: str, *, value: float | None = None, value_text: str | None = None,
+               priority: int = 2) -> None:
+        """Record a recommended action of section ``section`` with its expected value.
+
+        Parameters
+        ----------
+        section : str
+            The section whose result supports it (linked from the summaries); must have run.
+        text : str
+            Markdown: what to do, in plain words.
+        value : float, optional
+            Expected value (currency, per year unless ``value_text`` says otherwise): the
+            executive summary orders actions by it.
+        value_text : str, optional
+            How the value is shown ("about €12,000 a year (range €8,000 to €15,000)");
+            default ``run.money(value, 0)``.
+        priority : int
+            1 (do first) to 3; ties broken by ``value``.
+        """
+        self._check_ran(section, "an action")
+        if value is not None and not report_settings.is_finite(value):
+            value = None
+        shown = value_text if value_text is not None else (None if value is None else self.money(value, 0))
+        entry = {"section": section, "text": str(text), "priority": int(priority),
+                 "value": None if value is None else float(value), "value_text": shown}
+        self._meta["actions"] = [a for a in self._meta["actions"] if a["text"] != entry["text"]] + [entry]
+        self._write_meta()
+
+    # -- the client's units and words ----------------------------------------------------------
+
+    def money(self, x: Any, decimals: int | None = None, *, signed: bool = False) -> str:
+        """An amount in the engagement's currency (see :meth:`ReportSettings.money`)."""
+        return self.settings.money(x, decimals, signed=signed)
+
+    def pct(self, x: Any, decimals: int = 1, *, signed: bool = False) -> str:
+        """A share (0-1) as a percentage."""
+        return self.settings.pct(x, decimals, signed=signed)
+
+    def count(self, x: Any) -> str:
+        """A count as a whole number with the client's separators."""
+        return self.settings.count(x)
+
+    def day(self, d: Any) -> str:
+        """A date in the client's format."""
+        return self.settings.day(d)
+
+    def label(self, kind: str, value: Any) -> str:
+        """The readable, Markdown-safe name of an event, channel, campaign, product, column or metric."""
+        return text(self.settings.label(kind, value))
+
+    def show(self, df: pd.DataFrame, *, money: tuple[str, ...] | None = None, percent: tuple[str, ...] | None = None,
+             columns: list | dict | None = None, labels: dict[str, str] | None = None, rows: int | None = CLIENT_ROWS,
+             table: str | None = None, per_customer: bool = False, decimals: int = 2):
+        """Display a table for this report's audience.
+
+        The analyst sees :func:`show` of the whole table, as saved. The client sees it in client
+        words and units: the ``columns`` picked (and renamed), readable headers, money in the
+        engagement's currency, shares as percentages, counts as whole numbers, yes/no, dates in
+        the client's format, values of ``labels`` columns by their readable names; at most
+        ``rows`` rows, with a line saying how many more are in the table's CSV. A per-customer
+        table is not shown to the client at all, only where it is.
+
+        Parameters
+        ----------
+        df : DataFrame
+        money : tuple of str, optional
+            Money columns (currency). Default: columns named like an amount (revenue, spend, cost,
+            amount, clv, ``*_value``).
+        percent : tuple of str, optional
+            Share columns (0-1) shown as percentages; default as :func:`show`.
+        columns : list or dict, optional
+            The client's columns, in order; a dict also renames them (``{"n": "Customers"}``).
+        labels : dict of str to str, optional
+            Columns whose values are codes, with their kind (``{"event": "events"}``).
+        rows : int or None
+            Rows shown to the client (default :data:`CLIENT_ROWS`); None shows all.
+        table : str, optional
+            The saved table's name (``run.save_table`` name): named in the "more rows" line.
+        per_customer : bool
+            One row per customer: the client sees only a line pointing to ``table``.
+        decimals : int
+            Decimals of other numbers.
+
+        Returns
+        -------
+        Styler or IPython.display.Markdown
+        """
+        from IPython.display import HTML, Markdown
+
+        if self.audience != "client":
+            return show(df, percent=percent, decimals=decimals)
+        import html as _html
+
+        if per_customer:
+            where = f" is in the spreadsheet **{text(table)}.csv** delivered with this report" if table else \
+                " is saved with this report"
+            return Markdown(f"*The full list, one line per customer ({len(df):,} customers),{where}.*")
+        more = (f"The {{n}} other rows are in the spreadsheet <b>{_html.escape(table)}.csv</b> delivered with "
+                "this report." if table else "{n} more rows are not shown.")
+        return HTML(client_table(df, self.settings, money=money, percent=percent, columns=columns, labels=labels,
+                                 rows=rows, decimals=decimals, more=more))
+
+
 def setup(notebook: str, run_dir: str | os.PathLike | None = None, seed: int = 0) -> RunContext:
     """Bind a notebook to its run folder and set display defaults.
 
@@ -621,7 +798,10 @@ def setup(notebook: str, run_dir: str | os.PathLike | None = None, seed: int = 0
         if not folder.is_absolute():
             folder = paths.project_root() / folder
     folder.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(notebook=notebook, run_dir=folder, seed=int(seed))
+    audience = os.environ.get(ENV_AUDIENCE) or "analyst"
+    if audience not in AUDIENCES:
+        raise ParameterError(f"${ENV_AUDIENCE}={audience[:20]!r}: use one of {', '.join(AUDIENCES)}")
+    ctx = RunContext(notebook=notebook, run_dir=folder, seed=int(seed), audience=audience)
     # a re-run of the same notebook in the same folder replaces its previous outputs
     if ctx.meta_path.exists():
         try:
@@ -806,6 +986,122 @@ def show(df: pd.DataFrame, percent: tuple[str, ...] | None = None, decimals: int
             fmt[shown] = "{:,." + str(decimals) + "f}"
     return (_client_table()(view).format(fmt, na_rep="", escape="html")
             .format_index(axis=0, escape="html").format_index(axis=1, escape="html").hide(axis="index"))
+
+
+MONEY_HINTS = ("revenue", "amount", "spend", "cost", "clv", "_value", "monetary", "cpa", "value_at_risk", "profit")
+"""Column names (or their endings) that :meth:`RunContext.show` takes for money by default."""
+
+COUNT_HINTS = ("n_", "customers", "orders", "conversions", "users", "clicks", "impressions", "contacts", "sessions",
+               "buyers", "events", "count")
+"""Column names (beginnings or endings) of counts: shown as whole numbers."""
+
+
+def _is_money(name: str) -> bool:
+    n = name.lower()
+    if any(h in n for h in ("share", "rate", "p_value", "ratio", "roas", "per_", "pct")):
+        return False
+    return any(n == h.strip("_") or n.endswith(h) for h in MONEY_HINTS)
+
+
+def _is_count(name: str) -> bool:
+    n = name.lower()
+    return any(n.startswith(h) if h.endswith("_") else (n == h or n.endswith("_" + h)) for h in COUNT_HINTS)
+
+
+def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, money=None, percent=None,
+                 columns=None, labels=None, rows: int | None = CLIENT_ROWS, decimals: int = 2,
+                 more: str = "{n} more rows are not shown.") -> str:
+    """A table as client HTML: picked columns, readable headers, the client's units, top rows.
+
+    Every value and header is HTML-escaped (text cut at :data:`TEXT_LIMIT` characters); numbers
+    are right-aligned and never wrap, text wraps. Money cells carry the currency symbol (whole
+    units from 1,000 up); count columns (:data:`COUNT_HINTS`) are rounded to whole numbers, so an
+    attributed, fractional count shows as the nearest whole one. See :meth:`RunContext.show`.
+
+    Parameters
+    ----------
+    df : DataFrame
+    settings : crm_research.settings.ReportSettings
+    money, percent : tuple of str, optional
+        Money and share columns (defaults: by name, see :data:`MONEY_HINTS`, :data:`PERCENT_HINTS`).
+    columns : list or dict, optional
+        Columns shown, in order (a dict renames them).
+    labels : dict of str to str, optional
+        ``{column: kind}``: values shown by their readable names (``settings.label``).
+    rows : int or None
+        Rows shown; the rest are counted in ``more``.
+    decimals : int
+        Decimals of other non-integer numbers.
+    more : str
+        HTML sentence under a cut table (data in it escaped by the caller), ``{n}`` the rows left out.
+
+    Returns
+    -------
+    str
+        ``<table class="crm-table">…</table>`` (and the sentence).
+    """
+    import html as _html
+
+    names: dict = {}
+    if isinstance(columns, dict):
+        names = {c: str(v) for c, v in columns.items()}
+        cols = [c for c in columns if c in df.columns]
+    elif columns is not None:
+        cols = [c for c in columns if c in df.columns]
+    else:
+        cols = list(df.columns)
+    view = df[cols]
+    n_more = 0
+    if rows is not None and len(view) > rows:
+        n_more = len(view) - rows
+        view = view.head(rows)
+    if percent is None:
+        percent = tuple(c for c in cols if any(h in str(c) for h in PERCENT_HINTS)
+                        and pd.api.types.is_float_dtype(df[c]))
+    if money is None:
+        money = tuple(c for c in cols if _is_money(str(c)) and pd.api.types.is_numeric_dtype(df[c])
+                      and not pd.api.types.is_bool_dtype(df[c]))
+    labels = labels or {}
+
+    def head(c) -> str:
+        name = names.get(c) or settings.label("columns", c)
+        return _html.escape(_cut(str(name), 60))
+
+    def cell(c, v) -> tuple[str, bool]:
+        s = df[c]
+        if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
+            return "", False
+        if c in labels:
+            return _html.escape(_cut(settings.label(labels[c], v), TEXT_LIMIT)), False
+        if pd.api.types.is_bool_dtype(s) or isinstance(v, bool | np.bool_):
+            return settings.yes_no(v), False
+        if pd.api.types.is_datetime64_any_dtype(s):
+            return _html.escape(settings.day(v)), True
+        if isinstance(v, int | float | np.integer | np.floating):
+            if c in percent:
+                return _html.escape(settings.pct(v)), True
+            if c in money:
+                big = abs(float(v)) >= 1000
+                return _html.escape(settings.money(v, 0 if big else None)), True
+            if isinstance(v, int | np.integer) or _is_count(str(c)):
+                return _html.escape(settings.count(v)), True
+            return _html.escape(settings.number(v, decimals)), True
+        return _html.escape(_cut(str(v).translate(_CONTROL), TEXT_LIMIT)), False
+
+    out = ["<table class='crm-table'><thead><tr>"]
+    numeric = {c: pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in cols}
+    out += [f"<th class='{'num' if numeric[c] else 'txt'}'>{head(c)}</th>" for c in cols]
+    out.append("</tr></thead><tbody>")
+    for rec in view.itertuples(index=False, name=None):
+        out.append("<tr>")
+        for c, v in zip(cols, rec, strict=True):
+            shown, is_num = cell(c, v)
+            out.append(f"<td class='{'num' if is_num else 'txt'}'>{shown}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    if n_more:
+        out.append(f"<p class='crm-more'>{more.format(n=f'{n_more:,}')}</p>")
+    return "".join(out)
 
 
 def show_by_unit(frame: pd.DataFrame, columns):

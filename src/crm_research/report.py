@@ -50,7 +50,50 @@ body { max-width: 1000px; margin: 0 auto; padding: 0 1.5em 3em; }
 .crm-foot { border-top: 1px solid #ccc; margin-top: 2em; padding-top: .6em;
             font-family: system-ui, sans-serif; color: #777; font-size: 12px; }
 .jp-RenderedMarkdown p, .jp-RenderedMarkdown li, .jp-RenderedMarkdown blockquote { overflow-wrap: anywhere; }
+.jp-OutputArea-output { overflow: visible !important; }
+.jp-RenderedImage img, .jp-OutputArea-output img { max-width: 100%; height: auto; }
+.jp-RenderedHTMLCommon table, table.crm-table { max-width: 100%; font-size: 12px; table-layout: auto; }
+.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { overflow-wrap: anywhere; }
+table.crm-table { border-collapse: collapse; margin: .4em 0 .2em; }
+table.crm-table th { text-align: left; vertical-align: bottom; border-bottom: 1px solid #888; padding: 3px 8px; }
+table.crm-table td { border-bottom: 1px solid #e5e5e5; padding: 3px 8px; vertical-align: top; }
+table.crm-table .num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+table.crm-table th.num { white-space: normal; }
+table.crm-table .txt { overflow-wrap: anywhere; }
+.crm-more { color: #555; font-size: 12px; margin: .1em 0 .8em; }
+.celltag_crm-summary { border: 1px solid #b6c8e0; background: #f3f7fc; border-radius: 6px; padding: .3em 1.1em .6em; }
+.celltag_crm-summary h2 { margin-top: .5em; }
+.jp-MarkdownCell:has(.celltag_crm-anchor) { padding: 0; margin: 0; min-height: 0; }
+.celltag_crm-appendix h2 { border-top: 2px solid #bbb; padding-top: .8em; }
+@media print {
+  body { max-width: none; padding: 0; }
+  .jp-Cell { break-inside: auto; }
+  .jp-OutputArea-output img { break-inside: avoid; max-height: 230mm; }
+  table.crm-table tr, .jp-RenderedHTMLCommon tr { break-inside: avoid; }
+  h1, h2, h3 { break-after: avoid; }
+  .crm-foot { display: none; }
+}
 """
+
+_PAGE_CSS = """
+@page { size: %(paper)s; margin: 14mm 13mm 16mm;
+  @bottom-left { content: %(left)s; font: 8.5px system-ui, sans-serif; color: #777; }
+  @bottom-right { content: "Page " counter(page) " of " counter(pages); font: 8.5px system-ui, sans-serif; color: #777; } }
+"""
+
+
+def css_string(value: str) -> str:
+    """``value`` as a CSS string literal: every character but letters, digits and spaces written as
+    a CSS escape, so no value can end the string or the style sheet."""
+    return '"' + "".join(ch if ch.isalnum() and ch.isascii() or ch == " " else f"\\{ord(ch):06x}" for ch in value) + '"'
+
+
+def page_css(settings=None, title: str = "") -> str:
+    """The print rules of a report: paper size and margins, the client and title at the bottom left
+    of every page and "Page n of m" at the bottom right (Chromium's page-margin boxes)."""
+    paper = getattr(settings, "paper", "A4") or "A4"
+    left = " · ".join(x for x in (getattr(settings, "client", None), title) if x)
+    return _PAGE_CSS % {"paper": "A4" if paper == "A4" else "letter", "left": css_string(left[:120])}
 
 _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
@@ -236,19 +279,119 @@ def notebook_title(nb: nbformat.NotebookNode, default: str) -> str:
     return default
 
 
-def _client_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+ANALYST_TAG = "analyst"
+"""Cells shown only in the analyst's report (parameter names, code-level detail, planted-truth checks)."""
+APPENDIX_TAG = "appendix"
+"""Cells that the client's report moves to its appendix (method and definitions)."""
+APPENDIX_TITLE = "Appendix: method and definitions"
+
+_SECTION_CALL = re.compile(r"""run\.section\(\s*["']([A-Za-z0-9_]+)["']""")
+
+
+def _md_cell(source: str, tags: tuple[str, ...] = ()) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_markdown_cell(source)
+    cell.metadata["tags"] = list(tags)
+    cell.pop("id", None)
+    return cell
+
+
+def _tags(cell) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", []))
+
+
+def summary_markdown(meta: dict | None, link: str = "", settings=None) -> str:
+    """The "what we found / what to do" box of a notebook report, as Markdown (empty without findings).
+
+    Parameters
+    ----------
+    meta : dict
+        The notebook's run metadata (``findings``, ``actions``, ``sections``).
+    link : str
+        Prefix of the section links (the report's file name in the index, '' in the report).
+    """
+    meta = meta or {}
+    titles = {x.get("key"): x.get("title") for x in meta.get("sections") or [] if isinstance(x, dict)}
+    findings = sorted(meta.get("findings") or [], key=lambda f: f.get("priority", 2))
+    actions = sorted(meta.get("actions") or [], key=lambda a: (a.get("priority", 2), -(a.get("value") or 0)))
+    if not findings and not actions:
+        return ""
+
+    def see(x: dict) -> str:
+        key = str(x.get("section", ""))
+        title = titles.get(key)
+        if not title or not re.fullmatch(r"[A-Za-z0-9_]+", key):
+            return ""
+        return f" ([{_md_escape(str(title))}]({link}#s-{key}))"
+
+    out = []
+    if findings:
+        out.append("## What we found\n")
+        out += [f"- {f['text']}{see(f)}" for f in findings]
+    if actions:
+        out.append("\n## What to do\n")
+        for i, a in enumerate(actions, 1):
+            value = f" *Expected value: {_md_escape(str(a['value_text']))}.*" if a.get("value_text") else ""
+            out.append(f"{i}. {a['text']}{value}{see(a)}")
+    return "\n".join(out)
+
+
+def _md_escape(text: str) -> str:
+    """Plain text as Markdown that shows as itself (entities for < > &, punctuation escaped)."""
+    from crm_research.notebook import text as md_text
+
+    return md_text(text, limit=None)
+
+
+def _report_copy(nb: nbformat.NotebookNode, audience: str = "analyst", meta: dict | None = None,
+                 run_ref: str = "") -> nbformat.NotebookNode:
+    """The cells a report shows, for ``audience``.
+
+    Both audiences: cells tagged :data:`HIDDEN_TAGS` and warnings/errors left out, the summary
+    box (:func:`summary_markdown`) after the title, an anchor ``#s-<section>`` before each
+    section. The client's report also leaves out cells tagged :data:`ANALYST_TAG` and moves
+    cells tagged :data:`APPENDIX_TAG` to an appendix at the end (with ``run_ref``).
+    """
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    cells = []
+    client = audience == "client"
+    cells, appendix = [], []
     for cell in nb.cells:
-        tags = set(cell.get("metadata", {}).get("tags", []))
-        if tags & set(HIDDEN_TAGS):
+        tags = _tags(cell)
+        if tags & set(HIDDEN_TAGS) or (client and ANALYST_TAG in tags):
             continue
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
                             and o.get("output_type") != "error"]
-        cells.append(cell)
-    nb.cells = cells
+        (appendix if client and APPENDIX_TAG in tags else cells).append(cell)
+    # anchors: before the markdown that introduces each section's first code cell
+    seen: set[str] = set()
+    out: list = []
+    for cell in cells:
+        if cell.cell_type == "code":
+            for key in _SECTION_CALL.findall(cell.get("source", "")):
+                if key in seen:
+                    continue
+                seen.add(key)
+                at = len(out)
+                while at > 0 and out[at - 1].cell_type == "markdown" and not out[at - 1].get("_anchor"):
+                    at -= 1
+                anchor = _md_cell(f'<a id="s-{key}"></a>', ("crm-anchor",))
+                anchor["_anchor"] = True
+                out.insert(at if at < len(out) else len(out), anchor)
+        out.append(cell)
+    for c in out:
+        c.pop("_anchor", None)
+    summary = summary_markdown(meta)
+    if summary:
+        first = next((i + 1 for i, c in enumerate(out) if c.cell_type == "markdown"
+                      and c.source.lstrip().startswith("# ")), 0)
+        out.insert(first, _md_cell(summary, ("crm-summary",)))
+    if client and (appendix or run_ref):
+        out.append(_md_cell(f"## {APPENDIX_TITLE}", ("crm-appendix",)))
+        out += appendix
+        if run_ref:
+            out.append(_md_cell(f"*{_md_escape(run_ref)}*"))
+    nb.cells = out
     return nb
 
 
@@ -275,7 +418,8 @@ def until_error(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] | None = None,
-                  footer: str = "", notice: str | None = None) -> str:
+                  footer: str = "", notice: str | None = None, *, audience: str = "analyst",
+                  meta: dict | None = None, settings=None, run_ref: str = "") -> str:
     """Render an executed notebook as a self-contained HTML page without code.
 
     Parameters
@@ -290,6 +434,15 @@ def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] 
         A line of text at the bottom (run name, data fingerprint).
     notice : str, optional
         One plain sentence shown prominently under the title bar (why the report stops early).
+    audience : {"analyst", "client"}
+        The client's report leaves out cells tagged ``analyst`` and moves those tagged
+        ``appendix`` to the end (see :func:`_report_copy`).
+    meta : dict, optional
+        The notebook's run metadata: its findings and actions open the report.
+    settings : crm_research.settings.ReportSettings, optional
+        Paper size and the client's name in the page footer of the PDF.
+    run_ref : str
+        Run reference (run name, data fingerprint) at the end of the client's appendix.
 
     Returns
     -------
@@ -317,12 +470,12 @@ def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] 
     )
     resources = {
         "metadata": {"name": title},
-        "crm": {"css": _CSS,
+        "crm": {"css": _CSS + page_css(settings, getattr(settings, "title", "") or title),
                 "header": (f"<table>{rows}</table>" if rows else "")
                 + (f"<p class='crm-stopped'>{html.escape(notice)}</p>" if notice else ""),
                 "footer": html.escape(footer)},
     }
-    body, _ = exporter.from_notebook_node(_client_copy(nb), resources=resources)
+    body, _ = exporter.from_notebook_node(_report_copy(nb, audience, meta, run_ref), resources=resources)
     found = privacy.find_emails(_strip_data_uris(body))
     if found:
         raise privacy.PIIError(f"report {title!r} shows e-mail addresses (e.g. {found[0]!r}): "
@@ -344,25 +497,6 @@ def _strip_data_uris(text: str) -> str:
         i = k
 
 
-_INDEX_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1000px;
-       margin: 2em auto; padding: 0 1.5em; color: #222; }
-h1 { font-size: 1.6em; margin-bottom: .2em; }
-.meta { color: #666; font-size: 13px; margin-bottom: 1.5em; }
-.nb { border: 1px solid #ddd; border-radius: 6px; padding: .8em 1.2em; margin: 1em 0; }
-.nb h2 { font-size: 1.2em; margin: .2em 0 .5em; }
-.status-ok { color: #1a7f37; } .status-failed { color: #cf222e; font-weight: bold; }
-.status-skipped, .status-pending { color: #888; }
-.headlines { display: flex; flex-wrap: wrap; gap: .6em 2em; margin: .5em 0; }
-.headline .v { font-size: 1.4em; font-weight: 600; } .headline .n { color: #555; font-size: 13px; }
-.files { font-size: 13px; color: #444; } .files a { margin-right: .8em; }
-.thumbs img { max-height: 140px; margin: .3em .6em 0 0; border: 1px solid #eee; }
-.notes { background: #f6f8fa; border-radius: 6px; padding: .5em 1.2em; font-size: 14px; }
-.notes h2 { font-size: 1em; margin: .3em 0; } .notes ul { margin: .3em 0; padding-left: 1.2em; }
-.sections { font-size: 14px; margin: .5em 0; } .sections .ran { color: #555; }
-.sections ul { margin: .2em 0; padding-left: 1.2em; }
-.sec-skipped .s, .sec-skip .s { color: #888; font-weight: 600; } .sec-fallback .s { color: #9a6700; font-weight: 600; }
-"""
 
 TABLES_NOTE = ("The tables (tables/*.csv) are UTF-8 CSV files for spreadsheets: a text cell that starts with "
                "=, +, -, @, a tab or a carriage return is written with a leading apostrophe ('=...), so a "
@@ -406,16 +540,76 @@ def _sections_html(sections: list[dict]) -> str:
     return "".join(out)
 
 
-def write_index(run_dir: Path, manifest: dict) -> Path:
-    """Write ``index.html``: every notebook's report link, status, headline numbers and files.
+def _markdown_html(text: str) -> str:
+    """Markdown of a finding or action (data values already escaped by the notebook) as HTML,
+    without the paragraph around it; :func:`sanitize_html` cleans the whole page afterwards."""
+    import mistune
 
-    At the top, the run's status (how many notebooks failed) and, once, what the loader did
-    with the data (each notebook's ``data_notes``, without repeats). Per notebook: how many of
-    its ``sections`` ran, and each section skipped or run with a fallback, with its reason; for a failed
-    notebook, the plain sentence saying where it stopped. At the end, when the run wrote tables,
-    :data:`TABLES_NOTE` (how formula-like cells are written). Every value is HTML-escaped; keys an
-    older manifest lacks are left out. The page carries :data:`INDEX_CSP` (no script, no fetch
-    beyond its own folder).
+    out = mistune.html(text).strip()
+    if out.startswith("<p>") and out.endswith("</p>") and out.count("<p>") == 1:
+        out = out[3:-4]
+    return out
+
+
+def executive_summary(manifest: dict, max_findings: int = 8, max_actions: int = 5) -> tuple[list, list]:
+    """The run's findings and actions for the executive summary, from every notebook's metadata.
+
+    Findings: priority 1 first, then 2 and 3, in notebook order, at most ``max_findings``.
+    Actions: by priority, then expected value (largest first), at most ``max_actions``.
+    Each item is ``(notebook entry, item)``; only notebooks that ran (a skipped section
+    records none).
+    """
+    nbs = [nb for nb in manifest.get("notebooks", []) if nb.get("status") == "ok"]
+    findings = [(nb, f) for nb in nbs for f in nb.get("findings") or [] if isinstance(f, dict)]
+    findings.sort(key=lambda x: x[1].get("priority", 2))  # stable: notebook order within a priority
+    actions = [(nb, a) for nb in nbs for a in nb.get("actions") or [] if isinstance(a, dict)]
+    actions.sort(key=lambda x: (x[1].get("priority", 2), -(x[1].get("value") or 0)))
+    return findings[:max_findings], actions[:max_actions]
+
+
+_INDEX_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1000px;
+       margin: 2em auto; padding: 0 1.5em; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: .2em; }
+.meta { color: #666; font-size: 13px; margin-bottom: 1.2em; }
+.summary { border: 1px solid #b6c8e0; background: #f3f7fc; border-radius: 6px; padding: .4em 1.3em .8em; margin: 1em 0 1.5em; }
+.summary h2 { font-size: 1.15em; margin: .7em 0 .3em; } .summary li { margin: .3em 0; overflow-wrap: anywhere; }
+.summary .value { font-weight: 600; } .summary .from { color: #555; font-size: 13px; }
+.nb { border: 1px solid #ddd; border-radius: 6px; padding: .8em 1.2em; margin: 1em 0; break-inside: avoid; }
+.nb h2 { font-size: 1.2em; margin: .2em 0 .5em; }
+.status-ok { color: #1a7f37; } .status-failed { color: #cf222e; font-weight: bold; }
+.status-skipped, .status-pending { color: #888; }
+.headlines { display: flex; flex-wrap: wrap; gap: .6em 2em; margin: .5em 0; }
+.headline { max-width: 100%; } .headline .v { font-size: 1.4em; font-weight: 600; overflow-wrap: anywhere; }
+.headline .n { color: #555; font-size: 13px; overflow-wrap: anywhere; }
+.files { font-size: 13px; color: #444; overflow-wrap: anywhere; } .files a { margin-right: .8em; }
+.files details summary { cursor: pointer; }
+.charts { display: flex; flex-wrap: wrap; gap: .8em; margin: .6em 0; }
+.charts img { width: 100%; max-width: 460px; height: auto; border: 1px solid #eee; }
+.thumbs img { max-height: 140px; max-width: 100%; margin: .3em .6em 0 0; border: 1px solid #eee; }
+.notes { background: #f6f8fa; border-radius: 6px; padding: .5em 1.2em; font-size: 14px; overflow-wrap: anywhere; }
+.notes h2 { font-size: 1em; margin: .3em 0; } .notes ul { margin: .3em 0; padding-left: 1.2em; }
+.sections { font-size: 14px; margin: .5em 0; overflow-wrap: anywhere; } .sections .ran { color: #555; }
+.sections ul { margin: .2em 0; padding-left: 1.2em; }
+.sec-skipped .s, .sec-skip .s { color: #888; font-weight: 600; } .sec-fallback .s { color: #9a6700; font-weight: 600; }
+.about { color: #777; font-size: 12px; border-top: 1px solid #ddd; margin-top: 2em; padding-top: .6em; overflow-wrap: anywhere; }
+@page { size: A4; margin: 14mm 13mm 16mm; }
+@media print { body { max-width: none; margin: 0; padding: 0; } }
+"""
+
+
+def write_index(run_dir: Path, manifest: dict) -> Path:
+    """Write ``index.html``: the executive summary, then every notebook's report, PDF and files.
+
+    For the client (``manifest["audience"] == "client"``): the engagement's title, client,
+    author and date (``manifest["report_settings"]``); one executive summary of the run's
+    findings (at most 8) and prioritised actions (3 to 5, with their expected values), each
+    linking to the section it comes from (:func:`executive_summary`); what the data could not
+    show; per notebook its headline numbers, up to two readable charts, the PDF and the CSVs;
+    the run's identity at the end. For the analyst, the same plus each notebook's status,
+    duration and every figure. Failed notebooks say where they stopped. Every value is
+    HTML-escaped; keys an older manifest lacks are left out. The page carries :data:`INDEX_CSP`
+    (no script, no fetch beyond its own folder).
 
     Parameters
     ----------
@@ -429,74 +623,131 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     Path
         The index file.
     """
+    from crm_research import settings as report_settings
+
     e = html.escape
+    client = manifest.get("audience") == "client"
+    look = report_settings.from_dict(manifest.get("report_settings"))
     status = manifest.get("status", "")
+    nbs = manifest.get("notebooks", [])
+    title = look.title if client else f"Analysis run {manifest.get('run', '')}"
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta http-equiv='Content-Security-Policy' content='{e(INDEX_CSP)}'>",
-        f"<title>{e(manifest.get('run', 'run'))}</title><style>{_INDEX_CSS}</style></head><body>",
-        f"<h1>Analysis run {e(manifest.get('run', ''))}</h1>",
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{e(title or 'Analysis run')}</title><style>{_INDEX_CSS}</style></head><body>",
+        f"<h1>{e(title or '')}</h1>",
     ]
     data = manifest.get("data") or {}
-    facts = [f"status: <span class='status-{e(status)}'>{e(status)}</span>",
-             f"started {e(str(manifest.get('started', ''))[:19].replace('T', ' '))}"]
-    if data.get("fingerprint"):
-        facts.append(f"data fingerprint {e(data['fingerprint'][:12])}")
     git = manifest.get("git") or {}
+    run_facts = [f"run {e(manifest.get('run', ''))}",
+                 f"started {e(str(manifest.get('started', ''))[:19].replace('T', ' '))}"]
+    if data.get("fingerprint"):
+        run_facts.append(f"data fingerprint {e(data['fingerprint'][:12])}")
     if git.get("commit"):
-        facts.append(f"code {e(git['commit'][:10])}{' (modified)' if git.get('dirty') else ''}")
-    nbs = manifest.get("notebooks", [])
+        run_facts.append(f"code {e(git['commit'][:10])}{' (modified)' if git.get('dirty') else ''}")
     failed = [nb for nb in nbs if nb.get("status") == "failed"]
+    as_of = next((nb.get("parameters", {}).get("as_of") for nb in nbs if nb.get("parameters", {}).get("as_of")), None)
+    if client:
+        facts = [f"{e(k)}: {e(str(v))}" for k, v in look.header(as_of).items()]
+        if status not in ("ok", ""):
+            facts.append(f"run status: <span class='status-{e(status)}'>{e(status)}</span> (incomplete results)")
+    else:
+        facts = [f"status: <span class='status-{e(status)}'>{e(status)}</span>"] + run_facts[1:]
     if failed:
         facts.insert(1, f"<span class='status-failed'>{len(failed)} of {len(nbs)} notebook"
                         f"{'s' if len(nbs) != 1 else ''} failed</span>")
     parts.append(f"<div class='meta'>{' · '.join(facts)}</div>")
+    findings, actions = executive_summary(manifest)
+    if findings or actions:
+        parts.append("<div class='summary'>")
+
+        def origin(nb: dict, item: dict) -> str:
+            link = nb.get("report")
+            sec = str(item.get("section", ""))
+            name = nb.get("title") or nb.get("name", "")
+            name = re.sub(r"^\s*\d+\.\s*", "", str(name)).split(":")[0]
+            if not link:
+                return ""
+            anchor = f"#s-{sec}" if re.fullmatch(r"[A-Za-z0-9_]+", sec) else ""
+            return f" <a class='from' href='{e(link)}{anchor}'>({e(name)})</a>"
+
+        if findings:
+            parts.append("<h2>Key findings</h2><ul>")
+            parts += [f"<li>{_markdown_html(str(f['text']))}{origin(nb, f)}</li>" for nb, f in findings]
+            parts.append("</ul>")
+        if actions:
+            parts.append("<h2>Recommended actions</h2><ol>")
+            for nb, a in actions:
+                value = (f" <span class='value'>Expected value: {e(str(a['value_text']))}.</span>"
+                         if a.get("value_text") else "")
+                parts.append(f"<li>{_markdown_html(str(a['text']))}{value}{origin(nb, a)}</li>")
+            parts.append("</ol>")
+        parts.append("</div>")
     notes: list[str] = []
     for nb in nbs:
         notes += [str(n) for n in nb.get("data_notes") or [] if str(n) not in notes]
     if notes:
         parts.append("<div class='notes'><h2>About the data</h2><ul>"
-                     + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul></div>")
+                     + "".join(f"<li>{_code_spans(n)}</li>" for n in notes) + "</ul></div>")
     for nb in nbs:
         st = nb.get("status", "")
-        title = nb.get("title") or nb["name"]
+        title_nb = nb.get("title") or nb["name"]
         link = nb.get("report")
-        head = f"<a href='{e(link)}'>{e(title)}</a>" if link else e(title)
+        head = f"<a href='{e(link)}'>{e(title_nb)}</a>" if link else e(title_nb)
         dur = nb.get("duration_s")
         parts.append("<div class='nb'>")
-        parts.append(f"<h2>{head} <small class='status-{e(st)}'>{e(st)}"
-                     f"{f' · {dur:.1f} s' if isinstance(dur, int | float) else ''}</small></h2>")
+        if client:
+            flag = "" if st == "ok" else f" <small class='status-{e(st)}'>{e(st)}</small>"
+            parts.append(f"<h2>{head}{flag}</h2>")
+        else:
+            parts.append(f"<h2>{head} <small class='status-{e(st)}'>{e(st)}"
+                         f"{f' · {dur:.1f} s' if isinstance(dur, int | float) else ''}</small></h2>")
         failure = nb.get("failure") or {}
         if failure.get("sentence"):
             parts.append(f"<p class='status-failed'>{e(str(failure['sentence']))} "
                          f"<small>(<a href='notebooks/{e(nb['name'])}.ipynb'>executed notebook</a>)</small></p>")
         elif nb.get("error"):
             parts.append(f"<p class='status-failed'>{e(str(nb['error']))}</p>")
-        if nb.get("sections"):
-            parts.append(_sections_html(nb["sections"]))
         if nb.get("headlines"):
             parts.append("<div class='headlines'>")
             for h in nb["headlines"]:
                 parts.append(f"<div class='headline'><div class='v'>{e(str(h.get('text', h.get('value'))))}"
-                             f"</div><div class='n'>{e(h['name'])}</div></div>")
+                             f"</div><div class='n'>{e(str(h['name']))}</div></div>")
             parts.append("</div>")
+        figs = [str(f) for f in nb.get("figures", [])]
+        if client:
+            chosen = [str(f["figure"]) for f in nb.get("findings") or [] if isinstance(f, dict)
+                      and f.get("figure") in figs]
+            chosen = list(dict.fromkeys(chosen + figs))[:2]
+            if chosen:
+                parts.append("<div class='charts'>" + "".join(
+                    f"<a href='figures/{e(f)}.png'><img src='figures/{e(f)}.png' alt='{e(f)}'></a>"
+                    for f in chosen) + "</div>")
+        if nb.get("sections"):
+            parts.append(_sections_html(nb["sections"]))
         files = []
+        if link:
+            files.append(f"<a href='{e(link)}'>Report (HTML)</a>")
         if nb.get("pdf"):
-            files.append(f"<a href='{e(nb['pdf'])}'>PDF</a>")
-        files += [f"<a href='tables/{e(t)}.csv'>{e(t)}.csv</a>" for t in nb.get("tables", [])]
+            files.append(f"<a href='{e(nb['pdf'])}'>Report (PDF)</a>")
+        tables = [f"<a href='tables/{e(t)}.csv'>{e(t)}.csv</a>" for t in nb.get("tables", [])]
+        if client and tables:
+            files.append(f"<details><summary>Spreadsheets ({len(tables)})</summary>{' '.join(tables)}</details>")
+        else:
+            files += tables
         if files:
-            parts.append(f"<div class='files'>{''.join(files)}</div>")
-        figs = nb.get("figures", [])
-        if figs:
+            parts.append(f"<div class='files'>{' '.join(files)}</div>")
+        if figs and not client:
             parts.append("<div class='thumbs'>" + "".join(
                 f"<a href='figures/{e(f)}.png'><img src='figures/{e(f)}.png' alt='{e(f)}'></a>"
                 for f in figs) + "</div>")
         parts.append("</div>")
     if any(nb.get("tables") for nb in nbs):
         parts.append(f"<p class='files'>{e(TABLES_NOTE)}</p>")
+    if client:
+        parts.append(f"<div class='about'>About this run: {' · '.join(run_facts)}</div>")
     parts.append("</body></html>\n")
     path = run_dir / "index.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
+    path.write_text(sanitize_html("\n".join(parts), csp=INDEX_CSP), encoding="utf-8")
     return path
 
 

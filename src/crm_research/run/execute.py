@@ -30,7 +30,9 @@ from typing import Any
 import nbformat
 
 from crm_research import paths, privacy, report
-from crm_research.errors import CRMError, NotebookFailed
+from crm_research import settings as report_settings
+from crm_research.errors import CRMError, NotebookFailed, ParameterError
+from crm_research.notebook import AUDIENCES, ENV_AUDIENCE, ENV_SETTINGS
 from crm_research.run import lifecycle, precheck
 from crm_research.run.params import notebook_parameters, plan_parameters, resolve_notebooks
 
@@ -243,6 +245,8 @@ def run_notebooks(
     jobs: int | None = None,
     fail_fast: bool = False,
     key: str | None = None,
+    audience: str = "client",
+    settings_file: Path | None = None,
 ) -> Path:
     """Execute notebooks with papermill into a new run folder, with client reports.
 
@@ -276,6 +280,14 @@ def run_notebooks(
         configuration folder (see :mod:`crm_research.privacy`), never in the run folder; the
         kernels get the name in ``$CRM_RESEARCH_KEY_NAME``; the manifest records the name and
         the key's fingerprint.
+    audience : {"client", "analyst"}
+        Who reads the reports. ``client`` (default): findings and actions first, no parameter,
+        column or file names, the method in an appendix, tables in the client's units and cut to
+        their top rows (the CSVs hold them whole). ``analyst``: everything, in place. Tables and
+        figures are the same bytes for both.
+    settings_file : Path, optional
+        Report settings (client, title, author, date, paper, currency, labels; see
+        :mod:`crm_research.settings`), over the data folder's ``report.yaml``.
 
     Returns
     -------
@@ -310,22 +322,30 @@ def run_notebooks(
     """
     progress = progress or _noop
     root = paths.project_root()
+    if audience not in AUDIENCES:
+        raise ParameterError(f"audience {audience!r}: use one of {', '.join(AUDIENCES)}")
     paths_ = resolve_notebooks(notebooks)
     plan = plan_parameters(paths_, params_file, overrides, data_dir)
     parent = _check_out_parent(Path(out_dir) if out_dir else paths.reports_dir(root))
     key_info = privacy.key_record(key)
     _resolve_data_dirs(plan, root, progress)
     checked = precheck.check_data(plan, parent, progress)
+    data_dirs = [p.get("data_dir") for p in plan.values() if p.get("data_dir")]
+    if settings_file is not None:
+        settings_file = Path(settings_file).expanduser().resolve()
+    look = report_settings.load(data_dirs[0] if data_dirs else None, settings_file)
+    view = {"audience": audience, "settings": look.to_dict(),
+            "settings_file": None if settings_file is None else str(settings_file)}
     _check_kernel()
 
     stopper = lifecycle.Stopper()
     with stopper.install():
-        return _run(paths_, plan, parent, root, key_info, checked, stopper, pdf, progress, jobs, fail_fast)
+        return _run(paths_, plan, parent, root, key_info, checked, stopper, pdf, progress, jobs, fail_fast, view)
 
 
 def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dict, checked: dict,
          stopper: lifecycle.Stopper, pdf: bool, progress: Callable[[str], None], jobs: int | None,
-         fail_fast: bool) -> Path:
+         fail_fast: bool, view: dict) -> Path:
     run_dir = _new_run_folder(parent, plan)
     manifest: dict[str, Any] = {
         "run": run_dir.name, "status": "running", "started": _now(), "ended": None,
@@ -333,6 +353,7 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
         "project_root": str(root), "git": _git_commit(root), "versions": _versions(),
         "data": dict(next(iter(checked.values()))) if len(checked) == 1 else None,
         "pseudonym_key": key_info,
+        "audience": view["audience"], "report_settings": view["settings"],
         "notebooks": [{"name": p.stem, "source": str(p), "parameters": plan[p.stem], "status": "pending"}
                       for p in paths_],
     }
@@ -347,7 +368,8 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
     lock = threading.Lock()  # guards the manifest (every entry) and its file
     failed = threading.Event()
     reports: dict[str, Path] = {}
-    kernels = lifecycle.Kernels({privacy.ENV_KEY_NAME: key_info["name"]})
+    kernels = lifecycle.Kernels({privacy.ENV_KEY_NAME: key_info["name"], ENV_AUDIENCE: view["audience"],
+                                 **({ENV_SETTINGS: view["settings_file"]} if view["settings_file"] else {})})
     manager_class = kernels.manager_class()
 
     def save_manifest() -> None:
@@ -549,7 +571,7 @@ def _collect_meta(run_dir: Path, entry: dict) -> None:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return
-    for k in ("data", "headlines", "tables", "figures"):
+    for k in ("data", "headlines", "tables", "figures", "findings", "actions"):
         if meta.get(k):
             entry[k] = meta[k]
     sections = meta.get("sections")
@@ -572,16 +594,24 @@ def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict,
         raise CRMError(f"cannot read the executed notebook {executed}: {exc}") from None
     title = report.notebook_title(nb, entry["name"])
     params = entry["parameters"]
-    period = {"M": "months", "W": "weeks"}.get(params.get("period"), params.get("period", ""))
-    header = {"Analysis date (as of)": params.get("as_of", ""), "Period": period}
-    if params.get("data_dir"):
-        header["Data"] = Path(params["data_dir"]).name
-    header = {k: v for k, v in header.items() if v not in ("", None)}
+    look = report_settings.from_dict(manifest.get("report_settings"))
+    audience = manifest.get("audience", "analyst")
     fp = (entry.get("data") or {}).get("fingerprint") or ""
-    footer = f"Run {manifest['run']} · notebook {entry['name']}" + (f" · data {fp[:12]}" if fp else "")
+    ref = f"Run {manifest['run']} · notebook {entry['name']}" + (f" · data {fp[:12]}" if fp else "")
+    if audience == "client":
+        header = look.header(params.get("as_of"))
+        footer = " · ".join(x for x in (look.client, look.title) if x)
+    else:
+        period = {"M": "months", "W": "weeks"}.get(params.get("period"), params.get("period", ""))
+        header = {"Analysis date (as of)": params.get("as_of", ""), "Period": period}
+        if params.get("data_dir"):
+            header["Data"] = Path(params["data_dir"]).name
+        header = {k: v for k, v in header.items() if v not in ("", None)}
+        footer = ref
     if stopped is not None:
         nb = report.until_error(nb)
-    text = report.notebook_html(nb, title, header, footer, notice=stopped)
+    text = report.notebook_html(nb, title, header, footer, notice=stopped, audience=audience, meta=entry,
+                                settings=look, run_ref=ref if audience == "client" else "")
     out = run_dir / f"{entry['name']}.html"
     paths.write_atomic(out, text)
     entry.update(title=title, report=out.name)
