@@ -281,6 +281,8 @@ def notebook_title(nb: nbformat.NotebookNode, default: str) -> str:
 
 ANALYST_TAG = "analyst"
 """Cells shown only in the analyst's report (parameter names, code-level detail, planted-truth checks)."""
+CLIENT_TAG = "client"
+"""Cells shown only in the client's report (the plain-words version of an analyst cell)."""
 APPENDIX_TAG = "appendix"
 """Cells that the client's report moves to its appendix (method and definitions)."""
 APPENDIX_TITLE = "Appendix: method and definitions"
@@ -349,14 +351,15 @@ def _report_copy(nb: nbformat.NotebookNode, audience: str = "analyst", meta: dic
     Both audiences: cells tagged :data:`HIDDEN_TAGS` and warnings/errors left out, the summary
     box (:func:`summary_markdown`) after the title, an anchor ``#s-<section>`` before each
     section. The client's report also leaves out cells tagged :data:`ANALYST_TAG` and moves
-    cells tagged :data:`APPENDIX_TAG` to an appendix at the end (with ``run_ref``).
+    cells tagged :data:`APPENDIX_TAG` to an appendix at the end (with ``run_ref``); the
+    analyst's leaves out cells tagged :data:`CLIENT_TAG`.
     """
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     client = audience == "client"
     cells, appendix = [], []
     for cell in nb.cells:
         tags = _tags(cell)
-        if tags & set(HIDDEN_TAGS) or (client and ANALYST_TAG in tags):
+        if tags & set(HIDDEN_TAGS) or (client and ANALYST_TAG in tags) or (not client and CLIENT_TAG in tags):
             continue
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
