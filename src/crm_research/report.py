@@ -366,21 +366,31 @@ def _report_copy(nb: nbformat.NotebookNode, audience: str = "analyst", meta: dic
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
                             and o.get("output_type") != "error"]
         (appendix if client and APPENDIX_TAG in tags else cells).append(cell)
-    # anchors: before the markdown that introduces each section's first code cell
+    # anchors: before the markdown that introduces each section's first code cell; in the client's
+    # report, the narrative of a skipped section shrinks to its heading (the note says why)
+    skipped = {str(x.get("key")) for x in (meta or {}).get("sections") or []
+               if isinstance(x, dict) and x.get("status") == "skipped"}
     seen: set[str] = set()
     out: list = []
     for cell in cells:
         if cell.cell_type == "code":
-            for key in _SECTION_CALL.findall(cell.get("source", "")):
+            keys = _SECTION_CALL.findall(cell.get("source", ""))
+            at = len(out)
+            while (at > 0 and out[at - 1].cell_type == "markdown" and not out[at - 1].get("_anchor")
+                   and not out[at - 1].source.lstrip().startswith("# ")):  # never before the title
+                at -= 1
+            if client and keys and all(k in skipped for k in keys):
+                heads = [line for c in out[at:] for line in c.source.splitlines() if line.startswith("#")]
+                del out[at:]
+                if heads and keys[0] not in seen:
+                    out.append(_md_cell(heads[0]))
+            for key in keys:
                 if key in seen:
                     continue
                 seen.add(key)
-                at = len(out)
-                while at > 0 and out[at - 1].cell_type == "markdown" and not out[at - 1].get("_anchor"):
-                    at -= 1
                 anchor = _md_cell(f'<a id="s-{key}"></a>', ("crm-anchor",))
                 anchor["_anchor"] = True
-                out.insert(at if at < len(out) else len(out), anchor)
+                out.insert(at, anchor)
         out.append(cell)
     for c in out:
         c.pop("_anchor", None)
@@ -394,6 +404,9 @@ def _report_copy(nb: nbformat.NotebookNode, audience: str = "analyst", meta: dic
         out += appendix
         if run_ref:
             out.append(_md_cell(f"*{_md_escape(run_ref)}*"))
+    for i, c in enumerate(out):  # the added cells get ids of their own, the same at every rerun
+        if not c.get("id"):
+            c["id"] = f"crm-{i}"
     nb.cells = out
     return nb
 
