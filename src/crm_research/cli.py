@@ -65,10 +65,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="report settings YAML (client name, title, author, date, paper, currency, labels); "
                         "default: report.yaml in the data folder, else the package's defaults")
 
-    c = sub.add_parser("compare", help="put the key tables of two runs side by side")
-    c.add_argument("run_a", type=Path)
-    c.add_argument("run_b", type=Path)
-    c.add_argument("--out", type=Path, default=None, help="write the comparison here (default: print)")
+    c = sub.add_parser("compare", help="what differed between two runs, and what changed in their results")
+    c.add_argument("run_a", type=Path, help="the first run folder (A)")
+    c.add_argument("run_b", type=Path, help="the second run folder (B)")
+    c.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="also write the full comparison: FILE.md or FILE.html (both are written, and "
+                        "every row of each table as FILE-tables/<table>.csv), or a folder "
+                        "(comparison.md, comparison.html, <table>.csv)")
+    c.add_argument("--tolerance", type=float, default=None, metavar="REL",
+                   help="relative change below which a value counts as unchanged (default 1e-9; "
+                        "0.01 hides changes under 1%%)")
     c.add_argument("--allow-incomplete", action="store_true",
                    help="also compare runs that were interrupted, failed, or whose process died")
 
@@ -208,12 +214,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from crm_research import run
+    from crm_research.run import compare
 
-    text = run.compare_runs(args.run_a, args.run_b, out=args.out, allow_incomplete=args.allow_incomplete)
+    tolerance = compare.REL_TOL if args.tolerance is None else args.tolerance
+    text = run.compare_runs(args.run_a, args.run_b, out=args.out, allow_incomplete=args.allow_incomplete,
+                            tolerance=tolerance, brief=True)
+    print(text.rstrip())
+    print()
     if args.out is None:
-        print(text)
+        print("Every changed row of every table: add --out comparison.md (also writes comparison.html).")
     else:
-        print(f"comparison written to {args.out}")
+        md, page, tables = compare.output_paths(args.out)
+        print(f"Full comparison: {md} and {page}; every row side by side: {tables}/<table>.csv")
     return 0
 
 
