@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 LONG = "A" * 2500 + "\u202e" + "B" * 2499
 """A 5,000-character value without a space (with a right-to-left override in its middle)."""
@@ -192,6 +193,13 @@ def build(company: str | Path, out: str | Path, *, twin: bool = False) -> Path:
     (out / "truth.json").write_text(json.dumps(_rename(truth, truth_names), indent=2, sort_keys=True,
                                                ensure_ascii=False) + "\n", encoding="utf-8")
     shutil.copy2(company / "truth_customers.parquet", out / "truth_customers.parquet")
+    # the engagement's settings are data too: client, title, author and labels reach every page
+    settings = {"client": hostile_value("Client", 0, twin), "title": hostile_value("Title", 1, twin),
+                "author": hostile_value("Author", 2, twin), "currency": {"code": "EUR", "symbol": "€"},
+                "labels": {"events": {e: hostile_value(e, i, twin) for i, e in
+                                      enumerate(("add_to_cart", "checkout_start", "purchase", "product_view"))},
+                           "channels": {c: hostile_value(c, i + 5, twin) for i, c in enumerate(("email", "display"))}}}
+    (out / "report.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     return out
 
 
