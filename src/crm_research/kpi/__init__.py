@@ -10,6 +10,7 @@ Modules: ``definitions`` (metric registry), ``intervals`` (Wilson, t, Poisson, N
 ``snapshots``, ``breakdowns``.
 """
 
+from crm_research.kpi import present
 from crm_research.kpi.breakdowns import DIMENSIONS, breakdowns, flag_small
 from crm_research.kpi.cohorts import cohort_matrix, cohort_retention
 from crm_research.kpi.definitions import (
@@ -20,7 +21,7 @@ from crm_research.kpi.definitions import (
     metric_names,
 )
 from crm_research.kpi.goals import example_goals_path, load_goals, scorecard, select_goals
-from crm_research.kpi.measure import baseline, latest, not_measured_note, unmeasured
+from crm_research.kpi.measure import baseline, latest, not_measured_note, partial_latest, unmeasured
 from crm_research.kpi.snapshots import compare as compare_snapshots
 from crm_research.kpi.snapshots import load as load_snapshot
 from crm_research.kpi.snapshots import record as record_snapshot
@@ -30,6 +31,8 @@ __all__ = [
     "latest",
     "unmeasured",
     "not_measured_note",
+    "partial_latest",
+    "present",
     "METRICS",
     "Metric",
     "metric_names",

@@ -25,7 +25,7 @@ from crm_research.kpi.definitions import ADVOCATE_RULES, METRICS, check_metric_n
 
 __all__ = ["baseline", "get_table", "prepare_tables", "Prepared", "baseline_from_tables", "scan_stats",
            "assemble", "parse_as_of", "earliest", "COLUMNS", "latest", "BASELINE_COLUMNS", "unmeasured",
-           "not_measured_note", "LEVEL_METRICS"]
+           "not_measured_note", "LEVEL_METRICS", "partial_latest"]
 
 BASELINE_COLUMNS = ["metric", "period", "period_end", "value", "unit", "numerator", "denominator",
                     "ci_low", "ci_high", "ci_method", "definition"]
@@ -720,3 +720,80 @@ def latest(table: pd.DataFrame) -> pd.DataFrame:
         return table.copy()
     last = table.groupby("metric", sort=False)["period"].transform("max")
     return table[table["period"] == last].reset_index(drop=True)
+
+
+def partial_latest(data, baseline: pd.DataFrame, *, quiet: float = 10.0,
+                   columns: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The metrics whose latest period is partial, each with the reason in plain words.
+
+    A latest period is partial when the analysis date falls inside it (every metric), or when
+    the table a metric counts (its first table: ``customers`` for new contacts and lead
+    conversion, ``events``, ``tickets``, ``surveys``, ``orders``) stops long before the period
+    ends: the silent spell between the table's last row before ``as_of`` and the period end
+    would have held at least ``quiet`` rows at the table's rate over the three periods before
+    (the chance of so long a silence by luck is below e^-quiet, 0.005% for 10). Such a period's
+    counts are too low and its shares biased: an export cut before the analysis date, or a
+    source that stopped recording.
+
+    Parameters
+    ----------
+    data : mapping or CRMData
+        The tables the baseline was computed from (DataFrames or Ibis tables).
+    baseline : DataFrame
+        Output of :func:`baseline` (its ``attrs`` give ``as_of`` and ``period``).
+    quiet : float
+        Expected rows (count) in the silent spell from which a table counts as stopped.
+    columns : mapping, optional
+        Non-canonical column names, as in :func:`baseline`.
+
+    Returns
+    -------
+    dict of str to str
+        Metric → reason ("the analysis date falls inside it", "the customers table holds no row
+        after 2025-12-01"), metrics whose latest period is complete not listed.
+    """
+    if baseline.empty:
+        return {}
+    as_of = parse_as_of(baseline.attrs.get("as_of", baseline["period_end"].max()))
+    period = baseline.attrs.get("period", "M")
+    start = pd.Timestamp(baseline["period"].max())
+    idx = scans.period_index(start, period)
+    natural_end = scans.period_start([idx + 1], period)[0]
+    metrics = list(dict.fromkeys(baseline["metric"]))
+    if as_of < natural_end:
+        return {m: f"the analysis date ({(as_of - pd.Timedelta(days=1)):%Y-%m-%d} is the last day counted) "
+                   "falls inside it" for m in metrics}
+    window = scans.period_start([idx - 3], period)[0]
+    rename = {str(k): str(v) for k, v in (columns or {}).items()}
+    stopped: dict[str, str] = {}
+    for table in dict.fromkeys(METRICS[m].tables[0] for m in metrics if m in METRICS):
+        t = get_table(data, table)
+        col = rename.get(f"{table}.{TIME_COLUMN[table]}", TIME_COLUMN[table])
+        if t is None or col not in t.columns:
+            continue
+        last, n = _last_and_count(t, col, window, start, as_of)
+        if last is None or n == 0:
+            continue
+        days = (start - window) / pd.Timedelta(days=1)
+        silent = (as_of - last) / pd.Timedelta(days=1)
+        if silent >= 1 and n / days * silent >= quiet:
+            stopped[table] = f"the {table} table holds no row after {last:%Y-%m-%d}"
+    return {m: stopped[METRICS[m].tables[0]] for m in metrics if m in METRICS and METRICS[m].tables[0] in stopped}
+
+
+def _last_and_count(t, col: str, since: pd.Timestamp, until: pd.Timestamp,
+                    as_of: pd.Timestamp) -> tuple[pd.Timestamp | None, int]:
+    """Last timestamp of ``col`` before ``as_of`` and the rows from ``since`` to ``until`` (exclusive)."""
+    if isinstance(t, pd.DataFrame):
+        ts = pd.to_datetime(t[col], utc=True, errors="coerce")
+        ts = ts[ts < as_of]
+        last = ts.max() if len(ts) else None
+        return (None if last is None or pd.isna(last) else pd.Timestamp(last)), int(((ts >= since) & (ts < until)).sum())
+    c = t[col].cast("timestamp('UTC')")
+    before = t.filter(c < as_of.to_pydatetime())
+    c = before[col].cast("timestamp('UTC')")
+    inside = (c >= since.to_pydatetime()) & (c < until.to_pydatetime())
+    res = collect(before.aggregate(last=c.max(), n=inside.cast("int64").sum()))
+    last = res["last"].iloc[0]
+    return (None if pd.isna(last) else pd.Timestamp(last).tz_convert("UTC") if pd.Timestamp(last).tzinfo
+            else pd.Timestamp(last).tz_localize("UTC")), int(res["n"].fillna(0).iloc[0])

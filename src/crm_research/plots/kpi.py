@@ -34,7 +34,8 @@ def _rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return d
 
 
-def plot_metric_trend(baseline: pd.DataFrame, metric: str, *, target: float | None = None, ax=None):
+def plot_metric_trend(baseline: pd.DataFrame, metric: str, *, target: float | None = None, label: str | None = None,
+                      unit_label: str | None = None, partial: bool = False, ax=None):
     """One metric over the periods of a baseline table, with its interval as a band.
 
     Parameters
@@ -45,25 +46,38 @@ def plot_metric_trend(baseline: pd.DataFrame, metric: str, *, target: float | No
         Metric name.
     target : float, optional
         A goal's target, drawn as a dashed line.
+    label : str, optional
+        The metric's readable name (title and legend; default the name with spaces).
+    unit_label : str, optional
+        The y-axis label (default the metric's unit; shares are drawn in %).
+    partial : bool
+        The last period is partial: its point is drawn hollow and marked "partial".
     """
     d = _rows(baseline, metric)
     ax = _ax(ax)
     x = pd.to_datetime(d["period"]).dt.tz_localize(None)
-    ax.plot(x, d["value"], marker="o", ms=3, lw=1.5, color="#264653", label=metric)
+    share = d["unit"].iloc[0] == "share"
+    k = 100.0 if share else 1.0
+    name = label or metric.replace("_", " ")
+    ax.plot(x, k * d["value"], marker="o", ms=3, lw=1.5, color="#264653", label=name)
     if d["ci_low"].notna().any():
-        ax.fill_between(x, d["ci_low"], d["ci_high"], color="#264653", alpha=0.15, lw=0,
-                        label=f"{int(round(100 * baseline.attrs.get('conf', 0.95)))}% interval ({d['ci_method'].iloc[0]})")
+        ax.fill_between(x, k * d["ci_low"], k * d["ci_high"], color="#264653", alpha=0.15, lw=0,
+                        label=f"{int(round(100 * baseline.attrs.get('conf', 0.95)))}% range")
     if target is not None:
-        ax.axhline(target, ls="--", color="#e76f51", lw=1.2, label=f"target {target:g}")
-    ax.set_ylabel(d["unit"].iloc[0])
-    ax.set_title(metric.replace("_", " "))
+        ax.axhline(k * target, ls="--", color="#e76f51", lw=1.2, label=f"target {k * target:g}")
+    if partial and len(d):
+        ax.plot(x.iloc[-1:], k * d["value"].iloc[-1:], marker="o", ms=7, mfc="white", color="#e76f51", ls="none",
+                label="partial period")
+    ax.set_ylabel(unit_label or ("%" if share else d["unit"].iloc[0]))
+    ax.set_title(name)
     ax.legend(fontsize=8)
     ax.figure.autofmt_xdate()
     return ax
 
 
 def plot_cohort_heatmap(cohorts: pd.DataFrame, *, value: str = "rate", max_age: int | None = None,
-                        annotate: bool | None = None, ax=None):
+                        annotate: bool | None = None, age_label: str = "periods since first order",
+                        cohort_format: str = "%Y-%m-%d", ax=None):
     """Cohort × periods-since heatmap of retention (or active counts).
 
     Parameters
@@ -76,6 +90,10 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, *, value: str = "rate", max_age: 
         Largest age shown.
     annotate : bool, optional
         Write the values in the cells (default: when the grid is at most 24 × 24).
+    age_label : str
+        The x-axis label ("months since first order").
+    cohort_format : str
+        ``strftime`` pattern of the cohort labels ("%b %Y" for months).
     """
     from crm_research.kpi.cohorts import cohort_matrix
 
@@ -90,11 +108,13 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, *, value: str = "rate", max_age: 
     if value == "rate" and data.shape[1] > 1 and np.isfinite(data[:, 1:]).any():
         vmax = float(np.nanmax(data[:, 1:]))
     im = ax.imshow(masked, aspect="auto", cmap="YlGnBu", vmin=0, vmax=vmax)
-    ax.figure.colorbar(im, ax=ax, label="retention rate" if value == "rate" else "active customers")
-    labels = [pd.Timestamp(c).strftime("%Y-%m-%d") for c in m.index]
+    bar = ax.figure.colorbar(im, ax=ax, label="share ordering again" if value == "rate" else "active customers")
+    if value == "rate":
+        bar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+    labels = [pd.Timestamp(c).strftime(cohort_format) for c in m.index]
     ax.set_yticks(np.arange(len(labels)), labels, fontsize=7)
     ax.set_xticks(np.arange(m.shape[1]), [str(c) for c in m.columns], fontsize=7)
-    ax.set_xlabel("periods since first order")
+    ax.set_xlabel(age_label)
     ax.set_ylabel("cohort (period of first order)")
     if annotate is None:
         annotate = m.shape[0] <= 24 and m.shape[1] <= 24
