@@ -236,3 +236,11 @@ def test_the_index_opens_with_the_executive_summary(tmp_path):
     assert "Expected value: €300." in acts and 'href="03_x.html#s-rfm"' in acts
     assert page.index("Key findings") < page.index('class="nb"')
     assert "About this run: run run-1" in page
+
+
+def test_formatted_numbers_stay_on_one_line_and_text_wraps():
+    df = pd.DataFrame({"kpi": ["Revenue", "Retention"], "value": ["€194,735", "56.0%"],
+                       "range": ["€180,000 to €200,000", "53.0% to 58.9%"], "note": ["a long note", "x"]})
+    html = nb.client_table(df, S.DEFAULTS)
+    assert "<td class='num'>€194,735</td>" in html and "<td class='num'>53.0% to 58.9%</td>" in html
+    assert "<td class='txt'>a long note</td>" in html and "<td class='txt'>Revenue</td>" in html

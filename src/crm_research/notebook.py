@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import string
 from dataclasses import dataclass, field
 from datetime import date
@@ -723,7 +724,8 @@ class RunContext:
 
     def show(self, df: pd.DataFrame, *, money: tuple[str, ...] | None = None, percent: tuple[str, ...] | None = None,
              columns: list | dict | None = None, labels: dict[str, str] | None = None, rows: int | None = CLIENT_ROWS,
-             table: str | None = None, per_customer: bool = False, decimals: int = 2):
+             table: str | None = None, per_customer: bool = False, decimals: int = 2,
+             numeric: tuple[str, ...] | None = None):
         """Display a table for this report's audience.
 
         The analyst sees :func:`show` of the whole table, as saved. The client sees it in client
@@ -753,6 +755,8 @@ class RunContext:
             One row per customer: the client sees only a line pointing to ``table``.
         decimals : int
             Decimals of other numbers.
+        numeric : tuple of str, optional
+            Text columns of formatted numbers (kept on one line, right-aligned).
 
         Returns
         -------
@@ -771,7 +775,7 @@ class RunContext:
         more = (f"The {{n}} other rows are in the spreadsheet <b>{_html.escape(table)}.csv</b> delivered with "
                 "this report." if table else "{n} more rows are not shown.")
         return HTML(client_table(df, self.settings, money=money, percent=percent, columns=columns, labels=labels,
-                                 rows=rows, decimals=decimals, more=more))
+                                 rows=rows, decimals=decimals, numeric=numeric, more=more))
 
 
 def setup(notebook: str, run_dir: str | os.PathLike | None = None, seed: int = 0) -> RunContext:
@@ -1008,8 +1012,23 @@ def _is_count(name: str) -> bool:
     return any(n.startswith(h) if h.endswith("_") else (n == h or n.endswith("_" + h)) for h in COUNT_HINTS)
 
 
+_NUMBER_LIKE = re.compile(r"[−+\-]?\s?[^\d\s]{0,3}\s?[\d][\d,.\u00a0\u202f ]*\s?(%|pts|[^\d\s]{1,3})?"
+                          r"( \(partial\))?")
+"""A value already formatted as a number ("€194,735", "56.0%", "+1.2 pts", "−7"): kept on one line."""
+
+
+def _numberish(value: str) -> bool:
+    """True for a formatted number or range: "€194,735", "56.0%", "53.0% to 58.9%", "3.2 of 5"."""
+    if len(value) > 40 or not any(ch.isdigit() for ch in value):
+        return False
+    if _NUMBER_LIKE.fullmatch(value):
+        return True
+    parts = re.split(r"\s+(?:to|of|–|-)\s+", value)
+    return len(parts) > 1 and all(_NUMBER_LIKE.fullmatch(x) for x in parts)
+
+
 def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, money=None, percent=None,
-                 columns=None, labels=None, rows: int | None = CLIENT_ROWS, decimals: int = 2,
+                 columns=None, labels=None, rows: int | None = CLIENT_ROWS, decimals: int = 2, numeric=None,
                  more: str = "{n} more rows are not shown.") -> str:
     """A table as client HTML: picked columns, readable headers, the client's units, top rows.
 
@@ -1032,6 +1051,9 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
         Rows shown; the rest are counted in ``more``.
     decimals : int
         Decimals of other non-integer numbers.
+    numeric : sequence of str, optional
+        Text columns holding formatted numbers ("€1,234 to €1,890"): right-aligned, one line.
+        A text value that reads as one number ("€194,735", "56.0%") is treated so anyway.
     more : str
         HTML sentence under a cut table (data in it escaped by the caller), ``{n}`` the rows left out.
 
@@ -1062,6 +1084,7 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
         money = tuple(c for c in cols if _is_money(str(c)) and pd.api.types.is_numeric_dtype(df[c])
                       and not pd.api.types.is_bool_dtype(df[c]))
     labels = labels or {}
+    numeric_text = set(numeric or ())
 
     def head(c) -> str:
         name = names.get(c) or settings.label("columns", c)
@@ -1086,7 +1109,8 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
             if isinstance(v, int | np.integer) or _is_count(str(c)):
                 return _html.escape(settings.count(v)), True
             return _html.escape(settings.number(v, decimals)), True
-        return _html.escape(_cut(str(v).translate(_CONTROL), TEXT_LIMIT)), False
+        shown = _cut(str(v).translate(_CONTROL), TEXT_LIMIT)
+        return _html.escape(shown), c in numeric_text or _numberish(shown)
 
     out = ["<table class='crm-table'><thead><tr>"]
     numeric = {c: pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in cols}
