@@ -244,3 +244,22 @@ def test_formatted_numbers_stay_on_one_line_and_text_wraps():
     html = nb.client_table(df, S.DEFAULTS)
     assert "<td class='num'>€194,735</td>" in html and "<td class='num'>53.0% to 58.9%</td>" in html
     assert "<td class='txt'>a long note</td>" in html and "<td class='txt'>Revenue</td>" in html
+
+
+def test_data_notes_in_the_clients_words():
+    notes = ["orders: 1,078 rows dated on or after as_of (2025-12-15T00:00:00+00:00) ignored.",
+             "order_items: 2,013 more rows ignored: they point (order_id) to orders rows dated on or after as_of.",
+             "ad_spend: 153 rows dated the day of as_of (2025-12-15) or later ignored.",
+             "tickets.resolved_at: 12 values on or after as_of set to missing (not yet happened at as_of).",
+             "orders.order_id: no column; ids generated from the row positions (r000000 is the first row).",
+             "orders.status: no column; every order counted as completed.", nb.CURRENCY_NOTE,
+             "The customers table was derived from `orders`"]
+    out = nb.client_notes(notes, "2025-12-15", S.load(demo=True))
+    assert out == ["Everything dated on or after 15 Dec 2025, the analysis date, is left out "
+                   "(1,078 orders, 2,013 order lines, 153 ad spend rows).",
+                   "What happened on or after 15 Dec 2025 (a ticket resolved, a subscription ended) counts as "
+                   "not yet happened.",
+                   "The data has no order status, so every order counts as completed.",
+                   "Amounts are shown without a currency: none was given with the data.",
+                   "The customers table was derived from orders"]
+    assert not any("as_of" in n or "r000000" in n for n in out)

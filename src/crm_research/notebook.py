@@ -197,6 +197,65 @@ def _load(folder: Path, as_of: Any = None):
     return data.load(folder, mapping=mapping_file(folder), as_of=as_of)
 
 
+CURRENCY_NOTE = ("The currency is not set, so amounts are shown as plain numbers: add `currency` to the "
+                 "engagement's report settings (report.yaml)")
+
+_LATER_ROWS = re.compile(r"^(\w+): ([\d,]+) (?:more )?rows (?:dated|ignored)")
+_CENSORED = re.compile(r"^(\w+)\.(\w+): ([\d,]+) values on or after as_of set to missing")
+_TABLE_WORDS = {"orders": "orders", "order_items": "order lines", "events": "events", "ad_spend": "ad spend rows",
+                "tickets": "support tickets", "surveys": "survey answers", "subscriptions": "subscriptions",
+                "customers": "contacts", "campaigns": "campaigns"}
+
+
+def client_notes(notes: list[str], as_of: Any, settings: report_settings.ReportSettings) -> list[str]:
+    """The loader's notes about the data (:func:`data_notes`) in a client's words.
+
+    Rows left out for being dated on or after the analysis date become one sentence with the
+    date in the client's format; later timestamps set to missing become one sentence; generated
+    ids (a technical detail) are left out; a missing order status and a missing currency are said
+    plainly; other notes are kept without their code quotes.
+
+    Parameters
+    ----------
+    notes : list of str
+        The notes as :func:`data_notes` gives them.
+    as_of : date-like or None
+        The analysis date.
+    settings : crm_research.settings.ReportSettings
+
+    Returns
+    -------
+    list of str
+    """
+    when = settings.day(as_of) if as_of not in (None, "") else "the analysis date"
+    later: list[str] = []
+    censored = False
+    out: list[str] = []
+    for n in notes:
+        m = _LATER_ROWS.match(n)
+        if m and "as_of" in n:
+            later.append(f"{m.group(2)} {_TABLE_WORDS.get(m.group(1), m.group(1).replace('_', ' '))}")
+            continue
+        if _CENSORED.match(n):
+            censored = True
+            continue
+        if "ids generated from the row positions" in n:
+            continue
+        if n.startswith("orders.status: no column"):
+            out.append("The data has no order status, so every order counts as completed.")
+            continue
+        if n == CURRENCY_NOTE:
+            out.append("Amounts are shown without a currency: none was given with the data.")
+            continue
+        out.append(n.replace("`", ""))
+    if later:
+        out.insert(0, f"Everything dated on or after {when}, the analysis date, is left out ({', '.join(later)}).")
+    if censored:
+        out.insert(1 if later else 0, f"What happened on or after {when} (a ticket resolved, a subscription ended) "
+                                      "counts as not yet happened.")
+    return out
+
+
 def _campaign_names(crm) -> dict[str, str]:
     """Campaign id → its name, from the ``campaigns`` table when it has both columns."""
     c = getattr(crm, "campaigns", None)
@@ -441,8 +500,8 @@ class RunContext:
                               "mapping": mapping.name if mapping else None}
         self._meta["data_notes"] = data_notes(crm) + (
             [] if self.settings.currency.known else
-            ["The currency is not set, so amounts are shown as plain numbers: add `currency` to the "
-             "engagement's report settings (report.yaml)"])
+            [CURRENCY_NOTE])
+        self._meta["client_notes"] = client_notes(self._meta["data_notes"], as_of, self.settings)
         tables = {**crm.tables(), **(extra_tables or {})}
         declared = [s for s in needs.SECTIONS if s.notebook == self.notebook]  # none for a new notebook
         self._verdicts = {v.section.key: v for v in needs.assess(tables, declared, as_of, params)}
@@ -460,7 +519,7 @@ class RunContext:
         """
         from IPython.display import Markdown
 
-        notes = self._meta.get("data_notes") or []
+        notes = self._meta.get("client_notes" if self.audience == "client" else "data_notes") or []
         if not notes:
             return Markdown("")
         return Markdown("**About this data.** " + " ".join(

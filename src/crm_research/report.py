@@ -671,6 +671,8 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     if failed:
         facts.insert(1, f"<span class='status-failed'>{len(failed)} of {len(nbs)} notebook"
                         f"{'s' if len(nbs) != 1 else ''} failed</span>")
+    if manifest.get("summary_pdf"):
+        facts.append(f"<a href='{e(str(manifest['summary_pdf']))}'>this summary as PDF</a>")
     parts.append(f"<div class='meta'>{' · '.join(facts)}</div>")
     findings, actions = executive_summary(manifest)
     if findings or actions:
@@ -700,7 +702,8 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
         parts.append("</div>")
     notes: list[str] = []
     for nb in nbs:
-        notes += [str(n) for n in nb.get("data_notes") or [] if str(n) not in notes]
+        mine = (nb.get("client_notes") if client and "client_notes" in nb else nb.get("data_notes")) or []
+        notes += [str(n) for n in mine if str(n) not in notes]
     if notes:
         parts.append("<div class='notes'><h2>About the data</h2><ul>"
                      + "".join(f"<li>{_code_spans(n)}</li>" for n in notes) + "</ul></div>")

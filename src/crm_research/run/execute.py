@@ -482,6 +482,10 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
     return _finish(run_dir, manifest, paths_, stopper, t_run, pdf_errors, progress)
 
 
+SUMMARY_PDF = "summary.pdf"
+"""The executive summary (the run's index) printed, in a client run with ``--pdf``."""
+
+
 def _print_pdfs(run_dir: Path, html_files: list[Path], manifest: dict, stopper: lifecycle.Stopper,
                 progress: Callable[[str], None]) -> list[str]:
     if report.find_chromium() is None:
@@ -496,6 +500,17 @@ def _print_pdfs(run_dir: Path, html_files: list[Path], manifest: dict, stopper: 
                 next(m for m in manifest["notebooks"] if m["name"] == stem)["pdf"] = name
         except CRMError as exc:
             errors.append(f"{h.stem}: PDF not written: {exc}")
+            progress(f"  {errors[-1]}")
+    if not stopper.stopping and manifest.get("audience") == "client":
+        # the executive summary as a PDF of its own: the index, printed with the link to itself
+        manifest["summary_pdf"] = SUMMARY_PDF
+        try:
+            index = _write_index(run_dir, manifest)
+            progress(f"printing {SUMMARY_PDF}")
+            report.print_pdf(index, run_dir / SUMMARY_PDF, report.find_chromium())
+        except CRMError as exc:
+            manifest.pop("summary_pdf", None)
+            errors.append(f"index: PDF not written: {exc}")
             progress(f"  {errors[-1]}")
     return errors
 
@@ -581,9 +596,10 @@ def _collect_meta(run_dir: Path, entry: dict) -> None:
              "status": str(x.get("status", "")), "reason": str(x.get("reason") or "")}
             for x in sections if isinstance(x, dict)
         ]
-    notes = meta.get("data_notes")
-    if isinstance(notes, list):
-        entry["data_notes"] = [str(n) for n in notes if str(n).strip()]
+    for key in ("data_notes", "client_notes"):
+        notes = meta.get(key)
+        if isinstance(notes, list):
+            entry[key] = [str(n) for n in notes if str(n).strip()]
 
 
 def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict,
