@@ -41,7 +41,8 @@ def _annotate(ax, values: np.ndarray, fmt: str, threshold: float) -> None:
                         color="white" if v > threshold else "black")
 
 
-def rfm_heatmap(grid: pd.DataFrame, value: str = "customers", n_bins: int = 5, ax=None):
+def rfm_heatmap(grid: pd.DataFrame, value: str = "customers", n_bins: int = 5, ax=None, *,
+                label: str | None = None, scale: float = 1.0):
     """Heatmap of the RFM grid: recency score (rows, 5 on top) by frequency score (columns).
 
     Parameters
@@ -52,12 +53,19 @@ def rfm_heatmap(grid: pd.DataFrame, value: str = "customers", n_bins: int = 5, a
         What the cells show (customers, currency, currency per customer).
     n_bins : int
         Score levels.
+    label : str, optional
+        What the cells show, with its unit ("revenue (€ thousands)"): the colour bar's label and
+        the title. Default: the column name in words.
+    scale : float
+        The cells show ``value / scale`` (1000: thousands).
     """
+    if scale <= 0:
+        raise ValueError(f"scale must be positive, got {scale}")
     ax = _ax(ax, (6, 5))
     levels = list(range(n_bins, 0, -1))
     mat = grid.pivot(index="r_score", columns="f_score", values=value).reindex(index=levels,
                                                                                  columns=range(1, n_bins + 1))
-    vals = mat.to_numpy(dtype=float)
+    vals = mat.to_numpy(dtype=float) / scale
     im = ax.imshow(vals, cmap="Blues", aspect="auto")
     ax.set_xticks(range(n_bins), [str(i) for i in range(1, n_bins + 1)])
     ax.set_yticks(range(n_bins), [str(i) for i in levels])
@@ -65,10 +73,10 @@ def rfm_heatmap(grid: pd.DataFrame, value: str = "customers", n_bins: int = 5, a
     ax.set_ylabel("recency score (5 = most recent)")
     fmt = "{:,.0f}"
     _annotate(ax, vals, fmt, np.nanmax(vals) * 0.6 if np.isfinite(vals).any() else 0)
-    ax.figure.colorbar(im, ax=ax, label=value.replace("_", " "),
-                       format=plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    shown = label or value.replace("_", " ")
+    ax.figure.colorbar(im, ax=ax, label=shown, format=plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     _no_grid(ax)
-    ax.set_title(f"RFM grid: {value.replace('_', ' ')} per cell")
+    ax.set_title(f"RFM grid: {shown} per cell")
     return ax
 
 
@@ -86,13 +94,13 @@ def segment_bars(summary: pd.DataFrame, label_col: str = "segment", ax=None):
     s = summary.sort_values("revenue_share" if money else "customer_share", ascending=True, kind="stable")
     y = np.arange(len(s))
     if money:
-        ax.barh(y - 0.2, s["customer_share"], height=0.4, label="customers", color="#9ecae1")
+        ax.barh(y - 0.2, s["customer_share"], height=0.4, label="buyers", color="#9ecae1")
         ax.barh(y + 0.2, s["revenue_share"], height=0.4, label="revenue", color="#08519c")
     else:
-        ax.barh(y, s["customer_share"], height=0.6, label="customers", color="#9ecae1")
+        ax.barh(y, s["customer_share"], height=0.6, label="buyers", color="#9ecae1")
     ax.set_yticks(y, s[label_col].astype(str))
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    ax.set_xlabel("share")
+    ax.set_xlabel("share of all buyers and of all revenue (%)" if money else "share of all buyers (%)")
     ax.legend(loc="lower right")
     ax.set_title("Segment size and value")
     return ax
@@ -133,7 +141,8 @@ def silhouette_curve(selection: pd.DataFrame, chosen_k: int | None = None, ax=No
     return ax
 
 
-def cluster_profiles(profile_z: pd.DataFrame, labels: dict | None = None, clip: float = 2.0, ax=None):
+def cluster_profiles(profile_z: pd.DataFrame, labels: dict | None = None, clip: float = 2.0, ax=None, *,
+                     feature_names=None):
     """Heatmap of standardised cluster means: features (rows) by cluster (columns).
 
     Parameters
@@ -144,18 +153,24 @@ def cluster_profiles(profile_z: pd.DataFrame, labels: dict | None = None, clip: 
         Cluster → label (``CustomerClusters.cluster_labels_``) for the column names.
     clip : float
         Colour scale limit (z-score); values beyond are shown at the limit.
+    feature_names : callable or dict, optional
+        Feature column → readable name for the rows (e.g.
+        :func:`crm_research.segments.feature_label`); default the column names.
     """
     ax = _ax(ax, (0.9 * len(profile_z) + 4, 0.28 * profile_z.shape[1] + 1.5))
     vals = profile_z.to_numpy(dtype=float).T
     im = ax.imshow(np.clip(vals, -clip, clip), cmap="RdBu_r", vmin=-clip, vmax=clip, aspect="auto")
     names = [f"{c}: {labels[c]}" if labels else str(c) for c in profile_z.index]
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set_yticks(range(profile_z.shape[1]), list(profile_z.columns), fontsize=8)
+    rows = list(profile_z.columns)
+    if feature_names is not None:
+        rows = [feature_names.get(c, c) if isinstance(feature_names, dict) else feature_names(c) for c in rows]
+    ax.set_yticks(range(profile_z.shape[1]), rows, fontsize=8)
     for i in range(vals.shape[0]):
         for j in range(vals.shape[1]):
             ax.text(j, i, f"{vals[i, j]:.1f}", ha="center", va="center", fontsize=7,
                     color="white" if abs(vals[i, j]) > clip * 0.6 else "black")
-    ax.figure.colorbar(im, ax=ax, label="cluster mean (z-score)")
+    ax.figure.colorbar(im, ax=ax, label="cluster average vs all clustered buyers (standard deviations)")
     _no_grid(ax)
     ax.set_title("Cluster profiles")
     return ax
@@ -184,7 +199,7 @@ def persona_value(personas: pd.DataFrame, ax=None):
     return ax
 
 
-def affinity_heatmap(rules: pd.DataFrame, metric: str = "lift", ax=None):
+def affinity_heatmap(rules: pd.DataFrame, metric: str = "lift", ax=None, *, names: dict | None = None):
     """Heatmap of an affinity metric: antecedent (rows) by consequent (columns).
 
     Parameters
@@ -192,6 +207,8 @@ def affinity_heatmap(rules: pd.DataFrame, metric: str = "lift", ax=None):
     rules : DataFrame
         Output of :func:`crm_research.segments.affinities` (category level).
     metric : {"lift", "confidence", "support"}
+    names : dict, optional
+        Item → readable name for the tick labels (e.g. category labels); default the items.
     """
     items = sorted(set(rules["antecedent"]) | set(rules["consequent"]))
     ax = _ax(ax, (0.6 * len(items) + 3, 0.5 * len(items) + 2))
@@ -200,19 +217,22 @@ def affinity_heatmap(rules: pd.DataFrame, metric: str = "lift", ax=None):
     if metric == "lift":
         dev = np.nanmax(np.abs(np.log(vals))) if np.isfinite(vals).any() else 1.0
         im = ax.imshow(np.log(vals), cmap="RdBu_r", vmin=-dev, vmax=dev, aspect="auto")
-        label = "log lift"
+        label = "lift (1 = as by chance; colours on a log scale)"
+        ticks = plt.FuncFormatter(lambda v, _: f"{np.exp(v):.2f}")
     else:
         im = ax.imshow(vals, cmap="Blues", aspect="auto")
         label = metric
-    ax.set_xticks(range(len(items)), items, rotation=45, ha="right")
-    ax.set_yticks(range(len(items)), items)
-    ax.set_xlabel("consequent (bought too)")
-    ax.set_ylabel("antecedent (bought)")
+        ticks = None
+    shown = [str((names or {}).get(i, i)) for i in items]
+    ax.set_xticks(range(len(items)), shown, rotation=45, ha="right")
+    ax.set_yticks(range(len(items)), shown)
+    ax.set_xlabel("also bought in the same order")
+    ax.set_ylabel("bought")
     for i in range(vals.shape[0]):
         for j in range(vals.shape[1]):
             if np.isfinite(vals[i, j]):
                 ax.text(j, i, f"{vals[i, j]:.2f}", ha="center", va="center", fontsize=7)
-    ax.figure.colorbar(im, ax=ax, label=label)
+    ax.figure.colorbar(im, ax=ax, label=label, format=ticks)
     _no_grid(ax)
     ax.set_title(f"Co-purchase {metric}")
     return ax

@@ -28,7 +28,7 @@ from crm_research.segments._common import (
 )
 from crm_research.segments.affinity import product_tiers
 
-__all__ = ["customer_features", "features_from_data", "feature_groups"]
+__all__ = ["customer_features", "features_from_data", "feature_groups", "feature_label", "FEATURE_LABELS"]
 
 
 def _slug(value: str) -> str:
@@ -263,3 +263,54 @@ def feature_groups(columns) -> dict[str, list[str]]:
             raise ParameterError(f"unknown feature column {c!r}")
         groups.setdefault(g, []).append(c)
     return groups
+
+
+FEATURE_LABELS = {
+    "recency_days": "Days since last order",
+    "tenure_days": "Days since first order",
+    "active_span_days": "Days from first to last order",
+    "frequency": "Orders",
+    "monetary": "Total spend",
+    "aov": "Average order value",
+    "orders_per_30d": "Orders per 30 days",
+    "promo_share": "Orders with a promotion code (share)",
+    "items_per_order": "Items per order",
+    "tickets_per_order": "Support tickets per order",
+    "nps": "Latest NPS answer (0-10)",
+}
+"""Readable names of the features of :func:`customer_features` (client charts and tables)."""
+
+_FEATURE_PREFIXES = (("channel_", "channels", "Channel: {}"), ("platform_", "channels", "Device: {}"),
+                     ("category_", "categories", "Category: {}"), ("tier_", None, "Price tier {}"))
+
+
+def feature_label(name: str, label=None) -> str:
+    """The readable name of a feature column: ``aov`` → "Average order value",
+    ``category_books`` → "Category: Books", ``tier_3`` → "Price tier 3".
+
+    Parameters
+    ----------
+    name : str
+        A column of :func:`customer_features`.
+    label : callable, optional
+        ``label(kind, value)`` → readable name of a channel, device or category (e.g.
+        ``ReportSettings.label``); default :func:`crm_research.settings.humanize`.
+
+    Returns
+    -------
+    str
+        The name; an unknown column in readable form.
+    """
+    from crm_research.settings import humanize
+
+    name = str(name)
+    if name in FEATURE_LABELS:
+        return FEATURE_LABELS[name]
+    for prefix, kind, pattern in _FEATURE_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            value = name[len(prefix):]
+            if value == "other":
+                return pattern.format("other")
+            shown = value if kind is None else (label(kind, value) if label is not None else humanize(value))
+            return pattern.format(shown)
+    return humanize(name)

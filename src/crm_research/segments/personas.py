@@ -8,7 +8,10 @@ import pandas as pd
 from crm_research.errors import CRMError, ParameterError
 from crm_research.segments.clusters import ARCHETYPE_ACTIONS, CustomerClusters
 
-__all__ = ["persona_table"]
+__all__ = ["persona_table", "persona_name"]
+
+MIXED = "mixed: high "
+"""Start of the label of a cluster that fits no archetype (see :class:`CustomerClusters`)."""
 
 
 def _dominant(frame: pd.DataFrame, prefix: str) -> pd.Series:
@@ -88,3 +91,27 @@ def persona_table(features: pd.DataFrame, clusters: CustomerClusters | pd.DataFr
     ]
     out.index.name = "cluster"
     return out.reset_index()
+
+
+def persona_name(label: str, feature_label=None) -> str:
+    """A cluster label in client words: ``premium`` → "Premium", ``mixed: high tier_3`` → "Mixed
+    (high price tier 3)".
+
+    Parameters
+    ----------
+    label : str
+        A label of ``CustomerClusters.cluster_labels_`` (archetype name, or "mixed: high
+        <feature>", with a "+" per repeat).
+    feature_label : callable, optional
+        ``feature_label(column)`` → readable feature name; default
+        :func:`crm_research.segments.features.feature_label`.
+    """
+    from crm_research.segments.features import feature_label as default_feature_label
+
+    label = str(label)
+    if label.startswith(MIXED):
+        rest = label[len(MIXED):]
+        plus = len(rest) - len(rest.rstrip("+"))
+        feat = (feature_label or default_feature_label)(rest.rstrip("+"))
+        return f"Mixed (high {feat[:1].lower() + feat[1:]})" + (f" {plus + 1}" if plus else "")
+    return label[:1].upper() + label[1:]

@@ -49,7 +49,7 @@ from crm_research.segments._common import (
 )
 from crm_research.summaries import as_utc_timestamp
 
-__all__ = ["RFMRules", "rfm_rules", "rfm", "rfm_summary", "rfm_grid", "DEFAULT_RULES_FILE"]
+__all__ = ["RFMRules", "rfm_rules", "rfm", "rfm_summary", "rfm_grid", "rule_ranges", "DEFAULT_RULES_FILE"]
 
 DEFAULT_RULES_FILE = "rfm_segments.yaml"
 _SCORE_KEYS = ("r", "f", "m")
@@ -354,3 +354,40 @@ def rfm_grid(rfm_table):
              if "monetary" in t.columns else {})
     g = t.group_by(["r_score", "f_score"]).aggregate(customers=t.count(), **money)
     return g.order_by(["r_score", "f_score"])
+
+
+def rule_ranges(table: pd.DataFrame, segment_label=None) -> pd.DataFrame:
+    """An RFM rule table in words, for a client: one row per rule, score ranges as text.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :meth:`RFMRules.table` (``segment``, ``r_min`` … ``m_max``, ``action``).
+    segment_label : callable, optional
+        Segment name → readable name (default: the name with a capital first letter).
+
+    Returns
+    -------
+    DataFrame
+        ``segment``, ``recency_score``, ``frequency_score`` and, when any rule uses it,
+        ``spend_score`` ("5", "3 to 4", "any"), ``action``; in rule order.
+    """
+    def span(lo, hi) -> str:
+        lo = None if pd.isna(lo) else int(lo)
+        hi = None if pd.isna(hi) else int(hi)
+        if lo is None and hi is None:
+            return "any"
+        if lo is None:
+            return f"up to {hi}"
+        if hi is None:
+            return f"{lo} or more"
+        return str(lo) if lo == hi else f"{lo} to {hi}"
+
+    name = segment_label or (lambda s: str(s)[:1].upper() + str(s)[1:])
+    out = pd.DataFrame({"segment": [name(s) for s in table["segment"]]})
+    for key, col in (("r", "recency_score"), ("f", "frequency_score"), ("m", "spend_score")):
+        if key == "m" and table[["m_min", "m_max"]].isna().all().all():
+            continue
+        out[col] = [span(lo, hi) for lo, hi in zip(table[f"{key}_min"], table[f"{key}_max"], strict=True)]
+    out["action"] = table["action"].fillna("").astype(str).to_numpy()
+    return out
