@@ -263,3 +263,11 @@ def test_data_notes_in_the_clients_words():
                    "Amounts are shown without a currency: none was given with the data.",
                    "The customers table was derived from orders"]
     assert not any("as_of" in n or "r000000" in n for n in out)
+
+
+def test_long_tokens_get_break_points_and_words_stay_whole():
+    df = pd.DataFrame({"name": ["Champions", "<" * 30 + "x" * 30], "mean_orders": [6.6, 2.0]})
+    html = nb.client_table(df, S.DEFAULTS)
+    assert "<td class='txt'>Champions</td>" in html  # a short word never breaks
+    assert "&lt;" * 24 + "<wbr>" + "&lt;" * 6 + "x" * 18 + "<wbr>" in html
+    assert ">6.60<" in html  # a mean of orders is not a count

@@ -784,7 +784,7 @@ class RunContext:
     def show(self, df: pd.DataFrame, *, money: tuple[str, ...] | None = None, percent: tuple[str, ...] | None = None,
              columns: list | dict | None = None, labels: dict[str, str] | None = None, rows: int | None = CLIENT_ROWS,
              table: str | None = None, per_customer: bool = False, decimals: int = 2,
-             numeric: tuple[str, ...] | None = None):
+             numeric: tuple[str, ...] | None = None, unit: str = "customer"):
         """Display a table for this report's audience.
 
         The analyst sees :func:`show` of the whole table, as saved. The client sees it in client
@@ -816,6 +816,8 @@ class RunContext:
             Decimals of other numbers.
         numeric : tuple of str, optional
             Text columns of formatted numbers (kept on one line, right-aligned).
+        unit : str
+            What one row of a per-customer table is ("customer", "suggestion"), for its pointer.
 
         Returns
         -------
@@ -830,7 +832,8 @@ class RunContext:
         if per_customer:
             where = f" is in the spreadsheet **{text(table)}.csv** delivered with this report" if table else \
                 " is saved with this report"
-            return Markdown(f"*The full list, one line per customer ({len(df):,} customers),{where}.*")
+            return Markdown(f"*The full list, one line per {text(unit)} ({len(df):,} {text(unit)}"
+                            f"{'' if len(df) == 1 else 's'}),{where}.*")
         more = (f"The {{n}} other rows are in the spreadsheet <b>{_html.escape(table)}.csv</b> delivered with "
                 "this report." if table else "{n} more rows are not shown.")
         return HTML(client_table(df, self.settings, money=money, percent=percent, columns=columns, labels=labels,
@@ -1068,12 +1071,27 @@ def _is_money(name: str) -> bool:
 
 def _is_count(name: str) -> bool:
     n = name.lower()
+    if any(w in n for w in ("mean", "avg", "average", "per_", "median", "rate", "share")):
+        return False
     return any(n.startswith(h) if h.endswith("_") else (n == h or n.endswith("_" + h)) for h in COUNT_HINTS)
 
 
 _NUMBER_LIKE = re.compile(r"[−+\-]?\s?[^\d\s]{0,3}\s?[\d][\d,.\u00a0\u202f ]*\s?(%|pts|[^\d\s]{1,3})?"
                           r"( \(partial\))?")
 """A value already formatted as a number ("€194,735", "56.0%", "+1.2 pts", "−7"): kept on one line."""
+
+
+def _breakable(value: str, every: int = 24) -> str:
+    """``value`` HTML-escaped, with a line-break opportunity (``<wbr>``) every ``every`` characters
+    inside a longer word, so a column wraps between words and a long token cannot widen the table."""
+    import html as _html
+
+    def cut(word: str) -> str:
+        if len(word) <= every:
+            return _html.escape(word)
+        return "<wbr>".join(_html.escape(word[i:i + every]) for i in range(0, len(word), every))
+
+    return " ".join(cut(w) for w in value.split(" "))
 
 
 def _numberish(value: str) -> bool:
@@ -1154,7 +1172,7 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
         if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
             return "", False
         if c in labels:
-            return _html.escape(_cut(settings.label(labels[c], v), TEXT_LIMIT)), False
+            return _breakable(_cut(settings.label(labels[c], v), TEXT_LIMIT)), False
         if pd.api.types.is_bool_dtype(s) or isinstance(v, bool | np.bool_):
             return settings.yes_no(v), False
         if pd.api.types.is_datetime64_any_dtype(s):
@@ -1169,7 +1187,9 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
                 return _html.escape(settings.count(v)), True
             return _html.escape(settings.number(v, decimals)), True
         shown = _cut(str(v).translate(_CONTROL), TEXT_LIMIT)
-        return _html.escape(shown), c in numeric_text or _numberish(shown)
+        if c in numeric_text or _numberish(shown):
+            return _html.escape(shown), True
+        return _breakable(shown), False
 
     out = ["<table class='crm-table'><thead><tr>"]
     numeric = {c: pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in cols}

@@ -59,7 +59,8 @@ table.crm-table th { text-align: left; vertical-align: bottom; border-bottom: 1p
 table.crm-table td { border-bottom: 1px solid #e5e5e5; padding: 3px 8px; vertical-align: top; }
 table.crm-table .num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
 table.crm-table th.num { white-space: normal; }
-table.crm-table .txt { overflow-wrap: anywhere; }
+table.crm-table td.txt, table.crm-table th.txt { text-align: left !important; overflow-wrap: break-word; }
+table.crm-table td.num, table.crm-table th.num { text-align: right !important; }
 .crm-more { color: #555; font-size: 12px; margin: .1em 0 .8em; }
 .celltag_crm-summary { border: 1px solid #b6c8e0; background: #f3f7fc; border-radius: 6px; padding: .3em 1.1em .6em; }
 .celltag_crm-summary h2 { margin-top: .5em; }
@@ -67,7 +68,8 @@ table.crm-table .txt { overflow-wrap: anywhere; }
 .celltag_crm-appendix h2 { border-top: 2px solid #bbb; padding-top: .8em; }
 @media print {
   body { max-width: none; padding: 0; }
-  .jp-Cell { break-inside: auto; }
+  .jp-Cell, .jp-OutputArea-child, .jp-OutputArea-output, .jp-Cell-outputWrapper { break-inside: auto !important; }
+  .jp-OutputArea-child:has(img) { break-inside: avoid-page !important; }
   .jp-OutputArea-output img { break-inside: avoid; max-height: 230mm; }
   table.crm-table tr, .jp-RenderedHTMLCommon tr { break-inside: avoid; }
   h1, h2, h3 { break-after: avoid; }
