@@ -2,10 +2,11 @@
 
 The package-level tests keep one core busy; the runner's kernels would wait for them if the
 whole runs came last. So the few whole runs the suite needs (partial exports, the hostile
-company) are started in the background as soon as the first test runs (one kernel at a time:
-``crm-research run -j 1``), and the tests that check them wait for their result. They start only
-when the session collected a test that uses them (``background_runs`` fixture), so running one
-test file by hand starts nothing.
+company, its twin and the ordinary company they are made from, printed to PDF for the layout
+test) are started in the background as soon as the first test runs (one kernel at a time:
+``crm-research run -j 1``), and the tests that check them wait for their result; a run a test
+waits for and not started yet runs next. They start only when the session collected a test that
+uses them (``background_runs`` fixture), so running a test file without them starts nothing.
 """
 
 from __future__ import annotations
@@ -78,13 +79,16 @@ class Runs:
         self.base = base
         cdnow = partial_data.CDNOW.is_dir()
 
+        def clean_company() -> Path:
+            clean = base / "hostile-clean"
+            with self._lock:
+                if not clean.exists():
+                    synthetic.write(clean, n_customers=HOSTILE_CUSTOMERS, seed=7)
+            return clean
+
         def hostile_pair(twin: bool):
             def make(out: Path) -> tuple[Path, str]:
-                clean = base / "hostile-clean"
-                with self._lock:
-                    if not clean.exists():
-                        synthetic.write(clean, n_customers=HOSTILE_CUSTOMERS, seed=7)
-                return hostile(clean, out, twin=twin), "2026-01-01"
+                return hostile(clean_company(), out, twin=twin), "2026-01-01"
             return make
 
         # in the order the test modules ask for them (test_hostile before test_notebooks_partial)
@@ -96,9 +100,12 @@ class Runs:
             Job("event_log", lambda o: (partial_data.event_log_only(small_company, o), "2026-01-01")),
             Job("tiny", lambda o: (partial_data.first_customers(small_company, 10, o), "2026-01-01")),
             Job("paths_only", _paths_only),
+            # the ordinary company the hostile one is made from, for the layout test's PDFs
+            Job("plain", lambda o: (clean_company(), "2026-01-01"), pdf=pdf),
         ]
         self.jobs = {j.name: j for j in jobs if j is not None}
         self._lock = threading.Lock()
+        self._queue = list(self.jobs.values())  # jobs not started yet; get() moves one forward
         self._stop = threading.Event()
         self._proc: subprocess.Popen | None = None
         self._thread = threading.Thread(target=self._work, name="background-runs", daemon=True)
@@ -107,7 +114,11 @@ class Runs:
         self._thread.start()
 
     def _work(self) -> None:
-        for job in self.jobs.values():
+        while True:
+            with self._lock:
+                if not self._queue:
+                    return
+                job = self._queue.pop(0)
             if self._stop.is_set():
                 job.result = Result(job.name, -1, None, "stopped")
                 job.done.set()
@@ -132,6 +143,10 @@ class Runs:
     def get(self, name: str) -> Result:
         """Wait for run ``name`` and return it (the test asserts on it)."""
         job = self.jobs[name]
+        with self._lock:  # a test waits for it: it runs next (running one test file waits for less)
+            if job in self._queue:
+                self._queue.remove(job)
+                self._queue.insert(0, job)
         if not job.done.wait(WAIT_S):
             raise TimeoutError(f"background run {name} did not finish in {WAIT_S} s")
         return job.result

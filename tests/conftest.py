@@ -71,7 +71,7 @@ def background_runs(small_company, _own_config_dir, tmp_path_factory):
     from background import Runs
     from crm_research import report
 
-    pdf = report.find_chromium() is not None and shutil.which("pdfinfo") is not None
+    pdf = report.find_chromium() is not None  # the PDFs are read with pypdfium2 (tests/layout.py)
     runs = Runs(tmp_path_factory.mktemp("background"), small_company, pdf=pdf)
     runs.start()
     yield runs
