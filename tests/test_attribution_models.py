@@ -321,3 +321,31 @@ def test_shapley_conversions_game_beyond_64_channels():
     assert c.conversions["c69"] == pytest.approx(1.2) and c.value["c69"] == pytest.approx(5 + 2.0)
     with pytest.raises(CRMError, match="at most 64 channels"):
         ShapleyAttribution().fit(df)
+
+
+def test_shapley_incremental_value_follows_the_credited_conversions():
+    # b lowers the conversion rate ({a} .30, {a,b} .25) but its journeys buy more (value per
+    # journey {a} 30, {a,b} 50): incremental_conversions of b < 0 < incremental_value of b.
+    # A channel credited with no conversion must be credited with no value (the demo's display
+    # row once showed 0 conversions beside a value of 17,509).
+    df = pd.DataFrame({"path": ["", "a", "a > b", "b"], "total_conversions": [10, 30, 25, 8],
+                       "total_conversion_value": [1000.0, 3000.0, 5000.0, 800.0], "total_null": [90, 70, 75, 92]})
+    m = ShapleyAttribution().fit(df)
+    c = m.credits_.set_index("channel")
+    assert c.incremental_conversions["b"] < 0 < c.incremental_value["b"]
+    assert c.conversions["b"] == 0 and c.share["b"] == 0
+    assert c.value["b"] == 0
+    touched = path_data(df).totals()
+    assert c.value.sum() == pytest.approx(touched["touched_value"]) and c.value["a"] == pytest.approx(8800.0)
+    assert c.conversions.sum() == pytest.approx(touched["touched_conversions"])
+
+
+def test_shapley_value_is_zero_exactly_where_conversions_are():
+    for seed in range(6):
+        df = _random_paths(20 + seed, n_channels=5, n=400, max_len=4)
+        df = pd.concat([df, pd.DataFrame([("", 40, 900.0, 60)], columns=df.columns)], ignore_index=True)
+        c = ShapleyAttribution().fit(df).credits_
+        assert ((c.conversions > 0) == (c.value > 0)).all()
+        assert (c.value >= 0).all()
+        ne = df.path != ""
+        assert c.value.sum() == pytest.approx(df.loc[ne, "total_conversion_value"].sum(), rel=1e-9)

@@ -24,8 +24,14 @@ value) of the journeys with touches.
     values ``incremental_conversions`` sum to ``v(all) - v(∅)`` and may be negative for a channel
     that lowers the rate. ``conversions`` shares the touched conversions in proportion to the
     positive incremental values (the baseline is distributed like the increments; if no channel
-    has a positive value the split of the ``"conversions"`` game is used). Value works the same
-    with value per journey instead of the rate.
+    has a positive value the split of the ``"conversions"`` game is used). ``incremental_value``
+    is the same game with value per journey instead of the rate. ``value`` follows
+    ``conversions``: each channel's credited conversions times the value per conversion of the
+    converting journeys it is in (the ``"conversions"`` game's value over its conversions; the
+    overall average where it has none), scaled to the touched value. So a channel credited with
+    no conversion is credited with no value, even when ``incremental_value`` is positive (its
+    journeys convert less often but buy more); sharing the value by the positive
+    ``incremental_value`` instead gave such a channel value beside zero conversions.
 
     *Exact* for at most ``max_exact_channels`` channels (default 15): with the Möbius transform
     ``a`` of ``r`` over all ``2**n`` subsets, ``v = sum_W a(W) N_sup(W) u_W`` (``N_sup(W)`` =
@@ -157,9 +163,10 @@ class ShapleyAttribution(AttributionModel):
             phi_c, phi_v, base_c, base_v, r0, se = _sampled_incremental(
                 uniq, N, Cc, V, C, self.min_journeys, int(self.n_permutations), self.seed)
         tot_c, tot_v = touched_totals(prep["data"], conv, value)
+        credited = _share(phi_c, tot_c, zhao_c)
         return {
-            "conversions": _share(phi_c, tot_c, zhao_c),
-            "value": _share(phi_v, tot_v, zhao_v),
+            "conversions": credited,
+            "value": _value_of(credited, zhao_c, zhao_v, tot_c, tot_v),
             "incremental_conversions": phi_c,
             "incremental_value": phi_v,
             "_baseline": (base_c, base_v, r0),
@@ -182,6 +189,24 @@ def _share(phi: np.ndarray, total: float, fallback: np.ndarray) -> np.ndarray:
     if s > 0:
         return total * pos / s
     return np.asarray(fallback, dtype=float)
+
+
+def _value_of(credited: np.ndarray, zhao_c: np.ndarray, zhao_v: np.ndarray, tot_c: float,
+              tot_v: float) -> np.ndarray:
+    """Value credited with ``credited`` conversions (count per channel), scaled to ``tot_v`` (currency).
+
+    Each channel's conversions are valued at the value per conversion of the converting journeys
+    it is in (``zhao_v / zhao_c``, the ``"conversions"`` game; ``tot_v / tot_c`` where it has
+    none), then scaled so the channels share exactly ``tot_v``: no conversions, no value.
+    """
+    credited = np.asarray(credited, dtype=float)
+    overall = tot_v / tot_c if tot_c > 0 else 0.0
+    per = np.divide(zhao_v, zhao_c, out=np.full(len(credited), overall), where=np.asarray(zhao_c) > 0)
+    w = credited * per
+    s = w.sum()
+    if s > 0:
+        return tot_v * w / s
+    return np.zeros(len(credited)) if tot_v == 0 else np.asarray(zhao_v, dtype=float)
 
 
 def _zeta_sub(f: np.ndarray, n: int) -> np.ndarray:
