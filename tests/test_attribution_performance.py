@@ -20,6 +20,7 @@ from crm_research.attribution import (
     touchpoints,
     wilson_interval,
 )
+from crm_research.errors import CRMError
 
 
 def _ts(s):
@@ -88,6 +89,22 @@ def test_ad_performance_levels_and_whole_history(hand):
     bare = ad_performance(spend, period=None)
     assert bare.cost.sum() == 780.0 and bare.conversions.isna().all()
 
+
+
+def test_ad_performance_flags_rows_with_too_little_spend(hand):
+    # ROAS on a tiny cost (e-mail costing ~80 credited with ~65,000 of revenue: ROAS ~800) is a
+    # small-denominator artefact: rows below min_spend are flagged, the figures themselves kept
+    spend, campaigns, credits = hand
+    plain = ad_performance(spend, credits, campaigns, period=None)
+    assert "low_spend" not in plain
+    flagged = ad_performance(spend, credits, campaigns, period=None, min_spend=500.0).set_index("campaign_id")
+    assert flagged.loc["s1", "cost"] == 600.0 and not flagged.loc["s1", "low_spend"]
+    assert flagged.loc["d1", "cost"] == 180.0 and flagged.loc["d1", "low_spend"]
+    assert flagged.loc["d1", "roas"] == pytest.approx(20 / 180)  # kept; the flag says not to judge it
+    pd.testing.assert_frame_equal(flagged.drop(columns="low_spend").reset_index(), plain)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(CRMError, match="min_spend"):
+            ad_performance(spend, credits, campaigns, period=None, min_spend=bad)
 
 def test_wilson_interval_edges():
     lo, hi = wilson_interval([0, 5, 3], [10, 5, 0])

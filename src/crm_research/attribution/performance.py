@@ -158,6 +158,7 @@ def ad_performance(
     date_basis: str = "touch",
     min_clicks: int = 100,
     min_conversions: float = 10,
+    min_spend: float | None = None,
     conf: float = 0.95,
     campaign_col: str = "campaign_id",
     date_col: str = "date",
@@ -198,6 +199,11 @@ def ad_performance(
     min_clicks, min_conversions : number
         Rows below either are flagged ``small_volume``: their CVR, CPA and ROAS are too noisy
         to rank campaigns on.
+    min_spend : float, optional
+        Spend (currency) below which a row's ROAS rests on too small a denominator to judge:
+        such rows are flagged ``low_spend`` (a campaign costing 80 that is credited with 65,000
+        of revenue shows a ROAS of about 800, which says more about its tiny cost than about
+        its return). None (default): no flag column.
     conf : float
         Confidence level of the Wilson intervals.
 
@@ -210,7 +216,8 @@ def ad_performance(
         count), ``cvr`` (conversions per click) with ``cvr_low``/``cvr_high``, ``cost``
         (currency), ``cpa`` (currency per conversion), ``revenue`` (attributed conversion
         value, currency), ``roas`` (revenue per unit of cost), ``small_volume`` (bool: too few
-        clicks, when clicks are known, or too few conversions). Ratios with a zero denominator
+        clicks, when clicks are known, or too few conversions), ``low_spend`` (bool, only with
+        ``min_spend``: cost below it, ROAS not to be judged). Ratios with a zero denominator
         are NaN. Without impressions or clicks their columns and the ratios built on them are
         left out. Sorted by the keys.
     """
@@ -289,8 +296,12 @@ def ad_performance(
         out["roas"] = np.where(cost > 0, rev / cost, np.nan)
     few_clicks = (clk < min_clicks) if clk is not None else False
     out["small_volume"] = few_clicks | ~(conv >= min_conversions)
+    if min_spend is not None:
+        if not (np.isfinite(float(min_spend)) and float(min_spend) >= 0):
+            raise CRMError(f"min_spend={min_spend!r} must be an amount >= 0 (currency) or None")
+        out["low_spend"] = cost < float(min_spend)
     cols = join_keys + ["impressions", "clicks", "ctr", "ctr_low", "ctr_high", "conversions", "cvr", "cvr_low",
-                        "cvr_high", "cost", "cpa", "revenue", "roas", "small_volume"]
+                        "cvr_high", "cost", "cpa", "revenue", "roas", "small_volume", "low_spend"]
     cols = [c for c in cols if c in out.columns]
     return out[cols].sort_values(join_keys, kind="stable").reset_index(drop=True)
 
