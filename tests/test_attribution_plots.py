@@ -46,3 +46,31 @@ def test_ad_and_ab_figures():
     s = ABTest().fit(pd.DataFrame({"arm": ["control", "v"], "n": [1000, 1000], "conversions": [80, 100]})).summary_
     ax = P.plot_ab_test(s)
     assert "+2.0 pts" in ax.get_yticklabels()[1].get_text()
+
+
+def test_ad_figure_shows_no_roas_for_too_little_spend_and_readable_names():
+    perf = pd.DataFrame({"campaign_id": ["x", "y", "em"], "roas": [2.0, 0.5, 800.0],
+                         "small_volume": [False, True, False], "low_spend": [False, False, True]})
+    ax = P.plot_ad_performance(perf, log=True, label=str.upper, value_format=lambda v: f"€{v:.2f}")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["EM", "Y", "X"]
+    visible = [p.get_width() for p in ax.patches if p.get_visible()]
+    assert visible == [0.5, 2.0]  # no bar for the 800 on a tiny spend
+    texts = [t.get_text() for t in ax.texts]
+    assert "too little spend to judge" in texts and " €2.00" in texts and not any("800" in t for t in texts)
+    # other metrics keep every bar
+    ax = P.plot_ad_performance(perf.assign(cpa=[1.0, 2.0, 3.0]), metric="cpa")
+    assert sum(p.get_visible() for p in ax.patches) == 3
+
+
+def test_figures_take_readable_labels():
+    cmp = compare_models(PATHS, n_boot=0)
+    ax = P.plot_model_comparison(cmp, label=lambda c: f"Channel {c}", model_labels={"last_touch": "Last click"})
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Channel a", "Channel b", "Channel c"]
+    assert "Last click" in [t.get_text() for t in ax.get_legend().get_texts()]
+    m = MarkovAttribution().fit(PATHS)
+    ax = P.plot_removal_effects(m.credits_, label=str.upper)
+    assert {t.get_text() for t in ax.get_yticklabels()} == {"A", "B", "C"}
+    s = ABTest().fit(pd.DataFrame({"arm": ["control", "v"], "n": [1000, 1000], "conversions": [80, 100]})).summary_
+    ax = P.plot_ab_test(s, label={"control": "Old subject", "v": "New subject"}.get, p_values=False)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0].startswith("Old subject") and "p=" not in labels[1]

@@ -1,12 +1,14 @@
 """Figures of the attribution analysis: model comparison, removal effects, transitions, ads, A/B tests.
 
 Every function draws the output table of a :mod:`crm_research.attribution` function, takes
-``ax=None`` (a new figure is made when None) and returns the Axes.
+``ax=None`` (a new figure is made when None) and returns the Axes. ``label`` (a function of a
+channel, campaign or arm code, e.g. ``lambda c: settings.label("channels", c)``) gives the tick
+labels in the client's words; the codes are shown without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,6 +18,10 @@ __all__ = ["plot_model_comparison", "plot_removal_effects", "plot_markov_transit
            "plot_ab_test"]
 
 
+def _names(values, label: Callable[[str], str] | None) -> list[str]:
+    return [str(v) if label is None else str(label(v)) for v in values]
+
+
 def _ax(ax, figsize=(8, 4.5)):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
@@ -23,7 +29,8 @@ def _ax(ax, figsize=(8, 4.5)):
 
 
 def plot_model_comparison(comparison: pd.DataFrame, *, metric: str = "conversions",
-                          truth: Mapping[str, float] | None = None, ax=None):
+                          truth: Mapping[str, float] | None = None, label: Callable[[str], str] | None = None,
+                          model_labels: Mapping[str, str] | None = None, ax=None):
     """Grouped bars: each channel's attributed ``metric`` under every model, with bootstrap intervals.
 
     Parameters
@@ -34,6 +41,10 @@ def plot_model_comparison(comparison: pd.DataFrame, *, metric: str = "conversion
         Column to draw; ``conversions`` and ``value`` get their ``_low``/``_high`` error bars.
     truth : mapping, optional
         Known value per channel (e.g. planted incremental conversions), drawn as black ticks.
+    label : callable, optional
+        Channel code → tick label.
+    model_labels : mapping, optional
+        Model name → legend entry (models not in it keep their name).
     """
     models = list(dict.fromkeys(comparison["model"]))
     channels = sorted(comparison["channel"].unique())
@@ -47,19 +58,19 @@ def plot_model_comparison(comparison: pd.DataFrame, *, metric: str = "conversion
         err = None
         if f"{metric}_low" in d and d[f"{metric}_low"].notna().any():
             err = np.clip(np.vstack([d[metric] - d[f"{metric}_low"], d[f"{metric}_high"] - d[metric]]), 0, None)
-        ax.bar(xi, d[metric].fillna(0.0), width=width, yerr=err, capsize=1.5, label=m, color=cmap(i % cmap.N),
+        ax.bar(xi, d[metric].fillna(0.0), width=width, yerr=err, capsize=1.5, label=(model_labels or {}).get(m, m), color=cmap(i % cmap.N),
                error_kw={"elinewidth": 0.7})
     if truth is not None:
         tv = [truth.get(c, np.nan) for c in channels]
         ax.scatter(x, tv, marker="_", s=900, color="black", zorder=5, label="truth")
-    ax.set_xticks(x, channels, rotation=20 if len(channels) > 6 else 0, ha="right" if len(channels) > 6 else "center")
+    ax.set_xticks(x, _names(channels, label), rotation=20 if len(channels) > 6 else 0, ha="right" if len(channels) > 6 else "center")
     ax.set_ylabel({"conversions": "attributed conversions", "value": "attributed value (currency)",
                    "share": "share of conversions"}.get(metric, metric))
     ax.legend(fontsize=7, ncol=2)
     return ax
 
 
-def plot_removal_effects(credits: pd.DataFrame, *, ax=None):
+def plot_removal_effects(credits: pd.DataFrame, *, label: Callable[[str], str] | None = None, ax=None):
     """Horizontal bars of the Markov removal effects (share of conversions lost without the channel)."""
     d = credits.sort_values("removal_effect")
     ax = _ax(ax, figsize=(7, 0.45 * len(d) + 1.5))
@@ -67,9 +78,10 @@ def plot_removal_effects(credits: pd.DataFrame, *, ax=None):
     ax.barh(y, d["removal_effect"], color="#4C72B0")
     for yi, v in zip(y, d["removal_effect"], strict=True):
         ax.text(v, yi, f" {v:.0%}", va="center", fontsize=8)
-    ax.set_yticks(y, d["channel"])
+    ax.set_yticks(y, _names(d["channel"], label))
     ax.set_xlabel("removal effect (share of conversions lost if the channel is removed)")
     ax.set_xlim(0, max(1e-9, float(d["removal_effect"].max())) * 1.2)
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     return ax
 
 
@@ -97,39 +109,61 @@ def plot_markov_transitions(transitions: pd.DataFrame, *, ax=None):
 
 
 def plot_ad_performance(performance: pd.DataFrame, *, metric: str = "roas", label_col: str | None = None,
-                        log: bool = False, ax=None):
+                        log: bool = False, label: Callable[[str], str] | None = None,
+                        value_format: Callable[[float], str] | None = None, ax=None):
     """Bars of one ad metric per row of :func:`crm_research.attribution.ad_performance` (no period).
 
     Rows flagged ``small_volume`` are hatched; ``cvr`` and ``ctr`` get their Wilson intervals;
-    each bar is labelled with its value. ``log=True`` uses a log scale (ROAS often spans decades).
+    each bar is labelled with its value (``value_format``, default 3 significant digits).
+    ``log=True`` uses a log scale (ROAS often spans decades). For ``metric="roas"`` the rows
+    flagged ``low_spend`` (``ad_performance(..., min_spend=...)``) get no bar, only the words
+    "too little spend to judge": a ROAS on a tiny cost is not a return to compare.
     """
     label_col = label_col or ("campaign_id" if "campaign_id" in performance else "channel")
-    d = performance.sort_values(metric, na_position="first")
+    d = performance.copy()
+    unjudged = (d["low_spend"].fillna(False).astype(bool) if metric == "roas" and "low_spend" in d
+                else pd.Series(False, index=d.index))
+    d[metric] = d[metric].where(~unjudged)
+    d = d.assign(_unjudged=unjudged).sort_values([metric, "_unjudged"], na_position="first")
+    fmt = value_format or (lambda v: f"{v:,.3g}")
     ax = _ax(ax, figsize=(7, 0.45 * len(d) + 1.5))
     y = np.arange(len(d))
     err = None
     if f"{metric}_low" in d:
         err = np.clip(np.vstack([d[metric] - d[f"{metric}_low"], d[f"{metric}_high"] - d[metric]]), 0, None)
     bars = ax.barh(y, d[metric].fillna(0.0), xerr=err, capsize=2, color="#4C72B0")
-    for b, small, v in zip(bars, d["small_volume"], d[metric], strict=True):
+    for b, small, v, off in zip(bars, d["small_volume"], d[metric], d["_unjudged"], strict=True):
         if small:
             b.set_hatch("//")
             b.set_alpha(0.5)
-        if pd.notna(v):
-            ax.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {v:,.3g}", va="center", fontsize=8)
-    ax.set_yticks(y, d[label_col].astype(str))
+        if off:
+            b.set_visible(False)
+            ax.text(0.01, b.get_y() + b.get_height() / 2, "too little spend to judge", va="center", fontsize=8,
+                    style="italic", color="grey", transform=ax.get_yaxis_transform())
+        elif pd.notna(v):
+            ax.text(b.get_width(), b.get_y() + b.get_height() / 2, " " + fmt(v), va="center", fontsize=8)
+    ax.set_yticks(y, _names(d[label_col], label))
     ax.set_xlabel({"roas": "ROAS (attributed revenue per unit of cost)", "cpa": "CPA (cost per attributed conversion)",
                    "cvr": "CVR (attributed conversions per click)", "ctr": "CTR (clicks per impression)"}.get(
         metric, metric))
-    if log:
+    if log and (d[metric] > 0).any():
         ax.set_xscale("log")
+        positive = d.loc[d[metric] > 0, metric]
+        ax.set_xlim(float(positive.min()) / 3, float(positive.max()) * 4)  # room for the value labels
+        if value_format is not None:
+            ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: value_format(v)))
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())
     if d["small_volume"].any():
         ax.text(1.0, -0.12, "hatched: small volume", transform=ax.transAxes, ha="right", fontsize=7)
     return ax
 
 
-def plot_ab_test(summary: pd.DataFrame, *, ax=None):
-    """Conversion rate per arm with its Wilson interval; the control rate as a dashed line."""
+def plot_ab_test(summary: pd.DataFrame, *, label: Callable[[str], str] | None = None, p_values: bool = True,
+                 ax=None):
+    """Conversion rate per arm with its Wilson interval; the control rate as a dashed line.
+
+    ``label`` names the arms; ``p_values=False`` leaves the p-values out of the tick labels.
+    """
     ax = _ax(ax, figsize=(6, 0.6 * len(summary) + 1.5))
     y = np.arange(len(summary))[::-1]
     err = np.clip(np.vstack([summary["rate"] - summary["rate_low"], summary["rate_high"] - summary["rate"]]), 0, None)
@@ -137,9 +171,9 @@ def plot_ab_test(summary: pd.DataFrame, *, ax=None):
     ax.axvline(summary["rate"].iloc[0], ls="--", color="grey", lw=1)
     labels = []
     for _, r in summary.iterrows():
-        lab = f"{r['arm']} (n={int(r['n']):,})"
+        lab = f"{_names([r['arm']], label)[0]} (n={int(r['n']):,})"
         if pd.notna(r.get("diff")):
-            lab += f"\n{r['diff'] * 100:+.1f} pts, p={r['p_adjusted']:.3f}"
+            lab += f"\n{r['diff'] * 100:+.1f} pts" + (f", p={r['p_adjusted']:.3f}" if p_values else "")
         labels.append(lab)
     ax.set_yticks(y, labels)
     ax.set_xlabel("conversion rate")
