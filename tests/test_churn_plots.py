@@ -74,3 +74,14 @@ def test_calibration_points_are_the_table():
     ax = P.plot_calibration(t)
     model = [c for c in ax.containers if c.get_label() == "model"]
     assert list(model[0].lines[0].get_ydata()) == [0.12, 0.55]
+
+
+def test_readable_names_in_legend_and_ticks():
+    km = pd.DataFrame({"group": ["paid_search", "email"], "time_days": [0, 0], "survival": [1.0, 1.0],
+                       "ci_lower": [1.0, 1.0], "ci_upper": [1.0, 1.0]})
+    ax = P.plot_survival_curves(km, labels={"paid_search": "Paid search"})
+    assert sorted(ln.get_label() for ln in ax.lines) == ["Paid search", "email"]
+    summary = pd.DataFrame({"covariate": ["age_per_10", "first_order_promo"], "hazard_ratio": [1.1, 0.9],
+                            "hr_lower": [1.0, 0.8], "hr_upper": [1.2, 1.0]})
+    ax = P.plot_hazard_ratios(summary, labels=str.upper)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["AGE_PER_10", "FIRST_ORDER_PROMO"]

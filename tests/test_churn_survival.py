@@ -185,3 +185,17 @@ def test_cox_with_holdout_is_the_two_fits_it_describes(subs, cox):
     assert table["hazard_ratio"].tolist() == cox.summary()["hazard_ratio"].tolist()
     assert {"ph_statistic", "ph_p_value"} <= set(table.columns)
     assert table["covariate"].tolist() == model.summary()["covariate"].tolist()
+
+
+def test_covariate_label_in_plain_words():
+    from crm_research.churn.survival import covariate_label
+
+    cat = {"acquisition_channel": "display", "plan": "basic"}
+    names = {"acquisition_channel": "Acquisition channel", "age": "Age"}
+    col = lambda c: names.get(c, c)  # noqa: E731
+    assert covariate_label("acquisition_channel_paid_search", cat, column=col) == \
+        "Acquisition channel: Paid search (against Display)"
+    assert covariate_label("plan_premium", cat, level=lambda c, v: v.upper()) == "Plan: PREMIUM (against BASIC)"
+    assert covariate_label("plan_plus", cat, reference=False) == "Plan: Plus"
+    assert covariate_label("age_per_10", cat, {"age": 10}, column=col) == "Age, per 10"
+    assert covariate_label("first_order_promo", cat) == "First order promo"

@@ -11,10 +11,18 @@
 * :mod:`~crm_research.churn.summary`, :mod:`~crm_research.churn.btyd`,
   :mod:`~crm_research.churn.clv` — frequency/recency/T on the engine layer, BG/NBD,
   Pareto/NBD, Gamma-Gamma, probability alive and CLV;
-* :mod:`~crm_research.churn.at_risk` — the ranked at-risk list with drivers and actions.
+* :mod:`~crm_research.churn.at_risk` — the ranked at-risk list with drivers and actions, its value
+  at risk with a range, and the expected value of a retention campaign on its top.
 """
 
-from crm_research.churn.at_risk import DEFAULT_ACTIONS, RISK_ONLY_ACTIONS, at_risk_list
+from crm_research.churn.at_risk import (
+    DEFAULT_ACTIONS,
+    RISK_CUTS,
+    RISK_ONLY_ACTIONS,
+    at_risk_list,
+    retention_campaign,
+    value_at_risk_range,
+)
 from crm_research.churn.btyd import BetaGeoModel, GammaGammaModel, ParetoNBDModel
 from crm_research.churn.classifier import (
     FEATURE_DESCRIPTIONS,
@@ -68,6 +76,9 @@ __all__ = [
     "customer_lifetime_value",
     "customer_value",
     "at_risk_list",
+    "value_at_risk_range",
+    "retention_campaign",
     "DEFAULT_ACTIONS",
     "RISK_ONLY_ACTIONS",
+    "RISK_CUTS",
 ]

@@ -19,10 +19,15 @@ import pandas as pd
 
 from crm_research.errors import CRMError, ParameterError
 
-__all__ = ["at_risk_list", "DEFAULT_ACTIONS", "RISK_ONLY_ACTIONS", "VALUE_TIERS", "RISK_LEVELS"]
+__all__ = ["at_risk_list", "value_at_risk_range", "retention_campaign", "DEFAULT_ACTIONS", "RISK_ONLY_ACTIONS",
+           "VALUE_TIERS", "RISK_LEVELS", "RISK_CUTS", "VALUE_QUANTILES"]
 
 VALUE_TIERS = ("high value", "mid value", "low value")
 RISK_LEVELS = ("high risk", "medium risk", "low risk")
+RISK_CUTS = (0.3, 0.6)
+"""Default churn probabilities separating low / medium / high risk (probabilities, 0-1)."""
+VALUE_QUANTILES = (0.5, 0.8)
+"""Default quantiles of the value separating low / mid / high value (the top 20 % are high value)."""
 
 DEFAULT_ACTIONS: dict[tuple[str, str], str] = {
     ("high value", "high risk"): "personal outreach: account manager calls within a week with a tailored offer",
@@ -47,7 +52,7 @@ RISK_ONLY_ACTIONS: dict[str, str] = {
 
 def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_col: str | None = "value_if_alive",
                  driver_col: str | None = "driver_description", customer_col: str = "customer_id",
-                 risk_cuts: tuple[float, float] = (0.3, 0.6), value_quantiles: tuple[float, float] = (0.5, 0.8),
+                 risk_cuts: tuple[float, float] = RISK_CUTS, value_quantiles: tuple[float, float] = VALUE_QUANTILES,
                  actions: Mapping[tuple[str, str], str] | None = None, top: int | None = None) -> pd.DataFrame:
     """Rank customers by risk and by value at risk, with driver, segment and suggested action.
 
@@ -170,3 +175,104 @@ def _risk_only(scores: pd.DataFrame, p: np.ndarray, lo: float, hi: float, driver
     out = out.iloc[order].reset_index(drop=True)
     out.insert(1, "rank_risk", np.arange(1, len(out) + 1, dtype=np.int64))
     return out.head(int(top)) if top is not None else out
+
+
+def value_at_risk_range(at_risk: pd.DataFrame, calibration: pd.DataFrame, *, p_churn_col: str = "p_churn",
+                        value_col: str = "value") -> tuple[float, float, float]:
+    """Total value at risk of a list, with the range the classifier's calibration check allows.
+
+    Each customer's churn probability is moved by how far the true rate could lie from a
+    prediction of that size on the period the model never saw: the 95 % range of the observed
+    rate of :func:`~crm_research.churn.classifier.calibration_table` minus the group's average
+    prediction, interpolated between the groups (flat beyond the first and last) and clipped to
+    [0, 1]. All customers are moved together, so the range is wide, not a sum of independent
+    errors. The value of each customer is taken as it is (its own uncertainty is not included).
+
+    Parameters
+    ----------
+    at_risk : DataFrame
+        :func:`at_risk_list` output (or any table with ``p_churn_col`` and ``value_col``).
+    calibration : DataFrame
+        :func:`~crm_research.churn.classifier.calibration_table` of the out-of-time check:
+        ``mean_predicted``, ``ci_lower``, ``ci_upper`` (probabilities).
+    p_churn_col : str
+        Churn probability (0-1).
+    value_col : str
+        Value at stake (currency, >= 0).
+
+    Returns
+    -------
+    (float, float, float)
+        Value at risk (currency): central (``sum(p_churn * value)``), low and high.
+    """
+    need = [c for c in ("mean_predicted", "ci_lower", "ci_upper") if c not in calibration.columns]
+    if need:
+        raise CRMError(f"table 'calibration' has no column(s) {need}; it has {list(calibration.columns)}")
+    missing = [c for c in (p_churn_col, value_col) if c not in at_risk.columns]
+    if missing:
+        raise CRMError(f"table 'at_risk' has no column(s) {missing}; it has {list(at_risk.columns)}")
+    p = pd.to_numeric(at_risk[p_churn_col], errors="coerce").to_numpy(dtype=float)
+    v = pd.to_numeric(at_risk[value_col], errors="coerce").to_numpy(dtype=float)
+    keep = np.isfinite(p) & np.isfinite(v)
+    p, v = p[keep], v[keep]
+    central = float(np.sum(p * v))
+    cal = calibration[["mean_predicted", "ci_lower", "ci_upper"]].apply(pd.to_numeric, errors="coerce").dropna()
+    if cal.empty or not len(p):
+        return central, central, central
+    cal = cal.sort_values("mean_predicted", kind="stable")
+    x = cal["mean_predicted"].to_numpy()
+    below = np.interp(p, x, (cal["ci_lower"] - cal["mean_predicted"]).to_numpy())
+    above = np.interp(p, x, (cal["ci_upper"] - cal["mean_predicted"]).to_numpy())
+    low = float(np.sum(np.clip(p + np.minimum(below, 0.0), 0.0, 1.0) * v))
+    high = float(np.sum(np.clip(p + np.maximum(above, 0.0), 0.0, 1.0) * v))
+    return central, low, high
+
+
+def retention_campaign(at_risk: pd.DataFrame, customers: int, save_rate: float, *,
+                       save_rate_range: tuple[float, float] | None = None,
+                       value_col: str = "value_at_risk") -> dict:
+    """Expected value of a retention campaign on the top ``customers`` of the at-risk list.
+
+    The campaign keeps an assumed share ``save_rate`` of the value the contacted customers
+    would otherwise take with them: expected value = ``save_rate`` x their value at risk.
+
+    Parameters
+    ----------
+    at_risk : DataFrame
+        :func:`at_risk_list` output, sorted by value at risk (highest first).
+    customers : int
+        Customers contacted, from the top of the list (>= 1; fewer when the list is shorter).
+    save_rate : float
+        Assumed share of the value at risk the campaign keeps (0-1).
+    save_rate_range : (float, float), optional
+        A cautious and a hopeful save rate (0-1) for the range.
+    value_col : str
+        Value at risk per customer (currency).
+
+    Returns
+    -------
+    dict
+        ``customers`` (int, contacted), ``value_at_risk`` (currency, theirs), ``expected_value``
+        (currency), ``low`` and ``high`` (currency; None without ``save_rate_range``), and the
+        rates used: ``save_rate``, ``save_rate_low``, ``save_rate_high``.
+
+    Raises
+    ------
+    ParameterError
+        ``customers`` below 1, or a save rate outside [0, 1] (the range in the wrong order).
+    """
+    if isinstance(customers, bool) or not isinstance(customers, (int, np.integer)) or customers < 1:
+        raise ParameterError(f"customers must be a whole number >= 1, got {customers!r}")
+    rates = [save_rate, *(save_rate_range or ())]
+    if any(not (isinstance(r, (int, float, np.number)) and 0.0 <= float(r) <= 1.0) for r in rates):
+        raise ParameterError(f"save rates must be shares between 0 and 1, got {rates!r}")
+    if save_rate_range is not None and not float(save_rate_range[0]) <= float(save_rate_range[1]):
+        raise ParameterError(f"save_rate_range must be (low, high), got {save_rate_range!r}")
+    if value_col not in at_risk.columns:
+        raise CRMError(f"table 'at_risk' has no column {value_col!r}; it has {list(at_risk.columns)}")
+    top = at_risk.head(int(customers))
+    worth = float(pd.to_numeric(top[value_col], errors="coerce").fillna(0.0).sum())
+    lo, hi = (None, None) if save_rate_range is None else (float(save_rate_range[0]), float(save_rate_range[1]))
+    return {"customers": int(len(top)), "value_at_risk": worth, "expected_value": float(save_rate) * worth,
+            "low": None if lo is None else lo * worth, "high": None if hi is None else hi * worth,
+            "save_rate": float(save_rate), "save_rate_low": lo, "save_rate_high": hi}

@@ -10,7 +10,7 @@ Nothing here prints: lifelines' ``check_assumptions`` (which prints advice) is r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import ibis
 import numpy as np
@@ -36,6 +36,7 @@ __all__ = [
     "logrank_tests",
     "CoxModel",
     "cox_with_holdout",
+    "covariate_label",
 ]
 
 
@@ -557,3 +558,47 @@ def cox_with_holdout(df: pd.DataFrame, covariates: Sequence[str], categorical: M
     fit = {"subjects": model.n_subjects_, "events": model.n_events_,
            "dropped_missing_covariates": model.n_dropped_, "held_out_concordance": held_out}
     return model, table, fit
+
+
+def covariate_label(name: str, categorical: Mapping[str, str] | None = None, per: Mapping[str, float] | None = None,
+                    *, column: Callable[[str], str] | None = None,
+                    level: Callable[[str, str], str] | None = None, reference: bool = True) -> str:
+    """Plain words for a covariate of :meth:`CoxModel.summary` (a chart's tick label, a table row).
+
+    An indicator ``<col>_<level>`` of a categorical covariate reads "<column>: <level> (against
+    <reference>)" (without the part in brackets when ``reference`` is False); a scaled one
+    ``<col>_per_<unit>`` "<column>, per <unit>"; any other its column's name.
+
+    Parameters
+    ----------
+    name : str
+        The covariate as the model names it (``acquisition_channel_email``, ``age_per_10``).
+    categorical : mapping of str to str, optional
+        Categorical covariate -> reference level, as given to :class:`CoxModel`.
+    per : mapping of str to float, optional
+        Numeric covariate -> unit, as given to :class:`CoxModel`.
+    column : callable, optional
+        Readable name of a column (default: :func:`crm_research.settings.humanize`).
+    level : callable, optional
+        ``level(column, value)``: readable name of a categorical value (default: humanized).
+    reference : bool
+        Name the reference level of a categorical covariate (False: a short label for a chart
+        whose title or text names it).
+
+    Returns
+    -------
+    str
+    """
+    from crm_research.settings import humanize
+
+    column = column or humanize
+    level = level or (lambda _col, value: humanize(value))
+    for col in sorted(categorical or {}, key=len, reverse=True):  # the longest prefix wins
+        if name.startswith(f"{col}_"):
+            ref = (categorical or {})[col]
+            against = f" (against {level(col, ref)})" if reference else ""
+            return f"{column(col)}: {level(col, name[len(col) + 1:])}{against}"
+    for col, unit in (per or {}).items():
+        if name == f"{col}_per_{unit:g}":
+            return f"{column(col)}, per {unit:g}"
+    return column(name)

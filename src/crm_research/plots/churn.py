@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,12 +27,26 @@ def _ax(ax):
     return ax
 
 
+def _namer(labels: Mapping | Callable | None) -> Callable[[object], str]:
+    """A function giving the shown name of a value: ``labels`` as a mapping or a function, else ``str``."""
+    if labels is None:
+        return str
+    if callable(labels):
+        return lambda v: str(labels(v))
+    return lambda v: str(labels.get(v, labels.get(str(v), v)))
+
+
 def plot_survival_curves(km: pd.DataFrame, ax=None, *, band: bool = True,
-                         title: str = "Kaplan-Meier survival") -> plt.Axes:
-    """Step curves of :func:`crm_research.churn.survival.kaplan_meier` output, one per group."""
+                         title: str = "Kaplan-Meier survival",
+                         labels: Mapping | Callable | None = None) -> plt.Axes:
+    """Step curves of :func:`crm_research.churn.survival.kaplan_meier` output, one per group.
+
+    ``labels`` (a mapping or a function of the group value) gives the legend's names.
+    """
     ax = _ax(ax)
+    name = _namer(labels)
     for g, sub in km.groupby("group", sort=True):
-        line = ax.step(sub["time_days"], sub["survival"], where="post", label=str(g))[0]
+        line = ax.step(sub["time_days"], sub["survival"], where="post", label=name(g))[0]
         if band:
             ax.fill_between(sub["time_days"], sub["ci_lower"], sub["ci_upper"], step="post",
                             alpha=0.2, color=line.get_color())
@@ -45,8 +59,13 @@ def plot_survival_curves(km: pd.DataFrame, ax=None, *, band: bool = True,
 
 
 def plot_hazard_ratios(summary: pd.DataFrame, ax=None, *, truth: Mapping[str, float] | None = None,
-                       title: str = "Cox hazard ratios (95 % CI)") -> plt.Axes:
-    """Forest plot of :meth:`CoxModel.summary`; ``truth`` (covariate -> ratio) adds markers."""
+                       title: str = "Cox hazard ratios (95 % CI)",
+                       labels: Mapping | Callable | None = None) -> plt.Axes:
+    """Forest plot of :meth:`CoxModel.summary`; ``truth`` (covariate -> ratio) adds markers.
+
+    ``labels`` (a mapping or a function of the covariate name, e.g.
+    :func:`crm_research.churn.survival.covariate_label`) gives the tick labels.
+    """
     ax = _ax(ax)
     y = np.arange(len(summary))[::-1]
     hr = summary["hazard_ratio"].to_numpy()
@@ -57,7 +76,7 @@ def plot_hazard_ratios(summary: pd.DataFrame, ax=None, *, truth: Mapping[str, fl
         ax.scatter(tv, y, marker="x", color="black", zorder=3, label="planted")
     ax.axvline(1.0, color="grey", lw=1, ls="--")
     ax.set_xscale("log")
-    ax.set_yticks(y, summary["covariate"])
+    ax.set_yticks(y, [_namer(labels)(c) for c in summary["covariate"]])
     ax.set_xlabel("hazard ratio (log scale; < 1 = churns later)")
     ax.set_title(title)
     ax.legend(frameon=False)
