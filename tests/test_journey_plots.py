@@ -91,3 +91,18 @@ def test_friction_shading():
     ax = PJ.plot_friction(cells, step_index=2, segment_col="platform", segment_value="web", incidents=inc)
     assert len(ax.patches) == 1  # the shaded incident
     assert list(ax.lines[0].get_ydata()) == [0.8, 0.8, 0.4, 0.8]
+
+
+def test_figures_show_readable_names_and_escape_dollars(log):
+    names = {"visit": "Site visit", "view": "Product viewed", "cart": "Added to cart $", "purchase": "Purchase"}
+    f = J.funnel(log, ["visit", "view", "cart", "purchase"], path_col="session_id")
+    ax = PJ.plot_funnel(f, names=names.get, unit="visits")
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert "Site visit" in ticks and r"Added to cart \$" in ticks
+    assert "visits" in ax.get_xlabel() and "(count)" in ax.get_xlabel()
+    ax = PJ.plot_funnel(f.assign(platform="web"), by="platform", names=names.get, group_names=lambda g: "Web shop",
+                        by_title="Platform")
+    assert ax.get_legend().get_title().get_text() == "Platform"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Web shop"]
+    assert "%" in ax.get_ylabel()
+    plt.close("all")

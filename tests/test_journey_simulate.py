@@ -107,3 +107,48 @@ def test_synthetic_stage_level(company):
     with pytest.raises(ParameterError, match="unknown from-state"):
         simulate(company, ("checkout_start", "purchase"), 0.1, n_boot=0)
     assert np.isfinite(r["extra_high"])
+
+
+# -- the steps ranked as levers: one ranking for the headline, the findings and the text --------
+
+def _whatif_rows(revenue, purchases):
+    steps = ["a → b", "b → c", "c → d", "d → e"][: len(purchases)]
+    return pd.DataFrame({"segment": "(all)", "step": steps, "extra_purchases": purchases,
+                         "extra_revenue": revenue if revenue is not None else [np.nan] * len(purchases)})
+
+
+def test_rank_levers_puts_the_biggest_extra_revenue_first():
+    from crm_research.journey import rank_levers
+
+    ranked = rank_levers(_whatif_rows([20_000.0, 259_000.0, 224_000.0, 192_000.0], [152.0, 1979.0, 1711.0, 1466.0]))
+    assert list(ranked["step"]) == ["b → c", "c → d", "d → e", "a → b"]
+    assert list(ranked["rank"]) == [1, 2, 3, 4] and set(ranked["ranked_by"]) == {"extra_revenue"}
+
+
+def test_rank_levers_without_revenue_ranks_purchases_and_keeps_ties_in_table_order():
+    from crm_research.journey import rank_levers
+
+    ranked = rank_levers(_whatif_rows(None, [5.0, 9.0, 9.0, 1.0]))
+    assert list(ranked["step"]) == ["b → c", "c → d", "a → b", "d → e"]
+    assert set(ranked["ranked_by"]) == {"extra_purchases"}
+    assert rank_levers(_whatif_rows(None, [])).empty
+
+
+def test_the_demo_what_if_names_one_biggest_lever():
+    """The index's headline and the report's text both read row 1: the same step (issue 13)."""
+    from crm_research.journey import rank_levers
+
+    whatif = _whatif_rows([19_977.0, 192_254.0, 259_519.0, 224_386.0], [152.4, 1466.3, 1979.4, 1711.4])
+    best = rank_levers(whatif).iloc[0]
+    assert best["step"] == whatif.loc[whatif["extra_purchases"].idxmax(), "step"] == "c → d"
+
+
+def test_per_year_divides_by_the_years_of_the_window():
+    import math
+
+    from crm_research.journey import per_year
+
+    assert per_year(200.0, "2024-01-01", "2026-01-01") == pytest.approx(100.0, rel=1e-3)
+    assert per_year(10.0, "2025-10-01", "2026-01-01") == pytest.approx(10.0 * 365.25 / 92)
+    assert math.isnan(per_year(1.0, "2026-01-01", "2026-01-01"))
+    assert math.isnan(per_year(1.0, None, "2026-01-01"))

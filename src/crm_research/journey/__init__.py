@@ -22,18 +22,27 @@ top_paths, path_flows
     Most frequent variants with conversion rates; flows of the first steps (Sankey).
 friction, friction_cells, friction_points
     Drop-offs and loop-backs; incidents (step, segment, period) against the step's baseline.
-simulate, JourneyChain, path_transition_counts
-    Absorbing Markov chain what-if with a bootstrap interval.
+simulate, JourneyChain, path_transition_counts, rank_levers, per_year
+    Absorbing Markov chain what-if with a bootstrap interval; the steps ranked as levers.
+move_words, path_words, segment_words
+    The codes of moves, paths and groups in a client's words.
 """
 
 from crm_research.journey.friction import friction, friction_cells, friction_points
 from crm_research.journey.funnel import funnel, funnel_paths
 from crm_research.journey.paths import path_flows, top_paths
 from crm_research.journey.sessions import session_summary, sessions
-from crm_research.journey.simulate import JourneyChain, path_transition_counts, simulate
+from crm_research.journey.simulate import (
+    JourneyChain,
+    path_transition_counts,
+    per_year,
+    rank_levers,
+    simulate,
+)
 from crm_research.journey.stages import load_stage_map, map_stages, stage_counts, stages
 from crm_research.journey.timing import reach_curve, summarise_time_to, time_to, time_to_paths
 from crm_research.journey.transitions import END, START, transitions
+from crm_research.journey.words import move_words, path_words, segment_words
 
 __all__ = [
     "sessions", "session_summary",
@@ -43,5 +52,6 @@ __all__ = [
     "time_to", "time_to_paths", "summarise_time_to", "reach_curve",
     "top_paths", "path_flows",
     "friction", "friction_cells", "friction_points",
-    "simulate", "JourneyChain", "path_transition_counts",
+    "simulate", "JourneyChain", "path_transition_counts", "rank_levers", "per_year",
+    "move_words", "path_words", "segment_words",
 ]

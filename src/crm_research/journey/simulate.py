@@ -34,7 +34,7 @@ from crm_research.journey import _common as C
 from crm_research.journey.stages import _rank_expr, _stage_name_expr, load_stage_map
 from crm_research.journey.transitions import END, START
 
-__all__ = ["JourneyChain", "simulate", "path_transition_counts"]
+__all__ = ["JourneyChain", "simulate", "path_transition_counts", "rank_levers", "per_year"]
 
 LEVELS = ("stage", "event")
 
@@ -426,3 +426,56 @@ def simulate(events, step: tuple[str, str], lift: float, *, segment: dict | None
     label = ", ".join(f"{k}={v}" for k, v in (segment or {}).items()) or "(all)"
     out.insert(0, "segment", label)
     return out
+
+
+def rank_levers(whatif: pd.DataFrame) -> pd.DataFrame:
+    """Rank what-if rows (the same improvement at each step) from the biggest lever down.
+
+    The one ranking a report's headline, findings, actions and text all take their "biggest
+    lever" from (its first row), so they cannot name different steps.
+
+    Parameters
+    ----------
+    whatif : DataFrame
+        Rows of :meth:`JourneyChain.what_if` (one per step), e.g. ``journey_whatif``.
+
+    Returns
+    -------
+    DataFrame
+        The rows sorted by ``extra_revenue`` (currency) when every row has one, else by
+        ``extra_purchases`` (purchases), largest first; ties keep the input order. Adds
+        ``rank`` (1 = biggest lever) and ``ranked_by`` (the column ranked on). The index is
+        reset.
+    """
+    if whatif.empty:
+        return whatif.assign(rank=pd.Series(dtype="int64"), ranked_by=pd.Series(dtype="object"))
+    by = "extra_revenue" if ("extra_revenue" in whatif.columns
+                             and np.isfinite(whatif["extra_revenue"].to_numpy(dtype=float)).all()) \
+        else "extra_purchases"
+    key = whatif[by].astype(float).fillna(-np.inf)
+    order = np.argsort(-key.to_numpy(), kind="stable")
+    out = whatif.iloc[order].reset_index(drop=True)
+    return out.assign(rank=np.arange(1, len(out) + 1), ranked_by=by)
+
+
+def per_year(total: float, start, end) -> float:
+    """A total over the window ``[start, end)`` as an amount per year (365.25 days).
+
+    Parameters
+    ----------
+    total : float
+        Amount over the whole window (purchases, currency).
+    start, end : date-like
+        Window start (the first event) and end (the analysis date, exclusive).
+
+    Returns
+    -------
+    float
+        ``total`` per year; NaN when the window is shorter than one day or a bound is missing.
+    """
+    if start is None or end is None or pd.isna(start) or pd.isna(end):
+        return float("nan")
+    days = (pd.Timestamp(end) - pd.Timestamp(start)) / pd.Timedelta(days=1)
+    if not np.isfinite(days) or days < 1:
+        return float("nan")
+    return float(total) * 365.25 / days

@@ -16,13 +16,24 @@ __all__ = ["plot_funnel", "plot_stage_counts", "plot_transitions", "plot_sankey"
            "plot_top_paths", "plot_friction"]
 
 
+def _tx(text) -> str:
+    """A text for matplotlib: a "$" would start mathtext, so it is escaped."""
+    return str(text).replace("$", r"\$")
+
+
+def _namer(names):
+    """``names`` (a callable code → readable name, or None) as a function returning safe text."""
+    return (lambda v: _tx(v)) if names is None else (lambda v: _tx(names(v)))
+
+
 def _ax(ax, figsize=(8, 4.5)):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
 
 
-def plot_funnel(funnel: pd.DataFrame, *, by: str | None = None, ax=None):
+def plot_funnel(funnel: pd.DataFrame, *, by: str | None = None, ax=None, names=None, group_names=None,
+                unit: str = "paths", by_title: str | None = None):
     """Bars of the paths reaching each step; labels give step conversion and overall conversion.
 
     Parameters
@@ -31,8 +42,17 @@ def plot_funnel(funnel: pd.DataFrame, *, by: str | None = None, ax=None):
         Output of :func:`crm_research.journey.funnel`.
     by : str, optional
         A split column of ``funnel``: draws overall conversion per group with its Wilson interval.
+    names, group_names : callable, optional
+        Readable names of the steps and of the groups of ``by`` (code → text); default the codes.
+    unit : str
+        What the paths are (``"visits"``, ``"customers"``): the axis label's unit.
+    by_title : str, optional
+        Legend title of the groups (default ``by``).
     """
+    from matplotlib.ticker import PercentFormatter
+
     ax = _ax(ax)
+    name, group_name = _namer(names), _namer(group_names)
     if by is None:
         f = funnel.sort_values("step_index")
         y = np.arange(len(f))[::-1]
@@ -42,8 +62,8 @@ def plot_funnel(funnel: pd.DataFrame, *, by: str | None = None, ax=None):
             if r["step_index"] > 1:
                 label += f"  ({r['conversion']:.0%} of previous, {r['overall_conversion']:.0%} of step 1)"
             ax.text(r["n"], yi, " " + label, va="center", fontsize=8)
-        ax.set_yticks(y, f["step"])
-        ax.set_xlabel("paths reaching the step")
+        ax.set_yticks(y, [name(v) for v in f["step"]])
+        ax.set_xlabel(f"{_tx(unit)} reaching the step (count)")
         ax.set_xlim(0, f["n"].max() * 1.6 if len(f) else 1)
         return ax
     groups = list(dict.fromkeys(funnel[by]))
@@ -54,27 +74,32 @@ def plot_funnel(funnel: pd.DataFrame, *, by: str | None = None, ax=None):
         x = d["step_index"].to_numpy() + (i - (len(groups) - 1) / 2) * width
         err = np.clip(np.vstack([d["overall_conversion"] - d["overall_low"],
                                  d["overall_high"] - d["overall_conversion"]]), 0.0, None)
-        ax.bar(x, d["overall_conversion"], width=width, yerr=err, capsize=2, label=str(g))
-    ax.set_xticks(steps["step_index"], steps["step"], rotation=20, ha="right")
-    ax.set_ylabel("overall conversion (share of step 1)")
-    ax.legend(title=by, fontsize=8)
+        ax.bar(x, d["overall_conversion"], width=width, yerr=err, capsize=2, label=group_name(g))
+    ax.set_xticks(steps["step_index"], [name(v) for v in steps["step"]], rotation=20, ha="right")
+    ax.set_ylabel(f"share of the {_tx(unit)} at step 1 (%)")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.legend(title=_tx(by_title or by), fontsize=8)
     return ax
 
 
-def plot_stage_counts(counts: pd.DataFrame, *, ax=None):
-    """Customers per current lifecycle stage and reached-at-least (from ``stage_counts``)."""
+def plot_stage_counts(counts: pd.DataFrame, *, ax=None, names=None):
+    """Customers per current lifecycle stage and reached-at-least (from ``stage_counts``).
+
+    ``names``: readable stage names (callable code → text), default the codes.
+    """
     ax = _ax(ax)
+    name = _namer(names)
     x = np.arange(len(counts))
     ax.bar(x - 0.2, counts["n_reached"], width=0.4, label="reached the stage (or later)", color="#8FB1D9")
     ax.bar(x + 0.2, counts["n_current"], width=0.4, label="stage now (furthest reached)", color="#4C72B0")
-    ax.set_xticks(x, counts["stage"])
-    ax.set_ylabel("customers")
+    ax.set_xticks(x, [name(v) for v in counts["stage"]])
+    ax.set_ylabel("customers (count)")
     ax.legend(fontsize=8)
     return ax
 
 
 def plot_transitions(transitions: pd.DataFrame, *, min_n: int = 0, order: list[str] | None = None,
-                     ax=None):
+                     ax=None, names=None):
     """Heatmap of transition probabilities (rows: from, columns: to).
 
     Parameters
@@ -87,7 +112,12 @@ def plot_transitions(transitions: pd.DataFrame, *, min_n: int = 0, order: list[s
         States in reading order (lifecycle stages, funnel steps): rows and columns follow it,
         with ``(start)`` first among the rows and ``(end)`` last among the columns; states it
         does not list come after the listed ones, alphabetically. Default: alphabetical.
+    names : callable, optional
+        Readable names of the states (code → text, ``(start)`` and ``(end)`` included).
+
+    Cells show the probabilities as percentages.
     """
+    name = _namer(names)
     t = transitions[transitions["n"] >= min_n]
     m = t.pivot_table(index="from_event", columns="to_event", values="probability", aggfunc="sum")
     if order is not None:
@@ -104,26 +134,30 @@ def plot_transitions(transitions: pd.DataFrame, *, min_n: int = 0, order: list[s
         m = m.reindex(index=ranked(m.index, first=(START,)), columns=ranked(m.columns, last=(END,)))
     ax = _ax(ax, figsize=(1 + 0.6 * max(len(m.columns), 4), 1 + 0.45 * max(len(m.index), 4)))
     im = ax.imshow(m.fillna(0.0).to_numpy(), cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(m.columns)), m.columns, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(m.index)), m.index, fontsize=8)
+    ax.set_xticks(range(len(m.columns)), [name(v) for v in m.columns], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(m.index)), [name(v) for v in m.index], fontsize=8)
     for (i, j), v in np.ndenumerate(m.to_numpy()):
         if np.isfinite(v) and v >= 0.01:
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
+            ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=6,
                     color="white" if v > 0.6 else "black")
     ax.set_xlabel("to")
     ax.set_ylabel("from")
-    ax.figure.colorbar(im, ax=ax, label="probability")
+    from matplotlib.ticker import PercentFormatter
+
+    ax.figure.colorbar(im, ax=ax, label="share of the moves leaving the row (%)", format=PercentFormatter(1.0))
     return ax
 
 
-def plot_sankey(flows: pd.DataFrame, *, max_nodes: int = 6, ax=None):
+def plot_sankey(flows: pd.DataFrame, *, max_nodes: int = 6, ax=None, names=None, step_label: str = "step"):
     """Sankey diagram of the first steps of the paths (output of ``path_flows``).
 
     Each column is a position in the path; node height is proportional to the paths there;
     ribbons join consecutive positions. Per column, nodes beyond the ``max_nodes`` largest are
-    merged into ``other``.
+    merged into ``other``. ``names`` gives the nodes' readable names (callable code → text,
+    ``other`` included); ``step_label`` names the columns (``"event"`` → "event 1", ...).
     """
     ax = _ax(ax, figsize=(11, 5.5))
+    name = _namer(names)
     f = flows.copy()
     n_cols = int(f["step"].max()) + 1 if len(f) else 0
     # node sizes: column 1 = sources of step 1; column k+1 = targets of step k
@@ -150,13 +184,13 @@ def plot_sankey(flows: pd.DataFrame, *, max_nodes: int = 6, ax=None):
             sizes = f[f["step"] == k - 1].groupby("dst")["n"].sum()
         sizes = sizes.sort_values(ascending=False)
         y = 0.0
-        for name, v in sizes.items():
-            if name not in colors:
-                colors[name] = palette(len(colors) % 10)
-            pos[(k, name)] = [y, y, y + v]  # bottom, running out-offset, top
-            ax.add_patch(Rectangle((k - width / 2, y), width, v, color=colors[name], alpha=0.9))
+        for node, v in sizes.items():
+            if node not in colors:
+                colors[node] = palette(len(colors) % 10)
+            pos[(k, node)] = [y, y, y + v]  # bottom, running out-offset, top
+            ax.add_patch(Rectangle((k - width / 2, y), width, v, color=colors[node], alpha=0.9))
             if v > 0.03 * total:
-                ax.text(k, y + v / 2, f"{name}\n{int(v):,}", ha="center", va="center", fontsize=7)
+                ax.text(k, y + v / 2, f"{name(node)}\n{int(v):,}", ha="center", va="center", fontsize=7)
             y += v + gap
     in_off = {key: val[0] for key, val in pos.items()}
     for _, r in f.sort_values(["step", "n"], ascending=[True, False]).iterrows():
@@ -178,7 +212,7 @@ def plot_sankey(flows: pd.DataFrame, *, max_nodes: int = 6, ax=None):
     ax.set_xlim(0.5, n_cols + 0.5)
     ymax = max((v[2] for v in pos.values()), default=1.0)
     ax.set_ylim(ymax * 1.02, -0.02 * ymax)
-    ax.set_xticks(range(1, n_cols + 1), [f"step {k}" for k in range(1, n_cols + 1)])
+    ax.set_xticks(range(1, n_cols + 1), [f"{_tx(step_label)} {k}" for k in range(1, n_cols + 1)])
     ax.set_yticks([])
     ax.grid(False)  # grid lines would cross the nodes (a style with axes.grid on draws them)
     for side in ("left", "right", "top"):
@@ -237,7 +271,7 @@ def plot_friction(cells: pd.DataFrame, *, step_index: int, segment_col: str, seg
     rate = c["n_converted"] / c["n"]
     lo, hi = wilson(c["n_converted"], c["n"])
     ax.plot(c["period"], rate, marker="o", ms=3, lw=1, label="conversion per period")
-    ax.fill_between(c["period"], lo, hi, alpha=0.2, label="95% Wilson interval")
+    ax.fill_between(c["period"], lo, hi, alpha=0.2, label="95% range (Wilson)")
     base = c["n_converted"].sum() / max(c["n"].sum(), 1)
     ax.axhline(base, color="grey", ls="--", lw=1, label=f"whole history {base:.0%}")
     if incidents is not None and len(incidents):
@@ -249,6 +283,9 @@ def plot_friction(cells: pd.DataFrame, *, step_index: int, segment_col: str, seg
     if len(c):
         ax.set_title(f"{c['from_step'].iloc[0]} → {c['to_step'].iloc[0]}, "
                      f"{segment_col}={segment_value}", fontsize=10)
-    ax.set_ylabel("conversion")
+    from matplotlib.ticker import PercentFormatter
+
+    ax.set_ylabel("share going on to the next step (%)")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.legend(fontsize=8)
     return ax
