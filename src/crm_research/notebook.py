@@ -670,7 +670,7 @@ class RunContext:
         plt.close(fig)
         return Image(filename=str(self.figures_dir / f"{name}.png"))
 
-    def headline(self, name: str, value: Any, fmt: str = "{:,}") -> str:
+    def headline(self, name: str, value: Any, fmt: str = "{:,}", *, text: str | None = None) -> str:
         """Record one headline number for the run index; returns its text.
 
         Parameters
@@ -680,6 +680,9 @@ class RunContext:
         value : int, float or str
         fmt : str
             ``str.format`` pattern of the shown text (``"{:.1%}"`` for a share).
+        text : str, optional
+            The shown text as written (``run.money(x, 0)``); the number stays the value
+            (``compare`` reads it).
 
         Returns
         -------
@@ -688,8 +691,9 @@ class RunContext:
         """
         if isinstance(value, np.generic):
             value = value.item()
-        text = fmt.format(value) if not isinstance(value, str) else value
-        entry = {"name": name, "value": value, "text": text}
+        if text is None:
+            text = fmt.format(value) if not isinstance(value, str) else value
+        entry = {"name": name, "value": value, "text": str(text)}
         self._meta["headlines"] = [h for h in self._meta["headlines"] if h["name"] != name] + [entry]
         self._write_meta()
         return text

@@ -58,6 +58,7 @@ table.crm-table { border-collapse: collapse; margin: .4em 0 .2em; }
 table.crm-table th { text-align: left; vertical-align: bottom; border-bottom: 1px solid #888; padding: 3px 8px; }
 table.crm-table td { border-bottom: 1px solid #e5e5e5; padding: 3px 8px; vertical-align: top; }
 table.crm-table .num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+table.crm-table th { overflow-wrap: normal; word-break: normal; hyphens: manual; }
 table.crm-table th.num { white-space: normal; }
 table.crm-table td.txt, table.crm-table th.txt { text-align: left !important; overflow-wrap: break-word; }
 table.crm-table td.num, table.crm-table th.num { text-align: right !important; }
