@@ -559,8 +559,10 @@ class RunContext:
         recorded = self._meta.setdefault("sections", [])
         if all(entry["key"] != key for entry in recorded):
             status = {"ok": "ran", "fallback": "fallback", "skip": "skipped"}[verdict.status]
-            recorded.append({"key": key, "title": verdict.section.title, "status": status,
-                             "reason": verdict.reason})
+            entry = {"key": key, "title": verdict.section.title, "status": status, "reason": verdict.reason}
+            if any(c.split(".")[0] == "truth" for n in verdict.section.needs for c in n.columns):
+                entry["analyst"] = True  # a check against a synthetic company's planted truth
+            recorded.append(entry)
             self._write_meta()
             if verdict.note:
                 from IPython.display import Markdown, display

@@ -603,8 +603,8 @@ h1 { font-size: 1.6em; margin-bottom: .2em; }
 .headline .n { color: #555; font-size: 13px; overflow-wrap: anywhere; }
 .files { font-size: 13px; color: #444; overflow-wrap: anywhere; } .files a { margin-right: .8em; }
 .files details summary { cursor: pointer; }
-.charts { display: flex; flex-wrap: wrap; gap: .8em; margin: .6em 0; }
-.charts img { width: 100%; max-width: 460px; height: auto; border: 1px solid #eee; }
+.charts { display: grid; grid-template-columns: 1fr 1fr; gap: .8em; margin: .6em 0; align-items: start; }
+.charts img { width: 100%; height: auto; max-height: 420px; object-fit: contain; border: 1px solid #eee; }
 .thumbs img { max-height: 140px; max-width: 100%; margin: .3em .6em 0 0; border: 1px solid #eee; }
 .notes { background: #f6f8fa; border-radius: 6px; padding: .5em 1.2em; font-size: 14px; overflow-wrap: anywhere; }
 .notes h2 { font-size: 1em; margin: .3em 0; } .notes ul { margin: .3em 0; padding-left: 1.2em; }
@@ -612,8 +612,8 @@ h1 { font-size: 1.6em; margin-bottom: .2em; }
 .sections ul { margin: .2em 0; padding-left: 1.2em; }
 .sec-skipped .s, .sec-skip .s { color: #888; font-weight: 600; } .sec-fallback .s { color: #9a6700; font-weight: 600; }
 .about { color: #777; font-size: 12px; border-top: 1px solid #ddd; margin-top: 2em; padding-top: .6em; overflow-wrap: anywhere; }
-@page { size: A4; margin: 14mm 13mm 16mm; }
-@media print { body { max-width: none; margin: 0; padding: 0; } }
+@media print { body { max-width: none; margin: 0; padding: 0; } .nb { break-inside: auto; } .summary { break-inside: auto; }
+  .charts img { max-height: 300px; } }
 """
 
 
@@ -652,7 +652,7 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     title = look.title if client else f"Analysis run {manifest.get('run', '')}"
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{e(title or 'Analysis run')}</title><style>{_INDEX_CSS}</style></head><body>",
+        f"<title>{e(title or 'Analysis run')}</title><style>{_INDEX_CSS}{page_css(look, look.title)}</style></head><body>",
         f"<h1>{e(title or '')}</h1>",
     ]
     data = manifest.get("data") or {}
@@ -744,8 +744,9 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
                 parts.append("<div class='charts'>" + "".join(
                     f"<a href='figures/{e(f)}.png'><img src='figures/{e(f)}.png' alt='{e(f)}'></a>"
                     for f in chosen) + "</div>")
-        if nb.get("sections"):
-            parts.append(_sections_html(nb["sections"]))
+        shown = [x for x in nb.get("sections") or [] if not (client and x.get("analyst"))]
+        if shown:
+            parts.append(_sections_html(shown))
         files = []
         if link:
             files.append(f"<a href='{e(link)}'>Report (HTML)</a>")

@@ -593,7 +593,8 @@ def _collect_meta(run_dir: Path, entry: dict) -> None:
     if isinstance(sections, list):
         entry["sections"] = [
             {"key": str(x.get("key", "")), "title": str(x.get("title") or x.get("key") or ""),
-             "status": str(x.get("status", "")), "reason": str(x.get("reason") or "")}
+             "status": str(x.get("status", "")), "reason": str(x.get("reason") or ""),
+             **({"analyst": True} if x.get("analyst") else {})}
             for x in sections if isinstance(x, dict)
         ]
     for key in ("data_notes", "client_notes"):
