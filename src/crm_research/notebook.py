@@ -1117,7 +1117,7 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
 
     Every value and header is HTML-escaped (text cut at :data:`TEXT_LIMIT` characters); numbers
     are right-aligned and never wrap, text wraps. Money cells carry the currency symbol (whole
-    units from 1,000 up); count columns (:data:`COUNT_HINTS`) are rounded to whole numbers, so an
+    units in a column holding 1,000 or more); count columns (:data:`COUNT_HINTS`) are rounded to whole numbers, so an
     attributed, fractional count shows as the nearest whole one. See :meth:`RunContext.show`.
 
     Parameters
@@ -1168,6 +1168,7 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
                       and not pd.api.types.is_bool_dtype(df[c]))
     labels = labels or {}
     numeric_text = set(numeric or ())
+    big_money = {c for c in money if pd.to_numeric(df[c], errors="coerce").abs().max() >= 1000}  # whole units
 
     def head(c) -> str:
         name = names.get(c) or settings.label("columns", c)
@@ -1187,8 +1188,7 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
             if c in percent:
                 return _html.escape(settings.pct(v)), True
             if c in money:
-                big = abs(float(v)) >= 1000
-                return _html.escape(settings.money(v, 0 if big else None)), True
+                return _html.escape(settings.money(v, 0 if c in big_money else None)), True
             if isinstance(v, int | np.integer) or _is_count(str(c)):
                 return _html.escape(settings.count(v)), True
             return _html.escape(settings.number(v, decimals)), True

@@ -399,9 +399,15 @@ def _report_copy(nb: nbformat.NotebookNode, audience: str = "analyst", meta: dic
         c.pop("_anchor", None)
     summary = summary_markdown(meta)
     if summary:
-        first = next((i + 1 for i, c in enumerate(out) if c.cell_type == "markdown"
-                      and c.source.lstrip().startswith("# ")), 0)
-        out.insert(first, _md_cell(summary, ("crm-summary",)))
+        first = next((i for i, c in enumerate(out) if c.cell_type == "markdown"
+                      and c.source.lstrip().startswith("# ")), None)
+        if first is None:
+            out.insert(0, _md_cell(summary, ("crm-summary",)))
+        else:  # right under the title line: the title cell's introduction follows the box
+            title, _, intro = out[first].source.lstrip().partition("\n")
+            out[first].source = title
+            rest = [_md_cell(intro.strip())] if intro.strip() else []
+            out[first + 1:first + 1] = [_md_cell(summary, ("crm-summary",)), *rest]
     if client and (appendix or run_ref):
         out.append(_md_cell(f"## {APPENDIX_TITLE}", ("crm-appendix",)))
         out += appendix
