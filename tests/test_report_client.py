@@ -33,7 +33,8 @@ def test_demo_settings_speak_euros_and_event_names():
     assert s.label("columns", "n_orders") == "Orders"
     assert s.label("events", "some_new_event") == "Some new event"
     assert s.day("2026-01-01") == "01 Jan 2026"
-    assert s.header("2026-01-01") == {"Client": "Demo Company (synthetic data)", "Prepared by": "crm-research demo",
+    assert s.header("2026-01-01") == {"Client": "Demo Company (synthetic data)", "Report": "Customer analytics review",
+                                      "Prepared by": "crm-research demo",
                                       "Date": "01 Jan 2026", "Data up to": "31 Dec 2025"}
 
 

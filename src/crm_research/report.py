@@ -672,7 +672,7 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     failed = [nb for nb in nbs if nb.get("status") == "failed"]
     as_of = next((nb.get("parameters", {}).get("as_of") for nb in nbs if nb.get("parameters", {}).get("as_of")), None)
     if client:
-        facts = [f"{e(k)}: {e(str(v))}" for k, v in look.header(as_of).items()]
+        facts = [f"{e(k)}: {e(str(v))}" for k, v in look.header(as_of).items() if k != "Report"]
         if status not in ("ok", ""):
             facts.append(f"run status: <span class='status-{e(status)}'>{e(status)}</span> (incomplete results)")
     else:

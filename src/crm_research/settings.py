@@ -246,10 +246,12 @@ class ReportSettings:
         return self.currency.unit
 
     def header(self, as_of: Any = None) -> dict[str, str]:
-        """The facts every report's header shows: client, author, report date, data up to."""
+        """The facts every report's header shows: client, report title, author, report date, data up to."""
         out = {}
         if self.client:
             out["Client"] = self.client
+        if self.title:
+            out["Report"] = self.title
         if self.author:
             out["Prepared by"] = self.author
         when = self.date or (None if as_of in (None, "") else str(as_of))
