@@ -560,7 +560,8 @@ class RunContext:
         if all(entry["key"] != key for entry in recorded):
             status = {"ok": "ran", "fallback": "fallback", "skip": "skipped"}[verdict.status]
             entry = {"key": key, "title": verdict.section.title, "status": status, "reason": verdict.reason}
-            if any(c.split(".")[0] == "truth" for n in verdict.section.needs for c in n.columns):
+            if any(c.split(".")[0] == "truth" for n in getattr(verdict.section, "needs", ())
+                   for c in n.columns):
                 entry["analyst"] = True  # a check against a synthetic company's planted truth
             recorded.append(entry)
             self._write_meta()
@@ -1087,7 +1088,7 @@ _NUMBER_LIKE = re.compile(r"[−+\-]?\s?[^\d\s]{0,3}\s?[\d][\d,.\u00a0\u202f ]*\
 """A value already formatted as a number ("€194,735", "56.0%", "+1.2 pts", "−7"): kept on one line."""
 
 
-def _breakable(value: str, every: int = 24) -> str:
+def _breakable(value: str, every: int = 12) -> str:
     """``value`` HTML-escaped, with a line-break opportunity (``<wbr>``) every ``every`` characters
     inside a longer word, so a column wraps between words and a long token cannot widen the table."""
     import html as _html
@@ -1166,13 +1167,15 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
     if money is None:
         money = tuple(c for c in cols if _is_money(str(c)) and pd.api.types.is_numeric_dtype(df[c])
                       and not pd.api.types.is_bool_dtype(df[c]))
-    labels = labels or {}
+    money = tuple(c for c in money if c in cols)  # a column the data lacks (a fallback) is simply not shown
+    percent = tuple(c for c in percent if c in cols)
+    labels = {c: k for c, k in (labels or {}).items() if c in cols}
     numeric_text = set(numeric or ())
     big_money = {c for c in money if pd.to_numeric(df[c], errors="coerce").abs().max() >= 1000}  # whole units
 
     def head(c) -> str:
         name = names.get(c) or settings.label("columns", c)
-        return _html.escape(_cut(str(name), 60))
+        return _breakable(_cut(str(name), 60))  # a header from the data (a channel, an event) may be long
 
     def cell(c, v) -> tuple[str, bool]:
         s = df[c]
