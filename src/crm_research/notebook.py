@@ -560,8 +560,9 @@ class RunContext:
         if all(entry["key"] != key for entry in recorded):
             status = {"ok": "ran", "fallback": "fallback", "skip": "skipped"}[verdict.status]
             entry = {"key": key, "title": verdict.section.title, "status": status, "reason": verdict.reason}
-            if any(c.split(".")[0] == "truth" for n in getattr(verdict.section, "needs", ())
-                   for c in n.columns):
+            from crm_research.needs.core import NOT_SYNTHETIC
+
+            if any(getattr(n, "absent", None) == NOT_SYNTHETIC for n in getattr(verdict.section, "needs", ())):
                 entry["analyst"] = True  # a check against a synthetic company's planted truth
             recorded.append(entry)
             self._write_meta()

@@ -70,6 +70,10 @@ table.crm-table td.num, table.crm-table th.num { text-align: right !important; }
 @media print {
   body { max-width: none; padding: 0; }
   .jp-Cell, .jp-OutputArea-child, .jp-OutputArea-output, .jp-Cell-outputWrapper { break-inside: auto !important; }
+  /* JupyterLab lays markdown out as table cells that scroll: a printer cannot split those, so a long
+     block (the summary box) would move whole to the next page and leave this one empty */
+  .jp-InputArea, .jp-MarkdownOutput, .jp-InputArea-editor, .jp-OutputArea, .jp-OutputArea-child,
+  .jp-OutputArea-output { display: block !important; overflow: visible !important; }
   .jp-OutputArea-child:has(img) { break-inside: avoid-page !important; }
   .jp-OutputArea-output img { break-inside: avoid; max-height: 230mm; }
   table.crm-table tr, .jp-RenderedHTMLCommon tr { break-inside: avoid; }
