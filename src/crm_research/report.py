@@ -73,7 +73,8 @@ table.crm-table td.num, table.crm-table th.num { text-align: right !important; }
   /* JupyterLab lays markdown out as table cells that scroll: a printer cannot split those, so a long
      block (the summary box) would move whole to the next page and leave this one empty */
   .jp-InputArea, .jp-MarkdownOutput, .jp-InputArea-editor, .jp-OutputArea, .jp-OutputArea-child,
-  .jp-OutputArea-output { display: block !important; overflow: visible !important; }
+  .jp-OutputArea-output { display: block !important; overflow: visible !important; width: auto !important;
+  box-sizing: border-box; }
   .jp-OutputArea-child:has(img) { break-inside: avoid-page !important; }
   .jp-OutputArea-output img { break-inside: avoid; max-height: 230mm; }
   table.crm-table tr, .jp-RenderedHTMLCommon tr { break-inside: avoid; }
@@ -413,10 +414,9 @@ def _report_copy(nb: nbformat.NotebookNode, audience: str = "analyst", meta: dic
             rest = [_md_cell(intro.strip())] if intro.strip() else []
             out[first + 1:first + 1] = [_md_cell(summary, ("crm-summary",)), *rest]
     if client and (appendix or run_ref):
-        out.append(_md_cell(f"## {APPENDIX_TITLE}", ("crm-appendix",)))
+        out.append(_md_cell(f"## {APPENDIX_TITLE}" + (f"\n\n*{_md_escape(run_ref)}*" if run_ref else ""),
+                            ("crm-appendix",)))
         out += appendix
-        if run_ref:
-            out.append(_md_cell(f"*{_md_escape(run_ref)}*"))
     for i, c in enumerate(out):  # the added cells get ids of their own, the same at every rerun
         if not c.get("id"):
             c["id"] = f"crm-{i}"
