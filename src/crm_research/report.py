@@ -53,7 +53,9 @@ body { max-width: 1000px; margin: 0 auto; padding: 0 1.5em 3em; }
 .jp-OutputArea-output { overflow: visible !important; }
 .jp-RenderedImage img, .jp-OutputArea-output img { max-width: 100%; height: auto; }
 .jp-RenderedHTMLCommon table, table.crm-table { max-width: 100%; font-size: 12px; table-layout: auto; }
-.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { overflow-wrap: anywhere; }
+.jp-RenderedHTMLCommon table:not(.crm-table) td, .jp-RenderedHTMLCommon table:not(.crm-table) th {
+  overflow-wrap: normal; word-break: normal; }
+.jp-OutputArea-output:has(table:not(.crm-table)) { overflow-x: auto !important; } /* the analyst's whole tables */
 table.crm-table { border-collapse: collapse; margin: .4em 0 .2em; }
 table.crm-table th { text-align: left; vertical-align: bottom; border-bottom: 1px solid #888; padding: 3px 8px; }
 table.crm-table td { border-bottom: 1px solid #e5e5e5; padding: 3px 8px; vertical-align: top; }
@@ -78,6 +80,7 @@ table.crm-table td.num, table.crm-table th.num { text-align: right !important; }
   .jp-OutputArea-child:has(img) { break-inside: avoid-page !important; }
   .jp-OutputArea-output img { break-inside: avoid; max-height: 230mm; }
   table.crm-table tr, .jp-RenderedHTMLCommon tr { break-inside: avoid; }
+  .jp-RenderedHTMLCommon table:not(.crm-table) { font-size: 9px; }
   h1, h2, h3 { break-after: avoid; }
   .crm-foot { display: none; }
 }
