@@ -34,7 +34,7 @@ def test_demo_settings_speak_euros_and_event_names():
     assert s.label("events", "some_new_event") == "Some new event"
     assert s.day("2026-01-01") == "01 Jan 2026"
     assert s.header("2026-01-01") == {"Client": "Demo Company (synthetic data)", "Report": "Customer analytics review",
-                                      "Prepared by": "crm-research demo",
+                                      "Prepared by": "Example Consulting (demo)",
                                       "Date": "01 Jan 2026", "Data up to": "31 Dec 2025"}
 
 
@@ -236,7 +236,7 @@ def test_the_index_opens_with_the_executive_summary(tmp_path):
     assert acts.index("Action 3") < acts.index("Action 2") < acts.index("Action 1")
     assert "Expected value: €300." in acts and 'href="03_x.html#s-rfm"' in acts
     assert page.index("Key findings") < page.index('class="nb"')
-    assert "About this run: run run-1" in page
+    assert "About this run: run-1" in page
 
 
 def test_formatted_numbers_stay_on_one_line_and_text_wraps():

@@ -1089,13 +1089,14 @@ _NUMBER_LIKE = re.compile(r"[−+\-]?\s?[^\d\s]{0,3}\s?[\d][\d,.\u00a0\u202f ]*\
 """A value already formatted as a number ("€194,735", "56.0%", "+1.2 pts", "−7"): kept on one line."""
 
 
-def _breakable(value: str, every: int = 12) -> str:
+def _breakable(value: str, every: int = 12, longest: int = 20) -> str:
     """``value`` HTML-escaped, with a line-break opportunity (``<wbr>``) every ``every`` characters
-    inside a longer word, so a column wraps between words and a long token cannot widen the table."""
+    inside a word longer than ``longest``, so a column wraps between words, ordinary words stay
+    whole and a long token cannot widen the table."""
     import html as _html
 
     def cut(word: str) -> str:
-        if len(word) <= every:
+        if len(word) <= longest:
             return _html.escape(word)
         return "<wbr>".join(_html.escape(word[i:i + every]) for i in range(0, len(word), every))
 

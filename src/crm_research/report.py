@@ -80,6 +80,7 @@ table.crm-table td.num, table.crm-table th.num { text-align: right !important; }
   .jp-OutputArea-child:has(img) { break-inside: avoid-page !important; }
   .jp-OutputArea-output img { break-inside: avoid; max-height: 230mm; }
   table.crm-table tr, .jp-RenderedHTMLCommon tr { break-inside: avoid; }
+  table.crm-table { break-inside: avoid; } /* a client's table has at most 15 rows: never split it */
   .jp-RenderedHTMLCommon table:not(.crm-table) { font-size: 9px; }
   h1, h2, h3 { break-after: avoid; }
   .crm-foot { display: none; }
@@ -625,7 +626,8 @@ h1 { font-size: 1.6em; margin-bottom: .2em; }
 .sections ul { margin: .2em 0; padding-left: 1.2em; }
 .sec-skipped .s, .sec-skip .s { color: #888; font-weight: 600; } .sec-fallback .s { color: #9a6700; font-weight: 600; }
 .about { color: #777; font-size: 12px; border-top: 1px solid #ddd; margin-top: 2em; padding-top: .6em; overflow-wrap: anywhere; }
-@media print { body { max-width: none; margin: 0; padding: 0; } .nb { break-inside: auto; } .summary { break-inside: auto; }
+@media print { body { max-width: none; margin: 0; padding: 0; } .nb { break-inside: auto; }
+  .screen-only, .files details { display: none; } .summary { break-inside: auto; }
   .charts img { max-height: 300px; } }
 """
 
@@ -670,7 +672,7 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     ]
     data = manifest.get("data") or {}
     git = manifest.get("git") or {}
-    run_facts = [f"run {e(manifest.get('run', ''))}",
+    run_facts = [e(str(manifest.get("run", ""))),
                  f"started {e(str(manifest.get('started', ''))[:19].replace('T', ' '))}"]
     if data.get("fingerprint"):
         run_facts.append(f"data fingerprint {e(data['fingerprint'][:12])}")
@@ -680,7 +682,7 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     as_of = next((nb.get("parameters", {}).get("as_of") for nb in nbs if nb.get("parameters", {}).get("as_of")), None)
     if client:
         facts = [f"{e(k)}: {e(str(v))}" for k, v in look.header(as_of).items() if k != "Report"]
-        if status not in ("ok", ""):
+        if status not in ("ok", "", "running"):  # 'running': the summary PDF is printed before the run ends
             facts.append(f"run status: <span class='status-{e(status)}'>{e(status)}</span> (incomplete results)")
     else:
         facts = [f"status: <span class='status-{e(status)}'>{e(status)}</span>"] + run_facts[1:]
@@ -688,7 +690,7 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
         facts.insert(1, f"<span class='status-failed'>{len(failed)} of {len(nbs)} notebook"
                         f"{'s' if len(nbs) != 1 else ''} failed</span>")
     if manifest.get("summary_pdf"):
-        facts.append(f"<a href='{e(str(manifest['summary_pdf']))}'>this summary as PDF</a>")
+        facts.append(f"<a class='screen-only' href='{e(str(manifest['summary_pdf']))}'>this summary as PDF</a>")
     parts.append(f"<div class='meta'>{' · '.join(facts)}</div>")
     findings, actions = executive_summary(manifest)
     if findings or actions:
@@ -765,7 +767,9 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
             files.append(f"<a href='{e(link)}'>Report (HTML)</a>")
         if nb.get("pdf"):
             files.append(f"<a href='{e(nb['pdf'])}'>Report (PDF)</a>")
-        tables = [f"<a href='tables/{e(t)}.csv'>{e(t)}.csv</a>" for t in nb.get("tables", [])]
+        planted = client and any(x.get("analyst") for x in nb.get("sections") or [])
+        tables = [f"<a href='tables/{e(t)}.csv'>{e(t)}.csv</a>" for t in nb.get("tables", [])
+                  if not (planted and "truth" in str(t))]  # the planted-truth checks are the analyst's
         if client and tables:
             files.append(f"<details><summary>Spreadsheets ({len(tables)})</summary>{' '.join(tables)}</details>")
         else:
