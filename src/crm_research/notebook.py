@@ -740,7 +740,7 @@ class RunContext:
         self._write_meta()
 
     def action(self, section: str, text: str, *, value: float | None = None, value_text: str | None = None,
-               priority: int = 2) -> None:
+               priority: int = 2, value_label: str = "Expected value") -> None:
         """Record a recommended action of section ``section`` with its expected value.
 
         Parameters
@@ -757,13 +757,16 @@ class RunContext:
             default ``run.money(value, 0)``.
         priority : int
             1 (do first) to 3; ties broken by ``value``.
+        value_label : str
+            What the value is ("Expected value"; "At stake" for a loss already incurred).
         """
         self._check_ran(section, "an action")
         if value is not None and not report_settings.is_finite(value):
             value = None
         shown = value_text if value_text is not None else (None if value is None else self.money(value, 0))
         entry = {"section": section, "text": str(text), "priority": int(priority),
-                 "value": None if value is None else float(value), "value_text": shown}
+                 "value": None if value is None else float(value), "value_text": shown,
+                 "value_label": str(value_label)}
         self._meta["actions"] = [a for a in self._meta["actions"] if a["text"] != entry["text"]] + [entry]
         self._write_meta()
 

@@ -344,7 +344,8 @@ def summary_markdown(meta: dict | None, link: str = "", settings=None) -> str:
     if actions:
         out.append("\n## What to do\n")
         for i, a in enumerate(actions, 1):
-            value = f" *Expected value: {_md_escape(str(a['value_text']))}.*" if a.get("value_text") else ""
+            value = (f" *{_md_escape(str(a.get('value_label') or 'Expected value'))}: "
+                     f"{_md_escape(str(a['value_text']))}.*" if a.get("value_text") else "")
             out.append(f"{i}. {a['text']}{value}{see(a)}")
     return "\n".join(out)
 
@@ -713,8 +714,8 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
         if actions:
             parts.append("<h2>Recommended actions</h2><ol>")
             for nb, a in actions:
-                value = (f" <span class='value'>Expected value: {e(str(a['value_text']))}.</span>"
-                         if a.get("value_text") else "")
+                value = (f" <span class='value'>{e(str(a.get('value_label') or 'Expected value'))}: "
+                         f"{e(str(a['value_text']))}.</span>" if a.get("value_text") else "")
                 parts.append(f"<li>{_markdown_html(str(a['text']))}{value}{origin(nb, a)}</li>")
             parts.append("</ol>")
         parts.append("</div>")
