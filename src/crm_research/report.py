@@ -80,7 +80,7 @@ table.crm-table td.num, table.crm-table th.num { text-align: right !important; }
   .jp-OutputArea-child:has(img) { break-inside: avoid-page !important; }
   .jp-OutputArea-output img { break-inside: avoid; max-height: 230mm; }
   table.crm-table tr, .jp-RenderedHTMLCommon tr { break-inside: avoid; }
-  table.crm-table { break-inside: avoid; } /* a client's table has at most 15 rows: never split it */
+  table.crm-table:not(:has(tbody tr:nth-child(7))) { break-inside: avoid; } /* a short table stays whole */
   .jp-RenderedHTMLCommon table:not(.crm-table) { font-size: 9px; }
   h1, h2, h3 { break-after: avoid; }
   .crm-foot { display: none; }
