@@ -1092,9 +1092,9 @@ _NUMBER_LIKE = re.compile(r"[−+\-]?\s?[^\d\s]{0,3}\s?[\d][\d,.\u00a0\u202f ]*\
 """A value already formatted as a number ("€194,735", "56.0%", "+1.2 pts", "−7"): kept on one line."""
 
 
-def _breakable(value: str, every: int = 12, longest: int = 20) -> str:
+def _breakable(value: str, every: int = 12, longest: int = 16) -> str:
     """``value`` HTML-escaped, with a line-break opportunity (``<wbr>``) every ``every`` characters
-    inside a word longer than ``longest``, so a column wraps between words, ordinary words stay
+    inside a word longer than ``longest`` (16: "recommendations" stays whole), so a column wraps between words, ordinary words stay
     whole and a long token cannot widen the table."""
     import html as _html
 
