@@ -47,7 +47,9 @@ def test_bar_charts():
     personas = pd.DataFrame({"cluster": [0, 1], "label": ["loyal", "premium"], "customer_share": [0.6, 0.4],
                              "revenue_share": [0.4, 0.6]})
     ax = P.persona_value(personas)
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["0: loyal", "1: premium"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["loyal", "premium"]
+    ax = P.persona_value(personas.assign(label=["mixed", "mixed"]))  # a shared label keeps the clusters apart
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["mixed (0)", "mixed (1)"]
 
 
 def test_cluster_figures():
@@ -57,7 +59,7 @@ def test_cluster_figures():
     assert ax.get_legend().get_texts()[0].get_text() == "chosen k = 4"
     prof = pd.DataFrame({"aov": [1.5, -0.5], "frequency": [-3.0, 0.2]}, index=pd.Index([0, 1], name="cluster"))
     ax = P.cluster_profiles(prof, labels={0: "premium", 1: "loyal"})
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["0: premium", "1: loyal"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["premium", "loyal"]
     assert ax.images[0].get_array().min() == -2.0  # clipped at the colour limit
     assert "-3.0" in _texts(ax)  # the true value is still written
     ax = P.stability_hist(pd.DataFrame({"replicate": [0, 1], "ari": [0.9, 1.0]}))

@@ -160,7 +160,7 @@ def cluster_profiles(profile_z: pd.DataFrame, labels: dict | None = None, clip: 
     ax = _ax(ax, (0.9 * len(profile_z) + 4, 0.28 * profile_z.shape[1] + 1.5))
     vals = profile_z.to_numpy(dtype=float).T
     im = ax.imshow(np.clip(vals, -clip, clip), cmap="RdBu_r", vmin=-clip, vmax=clip, aspect="auto")
-    names = [f"{c}: {labels[c]}" if labels else str(c) for c in profile_z.index]
+    names = _cluster_names(list(profile_z.index), [labels[c] for c in profile_z.index] if labels else None)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     rows = list(profile_z.columns)
     if feature_names is not None:
@@ -174,6 +174,15 @@ def cluster_profiles(profile_z: pd.DataFrame, labels: dict | None = None, clip: 
     _no_grid(ax)
     ax.set_title("Cluster profiles")
     return ax
+
+
+def _cluster_names(clusters: list, labels: list | None) -> list[str]:
+    """A cluster's name on a chart: its label ("Loyal"), with the cluster number only where two
+    clusters share a label ("Mixed (2)"); the number alone without labels."""
+    if labels is None:
+        return [str(c) for c in clusters]
+    shared = {lab for lab in labels if labels.count(lab) > 1}
+    return [f"{lab} ({c})" if lab in shared else str(lab) for c, lab in zip(clusters, labels, strict=True)]
 
 
 def stability_hist(stability: pd.DataFrame, ax=None):
@@ -193,7 +202,7 @@ def stability_hist(stability: pd.DataFrame, ax=None):
 
 def persona_value(personas: pd.DataFrame, ax=None):
     """Share of customers and of revenue per cluster label, from :func:`persona_table`."""
-    s = personas.assign(name=[f"{c}: {lab}" for c, lab in zip(personas["cluster"], personas["label"], strict=True)])
+    s = personas.assign(name=_cluster_names(list(personas["cluster"]), list(personas["label"])))
     ax = segment_bars(s, label_col="name", ax=ax)
     ax.set_title("Clusters: size and value")
     return ax
