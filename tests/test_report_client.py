@@ -156,6 +156,10 @@ def test_findings_of_a_skipped_section_are_refused(tmp_path, monkeypatch):
     meta = json.loads(run.meta_path.read_text())
     assert meta["findings"] == [{"section": "rfm", "text": "Champions hold **52.0%** of revenue.", "priority": 1}]
     assert meta["actions"][0]["value"] == 12_000.0 and meta["actions"][0]["value_text"] == "12,000"
+    run.save_table(pd.DataFrame({"planted": [1]}), "truth_t", planted=True)
+    run.save_table(pd.DataFrame({"x": [1]}), "plain_t")
+    meta = json.loads(run.meta_path.read_text())
+    assert meta["tables"] == ["truth_t", "plain_t"] and meta["planted_tables"] == ["truth_t"]
 
 
 def _notebook():
@@ -188,7 +192,7 @@ def test_the_client_copy_opens_with_the_summary_and_ends_with_the_appendix():
     summary = sources[1]
     assert summary.index("Champions") < summary.index("Second finding")  # priority first
     assert summary.index("Big action") < summary.index("Small action")  # value orders equal priorities
-    assert "[RFM segments](#s-rfm)" in summary and "Expected value: €9\\,000" in summary
+    assert "[RFM segments](#s-rfm)" in summary and "Expected value\\: €9\\,000" in summary
     assert not any("n_boot" in s for s in sources)  # analyst cell dropped
     assert "In plain words: who buys." in sources
     assert sources.index('<a id="s-rfm"></a>') < sources.index("## 1. RFM\n\nWho buys.")
@@ -224,6 +228,7 @@ def test_the_index_opens_with_the_executive_summary(tmp_path):
                                  {"section": "rfm", "text": f"Finding {i}b", "priority": 1}],
                     "actions": [{"section": "rfm", "text": f"Action {i}", "value": 100.0 * i,
                                  "value_text": look.money(100 * i, 0), "priority": 2}]})
+    nbs[0].update(tables=["kpis", "truth_check"], planted_tables=["truth_check"])
     nbs.append({"name": "04_x", "status": "failed", "findings": [{"section": "s", "text": "Never shown"}]})
     manifest = {"run": "run-1", "status": "failed", "audience": "client", "report_settings": look.to_dict(),
                 "notebooks": nbs}
@@ -237,6 +242,9 @@ def test_the_index_opens_with_the_executive_summary(tmp_path):
     assert "Expected value: €300." in acts and 'href="03_x.html#s-rfm"' in acts
     assert page.index("Key findings") < page.index('class="nb"')
     assert "About this run: run-1" in page
+    assert "kpis.csv" in page and "truth_check" not in page  # the planted-truth check is the analyst's
+    manifest["audience"] = "analyst"
+    assert "truth_check.csv" in report.write_index(tmp_path, manifest).read_text()
 
 
 def test_formatted_numbers_stay_on_one_line_and_text_wraps():
@@ -245,6 +253,8 @@ def test_formatted_numbers_stay_on_one_line_and_text_wraps():
     html = nb.client_table(df, S.DEFAULTS)
     assert "<td class='num'>€194,735</td>" in html and "<td class='num'>53.0% to 58.9%</td>" in html
     assert "<td class='txt'>a long note</td>" in html and "<td class='txt'>Revenue</td>" in html
+    # a header sits over its values: right for a column of formatted numbers, left for text
+    assert "<th class='num'>Value</th>" in html and "<th class='txt'>Note</th>" in html
 
 
 def test_data_notes_in_the_clients_words():

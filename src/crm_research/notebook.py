@@ -26,6 +26,7 @@ notes the context displays are escaped, figures cut texts too long to draw, and
 from __future__ import annotations
 
 import functools
+import html
 import json
 import os
 import re
@@ -302,8 +303,7 @@ def _csv_text(value: Any) -> Any:
 
 def _defuse_column(s: pd.Series) -> pd.Series:
     """A text column with :func:`_csv_text` applied; the same object when nothing changes."""
-    if (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
-            or pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s)):
+    if not _is_text(s):
         return s  # numbers (negative ones too), flags and times are never text
     values = s.astype(object)
     risky = values.map(lambda v: isinstance(v, str) and (v.startswith(FORMULA_START) or "\r" in v)).astype(bool)
@@ -574,7 +574,7 @@ class RunContext:
         return verdict
 
     def save_table(self, df: pd.DataFrame, name: str, *, pseudonymise: tuple[str, ...] | None = None,
-                   key: str | None = None) -> pd.DataFrame:
+                   key: str | None = None, planted: bool = False) -> pd.DataFrame:
         """Write ``tables/<name>.csv`` and return the client-safe table that was written.
 
         Parameters
@@ -589,6 +589,9 @@ class RunContext:
         key : str, optional
             Pseudonymisation key (default: ``$CRM_RESEARCH_PSEUDO_KEY``, else the named key the
             runner passes in ``$CRM_RESEARCH_KEY_NAME``, else ``default``; see :mod:`~crm_research.privacy`).
+        planted : bool
+            A check against a synthetic company's planted truth: the analyst's, so the client's
+            index does not list it.
 
         Returns
         -------
@@ -615,6 +618,8 @@ class RunContext:
         write_csv(out, self.tables_dir / f"{name}.csv")
         if name not in self._meta["tables"]:
             self._meta["tables"].append(name)
+            if planted:
+                self._meta.setdefault("planted_tables", []).append(name)
             self._write_meta()
         return out
 
@@ -701,7 +706,6 @@ class RunContext:
         self._meta["headlines"] = [h for h in self._meta["headlines"] if h["name"] != name] + [entry]
         self._write_meta()
         return text
-
 
     # -- findings and actions: the report's "what we found / what to do" and the index's summary --
 
@@ -838,14 +842,12 @@ class RunContext:
 
         if self.audience != "client":
             return show(df, percent=percent, decimals=decimals)
-        import html as _html
-
         if per_customer:
             where = f" is in the spreadsheet **{text(table)}.csv** delivered with this report" if table else \
                 " is saved with this report"
             return Markdown(f"*The full list, one line per {text(unit)} ({len(df):,} {text(unit)}"
                             f"{'' if len(df) == 1 else 's'}),{where}.*")
-        more = (f"The {{n}} other rows are in the spreadsheet <b>{_html.escape(table)}.csv</b> delivered with "
+        more = (f"The {{n}} other rows are in the spreadsheet <b>{html.escape(table)}.csv</b> delivered with "
                 "this report." if table else "{n} more rows are not shown.")
         return HTML(client_table(df, self.settings, money=money, percent=percent, columns=columns, labels=labels,
                                  rows=rows, decimals=decimals, numeric=numeric, more=more))
@@ -1044,8 +1046,7 @@ def show(df: pd.DataFrame, percent: tuple[str, ...] | None = None, decimals: int
         Renders as an HTML table in the notebook and the report.
     """
     if percent is None:
-        percent = tuple(c for c in df.columns if any(h in str(c) for h in PERCENT_HINTS)
-                        and pd.api.types.is_float_dtype(df[c]))
+        percent = _percent_columns(df)
     view = _short_view(df)
     fmt: dict[Any, Any] = {}
     for c, shown in zip(df.columns, view.columns, strict=True):
@@ -1073,6 +1074,11 @@ COUNT_HINTS = ("n_", "customers", "orders", "conversions", "users", "clicks", "i
 """Column names (beginnings or endings) of counts: shown as whole numbers."""
 
 
+def _percent_columns(df: pd.DataFrame) -> tuple:
+    """Float columns named like a share (:data:`PERCENT_HINTS`): shown as percentages by default."""
+    return tuple(c for c in df.columns if any(h in str(c) for h in PERCENT_HINTS) and pd.api.types.is_float_dtype(df[c]))
+
+
 def _is_money(name: str) -> bool:
     n = name.lower()
     if any(h in n for h in ("share", "rate", "p_value", "ratio", "roas", "per_", "pct")):
@@ -1094,14 +1100,13 @@ _NUMBER_LIKE = re.compile(r"[−+\-]?\s?[^\d\s]{0,3}\s?[\d][\d,.\u00a0\u202f ]*\
 
 def _breakable(value: str, every: int = 12, longest: int = 16) -> str:
     """``value`` HTML-escaped, with a line-break opportunity (``<wbr>``) every ``every`` characters
-    inside a word longer than ``longest`` (16: "recommendations" stays whole), so a column wraps between words, ordinary words stay
-    whole and a long token cannot widen the table."""
-    import html as _html
+    inside a word longer than ``longest`` (16: "recommendations" stays whole), so a column wraps
+    between words and a long token cannot widen the table."""
 
     def cut(word: str) -> str:
         if len(word) <= longest:
-            return _html.escape(word)
-        return "<wbr>".join(_html.escape(word[i:i + every]) for i in range(0, len(word), every))
+            return html.escape(word)
+        return "<wbr>".join(html.escape(word[i:i + every]) for i in range(0, len(word), every))
 
     return " ".join(cut(w) for w in value.split(" "))
 
@@ -1151,8 +1156,6 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
     str
         ``<table class="crm-table">…</table>`` (and the sentence).
     """
-    import html as _html
-
     names: dict = {}
     if isinstance(columns, dict):
         names = {c: str(v) for c, v in columns.items()}
@@ -1167,8 +1170,7 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
         n_more = len(view) - rows
         view = view.head(rows)
     if percent is None:
-        percent = tuple(c for c in cols if any(h in str(c) for h in PERCENT_HINTS)
-                        and pd.api.types.is_float_dtype(df[c]))
+        percent = _percent_columns(df[cols])
     if money is None:
         money = tuple(c for c in cols if _is_money(str(c)) and pd.api.types.is_numeric_dtype(df[c])
                       and not pd.api.types.is_bool_dtype(df[c]))
@@ -1191,30 +1193,30 @@ def client_table(df: pd.DataFrame, settings: report_settings.ReportSettings, *, 
         if pd.api.types.is_bool_dtype(s) or isinstance(v, bool | np.bool_):
             return settings.yes_no(v), False
         if pd.api.types.is_datetime64_any_dtype(s):
-            return _html.escape(settings.day(v)), True
+            return html.escape(settings.day(v)), True
         if isinstance(v, int | float | np.integer | np.floating):
             if c in percent:
-                return _html.escape(settings.pct(v)), True
+                return html.escape(settings.pct(v)), True
             if c in money:
-                return _html.escape(settings.money(v, 0 if c in big_money else None)), True
+                return html.escape(settings.money(v, 0 if c in big_money else None)), True
             if isinstance(v, int | np.integer) or _is_count(str(c)):
-                return _html.escape(settings.count(v)), True
-            return _html.escape(settings.number(v, decimals)), True
+                return html.escape(settings.count(v)), True
+            return html.escape(settings.number(v, decimals)), True
         shown = _cut(str(v).translate(_CONTROL), TEXT_LIMIT)
         if c in numeric_text or _numberish(shown):
-            return _html.escape(shown), True
+            return html.escape(shown), True
         return _breakable(shown), False
 
+    body = [[cell(c, v) for c, v in zip(cols, rec, strict=True)] for rec in view.itertuples(index=False, name=None)]
+    # a header sits over its column: right-aligned when every value shown is a number
+    right = [any(row[j][0] for row in body) and all(row[j][1] or not row[j][0] for row in body)
+             for j in range(len(cols))]
     out = ["<table class='crm-table'><thead><tr>"]
-    numeric = {c: pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in cols}
-    out += [f"<th class='{'num' if numeric[c] else 'txt'}'>{head(c)}</th>" for c in cols]
+    out += [f"<th class='{'num' if r else 'txt'}'>{head(c)}</th>" for c, r in zip(cols, right, strict=True)]
     out.append("</tr></thead><tbody>")
-    for rec in view.itertuples(index=False, name=None):
-        out.append("<tr>")
-        for c, v in zip(cols, rec, strict=True):
-            shown, is_num = cell(c, v)
-            out.append(f"<td class='{'num' if is_num else 'txt'}'>{shown}</td>")
-        out.append("</tr>")
+    for row in body:
+        out.append("<tr>" + "".join(f"<td class='{'num' if is_num else 'txt'}'>{shown}</td>" for shown, is_num in row)
+                   + "</tr>")
     out.append("</tbody></table>")
     if n_more:
         out.append(f"<p class='crm-more'>{more.format(n=f'{n_more:,}')}</p>")

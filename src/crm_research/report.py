@@ -313,20 +313,35 @@ def _tags(cell) -> set[str]:
     return set(cell.get("metadata", {}).get("tags", []))
 
 
-def summary_markdown(meta: dict | None, link: str = "", settings=None) -> str:
+def _finding_order(finding: dict) -> int:
+    """Findings: priority 1 first (a stable sort keeps the recorded order within a priority)."""
+    return finding.get("priority", 2)
+
+
+def _action_order(action: dict) -> tuple:
+    """Actions: by priority, then the largest expected value first."""
+    return action.get("priority", 2), -(action.get("value") or 0)
+
+
+def _value_words(action: dict) -> str:
+    """'Expected value: about €12,000 a year' (the action's own label), or '' without a value."""
+    if not action.get("value_text"):
+        return ""
+    return f"{action.get('value_label') or 'Expected value'}: {action['value_text']}"
+
+
+def summary_markdown(meta: dict | None) -> str:
     """The "what we found / what to do" box of a notebook report, as Markdown (empty without findings).
 
     Parameters
     ----------
     meta : dict
         The notebook's run metadata (``findings``, ``actions``, ``sections``).
-    link : str
-        Prefix of the section links (the report's file name in the index, '' in the report).
     """
     meta = meta or {}
     titles = {x.get("key"): x.get("title") for x in meta.get("sections") or [] if isinstance(x, dict)}
-    findings = sorted(meta.get("findings") or [], key=lambda f: f.get("priority", 2))
-    actions = sorted(meta.get("actions") or [], key=lambda a: (a.get("priority", 2), -(a.get("value") or 0)))
+    findings = sorted(meta.get("findings") or [], key=_finding_order)
+    actions = sorted(meta.get("actions") or [], key=_action_order)
     if not findings and not actions:
         return ""
 
@@ -335,7 +350,7 @@ def summary_markdown(meta: dict | None, link: str = "", settings=None) -> str:
         title = titles.get(key)
         if not title or not re.fullmatch(r"[A-Za-z0-9_]+", key):
             return ""
-        return f" ([{_md_escape(str(title))}]({link}#s-{key}))"
+        return f" ([{_md_escape(str(title))}](#s-{key}))"
 
     out = []
     if findings:
@@ -344,8 +359,7 @@ def summary_markdown(meta: dict | None, link: str = "", settings=None) -> str:
     if actions:
         out.append("\n## What to do\n")
         for i, a in enumerate(actions, 1):
-            value = (f" *{_md_escape(str(a.get('value_label') or 'Expected value'))}: "
-                     f"{_md_escape(str(a['value_text']))}.*" if a.get("value_text") else "")
+            value = f" *{_md_escape(_value_words(a))}.*" if a.get("value_text") else ""
             out.append(f"{i}. {a['text']}{value}{see(a)}")
     return "\n".join(out)
 
@@ -389,7 +403,7 @@ def _report_copy(nb: nbformat.NotebookNode, audience: str = "analyst", meta: dic
         if cell.cell_type == "code":
             keys = _SECTION_CALL.findall(cell.get("source", ""))
             at = len(out)
-            while (at > 0 and out[at - 1].cell_type == "markdown" and not out[at - 1].get("_anchor")
+            while (at > 0 and out[at - 1].cell_type == "markdown" and "crm-anchor" not in _tags(out[at - 1])
                    and not out[at - 1].source.lstrip().startswith("# ")):  # never before the title
                 at -= 1
             if client and keys and all(k in skipped for k in keys):
@@ -401,12 +415,8 @@ def _report_copy(nb: nbformat.NotebookNode, audience: str = "analyst", meta: dic
                 if key in seen:
                     continue
                 seen.add(key)
-                anchor = _md_cell(f'<a id="s-{key}"></a>', ("crm-anchor",))
-                anchor["_anchor"] = True
-                out.insert(at, anchor)
+                out.insert(at, _md_cell(f'<a id="s-{key}"></a>', ("crm-anchor",)))
         out.append(cell)
-    for c in out:
-        c.pop("_anchor", None)
     summary = summary_markdown(meta)
     if summary:
         first = next((i for i, c in enumerate(out) if c.cell_type == "markdown"
@@ -595,9 +605,9 @@ def executive_summary(manifest: dict, max_findings: int = 8, max_actions: int = 
     """
     nbs = [nb for nb in manifest.get("notebooks", []) if nb.get("status") == "ok"]
     findings = [(nb, f) for nb in nbs for f in nb.get("findings") or [] if isinstance(f, dict)]
-    findings.sort(key=lambda x: x[1].get("priority", 2))  # stable: notebook order within a priority
+    findings.sort(key=lambda x: _finding_order(x[1]))  # stable: notebook order within a priority
     actions = [(nb, a) for nb in nbs for a in nb.get("actions") or [] if isinstance(a, dict)]
-    actions.sort(key=lambda x: (x[1].get("priority", 2), -(x[1].get("value") or 0)))
+    actions.sort(key=lambda x: _action_order(x[1]))
     return findings[:max_findings], actions[:max_actions]
 
 
@@ -714,8 +724,7 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
         if actions:
             parts.append("<h2>Recommended actions</h2><ol>")
             for nb, a in actions:
-                value = (f" <span class='value'>{e(str(a.get('value_label') or 'Expected value'))}: "
-                         f"{e(str(a['value_text']))}.</span>" if a.get("value_text") else "")
+                value = f" <span class='value'>{e(_value_words(a))}.</span>" if a.get("value_text") else ""
                 parts.append(f"<li>{_markdown_html(str(a['text']))}{value}{origin(nb, a)}</li>")
             parts.append("</ol>")
         parts.append("</div>")
@@ -768,9 +777,8 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
             files.append(f"<a href='{e(link)}'>Report (HTML)</a>")
         if nb.get("pdf"):
             files.append(f"<a href='{e(nb['pdf'])}'>Report (PDF)</a>")
-        planted = client and any(x.get("analyst") for x in nb.get("sections") or [])
-        tables = [f"<a href='tables/{e(t)}.csv'>{e(t)}.csv</a>" for t in nb.get("tables", [])
-                  if not (planted and "truth" in str(t))]  # the planted-truth checks are the analyst's
+        planted = set(nb.get("planted_tables") or []) if client else set()  # the planted-truth checks: the analyst's
+        tables = [f"<a href='tables/{e(t)}.csv'>{e(t)}.csv</a>" for t in nb.get("tables", []) if t not in planted]
         if client and tables:
             files.append(f"<details><summary>Spreadsheets ({len(tables)})</summary>{' '.join(tables)}</details>")
         else:

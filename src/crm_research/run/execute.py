@@ -586,7 +586,7 @@ def _collect_meta(run_dir: Path, entry: dict) -> None:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return
-    for k in ("data", "headlines", "tables", "figures", "findings", "actions"):
+    for k in ("data", "headlines", "tables", "planted_tables", "figures", "findings", "actions"):
         if meta.get(k):
             entry[k] = meta[k]
     sections = meta.get("sections")
