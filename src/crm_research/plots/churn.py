@@ -206,3 +206,58 @@ def plot_value_at_risk(at_risk: pd.DataFrame, ax=None, *, top: int = 20,
         ax.set_xlabel("probability of no purchase (P(churn))")
     ax.set_title(title)
     return ax
+
+
+__all__ += ["plot_retention_projection", "plot_discrete_holdout"]
+
+
+def plot_retention_projection(model, actual: pd.Series | pd.DataFrame | None = None, periods: int = 12,
+                              ax=None, *, calibration_periods: int | None = None,
+                              title: str = "Retention: actual, fitted and projected (sBG)") -> plt.Axes:
+    """Share of a cohort still active by period: a fitted sBG model's ``survival`` against actuals.
+
+    Parameters
+    ----------
+    model : ShiftedBetaGeoModel
+        Fitted (:mod:`crm_research.churn.sbg`).
+    actual : Series or DataFrame, optional
+        Actual share still active (0-1) indexed by period, or :func:`sbg_holdout`'s table
+        (``period``, ``actual_survival``).
+    periods : int
+        Last period drawn.
+    calibration_periods : int, optional
+        Where the dashed vertical line marks the end of the fit data; default the model's
+        ``observed_periods_``.
+    """
+    ax = _ax(ax)
+    t = np.arange(int(periods) + 1)
+    ax.plot(t, model.survival(t), "-", label="sBG model")
+    if actual is not None:
+        if isinstance(actual, pd.DataFrame):
+            actual = actual.set_index("period")["actual_survival"]
+        ax.plot(actual.index.to_numpy(), actual.to_numpy(dtype=float), "o", color="black", label="actual")
+    cal = model.observed_periods_ if calibration_periods is None else calibration_periods
+    ax.axvline(cal, color="grey", lw=1, ls="--", label=f"end of calibration (period {cal})")
+    ax.set_xlabel("periods since start")
+    ax.set_ylabel("share still active")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_discrete_holdout(table: pd.DataFrame, ax=None, *,
+                          title: str = "Holdout purchases: actual vs BG/BB") -> plt.Axes:
+    """Mean purchases in the holdout opportunities by calibration frequency, actual and expected.
+
+    ``table`` is :func:`crm_research.churn.bgbb.discrete_holdout_table` output.
+    """
+    ax = _ax(ax)
+    ax.plot(table["frequency"], table["actual"], "o-", label="actual")
+    ax.plot(table["frequency"], table["expected"], "s--", label="BG/BB")
+    ax.set_xticks(table["frequency"])
+    ax.set_xlabel("opportunities with a purchase in the calibration period")
+    ax.set_ylabel("mean purchases in the holdout opportunities")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    return ax
