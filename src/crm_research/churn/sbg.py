@@ -8,7 +8,7 @@ B(alpha, beta)``, ``S(t) = P(T > t) = B(alpha, beta + t) / B(alpha, beta)`` and 
 Data are *renewal histories*, one row per customer (or group, with ``weights``): ``periods`` =
 renewals seen (alive at the start of period ``periods + 1``), ``churned`` = 1 when they cancelled
 at its end, 0 when still active (right-censored). Log-likelihood: ``sum(churned * log P(T =
-periods + 1) + (1 - churned) * log S(periods))`` (Fader & Hardie 2007, eq. 5). Survivor counts
+periods + 1) + (1 - churned) * log S(periods))`` (Fader & Hardie 2007). Survivor counts
 convert with :func:`survivors_to_histories`, a ``subscriptions`` table with
 :func:`subscription_histories`. Time is in contract periods (a month, a year). The optimiser and
 Hessian standard errors are those of :mod:`crm_research.churn.btyd` (deterministic).
@@ -44,9 +44,7 @@ def _numeric(df: pd.DataFrame, table: str, col: str, arg: str, *, integer: bool 
 
 
 def _weights(df: pd.DataFrame, table: str, col: str | None) -> np.ndarray:
-    if col is None or col not in df.columns:
-        return np.ones(len(df))
-    return _numeric(df, table, col, "weights_col", integer=False)
+    return np.ones(len(df)) if col not in df.columns else _numeric(df, table, col, "weights_col", integer=False)
 
 
 def _weighted_mle(loglik, cols: list[np.ndarray], w: np.ndarray, start, names, tol) -> dict:
@@ -54,6 +52,8 @@ def _weighted_mle(loglik, cols: list[np.ndarray], w: np.ndarray, start, names, t
     one more column, so each distinct (row, weight) is evaluated once."""
     out = _mle(lambda *args: args[-1] * loglik(*args[:-1]), [*cols, w], start, names, tol)
     out["n_customers_"] = float(w.sum())
+    # a parameter at the optimiser's bound (exp(+-10)) is no optimum: e.g. no heterogeneity
+    out["converged_"] &= all(abs(np.log(v)) < 9.99 for v in out["params_"].values())
     return out
 
 
@@ -66,8 +66,8 @@ class _Repr:
 
 def _sbg_ll(alpha, beta, n, churned):
     """Per-row log-likelihood: log P(T = n + 1) if churned else log S(n)."""
-    base = -special.betaln(alpha, beta)
-    return base + np.where(churned > 0, special.betaln(alpha + 1, beta + n), special.betaln(alpha, beta + n))
+    return np.where(churned > 0, special.betaln(alpha + 1, beta + n), special.betaln(alpha, beta + n)) \
+        - special.betaln(alpha, beta)
 
 
 class ShiftedBetaGeoModel(_Repr, _Fitted):
@@ -95,6 +95,8 @@ class ShiftedBetaGeoModel(_Repr, _Fitted):
     observed_periods_ : int
         Last period the fit data cover (``max(periods + churned)``): the end of the calibration.
     converged_ : bool
+        False also when a parameter ran to the optimiser's bound (``exp(10)``): customers do not
+        differ, and every one churns with probability about ``alpha / (alpha + beta)``.
 
     See Also
     --------
@@ -171,7 +173,7 @@ class ShiftedBetaGeoModel(_Repr, _Fitted):
         return pd.Series(start * self.survival(t), index=pd.Index(t, name="period"), name="survivors")
 
     def derl(self, data: pd.DataFrame, discount_rate: float) -> pd.Series:
-        """Discounted expected residual lifetime per row (Fader & Hardie 2010, eq. 6), in periods.
+        """Discounted expected residual lifetime per row (Fader & Hardie 2010), in periods.
 
         For an active customer with ``n`` renewals so far (alive in period ``n + 1``, standing just
         before the next renewal decision)::
@@ -326,8 +328,7 @@ def sbg_holdout(histories: pd.DataFrame, calibration_periods: int, *, periods_co
         ``actual_survivors`` and ``projected_survivors`` (scaled to the histories' total weight),
         ``calibration`` (True up to ``calibration_periods``).
     """
-    k = int(calibration_periods)
-    model = ShiftedBetaGeoModel(periods_col, churned_col, weights_col, tol)
+    k, model = int(calibration_periods), ShiftedBetaGeoModel(periods_col, churned_col, weights_col, tol)
     n, c, w = model._data(histories)
     if k < 1:
         raise ParameterError(f"calibration_periods must be >= 1, got {calibration_periods}")
