@@ -23,7 +23,13 @@ from crm_research.churn import (
     lift_table,
     rfm_summary,
 )
-from crm_research.churn.classifier import FEATURE_DESCRIPTIONS, describe_driver
+from crm_research.churn.classifier import (
+    FEATURE_DESCRIPTIONS,
+    FEATURE_UNITS,
+    NO_DRIVER,
+    describe_driver,
+    describe_driver_value,
+)
 from crm_research.errors import ParameterError
 
 TRAIN, TEST, HORIZON = "2024-10-01", "2025-10-01", 90  # same season a year apart
@@ -74,6 +80,11 @@ def plant_leak(tables: dict, cutoff, horizon) -> dict:
 @pytest.fixture(scope="module")
 def model(tables):
     return ChurnClassifier(horizon_days=HORIZON).fit(tables, TRAIN)
+
+
+@pytest.fixture(scope="module")
+def test_features(tables):
+    return churn_features(tables, TEST)
 
 
 def test_features_ignore_everything_after_the_cutoff(tables):
@@ -136,48 +147,100 @@ def test_lift_and_calibration_tables_by_hand():
     assert (ct["ci_lower"] <= ct["observed_rate"]).all() and (ct["ci_upper"] >= ct["observed_rate"]).all()
 
 
-class _Stub:
-    """Risk rises (sign 1) or falls (sign -1) with one feature only (index j): the driver must be
-    that feature."""
+def test_probabilities_are_calibrated_on_held_out_customers_and_keep_the_ranking(test_features, model):
+    assert model.calibration_ in ("sigmoid", "beta", "isotonic")
+    scores = model.calibration_scores_
+    assert scores["method"].tolist() == ["uncalibrated", "sigmoid", "beta", "isotonic"]
+    assert scores.loc[scores["chosen"], "method"].item() == model.calibration_
+    # the held-out customers are a quarter of the training cut-off's, drawn with the seed
+    n = model.n_fit_ + model.n_validation_
+    assert model.n_validation_ == pytest.approx(0.25 * n, abs=1) and scores["note"].str.len().gt(0).all()
+    # the boosting's own probabilities are over-confident on customers it did not learn from
+    unc = scores.set_index("method").loc["uncalibrated"]
+    assert unc["log_loss"] > scores.loc[scores["chosen"], "log_loss"].item() + 0.01
+    out = model.predict_features(test_features, drivers=False)
+    contrib = model.contributions_features(test_features)
+    p, raw = out["p_churn"].to_numpy(), contrib["log_odds"].to_numpy()
+    assert (p > 0).all() and (p < 1).all()
+    assert (np.round(p, 12) > 0).all() and (np.round(p, 12) < 1).all()     # no mass at 0 or 1, even rounded
+    assert len(np.unique(p)) > 0.9 * len(p)                                # no isotonic steps
+    order = np.argsort(raw, kind="stable")                                 # the base model's ranking, kept
+    assert (np.diff(p[order]) >= 0).all() and (np.diff(p[order])[np.diff(raw[order]) > 0] > 0).all()
 
-    def __init__(self, j, sign=1.0):
-        self.j = j
-        self.sign = sign
 
-    def predict_proba(self, X):
-        p = expit(self.sign * X[:, self.j] / 30.0 - 2)
-        return np.column_stack([1 - p, p])
+def test_contributions_add_up_to_the_log_odds(tables, test_features, model):
+    contrib = model.contributions(tables, TEST)
+    phi = contrib[model.feature_names_].to_numpy()
+    assert np.abs(contrib["baseline"] + phi.sum(axis=1) - contrib["log_odds"]).max() < 1e-6
+    X = test_features[model.feature_names_].to_numpy(dtype=float)
+    assert np.isnan(X).any()                                        # missing values routed as the trees route them
+    assert np.allclose(contrib["log_odds"], model.estimator_.decision_function(X), atol=1e-12)
+    # the baseline is the expected log-odds of the customers the model learned from
+    logistic = ChurnClassifier(horizon_days=HORIZON, model="logistic").fit(tables, TRAIN)
+    lc = logistic.contributions_features(test_features)
+    lphi = lc[logistic.feature_names_].to_numpy()
+    assert np.abs(lc["baseline"] + lphi.sum(axis=1) - lc["log_odds"]).max() < 1e-6
+    coef = logistic.estimator_[-1].coef_[0]
+    j = logistic.feature_names_.index("recency_days")
+    x = test_features["recency_days"].to_numpy()
+    scaler = logistic.estimator_[0]
+    assert np.allclose(lphi[:, j], coef[j] * ((x - scaler.mean_[j]) / scaler.scale_[j] - logistic._z_mean_[j]))
 
 
-def test_driver_is_the_feature_that_raises_the_risk(tables, model):
-    import copy
+def simulated_features(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Five features; churn depends on recency_days only for a subgroup (active_subscription = 1),
+    and on nothing for the others."""
+    rng = np.random.default_rng(seed)
+    f = pd.DataFrame({"customer_id": np.arange(n),
+                      "recency_days": rng.gamma(2.0, 30.0, n),
+                      "n_orders": rng.poisson(4.0, n).astype(float),
+                      "site_visits_90d": rng.poisson(3.0, n).astype(float),
+                      "age": rng.normal(40.0, 10.0, n),
+                      "active_subscription": (rng.random(n) < 0.5).astype(float)})
+    group = f["active_subscription"].to_numpy() == 1
+    logit = np.where(group, -2.0 + 3.0 * (f["recency_days"].to_numpy() - 60.0) / 25.0, -1.0)
+    return f, (rng.random(n) < expit(logit)).astype(int), group
 
-    m = copy.deepcopy(model)
-    j = m.feature_names_.index("recency_days")
-    m.estimator_ = _Stub(j)
-    out = m.predict(tables, TEST)
-    feats = churn_features(tables, TEST)
-    above = feats["recency_days"].to_numpy() > m.reference_["recency_days"]
-    assert (out.loc[above, "driver"] == "recency_days").all()
-    assert (out.loc[~above, "driver"] == "none").all()
-    ref_p = expit(m.reference_["recency_days"] / 30.0 - 2)
-    assert np.allclose(out.loc[above, "driver_effect"], out.loc[above, "p_churn"] - ref_p)
-    assert (out.loc[above, "driver_description"] == "long time since the last purchase").all()
-    assert (out.loc[~above, "driver_description"] == "no single driver").all()
-    # risk that falls with recency: the driver is then a *short* time since the last purchase,
-    # and the description must say so rather than repeat the usual direction
-    m.estimator_ = _Stub(j, sign=-1.0)
-    out = m.predict(tables, TEST)
-    below = feats["recency_days"].to_numpy() < m.reference_["recency_days"]
-    assert (out.loc[below, "driver"] == "recency_days").all()
-    assert (out.loc[below, "driver_description"] == "short time since the last purchase").all()
+
+@pytest.mark.parametrize("kind", ["gbm", "logistic"])
+def test_the_driver_of_a_subgroup_is_the_feature_its_churn_depends_on(kind):
+    f, y, group = simulated_features(6_000, seed=11)
+    m = ChurnClassifier(model=kind, seed=1).fit_features(f, y)
+    test, _, group = simulated_features(3_000, seed=12)
+    out = m.predict_features(test)
+    late = group & (test["recency_days"].to_numpy() > 100)      # the subgroup, with a long time since the purchase
+    assert late.sum() > 150
+    assert (out.loc[late, "driver"] == "recency_days").mean() > 0.97
+    assert (out.loc[late, "driver_description"] == "long time since the last purchase").mean() > 0.97
+    assert (out.loc[late, "driver_contribution"] > 0.5).mean() > 0.97
+    # the contribution is the model's own: its log-odds without it give back p_churn minus driver_effect
+    phi = m.contributions_features(test)
+    i = np.flatnonzero(late)[0]
+    assert out.loc[i, "driver_contribution"] == pytest.approx(phi.loc[i, "recency_days"])
+    assert out.loc[i, "driver_effect"] == pytest.approx(
+        out.loc[i, "p_churn"] - m.calibrator_.predict([phi.loc[i, "log_odds"] - phi.loc[i, "recency_days"]])[0])
+    detail = out.loc[i, "driver_detail"]
+    assert detail.startswith("long time since the last purchase: ") and "days (typical " in detail
+    assert phi.loc[late, "recency_days"].median() > 1.0
+    # a customer none of whose features raises the risk says so plainly
+    none = out["driver"] == "none"
+    assert none.any() and (out.loc[none, "driver_description"] == NO_DRIVER).all()
+    assert (out.loc[none, "driver_contribution"] == 0).all() and (out.loc[none, "driver_effect"] == 0).all()
+    assert (out.loc[~none, "driver_contribution"] > 0).all()
 
 
 def test_driver_descriptions_follow_the_direction(tables):
     assert describe_driver("n_orders", 12.0, 3.0) == "many orders"
     assert describe_driver("n_orders", 1.0, 3.0) == "few orders"
     assert describe_driver("days_since_visit", np.nan, 20.0) == "no site visit on record"
-    assert describe_driver("none", 1.0, 0.0) == "no single driver"
+    assert describe_driver("none", 1.0, 0.0) == NO_DRIVER == "no single fact stands out"
+    assert describe_driver_value("recency_days", 210.4, 45.0) == "long time since the last purchase: 210 days (typical 45)"
+    assert describe_driver_value("promo_share", 0.8, 0.1) == "buys mostly on promotion: 80% (typical 10%)"
+    assert describe_driver_value("revenue", 1234.5, 310.0) == "high total spend: 1,234 (typical 310)"
+    assert describe_driver_value("overdue_ratio", 2.34, 0.8) == (
+        "overdue versus their own purchase rhythm: 2.3 times their usual gap (typical 0.8)")
+    assert describe_driver_value("mean_csat", np.nan, 4.0) == "no rated support ticket"
+    assert set(FEATURE_UNITS) == set(FEATURE_DESCRIPTIONS)
     assert describe_driver("new_feature", 2.0, 1.0) == "new_feature above typical"
     # every feature has a description both ways
     assert set(churn_features(tables, TEST).columns) - {"customer_id"} <= set(FEATURE_DESCRIPTIONS)

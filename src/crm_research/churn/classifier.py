@@ -13,7 +13,15 @@ Discipline against leakage
 * Train and test are split **by time**: the model is fitted at an earlier cut-off and evaluated
   at a later one, at least ``horizon_days`` later so that no training label looks past the
   test cut-off. Never a random split of rows.
-* Probabilities are calibrated (isotonic, 5-fold, within the training cut-off).
+* Probabilities are calibrated on customers the model did not learn from: at the training
+  cut-off a stratified share of the customers (``validation_size``, drawn with the seed) is held
+  out, the base model learns from the rest, and the calibration map (sigmoid, beta or smoothed
+  isotonic: :mod:`crm_research.churn.calibration`) is chosen and fitted on the held-out share. The
+  map is strictly increasing (the ranking is the base model's) and never gives exactly 0 or 1.
+* Each customer's risk driver is the model's own contribution: the raw log-odds of churn split
+  into one signed term per feature (logistic: coefficient x standardised value; gradient
+  boosting: Saabas path contributions with node values = the training-weighted mean of the
+  leaves below), which add up to the customer's log-odds minus the model's baseline.
 
 The row-level scans run on the engine layer (Ibis): tables may be DataFrames or engine tables.
 """
@@ -25,15 +33,21 @@ from collections.abc import Mapping
 import ibis
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from crm_research import summaries
+from crm_research.churn.calibration import (
+    CALIBRATION_METHODS,
+    ProbabilityCalibrator,
+    calibration_metrics,
+    expected_calibration_error,
+)
 from crm_research.engine import collect, engine_function
 from crm_research.errors import CRMError, ParameterError
 
@@ -43,9 +57,15 @@ __all__ = [
     "ChurnClassifier",
     "classification_metrics",
     "calibration_table",
+    "calibration_metrics",
+    "expected_calibration_error",
     "lift_table",
     "FEATURE_DESCRIPTIONS",
+    "FEATURE_UNITS",
+    "NO_DRIVER",
     "describe_driver",
+    "describe_driver_value",
+    "tree_contributions",
 ]
 
 DAY = pd.Timedelta(days=1)
@@ -92,15 +112,34 @@ MISSING_DESCRIPTIONS = {
 """Description of a driver whose feature is undefined (missing) for the customer."""
 
 
+NO_DRIVER = "no single fact stands out"
+"""Driver description of a customer none of whose features raises the risk (no positive
+contribution to the log-odds of churn)."""
+
+FEATURE_UNITS: dict[str, str] = {
+    "recency_days": "days", "tenure_days": "days", "n_purchase_days": "purchase days", "n_orders": "orders",
+    "revenue": "currency", "avg_order_value": "currency", "mean_gap_days": "days",
+    "overdue_ratio": "times their usual gap", "orders_90d": "orders", "orders_prev_90d": "orders",
+    "revenue_90d": "currency", "returned_share": "share", "cancelled_orders": "orders", "promo_share": "share",
+    "site_visits_30d": "visits", "site_visits_90d": "visits", "days_since_visit": "days",
+    "carts_90d": "add-to-carts", "tickets_180d": "tickets", "open_tickets": "tickets", "mean_csat": "score",
+    "last_nps": "score", "active_subscription": "subscriptions", "ended_subscription": "subscriptions",
+    "age": "years",
+}
+"""Unit of each feature in a driver's wording: ``"currency"`` and ``"score"`` print the bare
+number, ``"share"`` a percentage, anything else is written after the number."""
+
+
 def describe_driver(name: str, value: float, reference: float) -> str:
     """Plain words for risk driver ``name`` of a customer whose feature is ``value``.
 
     ``reference`` is the typical customer's value: above it the first description of
     :data:`FEATURE_DESCRIPTIONS` applies, below it the second; a missing ``value`` gets
-    :data:`MISSING_DESCRIPTIONS`. ``"none"`` is ``"no single driver"``.
+    :data:`MISSING_DESCRIPTIONS`. ``"none"`` is :data:`NO_DRIVER`
+    (``"no single fact stands out"``).
     """
     if name == "none":
-        return "no single driver"
+        return NO_DRIVER
     if value is None or not np.isfinite(value):
         return MISSING_DESCRIPTIONS.get(name, f"{name} unknown")
     if name not in FEATURE_DESCRIPTIONS:
@@ -108,6 +147,38 @@ def describe_driver(name: str, value: float, reference: float) -> str:
     high, low = FEATURE_DESCRIPTIONS[name]
     return high if value > reference else low
 
+
+def _number(value: float, unit: str) -> str:
+    if unit == "share":
+        return f"{value:.0%}"
+    if unit == "currency" or abs(value) >= 100:
+        text = f"{value:,.0f}"
+    elif abs(value - round(value)) < 0.05:
+        text = f"{round(value):,.0f}"
+    else:
+        text = f"{value:.1f}"
+    return text
+
+
+def describe_driver_value(name: str, value: float, reference: float) -> str:
+    """:func:`describe_driver` with the customer's value and the typical one, in the feature's unit.
+
+    Examples
+    --------
+    >>> describe_driver_value("recency_days", 210.4, 45.0)
+    'long time since the last purchase: 210 days (typical 45)'
+    >>> describe_driver_value("promo_share", 0.8, 0.1)
+    'buys mostly on promotion: 80% (typical 10%)'
+    >>> describe_driver_value("days_since_visit", float("nan"), 20.0)
+    'no site visit on record'
+    """
+    words = describe_driver(name, value, reference)
+    if name == "none" or value is None or not np.isfinite(value):
+        return words
+    unit = FEATURE_UNITS.get(name, "")
+    after = "" if unit in ("", "currency", "score", "share") else f" {unit}"
+    typical = _number(reference, unit) if np.isfinite(reference) else "unknown"
+    return f"{words}: {_number(value, unit)}{after} (typical {typical})"
 
 
 def _ts(value) -> ibis.expr.types.Scalar:
@@ -393,11 +464,15 @@ def classification_metrics(y, p) -> pd.DataFrame:
 def calibration_table(y, p, n_bins: int = 10) -> pd.DataFrame:
     """Observed churn rate against predicted probability, in equal-count bins of the prediction.
 
+    The points of the reliability curve; :func:`calibration_metrics` sums them up (Brier score,
+    expected calibration error over the same bins, log loss).
+
     Returns
     -------
     DataFrame
         ``bin`` (1 = lowest predictions), ``n``, ``mean_predicted``, ``observed_rate``,
-        ``ci_lower``, ``ci_upper`` (Wilson 95 % interval of the observed rate).
+        ``ci_lower``, ``ci_upper`` (Wilson 95 % interval of the observed rate), ``gap``
+        (``observed_rate - mean_predicted``: positive = more churn than predicted).
     """
     y, p = _yp(y, p)
     order = np.argsort(p, kind="stable")
@@ -411,7 +486,7 @@ def calibration_table(y, p, n_bins: int = 10) -> pd.DataFrame:
         n, k = int(m.sum()), float(y[m].sum())
         lo, hi = _wilson(k, n)
         rows.append({"bin": b + 1, "n": n, "mean_predicted": float(p[m].mean()),
-                     "observed_rate": k / n, "ci_lower": lo, "ci_upper": hi})
+                     "observed_rate": k / n, "ci_lower": lo, "ci_upper": hi, "gap": k / n - float(p[m].mean())})
     return pd.DataFrame(rows)
 
 
@@ -466,6 +541,73 @@ def lift_table(y, p, n_groups: int = 10) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def _node_expectations(nodes: np.ndarray) -> np.ndarray:
+    """Each node's expected raw prediction: the training-count-weighted mean of its leaves."""
+    e = nodes["value"].astype(float).copy()
+    order, stack = [], [0]
+    while stack:  # pre-order; reversed, every child comes before its parent
+        i = stack.pop()
+        order.append(i)
+        if not nodes["is_leaf"][i]:
+            stack += [int(nodes["left"][i]), int(nodes["right"][i])]
+    count = nodes["count"].astype(float)
+    for i in reversed(order):
+        if not nodes["is_leaf"][i]:
+            left, right = int(nodes["left"][i]), int(nodes["right"][i])
+            e[i] = (count[left] * e[left] + count[right] * e[right]) / (count[left] + count[right])
+    return e
+
+
+def tree_contributions(model: HistGradientBoostingClassifier, X) -> tuple[np.ndarray, float]:
+    """Saabas path contributions of a fitted binary :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+
+    Each tree's node gets its expected raw prediction (the training-count-weighted mean of the
+    leaves below it, i.e. the path-dependent conditional expectation). Walking a customer down a
+    tree, every split moves the expectation from the node to the child taken; that change is
+    credited to the split's feature (Saabas 2014, "Interpreting random forests"). Summed over the
+    trees, the contributions of a customer add up exactly to the model's raw log-odds minus the
+    baseline (the initial prediction plus each tree's root expectation): local accuracy.
+
+    Parameters
+    ----------
+    model : HistGradientBoostingClassifier
+        Fitted on a binary target, numeric features only.
+    X : array-like of shape (n_customers, n_features)
+        Feature matrix as given to the model (NaN = missing, routed as the model routes it).
+
+    Returns
+    -------
+    (ndarray of shape (n_customers, n_features), float)
+        Contributions to the log-odds of class 1 (positive = raises it), and the baseline
+        (log-odds).
+    """
+    X = np.asarray(X, dtype=float)
+    if getattr(model, "n_trees_per_iteration_", None) != 1:
+        raise CRMError("tree_contributions needs a fitted binary HistGradientBoostingClassifier")
+    n, m = X.shape
+    phi = np.zeros((n, m))
+    baseline = float(np.ravel(model._baseline_prediction)[0])
+    for iteration in model._predictors:
+        nodes = iteration[0].nodes
+        if nodes["is_categorical"].any():
+            raise CRMError("tree_contributions does not handle categorical splits: pass numeric features")
+        e = _node_expectations(nodes)
+        baseline += float(e[0])
+        stack = [(0, np.arange(n))]
+        while stack:
+            i, rows = stack.pop()
+            if nodes["is_leaf"][i] or len(rows) == 0:
+                continue
+            f = int(nodes["feature_idx"][i])
+            x = X[rows, f]
+            go_left = np.where(np.isnan(x), bool(nodes["missing_go_to_left"][i]), x <= nodes["num_threshold"][i])
+            left, right = int(nodes["left"][i]), int(nodes["right"][i])
+            phi[rows[go_left], f] += e[left] - e[i]
+            phi[rows[~go_left], f] += e[right] - e[i]
+            stack += [(left, rows[go_left]), (right, rows[~go_left])]
+    return phi, baseline
+
+
 class ChurnClassifier:
     """Calibrated churn classifier with a time split and a per-customer risk driver.
 
@@ -478,52 +620,75 @@ class ChurnClassifier:
     model : {"gbm", "logistic"}
         Histogram gradient boosting (handles missing values and non-linear rhythm effects) or
         a standardised logistic regression (missing values imputed by the training median).
-    calibration : {"isotonic", "sigmoid"}
-        Probability calibration, fitted by 5-fold cross-validation at the training cut-off.
+    calibration : {"auto", "sigmoid", "beta", "isotonic"}
+        Map from the model's raw log-odds to a probability, fitted on the validation customers
+        (:class:`~crm_research.churn.calibration.ProbabilityCalibrator`): ``"auto"`` chooses
+        by log loss among sigmoid, beta and (with at least 1,000 validation customers of each
+        class) smoothed isotonic. Every map keeps the model's ranking and stays strictly
+        inside (0, 1).
     seed : int
-        Seed of the model's random steps (the boosting itself is deterministic here).
+        Seed of the validation split and of the calibration's folds (the boosting itself is
+        deterministic here).
+    features : sequence of str, optional
+        Feature subset (default: every column of :func:`churn_features` except the id).
+    validation_size : float
+        Share of the customers at the training cut-off held out (stratified by the label) to
+        choose and fit the calibration; the base model learns from the others.
 
     Notes
     -----
     Fitting and scoring run single-threaded (``threadpoolctl``): on a shared 2-core machine
     OpenMP's busy-waiting threads made the gradient boosting about 10x slower (measured:
     126 s against 12.7 s for one fit under load), and one thread also fixes the summation order.
-    features : sequence of str, optional
-        Feature subset (default: every column of :func:`churn_features` except the id).
 
     Attributes
     ----------
     train_cutoff_ : Timestamp
     feature_names_ : list of str
     reference_ : Series
-        Training medians: the "typical customer" against whom drivers are measured.
+        Medians of the customers the model learned from (imputation of the logistic model).
+    typical_ : Series
+        The typical value each driver is described against: the training mean for the logistic
+        model (the point its contributions are measured from), the median for the boosting.
+    estimator_ : sklearn estimator
+        The base model (fitted on the customers not held out).
+    calibrator_ : ProbabilityCalibrator
+        The calibration map; ``calibration_`` names it and ``calibration_scores_`` holds the
+        candidates' cross-validated log loss, Brier score and ECE on the validation customers.
+    n_fit_, n_validation_ : int
+        Customers the base model learned from, and customers held out for the calibration.
     train_metrics_ : DataFrame
-        :func:`classification_metrics` on the training cut-off (optimistic, for reference).
+        :func:`classification_metrics` on all customers of the training cut-off (optimistic,
+        for reference).
     """
 
     def __init__(self, horizon_days: float = 90.0, active_days: float = 365.0, model: str = "gbm",
-                 calibration: str = "isotonic", seed: int = 0, features=None):
+                 calibration: str = "auto", seed: int = 0, features=None, validation_size: float = 0.25):
         self.horizon_days = horizon_days
         self.active_days = active_days
         self.model = model
         self.calibration = calibration
         self.seed = seed
         self.features = features
+        self.validation_size = validation_size
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_"))
+        fitted = ""
+        if hasattr(self, "estimator_"):
+            at = "" if self.train_cutoff_ is None else f" at {self.train_cutoff_.date()}"
+            fitted = (f"; trained{at} on {self.n_fit_:,} customers, calibration_={self.calibration_!r} "
+                      f"on {self.n_validation_:,}")
+        return f"{type(self).__name__}({args}){fitted}"
 
     def _estimator(self):
         if self.model == "gbm":
-            base = HistGradientBoostingClassifier(
+            return HistGradientBoostingClassifier(
                 max_iter=150, learning_rate=0.08, max_leaf_nodes=15, min_samples_leaf=40,
                 l2_regularization=1.0, early_stopping=False, random_state=self.seed)
-        elif self.model == "logistic":
-            base = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
-        else:
-            raise ParameterError(f"model must be 'gbm' or 'logistic', got {self.model!r}")
-        if self.calibration not in ("isotonic", "sigmoid"):
-            raise ParameterError(f"calibration must be 'isotonic' or 'sigmoid', got {self.calibration!r}")
-        # ensemble=False: one model refitted on all rows, calibrated on 5-fold out-of-fold
-        # predictions (one model to evaluate when scoring and explaining, not five)
-        return CalibratedClassifierCV(base, method=self.calibration, cv=5, ensemble=False)
+        if self.model == "logistic":
+            return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+        raise ParameterError(f"model must be 'gbm' or 'logistic', got {self.model!r}")
 
     def _matrix(self, feats: pd.DataFrame) -> np.ndarray:
         X = feats[self.feature_names_].to_numpy(dtype=float)
@@ -531,8 +696,25 @@ class ChurnClassifier:
             X = np.where(np.isnan(X), self.reference_.to_numpy()[None, :], X)
         return X
 
+    def _raw(self, X: np.ndarray) -> np.ndarray:
+        """The base model's raw score: log-odds of churn."""
+        return np.asarray(self.estimator_.decision_function(X), dtype=float).ravel()
+
+    def _contributions(self, X: np.ndarray) -> tuple[np.ndarray, float]:
+        """Per-feature contributions to the raw log-odds (n x features) and the baseline."""
+        if self.model == "logistic":
+            scaler, lr = self.estimator_[0], self.estimator_[-1]
+            coef = lr.coef_[0]
+            return (scaler.transform(X) - self._z_mean_) * coef, float(lr.intercept_[0] + coef @ self._z_mean_)
+        return tree_contributions(self.estimator_, X)
+
     def fit(self, tables: Mapping[str, object], cutoff, data_end=None) -> ChurnClassifier:
-        """Build features at ``cutoff`` and labels over the following horizon, then fit."""
+        """Build features at ``cutoff`` and labels over the following horizon, then fit.
+
+        The base model learns from ``1 - validation_size`` of the customers; the calibration is
+        chosen and fitted on the others (a stratified draw with ``seed``).
+        """
+        self._check_params()
         cut = summaries.as_utc_timestamp(cutoff)
         feats = churn_features(tables, cut, self.active_days)
         labels = churn_labels(tables["orders"], feats, cut, self.horizon_days, data_end)
@@ -540,20 +722,69 @@ class ChurnClassifier:
         if len(np.unique(y)) < 2 or min(y.sum(), len(y) - y.sum()) < 10:
             raise CRMError(f"training cut-off {cut.date()} gives {int(y.sum())} churners among "
                            f"{len(y)} customers: too few of one class to fit")
-        names = [c for c in feats.columns if c != "customer_id"]
+        self.fit_features(feats, y)
+        self.train_cutoff_ = cut
+        return self
+
+    def fit_features(self, features: pd.DataFrame, churned) -> ChurnClassifier:
+        """Fit on a per-customer feature table and its labels (the second half of :meth:`fit`).
+
+        Parameters
+        ----------
+        features : DataFrame
+            ``customer_id`` and numeric features, one row per customer (e.g.
+            :func:`churn_features`).
+        churned : array-like of 0/1
+            Label of each row (1 = churned over the horizon).
+        """
+        self._check_params()
+        y = np.asarray(churned)
+        if len(y) != len(features) or not np.isin(y, (0, 1)).all():
+            raise CRMError(f"churned must hold one 0/1 label per row of features ({len(y)} labels, "
+                           f"{len(features)} rows)")
+        y = y.astype(np.int64)
+        n_min = int(min(y.sum(), len(y) - y.sum()))
+        if n_min < 10:
+            raise CRMError(f"{int(y.sum())} churners among {len(y)} customers: too few of one class to fit "
+                           "(at least 10 of each)")
+        names = [c for c in features.columns if c != "customer_id"]
         if self.features is not None:
             unknown = [c for c in self.features if c not in names]
             if unknown:
                 raise ParameterError(f"unknown feature(s) {unknown}; available: {names}")
             names = list(self.features)
+        fit_rows, val_rows = train_test_split(np.arange(len(y)), test_size=self.validation_size, stratify=y,
+                                              random_state=self.seed)
+        fit_rows, val_rows = np.sort(fit_rows), np.sort(val_rows)
+        train = features.iloc[fit_rows]
         self.feature_names_ = names
-        self.reference_ = feats[names].median(numeric_only=True).reindex(names).fillna(0.0)
+        self.reference_ = train[names].median(numeric_only=True).reindex(names).fillna(0.0)
+        X = self._matrix(features)
         with threadpool_limits(1):
-            self.estimator_ = self._estimator().fit(self._matrix(feats), y)
-            p = self.estimator_.predict_proba(self._matrix(feats))[:, 1]
-        self.train_cutoff_ = cut
-        self.train_metrics_ = classification_metrics(y, p)
+            self.estimator_ = self._estimator().fit(X[fit_rows], y[fit_rows])
+            raw = self._raw(X)
+            self.calibrator_ = ProbabilityCalibrator(method=self.calibration, seed=self.seed).fit(
+                raw[val_rows], y[val_rows])
+        if self.model == "logistic":
+            self._z_mean_ = self.estimator_[0].transform(X[fit_rows]).mean(axis=0)
+            self.typical_ = pd.Series(X[fit_rows].mean(axis=0), index=names)
+        else:
+            self.typical_ = self.reference_.copy()
+        self.calibration_ = self.calibrator_.method_
+        self.calibration_scores_ = self.calibrator_.scores_
+        self.n_fit_, self.n_validation_ = int(len(fit_rows)), int(len(val_rows))
+        self.train_cutoff_ = None
+        self.train_metrics_ = classification_metrics(y, self.calibrator_.predict(raw))
         return self
+
+    def _check_params(self):
+        if self.model not in ("gbm", "logistic"):
+            raise ParameterError(f"model must be 'gbm' or 'logistic', got {self.model!r}")
+        if self.calibration not in ("auto", *CALIBRATION_METHODS):
+            raise ParameterError(f"calibration must be 'auto' or one of {list(CALIBRATION_METHODS)}, "
+                                 f"got {self.calibration!r}")
+        if not 0.05 <= float(self.validation_size) <= 0.5:
+            raise ParameterError(f"validation_size must be a share between 0.05 and 0.5, got {self.validation_size!r}")
 
     def _require_fit(self):
         if not hasattr(self, "estimator_"):
@@ -564,46 +795,91 @@ class ChurnClassifier:
 
         Parameters
         ----------
+        tables : mapping of str to DataFrame or ibis.Table
+            As for :func:`churn_features`.
+        as_of : date-like
+            Scoring date (UTC, exclusive): features from rows strictly before it.
         drivers : bool
-            Add the risk driver: the feature whose value, replaced by the typical (training
-            median) customer's, lowers the predicted probability the most.
+            Add each customer's risk driver: the feature with the largest positive contribution
+            to the customer's log-odds of churn (:meth:`contributions`).
 
         Returns
         -------
         DataFrame
-            ``customer_id``, ``p_churn`` (probability), and with ``drivers``: ``driver``
-            (feature name, ``"none"`` when no feature raises the risk above the typical
-            customer's), ``driver_description`` (plain words, in the direction the customer
-            differs from the typical one: :func:`describe_driver`), ``driver_effect``
-            (probability points the driver adds). Sorted by ``customer_id``.
+            Sorted by ``customer_id``: ``customer_id``, ``p_churn`` (calibrated probability,
+            strictly between 0 and 1), and with ``drivers``: ``driver`` (feature name,
+            ``"none"`` when no feature raises the risk), ``driver_description`` (plain words in
+            the direction the customer differs from the typical one, :func:`describe_driver`;
+            :data:`NO_DRIVER` for ``"none"``), ``driver_detail`` (the same with the customer's
+            value and the typical one, :func:`describe_driver_value`, e.g. "long time since the
+            last purchase: 210 days (typical 45)"), ``driver_contribution`` (log-odds the driver
+            adds; 0 for ``"none"``), ``driver_effect`` (probability points the driver adds:
+            ``p_churn`` minus the probability of the log-odds without it).
+        """
+        self._require_fit()
+        return self.predict_features(churn_features(tables, as_of, self.active_days), drivers=drivers)
+
+    def _features_matrix(self, features: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in ["customer_id", *self.feature_names_] if c not in features.columns]
+        if missing:
+            raise CRMError(f"table 'features' has no column(s) {missing}: build it with churn_features or "
+                           "the same columns the model was fitted on")
+        return self._matrix(features)
+
+    def predict_features(self, features: pd.DataFrame, drivers: bool = True) -> pd.DataFrame:
+        """:meth:`predict` on a per-customer feature table (columns as at fit), in its row order."""
+        self._require_fit()
+        X = self._features_matrix(features)
+        out = features[["customer_id"]].reset_index(drop=True)
+        with threadpool_limits(1):
+            raw = self._raw(X) if len(X) else np.array([], dtype=float)
+            out["p_churn"] = self.calibrator_.predict(raw)
+            if not drivers:
+                return out
+            phi = self._contributions(X)[0] if len(X) else np.zeros((0, len(self.feature_names_)))
+        best = np.argmax(phi, axis=1) if len(X) else np.array([], dtype=np.int64)
+        rows = np.arange(len(X))
+        contribution = phi[rows, best]
+        raises = contribution > 1e-9
+        names = np.where(raises, np.asarray(self.feature_names_, dtype=object)[best], "none")
+        value = features[self.feature_names_].to_numpy(dtype=float)[rows, best]  # as observed, not imputed
+        typical = self.typical_.to_numpy(dtype=float)[best]
+        contribution = np.where(raises, contribution, 0.0)
+        out["driver"] = names
+        out["driver_description"] = [describe_driver(n, v, r) for n, v, r in zip(names, value, typical, strict=True)]
+        out["driver_detail"] = [describe_driver_value(n, v, r) for n, v, r in zip(names, value, typical, strict=True)]
+        out["driver_contribution"] = contribution
+        out["driver_effect"] = out["p_churn"].to_numpy() - self.calibrator_.predict(raw - contribution)
+        return out
+
+    def contributions(self, tables: Mapping[str, object], as_of) -> pd.DataFrame:
+        """Each customer's log-odds of churn split into one signed term per feature.
+
+        Logistic model: coefficient x (standardised value - its training mean). Gradient
+        boosting: Saabas path contributions (:func:`tree_contributions`). Positive terms raise
+        the risk. For every customer ``baseline + sum of the feature columns = log_odds``
+        (exactly, up to floating point).
+
+        Returns
+        -------
+        DataFrame
+            ``customer_id``, ``log_odds`` (the base model's raw score), ``baseline``, then one
+            column per feature (log-odds). Sorted by ``customer_id``.
         """
         self._require_fit()
         feats = churn_features(tables, as_of, self.active_days)
-        out = feats[["customer_id"]].copy()
-        if len(feats) == 0:
-            out["p_churn"] = np.array([], dtype=float)
-            return out
-        X = self._matrix(feats)
+        return self.contributions_features(feats)
+
+    def contributions_features(self, features: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`contributions` on a per-customer feature table, in its row order."""
+        self._require_fit()
+        X = self._features_matrix(features)
         with threadpool_limits(1):
-            p = self.estimator_.predict_proba(X)[:, 1]
-            out["p_churn"] = p
-            if drivers:
-                effects = np.empty((len(p), len(self.feature_names_)))
-                for j in range(len(self.feature_names_)):
-                    Xr = X.copy()
-                    Xr[:, j] = self.reference_.iloc[j]
-                    effects[:, j] = p - self.estimator_.predict_proba(Xr)[:, 1]
-        if drivers:
-            best = np.argmax(effects, axis=1)
-            eff = effects[np.arange(len(p)), best]
-            names = np.asarray(self.feature_names_, dtype=object)[best]
-            names = np.where(eff > 1e-9, names, "none")
-            out["driver"] = names
-            raw = feats[self.feature_names_].to_numpy(dtype=float)[np.arange(len(p)), best]
-            ref = self.reference_.to_numpy(dtype=float)[best]
-            out["driver_description"] = [describe_driver(n, v, r) for n, v, r in zip(names, raw, ref, strict=True)]
-            out["driver_effect"] = np.where(eff > 1e-9, eff, 0.0)
-        return out
+            raw = self._raw(X) if len(X) else np.array([], dtype=float)
+            phi, base = self._contributions(X) if len(X) else (np.zeros((0, len(self.feature_names_))), np.nan)
+        out = pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), "log_odds": raw,
+                            "baseline": np.full(len(X), base)})
+        return pd.concat([out, pd.DataFrame(phi, columns=self.feature_names_)], axis=1)
 
     def evaluate(self, tables: Mapping[str, object], cutoff, data_end=None) -> pd.DataFrame:
         """Score the customers active at a later ``cutoff`` and attach their labels.
@@ -621,6 +897,9 @@ class ChurnClassifier:
             :func:`classification_metrics`, :func:`calibration_table`, :func:`lift_table`.
         """
         self._require_fit()
+        if self.train_cutoff_ is None:
+            raise CRMError("this ChurnClassifier was fitted on a feature table (fit_features), so its training "
+                           "cut-off is unknown and the time split cannot be checked: fit it with fit(tables, cutoff)")
         cut = summaries.as_utc_timestamp(cutoff)
         earliest = self.train_cutoff_ + pd.Timedelta(days=float(self.horizon_days))
         if cut < earliest:
