@@ -262,3 +262,9 @@ def test_at_risk_list_end_to_end(tables, model):
     top = lst.iloc[0]
     assert top["segment"] == "high value / high risk" and top["suggested_action"].startswith("personal outreach")
     assert lst["driver"].notna().all()
+    assert lst.attrs["ranked_by"].startswith("Ranked by value at risk") and lst["rank"].tolist() == lst[
+        "rank_value_at_risk"].tolist()
+    by_risk = at_risk_list(scores, rank_by="risk")
+    assert (np.diff(by_risk["p_churn"]) <= 0).all() and by_risk["rank"].tolist() == by_risk["rank_risk"].tolist()
+    # ranked by value, customers below the top-20's lowest chance by risk make the top 20
+    assert lst["p_churn"].head(20).min() < by_risk["p_churn"].iloc[19]

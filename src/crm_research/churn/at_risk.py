@@ -2,9 +2,11 @@
 
 Customers are ranked two ways: by churn risk, and by **value at risk** = P(churn) x the value the
 customer brings if they stay (e.g. ``value_if_alive`` of
-:func:`crm_research.churn.clv.customer_value`, currency over the CLV horizon). Each row carries
-the driver that raised the risk (e.g. from :meth:`ChurnClassifier.predict`) and a suggested
-action for its segment (value tier x risk band).
+:func:`crm_research.churn.clv.customer_value`, currency over the CLV horizon). The list is
+sorted by one of them (``rank_by``), says which in a plain sentence (``attrs["ranked_by"]``,
+:data:`RANKING_RULES`) and numbers its rows in a ``rank`` column. Each row carries the driver
+that raised the risk (e.g. from :meth:`ChurnClassifier.predict`) and a suggested action for its
+segment (value tier x risk band).
 
 The list holds the real ``customer_id``: pseudonymising ids for export is the notebook layer's
 job (``crm_research.privacy``).
@@ -20,7 +22,7 @@ import pandas as pd
 from crm_research.errors import CRMError, ParameterError
 
 __all__ = ["at_risk_list", "value_at_risk_range", "retention_campaign", "DEFAULT_ACTIONS", "RISK_ONLY_ACTIONS",
-           "VALUE_TIERS", "RISK_LEVELS", "RISK_CUTS", "VALUE_QUANTILES"]
+           "VALUE_TIERS", "RISK_LEVELS", "RISK_CUTS", "VALUE_QUANTILES", "RANKING_RULES"]
 
 VALUE_TIERS = ("high value", "mid value", "low value")
 RISK_LEVELS = ("high risk", "medium risk", "low risk")
@@ -50,11 +52,24 @@ RISK_ONLY_ACTIONS: dict[str, str] = {
 """Suggested action per risk level when the customers' value is unknown (no order amounts)."""
 
 
+RANKING_RULES: dict[str, str] = {
+    "value_at_risk": ("Ranked by value at risk: chance of no purchase × expected value; a customer with a lower "
+                      "chance but a higher value can rank above one with a higher chance."),
+    "risk": ("Ranked by risk: the chance of no purchase alone, highest first; the customer's value does not "
+             "change the order."),
+    "risk_no_value": ("Ranked by risk: the chance of no purchase alone, highest first (the customers' value is "
+                      "unknown)."),
+}
+"""The sentence :func:`at_risk_list` puts in ``attrs["ranked_by"]`` for each ranking (the last:
+ranked by risk because there is no value column)."""
+
+
 def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_col: str | None = "value_if_alive",
                  driver_col: str | None = "driver_description", customer_col: str = "customer_id",
                  risk_cuts: tuple[float, float] = RISK_CUTS, value_quantiles: tuple[float, float] = VALUE_QUANTILES,
-                 actions: Mapping[tuple[str, str], str] | None = None, top: int | None = None) -> pd.DataFrame:
-    """Rank customers by risk and by value at risk, with driver, segment and suggested action.
+                 actions: Mapping[tuple[str, str], str] | None = None, top: int | None = None,
+                 rank_by: str | None = None) -> pd.DataFrame:
+    """Rank customers by value at risk or by risk, with driver, segment and suggested action.
 
     Parameters
     ----------
@@ -76,22 +91,44 @@ def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_co
         ``(value tier, risk level) -> action``; defaults to :data:`DEFAULT_ACTIONS`. With
         ``value_col=None``: ``risk level -> action``, default :data:`RISK_ONLY_ACTIONS`.
     top : int, optional
-        Keep the ``top`` customers by value at risk.
+        Keep the first ``top`` customers of the ranking.
+    rank_by : {"value_at_risk", "risk"}, optional
+        The order of the list: value at risk (``p_churn * value``: where retention effort pays
+        most; the default with a ``value_col``) or the churn probability alone (the default, and
+        the only choice, without one).
 
     Returns
     -------
     DataFrame
-        Sorted by value at risk (descending; ties by ``customer_id``): ``customer_id``,
-        ``rank_value_at_risk`` (1 = most value at risk), ``rank_risk`` (1 = highest
-        probability), ``p_churn``, ``value`` (currency), ``value_at_risk`` (currency,
-        ``p_churn * value``), ``driver``, ``value_tier``, ``risk_level``, ``segment``,
-        ``suggested_action``. With ``value_col=None``: sorted by risk (ties by
-        ``customer_id``), and without ``rank_value_at_risk``, ``value``, ``value_at_risk`` and
-        ``value_tier`` (``segment`` is the risk level).
+        Sorted by ``rank_by`` (descending; ties by ``customer_id``): ``customer_id``, ``rank``
+        (1, 2, ... in the list's order), ``rank_value_at_risk`` (1 = most value at risk),
+        ``rank_risk`` (1 = highest probability), ``p_churn``, ``value`` (currency),
+        ``value_at_risk`` (currency, ``p_churn * value``), ``driver``, ``value_tier``,
+        ``risk_level``, ``segment``, ``suggested_action``. With ``value_col=None``: without
+        ``rank_value_at_risk``, ``value``, ``value_at_risk`` and ``value_tier`` (``segment`` is
+        the risk level). ``attrs["ranked_by"]`` states the ranking in one plain sentence
+        (:data:`RANKING_RULES`) and ``attrs["rank_by"]`` names it.
+
+    Examples
+    --------
+    >>> scores = pd.DataFrame({"customer_id": ["a", "b"], "p_churn": [0.9, 0.3], "value_if_alive": [100.0, 500.0]})
+    >>> at_risk_list(scores, driver_col=None)["customer_id"].tolist()         # 0.3 x 500 > 0.9 x 100
+    ['b', 'a']
+    >>> at_risk_list(scores, driver_col=None, rank_by="risk")["customer_id"].tolist()
+    ['a', 'b']
     """
+    if rank_by is None:
+        rank_by = "risk" if value_col is None else "value_at_risk"
+    if rank_by not in ("value_at_risk", "risk"):
+        raise ParameterError(f"rank_by must be 'value_at_risk' or 'risk', got {rank_by!r}")
+    if rank_by == "value_at_risk" and value_col is None:
+        raise ParameterError("rank_by='value_at_risk' needs a value_col (the value at stake); without values "
+                             "rank by 'risk'")
     lo, hi, p, v = _checked_scores(scores, p_churn_col, value_col, driver_col, customer_col, risk_cuts)
     if value_col is None:
-        return _risk_only(scores, p, lo, hi, driver_col, customer_col, actions, top)
+        out = _risk_only(scores, p, lo, hi, driver_col, customer_col, actions, top)
+        out.attrs.update(rank_by="risk", ranked_by=RANKING_RULES["risk_no_value"])
+        return out
     qlo, qhi = (float(x) for x in value_quantiles)
     if not 0 < qlo < qhi < 1:
         raise ParameterError(f"value_quantiles must satisfy 0 < low < high < 1, got {value_quantiles!r}")
@@ -119,11 +156,16 @@ def at_risk_list(scores: pd.DataFrame, *, p_churn_col: str = "p_churn", value_co
     rank_risk[by_risk] = np.arange(1, len(out) + 1)
     out["rank_risk"] = rank_risk
     by_var = np.lexsort((ids, -out["value_at_risk"].to_numpy()))
-    out = out.iloc[by_var].reset_index(drop=True)
-    out.insert(1, "rank_value_at_risk", np.arange(1, len(out) + 1, dtype=np.int64))
-    out.insert(2, "rank_risk", out.pop("rank_risk"))
+    rank_var = np.empty(len(out), dtype=np.int64)
+    rank_var[by_var] = np.arange(1, len(out) + 1)
+    out["rank_value_at_risk"] = rank_var
+    out = out.iloc[by_var if rank_by == "value_at_risk" else by_risk].reset_index(drop=True)
+    out.insert(1, "rank", np.arange(1, len(out) + 1, dtype=np.int64))
+    out.insert(2, "rank_value_at_risk", out.pop("rank_value_at_risk"))
+    out.insert(3, "rank_risk", out.pop("rank_risk"))
     if top is not None:
         out = out.head(int(top))
+    out.attrs.update(rank_by=rank_by, ranked_by=RANKING_RULES[rank_by])
     return out
 
 
@@ -173,7 +215,8 @@ def _risk_only(scores: pd.DataFrame, p: np.ndarray, lo: float, hi: float, driver
     })
     order = np.lexsort((out["customer_id"].astype(str).to_numpy(), -p))
     out = out.iloc[order].reset_index(drop=True)
-    out.insert(1, "rank_risk", np.arange(1, len(out) + 1, dtype=np.int64))
+    out.insert(1, "rank", np.arange(1, len(out) + 1, dtype=np.int64))
+    out.insert(2, "rank_risk", np.arange(1, len(out) + 1, dtype=np.int64))
     return out.head(int(top)) if top is not None else out
 
 
@@ -239,7 +282,8 @@ def retention_campaign(at_risk: pd.DataFrame, customers: int, save_rate: float, 
     Parameters
     ----------
     at_risk : DataFrame
-        :func:`at_risk_list` output, sorted by value at risk (highest first).
+        :func:`at_risk_list` output, in the order of its ranking (by value at risk, highest
+        first, unless it was ranked by risk: then the campaign contacts the likeliest to go).
     customers : int
         Customers contacted, from the top of the list (>= 1; fewer when the list is shorter).
     save_rate : float
