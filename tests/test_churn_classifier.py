@@ -240,6 +240,9 @@ def test_driver_descriptions_follow_the_direction(tables):
     assert describe_driver_value("overdue_ratio", 2.34, 0.8) == (
         "overdue versus their own purchase rhythm: 2.3 times their usual gap (typical 0.8)")
     assert describe_driver_value("mean_csat", np.nan, 4.0) == "no rated support ticket"
+    assert describe_driver_value("n_purchase_days", 1.0, 3.0) == "few purchase days: 1 purchase day (typical 3)"
+    assert describe_driver_value("tenure_days", 21.9, 253.2) == (
+        "recent customer (first purchase not long ago): 22 days (typical 253)")
     assert set(FEATURE_UNITS) == set(FEATURE_DESCRIPTIONS)
     assert describe_driver("new_feature", 2.0, 1.0) == "new_feature above typical"
     # every feature has a description both ways

@@ -148,10 +148,15 @@ def describe_driver(name: str, value: float, reference: float) -> str:
     return high if value > reference else low
 
 
+_SINGULAR = {"days": "day", "purchase days": "purchase day", "orders": "order", "visits": "visit",
+             "times their usual gap": "time their usual gap", "add-to-carts": "add-to-cart", "tickets": "ticket",
+             "subscriptions": "subscription", "years": "year"}
+
+
 def _number(value: float, unit: str) -> str:
     if unit == "share":
         return f"{value:.0%}"
-    if unit == "currency" or abs(value) >= 100:
+    if unit == "currency" or abs(value) >= 10:
         text = f"{value:,.0f}"
     elif abs(value - round(value)) < 0.05:
         text = f"{round(value):,.0f}"
@@ -176,9 +181,15 @@ def describe_driver_value(name: str, value: float, reference: float) -> str:
     if name == "none" or value is None or not np.isfinite(value):
         return words
     unit = FEATURE_UNITS.get(name, "")
-    after = "" if unit in ("", "currency", "score", "share") else f" {unit}"
+    number = _number(value, unit)
+    if unit in ("", "currency", "score", "share"):
+        after = ""
+    elif number == "1":
+        after = " " + _SINGULAR.get(unit, unit)
+    else:
+        after = f" {unit}"
     typical = _number(reference, unit) if np.isfinite(reference) else "unknown"
-    return f"{words}: {_number(value, unit)}{after} (typical {typical})"
+    return f"{words}: {number}{after} (typical {typical})"
 
 
 def _ts(value) -> ibis.expr.types.Scalar:
