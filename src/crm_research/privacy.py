@@ -27,6 +27,15 @@ A run's ``manifest.json`` records only the key's name and its :func:`fingerprint
 hash of a fixed text: it tells whether two runs used the same key and cannot be turned back
 into the key). :func:`reidentify` maps pseudonyms back to ids, given the key and the candidate
 ids (the client's data): ``crm-research reidentify TABLE.csv --key acme``.
+
+Consent: lists meant for contacting customers (the at-risk list, the cross-sell/upsell
+suggestions, the per-customer audience table) keep only the customers who may be contacted
+(:func:`contactable`, from the optional ``customers.marketing_consent`` and
+``customers.do_not_contact`` columns) and say how many were left out; analyses of behaviour
+(KPIs, segments, models) use every customer, as aggregate statistics. Each run records what it
+processed (:func:`processing_record`): categories of personal data read, purpose and legal
+basis, consent rule and counts, key fingerprint, outputs, retention and erasures
+(``crm-research forget``, :mod:`crm_research.run.erasure`).
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crm_research.data.model import TABLES
+from crm_research.data.model import CONSENT_COLUMNS, TABLES
 from crm_research.errors import CRMError
 
 __all__ = [
@@ -68,6 +77,14 @@ __all__ = [
     "pii_column_names",
     "check_no_pii",
     "find_emails",
+    "NO_CONSENT_NOTE",
+    "consent_columns",
+    "consent_rule",
+    "contactable",
+    "record_outreach",
+    "PERSONAL_DATA",
+    "processing_record",
+    "processing_lines",
 ]
 
 ENV_KEY = "CRM_RESEARCH_PSEUDO_KEY"
@@ -507,3 +524,318 @@ def check_no_pii(df: pd.DataFrame, name: str) -> None:
                     f"table {name!r} column {col!r} holds e-mail addresses: drop or "
                     f"pseudonymise the column before saving"
                 )
+
+
+# ---------------------------------------------------------------------------------------
+# consent: who an outreach list may name
+# ---------------------------------------------------------------------------------------
+
+NO_CONSENT_NOTE = "No consent data: the list is not filtered; check consent before contacting."
+"""The note of an outreach list when the data has no consent column."""
+
+OUTREACH_META = "outreach"
+"""Suffix of the run-folder file where a notebook records its outreach lists:
+``meta/<notebook>.outreach.json`` (see :func:`record_outreach`)."""
+
+
+def consent_columns(customers: pd.DataFrame | None) -> list[str]:
+    """The consent columns (:data:`~crm_research.data.model.CONSENT_COLUMNS`) that ``customers`` has."""
+    if customers is None:
+        return []
+    return [c for c in CONSENT_COLUMNS if c in customers.columns]
+
+
+def consent_rule(columns: Iterable[str]) -> str | None:
+    """The rule an outreach list follows, in words, for the consent columns the data has.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Consent columns present (see :func:`consent_columns`).
+
+    Returns
+    -------
+    str or None
+        None without consent columns (the lists are not filtered).
+    """
+    cols = [c for c in CONSENT_COLUMNS if c in set(columns)]
+    if not cols:
+        return None
+    parts = []
+    if "marketing_consent" in cols:
+        parts.append("their marketing_consent is yes (empty counts as no)")
+    if "do_not_contact" in cols:
+        parts.append("their do_not_contact is not yes")
+    return ("A customer is listed only if " + " and ".join(parts)
+            + "; customers without a row in customers are left out.")
+
+
+def _plural(n: int, who: str) -> str:
+    """``n`` and ``who`` (plural words, "customers at risk"), its first word singular for one."""
+    head, _, rest = who.partition(" ")
+    if n == 1 and head.endswith("s"):
+        head = head[:-1]
+    return f"{n:,} {head}" + (f" {rest}" if rest else "")
+
+
+def contactable(
+    list_df: pd.DataFrame,
+    customers: pd.DataFrame | None,
+    *,
+    customer_col: str = "customer_id",
+    who: str = "customers",
+) -> tuple[pd.DataFrame, str]:
+    """Leave out of an outreach list the customers who may not be contacted.
+
+    A customer stays when ``customers.marketing_consent`` is ``yes`` (a missing value is no
+    consent) and ``customers.do_not_contact`` is not ``yes``, for the columns the data has.
+    Customers of the list without a row in ``customers`` are left out. Without either column,
+    nothing is filtered and the note says so (:data:`NO_CONSENT_NOTE`). Use it on lists meant
+    for contacting customers (at-risk list, suggestions), never on the data of an analysis:
+    aggregate statistics use every customer.
+
+    Parameters
+    ----------
+    list_df : DataFrame
+        The list, with the client's own customer ids (filter before ``run.save_table``
+        pseudonymises them); one or several rows per customer.
+    customers : DataFrame or None
+        The loaded ``customers`` table (``crm.customers``); None when the data has none.
+    customer_col : str
+        Column of ``list_df`` holding the customer id.
+    who : str
+        What the list's customers are, plural, for the note ("customers at risk").
+
+    Returns
+    -------
+    (DataFrame, str)
+        The rows of the customers who may be contacted (index reset; the list's order kept),
+        and one plain sentence with the count: "312 customers at risk are not listed: no
+        marketing consent." The frame's ``attrs["consent"]`` holds the counts for
+        :func:`record_outreach`: ``filtered``, ``columns``, ``rule``, ``customers_listed``,
+        ``customers_left_out``, ``no_consent``, ``do_not_contact``, ``not_in_customers``
+        (customers), ``rows_listed``,
+        ``rows_left_out`` and ``note``.
+
+    Raises
+    ------
+    CRMError
+        ``customer_col`` is not a column of the list, or none of the list's ids is in
+        ``customers`` (the list was pseudonymised already).
+
+    Examples
+    --------
+    >>> at_risk, note = privacy.contactable(at_risk, crm.customers, who="customers at risk")
+    >>> privacy.record_outreach(run, "churn_at_risk_list", at_risk)
+    """
+    if customer_col not in list_df.columns:
+        raise CRMError(f"outreach list: no column {customer_col!r} (columns: {list(list_df.columns)[:12]}); "
+                       f"pass customer_col=")
+    ids = list_df[customer_col].astype("string")
+    listed = int(ids.nunique())
+    cols = consent_columns(customers)
+    if not cols:
+        kept = list_df.reset_index(drop=True)
+        kept.attrs["consent"] = {"filtered": False, "columns": [], "rule": None, "customers_listed": listed,
+                                 "customers_left_out": 0, "no_consent": 0, "do_not_contact": 0,
+                                 "rows_listed": len(kept), "rows_left_out": 0, "note": NO_CONSENT_NOTE}
+        return kept, NO_CONSENT_NOTE
+    table = customers.drop_duplicates("customer_id")
+    table = table.set_axis(pd.Index(table["customer_id"].astype("string"), name=None), axis=0)
+    known = ids.isin(table.index)
+    if listed and not known.any():
+        raise CRMError(f"outreach list: none of its {listed:,} {customer_col} values is in customers: filter the "
+                       f"list with the client's ids, before run.save_table pseudonymises them")
+    consent = (table["marketing_consent"].astype("string") == "yes").fillna(False) if "marketing_consent" in cols \
+        else pd.Series(True, index=table.index)
+    objected = (table["do_not_contact"].astype("string") == "yes").fillna(False) if "do_not_contact" in cols \
+        else pd.Series(False, index=table.index)
+    ok_ids = set(table.index[(consent & ~objected).to_numpy(dtype=bool)])
+    keep = ids.isin(ok_ids).fillna(False).to_numpy(dtype=bool)
+    kept = list_df[keep].reset_index(drop=True)
+    out_ids = pd.Index(ids[~keep].dropna().unique())
+    n_out = len(out_ids)
+    n_unknown = int((~out_ids.isin(table.index)).sum())
+    n_dnc = int(objected.reindex(out_ids, fill_value=False).sum())
+    n_nc = n_out - n_dnc - n_unknown
+    if n_out == 0:
+        note = f"All {_plural(listed, who)} may be contacted: none is left out for consent."
+    else:
+        verb = "is" if n_out == 1 else "are"
+        counts = [(n_nc, "no marketing consent", "without marketing consent"),
+                  (n_dnc, "asked not to be contacted", "asked not to be contacted"),
+                  (n_unknown, "not in the customers table", "not in the customers table")]
+        given = [c for c in counts if c[0]]
+        reasons = [c[1] for c in given] if len(given) == 1 else [f"{n:,} {words}" for n, _, words in given]
+        note = f"{_plural(n_out, who)} {verb} not listed: {', '.join(reasons)}."
+    kept.attrs["consent"] = {"filtered": True, "columns": cols, "rule": consent_rule(cols),
+                             "customers_listed": listed - n_out, "customers_left_out": n_out, "no_consent": n_nc,
+                             "do_not_contact": n_dnc, "not_in_customers": n_unknown, "rows_listed": int(keep.sum()),
+                             "rows_left_out": int((~keep).sum()), "note": note}
+    return kept, note
+
+
+def record_outreach(run, name: str, kept: pd.DataFrame) -> dict:
+    """Record that the saved table ``name`` is an outreach list, with its consent counts.
+
+    Writes ``meta/<notebook>.outreach.json`` in the run folder; the runner copies it into the
+    manifest's record of processing and the report's appendix. Never holds an id.
+
+    Parameters
+    ----------
+    run : crm_research.notebook.RunContext
+        The notebook's run (its ``run_dir`` and ``notebook``).
+    name : str
+        The table's name as given to ``run.save_table``.
+    kept : DataFrame
+        The list returned by :func:`contactable` (its ``attrs["consent"]``).
+
+    Returns
+    -------
+    dict
+        What was recorded for ``name``.
+
+    Raises
+    ------
+    CRMError
+        ``kept`` did not come from :func:`contactable`.
+    """
+    import json
+
+    from crm_research import paths
+
+    record = kept.attrs.get("consent")
+    if not isinstance(record, dict):
+        raise CRMError(f"outreach list {name!r}: filter it with privacy.contactable(...) before recording it")
+    path = Path(run.run_dir) / "meta" / f"{run.notebook}.{OUTREACH_META}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lists = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except ValueError:
+        lists = {}
+    lists[str(name)] = dict(record)
+    paths.write_atomic(path, json.dumps(lists, indent=2, sort_keys=True) + "\n")
+    return lists[str(name)]
+
+
+# ---------------------------------------------------------------------------------------
+# record of processing
+# ---------------------------------------------------------------------------------------
+
+PERSONAL_DATA: dict[str, str] = {
+    "customers": "customer profile (sign-up date, acquisition channel, region, age)",
+    "orders": "purchases",
+    "order_items": "purchases (products bought)",
+    "events": "online behaviour and marketing contacts",
+    "tickets": "customer-service contacts and satisfaction",
+    "surveys": "survey answers (NPS)",
+    "subscriptions": "subscriptions",
+}
+"""The category of personal data each table of the data model holds (``campaigns`` and
+``ad_spend`` describe no person)."""
+
+
+def processing_record(
+    columns_read: Mapping[str, Iterable[str]],
+    *,
+    purpose: str,
+    legal_basis: str,
+    key: Mapping[str, str],
+    keep_runs_days: int | None = None,
+    started: str | None = None,
+) -> dict:
+    """The record of processing of one run (what a data-protection officer asks for).
+
+    Parameters
+    ----------
+    columns_read : mapping of str to iterable of str
+        Per table, the columns the run read (the loaded data's columns).
+    purpose, legal_basis : str
+        From the engagement settings (:mod:`crm_research.settings`).
+    key : mapping
+        The run's key record (:func:`key_record`): its name and fingerprint are kept, never the key.
+    keep_runs_days : int, optional
+        Retention of run folders (days).
+    started : str, optional
+        ISO time the run started: with ``keep_runs_days``, the date after which it may be pruned.
+
+    Returns
+    -------
+    dict
+        ``purpose``, ``legal_basis``, ``personal_data`` (one entry per table read: ``table``,
+        ``category``, ``columns``), ``identifiers`` (pseudonymised), ``contact_details`` (read
+        and dropped at load), ``consent`` (``columns`` and ``rule``; ``lists`` filled by the
+        runner), ``pseudonymisation`` (key name and fingerprint), ``retention``, ``outputs``
+        (filled by the runner) and ``erasures`` (appended by ``crm-research forget``).
+    """
+    read = {str(t): [str(c) for c in cols] for t, cols in columns_read.items()}
+    personal = [{"table": t, "category": PERSONAL_DATA[t], "columns": sorted(set(read[t]) - set(TABLES[t].pii_columns)
+                                                                           - set(CONSENT_COLUMNS))}
+                for t in TABLES if t in read and t in PERSONAL_DATA]
+    ids = sorted({c for t in read for c in read[t] if c in ID_PREFIXES})
+    contact = sorted({f"{t}.{c}" for t in read if t in TABLES for c in read[t] if c in TABLES[t].pii_columns})
+    consent = consent_columns(pd.DataFrame(columns=read.get("customers", [])))
+    retention: dict = {"keep_runs_days": keep_runs_days}
+    if keep_runs_days and started:
+        retention["delete_after"] = (pd.Timestamp(started) + pd.Timedelta(days=int(keep_runs_days))).strftime("%Y-%m-%d")
+    return {
+        "purpose": purpose,
+        "legal_basis": legal_basis,
+        "personal_data": personal,
+        "identifiers": {"columns": ids, "handling": "pseudonymised in every output (keyed hash, HMAC-SHA256)"},
+        "contact_details": {"columns": contact, "handling": "dropped at load: never in an output"},
+        "consent": {"columns": [f"customers.{c}" for c in consent], "rule": consent_rule(consent),
+                    "lists": {}},
+        "pseudonymisation": {"key_name": key.get("name"), "key_fingerprint": key.get("fingerprint")},
+        "retention": retention,
+        "outputs": {},
+        "erasures": [],
+    }
+
+
+def processing_lines(record: Mapping | None) -> list[tuple[str, str]]:
+    """The record of processing as (heading, plain sentence) pairs for a report or the index.
+
+    The key is named, its fingerprint is not: only ``manifest.json`` holds it."""
+    if not record:
+        return []
+    out = [("Purpose", str(record.get("purpose") or "")), ("Legal basis", str(record.get("legal_basis") or ""))]
+    cats = [f"{p['category']} ({p['table']})" for p in record.get("personal_data") or []]
+    if cats:
+        out.append(("Personal data read", "; ".join(cats) + "."))
+    ids = (record.get("identifiers") or {}).get("columns") or []
+    if ids:
+        out.append(("Identifiers", f"{', '.join(ids)}: replaced by pseudonyms in every output."))
+    contact = (record.get("contact_details") or {}).get("columns") or []
+    out.append(("Contact details", (f"{', '.join(contact)} read and dropped at load: never in an output."
+                                    if contact else "none read.")))
+    consent = record.get("consent") or {}
+    if consent.get("rule"):
+        text = f"{', '.join(consent.get('columns') or [])}. {consent['rule']}"
+    else:
+        text = ("no consent column in the data: outreach lists are not filtered; check consent before "
+                "contacting anyone.")
+    lists = consent.get("lists") or {}
+    if lists:
+        text += " " + " ".join(f"{name}: {v.get('note', '')}" for name, v in sorted(lists.items()))
+    out.append(("Consent", text))
+    out.append(("Behaviour analyses", "KPIs, segments and models use every customer, as aggregate statistics; "
+                "only the lists meant for contacting customers honour consent."))
+    key = record.get("pseudonymisation") or {}
+    if key.get("key_name") or key.get("key_fingerprint"):  # the fingerprint stays in manifest.json only
+        out.append(("Pseudonymisation key", f"the engagement's key {key.get('key_name')!r}; its fingerprint is in "
+                    "the run's manifest.json; the key itself stays on the consultant's machine, never in the "
+                    "run folder."))
+    ret = record.get("retention") or {}
+    if ret.get("keep_runs_days"):
+        out.append(("Retention", f"kept {ret['keep_runs_days']} days"
+                    + (f", until {ret['delete_after']}" if ret.get("delete_after") else "")
+                    + "; the command crm-research prune deletes older run folders."))
+    outputs = record.get("outputs") or {}
+    if outputs:
+        out.append(("Outputs", "; ".join(f"{k}: {v}" for k, v in outputs.items()) + "."))
+    erasures = record.get("erasures") or []
+    if erasures:
+        out.append(("Erasures", " ".join(f"{e.get('date')}: {e.get('customers')} customer(s) erased, "
+                                         f"{e.get('rows_removed')} rows removed." for e in erasures)))
+    return out

@@ -371,15 +371,28 @@ def _md_escape(text: str) -> str:
     return md_text(text, limit=None)
 
 
+RECORD_TITLE = "Record of processing"
+"""Heading of the record of processing (personal data read, purpose, legal basis, consent, key id)."""
+
+
+def record_markdown(record: list[tuple[str, str]] | None, level: str = "###") -> str:
+    """The record of processing (:func:`crm_research.privacy.processing_lines`) as Markdown, every value escaped."""
+    if not record:
+        return ""
+    items = "\n".join(f"- **{_md_escape(head)}.** {_md_escape(text)}" for head, text in record)
+    return f"{level} {RECORD_TITLE}\n\n{items}"
+
+
 def _report_copy(nb: nbformat.NotebookNode, audience: str = "analyst", meta: dict | None = None,
-                 run_ref: str = "") -> nbformat.NotebookNode:
+                 run_ref: str = "", record: list[tuple[str, str]] | None = None) -> nbformat.NotebookNode:
     """The cells a report shows, for ``audience``.
 
     Both audiences: cells tagged :data:`HIDDEN_TAGS` and warnings/errors left out, the summary
     box (:func:`summary_markdown`) after the title, an anchor ``#s-<section>`` before each
     section. The client's report also leaves out cells tagged :data:`ANALYST_TAG` and moves
     cells tagged :data:`APPENDIX_TAG` to an appendix at the end (with ``run_ref``); the
-    analyst's leaves out cells tagged :data:`CLIENT_TAG`.
+    analyst's leaves out cells tagged :data:`CLIENT_TAG`. The record of processing (``record``)
+    ends both: in the client's appendix, at the end of the analyst's report.
     """
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     client = audience == "client"
@@ -428,10 +441,12 @@ def _report_copy(nb: nbformat.NotebookNode, audience: str = "analyst", meta: dic
             out[first].source = title
             rest = [_md_cell(intro.strip())] if intro.strip() else []
             out[first + 1:first + 1] = [_md_cell(summary, ("crm-summary",)), *rest]
-    if client and (appendix or run_ref):
+    if client and (appendix or run_ref or record):
         out.append(_md_cell(f"## {APPENDIX_TITLE}" + (f"\n\n*{_md_escape(run_ref)}*" if run_ref else ""),
                             ("crm-appendix",)))
         out += appendix
+    if record:
+        out.append(_md_cell(record_markdown(record, "###" if client else "##"), ("crm-record",)))
     for i, c in enumerate(out):  # the added cells get ids of their own, the same at every rerun
         if not c.get("id"):
             c["id"] = f"crm-{i}"
@@ -463,7 +478,8 @@ def until_error(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] | None = None,
                   footer: str = "", notice: str | None = None, *, audience: str = "analyst",
-                  meta: dict | None = None, settings=None, run_ref: str = "") -> str:
+                  meta: dict | None = None, settings=None, run_ref: str = "",
+                  record: list[tuple[str, str]] | None = None) -> str:
     """Render an executed notebook as a self-contained HTML page without code.
 
     Parameters
@@ -487,6 +503,9 @@ def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] 
         Paper size and the client's name in the page footer of the PDF.
     run_ref : str
         Run reference (run name, data fingerprint) at the end of the client's appendix.
+    record : list of (str, str), optional
+        The run's record of processing (:func:`crm_research.privacy.processing_lines`), shown at
+        the end (the client's appendix).
 
     Returns
     -------
@@ -519,7 +538,7 @@ def notebook_html(nb: nbformat.NotebookNode, title: str, header: dict[str, str] 
                 + (f"<p class='crm-stopped'>{html.escape(notice)}</p>" if notice else ""),
                 "footer": html.escape(footer)},
     }
-    body, _ = exporter.from_notebook_node(_report_copy(nb, audience, meta, run_ref), resources=resources)
+    body, _ = exporter.from_notebook_node(_report_copy(nb, audience, meta, run_ref, record), resources=resources)
     found = privacy.find_emails(_strip_data_uris(body))
     if found:
         raise privacy.PIIError(f"report {title!r} shows e-mail addresses (e.g. {found[0]!r}): "
@@ -689,6 +708,9 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
         run_facts.append(f"data fingerprint {e(data['fingerprint'][:12])}")
     if git.get("commit"):
         run_facts.append(f"code {e(git['commit'][:10])}{' (modified)' if git.get('dirty') else ''}")
+    kept = (manifest.get("record_of_processing") or {}).get("retention") or {}
+    if kept.get("delete_after"):
+        run_facts.append(f"kept until {e(str(kept['delete_after']))} ({e(str(kept.get('keep_runs_days')))} days)")
     failed = [nb for nb in nbs if nb.get("status") == "failed"]
     as_of = next((nb.get("parameters", {}).get("as_of") for nb in nbs if nb.get("parameters", {}).get("as_of")), None)
     if client:
@@ -792,6 +814,12 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
         parts.append("</div>")
     if any(nb.get("tables") for nb in nbs):
         parts.append(f"<p class='files'>{e(TABLES_NOTE)}</p>")
+    record = (manifest.get("record_of_processing") or {})
+    lines = privacy.processing_lines(record)
+    if lines:
+        parts.append(f"<div class='record'><h2>{e(RECORD_TITLE)}</h2><ul>"
+                     + "".join(f"<li><b>{e(head)}.</b> {_code_spans(text)}</li>" for head, text in lines)
+                     + "</ul></div>")
     if client:
         parts.append(f"<div class='about'>About this run: {' · '.join(run_facts)}</div>")
     parts.append("</body></html>\n")

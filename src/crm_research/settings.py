@@ -26,6 +26,10 @@ Every key is optional::
       products: {}
       columns: {n_orders: Orders}
       metrics: {retention_rate: Retention}
+    # the record of processing (GDPR art. 30) in every run's manifest, index and report appendix
+    purpose: Customer analytics for Acme's CRM strategy   # why the customer data is processed
+    legal_basis: Legitimate interests (GDPR art. 6(1)(f))  # under which legal basis
+    keep_runs_days: 180                # run folders older than this are listed by `crm-research prune`
 
 A value without a label of its own is shown in readable form (``checkout_start`` → "Checkout
 start"); metric and column names have packaged labels (``resources/labels.yaml``).
@@ -46,7 +50,8 @@ import pandas as pd
 
 from crm_research.errors import CRMError
 
-__all__ = ["ReportSettings", "Currency", "load", "SETTINGS_FILE", "LABEL_KINDS", "humanize"]
+__all__ = ["ReportSettings", "Currency", "load", "SETTINGS_FILE", "LABEL_KINDS", "humanize", "DEFAULT_PURPOSE",
+           "DEFAULT_LEGAL_BASIS", "DEFAULT_KEEP_RUNS_DAYS"]
 
 SETTINGS_FILE = "report.yaml"
 """Name of the settings file looked for in the data folder."""
@@ -56,7 +61,17 @@ LABEL_KINDS = ("events", "channels", "campaigns", "products", "categories", "seg
 """Kinds of values with labels of their own."""
 
 PAPERS = {"a4": "A4", "letter": "Letter"}
-_KEYS = {"client", "title", "author", "date", "paper", "currency", "number", "date_format", "labels"}
+_KEYS = {"client", "title", "author", "date", "paper", "currency", "number", "date_format", "labels", "purpose",
+         "legal_basis", "keep_runs_days"}
+
+DEFAULT_PURPOSE = ("Customer analytics for the client's CRM strategy: measure, segment and understand customers, "
+                   "and prepare outreach lists that honour consent")
+"""The purpose of processing recorded when the engagement sets none (``purpose``)."""
+DEFAULT_LEGAL_BASIS = ("Legitimate interests of the client (GDPR art. 6(1)(f)) for aggregate analysis; "
+                       "consent or no objection for outreach")
+"""The legal basis recorded when the engagement sets none (``legal_basis``)."""
+DEFAULT_KEEP_RUNS_DAYS = 365
+"""Days a run folder is kept when the engagement sets no ``keep_runs_days``."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,12 @@ class ReportSettings:
         ``strftime`` pattern of dates.
     labels : dict of str to dict
         Readable names per kind (:data:`LABEL_KINDS`).
+    purpose, legal_basis : str
+        Why the customer data is processed and under which legal basis: the record of processing
+        of every run (defaults :data:`DEFAULT_PURPOSE`, :data:`DEFAULT_LEGAL_BASIS`).
+    keep_runs_days : int
+        Days a run folder is kept (days; default :data:`DEFAULT_KEEP_RUNS_DAYS`): ``crm-research
+        prune`` lists older ones.
     """
 
     client: str | None = None
@@ -128,6 +149,9 @@ class ReportSettings:
     decimal: str = "."
     date_format: str = "%d %b %Y"
     labels: dict = field(default_factory=dict)
+    purpose: str = DEFAULT_PURPOSE
+    legal_basis: str = DEFAULT_LEGAL_BASIS
+    keep_runs_days: int = DEFAULT_KEEP_RUNS_DAYS
 
     # -- numbers --------------------------------------------------------------------------
 
@@ -268,7 +292,8 @@ class ReportSettings:
                 "currency": {"code": self.currency.code, "symbol": self.currency.symbol,
                              "decimals": self.currency.decimals, "position": self.currency.position},
                 "number": {"thousands": self.thousands, "decimal": self.decimal},
-                "date_format": self.date_format, "labels": self.labels}
+                "date_format": self.date_format, "labels": self.labels, "purpose": self.purpose,
+                "legal_basis": self.legal_basis, "keep_runs_days": self.keep_runs_days}
 
 
 # ---------------------------------------------------------------------------------------
@@ -313,6 +338,18 @@ def _apply(base: ReportSettings, raw: Any, source: str) -> ReportSettings:
             out[key] = None if v is None else str(v).strip()[:200] or None
     if "title" in out and not out["title"]:
         out["title"] = base.title
+    for key in ("purpose", "legal_basis"):
+        if key in raw:
+            v = raw[key]
+            if v is not None and not isinstance(v, str):
+                raise _bad(source, key, "must be text")
+            text = None if v is None else " ".join(str(v).split())[:500]
+            out[key] = text or (DEFAULT_PURPOSE if key == "purpose" else DEFAULT_LEGAL_BASIS)
+    if "keep_runs_days" in raw:
+        v = raw["keep_runs_days"]
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 36500:
+            raise _bad(source, "keep_runs_days", "must be a whole number of days from 1 to 36500")
+        out["keep_runs_days"] = v
     if "date" in raw:
         v = raw["date"]
         if v is not None:

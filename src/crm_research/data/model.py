@@ -20,6 +20,11 @@ from dataclasses import dataclass
 ORDER_CHANNELS = ("online", "phone", "in_person")
 PLATFORMS = ("desktop", "mobile", "app", "tablet")
 ORDER_STATUSES = ("completed", "cancelled", "returned")
+CONSENT_VALUES = ("yes", "no")
+"""Values of the consent columns (``customers.marketing_consent``, ``customers.do_not_contact``);
+a client's ``true``/``1``/``Y`` are recoded by the mapping's ``values`` like any other text column."""
+CONSENT_COLUMNS = ("marketing_consent", "do_not_contact")
+"""The optional consent columns of ``customers`` (see :mod:`crm_research.privacy`)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,13 @@ TABLES: dict[str, Table] = {
                 C("name", "str", required=False, nullable=True, pii=True, doc="Full name."),
                 C("email", "str", required=False, nullable=True, pii=True, doc="E-mail address."),
                 C("phone", "str", required=False, nullable=True, pii=True, doc="Phone number."),
+                C("marketing_consent", "str", required=False, nullable=True, allowed=CONSENT_VALUES,
+                  doc="Agreed to receive marketing (`yes`/`no`; empty: not known, which counts as no). "
+                      "Outreach lists leave out everyone without a `yes`."),
+                C("do_not_contact", "str", required=False, nullable=True, allowed=CONSENT_VALUES,
+                  doc="Asked not to be contacted or objected to direct marketing, incl. CCPA "
+                      "\"do not sell or share\" (`yes`/`no`; empty: no request). Outreach lists "
+                      "leave out every `yes`."),
             ),
             core=("customer_id",),
             time="signup_at",

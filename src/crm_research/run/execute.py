@@ -347,13 +347,16 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
          stopper: lifecycle.Stopper, pdf: bool, progress: Callable[[str], None], jobs: int | None,
          fail_fast: bool, view: dict) -> Path:
     run_dir = _new_run_folder(parent, plan)
+    started = _now()
     manifest: dict[str, Any] = {
-        "run": run_dir.name, "status": "running", "started": _now(), "ended": None,
+        "run": run_dir.name, "status": "running", "started": started, "ended": None,
         "pid": os.getpid(), "host": lifecycle.host_name(), "heartbeat": _now(),
         "project_root": str(root), "git": _git_commit(root), "versions": _versions(),
-        "data": dict(next(iter(checked.values()))) if len(checked) == 1 else None,
+        "data": ({k: v for k, v in next(iter(checked.values())).items() if k != "columns"}
+                 if len(checked) == 1 else None),
         "pseudonym_key": key_info,
         "audience": view["audience"], "report_settings": view["settings"],
+        "record_of_processing": _record(checked, view["settings"], key_info, started),
         "notebooks": [{"name": p.stem, "source": str(p), "parameters": plan[p.stem], "status": "pending"}
                       for p in paths_],
     }
@@ -533,6 +536,7 @@ def _finish(run_dir: Path, manifest: dict, paths_: list[Path], stopper: lifecycl
         ("failed" if failures else "ok")
     manifest.update(status=status, ended=_now(), heartbeat=_now(),
                     duration_s=round(time.perf_counter() - t_run, 2))
+    _update_record(run_dir, manifest)
     n_int = sum(m["status"] == "interrupted" for m in manifest["notebooks"])
     n_skip = sum(m["status"] == "skipped" for m in manifest["notebooks"])
     n_ok = sum(m["status"] == "ok" for m in manifest["notebooks"])
@@ -578,7 +582,76 @@ def _finish(run_dir: Path, manifest: dict, paths_: list[Path], stopper: lifecycl
     return run_dir
 
 
+def _record(checked: dict, look: dict, key_info: dict, started: str) -> dict:
+    """The run's record of processing (:func:`crm_research.privacy.processing_record`) at its start:
+    the columns of every data folder checked, the engagement's purpose, legal basis and retention."""
+    columns: dict[str, list[str]] = {}
+    for info in checked.values():
+        for table, cols in (info.get("columns") or {}).items():
+            columns[table] = sorted(set(columns.get(table, [])) | set(cols))
+    defaults = report_settings.DEFAULTS
+    return privacy.processing_record(
+        columns, purpose=look.get("purpose") or defaults.purpose,
+        legal_basis=look.get("legal_basis") or defaults.legal_basis, key=key_info,
+        keep_runs_days=look.get("keep_runs_days") or defaults.keep_runs_days, started=started)
+
+
+def _per_customer(run_dir: Path, table: str) -> bool:
+    """Whether ``tables/<table>.csv`` has one row per customer (a customer id column)."""
+    try:
+        with open(run_dir / "tables" / f"{table}.csv", encoding="utf-8") as fh:
+            head = fh.readline()
+    except OSError:
+        return False
+    return "customer_id" in [c.strip().strip('"') for c in head.rstrip("\r\n").split(",")]
+
+
+def _update_record(run_dir: Path, manifest: dict) -> None:
+    """Fill the record of processing with the outreach lists and the outputs written so far."""
+    record = manifest.get("record_of_processing")
+    if not isinstance(record, dict):
+        return
+    lists = {}
+    for m in manifest["notebooks"]:
+        lists.update(m.get("outreach") or {})
+    record.setdefault("consent", {})["lists"] = lists
+    reports = [m["report"] for m in manifest["notebooks"] if m.get("report")]
+    tables = [t for m in manifest["notebooks"] for t in m.get("tables") or []]
+    per_customer = [t for t in tables if _per_customer(run_dir, t)]
+    outputs = {"folder": str(run_dir), "reports": f"{len(reports)} HTML report{'s' if len(reports) != 1 else ''}"}
+    if tables:
+        outputs["tables"] = f"{len(tables)} CSV files in tables/"
+    if per_customer:
+        outputs["per-customer tables (pseudonymised)"] = ", ".join(per_customer)
+    if lists:
+        outputs["outreach lists (consent honoured)"] = ", ".join(sorted(lists))
+    record["outputs"] = outputs
+
+
+def _notebook_record(manifest: dict, entry: dict) -> dict | None:
+    """The record of processing as one notebook's report shows it: its own outreach lists and
+    tables (what other notebooks wrote depends on which finished first)."""
+    record = manifest.get("record_of_processing")
+    if not isinstance(record, dict):
+        return None
+    tables = list(entry.get("tables") or [])
+    lists = entry.get("outreach") or {}
+    outputs = {"this report's tables": f"{len(tables)} CSV file{'s' if len(tables) != 1 else ''} delivered with it"} \
+        if tables else {}
+    if lists:
+        outputs["outreach lists (consent honoured)"] = ", ".join(sorted(lists))
+    return {**record, "consent": {**(record.get("consent") or {}), "lists": lists}, "outputs": outputs}
+
+
 def _collect_meta(run_dir: Path, entry: dict) -> None:
+    outreach = run_dir / "meta" / f"{entry['name']}.{privacy.OUTREACH_META}.json"
+    if outreach.exists():
+        try:
+            lists = json.loads(outreach.read_text(encoding="utf-8"))
+        except ValueError:
+            lists = None
+        if isinstance(lists, dict):
+            entry["outreach"] = lists
     path = run_dir / "meta" / f"{entry['name']}.json"
     if not path.exists():
         return
@@ -628,7 +701,8 @@ def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict,
     if stopped is not None:
         nb = report.until_error(nb)
     text = report.notebook_html(nb, title, header, footer, notice=stopped, audience=audience, meta=entry,
-                                settings=look, run_ref=ref if audience == "client" else "")
+                                settings=look, run_ref=ref if audience == "client" else "",
+                                record=privacy.processing_lines(_notebook_record(manifest, entry)))
     out = run_dir / f"{entry['name']}.html"
     paths.write_atomic(out, text)
     entry.update(title=title, report=out.name)

@@ -150,7 +150,8 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None) -> dict[tupl
     Returns
     -------
     dict
-        ``{(folder, as_of): {"folder", "mapping", "as_of", "fingerprint"}}``.
+        ``{(folder, as_of): {"folder", "mapping", "as_of", "fingerprint", "columns"}}``; ``columns``
+        lists per table the columns read (for the run's record of processing).
 
     Raises
     ------
@@ -185,5 +186,7 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None) -> dict[tupl
             raise CRMError(_summary(exc, report)) from None
         check_as_of_range(crm, as_of, str(folder))
         seen[key] = {"folder": str(folder), "mapping": mapping.name if mapping else None,
-                     "as_of": as_of, "fingerprint": crm.fingerprint()}
+                     "as_of": as_of, "fingerprint": crm.fingerprint(),
+                     "columns": {name: [str(c) for c in frame.columns] for name, frame in crm.tables().items()
+                                 if frame is not None}}
     return seen

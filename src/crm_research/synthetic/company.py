@@ -4,6 +4,10 @@ Times are handled as float days since ``config.start`` until the frames are buil
 floored to whole seconds and stored as UTC timestamps. Each chunk draws from its own random
 stream (``SeedSequence([seed, chunk])``) so that chunks can be written one by one with memory
 bounded by the chunk size, and the same seed gives the same rows.
+
+The consent columns of ``customers`` (``marketing_consent``, ``do_not_contact``) come from a
+stream of their own (``SeedSequence([seed, chunk, CONSENT_STREAM])``): adding them changed no
+other value of any table, and no planted effect depends on them.
 """
 
 from __future__ import annotations
@@ -37,6 +41,22 @@ _PLATFORMS = np.array(K.PLATFORMS, dtype=object)
 _ORDER_CHANNELS = np.array(["online", "phone", "in_person"], dtype=object)
 _SEGMENTS = np.array(K.SEGMENTS, dtype=object)
 _CHANNELS = np.array(K.CHANNELS, dtype=object)
+
+CONSENT_STREAM = 0xC0
+"""Third word of the consent columns' seed sequence: a stream apart from the chunk's own."""
+CONSENT_P = {"yes": 0.70, "no": 0.25}
+"""Shares of ``marketing_consent``; the rest (5 %) is missing: not known, counted as no consent."""
+DO_NOT_CONTACT_P = 0.03
+"""Share of contacts who asked not to be contacted (``do_not_contact = "yes"``)."""
+
+
+def _consent_columns(seed: int, chunk: int, n: int) -> dict[str, np.ndarray]:
+    """``marketing_consent`` and ``do_not_contact`` of ``n`` contacts, from their own random stream."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, chunk, CONSENT_STREAM]))
+    u = rng.random(n)
+    consent = np.where(u < CONSENT_P["yes"], "yes", np.where(u < CONSENT_P["yes"] + CONSENT_P["no"], "no", None))
+    dnc = np.where(rng.random(n) < DO_NOT_CONTACT_P, "yes", "no")
+    return {"marketing_consent": consent.astype(object), "do_not_contact": dnc.astype(object)}
 
 
 def _products() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -433,6 +453,7 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
             "name": first_names[np.arange(first_index, first_index + n) % 8] + " " + cid,
             "email": np.char.add(np.char.lower(cid.astype(str)), "@example.com").astype(object),
             "phone": np.char.add("+44 7700 ", np.char.zfill((np.arange(first_index, first_index + n) % 1_000_000).astype(str), 6)).astype(object),
+            **_consent_columns(seed, chunk, n),
         }
     )
     e = ev.concat()
