@@ -3,7 +3,8 @@
 Subcommands: ``synth`` (generate the synthetic company), ``validate`` (check a client export
 against the data model), ``run`` (execute notebooks into a run folder), ``compare`` (put two
 runs side by side), ``reidentify`` (map a run table's pseudonyms back to the client's ids, on
-the consultant's machine). Errors a user can cause (bad arguments, unreadable or unwritable
+the consultant's machine), ``forget`` (erase customers from every run folder under a reports
+root) and ``prune`` (list, and with confirmation delete, run folders older than their retention). Errors a user can cause (bad arguments, unreadable or unwritable
 files, a full disk) print as one clear message, without a traceback, and exit with status 2.
 A run in which notebooks failed prints one line per failed notebook and exits with status 1
 (the other notebooks still ran; see the run folder's index). SIGINT (Ctrl-C) and SIGTERM stop
@@ -89,6 +90,23 @@ def _parser() -> argparse.ArgumentParser:
                      help="the client's data folder (default: the run's recorded data folder)")
     i.add_argument("--out", type=Path, default=None,
                    help="output file (default: NAME.reidentified.csv next to the table)")
+
+    g = sub.add_parser("forget", help="erase customers from every run folder under a reports root")
+    g.add_argument("ids", nargs="*", metavar="ID", help="the client's customer ids, as in their data")
+    g.add_argument("--ids-file", type=Path, default=None, metavar="FILE",
+                   help="a file of ids: one per line, or a CSV with a customer_id column")
+    g.add_argument("--reports", type=Path, required=True, metavar="ROOT",
+                   help="the folder holding the run folders (e.g. reports/), or one run folder")
+    g.add_argument("--key", default=None, metavar="NAME",
+                   help="the engagement's key (default: $CRM_RESEARCH_PSEUDO_KEY, else the keys the runs recorded); "
+                        "never created")
+
+    q = sub.add_parser("prune", help="list run folders older than their retention and, confirmed, delete them")
+    q.add_argument("--reports", type=Path, required=True, metavar="ROOT", help="the folder holding the run folders")
+    q.add_argument("--older-than", type=float, default=None, metavar="DAYS",
+                   help="age limit in days (default: each run's recorded keep_runs_days, 365 for runs without one)")
+    q.add_argument("--yes", action="store_true", help="delete without asking (default: ask, or only list when "
+                                                      "not at a terminal)")
     return p
 
 
@@ -239,8 +257,55 @@ def _cmd_reidentify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_forget(args: argparse.Namespace) -> int:
+    from crm_research.run.erasure import forget, read_ids
+
+    ids = list(args.ids) + (read_ids(args.ids_file) if args.ids_file is not None else [])
+    if not ids:
+        raise CRMError("forget: give customer ids (crm-research forget C0001 C0002 --reports reports/) "
+                       "or --ids-file FILE")
+    root = Path(args.reports).expanduser()
+    result = forget(ids, root, key=args.key)
+    n = len(dict.fromkeys(ids))
+    if not result.files and not result.deleted:
+        print(f"searched {result.searched:,} files under {root}: no trace of the {n:,} customer"
+              f"{'s' if n != 1 else ''} (pseudonymised with the key{'s' if len(result.runs) != 1 else ''} used)")
+    else:
+        print(f"erased {n:,} customer{'s' if n != 1 else ''}: {result.rows_removed:,} rows removed from "
+              f"{len(result.files):,} files in {len(result.runs):,} run folder{'s' if len(result.runs) != 1 else ''} "
+              f"under {root}; each manifest records the erasure (date and counts, no id)")
+    for line in result.lines(root.resolve()):
+        print(f"  {line}")
+    return 0
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    from crm_research.run.retention import delete_runs, old_runs
+    from crm_research.settings import DEFAULT_KEEP_RUNS_DAYS
+
+    runs = old_runs(args.reports, args.older_than, default_days=DEFAULT_KEEP_RUNS_DAYS)
+    limit = f"{args.older_than:g} days" if args.older_than is not None else "their retention (keep_runs_days)"
+    if not runs:
+        print(f"no run folder under {args.reports} is older than {limit}")
+        return 0
+    print(f"{len(runs)} run folder{'s' if len(runs) != 1 else ''} under {args.reports} older than {limit}:")
+    for r in runs:
+        print(f"  {r.line()}")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("nothing deleted: add --yes to delete them")
+            return 0
+        answer = input(f"delete these {len(runs)} run folders? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing deleted")
+            return 0
+    done = delete_runs(runs)
+    print(f"deleted {len(done)} run folder{'s' if len(done) != 1 else ''}")
+    return 0
+
+
 _COMMANDS = {"synth": _cmd_synth, "validate": _cmd_validate, "run": _cmd_run, "compare": _cmd_compare,
-             "reidentify": _cmd_reidentify}
+             "reidentify": _cmd_reidentify, "forget": _cmd_forget, "prune": _cmd_prune}
 
 
 class _Terminated(BaseException):

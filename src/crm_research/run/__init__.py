@@ -38,8 +38,13 @@ Modules: :mod:`~crm_research.run.params` (notebook names and parameters, checked
 kernel), :mod:`~crm_research.run.precheck` (the data, before any kernel),
 :mod:`~crm_research.run.execute` (papermill execution, reports, manifest),
 :mod:`~crm_research.run.lifecycle` (signals, kernels, heartbeat, run states),
-:mod:`~crm_research.run.compare` (two runs side by side) and
-:mod:`~crm_research.run.reidentify` (pseudonyms back to ids, on the consultant's machine).
+:mod:`~crm_research.run.compare` (two runs side by side),
+:mod:`~crm_research.run.reidentify` (pseudonyms back to ids, on the consultant's machine),
+:mod:`~crm_research.run.erasure` (``crm-research forget``: customers erased from every run folder)
+and :mod:`~crm_research.run.retention` (``crm-research prune``: run folders older than their
+retention). The manifest's ``record_of_processing`` says what personal data the run read, for
+what purpose and legal basis, the consent rule and counts of its outreach lists, its outputs,
+retention and erasures (see :func:`crm_research.privacy.processing_record`).
 """
 
 from crm_research.run.compare import compare_runs, compare_table
