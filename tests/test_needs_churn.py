@@ -15,6 +15,7 @@ import pytest
 
 from crm_research import data, needs, paths
 from crm_research.churn import (
+    BetaGeoBetaBinomModel,
     BetaGeoModel,
     ChurnClassifier,
     GammaGammaModel,
@@ -32,8 +33,15 @@ from crm_research.churn import (
     km_summary,
     logrank_tests,
     noncontractual_churn,
+    occasion_pattern,
+    occasion_scores,
+    project_subscriptions,
+    purchase_days_by_date,
     rfm_risk,
     rfm_summary,
+    discrete_summary,
+    sbg_holdout,
+    subscription_histories,
 )
 from crm_research.needs import churn as churn_needs
 from crm_research.run.params import notebook_parameters
@@ -41,7 +49,10 @@ from partial_data import read_company
 
 AS_OF = "2026-01-01"
 DAY = pd.Timedelta(days=1)
-SECTIONS = ("lost", "rfm_risk", "survival", "cox", "subscriptions", "classifier", "value", "at_risk")
+SECTIONS = ("lost", "rfm_risk", "survival", "cox", "subscriptions", "renewals", "classifier", "value", "occasions",
+            "at_risk")
+NOT_OCCASIONS = {"occasions"}
+"""The synthetic company's shop is open every day: the model of fixed occasions never applies to it."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -105,6 +116,14 @@ def run_notebook_calls(crm, verdicts: dict, only=SECTIONS, quick: bool = False, 
         logrank_tests(subs, group_col="plan")
         cheapest = str(subs.groupby("plan")["mrr"].mean().idxmin())
         cox_with_holdout(subs, ["plan", *present], {"plan": cheapest}, per={"age": 10})
+    if verdicts["renewals"]:
+        no_sub_value = verdicts["renewals"].fell_back("no_value")
+        plan = "plan" if crm.has("subscriptions", "plan") else None
+        histories = subscription_histories(crm.subscriptions, cut, period="M", group_col=plan,
+                                           keep=() if no_sub_value else ("mrr",))
+        out["renewals"], _ = project_subscriptions(histories, group_col=plan, horizon=12, discount_rate=0.008,
+                                                   value_col=None if no_sub_value else "mrr")
+        sbg_holdout(histories, max(2, int(histories["periods"].max()) // 2), weights_col=None)
     if verdicts["classifier"]:
         recipe = dict(horizon_days=horizon_days, model="logistic", seed=0)
         tested = ChurnClassifier(**recipe).fit(tables, check_date - horizon_days * DAY, data_end=cut)
@@ -126,6 +145,10 @@ def run_notebook_calls(crm, verdicts: dict, only=SECTIONS, quick: bool = False, 
         value = customer_value(summary, transactions, spend, horizon=12, period=365.25 / 12, discount_rate=0.008)
         assert np.isfinite(value.drop(columns="customer_id").to_numpy(dtype=float)).all()
         out["value"] = value
+    if verdicts["occasions"]:
+        pattern = occasion_pattern(purchase_days_by_date(crm.orders, cut))
+        occasions = discrete_summary(crm.orders, cut, period=pattern["period"])
+        out["occasions"] = occasion_scores(BetaGeoBetaBinomModel().fit(occasions), occasions, 5, 0.1)
     if verdicts["at_risk"]:
         risk_only = verdicts["at_risk"].fell_back("risk_only")
         scores = risk.merge(value, on="customer_id", how="inner")
@@ -174,25 +197,25 @@ def load(frames: dict) -> data.CRMData:
 # section skipped / fallback taken, by hand: what each removal switches off in notebook 05
 EXPECTED = {
     # removed:                      (skipped sections, fallbacks)
-    "nothing": (set(), set()),
-    "customers": (set(), {"survival:pooled"}),
-    "order_items": (set(), set()),
-    "events": (set(), set()),
-    "campaigns": (set(), set()),
-    "ad_spend": (set(), set()),
-    "tickets": (set(), set()),
-    "surveys": (set(), set()),
-    "subscriptions": ({"subscriptions"}, set()),
-    "orders.amount": (set(), {"value:no_value", "at_risk:risk_only"}),
-    "orders.status": (set(), set()),
-    "orders.promo_code": (set(), set()),
-    "customers.acquisition_channel": (set(), {"survival:pooled"}),
-    "customers.age": (set(), set()),
-    "subscriptions.ended_at": ({"subscriptions"}, set()),
-    "subscriptions.plan": ({"subscriptions"}, set()),
-    "subscriptions.mrr": ({"subscriptions"}, set()),
-    "tickets.csat": (set(), set()),
-    "tickets.resolved_at": (set(), set()),
+    "nothing": (NOT_OCCASIONS, set()),
+    "customers": (NOT_OCCASIONS, {"survival:pooled"}),
+    "order_items": (NOT_OCCASIONS, set()),
+    "events": (NOT_OCCASIONS, set()),
+    "campaigns": (NOT_OCCASIONS, set()),
+    "ad_spend": (NOT_OCCASIONS, set()),
+    "tickets": (NOT_OCCASIONS, set()),
+    "surveys": (NOT_OCCASIONS, set()),
+    "subscriptions": ({"subscriptions", "renewals"} | NOT_OCCASIONS, set()),
+    "orders.amount": (NOT_OCCASIONS, {"value:no_value", "at_risk:risk_only"}),
+    "orders.status": (NOT_OCCASIONS, set()),
+    "orders.promo_code": (NOT_OCCASIONS, set()),
+    "customers.acquisition_channel": (NOT_OCCASIONS, {"survival:pooled"}),
+    "customers.age": (NOT_OCCASIONS, set()),
+    "subscriptions.ended_at": ({"subscriptions", "renewals"} | NOT_OCCASIONS, set()),
+    "subscriptions.plan": ({"subscriptions"} | NOT_OCCASIONS, set()),
+    "subscriptions.mrr": ({"subscriptions"} | NOT_OCCASIONS, {"renewals:no_value"}),
+    "tickets.csat": (NOT_OCCASIONS, set()),
+    "tickets.resolved_at": (NOT_OCCASIONS, set()),
 }
 
 
@@ -212,15 +235,15 @@ def _without(frames: dict, removed: str) -> dict:
 AFFECTS = {
     "customers": {"survival", "cox", "subscriptions", "classifier"},
     "events": {"classifier"}, "tickets": {"classifier"}, "surveys": {"classifier"},
-    "subscriptions": {"lost", "subscriptions", "classifier"},
+    "subscriptions": {"lost", "subscriptions", "renewals", "classifier"},
     "orders.amount": {"lost", "rfm_risk", "classifier", "value", "at_risk"},
     "orders.status": set(SECTIONS),
     "orders.promo_code": {"survival", "cox", "classifier"},
     "customers.acquisition_channel": {"survival", "cox"},
     "customers.age": {"cox", "classifier"},
-    "subscriptions.ended_at": {"lost", "classifier"},
-    "subscriptions.plan": {"lost", "classifier"},
-    "subscriptions.mrr": {"lost", "classifier"},
+    "subscriptions.ended_at": {"lost", "renewals", "classifier"},
+    "subscriptions.plan": {"lost", "renewals", "classifier"},
+    "subscriptions.mrr": {"lost", "renewals", "classifier"},
     "tickets.csat": {"classifier"}, "tickets.resolved_at": {"classifier"},
 }
 
@@ -243,7 +266,7 @@ def test_the_whole_company_gives_sensible_figures(full):
     crm = full
     v = verdicts_of(crm)
     assert (skipped(v), fell_back(v)) == EXPECTED["nothing"]
-    assert {k: x.status for k, x in v.items()} == dict.fromkeys(SECTIONS, "ok")
+    assert {k: x.status for k, x in v.items()} == {**dict.fromkeys(SECTIONS, "ok"), "occasions": "skip"}
     out = run_notebook_calls(crm, v)
     assert 0.6 < out["auc"] < 1.0
     lost = out["lost"]
@@ -303,14 +326,17 @@ def _orders_only(frames):
 DEGENERATE = {
     # case: (builder, skipped sections, fallbacks)
     "tiny_10": (lambda f: _first(f, 10),
-                {"rfm_risk", "cox", "subscriptions", "classifier", "value", "at_risk"}, {"survival:pooled"}),
-    "one_order_each": (_one_order_each, {"rfm_risk", "cox", "classifier", "value", "at_risk"}, set()),
-    "single_segment": (_single_segment, set(), {"survival:pooled"}),  # only the segment differs
+                {"rfm_risk", "cox", "subscriptions", "renewals", "classifier", "value", "occasions", "at_risk"},
+                {"survival:pooled"}),
+    "one_order_each": (_one_order_each, {"rfm_risk", "cox", "classifier", "value", "occasions", "at_risk"}, set()),
+    "single_segment": (_single_segment, NOT_OCCASIONS, {"survival:pooled"}),  # only the segment differs
     "three_months": (lambda f: _window(f, "2025-10-01", "2026-01-01"),
-                     {"rfm_risk", "cox", "subscriptions", "classifier", "at_risk"}, {"value:no_holdout_check"}),
+                     {"rfm_risk", "cox", "subscriptions", "renewals", "classifier", "occasions", "at_risk"},
+                {"value:no_holdout_check"}),
     "one_day": (lambda f: _window(f, "2025-12-30", "2025-12-31"),
-                {"rfm_risk", "cox", "subscriptions", "classifier", "value", "at_risk"}, {"survival:pooled"}),
-    "orders_only": (_orders_only, {"cox", "subscriptions"}, {"survival:pooled"}),
+                {"rfm_risk", "cox", "subscriptions", "renewals", "classifier", "value", "occasions", "at_risk"},
+                {"survival:pooled"}),
+    "orders_only": (_orders_only, {"cox", "subscriptions", "renewals", "occasions"}, {"survival:pooled"}),
 }
 
 
@@ -324,7 +350,7 @@ def test_tiny_and_degenerate_companies_skip_with_a_reason_and_the_rest_runs(comp
         assert v[key].reason.startswith("needs ") or " because it needs " in v[key].reason
         assert v[key].note
     # a single segment changes only what reads the segment: the other calls are the whole company's
-    only = {"survival", "cox", "subscriptions"} if case == "single_segment" else SECTIONS
+    only = {"survival", "cox", "subscriptions", "renewals"} if case == "single_segment" else SECTIONS
     run_notebook_calls(crm, v, only=only, quick=True)
 
 
@@ -361,5 +387,37 @@ def test_a_long_horizon_leaves_too_little_history(full):
 
 def test_defaults_equal_the_notebook_parameters():
     params = notebook_parameters(paths.project_root() / "notebooks" / "05_churn.ipynb")
-    for name in ("churn_after_days", "horizon_days", "segment_column"):
+    for name in ("churn_after_days", "horizon_days", "segment_column", "renewal_period"):
         assert needs.DEFAULTS[name] == params[name].default
+
+
+def _yearly_appeal(n: int = 400, years: int = 6, seed: int = 3) -> dict:
+    """Donors who can give only on one day a year (15 November), as in Fader, Hardie & Shang (2010):
+    each gives at an appeal with their own probability and may lapse for good before each one."""
+    rng = np.random.default_rng(seed)
+    p, theta = rng.beta(1.2, 0.75, n), rng.beta(0.66, 2.8, n)
+    rows = []
+    for i in range(n):
+        rows.append((f"D{i:04d}", "2019-11-15T10:00:00Z"))
+        for y in range(1, years + 1):
+            if rng.random() < theta[i]:
+                break
+            if rng.random() < p[i]:
+                rows.append((f"D{i:04d}", f"{2019 + y}-11-15T10:00:00Z"))
+    orders = pd.DataFrame(rows, columns=["customer_id", "ordered_at"]).assign(amount=25.0)
+    return {"orders": orders}
+
+
+def test_purchases_on_fixed_occasions_run_the_occasion_model_and_nothing_else_changes(company):
+    """A yearly appeal switches the BG/BB section on; a shop open every day (every test above) does not."""
+    crm = data.load(_yearly_appeal(), as_of="2026-01-01")
+    v = {x.section.key: x for x in needs.verdicts(crm, "2026-01-01", "05")}
+    assert v["occasions"].status == "ok" and v["occasions"].measured["occasion_share"] == 100.0
+    assert occasion_pattern(purchase_days_by_date(crm.orders, "2026-01-01"))["period"] == "Y"
+    summary = discrete_summary(crm.orders, "2026-01-01", period="Y")
+    assert summary["periods"].eq(6).all() and len(summary) == 400
+    model = BetaGeoBetaBinomModel().fit(summary)
+    # the planted gamma/(gamma+delta) = 0.19 lapse rate per year, within its sampling error on 400 donors
+    assert 0.1 < model.params_["gamma"] / (model.params_["gamma"] + model.params_["delta"]) < 0.3
+    # the everyday shop of the other tests has a few percent of its purchase days on its busiest days
+    assert verdicts_of(load(company))["occasions"].measured["occasion_share"] < 30

@@ -32,7 +32,7 @@ from crm_research.errors import CRMError, ParameterError
 from crm_research.summaries import as_utc_timestamp
 
 __all__ = ["BetaGeoBetaBinomModel", "discrete_summary", "discrete_calibration_holdout",
-           "discrete_holdout_table"]
+           "discrete_holdout_table", "purchase_days_by_date", "occasion_pattern", "occasion_scores"]
 
 
 def _bgbb_ll(a, b, g, d, x, t_x, n):
@@ -316,3 +316,107 @@ def discrete_holdout_table(model: BetaGeoBetaBinomModel, cal_holdout: pd.DataFra
     g = d.groupby("frequency", sort=True)[["w", "a", "e"]].sum()
     return pd.DataFrame({"frequency": g.index.to_numpy(), "customers": g["w"].to_numpy(),
                          "actual": (g["a"] / g["w"]).to_numpy(), "expected": (g["e"] / g["w"]).to_numpy()})
+
+
+@engine_function("orders")
+def purchase_days_by_date(orders, as_of, *, customer_col: str = "customer_id", date_col: str = "ordered_at",
+                          status_col: str | None = "status", statuses: tuple[str, ...] = ("completed",)):
+    """Customers who bought on each calendar day (UTC) before ``as_of``, busiest day first.
+
+    Parameters
+    ----------
+    orders : DataFrame or ibis.Table
+        The ``orders`` table; with ``status_col`` present only ``statuses`` count.
+    as_of : date-like
+        Analysis instant (UTC, exclusive).
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        ``day`` (date) and ``buyers`` (distinct customers that day), sorted by ``buyers``
+        descending then ``day``: one row per calendar day with a purchase.
+    """
+    t = orders
+    if status_col is not None and status_col in t.columns:
+        t = t.filter(t[status_col].isin(list(statuses)))
+    t = t.filter(t[date_col] < ibis.literal(as_utc_timestamp(as_of).to_pydatetime(), type="timestamp('UTC')"))
+    days = t.select(customer_id=t[customer_col], day=t[date_col].date()).distinct()
+    per = days.group_by("day").aggregate(buyers=days.count())
+    return per.order_by([ibis.desc("buyers"), "day"])
+
+
+def occasion_pattern(days: pd.DataFrame, *, max_per_year: int = 12, cover: float = 0.9) -> dict:
+    """Whether purchases fall on a few fixed occasions, and the BG/BB period that fits them.
+
+    Parameters
+    ----------
+    days : DataFrame
+        :func:`purchase_days_by_date` (``day``, ``buyers``).
+    max_per_year : int
+        Most occasions a year that still count as discrete (12: a monthly box).
+    cover : float
+        Share of the purchase days the occasions must hold to choose the period (0-1).
+
+    Returns
+    -------
+    dict
+        ``share`` — percent of purchase days (customer x day) on the busiest
+        ``max_per_year`` days a year of history (near 100 for a yearly appeal, a few percent for
+        a shop open every day); ``occasions_per_year`` — 365.25 / the median gap (days) between
+        the busiest days that hold ``cover`` of the purchase days; ``period`` — "Y" (gap of 200
+        days or more), "Q" (60 or more) or "M": the calendar period with about one occasion each
+        (None when there are no purchases).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"day": pd.to_datetime(["2020-11-15", "2021-11-15", "2021-03-02"]).date,
+    ...                   "buyers": [500, 420, 3]})
+    >>> occasion_pattern(d)["period"]
+    'Y'
+    """
+    n = np.asarray(days["buyers"], dtype=float)
+    total = n.sum()
+    if total <= 0:
+        return {"share": 0.0, "occasions_per_year": 0.0, "period": None}
+    order = np.argsort(-n, kind="stable")
+    n = n[order]
+    when = pd.to_datetime(pd.Series(days["day"])).to_numpy()[order]
+    years = max((when.max() - when.min()) / np.timedelta64(1, "D") + 1, 365.25) / 365.25
+    top = int(np.ceil(max_per_year * years))
+    needed = int(np.searchsorted(np.cumsum(n), cover * total - 1e-9) + 1)
+    gaps = np.diff(np.sort(when[:needed])) / np.timedelta64(1, "D")
+    gap = float(np.median(gaps)) if len(gaps) else 365.25  # days between consecutive occasions
+    period = "Y" if gap >= 200 else "Q" if gap >= 60 else "M"
+    return {"share": float(100.0 * n[:top].sum() / total), "occasions_per_year": 365.25 / max(gap, 1.0),
+            "period": period}
+
+
+def occasion_scores(model: BetaGeoBetaBinomModel, summary: pd.DataFrame, n_future: int,
+                    discount_rate: float) -> pd.DataFrame:
+    """Per customer: probability still active, purchases expected, discounted purchases to come.
+
+    Parameters
+    ----------
+    model : BetaGeoBetaBinomModel
+        Fitted.
+    summary : DataFrame
+        :func:`discrete_summary` output (``customer_id``, ``frequency``, ``recency``, ``periods``).
+    n_future : int
+        Opportunities ahead for ``expected_purchases``.
+    discount_rate : float
+        Discount rate per opportunity (> 0) of ``dert``.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``frequency``, ``recency``, ``periods``, ``p_alive`` (0-1, alive for
+        the next opportunity), ``expected_purchases`` (purchases in the next ``n_future``
+        opportunities), ``dert`` (discounted expected residual purchases, all future
+        opportunities); in the order of ``summary``.
+    """
+    cols = ["customer_id", model.frequency_col, model.recency_col, model.periods_col]
+    out = summary[cols].copy()
+    out["p_alive"] = model.p_alive(summary)
+    out["expected_purchases"] = model.expected_purchases(summary, n_future)
+    out["dert"] = model.dert(summary, discount_rate).to_numpy()
+    return out.reset_index(drop=True)

@@ -25,7 +25,7 @@ from crm_research.engine import collect, is_lazy
 from crm_research.errors import CRMError, ParameterError
 from crm_research.summaries import as_utc_timestamp
 
-__all__ = ["ShiftedBetaGeoModel", "survivors_to_histories", "subscription_histories", "sbg_holdout"]
+__all__ = ["ShiftedBetaGeoModel", "survivors_to_histories", "subscription_histories", "sbg_holdout", "project_subscriptions"]
 
 PERIOD_MONTHS = {"M": 1, "Q": 3, "Y": 12}  # months per contract period ("W" = 7 days)
 
@@ -258,7 +258,7 @@ def _renewals(start: pd.Series, stop: pd.Series, period: str) -> np.ndarray:
 
 def subscription_histories(subscriptions, as_of, period: str = "M", *, customer_col: str = "customer_id",
                            started_col: str = "started_at", ended_col: str = "ended_at",
-                           group_col: str | None = None) -> pd.DataFrame:
+                           group_col: str | None = None, keep: tuple[str, ...] = ()) -> pd.DataFrame:
     """Renewal histories of the subscriptions started before ``as_of`` (input of the sBG model).
 
     A subscription started at ``s`` renews at ``s + k`` periods (``k >= 1``; calendar months, day
@@ -275,17 +275,20 @@ def subscription_histories(subscriptions, as_of, period: str = "M", *, customer_
         Contract period: 7 days, one, three or twelve calendar months.
     customer_col, started_col, ended_col, group_col : str
         Column names (``ended_col`` empty while active); ``group_col`` (e.g. ``plan``) is carried over.
+    keep : tuple of str
+        Further columns carried over (e.g. ``("mrr",)`` to value the subscriptions).
 
     Returns
     -------
     DataFrame
         ``customer_id``, ``started_at``, ``periods`` (renewals seen), ``churned`` (0/1), then
-        ``group_col``; sorted by customer and start.
+        ``group_col`` and ``keep``; sorted by customer and start.
     """
     if period != "W" and period not in PERIOD_MONTHS:
         raise ParameterError(f"period must be one of ['W', 'M', 'Q', 'Y'], got {period!r}")
     df = collect(subscriptions) if is_lazy(subscriptions) else subscriptions
-    cols = [customer_col, started_col, ended_col] + ([group_col] if group_col else [])
+    extra = ([group_col] if group_col else []) + [c for c in keep if c != group_col]
+    cols = [customer_col, started_col, ended_col] + extra
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise CRMError(f"table 'subscriptions' has no column(s) {missing}; it has {list(df.columns)}. "
@@ -298,14 +301,14 @@ def subscription_histories(subscriptions, as_of, period: str = "M", *, customer_
         raise CRMError(f"table 'subscriptions': {int(bad.sum())} row(s) have no {started_col} or end "
                        f"before they start (customers {df.loc[bad, customer_col].head(5).tolist()}); "
                        "fix or drop them")
-    keep = (start < cut).to_numpy()
-    start, end = start[keep], end[keep]
+    started = (start < cut).to_numpy()
+    start, end = start[started], end[started]
     churned = (end.notna() & (end < cut)).to_numpy()
-    out = pd.DataFrame({"customer_id": df.loc[keep, customer_col].to_numpy(), "started_at": start.to_numpy(),
+    out = pd.DataFrame({"customer_id": df.loc[started, customer_col].to_numpy(), "started_at": start.to_numpy(),
                         "periods": _renewals(start, end.where(churned, cut), period),
                         "churned": churned.astype(np.int64)})
-    if group_col:
-        out[group_col] = df.loc[keep, group_col].to_numpy()
+    for col in extra:
+        out[col] = df.loc[started, col].to_numpy()
     return out.sort_values(["customer_id", "started_at"], kind="stable").reset_index(drop=True)
 
 
@@ -348,3 +351,88 @@ def sbg_holdout(histories: pd.DataFrame, calibration_periods: int, *, periods_co
         "period": periods, "at_risk": np.r_[np.nan, at_risk], "churned": np.r_[np.nan, lost],
         "actual_survival": km, "model_survival": fit, "actual_survivors": w.sum() * km,
         "projected_survivors": w.sum() * fit, "calibration": periods <= k})
+
+
+def project_subscriptions(histories: pd.DataFrame, *, group_col: str | None = None, horizon: int = 12,
+                          discount_rate: float = 0.0, value_col: str | None = None, value_scale: float = 1.0,
+                          min_ended: int = 10, total_label: str = "(all)") -> tuple[pd.DataFrame, dict]:
+    """The running subscriptions' future by group: renewals to come, share still running, value.
+
+    One sBG model per group (e.g. plan) with at least ``min_ended`` ended subscriptions; the
+    other groups use the model of all subscriptions together (column ``model``).
+
+    Parameters
+    ----------
+    histories : DataFrame
+        :func:`subscription_histories` output (``periods``, ``churned``, ``group_col``,
+        ``value_col``).
+    group_col : str, optional
+        Column whose groups get a model and a row each.
+    horizon : int
+        Periods ahead for ``running_after`` (e.g. 12 monthly periods: one year).
+    discount_rate : float
+        Discount rate per period (> 0 to value the subscriptions; 0 leaves ``value`` empty).
+    value_col : str, optional
+        Revenue per period of each subscription (e.g. ``mrr`` for monthly periods); ``value``
+        is the sum over running subscriptions of revenue x DERL, in that currency.
+    value_scale : float
+        Multiplies ``value_col`` into revenue per period (3 for a monthly revenue and quarterly
+        periods).
+    min_ended : int
+        Ended subscriptions a group needs for a model of its own.
+    total_label : str
+        ``group`` of the last row, all subscriptions together (and key of its model).
+
+    Returns
+    -------
+    table : DataFrame
+        One row per group and a last row ``total_label``: ``group``, ``model`` ("own" / "all
+        subscriptions"), ``subscriptions``, ``running``, ``ended``, ``alpha``, ``beta``,
+        ``polarization`` (1 / (alpha + beta + 1), 0-1: near 0 when the group's subscribers all
+        churn with about the same probability, near 1 when some leave at once and others stay),
+        ``churn_next`` (expected share of the running ones that end at their next renewal),
+        ``running_after`` (expected number still running after ``horizon`` periods),
+        ``running_after_share``, ``renewals_to_come`` (expected renewals within ``horizon``),
+        ``value`` (discounted expected revenue of the running subscriptions, NaN without
+        ``value_col`` or with ``discount_rate`` 0).
+    models : dict
+        Fitted :class:`ShiftedBetaGeoModel` by group, and ``total_label``.
+
+    See Also
+    --------
+    ShiftedBetaGeoModel.derl, ShiftedBetaGeoModel.expected_remaining_lifetime
+    """
+    h = int(horizon)
+    if h < 1:
+        raise ParameterError(f"horizon must be >= 1 period, got {horizon}")
+    pooled = ShiftedBetaGeoModel(weights_col=None).fit(histories)
+    models: dict = {total_label: pooled}
+    groups = [] if group_col is None else list(histories.groupby(group_col, sort=True, dropna=False))
+    groups.append((None, histories))  # the last row: all subscriptions
+    rows = []
+    for name, part in groups:
+        own = name is None or int(part["churned"].sum()) >= min_ended
+        model = (pooled if name is None else ShiftedBetaGeoModel(weights_col=None).fit(part)) if own else pooled
+        name = total_label if name is None else name
+        models[name] = model
+        running = part[part["churned"] == 0]
+        a, b = model._p()
+        n = running["periods"].to_numpy(dtype=float)
+        still = np.exp(special.betaln(a, b + n + h) - special.betaln(a, b + n))
+        value = np.nan
+        if value_col is not None and discount_rate > 0:
+            value = float((value_scale * running[value_col].to_numpy(dtype=float) * model.derl(running, discount_rate)).sum())
+        rows.append({
+            "group": name, "model": "own" if own else "all subscriptions", "subscriptions": len(part),
+            "running": len(running), "ended": int(part["churned"].sum()), "alpha": a, "beta": b,
+            "polarization": 1.0 / (a + b + 1.0),
+            "churn_next": float(np.mean(1 - (b + n) / (a + b + n))) if len(n) else np.nan,
+            "running_after": float(still.sum()), "running_after_share": float(still.mean()) if len(n) else np.nan,
+            "renewals_to_come": float(model.expected_remaining_lifetime(running, horizon=h).sum()), "value": value})
+    if group_col is not None:  # the total of the groups, each by its own model
+        total = pd.DataFrame(rows[:-1])
+        rows[-1].update(running_after=float(total["running_after"].sum()),
+                        renewals_to_come=float(total["renewals_to_come"].sum()),
+                        value=float(total["value"].sum()) if total["value"].notna().all() else np.nan)
+        rows[-1]["running_after_share"] = rows[-1]["running_after"] / max(rows[-1]["running"], 1)
+    return pd.DataFrame(rows), models

@@ -12,7 +12,12 @@ The thresholds follow what the methods need to run and mean something:
 * the out-of-time classifier learns two horizons before ``as_of`` and is checked one horizon
   before it: both windows need :data:`MIN_CLASS` churners and as many buyers;
 * BG/NBD and Pareto/NBD need :data:`MIN_REPEAT` customers with two or more purchase days;
-  Gamma-Gamma as many with a positive repeat spend (otherwise: no customer value).
+  Gamma-Gamma as many with a positive repeat spend (otherwise: no customer value);
+* the sBG projection of subscriptions needs :data:`MIN_ENDED` ended subscriptions and
+  :data:`MIN_RENEWAL_PERIODS` renewal periods (``renewal_period``) of history;
+* BG/BB needs purchases on fixed occasions: at least :data:`OCCASION_SHARE` % of the purchase
+  days on no more than :data:`MAX_OCCASIONS_PER_YEAR` days a year, and :data:`MIN_REPEAT`
+  customers who bought on two or more occasions.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import weakref
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
@@ -28,7 +34,8 @@ from crm_research.needs.facts import _ts, before, completed_orders, scalar
 
 NOTEBOOK = "05_churn"
 
-DEFAULTS.update({"churn_after_days": 180, "horizon_days": 90, "segment_column": "acquisition_channel"})
+DEFAULTS.update({"churn_after_days": 180, "horizon_days": 90, "segment_column": "acquisition_channel",
+                 "renewal_period": "M"})
 
 MIN_GROUP = 30
 """Customers a segment needs for its own survival curve and log-rank test."""
@@ -40,6 +47,14 @@ MIN_REPEAT = 20
 """Customers with two or more purchase days the BTYD models (and the RFM rhythm) need."""
 MIN_ENDED = 10
 """Ended subscriptions the contractual survival analysis needs."""
+MIN_RENEWAL_PERIODS = 3
+"""Renewal periods between the first subscription and the analysis date the sBG fit needs."""
+MAX_OCCASIONS_PER_YEAR = 12
+"""At most this many purchase occasions a year count as discrete occasions (a monthly box)."""
+OCCASION_SHARE = 90
+"""Share of purchase days (%) on the occasion days for BG/BB to apply."""
+RENEWAL_DAYS = {"M": 365.25 / 12, "Q": 365.25 / 4, "Y": 365.25}
+"""Length of a renewal period in days."""
 ACTIVE_DAYS = 365
 """The classifier scores customers who bought in the year before a cut-off (days)."""
 
@@ -157,9 +172,44 @@ def _ended_subscriptions(t, as_of, p):
     return scalar(s.filter(ended).count())
 
 
+@fact("subscription_revenue", "subscriptions.started_at")
+def _subscription_revenue(t, as_of, p):
+    """Subscriptions with a positive monthly revenue (0 without the ``mrr`` column: the value falls back)."""
+    if not t.has("subscriptions", "mrr"):
+        return 0.0
+    s = before(t["subscriptions"], "started_at", as_of)
+    return scalar(s.filter(s.mrr > 0).count())
+
+
 @fact("subscription_plans", "subscriptions.started_at", "subscriptions.plan")
 def _subscription_plans(t, as_of, p):
     return scalar(before(t["subscriptions"], "started_at", as_of).plan.nunique())
+
+
+@fact("renewal_periods", "subscriptions.started_at")
+def _renewal_periods(t, as_of, p):
+    """Renewal periods (``renewal_period``) from the first subscription start to ``as_of``."""
+    s = before(t["subscriptions"], "started_at", as_of)
+    end = _ts(as_of) if as_of is not None else s.started_at.max()
+    seconds = scalar(end.epoch_seconds() - s.started_at.min().epoch_seconds())
+    return seconds / 86400 / RENEWAL_DAYS.get(str(p["renewal_period"]), RENEWAL_DAYS["M"])
+
+
+@fact("occasion_share", *ORDER_COLS)
+def _occasion_share(t, as_of, p):
+    """Percent of purchase days on the busiest ``MAX_OCCASIONS_PER_YEAR`` days a year (see
+    :func:`crm_research.churn.bgbb.occasion_pattern`): one row per calendar day comes back."""
+    from crm_research.churn.bgbb import occasion_pattern, purchase_days_by_date
+    from crm_research.engine import collect
+
+    orders = t["orders"]
+    days = purchase_days_by_date(orders, _cut(t, as_of), status_col="status" if t.has("orders", "status") else None)
+    return occasion_pattern(collect(days), max_per_year=MAX_OCCASIONS_PER_YEAR)["share"]
+
+
+@fact("repeat_occasion_buyers", *ORDER_COLS)
+def _repeat_occasion_buyers(t, as_of, p):
+    return _repeat_day_buyers(t, _cut(t, as_of))
 
 
 _CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -265,6 +315,15 @@ SECTIONS: tuple[Section, ...] = (
         Need("at least {at_least} ended subscriptions", fact="ended_subscriptions", at_least=MIN_ENDED),
         Need("subscriptions on at least {at_least} plans", fact="subscription_plans", at_least=2),
     )),
+    Section(NOTEBOOK, "renewals", "Projecting the subscriptions: renewals to come and their value", (
+        Need("subscriptions with their start and end", ("subscriptions", "subscriptions.customer_id",
+                                                       "subscriptions.started_at", "subscriptions.ended_at")),
+        Need("at least {at_least} ended subscriptions", fact="ended_subscriptions", at_least=MIN_ENDED),
+        Need("at least {at_least} renewal periods (`renewal_period` = \"{renewal_period}\") between the first "
+             "subscription and the analysis date", fact="renewal_periods", at_least=MIN_RENEWAL_PERIODS),
+        Need("the monthly revenue of each subscription (subscriptions.mrr)", fact="subscription_revenue",
+             at_least=1, name="no_value", fallback="the renewals to come, without their value"),
+    )),
     Section(NOTEBOOK, "classifier", "Predicting who will not buy: the out-of-time classifier",
             (ORDERS, HISTORY, *CLASSES)),
     Section(NOTEBOOK, "value", "Probability alive and customer value", (
@@ -273,6 +332,14 @@ SECTIONS: tuple[Section, ...] = (
              fact="repeat_day_buyers_at_check", at_least=MIN_REPEAT, name="no_holdout_check",
              fallback="the model without its check on the horizon before the analysis date"),
         SPEND,
+    )),
+    Section(NOTEBOOK, "occasions", "Buying on fixed occasions (BG/BB)", (
+        ORDERS,
+        Need("purchases on fixed occasions, such as a yearly appeal or a monthly box: at least {at_least} % of "
+             "purchase days on no more than " + str(MAX_OCCASIONS_PER_YEAR) + " days a year",
+             fact="occasion_share", at_least=OCCASION_SHARE),
+        Need("at least {at_least} customers who bought on two or more occasions", fact="repeat_occasion_buyers",
+             at_least=MIN_REPEAT),
     )),
     Section(NOTEBOOK, "at_risk", "The at-risk list", (
         ORDERS, HISTORY, *CLASSES, REPEAT,
