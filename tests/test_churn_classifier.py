@@ -271,3 +271,26 @@ def test_at_risk_list_end_to_end(tables, model):
     assert (np.diff(by_risk["p_churn"]) <= 0).all() and by_risk["rank"].tolist() == by_risk["rank_risk"].tolist()
     # ranked by value, customers below the top-20's lowest chance by risk make the top 20
     assert lst["p_churn"].head(20).min() < by_risk["p_churn"].iloc[19]
+
+
+def test_twin_features_that_cancel_out_are_not_a_driver():
+    """Orders and purchase days measure one thing: a linear model may weigh one up and its twin
+    down, which made 'many orders' the main reason of 10 demo customers. Drivers are chosen by a
+    group's summed contribution (FEATURE_GROUPS), so the cancelling pair never wins."""
+    rng = np.random.default_rng(5)
+    n = 6_000
+    days = rng.poisson(4.0, n).astype(float)
+    f = pd.DataFrame({"customer_id": np.arange(n), "n_purchase_days": days,
+                      "n_orders": days + rng.binomial(1, 0.05, n),  # the twin: one extra order now and then
+                      "recency_days": rng.gamma(2.0, 30.0, n)})
+    y = (rng.random(n) < expit(-2.0 + (f["recency_days"].to_numpy() - 60.0) / 25.0)).astype(int)
+    m = ChurnClassifier(model="logistic", seed=1).fit_features(f, y)
+    phi = m.contributions_features(f)
+    out = m.predict_features(f)
+    late = f["recency_days"].to_numpy() > 120
+    assert (out.loc[late, "driver"] == "recency_days").mean() > 0.97
+    # whatever the twins' single terms, neither is the driver of more customers than their sum would make it
+    twins = phi["n_purchase_days"] + phi["n_orders"]
+    chosen = out["driver"].isin(["n_purchase_days", "n_orders"])
+    assert (twins[chosen] > 1e-9).all()
+    assert np.allclose(out.loc[chosen, "driver_contribution"], twins[chosen])

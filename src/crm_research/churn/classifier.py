@@ -61,6 +61,7 @@ __all__ = [
     "expected_calibration_error",
     "lift_table",
     "FEATURE_DESCRIPTIONS",
+    "FEATURE_GROUPS",
     "FEATURE_UNITS",
     "NO_DRIVER",
     "describe_driver",
@@ -100,6 +101,19 @@ FEATURE_DESCRIPTIONS: dict[str, tuple[str, str]] = {
 }
 """Plain-word risk drivers: a driver is described by the direction in which the customer differs
 from the typical (training median) customer, since a model may find risk on either side."""
+
+FEATURE_GROUPS: dict[str, str] = {
+    **dict.fromkeys(("n_purchase_days", "n_orders", "revenue", "avg_order_value", "tenure_days", "mean_gap_days"),
+                    "purchase history"),
+    **dict.fromkeys(("recency_days", "overdue_ratio"), "time since the last purchase"),
+    **dict.fromkeys(("orders_90d", "orders_prev_90d", "revenue_90d"), "recent purchases"),
+    **dict.fromkeys(("site_visits_30d", "site_visits_90d", "days_since_visit", "carts_90d"), "site visits"),
+    **dict.fromkeys(("tickets_180d", "open_tickets", "mean_csat"), "support"),
+}
+"""Features that measure one thing several ways (orders and purchase days, revenue and average
+order value): a linear model may weigh one up and its twin down, so a driver is chosen by the
+*sum* of a group's contributions and then described by the member that adds the most. Features
+not listed form a group of their own."""
 
 MISSING_DESCRIPTIONS = {
     "mean_gap_days": "only one purchase day so far",
@@ -811,8 +825,9 @@ class ChurnClassifier:
         as_of : date-like
             Scoring date (UTC, exclusive): features from rows strictly before it.
         drivers : bool
-            Add each customer's risk driver: the feature with the largest positive contribution
-            to the customer's log-odds of churn (:meth:`contributions`).
+            Add each customer's risk driver: within the group of features (:data:`FEATURE_GROUPS`)
+            with the largest positive summed contribution to the customer's log-odds of churn
+            (:meth:`contributions`), the member that adds the most.
 
         Returns
         -------
@@ -823,8 +838,8 @@ class ChurnClassifier:
             the direction the customer differs from the typical one, :func:`describe_driver`;
             :data:`NO_DRIVER` for ``"none"``), ``driver_detail`` (the same with the customer's
             value and the typical one, :func:`describe_driver_value`, e.g. "long time since the
-            last purchase: 210 days (typical 45)"), ``driver_contribution`` (log-odds the driver
-            adds; 0 for ``"none"``), ``driver_effect`` (probability points the driver adds:
+            last purchase: 210 days (typical 45)"), ``driver_contribution`` (log-odds the driver's
+            group adds; 0 for ``"none"``), ``driver_effect`` (probability points the driver adds:
             ``p_churn`` minus the probability of the log-odds without it).
         """
         self._require_fit()
@@ -848,9 +863,16 @@ class ChurnClassifier:
             if not drivers:
                 return out
             phi = self._contributions(X)[0] if len(X) else np.zeros((0, len(self.feature_names_)))
-        best = np.argmax(phi, axis=1) if len(X) else np.array([], dtype=np.int64)
+        # the driver's group: largest summed contribution (twins that cancel out do not count)
+        group = np.unique([FEATURE_GROUPS.get(f, f) for f in self.feature_names_], return_inverse=True)[1]
+        summed = np.zeros((len(X), int(group.max()) + 1))
+        np.add.at(summed.T, group, phi.T)
         rows = np.arange(len(X))
-        contribution = phi[rows, best]
+        top = np.argmax(summed, axis=1) if len(X) else np.array([], dtype=np.int64)
+        contribution = summed[rows, top] if len(X) else np.array([], dtype=float)
+        # described by the group's member that adds the most
+        best = (np.argmax(np.where(group[None, :] == top[:, None], phi, -np.inf), axis=1) if len(X)
+                else np.array([], dtype=np.int64))
         raises = contribution > 1e-9
         names = np.where(raises, np.asarray(self.feature_names_, dtype=object)[best], "none")
         value = features[self.feature_names_].to_numpy(dtype=float)[rows, best]  # as observed, not imputed

@@ -189,19 +189,20 @@ def plot_holdout_purchases(cal_holdout: pd.DataFrame, model, ax=None, *, max_fre
 
 def plot_value_at_risk(at_risk: pd.DataFrame, ax=None, *, top: int = 20,
                        title: str = "Value at risk: top customers") -> plt.Axes:
-    """Horizontal bars of the ``top`` rows of :func:`at_risk_list` (labels = list rank).
+    """Horizontal bars of the ``top`` rows of :func:`at_risk_list` (labels = place in the list).
 
-    A list ranked by risk alone (no ``value_at_risk`` column: the value is unknown) shows the
-    churn probability instead.
+    A list with values shows each customer's value at risk, whichever way it was ranked; a list
+    without (no ``value_at_risk`` column: the value is unknown) shows the churn probability.
     """
     ax = _ax(ax)
     d = at_risk.head(top).iloc[::-1]
+    rank = d["rank"] if "rank" in d.columns else d.get("rank_value_at_risk", d.get("rank_risk"))
+    labels = [f"#{r}" for r in rank]
     if "value_at_risk" in d.columns:
-        labels = [f"#{r}" for r in d["rank_value_at_risk"]]
         ax.barh(labels, d["value_at_risk"])
         ax.set_xlabel("value at risk (currency: P(churn) x value if retained)")
     else:
-        ax.barh([f"#{r}" for r in d["rank_risk"]], d["p_churn"])
+        ax.barh(labels, d["p_churn"])
         ax.set_xlim(0, 1)
         ax.set_xlabel("probability of no purchase (P(churn))")
     ax.set_title(title)
