@@ -618,7 +618,7 @@ def _update_record(run_dir: Path, manifest: dict) -> None:
     reports = [m["report"] for m in manifest["notebooks"] if m.get("report")]
     tables = [t for m in manifest["notebooks"] for t in m.get("tables") or []]
     per_customer = [t for t in tables if _per_customer(run_dir, t)]
-    outputs = {"folder": str(run_dir), "reports": f"{len(reports)} HTML report{'s' if len(reports) != 1 else ''}"}
+    outputs = {"run folder": run_dir.name, "reports": f"{len(reports)} HTML report{'s' if len(reports) != 1 else ''}"}
     if tables:
         outputs["tables"] = f"{len(tables)} CSV files in tables/"
     if per_customer:
