@@ -362,7 +362,7 @@ def test_without_pii_drops_the_marked_columns(crm: CRMData) -> None:
     clean = crm.without_pii()
     assert pii_columns("customers") == ["name", "email", "phone"]
     assert list(clean.customers.columns) == ["customer_id", "signup_at", "acquisition_channel",
-                                             "region", "age"]
+                                             "region", "age", "marketing_consent", "do_not_contact"]
     assert "name" in clean.campaigns.columns  # a campaign's name is not personal
     assert "email" in crm.customers.columns  # the original is untouched
     assert clean.source == crm.source

@@ -24,6 +24,8 @@ def valid_frames() -> dict[str, pd.DataFrame]:
         "acquisition_channel": ["search", "social", "referral", "search", "email"],
         "region": ["north", "south", "NA", "north", "east"],
         "age": [34, None, 51, 28, 45],
+        "marketing_consent": ["yes", "no", None, "yes", "yes"],
+        "do_not_contact": ["no", "no", "no", "yes", None],
         "name": ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov"],
         "email": ["ada@example.com", "alan@example.com", "grace@example.com",
                   "edsger@example.com", "barbara@example.com"],
