@@ -185,3 +185,18 @@ def test_prune_lists_then_deletes_only_when_confirmed(tmp_path, capsys):
     assert cli.main(["prune", "--reports", str(tmp_path / "nope")]) == 2
     assert "no such folder" in capsys.readouterr().err
     assert cli.main(["prune", "--reports", str(root), "--older-than", "-1"]) == 2
+
+
+def test_a_pseudonym_split_by_line_breaks_in_a_client_table_is_found_and_erased(tmp_path):
+    """Client tables put <wbr> inside long words so they wrap: 'c_eadde35f0c<wbr />e5d520'. A
+    plain substring search missed it, and the report kept the erased customer's row."""
+    from crm_research.run import erasure
+
+    token = "c_eadde35f0ce5d520"
+    html = ("<table><tr><td>c_eadde35f0c<wbr />e5d520</td><td>€1,226</td></tr>"
+            "<tr><td>c_aaa7a5332a<wbr>6b7b77</td><td>€900</td></tr></table><p>see c_eadde35f0c<wbr>e5d520</p>")
+    new, rows = erasure._rewrite(tmp_path / "05_churn.html", html.encode(), {token})
+    text = new.decode()
+    assert rows == 1 and "€1,226" not in text and "6b7b77" in text
+    assert "e5d520" not in text and "[erased]" in text
+    assert erasure._has("x c_eadde35f0c&shy;e5d520 y", {token}) and not erasure._has("c_eadde35f0c e5d520", {token})

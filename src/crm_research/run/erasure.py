@@ -28,6 +28,7 @@ parameters) are not recomputed: they describe no one.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -177,8 +178,20 @@ def _records(text: str) -> list[str]:
     return out
 
 
+_BREAK = "(?:<wbr\\s*/?>|&shy;|&#173;|\u00ad|\u200b)*"
+"""What a report may put inside a long word so that it wraps (``<wbr>`` in client tables): a
+pseudonym is found, and erased, with or without them."""
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(tokens: frozenset[str]) -> re.Pattern:
+    words = sorted(tokens, key=len, reverse=True)
+    return re.compile("|".join(_BREAK.join(re.escape(ch) for ch in w) for w in words))
+
+
 def _has(text: str, tokens: Iterable[str]) -> bool:
-    return any(t in text for t in tokens)
+    tokens = frozenset(tokens)
+    return bool(tokens) and _pattern(tokens).search(text) is not None
 
 
 def _drop_lines(text: str, tokens: set[str], csv: bool) -> tuple[str, int]:
@@ -202,9 +215,7 @@ def _redact_html(text: str, tokens: set[str]) -> tuple[str, int]:
 
 
 def _replace(text: str, tokens: set[str]) -> str:
-    for t in tokens:
-        text = text.replace(t, ERASED)
-    return text
+    return _pattern(frozenset(tokens)).sub(ERASED, text) if tokens else text
 
 
 def _redact_notebook(text: str, tokens: set[str]) -> tuple[str, int]:
@@ -354,11 +365,12 @@ def forget(ids: Iterable[str], reports: str | os.PathLike, *, key: str | None = 
             if n:
                 plan[path] = (new, n, found)
             continue
-        found = {t for t, b in zip(needles, raw_needles, strict=True) if b in raw}
+        text = raw.decode("utf-8", errors="ignore")  # a pseudonym may be split by <wbr> in a report
+        found = {t for t in needles if _has(text, (t,))}
         if not found:
             continue
         new, n = _rewrite(path, raw, needles)
-        if any(b in new for b in raw_needles):
+        if _has(new.decode("utf-8", errors="ignore"), needles) or any(b in new for b in raw_needles):
             raise CRMError(f"{path}: a pseudonym would remain after rewriting it; nothing was changed")
         plan[path] = (new, n, found)
 
