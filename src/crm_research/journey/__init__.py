@@ -20,15 +20,17 @@ time_to, time_to_paths, summarise_time_to, reach_curve
     Time to a target among reachers and by Kaplan–Meier (censored at ``as_of``).
 top_paths, path_flows
     Most frequent variants with conversion rates; flows of the first steps (Sankey).
-friction, friction_cells, friction_points
-    Drop-offs and loop-backs; incidents (step, segment, period) against the step's baseline.
+friction, friction_cells, friction_points, FrictionScan
+    Drop-offs and loop-backs; incidents: windows of 1..N periods of a step and segment scanned
+    against their own history, false alarms controlled over everything scanned (bootstrap), the
+    data's last days left out by each step's conversion window.
 simulate, JourneyChain, path_transition_counts, rank_levers, per_year
     Absorbing Markov chain what-if with a bootstrap interval; the steps ranked as levers.
 move_words, path_words, segment_words
     The codes of moves, paths and groups in a client's words.
 """
 
-from crm_research.journey.friction import friction, friction_cells, friction_points
+from crm_research.journey.friction import FrictionScan, friction, friction_cells, friction_points
 from crm_research.journey.funnel import funnel, funnel_paths
 from crm_research.journey.paths import path_flows, top_paths
 from crm_research.journey.sessions import session_summary, sessions
@@ -51,7 +53,7 @@ __all__ = [
     "transitions", "START", "END",
     "time_to", "time_to_paths", "summarise_time_to", "reach_curve",
     "top_paths", "path_flows",
-    "friction", "friction_cells", "friction_points",
+    "friction", "friction_cells", "friction_points", "FrictionScan",
     "simulate", "JourneyChain", "path_transition_counts", "rank_levers", "per_year",
     "move_words", "path_words", "segment_words",
 ]

@@ -4,17 +4,21 @@ Two views:
 
 * :func:`friction_points` ranks the steps of a funnel by drop-off and the moves that go back
   to an earlier step (loop-backs) or repeat one (self-loops).
-* :func:`friction` detects *incidents*: the conversion of each step (closed funnel, paths =
-  sessions by default) is counted per calendar period and per segment value; each (step,
-  segment, period) cell is tested against the same step and segment over all *other* periods
-  (its own baseline), one-sided for a decline (two-proportion z-test, or Fisher's exact test
-  when a cell is small). Benjamini–Hochberg controls the false discovery rate over every tested
-  cell. An incident is a run of consecutive periods of one step and segment that are declines
-  with a nominal one-sided p ≤ ``alpha`` and that holds at least one period significant after
-  the BH correction (hysteresis: the correction decides *whether*, the neighbours *how long*).
-  Its numbers are pooled over its periods and compared with the rest of the history. Incidents are
-  ranked by that pooled z (most negative first), which favours the segment where the drop is
-  concentrated over an aggregate that only dilutes it.
+* :func:`friction` finds *incidents*: the conversion of each step (closed funnel, paths =
+  sessions by default) is counted per calendar period and per segment value
+  (:func:`friction_cells`, on the engine), and every window of 1 to ``max_window`` consecutive
+  periods of each step and segment value is compared with the rest of its own history, with the
+  false alarms controlled over everything scanned by a bootstrap of the largest statistic
+  (:class:`crm_research.journey.friction_scan.FrictionScan`).
+
+Conversion windows and the data's edge
+--------------------------------------
+A path converts at a step when it reaches the to-step within the step's *conversion window* of
+reaching the from-step. The window defaults to the 95th percentile (``window_quantile``) of that
+time among the paths that made it (nearest rank, exact on every engine); ``step_window`` sets it.
+A path whose from-step time + window is at or after the end of the data (``as_of``, or the last
+event) had no time to go on: it is left out of that step's counts (and counted in
+``n_left_out``), so the data's last days never look like a drop (right-censoring).
 """
 
 from __future__ import annotations
@@ -24,24 +28,38 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from crm_research.engine import collect, engine_function
+from crm_research.engine import collect, engine_function, on_duckdb
 from crm_research.errors import ParameterError
 from crm_research.journey import _common as C
+from crm_research.journey.friction_scan import ALL, FrictionScan
 from crm_research.journey.funnel import funnel, per_path
 from crm_research.journey.transitions import transitions
 
-__all__ = ["friction_cells", "friction", "friction_points", "ALL"]
+__all__ = ["friction_cells", "friction", "friction_points", "FrictionScan", "ALL"]
 
-ALL = "(all)"
-"""Segment column / value of the cells that pool every segment."""
 _MISSING = "(missing)"
-_PERIOD_STEP = {"D": pd.DateOffset(days=1), "W": pd.DateOffset(weeks=1), "M": pd.DateOffset(months=1),
-                "Q": pd.DateOffset(months=3), "Y": pd.DateOffset(years=1)}
+
+
+def _step_windows(step_window, steps: list[str]) -> dict[int, int | None]:
+    """``{to-step index: window in microseconds, or None for the data's quantile}``."""
+    if step_window is None:
+        return {j: None for j in range(2, len(steps) + 1)}
+    if isinstance(step_window, dict):
+        unknown = [k for k in step_window if k not in steps[1:]]
+        if unknown:
+            raise ParameterError(f"step_window has key(s) {unknown} that are not to-steps of the funnel "
+                                 f"{steps[1:]}: key each window by the event name of its to-step")
+        return {j: (C.to_microseconds(step_window[steps[j - 1]], f"step_window[{steps[j - 1]!r}]")
+                    if step_window.get(steps[j - 1]) is not None else None)
+                for j in range(2, len(steps) + 1)}
+    us = C.to_microseconds(step_window, "step_window")
+    return {j: us for j in range(2, len(steps) + 1)}
 
 
 def friction_cells(events, steps, *, path_col: str = "session_id",
                    segments: str | list[str] | None = ("platform",), period: str = "W",
-                   customer_col: str = "customer_id", window=None, time_col: str = "occurred_at",
+                   customer_col: str = "customer_id", window=None, step_window=None,
+                   window_quantile: float = 0.95, as_of=None, time_col: str = "occurred_at",
                    event_col: str = "event", row_col: str | None = None):
     """Step conversion counts per segment value and calendar period (closed funnel).
 
@@ -61,7 +79,18 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
     customer_col : str or None
         Column counted as distinct people per cell (``None``: the path column).
     window : str or Timedelta, optional
-        Conversion window of the funnel.
+        Conversion window of the whole funnel, from its first step.
+    step_window : str, Timedelta or dict, optional
+        Conversion window of each step: the longest time from the from-step to the to-step that
+        still counts as converting, a duration (``"30min"``, ``"2h"``, ``"3D"``: minutes, hours,
+        days) for every step or ``{to-step event name: duration}``. Default (and for steps a
+        dict leaves out): the ``window_quantile`` of that time among the paths that made it.
+    window_quantile : float
+        Quantile (0 < q ≤ 1) of the default conversion windows (nearest rank: the smallest time
+        at or below which at least that share of the converted paths converted).
+    as_of : date-like, optional
+        Exclusive end of the data (UTC). Default: the time of the last event of ``events``.
+        Paths whose from-step time + conversion window is at or after it are left out.
     time_col, event_col, row_col : str
         Timestamp, event-name and input-order columns.
 
@@ -71,46 +100,78 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
         ``step_index`` (index of the *to* step, 2..k), ``from_step``, ``to_step``,
         ``segment_col`` (``"(all)"`` for the pooled cells), ``segment_value`` (string; null
         values appear as ``"(missing)"``), ``period`` (UTC start), ``n`` (paths that reached the
-        from-step), ``n_converted`` (of those, reached the to-step), ``n_people`` (distinct
-        ``customer_col``). Sorted by step, segment, value and period.
+        from-step and had their whole conversion window before the end of the data),
+        ``n_converted`` (of those, reached the to-step within the window), ``n_people``
+        (distinct ``customer_col`` among the ``n``), ``n_left_out`` (paths that reached the
+        from-step too close to the end of the data: not in ``n``), ``window_hours`` (the step's
+        conversion window, hours). Sorted by step, segment, value and period.
     """
     steps = C.check_steps(steps, min_len=2)
     segs = C.as_list(segments)
     if period not in C.PERIODS:
         raise ParameterError(f"period must be one of {sorted(C.PERIODS)}, got {period!r}")
+    if isinstance(window_quantile, bool) or not isinstance(window_quantile, (int, float)) \
+            or not 0 < window_quantile <= 1:
+        raise ParameterError(f"window_quantile must be a share in (0, 1], got {window_quantile!r}")
     us = None if window is None else C.to_microseconds(window, "window")
+    wins = _step_windows(step_window, steps)
+    end = None if as_of is None else C.utc(as_of)
     people = customer_col or path_col
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             "customer_col": people, **{f"segments[{i}]": s for i, s in enumerate(segs)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
-    return _friction_cells(prepared, steps, path_col, segs, period, people, us, time_col,
-                           event_col, rc)
+    return _friction_cells(prepared, steps, path_col, segs, period, people, us, wins,
+                           int(round(window_quantile * 10_000)), end, time_col, event_col, rc)
 
 
 @engine_function("events")
-def _friction_cells(events, steps, path_col, segs, period, people, us, time_col, event_col, row_col):
+def _friction_cells(events, steps, path_col, segs, period, people, us, wins, q_bp, end, time_col,
+                    event_col, row_col):
+    duck = on_duckdb(events)
     extra = list(dict.fromkeys([*segs, *([people] if people != path_col else [])]))
     per = per_path(events, steps, path_col=path_col, mode="closed", window_us=us, by=extra,
                    period=None, time_col=time_col, event_col=event_col, row_col=row_col)
     person = per[people] if people != path_col else per[C.P]
     per = per.mutate(_jperson=person)
+    if end is None:
+        end_us = C.micros(events[time_col], duck).max().as_scalar()
+    else:
+        end_us = ibis.literal(int(end.value // 1000), type="int64")
     parts = []
     for j in range(2, len(steps) + 1):
         at = per.filter(per[f"_jt{j - 1}"].notnull())
+        at = at.mutate(_jfu=C.micros(at[f"_jt{j - 1}"], duck), _jtu=C.micros(at[f"_jt{j}"], duck))
+        if wins[j] is None:
+            # nearest-rank quantile of the time to convert among the converted: the k-th smallest,
+            # k = ceil(q * m), computed in integers (q in basis points) so every engine agrees
+            d = at.filter(at._jtu.notnull())
+            d = d.select(_jd=d._jtu - d._jfu)
+            d = d.mutate(_jrk=ibis.row_number().over(ibis.window(order_by=d._jd)),
+                         _jm=d._jd.count().over(ibis.window()))
+            k = (d._jm * q_bp + 9_999) // 10_000
+            win = d.filter(d._jrk + 1 == k)._jd.max().as_scalar()
+            at = at.mutate(_jwin=win.fill_null(0).cast("int64"))
+        else:
+            at = at.mutate(_jwin=ibis.literal(wins[j], type="int64"))
         at = at.mutate(_jperiod=C.period_start(at[f"_jt{j - 1}"], period),
-                       _jconv=at[f"_jt{j}"].notnull().cast("int64"))
+                       _jout=(at._jfu + at._jwin) >= end_us,
+                       _jok=at._jtu.notnull() & ((at._jtu - at._jfu) <= at._jwin))
         for seg in [None, *segs]:
             value = (at[seg].cast("string").fill_null(_MISSING) if seg is not None
                      else ibis.literal(ALL))
+            kept = ~at._jout
             g = at.group_by([value.name("segment_value"), "_jperiod"]).aggregate(
-                n=at.count(), n_converted=at._jconv.sum(), n_people=at._jperson.nunique())
+                n=kept.cast("int64").sum(), n_converted=(kept & at._jok).cast("int64").sum(),
+                n_people=at._jperson.nunique(where=kept), n_left_out=at._jout.cast("int64").sum(),
+                _jwin=at._jwin.max())
             parts.append(g.select(
                 step_index=ibis.literal(j, type="int64"),
                 from_step=ibis.literal(steps[j - 2], type="string"),
                 to_step=ibis.literal(steps[j - 1], type="string"),
                 segment_col=ibis.literal(seg if seg is not None else ALL, type="string"),
                 segment_value=g.segment_value, period=g._jperiod, n=g.n,
-                n_converted=g.n_converted, n_people=g.n_people))
+                n_converted=g.n_converted, n_people=g.n_people, n_left_out=g.n_left_out,
+                window_hours=g._jwin.cast("float64") / 3.6e9))
     u = parts[0]
     for p in parts[1:]:
         u = u.union(p)
@@ -153,26 +214,20 @@ def _test_many(x1, n1, x0, n0, fisher_below: float):
     return z, p, np.where(fisher, "fisher", "z")
 
 
-def _bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (q-values)."""
-    m = len(p)
-    if m == 0:
-        return p
-    order = np.argsort(p, kind="stable")
-    ranked = p[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(q, 1.0)
-    return out
-
-
 def friction(events, steps, *, path_col: str = "session_id",
              segments: str | list[str] | None = ("platform",), period: str = "W",
-             customer_col: str = "customer_id", window=None, alpha: float = 0.05,
-             min_n: int = 10, fisher_below: float = 5.0, time_col: str = "occurred_at",
-             event_col: str = "event", row_col: str | None = None,
+             customer_col: str = "customer_id", window=None, step_window=None,
+             window_quantile: float = 0.95, as_of=None, alpha: float = 0.05,
+             max_window: int | None = None, min_n: int = 10, n_null: int = 999, seed: int = 0,
+             overdispersion: bool = True, time_col: str = "occurred_at", event_col: str = "event", row_col: str | None = None,
              cells: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Incidents: when and for whom a funnel step's conversion dropped below its own baseline.
+    """Incidents: when and for whom a funnel step's conversion dropped below its own history.
+
+    Every window of 1 to ``max_window`` consecutive periods of every step and segment value is
+    compared with the rest of that step and segment value's history (the Bernoulli scan
+    statistic); a window is an incident when its statistic beats the (1 − ``alpha``) quantile of
+    the largest statistic over *everything scanned* on ``n_null`` bootstrap draws of data with
+    no change (see :class:`~crm_research.journey.friction_scan.FrictionScan`).
 
     Parameters
     ----------
@@ -180,14 +235,22 @@ def friction(events, steps, *, path_col: str = "session_id",
         Event log (ignored when ``cells`` is given).
     steps : list of str
         Funnel steps in order (at least two).
-    path_col, segments, period, customer_col, window, time_col, event_col, row_col
+    path_col, segments, period, customer_col, window, step_window, window_quantile, as_of, time_col, event_col, row_col
         See :func:`friction_cells`.
     alpha : float
-        False discovery rate (Benjamini–Hochberg over every tested cell).
+        Chance that data with no change yields any incident (family-wise, over every step ×
+        segment value × window scanned).
+    max_window : int, optional
+        Longest window, in periods (default 14 days, 6 weeks, 3 months, 2 quarters or 1 year).
     min_n : int
-        Cells with fewer paths (during, or in the baseline) are not tested.
-    fisher_below : float
-        Use Fisher's exact test when the smallest expected count of the 2x2 table is below this.
+        Paths a window needs inside and outside it.
+    n_null : int
+        Bootstrap draws of the null distribution.
+    seed : int
+        Seed of the bootstrap (same cells, parameters and seed → same incidents).
+    overdispersion : bool
+        Allow for series that swing more than chance (trends, seasons): see
+        :class:`~crm_research.journey.friction_scan.FrictionScan`.
     cells : DataFrame, optional
         Precomputed :func:`friction_cells` output.
 
@@ -195,146 +258,31 @@ def friction(events, steps, *, path_col: str = "session_id",
     -------
     DataFrame
         One row per incident, ``rank`` 1 = strongest: ``step`` (``"a → b"``), ``step_index``
-        (index of the to-step, as in :func:`friction_cells`), ``from_step``, ``to_step``, ``segment`` (``"col=value"`` or ``"(all)"``), ``segment_col``,
-        ``segment_value``, ``period_start``, ``period_end`` (UTC, end exclusive), ``n_periods``,
-        ``n_during`` (paths at the from-step during the incident), ``conversion_during``,
-        ``n_baseline`` and ``conversion_baseline`` (all other periods), ``conversion_before``
-        (periods before the incident; NaN if none), ``difference`` (during − baseline),
-        ``relative_change`` (difference / baseline), ``z`` (pooled two-proportion z),
-        ``p_value`` (one-sided, pooled), ``q_value`` (smallest BH-adjusted p of its periods),
-        ``lost_conversions`` (``n_during × (baseline − during)``, paths),
-        ``people_affected`` (distinct people at the from-step, summed over the incident's
-        periods), ``echo_of`` (for a pooled ``(all)`` incident: the rank of a stronger segment
-        incident of the same step overlapping it in time, whose drop it mostly repeats; else
-        <NA>). Rates are fractions. Empty, with the same columns and dtypes, when nothing
-        is significant.
+        (index of the to-step, as in :func:`friction_cells`), ``from_step``, ``to_step``,
+        ``segment`` (``"col=value"`` or ``"(all)"``), ``segment_col``, ``segment_value``,
+        ``period_start``, ``period_end`` (UTC, end exclusive), ``n_periods``, ``n_during``
+        (paths at the from-step during the incident), ``conversion_during``, ``n_baseline`` and
+        ``conversion_baseline`` (all other periods), ``conversion_before`` (periods before the
+        incident; NaN if none), ``difference`` (during − baseline), ``relative_change``
+        (difference / baseline), ``statistic`` (signed-root likelihood ratio of the drop, the
+        ranking key), ``z`` and ``p_value`` (pooled two-proportion z and its one-sided p, for
+        that window alone), ``p_adjusted`` (share of the null maxima at or above
+        ``statistic``: the chance of so strong a window anywhere in data with no change),
+        ``lost_conversions`` (``n_during × (baseline − during)``, paths), ``people_affected``
+        (distinct people at the from-step, summed over the incident's periods), ``echo_of`` (for
+        a pooled ``(all)`` incident: the rank of a stronger segment incident of the same step
+        overlapping it in time, whose drop it mostly repeats; else <NA>). Rates are fractions.
+        Empty, with the same columns and dtypes, when nothing is significant.
     """
-    if not 0 < alpha < 1:
-        raise ParameterError(f"alpha must be between 0 and 1, got {alpha!r}")
+    scan = FrictionScan(alpha=alpha, max_window=max_window, min_n=min_n, n_null=n_null, seed=seed,
+                        overdispersion=overdispersion)
+    scan._check(period)
     if cells is None:
         cells = friction_cells(events, steps, path_col=path_col, segments=segments, period=period,
-                               customer_col=customer_col, window=window, time_col=time_col,
+                               customer_col=customer_col, window=window, step_window=step_window,
+                               window_quantile=window_quantile, as_of=as_of, time_col=time_col,
                                event_col=event_col, row_col=row_col)
-    cells = collect(cells)
-    tested = _test_cells(cells, min_n, fisher_below)
-    return _incidents(cells, tested, period, alpha)
-
-
-def _test_cells(cells: pd.DataFrame, min_n: int, fisher_below: float) -> pd.DataFrame:
-    key = ["step_index", "segment_col", "segment_value"]
-    cells = cells.sort_values([*key, "period"], kind="stable").reset_index(drop=True)
-    tot = cells.groupby(key, sort=False)[["n", "n_converted"]].transform("sum")
-    cells["n_base"] = tot["n"] - cells["n"]
-    cells["x_base"] = tot["n_converted"] - cells["n_converted"]
-    ok = (cells["n"] >= min_n) & (cells["n_base"] >= min_n)
-    idx = np.flatnonzero(ok.to_numpy())
-    t = cells.iloc[idx]
-    z, p, kind = _test_many(t["n_converted"].to_numpy(), t["n"].to_numpy(), t["x_base"].to_numpy(),
-                            t["n_base"].to_numpy(), fisher_below)
-    cells["z"] = np.nan
-    cells["p_value"] = np.nan
-    cells["test"] = ""
-    cells.loc[idx, "z"] = z
-    cells.loc[idx, "p_value"] = p
-    cells.loc[idx, "test"] = kind
-    cells["q_value"] = np.nan
-    cells.loc[idx, "q_value"] = _bh(cells.loc[idx, "p_value"].to_numpy(dtype=float))
-    return cells
-
-
-_COLUMNS = ["rank", "step", "step_index", "from_step", "to_step", "segment", "segment_col", "segment_value",
-            "period_start", "period_end", "n_periods", "n_during", "conversion_during",
-            "n_baseline", "conversion_baseline", "conversion_before", "difference",
-            "relative_change", "z", "p_value", "q_value", "lost_conversions", "people_affected",
-            "echo_of"]
-
-
-_DTYPES = {"rank": "int64", "step_index": "int64", "period_start": "datetime64[ns, UTC]",
-           "period_end": "datetime64[ns, UTC]", "n_periods": "int64", "n_during": "int64",
-           "n_baseline": "int64", "people_affected": "int64", "echo_of": "Int64",
-           **{c: "float64" for c in ("conversion_during", "conversion_baseline", "conversion_before",
-                                     "difference", "relative_change", "z", "p_value", "q_value",
-                                     "lost_conversions")}}
-"""Column dtypes of :func:`friction`'s result (the others hold strings): the same whether or not
-any incident was found, so code written for incidents (``period_end - Timedelta``) runs on none."""
-
-
-def _no_incidents() -> pd.DataFrame:
-    """The empty result of :func:`friction`: its columns with their dtypes."""
-    return pd.DataFrame({c: pd.Series([], dtype=_DTYPES.get(c, object)) for c in _COLUMNS})
-
-
-def _incidents(cells: pd.DataFrame, tested: pd.DataFrame, period: str, alpha: float) -> pd.DataFrame:
-    decline = tested["n_converted"] / tested["n"] < tested["x_base"] / tested["n_base"]
-    seed = (tested["q_value"] <= alpha) & decline
-    near = (tested["p_value"] <= alpha) & decline
-    if not seed.any():
-        return _no_incidents()
-    all_periods = np.sort(tested["period"].unique())
-    pos = {p: i for i, p in enumerate(all_periods)}
-    step = _PERIOD_STEP[period]
-    key = ["step_index", "segment_col", "segment_value"]
-    rows = []
-    cand = tested.assign(_seed=seed, _near=near)
-    for k, hist in cand.groupby(key, sort=True):
-        if not hist["_seed"].any():
-            continue
-        g = hist[hist["_near"]].sort_values("period", kind="stable")
-        idx = np.array([pos[p] for p in g["period"]])
-        run = np.concatenate([[0], np.cumsum(np.diff(idx) != 1)])
-        for _, r in g.groupby(run, sort=True):
-            if not r["_seed"].any():
-                continue
-            first, last = r["period"].iloc[0], r["period"].iloc[-1]
-            inside = (hist["period"] >= first) & (hist["period"] <= last)
-            during, base = hist[inside], hist[~inside]
-            before = hist[hist["period"] < first]
-            n1, x1 = int(during["n"].sum()), int(during["n_converted"].sum())
-            n0, x0 = int(base["n"].sum()), int(base["n_converted"].sum())
-            if n0 == 0:
-                continue
-            z, p, _ = _test(x1, n1, x0, n0, 0.0)
-            p1, p0 = x1 / n1, x0 / n0
-            nb = int(before["n"].sum())
-            rows.append({
-                "step": f"{r['from_step'].iloc[0]} → {r['to_step'].iloc[0]}",
-                "step_index": k[0],
-                "from_step": r["from_step"].iloc[0], "to_step": r["to_step"].iloc[0],
-                "segment": ALL if k[1] == ALL else f"{k[1]}={k[2]}",
-                "segment_col": k[1], "segment_value": k[2],
-                "period_start": pd.Timestamp(first), "period_end": pd.Timestamp(last) + step,
-                "n_periods": int(len(during)), "n_during": n1, "conversion_during": p1,
-                "n_baseline": n0, "conversion_baseline": p0,
-                "conversion_before": before["n_converted"].sum() / nb if nb else np.nan,
-                "difference": p1 - p0, "relative_change": (p1 - p0) / p0 if p0 > 0 else np.nan,
-                "z": z, "p_value": p, "q_value": float(r["q_value"].min()),
-                "lost_conversions": n1 * (p0 - p1),
-                "people_affected": int(during["n_people"].sum()),
-            })
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return _no_incidents()
-    out = out.sort_values(["z", "step_index", "segment", "period_start"], kind="stable")
-    out = out.reset_index(drop=True)
-    out.insert(0, "rank", np.arange(1, len(out) + 1))
-    for c in ("period_start", "period_end"):
-        ts = pd.to_datetime(out[c])
-        out[c] = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
-    out["echo_of"] = _echoes(out)
-    return out[_COLUMNS]
-
-
-def _echoes(out: pd.DataFrame) -> pd.Series:
-    """For a pooled ``(all)`` incident, the rank of a stronger segment incident of the same step
-    that overlaps it in time (the pooled drop is then mostly that segment's); else <NA>."""
-    echo = pd.Series(pd.NA, index=out.index, dtype="Int64")
-    seg = out[out["segment_col"] != ALL]
-    for i, r in out[out["segment_col"] == ALL].iterrows():
-        m = seg[(seg["step_index"] == r["step_index"]) & (seg["rank"] < r["rank"])
-                & (seg["period_start"] < r["period_end"]) & (seg["period_end"] > r["period_start"])]
-        if len(m):
-            echo[i] = int(m["rank"].iloc[0])
-    return echo
+    return scan.fit(collect(cells), period=period).incidents_
 
 
 def friction_points(events, steps, *, path_col: str = "session_id",

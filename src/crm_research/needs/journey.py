@@ -26,8 +26,9 @@ DEFAULTS.update({
 })
 
 FRICTION_MIN_PERIODS = 4
-"""Periods a friction search needs: each period is tested against all the others (its own
-history), so with fewer than four a period has at most two others to be compared with."""
+"""Periods a friction search needs: each window of periods is compared with the rest of its
+step and group's history, so with fewer than four a one-period window has at most two others to
+be compared with (and the data's last days, whose visits had no time to finish, are left out)."""
 
 _EVENT_COLS = ("events", "events.customer_id", "events.occurred_at", "events.event")
 

@@ -257,7 +257,8 @@ def plot_friction(cells: pd.DataFrame, *, step_index: int, segment_col: str, seg
     Parameters
     ----------
     cells : DataFrame
-        Output of :func:`crm_research.journey.friction_cells`.
+        Output of :func:`crm_research.journey.friction_cells` (periods without a path kept,
+        ``n == 0``, are not drawn).
     step_index, segment_col, segment_value
         The cell series to draw (``step_index`` = index of the to-step).
     incidents : DataFrame, optional
@@ -268,6 +269,7 @@ def plot_friction(cells: pd.DataFrame, *, step_index: int, segment_col: str, seg
     ax = _ax(ax, figsize=(10, 4))
     c = cells[(cells["step_index"] == step_index) & (cells["segment_col"] == segment_col)
               & (cells["segment_value"] == segment_value)].sort_values("period")
+    c = c[c["n"] > 0]  # periods whose paths were all left out (the data's edge) have no rate
     rate = c["n_converted"] / c["n"]
     lo, hi = wilson(c["n_converted"], c["n"])
     ax.plot(c["period"], rate, marker="o", ms=3, lw=1, label="conversion per period")
