@@ -82,7 +82,7 @@ TRUTH_DOMAINS = ("channel", "region", "category", "plan")
 """Names that ``truth.json`` holds (as keys or values) and that are rewritten there too."""
 
 UNTOUCHED = {("orders", "channel"), ("orders", "platform"), ("orders", "status"), ("events", "platform"),
-             ("events", "event")}
+             ("events", "event"), ("customers", "marketing_consent"), ("customers", "do_not_contact")}
 """Text columns left as they are: a closed set of allowed values, or the funnel's and stage map's
 event names (extra hostile events are added instead)."""
 
