@@ -219,7 +219,7 @@ def friction(events, steps, *, path_col: str = "session_id",
              customer_col: str = "customer_id", window=None, step_window=None,
              window_quantile: float = 0.95, as_of=None, alpha: float = 0.05,
              max_window: int | None = None, min_n: int = 10, n_null: int = 999, seed: int = 0,
-             overdispersion: bool = True, time_col: str = "occurred_at", event_col: str = "event", row_col: str | None = None,
+             overdispersion: bool = False, detrend: bool = True, time_col: str = "occurred_at", event_col: str = "event", row_col: str | None = None,
              cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """Incidents: when and for whom a funnel step's conversion dropped below its own history.
 
@@ -248,9 +248,9 @@ def friction(events, steps, *, path_col: str = "session_id",
         Bootstrap draws of the null distribution.
     seed : int
         Seed of the bootstrap (same cells, parameters and seed → same incidents).
-    overdispersion : bool
-        Allow for series that swing more than chance (trends, seasons): see
-        :class:`~crm_research.journey.friction_scan.FrictionScan`.
+    overdispersion, detrend : bool
+        Allow for steps that swing more than chance (seasons) and take each series' steady
+        trend out: see :class:`~crm_research.journey.friction_scan.FrictionScan`.
     cells : DataFrame, optional
         Precomputed :func:`friction_cells` output.
 
@@ -275,7 +275,7 @@ def friction(events, steps, *, path_col: str = "session_id",
         Empty, with the same columns and dtypes, when nothing is significant.
     """
     scan = FrictionScan(alpha=alpha, max_window=max_window, min_n=min_n, n_null=n_null, seed=seed,
-                        overdispersion=overdispersion)
+                        overdispersion=overdispersion, detrend=detrend)
     scan._check(period)
     if cells is None:
         cells = friction_cells(events, steps, path_col=path_col, segments=segments, period=period,
