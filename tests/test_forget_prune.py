@@ -200,3 +200,28 @@ def test_a_pseudonym_split_by_line_breaks_in_a_client_table_is_found_and_erased(
     assert rows == 1 and "€1,226" not in text and "6b7b77" in text
     assert "e5d520" not in text and "[erased]" in text
     assert erasure._has("x c_eadde35f0c&shy;e5d520 y", {token}) and not erasure._has("c_eadde35f0c e5d520", {token})
+
+
+def test_forget_searches_checkpoints_and_ids_kept_as_a_parquet_index(tmp_path, monkeypatch):
+    """JupyterLab's .ipynb_checkpoints copy of an executed notebook, and a compressed Parquet
+    snapshot whose id is its pandas index, both held the erased customer after forget."""
+    from crm_research import privacy
+    from crm_research.run import erasure
+
+    monkeypatch.setenv(privacy.ENV_KEY, "engagement-key")
+    token = str(privacy.pseudonymise(pd.Series(["C0001"], name="customer_id"), key="engagement-key").iloc[0])
+    other = str(privacy.pseudonymise(pd.Series(["C0002"], name="customer_id"), key="engagement-key").iloc[0])
+    run_dir = tmp_path / "reports" / "run-1"
+    (run_dir / "tables").mkdir(parents=True)
+    (run_dir / ".ipynb_checkpoints").mkdir()
+    (run_dir / "manifest.json").write_text("{}")
+    pd.DataFrame({"value": [1.0, 2.0]}, index=pd.Index([token, other], name="customer_id")).to_parquet(
+        run_dir / "tables" / "snapshot.parquet", compression="gzip")
+    (run_dir / ".ipynb_checkpoints" / "05_churn-checkpoint.ipynb").write_text(
+        '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5, "note": "top: ' + token + '"}')
+    erasure.forget(["C0001"], tmp_path / "reports")
+    left = pd.read_parquet(run_dir / "tables" / "snapshot.parquet")
+    assert left.index.tolist() == [other] and left.index.name == "customer_id"
+    for f in run_dir.rglob("*"):
+        if f.is_file():
+            assert token.encode() not in f.read_bytes(), f

@@ -164,6 +164,11 @@ def _keys(folders: list[Path], key_name: str | None) -> tuple[dict[str, str | by
     return keys, {f: r.get("fingerprint") for f, r in recorded.items()}
 
 
+def _atomic_temp(path: Path) -> bool:
+    """A temporary file of an atomic write in progress (``.name.XXXX.tmp``): not a file to search."""
+    return path.name.startswith(".") and path.name.endswith(".tmp")
+
+
 def _records(text: str) -> list[str]:
     """The records of a CSV text, each with its line ends (a quoted field may span lines)."""
     out, buf, quotes = [], [], 0
@@ -255,7 +260,8 @@ def _parquet(path: Path, tokens: set[str]) -> tuple[bytes, int, set[str]]:
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    frame = table.to_pandas()
+    # every stored column, the pandas index among them (an id kept as the index is a column here)
+    frame = table.to_pandas(ignore_metadata=True)
     hit = pd.Series(False, index=frame.index)
     found: set[str] = set()
     for col in frame.columns:
@@ -264,7 +270,7 @@ def _parquet(path: Path, tokens: set[str]) -> tuple[bytes, int, set[str]]:
             mask = values.isin(tokens).fillna(False)
             found |= set(values[mask].astype(str))
             hit |= mask
-    kept = pa.Table.from_pandas(frame[~hit.to_numpy()], schema=table.schema, preserve_index=False)
+    kept = table.filter(pa.array(~hit.to_numpy()))  # same schema and metadata, fewer rows
     sink = io.BytesIO()
     pq.write_table(kept, sink)
     return sink.getvalue(), int(hit.sum()), found
@@ -349,19 +355,17 @@ def forget(ids: Iterable[str], reports: str | os.PathLike, *, key: str | None = 
 
     plan: dict[Path, tuple[bytes, int, set[str]]] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if any(x.startswith(".") for x in path.relative_to(root).parts) or path.suffix.lower() == ".pdf":
+        if _atomic_temp(path) or path.suffix.lower() == ".pdf":  # hidden folders too: .ipynb_checkpoints
             continue
         result.searched += 1
         raw = path.read_bytes()
         if path.suffix.lower() == ".parquet":  # compressed pages: look at the values
             try:
                 new, n, found = _parquet(path, needles)
-            except Exception:  # noqa: BLE001 - not a readable table: nothing to look at
-                found = {t for t, b in zip(needles, raw_needles, strict=True) if b in raw}
-                if found:
-                    raise CRMError(f"{path} holds a pseudonym to erase and cannot be read as a table: delete it, "
-                                   "then run forget again; nothing was changed") from None
-                continue
+            except Exception:  # noqa: BLE001 - compressed pages cannot be searched without reading them
+                raise CRMError(f"{path} cannot be read as a table, so forget cannot tell whether it holds a "
+                               "customer to erase: delete it (or repair it), then run forget again; nothing was "
+                               "changed") from None
             if n:
                 plan[path] = (new, n, found)
             continue

@@ -149,5 +149,8 @@ def delete_runs(runs: list[RunAge]) -> list[Path]:
             raise CRMError(f"cannot delete {r.folder}: {exc.strerror or exc} ({len(done)} run folders deleted "
                            f"before it)") from None
         shutil.rmtree(trash, ignore_errors=True)
+        if trash.exists():
+            raise CRMError(f"{r.folder} was only partly deleted: {trash} is left (files it could not remove); "
+                           f"delete it by hand ({len(done)} run folders deleted before it)")
         done.append(r.folder)
     return done
