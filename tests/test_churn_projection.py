@@ -110,3 +110,31 @@ def test_occasion_pattern_tells_a_monthly_box_from_a_shop_open_every_day():
     assert occasion_pattern(shop)["share"] == pytest.approx(100 * 24 / 731, abs=0.5)
     quarterly = pd.DataFrame({"day": pd.date_range("2022-02-10", periods=12, freq="QS-FEB").date, "buyers": 50})
     assert occasion_pattern(quarterly)["period"] == "Q"
+
+
+def test_a_trial_plan_that_never_renews_takes_the_model_of_all_and_the_check_says_when_it_cannot_run():
+    from crm_research.churn import holdout_periods
+
+    basic = pd.DataFrame({"plan": "basic", "periods": np.r_[np.arange(12), np.arange(12)],
+                          "churned": np.r_[np.ones(12, int), np.zeros(12, int)]})
+    trial = pd.DataFrame({"plan": "trial", "periods": 0, "churned": np.ones(15, int)})
+    table, models = project_subscriptions(pd.concat([basic, trial], ignore_index=True), group_col="plan")
+    t = table.set_index("group")
+    assert t.loc["basic", "model"] == "own" and t.loc["trial", "model"] == "all subscriptions"
+    assert models["trial"] is models["(all)"]
+    assert holdout_periods(basic) == 5
+    # annual contracts with a minimum term: nothing ends in the first half, so no check
+    late = pd.DataFrame({"periods": [6, 7, 8, 9, 9], "churned": [1, 1, 1, 0, 0]})
+    assert holdout_periods(late) is None
+
+
+def test_two_appeals_a_year_fit_no_calendar_period_and_the_section_says_so():
+    from crm_research import data, needs
+
+    days = pd.to_datetime([f"{y}-{m}-01" for y in range(2020, 2026) for m in ("04", "10")], utc=True)
+    rows = [(f"D{i:03d}", d) for i in range(60) for j, d in enumerate(days) if (i + j) % 3]
+    orders = pd.DataFrame(rows, columns=["customer_id", "ordered_at"]).assign(amount=10.0)
+    assert occasion_pattern(purchase_days_by_date(orders, "2026-01-01"))["period"] is None
+    crm = data.load({"orders": orders}, as_of="2026-01-01")
+    v = {x.section.key: x for x in needs.verdicts(crm, "2026-01-01", "05")}["occasions"]
+    assert v.status == "skip" and "once a year, once a quarter or once a month" in v.reason

@@ -55,6 +55,7 @@ from crm_research.churn.definitions import contractual_churn, noncontractual_chu
 from crm_research.churn.risk import hit_rate_table, rfm_risk
 from crm_research.churn.sbg import (
     ShiftedBetaGeoModel,
+    holdout_periods,
     project_subscriptions,
     sbg_holdout,
     subscription_histories,
@@ -107,6 +108,7 @@ __all__ = [
     "subscription_histories",
     "survivors_to_histories",
     "sbg_holdout",
+    "holdout_periods",
     "BetaGeoBetaBinomModel",
     "discrete_summary",
     "discrete_calibration_holdout",

@@ -363,9 +363,9 @@ def occasion_pattern(days: pd.DataFrame, *, max_per_year: int = 12, cover: float
         ``share`` — percent of purchase days (customer x day) on the busiest
         ``max_per_year`` days a year of history (near 100 for a yearly appeal, a few percent for
         a shop open every day); ``occasions_per_year`` — 365.25 / the median gap (days) between
-        the busiest days that hold ``cover`` of the purchase days; ``period`` — "Y" (gap of 200
-        days or more), "Q" (60 or more) or "M": the calendar period with about one occasion each
-        (None when there are no purchases).
+        the busiest days that hold ``cover`` of the purchase days; ``period`` — the calendar period
+        with about one occasion each: "Y" (up to 1.5 occasions a year), "Q" (3 to 5), "M" (10 to
+        14), None otherwise (no calendar period fits, e.g. two appeals a year) or without purchases.
 
     Examples
     --------
@@ -386,9 +386,11 @@ def occasion_pattern(days: pd.DataFrame, *, max_per_year: int = 12, cover: float
     needed = int(np.searchsorted(np.cumsum(n), cover * total - 1e-9) + 1)
     gaps = np.diff(np.sort(when[:needed])) / np.timedelta64(1, "D")
     gap = float(np.median(gaps)) if len(gaps) else 365.25  # days between consecutive occasions
-    period = "Y" if gap >= 200 else "Q" if gap >= 60 else "M"
-    return {"share": float(100.0 * n[:top].sum() / total), "occasions_per_year": 365.25 / max(gap, 1.0),
-            "period": period}
+    per_year = 365.25 / max(gap, 1.0)
+    # a calendar period with one occasion each: yearly, quarterly or monthly (two appeals a year
+    # fit none: half the quarters would count as opportunities missed)
+    period = "Y" if per_year <= 1.5 else "Q" if 3.0 <= per_year <= 5.0 else "M" if 10.0 <= per_year <= 14.0 else None
+    return {"share": float(100.0 * n[:top].sum() / total), "occasions_per_year": per_year, "period": period}
 
 
 def occasion_scores(model: BetaGeoBetaBinomModel, summary: pd.DataFrame, n_future: int,

@@ -25,7 +25,8 @@ from crm_research.engine import collect, is_lazy
 from crm_research.errors import CRMError, ParameterError
 from crm_research.summaries import as_utc_timestamp
 
-__all__ = ["ShiftedBetaGeoModel", "survivors_to_histories", "subscription_histories", "sbg_holdout", "project_subscriptions"]
+__all__ = ["ShiftedBetaGeoModel", "survivors_to_histories", "subscription_histories", "sbg_holdout", "holdout_periods",
+           "project_subscriptions"]
 
 PERIOD_MONTHS = {"M": 1, "Q": 3, "Y": 12}  # months per contract period ("W" = 7 days)
 
@@ -312,6 +313,22 @@ def subscription_histories(subscriptions, as_of, period: str = "M", *, customer_
     return out.sort_values(["customer_id", "started_at"], kind="stable").reset_index(drop=True)
 
 
+def holdout_periods(histories: pd.DataFrame, *, periods_col: str = "periods",
+                    churned_col: str = "churned") -> int | None:
+    """Renewal periods to fit :func:`sbg_holdout` on: about half of the longest history (at least 2).
+
+    Returns None when the cut leaves nothing to check: no subscription ended within those
+    periods, none renewed, or no history runs past them.
+    """
+    n = histories[periods_col].to_numpy(dtype=float)
+    c = histories[churned_col].to_numpy(dtype=float)
+    if not len(n):
+        return None
+    k = max(2, int(n.max()) // 2)
+    ended_before = ((c > 0) & (n + 1 <= k)).any()
+    return k if ended_before and (n > 0).any() and (n + c > k).any() else None
+
+
 def sbg_holdout(histories: pd.DataFrame, calibration_periods: int, *, periods_col: str = "periods",
                 churned_col: str = "churned", weights_col: str | None = "weights",
                 tol: float = 1e-11) -> tuple[ShiftedBetaGeoModel, pd.DataFrame]:
@@ -358,8 +375,8 @@ def project_subscriptions(histories: pd.DataFrame, *, group_col: str | None = No
                           min_ended: int = 10, total_label: str = "(all)") -> tuple[pd.DataFrame, dict]:
     """The running subscriptions' future by group: renewals to come, share still running, value.
 
-    One sBG model per group (e.g. plan) with at least ``min_ended`` ended subscriptions; the
-    other groups use the model of all subscriptions together (column ``model``).
+    One sBG model per group (e.g. plan) with at least ``min_ended`` ended subscriptions and some
+    renewals; the other groups use the model of all subscriptions together (column ``model``).
 
     Parameters
     ----------
@@ -411,7 +428,9 @@ def project_subscriptions(histories: pd.DataFrame, *, group_col: str | None = No
     groups.append((None, histories))  # the last row: all subscriptions
     rows = []
     for name, part in groups:
-        own = name is None or int(part["churned"].sum()) >= min_ended
+        # a group of its own needs enough ended subscriptions and some renewals (a trial plan whose
+        # subscriptions all end in their first period has none: it takes the model of all)
+        own = name is None or (int(part["churned"].sum()) >= min_ended and bool((part["periods"] > 0).any()))
         model = (pooled if name is None else ShiftedBetaGeoModel(weights_col=None).fit(part)) if own else pooled
         name = total_label if name is None else name
         models[name] = model

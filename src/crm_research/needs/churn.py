@@ -195,16 +195,25 @@ def _renewal_periods(t, as_of, p):
     return seconds / 86400 / RENEWAL_DAYS.get(str(p["renewal_period"]), RENEWAL_DAYS["M"])
 
 
-@fact("occasion_share", *ORDER_COLS)
-def _occasion_share(t, as_of, p):
-    """Percent of purchase days on the busiest ``MAX_OCCASIONS_PER_YEAR`` days a year (see
-    :func:`crm_research.churn.bgbb.occasion_pattern`): one row per calendar day comes back."""
+def _occasion_pattern(t, as_of) -> dict:
+    """:func:`crm_research.churn.bgbb.occasion_pattern` of the data: one row per calendar day comes back."""
     from crm_research.churn.bgbb import occasion_pattern, purchase_days_by_date
     from crm_research.engine import collect
 
-    orders = t["orders"]
-    days = purchase_days_by_date(orders, _cut(t, as_of), status_col="status" if t.has("orders", "status") else None)
-    return occasion_pattern(collect(days), max_per_year=MAX_OCCASIONS_PER_YEAR)["share"]
+    days = purchase_days_by_date(t["orders"], _cut(t, as_of), status_col="status" if t.has("orders", "status") else None)
+    return occasion_pattern(collect(days), max_per_year=MAX_OCCASIONS_PER_YEAR)
+
+
+@fact("occasion_share", *ORDER_COLS)
+def _occasion_share(t, as_of, p):
+    """Percent of purchase days on the busiest ``MAX_OCCASIONS_PER_YEAR`` days a year."""
+    return _occasion_pattern(t, as_of)["share"]
+
+
+@fact("occasion_calendar", *ORDER_COLS)
+def _occasion_calendar(t, as_of, p):
+    """1 when the occasions fall about once a year, a quarter or a month (a calendar period per opportunity)."""
+    return float(_occasion_pattern(t, as_of)["period"] is not None)
 
 
 @fact("repeat_occasion_buyers", *ORDER_COLS)
@@ -338,6 +347,8 @@ SECTIONS: tuple[Section, ...] = (
         Need("purchases on fixed occasions, such as a yearly appeal or a monthly box: at least {at_least} % of "
              "purchase days on no more than " + str(MAX_OCCASIONS_PER_YEAR) + " days a year",
              fact="occasion_share", at_least=OCCASION_SHARE),
+        Need("occasions about once a year, once a quarter or once a month, so that each calendar period is one "
+             "chance to buy", fact="occasion_calendar", at_least=1),
         Need("at least {at_least} customers who bought on two or more occasions", fact="repeat_occasion_buyers",
              at_least=MIN_REPEAT),
     )),
