@@ -103,6 +103,8 @@ def test_never_an_incident_in_the_censored_tail(runs):
     for r in runs:
         for inc in (r["none"], r["found"]):
             assert not (inc["period_start"] >= last_week).any()
+        # unplanted data: nothing may even run into the last week (a long stretch ending in the tail)
+        assert not (r["none"]["period_end"] > last_week).any()
 
 
 def test_customers_as_the_unit_the_data_edge_is_left_out():
