@@ -68,7 +68,7 @@ DEFAULT_PURPOSE = ("Customer analytics for the client's CRM strategy: measure, s
                    "and prepare outreach lists that honour consent")
 """The purpose of processing recorded when the engagement sets none (``purpose``)."""
 DEFAULT_LEGAL_BASIS = ("Legitimate interests of the client (GDPR art. 6(1)(f)) for aggregate analysis; "
-                       "consent or no objection for outreach")
+                       "the customer's marketing consent for outreach (lists leave out everyone else)")
 """The legal basis recorded when the engagement sets none (``legal_basis``)."""
 DEFAULT_KEEP_RUNS_DAYS = 365
 """Days a run folder is kept when the engagement sets no ``keep_runs_days``."""
