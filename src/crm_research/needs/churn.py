@@ -346,7 +346,7 @@ SECTIONS: tuple[Section, ...] = (
         ORDERS,
         Need("purchases on fixed occasions, such as a yearly appeal or a monthly box: at least {at_least} % of "
              "purchase days on no more than " + str(MAX_OCCASIONS_PER_YEAR) + " days a year",
-             fact="occasion_share", at_least=OCCASION_SHARE),
+             fact="occasion_share", at_least=OCCASION_SHARE, unit="%"),
         Need("occasions about once a year, once a quarter or once a month, so that each calendar period is one "
              "chance to buy", fact="occasion_calendar", at_least=1),
         Need("at least {at_least} customers who bought on two or more occasions", fact="repeat_occasion_buyers",

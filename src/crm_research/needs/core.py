@@ -135,6 +135,8 @@ class Need:
     absent : str
         What to say instead of "the data has no `…` table" when the tables or columns are
         missing (``"this data is not a synthetic company"``).
+    unit : str
+        Unit of the measured fact in the reason ("%": "(this data has 9.3 %)").
     """
 
     what: str
@@ -144,6 +146,7 @@ class Need:
     fallback: str | None = None
     name: str = ""
     absent: str = ""
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,7 @@ def _judge(section: Section, ts: TableSet, when: pd.Timestamp | None, values: di
         value = measured[need.fact] = cache[need.fact]
         if value >= _threshold(need, values):
             continue
-        has = f"this data has {_fmt(value)}"
+        has = f"this data has {_fmt(value)}" + (f" {need.unit}" if need.unit else "")
         if need.fallback is None:
             return Verdict(section, "skip", f"needs {words} ({has}).", measured=measured)
         fallbacks.append(need.name or need.fact)
