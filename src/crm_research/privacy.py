@@ -823,14 +823,14 @@ def processing_lines(record: Mapping | None) -> list[tuple[str, str]]:
                 "only the lists meant for contacting customers honour consent."))
     key = record.get("pseudonymisation") or {}
     if key.get("key_name") or key.get("key_fingerprint"):  # the fingerprint stays in manifest.json only
-        out.append(("Pseudonymisation key", f"the engagement's key {key.get('key_name')!r}; its fingerprint is in "
-                    "the run's manifest.json; the key itself stays on the consultant's machine, never in the "
-                    "run folder."))
+        out.append(("Pseudonymisation key", f"customer ids are replaced by pseudonyms made with this engagement's "
+                    f"own key (named {key.get('key_name')!r}), which stays with the consultant and never travels "
+                    "with the reports; the run's manifest.json records its fingerprint."))
     ret = record.get("retention") or {}
     if ret.get("keep_runs_days"):
         out.append(("Retention", f"kept {ret['keep_runs_days']} days"
                     + (f", until {ret['delete_after']}" if ret.get("delete_after") else "")
-                    + "; the command crm-research prune deletes older run folders."))
+                    + "; older runs are then deleted (crm-research prune)."))
     outputs = record.get("outputs") or {}
     if outputs:
         out.append(("Outputs", "; ".join(f"{k}: {v}" for k, v in outputs.items()) + "."))
