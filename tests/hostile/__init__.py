@@ -16,7 +16,7 @@ contacts instead. ``truth.json`` is rewritten with the same names, so the plante
 still run.
 
 ``build(..., twin=True)`` writes the hostile company's harmless twin: every payload replaced by
-as many ``x`` (spaces kept), so its names are exactly as long. A report of the hostile company
+as many ``x`` (``X`` for a capital, ``0`` for a digit, spaces kept), so its names are exactly as long. A report of the hostile company
 must look like the twin's (the same pages): longer names alone lengthen tables of paths, which
 says nothing about markup.
 
@@ -94,8 +94,10 @@ PII = {"name", "email", "phone"}
 
 
 def inert(payload: str) -> str:
-    """``payload`` as harmless text of the same length: every character but a space becomes ``x``."""
-    return "".join(" " if ch == " " else "x" for ch in payload)
+    """``payload`` as harmless text of the same length and about the same printed width: a capital
+    becomes ``X``, a digit ``0``, a space stays and any other character becomes ``x`` (a 5,000-letter
+    run of capitals wraps into as many lines as the twin's ``X``; ``x`` would take a third fewer)."""
+    return "".join(" " if ch == " " else "X" if ch.isupper() else "0" if ch.isdigit() else "x" for ch in payload)
 
 
 def hostile_value(value: str, i: int, inert_twin: bool = False) -> str:
@@ -159,7 +161,7 @@ def hostile_events(frames: dict[str, pd.DataFrame], per_payload: int = 3, inert_
 
 def build(company: str | Path, out: str | Path, *, twin: bool = False) -> Path:
     """Write the hostile copy of the synthetic company ``company`` into the new folder ``out``
-    (with ``twin``, its harmless twin: the same names, each payload replaced by as many ``x``).
+    (with ``twin``, its harmless twin: the same names, each payload replaced by as many ``x``/``X``).
 
     Parquet files, as the synthetic company (what matters is what the values are, not how the
     file quotes them; the loader's CSV reading is tested elsewhere), with ``truth.json``
