@@ -33,8 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, help="output folder (created)")
     s.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="file format")
 
-    v = sub.add_parser("validate", help="check a folder of tables against the data model")
-    v.add_argument("path", type=Path, help="folder with one CSV or Parquet file per table")
+    v = sub.add_parser("validate", help="check a folder of tables (or a database) against the data model")
+    v.add_argument("path", help="folder with one CSV or Parquet file per table, or a database URL: "
+                   "postgresql://user@host:port/db?schema=crm or duckdb:///path/file.duckdb "
+                   "(password from PGPASSWORD or ~/.pgpass)")
     v.add_argument("--mapping", type=Path, default=None,
                    help="YAML mapping of client columns/events (default: mapping.yaml in the folder, as `run` does)")
     v.add_argument("--as-of", default=None, metavar="DATE",
@@ -48,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--params-file", type=Path, default=None, help="YAML file of parameters")
     r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override one parameter (repeatable)")
-    r.add_argument("--data", type=Path, default=None, help="data folder (default: the demo company)")
+    r.add_argument("--data", default=None, help="data folder or database URL (postgresql://user@host:port/db"
+                   "?schema=crm, duckdb:///path/file.duckdb); default: the demo company")
     r.add_argument("--out", type=Path, default=None, help="parent folder of run folders (default: reports/)")
     r.add_argument("--pdf", action="store_true", help="also print each HTML report to PDF (needs Chromium)")
     r.add_argument("-j", "--jobs", type=int, default=None,
@@ -168,7 +171,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if args.company_start is not None:
         _check_date(args.company_start, "--company-start")
     mapping = args.mapping
-    if mapping is None and Path(args.path).is_dir():
+    if mapping is None and data.is_database_url(args.path):
+        mapping = mapping_file(args.path)  # the URL's mapping= option
+    elif mapping is None and Path(args.path).is_dir():
         mapping = mapping_file(Path(args.path))
     crm = data.load(args.path, mapping=mapping, as_of=args.as_of, company_start=args.company_start)
     print(f"{args.path}: valid" + (f" (mapping {mapping})" if mapping is not None else "")

@@ -134,16 +134,25 @@ def check_period(period: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | str:
     """Return the data folder: ``data_dir`` (relative paths from the project root) or the demo.
 
-    ``None`` means the demo company in ``data/demo``, generated on first use.
+    ``None`` means the demo company in ``data/demo``, generated on first use. A database URL
+    (``postgresql://...``, ``duckdb:///...``; see :mod:`crm_research.data.sources`) is returned
+    as it is once checked (it may not hold a password), as a
+    :class:`~crm_research.data.sources.DatabaseURL`: ``url / "truth.json"`` never exists.
 
     Raises
     ------
     ParameterError
         ``data_dir`` does not exist.
+    DataSourceError
+        ``data_dir`` is a database URL that is malformed or holds a password.
     """
+    from crm_research.data.sources import DatabaseURL, is_database_url, parse_source
+
+    if is_database_url(data_dir):
+        return DatabaseURL(parse_source(data_dir).url)
     if data_dir is None or str(data_dir) == "":
         from crm_research import synthetic
 
@@ -184,15 +193,20 @@ MAPPING_FILES = ("mapping.yaml", "mapping.yml")
 """A client mapping saved under one of these names in the data folder is applied on load."""
 
 
-def mapping_file(folder: Path) -> Path | None:
-    """Return the mapping YAML kept in the data folder, if any (see :data:`MAPPING_FILES`)."""
+def mapping_file(folder: Path | str) -> Path | None:
+    """Return the mapping YAML kept in the data folder, if any (see :data:`MAPPING_FILES`); for a
+    database URL, the file its ``mapping=`` option names."""
+    from crm_research.data.sources import is_database_url, parse_source
+
+    if is_database_url(folder):
+        return parse_source(folder).mapping
     for name in MAPPING_FILES:
         if (folder / name).is_file():
             return folder / name
     return None
 
 
-def _load(folder: Path, as_of: Any = None):
+def _load(folder: Path | str, as_of: Any = None):
     from crm_research import data
 
     return data.load(folder, mapping=mapping_file(folder), as_of=as_of)

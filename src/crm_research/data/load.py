@@ -35,15 +35,12 @@ from crm_research.data.model import TABLE_ORDER, TABLES, Column
 from crm_research.data.partial import apply_as_of, derive_customers, orders_from_events
 from crm_research.data.read import NA_TEXT, drop_empty, path_table_file, read_folder, read_frames
 from crm_research.data.schemas import table_schema, to_utc_instant
+from crm_research.data.sources import DataSourceError, is_database_url, parse_source, read_database
 from crm_research.data.staging import Raw, Staged, examples, plural, row_ids, sample, show
-from crm_research.errors import CRMError, DataValidationError, Problem
+from crm_research.errors import DataValidationError, Problem
 
 __all__ = ["DataSourceError", "NA_TEXT", "load"]
 
-
-
-class DataSourceError(CRMError):
-    """The path given to :func:`load` is not a folder."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -400,11 +397,16 @@ def load(
         A folder with one file per table, named ``<table>.parquet``, ``<table>.csv`` or
         ``<table>.csv.gz`` (or as the mapping says); other files are ignored. Or a dict of
         DataFrames keyed by table name (other keys are ignored; the index is ignored).
+        Or a database URL, ``postgresql://user@host:port/db?schema=crm`` or
+        ``duckdb:///path/file.duckdb``, read read-only (see :mod:`crm_research.data.sources`:
+        the mapping names each table or view; the password comes from ``PGPASSWORD`` or
+        ``~/.pgpass``, never from the URL; rows come sorted by their values).
         Only ``orders`` is required; a table without rows counts as absent.
     mapping : path-like, dict or Mapping, optional
         Client mapping (YAML file or dict): files and how to read them, column renames,
         constants, value recodes, generated ids, event renames, orders from events, time
-        zone, date formats, company start. See ``docs/data-model.md``.
+        zone, date formats, company start, tables of a database. See ``docs/data-model.md``.
+        Default for a database URL: the file its ``mapping=`` option names.
     as_of : str, datetime or pandas.Timestamp, optional
         The data as it was at this instant (naive: local time in the mapping's time zone):
         rows dated on or after it are dropped (``date`` columns: from its calendar day on),
@@ -433,13 +435,23 @@ def load(
         The mapping is malformed, names unknown tables or columns, or a file outside the
         data folder.
     DataSourceError
-        ``path_or_frames`` is a path but not an existing folder.
+        ``path_or_frames`` is a path but not an existing folder; or a database that cannot be
+        read: a bad URL or one holding a password, an unreachable server, a refused password,
+        a missing table or view, missing privileges, a statement timeout (one line each).
     """
+    database = parse_source(path_or_frames) if is_database_url(path_or_frames) else None
+    if database is not None and mapping is None:
+        mapping = database.mapping
     resolved = read_mapping(mapping)
     problems: list[Problem] = []
     notes: list[str] = []
     derived: dict[str, str] = {}
-    if isinstance(path_or_frames, dict):
+    left_out: dict[str, int] = {}
+    if database is not None:
+        source = database.url
+        bound = None if as_of is None else to_utc_instant(as_of, resolved.timezone)
+        raws, left_out = read_database(database, resolved, bound)
+    elif isinstance(path_or_frames, dict):
         source = "frames"
         raws = read_frames(path_or_frames, resolved, problems)
     elif isinstance(path_or_frames, (str, os.PathLike)):
@@ -465,7 +477,8 @@ def load(
     orders_from_events(tables, resolved, problems, derived)
     derive_customers(tables, derived)
     if as_of is not None:
-        apply_as_of(tables, to_utc_instant(as_of, resolved.timezone), resolved.timezone, notes)
+        apply_as_of(tables, to_utc_instant(as_of, resolved.timezone), resolved.timezone, notes,
+                    left_out)
     for name in list(tables):
         t = tables[name]
         _finish_conversion(t, resolved, problems)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import codecs
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -44,8 +45,9 @@ from crm_research.errors import CRMError
 
 __all__ = ["Mapping", "MappingError", "OrdersFromEvents", "TableMapping", "read_mapping"]
 
-_TOP_KEYS = ("tables", "events", "timezone", "date_format", "company_start", "orders_from_events")
-_TABLE_KEYS = ("file", "columns", "sep", "encoding", "decimal", "header", "names", "constants",
+_TOP_KEYS = ("tables", "events", "timezone", "date_format", "company_start", "orders_from_events",
+             "statement_timeout")
+_TABLE_KEYS = ("file", "table", "columns", "sep", "encoding", "decimal", "header", "names", "constants",
                "values", "generate_ids")
 _FROM_EVENTS_KEYS = ("event", "amount", "order_id")
 #: ``sep`` values that read whitespace-separated files (runs of spaces or tabs, leading
@@ -75,6 +77,9 @@ class TableMapping:
     ----------
     file : str or None
         File name inside the data folder (default: ``<table>.parquet``/``.csv``/``.csv.gz``).
+    table : str or None
+        Table or view in a database source (default: the canonical table name), in the
+        source's schema or written ``schema.name``.
     columns : dict of str to str
         Client column name -> canonical column name.
     sep : str
@@ -96,6 +101,7 @@ class TableMapping:
     """
 
     file: str | None = None
+    table: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
     sep: str = ","
     encoding: str = "utf-8-sig"
@@ -154,6 +160,10 @@ class Mapping:
         Earliest allowed date (naive: local time in ``timezone``).
     orders_from_events : OrdersFromEvents or None
         Derive the orders from the purchase events instead of reading an orders table.
+    statement_timeout : int or None
+        Longest a database source may take over one query, in milliseconds (``30s``,
+        ``5min``, ``500ms`` or a number of milliseconds in the YAML); a URL's own
+        ``statement_timeout`` wins. None: the server's setting.
     source : str
         Where the mapping came from (file path or ``"mapping dict"``).
     """
@@ -164,6 +174,7 @@ class Mapping:
     date_format: dict[tuple[str, str], str] = field(default_factory=dict)
     company_start: pd.Timestamp | None = None
     orders_from_events: OrdersFromEvents | None = None
+    statement_timeout: int | None = None
     source: str = "no mapping"
 
     def table(self, name: str) -> TableMapping:
@@ -314,6 +325,12 @@ def _parse_table(name: str, spec: Any, issues: list[str]) -> TableMapping | None
             issues.append(f"tables.{name}: unknown key {key!r}{_suggest(str(key), list(_TABLE_KEYS))}; "
                           f"allowed: {', '.join(_TABLE_KEYS)}")
     kwargs: dict[str, Any] = {}
+    if spec.get("table") is not None and _check_text(spec["table"], f"tables.{name}.table", issues):
+        if spec["table"].count(".") > 1:
+            issues.append(f"tables.{name}.table: {spec['table']!r} must be a table or view name, "
+                          "optionally as schema.name")
+        else:
+            kwargs["table"] = spec["table"]
     if spec.get("file") is not None:
         file = _check_file(name, spec["file"], issues)
         if file is not None:
@@ -554,7 +571,33 @@ def read_mapping(mapping: str | os.PathLike | dict | Mapping | None) -> Mapping:
                 issues.append("company_start is empty; remove the key or write 'YYYY-MM-DD'")
                 company_start = None
 
+    timeout = None
+    if spec.get("statement_timeout") is not None:
+        timeout = duration_ms(spec["statement_timeout"])
+        if timeout is None:
+            issues.append(f"statement_timeout: {spec['statement_timeout']!r} is not a duration; write "
+                          "e.g. 30s, 5min or 500ms")
+
     if issues:
         raise MappingError(issues, source)
     return Mapping(tables=tables, events=events, timezone=timezone, date_format=date_format,
-                   company_start=company_start, orders_from_events=from_events, source=source)
+                   company_start=company_start, orders_from_events=from_events,
+                   statement_timeout=timeout, source=source)
+
+
+_UNITS_MS = {"": 1, "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
+
+
+def duration_ms(value: Any) -> int | None:
+    """Milliseconds of a duration written ``500ms``, ``30s``, ``5min``, ``1h`` or as a number of ms.
+
+    Returns None when ``value`` is not such a duration (or not positive).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    match = re.fullmatch(r"\s*(\d+)\s*(ms|s|min|h)?\s*", str(value))
+    if match is None or int(match.group(1)) <= 0:
+        return None
+    return int(match.group(1)) * _UNITS_MS[match.group(2) or ""]

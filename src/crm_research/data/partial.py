@@ -143,8 +143,14 @@ def _referenced() -> dict[str, list[str]]:
 
 
 def apply_as_of(tables: dict[str, Staged], as_of: pd.Timestamp, timezone: str,
-                notes: list[str]) -> None:
-    """Drop what was not there yet at ``as_of`` (UTC) and censor what had not happened yet."""
+                notes: list[str], left_out: dict[str, int] | None = None) -> None:
+    """Drop what was not there yet at ``as_of`` (UTC) and censor what had not happened yet.
+
+    ``left_out`` counts, per table, the rows dated on or after ``as_of`` that a database source
+    left out already (:func:`crm_research.data.sources.read_database`); they are counted in
+    the same note as the rows dropped here.
+    """
+    left_out = left_out or {}
     referenced = _referenced()
     gone: dict[tuple[str, str], pd.Index] = {}
     stamp = as_of.isoformat()
@@ -159,9 +165,10 @@ def apply_as_of(tables: dict[str, Staged], as_of: pd.Timestamp, timezone: str,
             day = table.column(table.time).kind == "date"
             bound = utc_day(as_of, timezone) if day else as_of
             own = (frame[table.time] >= bound).fillna(False).to_numpy(dtype=bool)
-            if own.any():
+            n_own = int(own.sum()) + left_out.get(name, 0)
+            if n_own:
                 when = f"the day of as_of ({bound.date()}) or later" if day else f"on or after as_of ({stamp})"
-                notes.append(f"{name}: {plural(int(own.sum()), 'row')} dated {when} ignored.")
+                notes.append(f"{name}: {plural(n_own, 'row')} dated {when} ignored.")
         drop = own.copy()
         for fk in table.foreign_keys:
             lost = gone.get((fk.ref_table, fk.ref_column))

@@ -695,7 +695,8 @@ def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict,
         period = {"M": "months", "W": "weeks"}.get(params.get("period"), params.get("period", ""))
         header = {"Analysis date (as of)": params.get("as_of", ""), "Period": period}
         if params.get("data_dir"):
-            header["Data"] = Path(params["data_dir"]).name
+            source = str(params["data_dir"])  # a database URL (never with a password) or a folder
+            header["Data"] = source if "://" in source else Path(source).name
         header = {k: v for k, v in header.items() if v not in ("", None)}
         footer = ref
     if stopped is not None:

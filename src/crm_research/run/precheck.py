@@ -167,7 +167,8 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None) -> dict[tupl
     for params in plan.values():
         if "data_dir" not in params or params["data_dir"] is None:
             continue
-        folder = Path(params["data_dir"])
+        folder = params["data_dir"]
+        folder = folder if data.is_database_url(folder) else Path(folder)  # a URL stays text
         as_of = params.get("as_of")
         key = (str(folder), None if as_of is None else str(as_of))
         if key in seen:
