@@ -43,6 +43,14 @@ def small_company(tmp_path_factory) -> Path:
                            seed=SMALL_SEED)
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL server (tests/pg_server.py); skips when none can be started."""
+    import pg_server
+
+    yield from pg_server.postgres_server_fixture()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _own_config_dir(tmp_path_factory):
     """Keys the tests create live in a throw-away configuration folder, never in ~/.config."""

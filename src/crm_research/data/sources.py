@@ -315,8 +315,11 @@ def _relation(con, src: DatabaseSource, relation: str):
     import ibis.common.exceptions as com
 
     schema, _, table = relation.rpartition(".")
+    where: Any = schema or src.schema
+    if src.kind == "duckdb":  # a file named like the schema (crm.duckdb, schema crm): name both
+        where = (con.current_catalog, where)
     try:
-        return con.table(table, database=schema or src.schema)
+        return con.table(table, database=where)
     except com.TableNotFound:
         return None
     except Exception as exc:  # the catalog of another engine: only "not found" means absent
