@@ -170,6 +170,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         check_as_of(args.as_of)
     if args.company_start is not None:
         _check_date(args.company_start, "--company-start")
+    if not data.is_database_url(args.path):
+        args.path = Path(args.path)
     mapping = args.mapping
     if mapping is None and data.is_database_url(args.path):
         mapping = mapping_file(args.path)  # the URL's mapping= option
@@ -212,7 +214,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             notebooks=args.notebooks or None,
             params_file=args.params_file,
             overrides=[tuple(p) for p in args.param],
-            data_dir=args.data,
+            data_dir=args.data if args.data is None or "://" in args.data else Path(args.data),
             out_dir=args.out,
             pdf=args.pdf,
             progress=lambda msg: print(msg, flush=True),

@@ -139,7 +139,8 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | str:
 
     ``None`` means the demo company in ``data/demo``, generated on first use. A database URL
     (``postgresql://...``, ``duckdb:///...``; see :mod:`crm_research.data.sources`) is returned
-    as it is once checked (it may not hold a password), as a
+    once checked (it may not hold a password; a relative ``mapping=`` file or DuckDB file
+    starts at the project root, as a relative folder does), as a
     :class:`~crm_research.data.sources.DatabaseURL`: ``url / "truth.json"`` never exists.
 
     Raises
@@ -152,7 +153,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | str:
     from crm_research.data.sources import DatabaseURL, is_database_url, parse_source
 
     if is_database_url(data_dir):
-        return DatabaseURL(parse_source(data_dir).url)
+        return DatabaseURL(parse_source(data_dir).anchored(paths.project_root()))
     if data_dir is None or str(data_dir) == "":
         from crm_research import synthetic
 

@@ -34,7 +34,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import pandas as pd
 
@@ -111,6 +111,17 @@ class DatabaseSource:
 
     def __str__(self) -> str:
         return self.url
+
+    def anchored(self, root: Path) -> str:
+        """The URL with a relative mapping path and DuckDB file made absolute from ``root`` (a run
+        hands the URL to notebook kernels that may start elsewhere)."""
+        base, _, query = self.url.partition("?")
+        if self.kind == "duckdb" and not self.path.is_absolute():
+            base = f"duckdb://{root / self.path}"
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if self.mapping is not None and not self.mapping.is_absolute():
+            pairs = [(k, str(root / self.mapping) if k == "mapping" else v) for k, v in pairs]
+        return base + (f"?{urlencode(pairs, safe='/:')}" if pairs else "")
 
     def where(self, table: str) -> str:
         """``schema.table`` as the messages name it."""
