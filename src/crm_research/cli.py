@@ -89,8 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     src = i.add_mutually_exclusive_group()
     src.add_argument("--ids", type=Path, default=None,
                      help="CSV of candidate ids (a customer_id/order_id/... column, or one column)")
-    src.add_argument("--data", type=Path, default=None,
-                     help="the client's data folder (default: the run's recorded data folder)")
+    src.add_argument("--data", default=None,
+                     help="the client's data folder or database URL (default: the run's recorded data)")
     i.add_argument("--out", type=Path, default=None,
                    help="output file (default: NAME.reidentified.csv next to the table)")
 

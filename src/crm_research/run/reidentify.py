@@ -52,7 +52,7 @@ def _key(name: str | None, manifest: dict | None, table: Path) -> tuple[str, str
     return chosen, key
 
 
-def _data_folder(data_dir: Path | None, manifest: dict | None, table: Path) -> tuple[Path, Any]:
+def _data_folder(data_dir: Path | str | None, manifest: dict | None, table: Path) -> tuple[Path | str, Any]:
     as_of = None
     nbs = (manifest or {}).get("notebooks") or []
     own = next((n for n in nbs if table.stem in (n.get("tables") or [])), None)
@@ -60,8 +60,10 @@ def _data_folder(data_dir: Path | None, manifest: dict | None, table: Path) -> t
         params = n.get("parameters") or {}
         if as_of is None and params.get("as_of") is not None:
             as_of = params["as_of"]
+    from crm_research.data import is_database_url
+
     if data_dir is not None:
-        return Path(data_dir), as_of
+        return (data_dir if is_database_url(data_dir) else Path(data_dir)), as_of
     folder = ((manifest or {}).get("data") or {}).get("folder")
     if not folder:
         folder = next(((n.get("parameters") or {}).get("data_dir") for n in ([own] if own else []) + nbs
@@ -69,14 +71,14 @@ def _data_folder(data_dir: Path | None, manifest: dict | None, table: Path) -> t
     if not folder:
         raise CRMError(f"{table}: no data folder to take the ids from: give --data DIR (the client's "
                        f"data) or --ids ids.csv")
-    return Path(folder), as_of
+    return (folder if is_database_url(folder) else Path(folder)), as_of  # a URL stays text
 
 
-def _ids_from_data(folder: Path, as_of: Any, columns: list[str]) -> dict[str, pd.Series]:
+def _ids_from_data(folder: Path | str, as_of: Any, columns: list[str]) -> dict[str, pd.Series]:
     from crm_research import data
     from crm_research.notebook import mapping_file
 
-    if not folder.is_dir():
+    if not data.is_database_url(folder) and not folder.is_dir():
         raise CRMError(f"data folder {folder} does not exist on this machine: give --data DIR (the "
                        f"client's data) or --ids ids.csv")
     crm = data.load(folder, mapping=mapping_file(folder), as_of=as_of)
@@ -162,7 +164,8 @@ def reidentify_table(table: str | os.PathLike, key: str | None = None, ids: str 
         candidates = _ids_from_file(Path(ids), columns)
         source = str(ids)
     else:
-        folder, as_of = _data_folder(Path(data_dir) if data_dir is not None else None, manifest, table)
+        given = None if data_dir is None else str(data_dir) if "://" in str(data_dir) else Path(data_dir)
+        folder, as_of = _data_folder(given, manifest, table)
         candidates = _ids_from_data(folder, as_of, columns)
         source = str(folder)
     result, stats = privacy.reidentify(frame, candidates, secret, columns)
