@@ -1,7 +1,7 @@
 """Side by side: our functions against the tools analysts use today, same input, same process.
 
 Run on demand in the reference environment (never the project's):  make bench-reference
-or  .bench-venv/bin/python benchmarks/side_by_side.py [--only rfm markov journey] [--repeats N]
+or  .bench-venv/bin/python benchmarks/side_by_side.py [--only rfm markov journey mmm] [--repeats N]
 
 The reference tools (benchmarks/reference-requirements.txt) live in their own virtual
 environment, ``.bench-venv``, next to crm-research installed from the lock with ``--no-deps -e``:
@@ -37,6 +37,15 @@ Pairs
   from a DataFrame) and on a prebuilt stream; ours is also timed with the log already in a
   DuckDB table (explicit connection, all cores, the row number as ``row_col``): the
   counterpart of a prebuilt stream.
+* **Marketing mix model** -- ``crm_research.mmm`` (fit with its bootstrap ranges) vs
+  pymc-marketing's ``MMM`` (``pymc_marketing.mmm.multidimensional``; geometric adstock, 8 lags,
+  logistic saturation, yearly seasonality with 2 Fourier orders, controls; its default NUTS
+  sampler) on 3 years x 6 channels of synthetic weekly spend with planted adstock, saturation
+  and ROAS, and on pymc-marketing's published example dataset (179 weeks x 2 channels,
+  regenerated from its notebook's simulation): ``bench_mmm.run``. One fit each (a sampler run
+  is minutes); CPU seconds include pymc's chain processes. Reported: per-channel contribution
+  and ROAS of both with their ranges, whether ours falls in its 94 % HDI, both against the
+  planted truth.
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_mmm  # noqa: E402
 from bench_attribution import make_paths  # noqa: E402
 from bench_churn import OBSERVATION_END, cdnow_times, read_cdnow  # noqa: E402
 
@@ -68,7 +78,7 @@ warnings.filterwarnings("ignore")
 OUT = Path(__file__).resolve().parent / "out"
 STEPS = ["site_visit", "product_view", "add_to_cart", "checkout_start", "purchase"]
 JOURNEY_CONTACTS = 32_895  # about 1M events (30.4 events per contact)
-REFERENCE = ["lifetimes", "pymc-marketing", "ChannelAttribution", "retentioneering"]
+REFERENCE = ["lifetimes", "pymc-marketing", "pymc", "pytensor", "ChannelAttribution", "retentioneering"]
 OURS = ["crm-research", "pandas", "numpy", "duckdb", "ibis-framework", "lifelines", "scipy", "pyarrow"]
 
 
@@ -261,6 +271,26 @@ def pair_journey(repeats: int) -> dict:
             "input": {"events": len(ev), "customers": int(ev.customer_id.nunique())}}
 
 
+# -- (d) Marketing mix model ----------------------------------------------------------------------
+def pair_mmm(datasets: list[str], seed: int) -> dict:
+    """Ours and pymc-marketing's MMM on each dataset, one fit each (``bench_mmm.run``)."""
+    return {name: bench_mmm.run(name, seed) for name in datasets}
+
+
+def table_mmm(res: dict) -> list[str]:
+    lines = []
+    for name, r in res.items():
+        o, p = r["ours"], r["pymc"]
+        s = p["sampler"]
+        title = f"MMM, {name} ({r['weeks']} weeks × {len(r['channels'])} channels)"
+        lines.append(f"| {title} | crm-research ({o['label']}) | {o['time']['wall']:.3f} | {o['time']['cpu']:.3f} "
+                     f"| 1 | 1 | 1 | {o['time']['load'][0]:.1f} → {o['time']['load'][1]:.1f} |")
+        lines.append(f"| {title} | pymc-marketing (NUTS {s['chains']}×({s['tune']}+{s['draws']})) | "
+                     f"{p['time']['wall']:.3f} | {p['time']['cpu']:.3f} | {r['ratio_wall']:.1f} | {r['ratio_cpu']:.1f} "
+                     f"| 1 | {p['time']['load'][0]:.1f} → {p['time']['load'][1]:.1f} |")
+    return lines
+
+
 # -- report -----------------------------------------------------------------------------------------
 def versions() -> dict:
     out = {}
@@ -286,7 +316,9 @@ def table(title: str, res: dict, ours: str = "crm-research") -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", nargs="+", default=["rfm", "markov", "journey"])
+    ap.add_argument("--only", nargs="+", default=["rfm", "markov", "journey", "mmm"])
+    ap.add_argument("--mmm-data", nargs="+", default=["synthetic", "example"], choices=["synthetic", "example"])
+    ap.add_argument("--seed", type=int, default=0, help="seed of the MMM data and fits")
     ap.add_argument("--copies", type=int, nargs="+", default=[1, 10, 100])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--paths", type=int, default=1_000_000)
@@ -318,6 +350,11 @@ def main() -> None:
         lines += table(f"Transitions, {n:,} events", r["transitions"])
         lines += table(f"Closed funnel (5 steps), {n:,} events", r["funnel"])
         print(json.dumps({"journey": r["agreement"]}), file=sys.stderr)
+    if "mmm" in args.only:
+        r = pair_mmm(args.mmm_data, args.seed)
+        results["mmm"] = r
+        lines += table_mmm(r)
+        print(json.dumps({"mmm": {k: v["pymc"]["sampler"] for k, v in r.items()}}), file=sys.stderr)
 
     (OUT / "side_by_side.json").write_text(json.dumps(results, indent=1, default=str))
     v = results["versions"]
@@ -349,6 +386,10 @@ def main() -> None:
         a = results["journey"]["agreement"]
         print(f"Journey: {a['transition_pairs']} transition pairs, {a['transitions']:,} transitions, "
               f"all counts identical; funnel {a['funnel_steps']} identical; {a['tied_events']:,} tied events")
+    if "mmm" in results:
+        for r in results["mmm"].values():
+            print()
+            print("\n".join(bench_mmm.markdown(r)))
 
 
 if __name__ == "__main__":
