@@ -278,3 +278,39 @@ def test_statement_timeout_from_the_url_or_the_mapping(pg, env, capsys, tmp_path
 ])
 def test_bad_urls(url, message, capsys, tmp_path):
     assert message in _fails(capsys, tmp_path, url)
+
+
+def test_awkward_text_travels_unchanged(pg, env):
+    """Commas, quotes, line breaks, an empty text (not missing), 'NA' (a region, not missing),
+    non-ASCII, a missing value, a naive timestamp and a DATE column (as_of filtered in the
+    database): the same as from frames."""
+    orders = pd.DataFrame({
+        "order_id": ["o1", "o2", "o3", "o4"],
+        "customer_id": ["c1", "c2", "c2", "c3"],
+        "ordered_at": pd.to_datetime(["2025-01-02 10:00:00.123456", "2025-01-03 00:00:00", "2025-02-01 23:59:59",
+                                      "2025-03-01 12:00:00"], format="ISO8601"),
+        "amount": [10.5, 0.0, 1e6, 3.25],
+        "promo_code": ['a,b "q"', "line\nbreak", "", None],
+    })
+    customers = pd.DataFrame({"customer_id": ["c1", "c2", "c3"],
+                              "signup_at": pd.to_datetime(["2024-12-01", "2024-12-02", "2024-12-03"]),
+                              "region": ["NA", "Île-de-France", "null"]})
+    campaigns = pd.DataFrame({"campaign_id": ["k1"], "channel": ["email"], "name": ["Spring"]})
+    ad_spend = pd.DataFrame({"campaign_id": ["k1"] * 3, "date": ["2025-02-27", "2025-02-28", "2025-03-01"],
+                             "impressions": [100, 200, 300], "clicks": [1, 2, 3], "cost": [1.0, 2.0, 3.0]})
+    frames = {"orders": orders, "customers": customers, "campaigns": campaigns, "ad_spend": ad_spend}
+    pg_server.load_tables(pg, frames, database="crm", schema="odd")
+    with pg.connect("crm") as con:
+        con.execute('ALTER TABLE odd.ad_spend ALTER COLUMN "date" TYPE date USING "date"::date')
+        con.execute(f"GRANT USAGE ON SCHEMA odd TO {ANALYST}")
+        con.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA odd TO {ANALYST}")
+        con.commit()
+    got = data.load(pg.url(ANALYST, schema="odd"), as_of="2025-03-01")
+    expected = data.load(frames, as_of="2025-03-01")
+    _assert_same(got, expected)
+    assert len(got.ad_spend) == 2 and "ad_spend: 1 row dated the day of as_of (2025-03-01) or later ignored." in got.notes
+    raws, left_out = sources.read_database(sources.parse_source(pg.url(ANALYST, schema="odd")), data.read_mapping(None),
+                                           pd.Timestamp("2025-03-01", tz="UTC"))
+    assert left_out["ad_spend"] == 1 and len(raws["ad_spend"].frame) == 2  # filtered in the database
+    assert got.orders["promo_code"].tolist()[:3] == ['a,b "q"', "line\nbreak", ""]
+    assert got.customers["region"].tolist() == ["NA", "Île-de-France", "null"]

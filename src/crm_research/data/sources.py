@@ -397,17 +397,81 @@ def _as_of_filter(name: str, expr, columns: list[str], mapping: Mapping, as_of: 
     return col.isnull() | (col < literal), col >= literal
 
 
-def _sort_rows(frame: pd.DataFrame, name: str, mapping: Mapping) -> pd.DataFrame:
-    """Rows in the order of their values, column by column in model order (key columns come
-    first), then the other columns: a database table has no row order of its own."""
-    if frame.empty or frame.columns.empty:
-        return frame.reset_index(drop=True)
+_BLOCK = 64 << 20  # bytes of CSV parsed at a time
+
+
+def _copy_blocks(copy):
+    """The ``COPY ... TO STDOUT`` data in blocks of about :data:`_BLOCK` bytes, each ending at the
+    end of a row (the server sends one row per message)."""
+    block = bytearray()
+    for chunk in copy:
+        block += chunk
+        if len(block) >= _BLOCK:
+            yield bytes(block)
+            block.clear()
+    if block:
+        yield bytes(block)
+
+
+def _postgres_arrow(con, expr):
+    """The rows of ``expr`` as an Arrow table, streamed by ``COPY (query) TO STDOUT`` as CSV.
+
+    Timestamps travel as whole microseconds since 1970 and dates as days (exact, no text
+    parsing); numbers and text as text with their types given to the reader; NULL is an
+    unquoted empty field, an empty text a quoted one. Parsed by Arrow in blocks, without a
+    Python object per value (fetching rows as tuples took twice as long at 100k contacts).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    from psycopg import sql
+
+    schema = expr.schema()
+    select, types, after = [], {}, {}
+    for name, dtype in schema.items():
+        col = sql.Identifier(name)
+        if dtype.is_timestamp():
+            select.append(sql.SQL("(EXTRACT(EPOCH FROM {c}) * 1000000)::bigint AS {c}").format(c=col))
+            types[name] = pa.int64()
+            after[name] = pa.timestamp("us", tz="UTC" if dtype.timezone is not None else None)
+        elif dtype.is_date():
+            select.append(sql.SQL("({c} - DATE '1970-01-01') AS {c}").format(c=col))
+            types[name] = pa.int32()
+            after[name] = pa.date32()
+        else:
+            select.append(col)
+            types[name] = (pa.int64() if dtype.is_integer() else pa.float64() if dtype.is_floating()
+                           else pa.bool_() if dtype.is_boolean() else pa.string())
+    query = sql.SQL("COPY (SELECT {} FROM ({}) AS t) TO STDOUT (FORMAT csv)").format(
+        sql.SQL(", ").join(select), sql.SQL(con.compile(expr)))
+    convert = pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
+                                   quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"])
+    read = pacsv.ReadOptions(column_names=list(schema.names))
+    parse = pacsv.ParseOptions(newlines_in_values=True)
+    parts = []
+    with con.con.cursor() as cur, cur.copy(query) as copy:
+        for block in _copy_blocks(copy):
+            parts.append(pacsv.read_csv(pa.py_buffer(block), read_options=read, parse_options=parse,
+                                        convert_options=convert))
+    empty = pa.schema([(n, t) for n, t in types.items()]).empty_table()
+    table = pa.concat_tables(parts) if parts else empty
+    for name, target in after.items():
+        table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], target))
+    return table
+
+
+def _fetch(con, src: DatabaseSource, expr, name: str, mapping: Mapping) -> pd.DataFrame:
+    """The rows of ``expr`` as a DataFrame, in the order of their values, column by column in
+    model order (key columns come first): a database table has no row order of its own."""
+    table = _postgres_arrow(con, expr) if src.kind == "postgresql" else expr.to_pyarrow()
     model = TABLES[name].column_names
     tm = mapping.table(name)
     rank = {c: model.index(tm.columns.get(c, c)) if tm.columns.get(c, c) in model else len(model)
-            for c in frame.columns}
-    order = sorted(frame.columns, key=lambda c: rank[c])
-    return frame.sort_values(order, kind="stable", na_position="last", ignore_index=True)
+            for c in table.column_names}
+    order = sorted(table.column_names, key=lambda c: rank[c])
+    if table.num_rows > 1:
+        table = table.sort_by([(c, "ascending") for c in order])  # nulls last: the default
+    return table.to_pandas()
 
 
 def read_database(src: DatabaseSource, mapping: Mapping,
@@ -473,14 +537,13 @@ def read_database(src: DatabaseSource, mapping: Mapping,
                     left_out[name] = int(expr.filter(pushed[1]).count().execute())
                     expr = expr.filter(pushed[0])
                 if columns:
-                    frame = expr.select(*columns).execute()
+                    frame = _fetch(con, src, expr.select(*columns), name, mapping)
                 else:  # nothing the model uses: the loader reports the missing columns
                     frame = pd.DataFrame(index=pd.RangeIndex(int(expr.count().execute())))
             except DataSourceError:
                 raise
             except Exception as exc:  # noqa: BLE001 - driver errors become one line
                 raise _query_error(src, name, relation, exc, timeout) from None
-            frame = _sort_rows(frame, name, mapping)
             raws[name] = Raw(name, frame, src.where(relation), csv=False)
     finally:
         _close(con)
