@@ -2,7 +2,7 @@
 
 Run on demand in the reference environment (pymc-marketing is never a project dependency):
     .bench-venv/bin/python benchmarks/bench_mmm.py [--data synthetic example] [--seed 0]
-        [--draws N --tune N --chains N]   (default: pymc-marketing's own sampler defaults)
+        [--draws N --tune N --chains N --cores N]   (default: pymc-marketing's sampler defaults)
 or as the ``mmm`` pair of ``benchmarks/side_by_side.py --only mmm``.
 
 Data
@@ -34,16 +34,19 @@ Models
   synthetic data the library defaults; on the example data the example notebook's
   ``model_config`` (spend-share ``saturation_beta``, tight control and Fourier priors).
   Sampler: its defaults (``pm.sample``: NUTS, 1,000 tuning + 1,000 draws per chain,
-  ``chains = max(2, cores)``, i.e. 2 chains on this 2-core machine, one process each) unless
-  ``--draws/--tune/--chains`` are given. Contributions and ROAS per posterior draw in the
-  original scale (``channel_contribution * target_scale``), mean and 94 % HDI.
-* ours: ``crm_research.mmm`` with its bootstrap ranges (see ``fit_ours``).
+  ``chains = max(2, cores)``: 2 chains, sampled one after the other on this 2-core machine)
+  unless ``--draws/--tune/--chains/--cores`` are given. Contributions and ROAS per posterior
+  draw in the original scale (``channel_contribution * target_scale``), mean and 94 % HDI.
+* ours: ``crm_research.mmm.MarketingMixModel`` with its bootstrap ranges, Hill (its default)
+  and logistic saturation (see ``fit_ours``).
 
-Timing: one fit each (no warm-up for pymc-marketing: a fit is minutes; its PyTensor compile
-cache in ``~/.pytensor`` is warm after the first run on a machine and the script reports the
-sampling time alone as well); wall seconds and CPU seconds of this process plus its finished
-child processes (pymc's chains run in forked processes). The 1-minute load average is recorded
-before and after each fit. Output: a JSON file in ``benchmarks/out`` and markdown on stdout.
+Timing: pymc-marketing one fit (no warm-up: a fit is minutes; its PyTensor compile cache in
+``~/.pytensor`` is warm after the first run on a machine, and the sampling time alone is reported
+as well); ours the median of 3 fits after one untimed fit. Wall seconds and CPU seconds of this
+process plus its finished child processes (with ``--cores 2`` pymc's chains run in forked
+processes; by default pymc samples both chains in this process because its ``_cpu_count``
+halves ``os.cpu_count()``, assuming hyper-threads, i.e. 1 on this 2-core machine). The 1-minute
+load average is recorded before and after each fit. Output: a JSON file in ``benchmarks/out`` and markdown on stdout.
 """
 
 from __future__ import annotations
@@ -252,14 +255,15 @@ def pymc_model(ds: dict):
 
 
 def fit_pymc(ds: dict, seed: int = 0, draws: int | None = None, tune: int | None = None,
-             chains: int | None = None) -> dict:
+             chains: int | None = None, cores: int | None = None) -> dict:
     """Fit pymc-marketing's MMM; per-channel contribution and ROAS (mean, 94 % HDI), diagnostics."""
     import arviz as az
 
     data = ds["data"]
     X = data[[ds["date"], *ds["channels"], *ds["controls"]]]
     y = data[ds["target"]]
-    kw = {k: v for k, v in {"draws": draws, "tune": tune, "chains": chains}.items() if v is not None}
+    kw = {k: v for k, v in {"draws": draws, "tune": tune, "chains": chains, "cores": cores}.items()
+          if v is not None}
     mmm = pymc_model(ds)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -281,7 +285,7 @@ def fit_pymc(ds: dict, seed: int = 0, draws: int | None = None, tune: int | None
     tune_used = int(idata.sample_stats.attrs.get("tuning_steps", tune or -1))
     return {"tool": "pymc-marketing", "time": t, "channels": out,
             "sampling_time_s": float(post.attrs.get("sampling_time", float("nan"))),
-            "sampler": {"chains": int(n_chains), "draws": int(n_draws), "tune": tune_used,
+            "sampler": {"chains": int(n_chains), "draws": int(n_draws), "tune": tune_used, "cores": cores,
                         "defaults": not kw, "divergences": int(idata.sample_stats["diverging"].sum()),
                         "r_hat_max": float(summ["r_hat"].max()), "ess_bulk_min": float(summ["ess_bulk"].min())},
             "adstock_alpha": post["adstock_alpha"].mean(("chain", "draw")).values.tolist(),
@@ -354,13 +358,13 @@ def compare(ds: dict, ours: dict | None, theirs: dict) -> list[dict]:
 
 
 def run(name: str, seed: int = 0, draws: int | None = None, tune: int | None = None,
-        chains: int | None = None, ours: bool = True) -> dict:
+        chains: int | None = None, ours: bool = True, cores: int | None = None) -> dict:
     """One dataset: both fits in this process, timings and the per-channel comparison."""
     ds = dataset(name, seed)
     res = {"dataset": name, "weeks": len(ds["data"]), "channels": ds["channels"], "truth": ds["truth"]}
     res["ours"] = fit_ours(ds, seed) if ours else None
     res["ours_logistic"] = fit_ours(ds, seed, saturation="logistic") if ours else None
-    res["pymc"] = fit_pymc(ds, seed, draws=draws, tune=tune, chains=chains)
+    res["pymc"] = fit_pymc(ds, seed, draws=draws, tune=tune, chains=chains, cores=cores)
     res["rows"] = compare(ds, res["ours"], res["pymc"])
     res["rows_logistic"] = compare(ds, res["ours_logistic"], res["pymc"]) if ours else None
     if res["ours"] is not None:
@@ -393,8 +397,9 @@ def markdown(res: dict) -> list[str]:
                          f"{t['load'][0]:.1f} → {t['load'][1]:.1f} |")
     rw = f"{res['ratio_wall']:.0f}" if o is not None else "–"
     rc = f"{res['ratio_cpu']:.0f}" if o is not None else "–"
+    cores = "" if s.get("cores") is None else f", cores={s['cores']}"
     lines.append(f"| pymc-marketing | NUTS, {s['chains']} chains × ({s['tune']} tune + {s['draws']} draws)"
-                 f"{' (defaults)' if s['defaults'] else ''}; sampling alone {p['sampling_time_s']:.0f} s | "
+                 f"{' (defaults)' if s['defaults'] else ''}{cores}; sampling alone {p['sampling_time_s']:.0f} s | "
                  f"{p['time']['wall']:.1f} | {p['time']['cpu']:.1f} | {rw} | {rc} | "
                  f"{p['time']['load'][0]:.1f} → {p['time']['load'][1]:.1f} |")
     lines += ["", f"pymc-marketing diagnostics: {s['divergences']} divergences, max R-hat {s['r_hat_max']:.3f}, "
@@ -426,7 +431,27 @@ def markdown(res: dict) -> list[str]:
             line += (f" {v['ours_contribution']:,.0f} ({v['ours_contribution_range'][0]:,.0f} – "
                      f"{v['ours_contribution_range'][1]:,.0f}) | {'yes' if v['ours_in_pymc_hdi'] else 'no'} |")
         lines.append(line)
+    lines += ["", *coverage(res)]
     return lines
+
+
+def coverage(res: dict) -> list[str]:
+    """Counts: planted ROAS inside each tool's range; ours inside pymc's HDI; mean |error| of ROAS."""
+    rows = res["rows"]
+    n = len(rows)
+    t = [r["true_roas"] for r in rows]
+    err = np.mean([abs(r["pymc_roas"] - r["true_roas"]) / r["true_roas"] for r in rows])
+    out = [f"- planted ROAS inside pymc-marketing's 94 % HDI: {sum(r['truth_in_pymc_hdi'] for r in rows)}/{n} "
+           f"channels; mean |ROAS error| {err:.1%}"]
+    for name, key in (("ours (Hill)", "rows"), ("ours (logistic)", "rows_logistic")):
+        v = res.get(key)
+        if not v or "ours_roas" not in v[0]:
+            continue
+        e = np.mean([abs(r["ours_roas"] - tt) / tt for r, tt in zip(v, t, strict=True)])
+        out.append(f"- {name}: planted ROAS inside its 94 % range {sum(r['truth_in_ours_range'] for r in v)}/{n}; "
+                   f"mean |ROAS error| {e:.1%}; contribution inside pymc-marketing's 94 % HDI "
+                   f"{sum(r['ours_in_pymc_hdi'] for r in v)}/{n}")
+    return out
 
 
 def machine() -> dict:
@@ -449,12 +474,13 @@ def main() -> None:
     ap.add_argument("--draws", type=int)
     ap.add_argument("--tune", type=int)
     ap.add_argument("--chains", type=int)
+    ap.add_argument("--cores", type=int, help="pymc's processes (its default here: 1, it halves cpu_count)")
     ap.add_argument("--no-ours", action="store_true", help="pymc-marketing only")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     results = {**machine(), "runs": []}
     for name in args.data:
-        r = run(name, args.seed, args.draws, args.tune, args.chains, ours=not args.no_ours)
+        r = run(name, args.seed, args.draws, args.tune, args.chains, ours=not args.no_ours, cores=args.cores)
         results["runs"].append(r)
         (OUT / "bench_mmm.json").write_text(json.dumps(results, indent=1, default=str))
         print(json.dumps({"dataset": name, "pymc_time": r["pymc"]["time"],

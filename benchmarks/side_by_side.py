@@ -42,8 +42,9 @@ Pairs
   logistic saturation, yearly seasonality with 2 Fourier orders, controls; its default NUTS
   sampler) on 3 years x 6 channels of synthetic weekly spend with planted adstock, saturation
   and ROAS, and on pymc-marketing's published example dataset (179 weeks x 2 channels,
-  regenerated from its notebook's simulation): ``bench_mmm.run``. One fit each (a sampler run
-  is minutes); CPU seconds include pymc's chain processes. Reported: per-channel contribution
+  regenerated from its notebook's simulation): ``bench_mmm.run``. pymc-marketing: one fit (a
+  sampler run is minutes); ours: median of 3 fits after an untimed one, with Hill (its default)
+  and logistic saturation; CPU seconds include child processes. Reported: per-channel contribution
   and ROAS of both with their ranges, whether ours falls in its 94 % HDI, both against the
   planted truth.
 """
