@@ -464,7 +464,22 @@ def machine() -> dict:
         except Exception:  # noqa: BLE001
             v[p] = "not installed"
     return {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d %H:%M %Z"), "versions": v}
+            "date": time.strftime("%Y-%m-%d %H:%M %Z"), "versions": v, "mmm_source": mmm_source()}
+
+
+def mmm_source() -> str:
+    """The commit of ``crm_research/mmm.py`` measured, ``+ local changes`` when it differs from it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "log", "-1", "--format=%h", "--", "src/crm_research/mmm.py"], cwd=root,
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src/crm_research/mmm.py"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    return head + (" + local changes" if dirty else "")
 
 
 def main() -> None:
@@ -487,6 +502,7 @@ def main() -> None:
                           "sampler": r["pymc"]["sampler"]}, default=str), file=sys.stderr)
     print(f"machine: {results['machine']}, python {results['python']}, date {results['date']}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()))
+    print(f"crm_research/mmm.py: {results['mmm_source']}")
     for r in results["runs"]:
         print()
         print("\n".join(markdown(r)))

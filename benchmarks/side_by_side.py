@@ -352,6 +352,7 @@ def main() -> None:
         lines += table(f"Closed funnel (5 steps), {n:,} events", r["funnel"])
         print(json.dumps({"journey": r["agreement"]}), file=sys.stderr)
     if "mmm" in args.only:
+        results["mmm_source"] = bench_mmm.mmm_source()
         r = pair_mmm(args.mmm_data, args.seed)
         results["mmm"] = r
         lines += table_mmm(r)
@@ -388,6 +389,7 @@ def main() -> None:
         print(f"Journey: {a['transition_pairs']} transition pairs, {a['transitions']:,} transitions, "
               f"all counts identical; funnel {a['funnel_steps']} identical; {a['tied_events']:,} tied events")
     if "mmm" in results:
+        print(f"crm_research/mmm.py: {results['mmm_source']}")
         for r in results["mmm"].values():
             print()
             print("\n".join(bench_mmm.markdown(r)))
