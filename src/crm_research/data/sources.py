@@ -212,8 +212,12 @@ def _redacted(url: str) -> str:
 
 def _connect_postgres(src: DatabaseSource, timeout_ms: int | None):
     import ibis
-    import psycopg
 
+    try:
+        import psycopg
+    except ImportError:
+        raise DataSourceError(f"{_without_query(src.url)}: reading PostgreSQL needs psycopg, which "
+                              "this environment lacks: reinstall from the project's lock (make demo)") from None
     settings = "-c default_transaction_read_only=on"
     if timeout_ms is not None:
         settings += f" -c statement_timeout={int(timeout_ms)}"
@@ -224,11 +228,19 @@ def _connect_postgres(src: DatabaseSource, timeout_ms: int | None):
         if value is not None:
             kwargs[key] = value
     try:
-        con = psycopg.connect(**kwargs)
-    except psycopg.OperationalError as exc:
+        try:
+            con = psycopg.connect(**kwargs)
+        except psycopg.OperationalError as exc:
+            if "unsupported startup parameter" not in str(exc):
+                raise
+            del kwargs["options"]  # a connection pooler (PgBouncer): the same settings by SET below
+            con = psycopg.connect(**kwargs)
+        with con.cursor() as cur:
+            cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            if timeout_ms is not None:
+                cur.execute(f"SET statement_timeout = {int(timeout_ms)}")
+    except psycopg.Error as exc:
         raise DataSourceError(_connection_message(src, exc)) from None
-    with con.cursor() as cur:
-        cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
     return ibis.postgres.from_connection(con)
 
 
