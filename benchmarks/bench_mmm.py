@@ -468,18 +468,20 @@ def machine() -> dict:
 
 
 def mmm_source() -> str:
-    """The commit of ``crm_research/mmm.py`` measured, ``+ local changes`` when it differs from it."""
+    """The commit of ``crm_research/mmm.py`` measured, ``+ local changes`` when the imported file differs."""
     import subprocess
+
+    from crm_research import mmm
 
     root = Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(["git", "log", "-1", "--format=%h", "--", "src/crm_research/mmm.py"], cwd=root,
                               capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src/crm_research/mmm.py"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        blob = subprocess.run(["git", "show", f"{head}:src/crm_research/mmm.py"], cwd=root,
+                              capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown (no git)"
-    return head + (" + local changes" if dirty else "")
+    return head + ("" if Path(mmm.__file__).read_bytes() == blob else " + local changes")
 
 
 def main() -> None:
