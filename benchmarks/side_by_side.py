@@ -285,7 +285,7 @@ def table_mmm(res: dict) -> list[str]:
         s = p["sampler"]
         title = f"MMM, {name} ({r['weeks']} weeks × {len(r['channels'])} channels)"
         lines.append(f"| {title} | crm-research ({o['label']}) | {o['time']['wall']:.3f} | {o['time']['cpu']:.3f} "
-                     f"| 1 | 1 | 1 | {o['time']['load'][0]:.1f} → {o['time']['load'][1]:.1f} |")
+                     f"| 1 | 1 | {o['time']['repeats']} | {o['time']['load'][0]:.1f} → {o['time']['load'][1]:.1f} |")
         lines.append(f"| {title} | pymc-marketing (NUTS {s['chains']}×({s['tune']}+{s['draws']})) | "
                      f"{p['time']['wall']:.3f} | {p['time']['cpu']:.3f} | {r['ratio_wall']:.1f} | {r['ratio_cpu']:.1f} "
                      f"| 1 | {p['time']['load'][0]:.1f} → {p['time']['load'][1]:.1f} |")
