@@ -314,3 +314,15 @@ def test_awkward_text_travels_unchanged(pg, env):
     assert left_out["ad_spend"] == 1 and len(raws["ad_spend"].frame) == 2  # filtered in the database
     assert got.orders["promo_code"].tolist()[:3] == ['a,b "q"', "line\nbreak", ""]
     assert got.customers["region"].tolist() == ["NA", "Île-de-France", "null"]
+
+
+def test_mapping_names_tables_and_a_timeout():
+    m = data.read_mapping({"tables": {"orders": {"table": "sales.orders_v"}}, "statement_timeout": "2min"})
+    assert m.table("orders").table == "sales.orders_v" and m.statement_timeout == 120_000
+    with pytest.raises(data.MappingError) as caught:
+        data.read_mapping({"tables": {"orders": {"table": "a.b.c"}}, "statement_timeout": "soon"})
+    assert "tables.orders.table: 'a.b.c' must be a table or view name" in str(caught.value)
+    assert "statement_timeout: 'soon' is not a duration" in str(caught.value)
+    src = sources.parse_source("postgresql://ana@db.example:6543/crm?schema=s&statement_timeout=90s&sslmode=require")
+    assert (src.host, src.port, src.user, src.database, src.schema, src.statement_timeout, src.options) == (
+        "db.example", 6543, "ana", "crm", "s", 90_000, {"sslmode": "require"})

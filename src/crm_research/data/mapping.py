@@ -24,6 +24,13 @@ It is a YAML file or the equivalent dict; see ``docs/data-model.md`` for the for
 A client with an event log only derives its orders from the purchase events::
 
     orders_from_events: {event: purchase, amount: revenue}
+
+A database source (:mod:`crm_research.data.sources`) names the table or view of each table
+instead of a file, and may bound each query::
+
+    tables:
+      orders: {table: sales_v, columns: {buyer: customer_id}}
+    statement_timeout: 5min
 """
 
 from __future__ import annotations
