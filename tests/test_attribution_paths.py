@@ -194,8 +194,9 @@ def test_synthetic_journeys_respect_conventions():
 
     tables, _, truth_customers = synthetic.generate(2_000, seed=11)
     j = paths(tables["events"], tables["orders"], tables["customers"])
-    # first-conversion journeys: exactly one per contact, converted = has a completed order
-    assert len(j) == 2_000 and j["customer_id"].is_unique
+    # first-conversion journeys: exactly one per contact (the 2,000 and the media-driven leads of
+    # the marketing mix truth), converted = has a completed order
+    assert len(j) == len(tables["customers"]) == len(truth_customers) and j["customer_id"].is_unique
     buyers = set(tables["orders"].loc[tables["orders"].status == "completed", "customer_id"])
     assert set(j.loc[j.converted == 1, "customer_id"]) == buyers
     tp = touchpoints(tables["events"], tables["orders"])

@@ -174,7 +174,72 @@ def test_weekly_data_from_tables():
     assert w.attrs["channels"] == ["search", "social"] and w.attrs["controls"] == ["promo_share"]
     r = mmm.weekly_data(orders, ad, campaigns, outcome="revenue", as_of="2025-01-27", promotions=False)
     assert r["revenue"].tolist() == [10.0, 20.0, 50.0] and "promo_share" not in r
+    customers = pd.DataFrame({"customer_id": ["c1", "c2", "c3"],
+                              "signup_at": [ts("2025-01-06", tz="UTC"), ts("2025-01-12 23:00", tz="UTC"),
+                                            ts("2025-01-14", tz="UTC")]})
+    s = mmm.weekly_data(orders, ad, campaigns, customers=customers, outcome="signups")
+    # default as_of: the day after the last sign-up (Jan 15), earlier than the last spend: one week
+    assert s["signups"].tolist() == [2.0] and s.attrs["as_of"].startswith("2025-01-15")
     with pytest.raises(CRMError, match="no whole week"):
         mmm.weekly_data(orders, ad, campaigns, as_of="2025-01-10")
+    with pytest.raises(CRMError, match=r"table 'customers' is needed"):
+        mmm.weekly_data(orders, ad, campaigns, outcome="signups")
     with pytest.raises(CRMError, match=r"table 'ad_spend' has no column\(s\) \['cost'\]"):
         mmm.weekly_data(orders, ad.drop(columns="cost"), campaigns)
+
+
+# --------------------------------------------------------------------------------------------
+# the synthetic company's planted marketing mix (truth["mmm"])
+# --------------------------------------------------------------------------------------------
+
+SEEDS = (1, 2, 3)
+N_CONTACTS = 25_000
+
+
+@pytest.fixture(scope="module")
+def companies():
+    from crm_research import synthetic
+
+    out = {}
+    for seed in SEEDS:
+        tables, truth, _ = synthetic.generate(N_CONTACTS, seed=seed)
+        t = truth["mmm"]
+        weekly = mmm.weekly_data(tables["orders"], tables["ad_spend"], tables["campaigns"],
+                                 customers=tables["customers"], outcome="signups")
+        model = mmm.MarketingMixModel(n_bootstrap=30, seed=0).fit(weekly)
+        out[seed] = (weekly, t, model)
+    return out
+
+
+def test_synthetic_weekly_table_matches_the_planted_spend(companies):
+    weekly, truth, _ = companies[1]
+    # media buying starts in week 5 (the default window skips the first weeks' ramp-up) and
+    # leads sign up until 30 days before the end of the history: 95 whole weeks
+    assert [str(w.date()) for w in weekly["week"]] == truth["weeks"]
+    assert truth["weeks"][0] == "2024-02-05" and truth["as_of"] == "2025-12-01" and len(weekly) == 95
+    assert weekly.attrs["channels"] == sorted(truth["channels"])
+    for ch, t in truth["channels"].items():
+        assert weekly[f"spend_{ch}"].sum() == pytest.approx(t["spend"], rel=1e-9)
+    # about 36 % of the sign-ups are media-driven
+    media = sum(t["signups"] for t in truth["channels"].values())
+    assert 0.3 < media / weekly["signups"].sum() < 0.42
+
+
+def test_planted_roas_and_ranking_recovered_over_seeds(companies):
+    """Each channel's ROAS (sign-ups per currency unit) within a factor of 2, 35 % on average per
+    seed, and the ranking exact, on 25,000-contact companies (95 weeks of spend).
+
+    Measured relative errors (%), seeds 1 / 2 / 3: affiliate -11 / 17 / -6, display -22 / -22 / 67,
+    email -18 / 40 / 20, paid_search -3 / -17 / -28, social 19 / 53 / 52; seeds 4-6 at most 78 %
+    (paid_search, seed 5), the ranking right on all six. The bootstrap ranges are too narrow:
+    they hold the truth for 14 of the 30 channel-seeds (the base's monthly steps, which the
+    Fourier terms do not follow, are a bias the residual bootstrap does not see).
+    """
+    for seed, (_, truth, model) in companies.items():
+        s = model.summary.set_index("channel")
+        true_roas = pd.Series({c: t["roas_signups"] for c, t in truth["channels"].items()})
+        err = s["roas"] / true_roas.loc[s.index] - 1
+        assert err.abs().max() < 1.0, (seed, err.round(2).to_dict())
+        assert err.abs().mean() < 0.35, (seed, err.round(2).to_dict())
+        assert list(s["roas"].sort_values(ascending=False).index) == truth["rank_by_roas"], seed
+        assert model.warnings_ == [] and model.holdout_mape_ < 0.12

@@ -101,17 +101,20 @@ def test_k_chosen_by_silhouette_is_the_planted_four(fitted):
     sel = model.selection_.set_index("k")
     assert sel.index.tolist() == list(range(2, 9))
     assert model.k_ == 4 == sel["silhouette"].idxmax()
-    # measured 0.194 at k = 4 against 0.187 at k = 3 and 0.128 at k = 5
+    # measured 0.193 at k = 4 against 0.186 at k = 3 and 0.121 at k = 5 (0.194, 0.187, 0.128 before
+    # the media-driven buyers joined)
     assert sel.loc[4, "silhouette"] - sel.drop(index=4)["silhouette"].max() > 0.003
 
 
 def test_planted_segments_recovered(fitted):
     features, model, tc = fitted
     lab = model.labels_.merge(tc[["customer_id", "segment"]], on="customer_id")
-    # population: buyers with >= 3 completed orders (3,850 of 7,057 buyers here)
-    assert len(lab) == (features["frequency"] >= 3).sum() == 3850
+    # population: buyers with >= 3 completed orders (6,229 of 11,337 buyers here, the media-driven
+    # leads of the marketing mix truth included; 3,850 of 7,057 before they joined)
+    assert len(lab) == (features["frequency"] >= 3).sum() == 6229
     ari = adjusted_rand_score(lab["segment"], lab["cluster"])
-    # measured 0.892 (0.87-0.89 over six seeds); a supervised classifier given the truth: 0.94
+    # measured 0.883 (0.892 before the media-driven buyers; 0.87-0.89 over six seeds then); a
+    # supervised classifier given the truth: 0.94
     assert ari >= 0.8, ari
     # the plain-word labels name the planted segments: each label's majority truth is itself
     table = pd.crosstab(lab["label"], lab["segment"])
@@ -124,7 +127,7 @@ def test_bootstrap_stability(fitted):
     _, model, _ = fitted
     ari = model.stability_["ari"]
     assert len(ari) == 20
-    # measured mean 0.984, min 0.976: refits on resampled customers find the same partition
+    # measured mean 0.986, min 0.981: refits on resampled customers find the same partition
     assert ari.mean() > 0.95 and ari.min() > 0.9
     s = model.summary()
     assert s["customers"].tolist() == sorted(s["customers"], reverse=True)  # numbered by size

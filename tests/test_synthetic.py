@@ -84,7 +84,10 @@ def test_tables_follow_the_data_model(company):
                 assert str(df[col.name].dtype).endswith("UTC]"), (name, col.name)
             if col.name in df.columns and not col.nullable and col.required:
                 assert df[col.name].notna().all(), (name, col.name)
-    assert truth["counts"]["customers"] == len(tables["customers"]) == 20_000 == len(tc)
+    # 20,000 contacts plus the media-driven leads of the marketing mix truth
+    n_media = truth["mmm"]["media_contacts"]
+    assert 0.5 < n_media / 20_000 < 0.65  # measured 11,405
+    assert truth["counts"]["customers"] == len(tables["customers"]) == 20_000 + n_media == len(tc)
 
 
 def test_referential_integrity_and_time_order(company):
@@ -181,9 +184,10 @@ def test_truth_json_is_complete(tmp_path):
     truth, tc = synthetic.load_truth(folder)
     assert json.loads((folder / "truth.json").read_text()) == truth
     for key in ("segments", "channels", "affinities", "friction", "ab_test", "hazard_ratios", "support",
-                "stage_map", "generator", "counts", "channel_rank_by_incremental_conversions"):
+                "stage_map", "generator", "counts", "channel_rank_by_incremental_conversions", "mmm"):
         assert key in truth
-    assert truth["generator"]["seed"] == 2 and len(tc) == 500
+    assert truth["generator"]["seed"] == 2 and len(tc) == 500 + truth["mmm"]["media_contacts"]
+    assert (~tc["media_driven"]).sum() == 500
     with pytest.raises(CRMError, match="truth.json"):
         synthetic.load_truth(tmp_path)
 

@@ -32,7 +32,7 @@ and a ridge penalty :math:`\alpha \lVert \beta \rVert^2` on the media and season
 coefficients (outcome scaled to mean 1). The profiled residual
 :math:`r(\phi) = y - X(\phi)\hat\beta(\phi)` is minimised over :math:`\phi` inside bounds
 (:math:`0 \le \theta \le 0.9`, :math:`0.2\,\bar x_c \le K_c \le 5\,\bar x_c`,
-:math:`0.5 \le s_c \le 3`) by :func:`scipy.optimize.least_squares` (trust-region reflective)
+:math:`1 \le s_c \le 3`) by :func:`scipy.optimize.least_squares` (trust-region reflective)
 from a few fixed starting points, keeping the best. Golub & Pereyra's variable projection makes
 the non-linear search 3 parameters per channel instead of 3 + 1; there is no sampling, so the
 same data and parameters give the same numbers bit for bit, and 3 years × 6 channels fit in
@@ -80,7 +80,7 @@ from crm_research.summaries import _ts_literal, as_utc_timestamp
 __all__ = ["weekly_data", "MarketingMixModel", "geometric_adstock", "hill", "logistic_saturation",
            "OUTCOMES", "SPEND_PREFIX"]
 
-OUTCOMES = ("new_customers", "orders", "revenue")
+OUTCOMES = ("new_customers", "orders", "revenue", "signups")
 SPEND_PREFIX = "spend_"
 YEAR_WEEKS = 365.25 / 7.0
 _WEEK = pd.Timedelta(days=7)
@@ -170,6 +170,14 @@ def _weekly_spend(ad_spend, campaigns, *, start, end, channel_source):
     return g.order_by(["week", "channel"])
 
 
+@engine_function("customers")
+def _weekly_signups(customers, *, start, end, as_of):
+    c = customers.filter(customers.signup_at < _ts_literal(as_of))
+    c = c.mutate(_week=c.signup_at.truncate("W"))
+    c = c.filter((c._week >= _ts_literal(start)) & (c._week < _ts_literal(end)))
+    return c.group_by(week=c._week).aggregate(value=c.count().cast("float64")).order_by("week")
+
+
 @engine_function("orders")
 def _weekly_orders(orders, *, start, end, as_of, statuses, outcome):
     o = orders.filter(orders.ordered_at < _ts_literal(as_of))
@@ -189,8 +197,9 @@ def _weekly_orders(orders, *, start, end, as_of, statuses, outcome):
     return o.group_by(week=o._week).aggregate(value=value).order_by("week")
 
 
-def weekly_data(orders, ad_spend, campaigns=None, *, outcome: str = "new_customers", as_of=None, start=None,
-                statuses: tuple[str, ...] | None = ("completed",), promotions: bool = True) -> pd.DataFrame:
+def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: str = "new_customers", as_of=None,
+                start=None, statuses: tuple[str, ...] | None = ("completed",), promotions: bool = True
+                ) -> pd.DataFrame:
     """Weekly outcome, spend per channel and controls: the input of :class:`MarketingMixModel`.
 
     Row-level sums run on the engine (pandas or Ibis tables in); the weekly result is small.
@@ -205,16 +214,19 @@ def weekly_data(orders, ad_spend, campaigns=None, *, outcome: str = "new_custome
     campaigns : DataFrame or ibis.Table, optional
         ``campaigns`` (``campaign_id`` → ``channel``). Without it, a ``channel`` column of
         ``ad_spend`` is used if present, else each campaign is its own channel.
-    outcome : {"new_customers", "orders", "revenue"}
+    customers : DataFrame or ibis.Table, optional
+        ``customers`` (``signup_at``); needed for ``outcome="signups"``.
+    outcome : {"new_customers", "orders", "revenue", "signups"}
         ``new_customers``: customers whose first order with an allowed status falls in the week
         (count); ``orders``: orders with an allowed status (count); ``revenue``: their ``amount``
-        (currency).
+        (currency); ``signups``: contacts who signed up in the week (count, from ``customers``).
     as_of : date-like, optional
         Exclusive end of the data; only whole weeks ending on or before it are kept. Default:
-        the day after the last ``ad_spend`` date.
+        the day after the last ``ad_spend`` date with a cost, or after the outcome's last row
+        (last sign-up or order) when that is earlier.
     start : date-like, optional
         First week kept (rounded up to a Monday). Default: the first Monday on or after the
-        first ``ad_spend`` date.
+        first ``ad_spend`` date with a cost.
     statuses : tuple of str or None
         Order statuses counted (None: every order).
     promotions : bool
@@ -238,7 +250,8 @@ def weekly_data(orders, ad_spend, campaigns=None, *, outcome: str = "new_custome
         raise CRMError(f"outcome={outcome!r}: use one of {list(OUTCOMES)}")
     for name, table, cols in (("ad_spend", ad_spend, ("campaign_id", "date", "cost")),
                               ("orders", orders, ("customer_id", "ordered_at")
-                               + (("amount",) if outcome == "revenue" else ()))):
+                               + (("amount",) if outcome == "revenue" else ())))+ (
+                              (("customers", customers, ("signup_at",)),) if outcome == "signups" else ()):
         if table is None:
             raise CRMError(f"table {name!r} is needed for the marketing mix model: load it with the data")
         missing = [c for c in cols if c not in table.columns]
@@ -251,12 +264,24 @@ def weekly_data(orders, ad_spend, campaigns=None, *, outcome: str = "new_custome
         source = "channel"
     else:
         source = "campaign_id"
-    dates = collect(ad_spend.aggregate(lo=ad_spend.date.min(), hi=ad_spend.date.max())) if not isinstance(
-        ad_spend, pd.DataFrame) else pd.DataFrame({"lo": [ad_spend["date"].min()], "hi": [ad_spend["date"].max()]})
+    paid = ad_spend.filter(ad_spend.cost > 0) if not isinstance(ad_spend, pd.DataFrame) else None
+    dates = (collect(paid.aggregate(lo=paid.date.min(), hi=paid.date.max())) if paid is not None else
+             pd.DataFrame({"lo": [ad_spend.loc[ad_spend["cost"] > 0, "date"].min()],
+                           "hi": [ad_spend.loc[ad_spend["cost"] > 0, "date"].max()]}))
     lo, hi = dates["lo"].iloc[0], dates["hi"].iloc[0]
     if pd.isna(lo):
-        raise CRMError("table 'ad_spend' has no rows: the marketing mix model needs weekly spend per channel")
-    as_of = as_utc_timestamp(as_of) if as_of is not None else as_utc_timestamp(hi).floor("D") + pd.Timedelta(days=1)
+        raise CRMError("table 'ad_spend' has no row with cost > 0: the marketing mix model needs weekly spend "
+                       "per channel")
+    if as_of is None:
+        # the day after the last spend, or after the last row of the outcome if that is earlier
+        table, col = (customers, "signup_at") if outcome == "signups" else (orders, "ordered_at")
+        last = (table[col].max() if isinstance(table, pd.DataFrame)
+                else collect(table.aggregate(v=table[col].max()))["v"].iloc[0])
+        as_of = as_utc_timestamp(hi).floor("D") + pd.Timedelta(days=1)
+        if not pd.isna(last):
+            as_of = min(as_of, as_utc_timestamp(last).floor("D") + pd.Timedelta(days=1))
+    else:
+        as_of = as_utc_timestamp(as_of)
     first = as_utc_timestamp(start) if start is not None else as_utc_timestamp(lo)
     first = first.floor("D")
     first = first + pd.Timedelta(days=(7 - first.weekday()) % 7)
@@ -274,7 +299,10 @@ def weekly_data(orders, ad_spend, campaigns=None, *, outcome: str = "new_custome
     channels = [str(c) for c in wide.columns]
     promo = promotions and "promo_code" in orders.columns
     def weekly(what):
-        o = collect(_weekly_orders(orders, start=first, end=end, as_of=as_of, statuses=statuses, outcome=what))
+        if what == "signups":
+            o = collect(_weekly_signups(customers, start=first, end=end, as_of=as_of))
+        else:
+            o = collect(_weekly_orders(orders, start=first, end=end, as_of=as_of, statuses=statuses, outcome=what))
         o["week"] = pd.to_datetime(o["week"], utc=True)
         return o.set_index("week").reindex(weeks)
 
@@ -412,7 +440,7 @@ class MarketingMixModel:
     >>> model.summary[["roas", "roas_low", "roas_high"]]  # doctest: +SKIP
     """
 
-    def __init__(self, max_lag: int = 8, saturation: str = "hill", yearly_order: int = 2, trend: bool = True,
+    def __init__(self, max_lag: int = 8, saturation: str = "hill", yearly_order: int = 3, trend: bool = True,
                  ridge: float = 0.01, prior_weight: float = 1.0, n_bootstrap: int = 100, block_length: int = 6, interval: float = 0.9,
                  holdout_weeks: int = 8, min_weeks: int = 40, seed: int = 0):
         self.max_lag = max_lag
@@ -502,7 +530,7 @@ class MarketingMixModel:
 
     def _bounds(self, C: int) -> tuple[np.ndarray, np.ndarray]:
         if self.saturation == "hill":
-            lo = np.r_[np.zeros(C), np.full(C, 0.2), np.full(C, 0.5)]
+            lo = np.r_[np.zeros(C), np.full(C, 0.2), np.full(C, 1.0)]
             hi = np.r_[np.full(C, 0.9), np.full(C, 5.0), np.full(C, 3.0)]
         else:
             lo = np.r_[np.zeros(C), np.full(C, 0.1)]
@@ -745,8 +773,8 @@ class MarketingMixModel:
         out = []
         C = X.shape[1]
         n_par = 2 + 2 * self.yearly_order + 4 * C
-        if n < max(52, 4 * n_par):
-            out.append(f"Only {n} weeks for {C} channels: with fewer than {max(52, 4 * n_par)} weeks the split "
+        if n < max(52, 3 * n_par):
+            out.append(f"Only {n} weeks for {C} channels: with fewer than {max(52, 3 * n_par)} weeks the split "
                        "between channels and seasonality is loosely determined.")
         for j, c in enumerate(self.channels_):
             x = X[:, j]

@@ -170,8 +170,15 @@ def _sessions(rng, ev: _Events, counters: Counters, cust, t0, platform, depth, n
 
 
 def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.CompanyConfig,
-                   counters: Counters) -> ChunkResult:
-    """Generate every table for contacts ``first_index .. first_index + n - 1``."""
+                   counters: Counters, signup_days: np.ndarray | None = None) -> ChunkResult:
+    """Generate every table for contacts ``first_index .. first_index + n - 1``.
+
+    ``signup_days`` (float days since ``cfg.start``, one per contact) makes the chunk a cohort of
+    media-driven leads (the marketing mix truth): they sign up at the given times instead of the
+    planted trend and season; everything after sign-up (touches, conversion, purchases) follows
+    the same process as every other lead's.
+    """
+    media = signup_days is not None
     rng = np.random.default_rng(np.random.SeedSequence([seed, chunk]))
     horizon = (cfg.end_ts - cfg.start_ts).total_seconds() / DAY
     n_days = int(round(horizon))
@@ -181,10 +188,13 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
     seg = rng.choice(len(K.SEGMENTS), n, p=K.SEGMENT_SHARE)
     region = rng.choice(len(K.REGIONS), n, p=K.REGION_SHARE)
     age = np.clip(np.round(rng.normal(40, 12, n)), 18, 85).astype(np.int64)
-    sign_days = np.arange(n_days - 30)
-    season = np.asarray(K.MONTH_SEASONALITY)[_month_of(sign_days.astype(float), cfg.start_ts)]
-    w = (1.0 + 0.5 * sign_days / len(sign_days)) * season
-    signup = rng.choice(sign_days, n, p=w / w.sum()) + rng.random(n)
+    if media:
+        signup = np.asarray(signup_days, dtype=float)
+    else:
+        sign_days = np.arange(n_days - 30)
+        season = np.asarray(K.MONTH_SEASONALITY)[_month_of(sign_days.astype(float), cfg.start_ts)]
+        w = (1.0 + 0.5 * sign_days / len(sign_days)) * season
+        signup = rng.choice(sign_days, n, p=w / w.sum()) + rng.random(n)
     ev.add(np.arange(n), signup, _EV["signup"], platform=_PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, seg)])
 
     # --- marketing touches of leads ---------------------------------------------------------
@@ -222,7 +232,7 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
     incremental = ((p_convert[:, None] - _sigmoid(logit[:, None] - effect[None, :])) * touched).sum(axis=0)
     any_touch = touched.any(axis=1)
     first_purchase = np.where(any_touch, np.maximum(last_touch, signup), signup) + rng.exponential(
-        np.where(any_touch, 2.0, 5.0)
+        np.where(any_touch, 2.0, 5.0), n
     )
     converted = (rng.random(n) < p_convert) & (first_purchase < horizon)
     organic = np.where(rng.random(n) < 0.8, "organic", "referral").astype(object)
@@ -495,6 +505,7 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
             "intent_rate_per_day": rate_all,
             "advocate": adv,
             "ab_arm": arm,
+            "media_driven": np.full(n, media),
             **{f"touched_{ch}": touched[:, i] for i, ch in enumerate(K.CHANNELS)},
         }
     )

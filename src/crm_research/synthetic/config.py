@@ -104,6 +104,30 @@ CLICKS_PER_CLICK_TOUCH = 4
 COST_PER_CLICK = {"paid_search": 1.20, "affiliate": 0.80}
 COST_PER_MILLE = {"social": 6.0, "display": 3.0, "email": 0.5}
 
+# Marketing mix (issue 16): flighted weekly spend per channel brings extra leads (sign-ups)
+# through known geometric adstock and Hill saturation; after sign-up they are leads like any
+# other (same touches, same conversion model), so a share of them become new customers. Per
+# channel: carry-over theta (share of a week's effect carried to the next), half-saturation K
+# (weekly spend at half the maximum effect, currency per 10,000 contacts), Hill shape s, maximum
+# effect beta (sign-ups per week per 10,000 contacts). Spend and effects scale with the number
+# of contacts, so ROAS (sign-ups or new customers per currency unit) does not depend on it.
+MMM_ADSTOCK = {"paid_search": 0.10, "social": 0.50, "display": 0.60, "email": 0.10, "affiliate": 0.30}
+MMM_HALF_SATURATION = {"paid_search": 470.0, "social": 250.0, "display": 2500.0, "email": 80.0, "affiliate": 1000.0}
+MMM_SHAPE = {"paid_search": 1.0, "social": 1.5, "display": 2.0, "email": 1.0, "affiliate": 1.2}
+MMM_BETA = {"paid_search": 36.0, "social": 46.5, "display": 43.5, "email": 50.0, "affiliate": 35.0}
+# Flighting: weeks alternate between bursts and pauses of 2-8 weeks; a burst spends K x U(lo, hi),
+# a pause K x U(lo, hi) of the "off" range (0 = dark). Channels flight independently.
+MMM_ON = {"paid_search": (0.6, 2.0), "social": (0.5, 2.0), "display": (0.5, 2.0), "email": (0.5, 1.5),
+          "affiliate": (0.5, 2.0)}
+MMM_OFF = {"paid_search": (0.1, 0.3), "social": (0.0, 0.0), "display": (0.0, 0.0), "email": (0.0, 0.05),
+           "affiliate": (0.0, 0.05)}
+MMM_RUN_WEEKS = (2, 8)
+# Media buying starts five weeks into the history: the first weeks, when the company has no
+# leads yet and first orders ramp up from zero, carry no spend (and are left out of the MMM).
+MMM_FIRST_SPEND_WEEK = 5
+MMM_MAX_LAG = 8  # weeks of carry-over
+MMM_SCALE_CONTACTS = 10_000
+
 # Products: 8 categories x 3 price tiers x 4 products
 CATEGORIES = ("electronics", "accessories", "books", "home", "kitchen", "garden", "fashion", "beauty")
 CATEGORY_BASE_PRICE = (120.0, 20.0, 15.0, 40.0, 35.0, 30.0, 45.0, 25.0)
