@@ -280,6 +280,36 @@ def test_bad_urls(url, message, capsys, tmp_path):
     assert message in _fails(capsys, tmp_path, url)
 
 
+SECRET = "pa55-Secret"
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql://ana:{SECRET}@db.example:5432/crm?schema=crm",
+    f"postgresql://ana:12/{SECRET}@db.example/crm",            # '/' in the password: parsed as port 12
+    f"postgresql://ana:x/{SECRET}@db.example/crm",             # ... or as a bad port
+    f"postgresql://ana:12?schema={SECRET}@db.example/crm",     # '?': the rest parsed as an option
+    f"postgresql://ana:x?{SECRET}@db.example/crm",             # ... or as a malformed query
+    f"postgresql://ana:x#{SECRET}@db.example/crm",             # '#': a fragment
+    f"postgresql://db.example/crm?password={SECRET}&schema=crm",
+    f"postgresql://db.example/crm?password={SECRET}&broken",
+    f"postgresql://db.example/crm?PASSWORD={SECRET}",
+    f"postgresql://ana:{SECRET}@[::1/crm",                     # a malformed host: was a traceback
+])
+def test_a_password_anywhere_in_the_url_is_refused_and_never_shown(url, capsys, tmp_path):
+    with pytest.raises(data.DataSourceError) as caught:
+        sources.parse_source(url)
+    assert SECRET not in str(caught.value) and "Secret" not in str(caught.value)
+    err = _fails(capsys, tmp_path, url)  # one line, exit 2, nothing written
+    assert "Secret" not in err
+
+
+def test_an_at_sign_in_an_option_is_written_as_percent_40():
+    src = sources.parse_source("postgresql://ana@db.example/crm?mapping=/srv/a%40b/m.yaml")
+    assert src.mapping == Path("/srv/a@b/m.yaml") and src.user == "ana" and src.host == "db.example"
+    with pytest.raises(data.DataSourceError, match="an '@' outside user@host"):
+        sources.parse_source("postgresql://ana@db.example/crm?mapping=/srv/a@b/m.yaml")
+
+
 def test_awkward_text_travels_unchanged(pg, env):
     """Commas, quotes, line breaks, an empty text (not missing), 'NA' (a region, not missing),
     non-ASCII, a missing value, a naive timestamp and a DATE column (as_of filtered in the
@@ -326,3 +356,11 @@ def test_mapping_names_tables_and_a_timeout():
     src = sources.parse_source("postgresql://ana@db.example:6543/crm?schema=s&statement_timeout=90s&sslmode=require")
     assert (src.host, src.port, src.user, src.database, src.schema, src.statement_timeout, src.options) == (
         "db.example", 6543, "ana", "crm", "s", 90_000, {"sslmode": "require"})
+
+
+def test_the_report_label_of_a_source_holds_no_local_path():
+    """The analyst report's 'Data' line: user@host/db and schema, not the mapping's local path."""
+    url = "postgresql://ana@db.example:6543/crm?schema=s&mapping=/home/me/acme/m.yaml&statement_timeout=5s"
+    assert sources.parse_source(url).label() == "postgresql://ana@db.example:6543/crm?schema=s"
+    assert sources.parse_source("postgresql://db.example/crm?mapping=m.yaml").label() == "postgresql://db.example/crm"
+    assert sources.parse_source("duckdb:///srv/exports/acme.duckdb?schema=crm").label() == "acme.duckdb"

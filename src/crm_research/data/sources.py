@@ -31,6 +31,7 @@ on the fetched frames, as for files (see :func:`read_database`).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,15 @@ class DatabaseSource:
             pairs = [(k, str(root / self.mapping) if k == "mapping" else v) for k, v in pairs]
         return base + (f"?{urlencode(pairs, safe='/:')}" if pairs else "")
 
+    def label(self) -> str:
+        """A short name of the source for a report header, as a folder shows only its name: the
+        PostgreSQL URL without its options but the schema (no local mapping path), or the DuckDB
+        file's name."""
+        if self.kind == "duckdb":
+            return self.path.name
+        base = _without_query(self.url)
+        return base + (f"?schema={self.schema}" if self.schema != "public" else "")
+
     def where(self, table: str) -> str:
         """``schema.table`` as the messages name it."""
         return table if "." in table else f"{self.schema}.{table}"
@@ -151,14 +161,24 @@ def parse_source(url: str) -> DatabaseSource:
                               "or duckdb:///path/to/file.duckdb")
     scheme, rest = url.split("://", 1)
     kind = "duckdb" if scheme.lower() == "duckdb" else "postgresql"
-    parts = urlsplit("x://" + rest)
+    try:
+        parts = urlsplit("x://" + rest)
+        parts.hostname  # noqa: B018 - raises on a malformed host ([::1 without its bracket)
+    except ValueError as exc:
+        raise DataSourceError(f"{_redacted(url)}: not a valid URL ({exc}); write "
+                              "postgresql://user@host:port/db?schema=...") from None
+    if kind == "postgresql" and "@" in url and (url.count("@") > 1 or "@" not in parts.netloc):
+        # user:pa/ss@host, user:pa?ss@host, ...: a password holding / ? # splits the URL elsewhere
+        raise DataSourceError(f"{_redacted(url)}: the URL has an '@' outside user@host (a password "
+                              f"in it?); {_PASSWORD_HINT}; write an '@' of a name or path as %40")
+    loose = parse_qsl(parts.query, keep_blank_values=True)
+    if parts.password is not None or any(k.strip().lower() == "password" for k, _ in loose):
+        raise DataSourceError(f"{_redacted(url)}: the URL holds a password; {_PASSWORD_HINT}")
     try:
         query = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
-    except ValueError:
-        raise DataSourceError(f"{_without_query(url)}: the query {parts.query!r} is not key=value&key=value") from None
+    except ValueError:  # the query is not echoed: it may hold a secret written some other way
+        raise DataSourceError(f"{_without_query(url)}: the part after '?' is not key=value&key=value") from None
     shown = _without_query(url)
-    if parts.password is not None or "password" in query:
-        raise DataSourceError(f"{_redacted(url)}: the URL holds a password; {_PASSWORD_HINT}")
     unknown = [k for k in query if k not in _QUERY_KEYS[kind]]
     if unknown:
         raise DataSourceError(f"{shown}: unknown URL option {unknown[0]!r}; {kind} URLs take "
@@ -193,16 +213,18 @@ def _without_query(url: str) -> str:
 
 
 def _redacted(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for the message refusing it)."""
+    """The URL with anything that may be a password replaced by ``***`` (for error messages).
+
+    From the first ``:`` after the user name to the last ``@`` (a password may hold ``/``,
+    ``?``, ``#`` or ``@``), and the value of a ``password=`` option. It may hide more than the
+    password (an ``@`` in a later path), never less.
+    """
     scheme, sep, rest = url.partition("://")
-    netloc, slash, tail = rest.partition("/")
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            netloc = userinfo.split(":", 1)[0] + ":***@" + host
-    tail = "&".join("password=***" if p.lower().startswith("password=") else p
-                    for p in tail.split("&")) if "password=" in tail.lower() else tail
-    return scheme + sep + netloc + slash + tail
+    at, colon = rest.rfind("@"), rest.find(":")
+    if at != -1 and colon != -1 and colon < at:
+        rest = rest[:colon] + ":***" + rest[at:]
+    rest = re.sub(r"(?i)(password\s*=)[^&]*", r"\1***", rest)
+    return scheme + sep + rest
 
 
 # ---------------------------------------------------------------------------------------

@@ -695,8 +695,10 @@ def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict,
         period = {"M": "months", "W": "weeks"}.get(params.get("period"), params.get("period", ""))
         header = {"Analysis date (as of)": params.get("as_of", ""), "Period": period}
         if params.get("data_dir"):
+            from crm_research.data.sources import is_database_url, parse_source
+
             source = str(params["data_dir"])  # a database URL (never with a password) or a folder
-            header["Data"] = source if "://" in source else Path(source).name
+            header["Data"] = parse_source(source).label() if is_database_url(source) else Path(source).name
         header = {k: v for k, v in header.items() if v not in ("", None)}
         footer = ref
     if stopped is not None:
