@@ -122,6 +122,28 @@ def test_response_curves(fits):
     assert (one["response_low"] <= one["response"] + 1e-9).all() and (one["response"] <= one["response_high"] + 1e-9).all()
 
 
+def test_delayed_adstock_recovers_a_delayed_peak():
+    """Effects that peak weeks after the spend: the delayed adstock finds the delays (planted
+    2, 1, 3, 0, 2, 1 weeks; measured within 0.5 on three seeds) and the ROAS (errors 3-24 %,
+    seed 11: [13 -5 3 -11 24 17] %), where the geometric one misses by up to 81 %."""
+    delay = np.array([2.0, 1.0, 3.0, 0.0, 2.0, 1.0])
+    w, _ = simulate(11)
+    X = w[[f"spend_ch{j}" for j in range(6)]].to_numpy()
+    t = np.arange(len(w))
+    A = mmm.geometric_adstock(X, THETA, 8, delay)
+    H = np.column_stack([mmm.hill(A[:, j], HALF[j], SHAPE[j]) for j in range(6)])
+    w["new_customers"] = np.random.default_rng(11).poisson(
+        200 + 0.2 * t + 30 * np.sin(2 * np.pi * t / 52.18) + (H * BETA).sum(axis=1)).astype(float)
+    roas = (H * BETA).sum(axis=0) / X.sum(axis=0)
+    m = mmm.MarketingMixModel(adstock="delayed", n_bootstrap=0).fit(w, controls=[])
+    assert np.abs(m.params_["delay"].to_numpy() - delay).max() < 0.6
+    err = m.summary["roas"].to_numpy() / roas - 1
+    assert np.abs(err).max() < 0.35, err
+    geometric = mmm.MarketingMixModel(n_bootstrap=0).fit(w, controls=[])
+    assert np.abs(geometric.summary["roas"].to_numpy() / roas - 1).max() > 0.5
+    assert "delay" not in geometric.params_ and "adstock='delayed'" in repr(m)
+
+
 def test_identifiability_warnings():
     w, _ = simulate(5, C=3)
     w["spend_flat"] = 500.0

@@ -17,7 +17,9 @@ with, for channel :math:`c` with weekly spend :math:`x_{ct}`,
   :math:`A_{ct} = \sum_{l=0}^{L} \theta_c^l x_{c,t-l} \,/\, \sum_{l=0}^{L} \theta_c^l`,
   :math:`0 \le \theta_c < 1` the share of a week's effect that carries to the next. Normalised
   weights make a constant spend :math:`x` give :math:`A = x` in steady state, so the saturation
-  parameters are in currency per week;
+  parameters are in currency per week. With ``adstock="delayed"`` the weights are Jin et al.'s
+  :math:`\theta_c^{(l - \delta_c)^2}` (eq. 1 with a peak :math:`\delta_c` weeks after the
+  spend, fitted per channel), for outcomes that follow the spend by weeks;
 * **Hill saturation** (Jin et al. eq. 3): :math:`h_c(A) = A^{s_c} / (A^{s_c} + K_c^{s_c})`,
   :math:`K_c` the weekly spend at half the channel's maximum effect :math:`\beta_c`, :math:`s_c`
   the shape (S-curve when :math:`s_c > 1`); or the **logistic** saturation of pymc-marketing,
@@ -91,8 +93,11 @@ _WEEK = pd.Timedelta(days=7)
 # --------------------------------------------------------------------------------------------
 
 
-def geometric_adstock(x, theta: float, max_lag: int = 8) -> np.ndarray:
-    """Normalised geometric adstock of a weekly series (Jin et al. 2017, eq. 1, peak at lag 0).
+def geometric_adstock(x, theta: float, max_lag: int = 8, delay=None) -> np.ndarray:
+    """Normalised geometric adstock of a weekly series (Jin et al. 2017, eq. 1).
+
+    Weights ``theta**l`` (peak at lag 0) or, with ``delay``, Jin et al.'s delayed adstock
+    ``theta**((l - delay)**2)`` (peak ``delay`` weeks after the spend), normalised to sum to 1.
 
     Parameters
     ----------
@@ -102,6 +107,8 @@ def geometric_adstock(x, theta: float, max_lag: int = 8) -> np.ndarray:
         Carry-over rate, 0 <= theta < 1.
     max_lag : int
         Longest carry-over in weeks.
+    delay : float or array of shape (n_channels,), optional
+        Weeks from the spend to the peak of its effect (delayed adstock).
 
     Returns
     -------
@@ -113,9 +120,12 @@ def geometric_adstock(x, theta: float, max_lag: int = 8) -> np.ndarray:
     X = x[:, None] if one else x
     th = np.broadcast_to(np.asarray(theta, dtype=float), (X.shape[1],))
     lags = np.arange(max_lag + 1)
+    dl = None if delay is None else np.broadcast_to(np.asarray(delay, dtype=float), (X.shape[1],))
     out = np.empty_like(X)
     for j in range(X.shape[1]):
-        w = th[j] ** lags
+        w = th[j] ** lags if dl is None else th[j] ** ((lags - dl[j]) ** 2)
+        if not w.sum() > 0:
+            w = (lags == (0 if dl is None else min(int(round(dl[j])), max_lag))).astype(float)
         w = w / w.sum()
         out[:, j] = np.convolve(X[:, j], w)[: X.shape[0]]
     return out[:, 0] if one else out
@@ -327,18 +337,20 @@ def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: st
 class _Design:
     """Fixed parts of the design for one dataset (scaled), and the media transform."""
 
-    def __init__(self, spend: np.ndarray, base: np.ndarray, max_lag: int, saturation: str):
+    def __init__(self, spend: np.ndarray, base: np.ndarray, max_lag: int, saturation: str, delayed: bool = False):
         self.spend = spend  # (n, C), scaled by each channel's mean positive spend
         self.base = base  # (n, p0): intercept, trend, fourier, controls
-        self.max_lag, self.saturation = max_lag, saturation
+        self.max_lag, self.saturation, self.delayed = max_lag, saturation, delayed
         self.C = spend.shape[1]
+
+    def adstock(self, x: np.ndarray, phi: np.ndarray, C: int) -> np.ndarray:
+        """Adstock with the layout of ``phi``: theta first, the delays last (when delayed)."""
+        return geometric_adstock(x, phi[:C], self.max_lag, phi[-C:] if self.delayed else None)
 
     def media(self, phi: np.ndarray, spend: np.ndarray | None = None) -> np.ndarray:
         x = self.spend if spend is None else spend
-        C = self.C
-        theta = phi[:C]
-        a = geometric_adstock(x, theta, self.max_lag)
-        return _saturate(a, phi, C, self.saturation)
+        a = self.adstock(x, phi, self.C)
+        return _saturate(a, phi, self.C, self.saturation)
 
 
 def _saturate(a: np.ndarray, phi: np.ndarray, C: int, saturation: str) -> np.ndarray:
@@ -379,6 +391,11 @@ class MarketingMixModel:
     ----------
     max_lag : int
         Longest carry-over of spend, in weeks (adstock window).
+    adstock : {"geometric", "delayed"}
+        Peak of a week's effect in the same week (geometric), or ``delay`` weeks later, fitted
+        per channel in [0, max_lag / 2] (Jin et al.'s delayed adstock, weights
+        ``theta**((l - delay)**2)``; for outcomes that follow the spend by weeks, e.g. first
+        orders of leads who convert over a month).
     saturation : {"hill", "logistic"}
         Diminishing-returns curve.
     yearly_order : int
@@ -412,8 +429,9 @@ class MarketingMixModel:
     weeks_ : DatetimeIndex
     params_ : DataFrame
         Per channel: ``theta`` (carry-over rate per week), ``half_saturation`` (currency per
-        week; Hill) or ``lam`` (per currency; logistic), ``shape`` (Hill), ``beta`` (maximum
-        weekly effect, outcome units), ``mean_spend`` (currency per week).
+        week; Hill) or ``lam`` (per currency; logistic), ``shape`` (Hill), ``delay`` (weeks to
+        the peak; delayed adstock only), ``beta`` (maximum weekly effect, outcome units),
+        ``mean_spend`` (currency per week).
     coef_ : Series
         Baseline, trend, seasonality and control coefficients (outcome units per unit of the term).
     contributions_ : DataFrame
@@ -440,10 +458,12 @@ class MarketingMixModel:
     >>> model.summary[["roas", "roas_low", "roas_high"]]  # doctest: +SKIP
     """
 
-    def __init__(self, max_lag: int = 8, saturation: str = "hill", yearly_order: int = 3, trend: bool = True,
+    def __init__(self, max_lag: int = 8, adstock: str = "geometric", saturation: str = "hill", yearly_order: int = 3,
+                 trend: bool = True,
                  ridge: float = 0.01, prior_weight: float = 1.0, n_bootstrap: int = 100, block_length: int = 6, interval: float = 0.9,
                  holdout_weeks: int = 8, min_weeks: int = 40, seed: int = 0):
         self.max_lag = max_lag
+        self.adstock = adstock
         self.saturation = saturation
         self.yearly_order = yearly_order
         self.trend = trend
@@ -458,7 +478,7 @@ class MarketingMixModel:
 
     def __repr__(self) -> str:
         defaults = MarketingMixModel.__init__.__defaults__
-        names = ("max_lag", "saturation", "yearly_order", "trend", "ridge", "prior_weight", "n_bootstrap", "block_length",
+        names = ("max_lag", "adstock", "saturation", "yearly_order", "trend", "ridge", "prior_weight", "n_bootstrap", "block_length",
                  "interval", "holdout_weeks", "min_weeks", "seed")
         args = ", ".join(f"{n}={getattr(self, n)!r}" for n, d in zip(names, defaults, strict=True)
                          if getattr(self, n) != d)
@@ -470,6 +490,8 @@ class MarketingMixModel:
     # ---- checks --------------------------------------------------------------------------------
 
     def _check_params(self) -> None:
+        if self.adstock not in ("geometric", "delayed"):
+            raise CRMError(f"adstock={self.adstock!r}: use 'geometric' or 'delayed'")
         if self.saturation not in ("hill", "logistic"):
             raise CRMError(f"saturation={self.saturation!r}: use 'hill' or 'logistic'")
         for name, lo in (("max_lag", 0), ("yearly_order", 0), ("n_bootstrap", 0), ("block_length", 1),
@@ -535,8 +557,13 @@ class MarketingMixModel:
         else:
             lo = np.r_[np.zeros(C), np.full(C, 0.1)]
             hi = np.r_[np.full(C, 0.9), np.full(C, 5.0)]
+        if self.adstock == "delayed":
+            lo[:C] = 0.05
+            lo, hi = np.r_[lo, np.zeros(C)], np.r_[hi, np.full(C, self.max_lag / 2.0)]
         if self.max_lag == 0:
             hi[:C] = 1e-9
+            if self.adstock == "delayed":
+                lo[:C], hi[-C:] = 0.0, 1e-9
         return lo, hi
 
     def _starts(self, C: int) -> list[np.ndarray]:
@@ -545,6 +572,8 @@ class MarketingMixModel:
             pts = [(0.3, 1.0, 1.0), (0.6, 2.0, 1.5), (0.1, 0.6, 2.0)]
         else:
             pts = [(0.3, 1.0), (0.6, 0.5), (0.1, 2.0)]
+        if self.adstock == "delayed":
+            pts = [(*p, d) for p, d in zip(pts, (1.0, 2.0, 0.5), strict=True)]
         return [np.clip(np.repeat(np.asarray(p, float), C), lo, hi) for p in pts]
 
     def _inner(self, D: _Design, phi: np.ndarray, y: np.ndarray, penalise: np.ndarray, M=None):
@@ -587,6 +616,8 @@ class MarketingMixModel:
             centre = np.r_[np.full(C, 0.3), np.zeros(C)]
             spread = np.r_[np.full(C, 0.3), np.full(C, 0.7)]
             logged = np.r_[np.zeros(C, bool), np.ones(C, bool)]
+        if self.adstock == "delayed":  # delay around 1 week (spread 2)
+            centre, spread, logged = np.r_[centre, np.ones(C)], np.r_[spread, np.full(C, 2.0)], np.r_[logged, np.zeros(C, bool)]
         return centre, spread, logged
 
     def _pilot_var(self, D: _Design, y: np.ndarray, penalise: np.ndarray) -> float:
@@ -631,9 +662,10 @@ class MarketingMixModel:
             n = len(y)
             J = np.zeros((n + len(pen) + len(phi), len(phi)))
             J[n + len(pen):, :] = np.diag(wp * np.where(logged, 1.0 / np.maximum(phi, 1e-12), 1.0) / spread)
-            a = geometric_adstock(D.spend, phi[:C], self.max_lag)
+            a = D.adstock(D.spend, phi, C)
             M = _saturate(a, phi, C, self.saturation)
-            for k in range(len(phi)):
+            n_phi = len(phi)
+            for k in range(n_phi):
                 c = k % C
                 bc = b[p0 + c]
                 if bc == 0:
@@ -642,8 +674,8 @@ class MarketingMixModel:
                 q = phi.copy()
                 q[k] = q[k] + h if q[k] + h <= hi[k] else q[k] - h
                 d = q[k] - phi[k]
-                if k < C:
-                    a_c = geometric_adstock(D.spend[:, c], q[c], self.max_lag)
+                if k < C or (D.delayed and k >= n_phi - C):
+                    a_c = D.adstock(D.spend[:, [c]], _channel_phi(q, c, C), 1)[:, 0]
                 else:
                     a_c = a[:, c]
                 m_c = _saturate(a_c, _channel_phi(q, c, C), 1, self.saturation)
@@ -742,9 +774,9 @@ class MarketingMixModel:
         h = self.holdout_weeks
         if h:
             m = n - h
-            Dh = _Design(Xs[:m], base[:m], self.max_lag, self.saturation)
+            Dh = _Design(Xs[:m], base[:m], self.max_lag, self.saturation, self.adstock == "delayed")
             ph, bh = self._fit_phi(Dh, ys[:m], penalise, self._starts(C), 200, self._pilot_var(Dh, ys[:m], penalise))
-            Dfull = _Design(Xs, base, self.max_lag, self.saturation)
+            Dfull = _Design(Xs, base, self.max_lag, self.saturation, self.adstock == "delayed")
             pred = np.column_stack([base, Dfull.media(ph)]) @ bh * self.y_scale_
             act = y[m:]
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -753,7 +785,7 @@ class MarketingMixModel:
                                           "error": pred[m:] - act, "abs_pct_error": ape})
             self.holdout_mape_ = float(np.nanmean(ape))
 
-        D = _Design(Xs, base, self.max_lag, self.saturation)
+        D = _Design(Xs, base, self.max_lag, self.saturation, self.adstock == "delayed")
         self._D = D
         self._prior_var = self._pilot_var(D, ys, penalise)
         phi, b = self._fit_phi(D, ys, penalise, self._starts(C), 400, self._prior_var)
@@ -814,7 +846,7 @@ class MarketingMixModel:
     def _media_parts(self, phi, b):
         """Weekly contribution per channel (outcome units), adstocked spend (scaled)."""
         C = len(self.channels_)
-        a = geometric_adstock(self._D.spend, phi[:C], self.max_lag)
+        a = self._D.adstock(self._D.spend, phi, C)
         h = _saturate(a, phi, C, self.saturation)
         beta = b[-C:] * self.y_scale_
         return h * beta, a, beta
@@ -853,6 +885,8 @@ class MarketingMixModel:
             par["shape"] = phi[2 * C:3 * C]
         else:
             par["lam"] = phi[C:2 * C] / self.mean_spend_
+        if self.adstock == "delayed":
+            par["delay"] = phi[-C:]
         par["beta"] = beta
         par["mean_spend"] = self.mean_spend_
         self.params_ = pd.DataFrame(par)
