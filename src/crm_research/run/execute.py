@@ -330,7 +330,11 @@ def run_notebooks(
     key_info = privacy.key_record(key)
     _resolve_data_dirs(plan, root, progress)
     checked = precheck.check_data(plan, parent, progress)
-    data_dirs = [p.get("data_dir") for p in plan.values() if p.get("data_dir")]
+    from crm_research.data.sources import is_database_url
+
+    # a database holds no report.yaml beside its tables (give --settings); a URL is no folder path
+    data_dirs = [p.get("data_dir") for p in plan.values()
+                 if p.get("data_dir") and not is_database_url(p.get("data_dir"))]
     if settings_file is not None:
         settings_file = Path(settings_file).expanduser().resolve()
     look = report_settings.load(data_dirs[0] if data_dirs else None, settings_file)
