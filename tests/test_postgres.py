@@ -364,3 +364,13 @@ def test_the_report_label_of_a_source_holds_no_local_path():
     assert sources.parse_source(url).label() == "postgresql://ana@db.example:6543/crm?schema=s"
     assert sources.parse_source("postgresql://db.example/crm?mapping=m.yaml").label() == "postgresql://db.example/crm"
     assert sources.parse_source("duckdb:///srv/exports/acme.duckdb?schema=crm").label() == "acme.duckdb"
+
+
+def test_a_unix_socket_folder_as_host(pg, env, small_company):
+    """libpq's form for a local socket: the folder, percent-encoded, as the host."""
+    from urllib.parse import quote
+
+    url = f"postgresql://{ANALYST}@{quote(str(pg.folder), safe='')}:{pg.port}/crm?schema=crm"
+    assert sources.parse_source(url).host == str(pg.folder)
+    orders = data.load(url).orders
+    assert len(orders) == len(pd.read_parquet(small_company / "orders.parquet"))

@@ -203,7 +203,7 @@ def parse_source(url: str) -> DatabaseSource:
         raise DataSourceError(f"{shown}: the port is not a number") from None
     options = {k: query[k] for k in ("sslmode", "connect_timeout") if k in query}
     database = unquote(parts.path.lstrip("/")) or None
-    return DatabaseSource("postgresql", url, host=parts.hostname or None, port=port,
+    return DatabaseSource("postgresql", url, host=unquote(parts.hostname) if parts.hostname else None, port=port,
                           user=unquote(parts.username) if parts.username else None, database=database,
                           schema=schema, statement_timeout=timeout, mapping=mapping, options=options)
 
