@@ -202,6 +202,8 @@ def test_weekly_data_from_tables():
     s = mmm.weekly_data(orders, ad, campaigns, customers=customers, outcome="signups")
     # default as_of: the day after the last sign-up (Jan 15), earlier than the last spend: one week
     assert s["signups"].tolist() == [2.0] and s.attrs["as_of"].startswith("2025-01-15")
+    late = mmm.weekly_data(orders, ad, campaigns, customers=customers, outcome="signups", as_of="2025-02-01")
+    assert late.attrs["as_of"].startswith("2025-01-15")  # no sign-up data after Jan 14: not zeros
     with pytest.raises(CRMError, match="no whole week"):
         mmm.weekly_data(orders, ad, campaigns, as_of="2025-01-10")
     with pytest.raises(CRMError, match=r"table 'customers' is needed"):

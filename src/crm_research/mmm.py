@@ -232,8 +232,9 @@ def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: st
         (currency); ``signups``: contacts who signed up in the week (count, from ``customers``).
     as_of : date-like, optional
         Exclusive end of the data; only whole weeks ending on or before it are kept. Default:
-        the day after the last ``ad_spend`` date with a cost, or after the outcome's last row
-        (last sign-up or order) when that is earlier.
+        the day after the last ``ad_spend`` date with a cost. Either way, when the outcome's
+        last row (last sign-up or order) is more than a week before it, it is moved back to the
+        day after that row: weeks without outcome data yet are left out, not counted as zeros.
     start : date-like, optional
         First week kept (rounded up to a Monday). Default: the first Monday on or after the
         first ``ad_spend`` date with a cost.
@@ -282,16 +283,15 @@ def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: st
     if pd.isna(lo):
         raise CRMError("table 'ad_spend' has no row with cost > 0: the marketing mix model needs weekly spend "
                        "per channel")
-    if as_of is None:
-        # the day after the last spend, or after the last row of the outcome if that is earlier
-        table, col = (customers, "signup_at") if outcome == "signups" else (orders, "ordered_at")
-        last = (table[col].max() if isinstance(table, pd.DataFrame)
-                else collect(table.aggregate(v=table[col].max()))["v"].iloc[0])
-        as_of = as_utc_timestamp(hi).floor("D") + pd.Timedelta(days=1)
-        if not pd.isna(last):
-            as_of = min(as_of, as_utc_timestamp(last).floor("D") + pd.Timedelta(days=1))
-    else:
-        as_of = as_utc_timestamp(as_of)
+    # a week or more after the outcome's last row there is no data yet (e.g. sign-ups recorded
+    # up to a date): those weeks are left out rather than counted as zeros
+    table, col = (customers, "signup_at") if outcome == "signups" else (orders, "ordered_at")
+    last = (table[col].max() if isinstance(table, pd.DataFrame)
+            else collect(table.aggregate(v=table[col].max()))["v"].iloc[0])
+    as_of = (as_utc_timestamp(hi).floor("D") + pd.Timedelta(days=1) if as_of is None
+             else as_utc_timestamp(as_of))
+    if not pd.isna(last) and as_utc_timestamp(last) < as_of - _WEEK:
+        as_of = as_utc_timestamp(last).floor("D") + pd.Timedelta(days=1)
     first = as_utc_timestamp(start) if start is not None else as_utc_timestamp(lo)
     first = first.floor("D")
     first = first + pd.Timedelta(days=(7 - first.weekday()) % 7)
