@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import partial_data
-from crm_research import data, needs, synthetic
+from crm_research import data, mmm, needs, synthetic
 from crm_research.attribution import (
     ABTest,
     MarkovAttribution,
@@ -40,7 +40,7 @@ AS_OF = "2026-01-01"
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_attribution.ipynb"
 EVENT_FAMILY = {"journeys", "models", "markov", "shapley"}
 PATH_FAMILY = {"path_journeys", "path_models", "path_markov", "path_shapley"}
-ADS = {"ad_performance", "ad_by_channel"}
+ADS = {"ad_performance", "ad_by_channel", "mmm"}
 
 # what skips when one table or column is removed (written by hand from what each analysis reads);
 # without a path table the path-table family always skips, so it is left out of these sets
@@ -66,6 +66,7 @@ EXPECTED = {
     "no_campaigns.channel": {"ad_by_channel"},
 }
 FALLBACKS = {  # section -> fallbacks, where the case makes one
+    "no_customers": {"mmm": {"new_customers"}},
     "no_events": {"ad_performance": {"no_conversions"}, "ad_by_channel": {"no_conversions"}},
     "no_events.channel": {"ad_performance": {"no_conversions"}, "ad_by_channel": {"no_conversions"}},
     "no_events.campaign_id": {"ad_performance": {"no_conversions"}, "ad_by_channel": {"no_conversions"}},
@@ -139,6 +140,12 @@ def run_sections(t: dict, verdicts: dict[str, needs.Verdict], n_boot: int = 3) -
         assert len(perf) and ("ctr" in perf) == (not simpler("no_clicks") and not simpler("no_impressions"))
         if verdicts["ad_by_channel"]:
             ad_performance(spend, credit, t["campaigns"], level="channel", period="month")
+    if verdicts["mmm"]:
+        outcome = "new_customers" if verdicts["mmm"].fell_back("new_customers") else declared.PARAMS["mmm_outcome"]
+        weekly = mmm.weekly_data(t["orders"], t["ad_spend"], t.get("campaigns"), customers=t.get("customers"),
+                                 outcome=outcome, as_of=AS_OF)
+        assert len(weekly) >= declared.MMM_WEEKS.at_least
+        assert len(mmm.MarketingMixModel(n_bootstrap=0, holdout_weeks=0).fit(weekly).summary)
     if verdicts["ab_test"]:
         asg = ab_assignments(t["events"], t["orders"], arms={"control": declared.PARAMS["ab_control"],
                                                              "variant": declared.PARAMS["ab_variant"]},
@@ -223,6 +230,22 @@ def test_tiny_and_degenerate_companies_skip_with_a_reason_or_run(company_folder,
     if case == "orders_only":
         assert {k for k, v in verdicts.items() if v} == set()
     run_sections(t, verdicts)
+
+
+def test_mmm_needs_the_weeks_the_model_needs(company):
+    """Fewer weeks of spend than the model fits skip the section with the count; the declared
+    minimum is the model's own."""
+    model = mmm.MarketingMixModel()
+    assert declared.MMM_WEEKS.at_least == max(model.min_weeks, model.holdout_weeks + 26)
+    spend = company["ad_spend"]
+    days = pd.to_datetime(spend["date"])
+    short = dict(company, ad_spend=spend[days >= days.max() - pd.Timedelta(weeks=30)])
+    v = _status(short)["mmm"]
+    assert v.status == "skip" and v.measured["spend_weeks"] == 31
+    assert v.reason.startswith("needs at least 40 weeks of ad spend") and "31" in v.reason, v.reason
+    weekly = mmm.weekly_data(short["orders"], short["ad_spend"], short["campaigns"], as_of=AS_OF)
+    with pytest.raises(CRMError, match="needs at least 40"):
+        mmm.MarketingMixModel().fit(weekly)
 
 
 def test_defaults_equal_the_notebook_parameters():

@@ -79,7 +79,8 @@ from crm_research.engine import collect, engine_function, exact_sum
 from crm_research.errors import CRMError
 from crm_research.summaries import _ts_literal, as_utc_timestamp
 
-__all__ = ["weekly_data", "MarketingMixModel", "geometric_adstock", "hill", "logistic_saturation",
+__all__ = ["weekly_data", "MarketingMixModel", "OUTCOME_WORDS", "channel_view", "fit_words", "budget_words",
+           "BudgetWords", "value_per_outcome", "truth_check", "geometric_adstock", "hill", "logistic_saturation",
            "OUTCOMES", "SPEND_PREFIX"]
 
 OUTCOMES = ("new_customers", "orders", "revenue", "signups")
@@ -446,6 +447,10 @@ class MarketingMixModel:
         In-sample fit quality.
     warnings_ : list of str
         Identifiability problems, in plain sentences.
+    issues_ : list of dict
+        The same problems structured: ``kind`` (``few_weeks``, ``flat_spend``, ``collinear``,
+        ``negative_baseline``), ``channels`` (tuple of channel names), ``value`` (weeks, coefficient
+        of variation, correlation or share of weeks) and ``text`` (the sentence of ``warnings_``).
     n_bootstrap_ : int
         Replicates that converged.
 
@@ -756,7 +761,7 @@ class MarketingMixModel:
             raise CRMError(f"table 'weekly' column {outcome!r} is zero in every week: nothing to explain")
         self.outcome_, self.channels_, self.controls_ = outcome, channels, controls
         self.weeks_ = pd.DatetimeIndex(w["week"])
-        self.warnings_ = self._identifiability(X, n)
+        self.issues_ = self._identifiability(X, n)
         C = len(channels)
         self.y_scale_ = float(y.mean())
         mean_spend = np.array([X[X[:, j] > 0, j].mean() for j in range(C)])
@@ -799,29 +804,49 @@ class MarketingMixModel:
         self._boot = self._bootstrap(D, fitted, resid, penalise, phi)
         self.n_bootstrap_ = len(self._boot)
         self._store(w, y, Z, base, phi, b)
+        self.issues_ = self.issues_ + self._baseline_check()
+        self.warnings_ = [i["text"] for i in self.issues_]
         return self
 
-    def _identifiability(self, X: np.ndarray, n: int) -> list[str]:
+    def _identifiability(self, X: np.ndarray, n: int) -> list[dict]:
+        """What the data cannot tell apart, one dict per problem: ``kind`` (``few_weeks``,
+        ``flat_spend``, ``collinear``), ``channels`` (tuple), ``value`` and ``text``."""
         out = []
         C = X.shape[1]
         n_par = 2 + 2 * self.yearly_order + 4 * C
         if n < max(52, 3 * n_par):
-            out.append(f"Only {n} weeks for {C} channels: with fewer than {max(52, 3 * n_par)} weeks the split "
-                       "between channels and seasonality is loosely determined.")
+            out.append({"kind": "few_weeks", "channels": tuple(self.channels_), "value": float(n),
+                        "text": f"Only {n} weeks for {C} channels: with fewer than {max(52, 3 * n_par)} weeks the "
+                                "split between channels and seasonality is loosely determined."})
         for j, c in enumerate(self.channels_):
             x = X[:, j]
             cv = x.std() / x.mean() if x.mean() > 0 else 0.0
             if cv < 0.1 or len(np.unique(np.round(x, 2))) <= 2:
-                out.append(f"Spend on {c} hardly varies (coefficient of variation {cv:.2f}): its effect cannot be "
-                           "told apart from the baseline.")
+                out.append({"kind": "flat_spend", "channels": (c,), "value": float(cv),
+                            "text": f"Spend on {c} hardly varies (coefficient of variation {cv:.2f}): its effect "
+                                    "cannot be told apart from the baseline."})
         with np.errstate(invalid="ignore", divide="ignore"):
             R = np.corrcoef(X, rowvar=False) if C > 1 else np.ones((1, 1))
         for i in range(C):
             for j in range(i + 1, C):
                 if np.isfinite(R[i, j]) and abs(R[i, j]) > 0.9:
-                    out.append(f"Spend on {self.channels_[i]} and {self.channels_[j]} moves together "
-                               f"(correlation {R[i, j]:.2f}): their separate effects cannot be told apart.")
+                    a, b = self.channels_[i], self.channels_[j]
+                    out.append({"kind": "collinear", "channels": (a, b), "value": float(R[i, j]),
+                                "text": f"Spend on {a} and {b} moves together (correlation {R[i, j]:.2f}): their "
+                                        "separate effects cannot be told apart."})
         return out
+
+    def _baseline_check(self) -> list[dict]:
+        """A fit whose outcome without ads falls below zero in some weeks credits the ads with more
+        than they can have brought: the data does not separate them from the trend and season."""
+        w = self.contributions_
+        base = w.drop(columns=["week", "actual", "fitted", *self.channels_]).sum(axis=1)
+        share = float((base < -0.05 * max(float(w["fitted"].abs().mean()), 1e-12)).mean())
+        if share <= 0.1:
+            return []
+        return [{"kind": "negative_baseline", "channels": (), "value": share,
+                 "text": f"In {share:.0%} of the weeks the outcome without ads would be below zero: the model credits "
+                         "the ads with part of the trend or the season, so its figures overstate them."}]
 
     def _bootstrap(self, D: _Design, fitted, resid, penalise, phi) -> list[tuple[np.ndarray, np.ndarray]]:
         B = self.n_bootstrap
@@ -937,6 +962,26 @@ class MarketingMixModel:
         h = _saturate(xs, phi, C, self.saturation)
         out = h * b[-C:] * self.y_scale_
         return out if np.ndim(weekly_spend) == 2 else out[0]
+
+    def decomposition(self) -> pd.DataFrame:
+        """:attr:`contributions_` as a long table, one row per week and component (for a CSV: a
+        channel never becomes a column name).
+
+        Returns
+        -------
+        DataFrame
+            ``week``, ``component`` (``baseline``, ``trend``, ``seasonality``, a control or a
+            channel), ``kind`` (``base``, ``control`` or ``channel``) and ``contribution``
+            (outcome units that week); the components of a week add up to its fitted outcome.
+        """
+        w = self.contributions_
+        comps = [c for c in w.columns if c not in ("week", "actual", "fitted")]
+        long = w.melt(id_vars=["week"], value_vars=comps, var_name="component", value_name="contribution")
+        kind = {c: "channel" if c in self.channels_ else "control" if c in self.controls_ else "base" for c in comps}
+        long.insert(2, "kind", long["component"].map(kind))
+        order = {c: i for i, c in enumerate(comps)}
+        return long.sort_values(["week", "component"], key=lambda s: s.map(order) if s.name == "component" else s,
+                                kind="stable").reset_index(drop=True)
 
     def response_curves(self, n_points: int = 41, max_multiple: float = 2.0) -> pd.DataFrame:
         """Expected weekly outcome of a constant weekly spend, per channel, with ranges.
@@ -1105,3 +1150,15 @@ class MarketingMixModel:
         base, _, _ = self._base(np.arange(len(w), dtype=float), len(w), Z)
         pred = np.column_stack([base, self._D.media(self._phi, X)]) @ self._b * self.y_scale_
         return pd.Series(pred, index=self.weeks_, name=self.outcome_)
+
+
+# the results in a client's words (a module of their own; imported last, they read the fitted model only)
+from crm_research.mmm_words import (  # noqa: E402
+    OUTCOME_WORDS,
+    BudgetWords,
+    budget_words,
+    channel_view,
+    fit_words,
+    truth_check,
+    value_per_outcome,
+)

@@ -23,7 +23,7 @@ from crm_research.needs.facts import before, completed_orders, scalar
 NOTEBOOK = "04_attribution"
 
 PARAMS = {"lookback_days": 30, "ab_control": "ab_subject_control", "ab_variant": "ab_subject_variant",
-          "ab_promo_code": "AB-SEPT"}
+          "ab_promo_code": "AB-SEPT", "mmm_outcome": "signups"}
 """Defaults of the notebook parameters the facts below use (equal to the notebook's parameters cell)."""
 DEFAULTS.update(PARAMS)
 
@@ -146,6 +146,25 @@ def _ab_promo_orders(t, as_of, p):
     return scalar(orders.filter(orders.promo_code == p["ab_promo_code"]).count())
 
 
+@fact("spend_weeks", "ad_spend.campaign_id", "ad_spend.date", "ad_spend.cost")
+def _spend_weeks(t, as_of, p):
+    """Calendar weeks (Monday to Sunday) before ``as_of`` with at least one day of ad spend."""
+    spend = before(t["ad_spend"], "date", as_of)
+    return scalar(spend.select(week=spend.date.cast("date").truncate("W")).week.nunique())
+
+
+@fact("signup_weeks")
+def _signup_weeks(t, as_of, p):
+    """Calendar weeks before ``as_of`` with a sign-up (``customers.signup_at``), when the mix model
+    explains sign-ups (``mmm_outcome``); any other outcome does not need them (counted as 1)."""
+    if p["mmm_outcome"] != "signups":
+        return 1.0
+    if not t.has("customers", "signup_at"):
+        return 0.0
+    c = before(t["customers"], "signup_at", as_of)
+    return scalar(c.filter(c.signup_at.notnull()).select(week=c.signup_at.truncate("W")).week.nunique())
+
+
 @fact("planted_channels", "truth")
 def _planted_channels(t, as_of, p):
     return scalar(t["truth"].count())
@@ -183,6 +202,17 @@ CREDITED = Need("marketing touches with their campaign and channel (`events.camp
                 fallback="spend and delivery only, without credited conversions and revenue",
                 name="no_conversions")
 
+MMM_WEEKS = Need("at least {at_least} weeks of ad spend (`ad_spend`: campaign_id, date, cost) and the orders of "
+                 "the same weeks; the model separates each channel's effect from the season and the trend",
+                 ("ad_spend", "ad_spend.campaign_id", "ad_spend.date", "ad_spend.cost") + ORDER_COLUMNS,
+                 fact="spend_weeks", at_least=40)
+"""The marketing mix model's shortest history (:class:`crm_research.mmm.MarketingMixModel`: 26
+weeks to fit plus the 8 held out for the out-of-time check, and at least 40)."""
+MMM_SIGNUPS = Need("sign-up dates (`customers.signup_at`) in at least {at_least} weeks, for the model to explain "
+                   "sign-ups", fact="signup_weeks", at_least=40,
+                   fallback="new customers (first orders) instead of sign-ups", name="new_customers")
+"""The mix model's default outcome, sign-ups; without them it explains first orders instead."""
+
 SECTIONS: tuple[Section, ...] = (
     Section(NOTEBOOK, "journeys", "Customer journeys", (JOURNEYS, SEPARATOR)),
     Section(NOTEBOOK, "path_journeys", "Customer journeys from the client's path table", (PATHS,),
@@ -199,6 +229,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(NOTEBOOK, "ad_by_channel", "Ad performance by channel over time",
             (SPEND, Need("each campaign's channel (`campaigns`)", ("campaigns", "campaigns.campaign_id", "campaigns.channel")),
              IMPRESSIONS, CLICKS, CREDITED)),
+    Section(NOTEBOOK, "mmm", "What each channel's spend brought (marketing mix model)", (MMM_WEEKS, MMM_SIGNUPS)),
     Section(NOTEBOOK, "ab_test", "A/B test",
             (Need("e-mails sent (`events.event` 'email_sent') of both test campaigns `{ab_control}` and "
                   "`{ab_variant}`", ("events",), fact="ab_arms", at_least=2),

@@ -1,0 +1,308 @@
+"""The marketing mix model's results in a client's words: the channel table, the fit paragraph,
+the budget recommendation, what one unit of outcome is worth, and the check against a planted truth.
+
+Re-exported by :mod:`crm_research.mmm` (``mmm.fit_words``, ...).
+
+Every function takes the fitted :class:`~crm_research.mmm.MarketingMixModel` (or its tables) and
+``settings`` (:class:`crm_research.settings.ReportSettings`, ``run.settings`` in a notebook: the
+engagement's currency, number formats and channel labels) and returns Markdown whose data values
+are escaped (:func:`crm_research.notebook.text`), or a table of texts for ``run.show``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crm_research.engine import collect, engine_function
+from crm_research.errors import CRMError
+from crm_research.summaries import _ts_literal
+
+__all__ = ["OUTCOME_WORDS", "channel_view", "fit_words", "budget_words", "BudgetWords", "value_per_outcome",
+           "truth_check"]
+
+OUTCOME_WORDS = {"new_customers": ("new customer", "new customers"), "orders": ("order", "orders"),
+                 "revenue": ("unit of revenue", "revenue"), "signups": ("sign-up", "sign-ups")}
+"""What the model explains, singular and plural, in a client's words."""
+
+
+def _text(value) -> str:
+    from crm_research.notebook import text
+
+    return text(value)
+
+
+def _channel(settings, c) -> str:
+    return _text(settings.label("channels", c))
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _amount(settings, outcome: str, x: float) -> str:
+    """An outcome amount: money for revenue, a whole count otherwise."""
+    return settings.money(x, 0) if outcome == "revenue" else settings.count(x)
+
+
+def channel_view(summary: pd.DataFrame, outcome: str, settings) -> pd.DataFrame:
+    """The per-channel table as a client reads it: spend, what the channel brought and what one
+    unit of outcome cost, each with its range.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``MarketingMixModel.summary``.
+    outcome : {"new_customers", "orders", "revenue"}
+    settings : ReportSettings
+
+    Returns
+    -------
+    DataFrame
+        ``channel``, ``spend`` (currency), ``brought``, ``cost`` and ``next_cost`` (texts).
+    """
+    def span(x, lo, hi, f):
+        if pd.isna(lo) or pd.isna(hi):
+            return f(x)
+        a, b = f(lo), f(hi)
+        return f"{f(x)} ({a} to {b})" if a != b else f(x)
+
+    def money(x):
+        return settings.money(x, 2 if abs(x) < 10 else 0)
+
+    def cost(r):
+        if not r["roas"] > 0:
+            return "no measurable effect"
+        point = money(1.0 / r["roas"])
+        if pd.isna(r["roas_low"]) or pd.isna(r["roas_high"]):
+            return point
+        lo = money(1.0 / r["roas_high"])
+        return f"{point} ({lo} or more)" if not r["roas_low"] > 0 else f"{point} ({lo} to {money(1.0 / r['roas_low'])})"
+
+    rows = []
+    for _, r in summary.iterrows():
+        rows.append({
+            "channel": r["channel"], "spend": r["spend"],
+            "brought": span(r["contribution"], r["contribution_low"], r["contribution_high"],
+                            lambda x: _amount(settings, outcome, x)),
+            "cost": cost(r),
+            "next_cost": "no more at this level" if not r["mroas"] > 0 else money(1.0 / r["mroas"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def fit_words(model, settings) -> str:
+    """What the model found over the fitted weeks, how well it predicts and what it cannot tell,
+    as one Markdown paragraph for a client.
+
+    Parameters
+    ----------
+    model : MarketingMixModel
+        Fitted.
+    settings : ReportSettings
+        Currency, number formats, channel labels.
+
+    Returns
+    -------
+    str
+        Markdown (data values escaped).
+    """
+    outcome = model.outcome_
+    one, many = OUTCOME_WORDS[outcome]
+    w = model.contributions_
+    s = model.summary
+    media, total = float(w[list(model.channels_)].to_numpy().sum()), float(w["actual"].sum())
+    first, last = w["week"].min(), w["week"].max() + pd.Timedelta(days=6)
+    out = [f"Over the {len(w)} weeks from {settings.day(first)} to {settings.day(last)}, "
+           f"{settings.money(s['spend'].sum(), 0)} of ad spend brought about {_amount(settings, outcome, media)} of the "
+           f"{_amount(settings, outcome, total)} {many}"
+           + (f" ({settings.pct(media / total, 0)}); the rest would have come without ads." if total > 0 else ".")]
+    paying = s[s["roas"] > 0].assign(cost=lambda d: 1.0 / d["roas"]).sort_values("cost", kind="stable")
+    if len(paying) >= 2:
+        b, z = paying.iloc[0], paying.iloc[-1]
+        def money(x):
+            return settings.money(x, 2 if abs(x) < 10 else 0)
+
+        out.append(f"{_channel(settings, b['channel'])} brought them most cheaply, about "
+                   f"{money(b['cost'])} of spend per {one}; {_channel(settings, z['channel'])} "
+                   f"cost most, about {money(z['cost'])}.")
+    none = s[~(s["roas"] > 0)]
+    if len(none):
+        out.append(f"No measurable effect of {_join([_channel(settings, c) for c in none['channel']])} on {many}.")
+    if model.holdout_ is not None and np.isfinite(model.holdout_mape_):
+        k = len(model.holdout_)
+        out.append(f"Checked on the last {k} weeks, which the model had not seen, its weekly {many} were off by "
+                   f"{settings.pct(model.holdout_mape_, 0)} on average"
+                   + (": too far off to plan on, so read its figures as rough." if model.holdout_mape_ > 0.25
+                      else "."))
+    for issue in model.issues_:
+        names = [_channel(settings, c) for c in issue["channels"]]
+        if issue["kind"] == "few_weeks":
+            out.append(f"With {issue['weeks']} weeks for {len(s)} channels, the split between the channels and the "
+                       "season is rough.")
+        elif issue["kind"] == "flat_spend":
+            out.append(f"Spend on {names[0]} hardly changed from week to week, so its effect cannot be told apart "
+                       "from what would come anyway: pause or raise it in some weeks to measure it.")
+        elif issue["kind"] == "negative_baseline":
+            out.append(f"In {settings.pct(issue['value'], 0)} of the weeks the model's {many} without ads fall below "
+                       "zero: it credits the ads with part of the trend or the season, so read its figures as an "
+                       "upper estimate.")
+        elif issue["kind"] == "collinear":
+            out.append(f"Spend on {names[0]} and {names[1]} rose and fell together, so the model cannot tell their "
+                       "effects apart: read them together, or vary one without the other for a few weeks.")
+    return " ".join(out)
+
+
+@dataclass(frozen=True)
+class BudgetWords:
+    """The budget recommendation in words: the paragraph, and the summary's finding and action."""
+
+    text: str
+    finding: str
+    action: str | None
+    value: float | None
+    value_text: str | None
+
+
+def budget_words(model, plan: pd.DataFrame, settings, value_per_unit: float | None = None) -> BudgetWords:
+    """The recommended split of next period's budget in a client's words.
+
+    Parameters
+    ----------
+    model : MarketingMixModel
+        Fitted.
+    plan : DataFrame
+        ``model.optimise_budget(...)``.
+    settings : ReportSettings
+    value_per_unit : float, optional
+        Currency one unit of outcome is worth (e.g. the average first order for new customers,
+        :func:`value_per_outcome`); the action's value is the gain times this, per year.
+
+    Returns
+    -------
+    BudgetWords
+    """
+    outcome = model.outcome_
+    one, many = OUTCOME_WORDS[outcome]
+    weeks = int(plan.attrs.get("weeks", 13))
+    tot = plan[plan["channel"] == "total"].iloc[0]
+    rows = plan[plan["channel"] != "total"]
+    total = float(tot["current_spend"])
+    gain, lo, hi = float(tot["gain"]), float(tot["gain_low"]), float(tot["gain_high"])
+    amount = lambda x: _amount(settings, outcome, x)  # noqa: E731
+    ranged = "" if not (np.isfinite(lo) and np.isfinite(hi)) else f" (90% range {amount(lo)} to {amount(hi)})"
+    moved = float(rows["change"].clip(lower=0).sum())
+    ups = [_channel(settings, c) for c in rows.loc[rows["change"] > 0.01 * total, "channel"]]
+    downs = [_channel(settings, c) for c in rows.loc[rows["change"] < -0.01 * total, "channel"]]
+    base = (f"At today's split, the next {weeks} weeks' ad spend of {settings.money(total, 0)} is expected to bring "
+            f"about {amount(tot['current_outcome'])} {many} through the ads.")
+    worth = value_per_unit is not None and np.isfinite(value_per_unit) and value_per_unit > 0
+    if not ups or not downs or gain < (1.0 if outcome != "revenue" else 0.005 * total):
+        text = base + " Today's split is already close to the best the model can find: keep it, and vary spend " \
+                      "on purpose in some weeks so the next analysis can measure each channel better."
+        finding = (f"The ad budget is already split close to the best the model can find for the next {weeks} "
+                   "weeks.")
+        return BudgetWords(text, finding, None, None, None)
+    text = (base + f" Moving about {settings.money(moved, 0)} from {_join(downs)} to {_join(ups)} is expected to bring "
+            f"about {amount(tot['expected_outcome'])}: about {amount(gain)} more{ranged}, for the same money.")
+    if not lo > 0:
+        text += " The range includes no gain at all: treat the move as a test, not a certainty."
+    action = (f"Over the next {weeks} weeks, move about {settings.money(moved, 0)} of ad spend from {_join(downs)} to "
+              f"{_join(ups)}, in steps, and watch the weekly {many}: the model expects about {amount(gain)} more "
+              f"{many} for the same total spend{ranged}.")
+    value = gain * value_per_unit * 52.0 / weeks if worth else None
+    value_text = (f"about {amount(gain)} more {many} in {weeks} weeks{ranged}"
+                  + (f", worth about {settings.money(gain * value_per_unit, 0)}" if worth and outcome != "revenue"
+                     else ""))
+    finding = (f"The same ad budget, split differently, is expected to bring about {amount(gain)} more {many} in the "
+               f"next {weeks} weeks{ranged}.")
+    return BudgetWords(text, finding, action, value, value_text)
+
+
+@engine_function("orders", "customers")
+def _first_orders(orders, customers=None, *, start, end, statuses, by):
+    o = orders.filter(orders.ordered_at < _ts_literal(end))
+    if statuses is not None and "status" in o.columns:
+        o = o.filter(o.status.isin(list(statuses)))
+    if by == "orders":
+        o = o.filter(o.ordered_at >= _ts_literal(start))
+        return o.aggregate(n=o.count().cast("float64"), value=o.amount.cast("float64").sum())
+    first = o.group_by(customer_id=o.customer_id).aggregate(first_at=o.ordered_at.min(),
+                                                             value=o.amount.argmin(o.ordered_at).cast("float64"))
+    if by == "new_customers":
+        first = first.filter(first.first_at >= _ts_literal(start))
+        return first.aggregate(n=first.count().cast("float64"), value=first.value.sum())
+    c = customers.filter((customers.signup_at >= _ts_literal(start)) & (customers.signup_at < _ts_literal(end)))
+    j = c.select(cid=c.customer_id).left_join(first, c.customer_id == first.customer_id)
+    return j.aggregate(n=j.count().cast("float64"), value=j.value.fill_null(0.0).sum())
+
+
+def value_per_outcome(orders, weekly: pd.DataFrame, customers=None,
+                      statuses: tuple[str, ...] | None = ("completed",)) -> float:
+    """What one unit of the model's outcome is worth, over the weeks of ``weekly`` (currency).
+
+    ``new_customers``: the average first order of the customers whose first order falls in those
+    weeks; ``signups``: the first-order revenue of the contacts who signed up in those weeks (by
+    the analysis date) per contact; ``orders``: the average order; ``revenue``: 1.
+
+    Parameters
+    ----------
+    orders : DataFrame or ibis.Table
+        The data model's ``orders`` (``customer_id``, ``ordered_at``, ``amount``).
+    weekly : DataFrame
+        :func:`~crm_research.mmm.weekly_data`'s table (its ``attrs`` name the outcome).
+    customers : DataFrame or ibis.Table, optional
+        ``customers`` (``customer_id``, ``signup_at``), for ``signups``.
+    statuses : tuple of str or None
+        Order statuses counted, as in ``weekly_data``.
+
+    Returns
+    -------
+    float
+        Currency per unit of outcome; NaN when no unit fell in the weeks or ``amount`` is missing.
+    """
+    outcome = weekly.attrs.get("outcome")
+    if outcome == "revenue":
+        return 1.0
+    if outcome not in OUTCOME_WORDS:
+        raise CRMError(f"the weekly table's outcome {outcome!r} is not one of {list(OUTCOME_WORDS)}: build it with "
+                       "mmm.weekly_data")
+    if "amount" not in orders.columns or (outcome == "signups" and customers is None):
+        return float("nan")
+    start = pd.Timestamp(weekly["week"].min())
+    end = pd.Timestamp(weekly["week"].max()) + pd.Timedelta(days=7)
+    r = collect(_first_orders(orders, customers, start=start, end=end, statuses=statuses, by=outcome))
+    n, value = float(r["n"].iloc[0] or 0.0), float(r["value"].iloc[0] or 0.0)
+    return value / n if n > 0 else float("nan")
+
+
+def truth_check(summary: pd.DataFrame, planted: dict, outcome: str) -> pd.DataFrame:
+    """The model's ROAS per channel against a synthetic company's planted one (``truth["mmm"]``).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        ``MarketingMixModel.summary``.
+    planted : dict
+        ``truth.json``'s ``mmm`` entry: per channel ``roas_<outcome>`` (outcome per currency unit).
+    outcome : str
+        The outcome the model explained.
+
+    Returns
+    -------
+    DataFrame
+        ``channel``, ``planted_roas``, ``roas``, ``roas_low``, ``roas_high``, ``inside_range``,
+        ``relative_error`` ((estimate − planted) / planted), ``planted_rank``, ``rank`` (1 = most
+        outcome per unit of spend).
+    """
+    key = f"roas_{outcome}"
+    chans = planted.get("channels", {})
+    out = summary[["channel", "roas", "roas_low", "roas_high"]].copy()
+    out.insert(1, "planted_roas", [chans.get(c, {}).get(key, np.nan) for c in out["channel"]])
+    out["inside_range"] = (out["roas_low"] <= out["planted_roas"]) & (out["planted_roas"] <= out["roas_high"])
+    out["relative_error"] = (out["roas"] - out["planted_roas"]) / out["planted_roas"]
+    out["planted_rank"] = out["planted_roas"].rank(ascending=False, method="min").astype("Int64")
+    out["rank"] = out["roas"].rank(ascending=False, method="min").astype("Int64")
+    return out.reset_index(drop=True)
