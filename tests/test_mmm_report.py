@@ -105,6 +105,16 @@ def test_budget_words_move_money_to_where_it_brings_most(fitted):
     assert f"about {EUR.count(tot['gain'])} more new customers" in words.action
     assert words.value == pytest.approx(tot["gain"] * 50.0 * 52 / 13)
     assert f"worth about {EUR.money(tot['gain'] * 50.0, 0)}" in words.value_text
+    # a channel at the default limit (1.5x today's spend) would take more: the text says so
+    capped = plan.copy()
+    up = capped.index[(capped["channel"] != "total") & (capped["change"] > 0)][0]
+    capped.loc[up, "recommended_spend"] = 1.5 * capped.loc[up, "current_spend"]
+    capped.loc[up, "change"] = 0.5 * capped.loc[up, "current_spend"]
+    capped.attrs.update(plan.attrs)
+    name = nb_text(EUR.label("channels", capped.loc[up, "channel"]))
+    assert f"{name} reaches the limit of one and a half times" in mmm.budget_words(m, capped, EUR).text
+    capped.attrs["bounds_given"] = True  # the analyst's own limits: no such advice
+    assert "reaches the limit" not in mmm.budget_words(m, capped, EUR).text
     # the same split as today: nothing to recommend
     same = plan.assign(recommended_spend=plan["current_spend"], change=0.0, expected_outcome=plan["current_outcome"],
                        gain=0.0, gain_low=[np.nan] * (len(plan) - 1) + [0.0], gain_high=[np.nan] * (len(plan) - 1) + [0.0])

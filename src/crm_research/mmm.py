@@ -1124,7 +1124,7 @@ class MarketingMixModel:
                "gain_low": float(np.quantile(gains, q[0])) if gains is not None else np.nan,
                "gain_high": float(np.quantile(gains, q[1])) if gains is not None else np.nan}
         df = pd.concat([df, pd.DataFrame([tot])], ignore_index=True)
-        df.attrs.update(weeks=weeks, total=total)
+        df.attrs.update(weeks=weeks, total=total, bounds_given=bounds is not None)
         return df
 
     def predict(self, weekly: pd.DataFrame) -> pd.Series:

@@ -209,6 +209,13 @@ def budget_words(model, plan: pd.DataFrame, settings, value_per_unit: float | No
             f"about {amount(tot['expected_outcome'])}: about {amount(gain)} more{ranged}, for the same money.")
     if not lo > 0:
         text += " The range includes no gain at all: treat the move as a test, not a certainty."
+    capped = rows[(rows["current_spend"] > 0) & (rows["recommended_spend"] >= 1.5 * rows["current_spend"] * 0.999)
+                  & (rows["change"] > 0)]
+    if len(capped) and not plan.attrs.get("bounds_given"):
+        names = _join([_channel(settings, c) for c in capped["channel"]])
+        text += (f" {names} {'reaches' if len(capped) == 1 else 'reach'} the limit of one and a half times today's "
+                 "spend and would take more: try a larger increase on part of the market (some regions or weeks) "
+                 "before moving more money.")
     action = (f"Over the next {weeks} weeks, move about {settings.money(moved, 0)} of ad spend from {_join(downs)} to "
               f"{_join(ups)}, in steps, and watch the weekly {many}: the model expects about {amount(gain)} more "
               f"{many} for the same total spend{ranged}.")
