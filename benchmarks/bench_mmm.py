@@ -468,20 +468,27 @@ def machine() -> dict:
 
 
 def mmm_source() -> str:
-    """The commit of ``crm_research/mmm.py`` measured, ``+ local changes`` when the imported file differs."""
+    """The commit whose ``crm_research/mmm.py`` is the one imported (``+ local changes`` if none is)."""
+    import hashlib
     import subprocess
 
     from crm_research import mmm
 
     root = Path(__file__).resolve().parents[1]
+    path = "src/crm_research/mmm.py"
+    data = Path(mmm.__file__).read_bytes()
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's object id of the file
     try:
-        head = subprocess.run(["git", "log", "-1", "--format=%h", "--", "src/crm_research/mmm.py"], cwd=root,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        blob = subprocess.run(["git", "show", f"{head}:src/crm_research/mmm.py"], cwd=root,
-                              capture_output=True, check=True).stdout
+        log = subprocess.run(["git", "log", "-20", "--format=%h", "--", path], cwd=root, capture_output=True,
+                             text=True, check=True).stdout.split()
+        for c in log:
+            ids = subprocess.run(["git", "rev-parse", f"{c}:{path}"], cwd=root, capture_output=True, text=True,
+                                 check=True).stdout.strip()
+            if ids == blob:
+                return c
     except (OSError, subprocess.CalledProcessError):
         return "unknown (no git)"
-    return head + ("" if Path(mmm.__file__).read_bytes() == blob else " + local changes")
+    return (log[0] if log else "?") + " + local changes"
 
 
 def main() -> None:
