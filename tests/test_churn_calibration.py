@@ -154,3 +154,19 @@ def test_calibration_metrics_by_hand():
     assert calibration_metrics([1, 0], [0.0, 0.0])["log_loss"].iloc[0] == pytest.approx(-np.log(1e-15) / 2)
     with pytest.raises(CRMError, match="0/1"):
         calibration_metrics([2, 0], [0.5, 0.5])
+
+
+def test_calibration_intervals_hold_the_observed_rate_when_a_bin_is_all_or_none():
+    """At k = 0 or k = n the Wilson formula's end lands a hair inside the observed rate (0 - 5e-17,
+    1 - 1e-16 for 10 of 10); the table's interval must hold the rate, or the plot's error bars
+    are negative (05 stopped there on the 15,650-contact demo)."""
+    from crm_research.plots.churn import plot_calibration
+
+    y = np.r_[np.zeros(7), np.ones(10), np.zeros(7), np.ones(3), np.zeros(3)]
+    p = np.r_[np.linspace(0.01, 0.05, 7), np.linspace(0.9, 0.99, 10), np.linspace(0.06, 0.08, 7),
+              np.linspace(0.3, 0.4, 6)]
+    ct = calibration_table(y, p, n_bins=3)  # bins of 10: none churned, 3 of 10, all 10
+    assert ((ct["ci_lower"] <= ct["observed_rate"]) & (ct["observed_rate"] <= ct["ci_upper"])).all()
+    assert set(ct["observed_rate"]) >= {0.0, 1.0}
+    assert ct["ci_lower"].min() == 0.0 and ct["ci_upper"].max() == 1.0
+    plot_calibration(ct)

@@ -520,7 +520,8 @@ def _wilson(k: float, n: int, z: float = 1.959963984540054) -> tuple[float, floa
     den = 1 + z * z / n
     centre = (ph + z * z / (2 * n)) / den
     half = z * np.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / den
-    return float(centre - half), float(centre + half)
+    # the interval holds ph; at k = 0 or k = n rounding can leave its end a hair inside (1 - 1e-16)
+    return float(max(min(centre - half, ph), 0.0)), float(min(max(centre + half, ph), 1.0))
 
 
 def lift_table(y, p, n_groups: int = 10) -> pd.DataFrame:

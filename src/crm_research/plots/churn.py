@@ -87,7 +87,7 @@ def plot_calibration(table: pd.DataFrame, ax=None, *, title: str = "Calibration"
     """Observed against predicted churn rate from :func:`calibration_table`."""
     ax = _ax(ax)
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfect")
-    err = [table["observed_rate"] - table["ci_lower"], table["ci_upper"] - table["observed_rate"]]
+    err = np.clip([table["observed_rate"] - table["ci_lower"], table["ci_upper"] - table["observed_rate"]], 0, None)
     ax.errorbar(table["mean_predicted"], table["observed_rate"], yerr=err, fmt="o-", capsize=3,
                 label="model")
     ax.set_xlabel("predicted churn probability")
