@@ -80,7 +80,7 @@ def test_project_subscriptions_recovers_a_planted_churn_rate_and_values_the_rest
     rng = np.random.default_rng(4)
     rows = []
     for plan, p, mrr in (("A", 0.08, 10.0), ("B", 0.03, 30.0)):
-        for i in range(4_000):
+        for _ in range(4_000):
             life = rng.geometric(p)  # months until the end (the end of month `life`)
             start = rng.integers(0, 36)  # months before the analysis date
             rows.append((plan, life - 1 if life <= start else start, int(life <= start), mrr))

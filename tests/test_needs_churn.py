@@ -28,6 +28,7 @@ from crm_research.churn import (
     cox_with_holdout,
     customer_covariates,
     customer_value,
+    discrete_summary,
     hit_rate_table,
     kaplan_meier,
     km_summary,
@@ -39,7 +40,6 @@ from crm_research.churn import (
     purchase_days_by_date,
     rfm_risk,
     rfm_summary,
-    discrete_summary,
     sbg_holdout,
     subscription_histories,
 )

@@ -38,7 +38,11 @@ from crm_research.churn.bgbb import (
     purchase_days_by_date,
 )
 from crm_research.churn.btyd import BetaGeoModel, GammaGammaModel, ParetoNBDModel
-from crm_research.churn.calibration import ProbabilityCalibrator, calibration_metrics, expected_calibration_error
+from crm_research.churn.calibration import (
+    ProbabilityCalibrator,
+    calibration_metrics,
+    expected_calibration_error,
+)
 from crm_research.churn.classifier import (
     FEATURE_DESCRIPTIONS,
     NO_DRIVER,

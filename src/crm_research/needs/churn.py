@@ -25,7 +25,6 @@ from __future__ import annotations
 import weakref
 
 import ibis
-import numpy as np
 import pandas as pd
 
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
