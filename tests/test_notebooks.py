@@ -158,7 +158,7 @@ def test_an_override_changes_a_result_table(run_all, small_company, tmp_path):
     buyers = features_from_data(data.load(small_company, as_of="2026-01-01"), "2026-01-01")
     assert base["customers"].sum() == (buyers["frequency"] >= 3).sum()
     assert changed["customers"].sum() == (buyers["frequency"] >= 2).sum() > base["customers"].sum()
-    assert changed["customer_share"].sum() == pytest.approx(1.0)
+    assert changed["customer_share"].sum() == pytest.approx(1.0, abs=5e-7 * len(changed))  # shares rounded to 6 places
     clustered = pd.read_csv(other / "tables" / "segmentation_customers.csv")
     assert (clustered["cluster"].notna() == (clustered["frequency"] >= 2)).all()
     # what does not depend on the clusters is unchanged
@@ -197,7 +197,9 @@ def test_a_mapping_next_to_the_data_is_applied(small_company, tmp_path):
     (folder / "mapping.yaml").write_text("tables:\n  customers:\n    file: clients.parquet\n")
     ctx = notebook.setup("01_test", tmp_path / "run")
     crm = ctx.load_data(folder)
-    assert len(crm.customers) == SMALL_CUSTOMERS and "email" not in crm.customers.columns  # PII dropped at load
+    # the file the mapping names is the one read: every contact of the company (the media-driven sign-ups too)
+    assert len(crm.customers) == len(pd.read_parquet(small_company / "customers.parquet")) > SMALL_CUSTOMERS
+    assert "email" not in crm.customers.columns  # PII dropped at load
     meta = json.loads(ctx.meta_path.read_text())
     assert meta["data"]["mapping"] == "mapping.yaml" and len(meta["data"]["fingerprint"]) == 64
 
