@@ -82,7 +82,7 @@ FEATURE_DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "mean_gap_days": ("slow purchase rhythm", "fast purchase rhythm"),
     "overdue_ratio": ("overdue versus their own purchase rhythm", "not yet due by their own purchase rhythm"),
     "orders_90d": ("many orders in the last 90 days", "few orders in the last 90 days"),
-    "orders_prev_90d": ("many orders 90-180 days ago", "few orders 90-180 days ago"),
+    "orders_prev_90d": ("many orders 90 to 180 days ago", "few orders 90 to 180 days ago"),
     "revenue_90d": ("high spend in the last 90 days", "low spend in the last 90 days"),
     "returned_share": ("many returned orders", "few returned orders"),
     "cancelled_orders": ("cancelled orders", "few cancelled orders"),
