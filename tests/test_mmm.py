@@ -144,11 +144,18 @@ def test_delayed_adstock_recovers_a_delayed_peak():
     assert "delay" not in geometric.params_ and "adstock='delayed'" in repr(m)
 
 
-def test_identifiability_warnings():
+def unidentifiable() -> pd.DataFrame:
+    """A simulated series with a channel whose spend never varies (``flat``) and one whose spend
+    follows ``ch0`` (``twin``): neither can be told apart."""
     w, _ = simulate(5, C=3)
     w["spend_flat"] = 500.0
     rng = np.random.default_rng(0)
     w["spend_twin"] = w["spend_ch0"] * 1.1 + rng.uniform(0, 20, len(w))
+    return w
+
+
+def test_identifiability_warnings():
+    w = unidentifiable()
     m = mmm.MarketingMixModel(n_bootstrap=0).fit(w, controls=[])
     text = " ".join(m.warnings_)
     assert "Spend on flat hardly varies" in text

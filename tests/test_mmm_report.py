@@ -15,7 +15,7 @@ import pytest
 from crm_research import mmm, settings
 from crm_research.notebook import text as nb_text
 from crm_research.plots import mmm as plots
-from test_mmm import simulate
+from test_mmm import simulate, unidentifiable
 
 EUR = settings.from_dict({"currency": {"code": "EUR", "symbol": "€"},
                           "labels": {"channels": {"ch0": "E-mail <b>", "ch1": "Paid search"}}})
@@ -70,11 +70,7 @@ def test_fit_words_name_the_cheapest_channel_the_share_and_the_holdout(fitted):
 
 
 def test_issues_are_structured_and_reach_the_client_words():
-    w, _ = simulate(5, C=3)
-    w["spend_flat"] = 500.0
-    rng = np.random.default_rng(0)
-    w["spend_twin"] = w["spend_ch0"] * 1.1 + rng.uniform(0, 20, len(w))
-    m = mmm.MarketingMixModel(n_bootstrap=0).fit(w, controls=[])
+    m = mmm.MarketingMixModel(n_bootstrap=0).fit(unidentifiable(), controls=[])
     kinds = {(i["kind"], i["channels"]) for i in m.issues_}
     assert ("flat_spend", ("flat",)) in kinds and ("collinear", ("ch0", "twin")) in kinds
     assert m.warnings_ == [i["text"] for i in m.issues_]

@@ -189,11 +189,17 @@ def _weekly_signups(customers, *, start, end, as_of):
     return c.group_by(week=c._week).aggregate(value=c.count().cast("float64")).order_by("week")
 
 
-@engine_function("orders")
-def _weekly_orders(orders, *, start, end, as_of, statuses, outcome):
-    o = orders.filter(orders.ordered_at < _ts_literal(as_of))
+def _counted_orders(orders, end, statuses):
+    """Orders before ``end`` with an allowed status (every order without a ``status`` column)."""
+    o = orders.filter(orders.ordered_at < _ts_literal(end))
     if statuses is not None and "status" in o.columns:
         o = o.filter(o.status.isin(list(statuses)))
+    return o
+
+
+@engine_function("orders")
+def _weekly_orders(orders, *, start, end, as_of, statuses, outcome):
+    o = _counted_orders(orders, as_of, statuses)
     if outcome == "new_customers":
         o = o.group_by(customer_id=o.customer_id).aggregate(ordered_at=o.ordered_at.min())
     o = o.mutate(_week=o.ordered_at.truncate("W"))
@@ -206,6 +212,61 @@ def _weekly_orders(orders, *, start, end, as_of, statuses, outcome):
     else:
         value = o.count().cast("float64")
     return o.group_by(week=o._week).aggregate(value=value).order_by("week")
+
+
+@engine_function("orders", "customers")
+def _first_orders(orders, customers=None, *, start, end, statuses, by):
+    o = _counted_orders(orders, end, statuses)
+    if by == "orders":
+        o = o.filter(o.ordered_at >= _ts_literal(start))
+        return o.aggregate(n=o.count().cast("float64"), value=o.amount.cast("float64").sum())
+    first = o.group_by(customer_id=o.customer_id).aggregate(first_at=o.ordered_at.min(),
+                                                             value=o.amount.argmin(o.ordered_at).cast("float64"))
+    if by == "new_customers":
+        first = first.filter(first.first_at >= _ts_literal(start))
+        return first.aggregate(n=first.count().cast("float64"), value=first.value.sum())
+    c = customers.filter((customers.signup_at >= _ts_literal(start)) & (customers.signup_at < _ts_literal(end)))
+    j = c.select(cid=c.customer_id).left_join(first, c.customer_id == first.customer_id)
+    return j.aggregate(n=j.count().cast("float64"), value=j.value.fill_null(0.0).sum())
+
+
+def value_per_outcome(orders, weekly: pd.DataFrame, customers=None,
+                      statuses: tuple[str, ...] | None = ("completed",)) -> float:
+    """What one unit of the model's outcome is worth, over the weeks of ``weekly`` (currency).
+
+    ``new_customers``: the average first order of the customers whose first order falls in those
+    weeks; ``signups``: the first-order revenue of the contacts who signed up in those weeks (by
+    the analysis date) per contact; ``orders``: the average order; ``revenue``: 1.
+
+    Parameters
+    ----------
+    orders : DataFrame or ibis.Table
+        The data model's ``orders`` (``customer_id``, ``ordered_at``, ``amount``).
+    weekly : DataFrame
+        :func:`~crm_research.mmm.weekly_data`'s table (its ``attrs`` name the outcome).
+    customers : DataFrame or ibis.Table, optional
+        ``customers`` (``customer_id``, ``signup_at``), for ``signups``.
+    statuses : tuple of str or None
+        Order statuses counted, as in ``weekly_data``.
+
+    Returns
+    -------
+    float
+        Currency per unit of outcome; NaN when no unit fell in the weeks or ``amount`` is missing.
+    """
+    outcome = weekly.attrs.get("outcome")
+    if outcome == "revenue":
+        return 1.0
+    if outcome not in OUTCOMES:
+        raise CRMError(f"the weekly table's outcome {outcome!r} is not one of {list(OUTCOMES)}: build it with "
+                       "mmm.weekly_data")
+    if "amount" not in orders.columns or (outcome == "signups" and customers is None):
+        return float("nan")
+    start = pd.Timestamp(weekly["week"].min())
+    end = pd.Timestamp(weekly["week"].max()) + pd.Timedelta(days=7)
+    r = collect(_first_orders(orders, customers, start=start, end=end, statuses=statuses, by=outcome))
+    n, value = float(r["n"].iloc[0] or 0.0), float(r["value"].iloc[0] or 0.0)
+    return value / n if n > 0 else float("nan")
 
 
 def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: str = "new_customers", as_of=None,
@@ -1160,5 +1221,4 @@ from crm_research.mmm_words import (  # noqa: E402
     channel_view,
     fit_words,
     truth_check,
-    value_per_outcome,
 )

@@ -1,5 +1,5 @@
 """The marketing mix model's results in a client's words: the channel table, the fit paragraph,
-the budget recommendation, what one unit of outcome is worth, and the check against a planted truth.
+the budget recommendation and the check against a planted truth.
 
 Re-exported by :mod:`crm_research.mmm` (``mmm.fit_words``, ...).
 
@@ -16,12 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_research.engine import collect, engine_function
-from crm_research.errors import CRMError
-from crm_research.summaries import _ts_literal
-
-__all__ = ["OUTCOME_WORDS", "channel_view", "fit_words", "budget_words", "BudgetWords", "value_per_outcome",
-           "truth_check"]
+__all__ = ["OUTCOME_WORDS", "channel_view", "fit_words", "budget_words", "BudgetWords", "truth_check"]
 
 OUTCOME_WORDS = {"new_customers": ("new customer", "new customers"), "orders": ("order", "orders"),
                  "revenue": ("unit of revenue", "revenue"), "signups": ("sign-up", "sign-ups")}
@@ -178,7 +173,7 @@ def budget_words(model, plan: pd.DataFrame, settings, value_per_unit: float | No
     settings : ReportSettings
     value_per_unit : float, optional
         Currency one unit of outcome is worth (e.g. the average first order for new customers,
-        :func:`value_per_outcome`); the action's value is the gain times this, per year.
+        :func:`crm_research.mmm.value_per_outcome`); the action's value is the gain times this, per year.
 
     Returns
     -------
@@ -226,63 +221,6 @@ def budget_words(model, plan: pd.DataFrame, settings, value_per_unit: float | No
     finding = (f"The same ad budget, split differently, is expected to bring about {amount(gain)} more {many} in the "
                f"next {weeks} weeks{ranged}.")
     return BudgetWords(text, finding, action, value, value_text)
-
-
-@engine_function("orders", "customers")
-def _first_orders(orders, customers=None, *, start, end, statuses, by):
-    o = orders.filter(orders.ordered_at < _ts_literal(end))
-    if statuses is not None and "status" in o.columns:
-        o = o.filter(o.status.isin(list(statuses)))
-    if by == "orders":
-        o = o.filter(o.ordered_at >= _ts_literal(start))
-        return o.aggregate(n=o.count().cast("float64"), value=o.amount.cast("float64").sum())
-    first = o.group_by(customer_id=o.customer_id).aggregate(first_at=o.ordered_at.min(),
-                                                             value=o.amount.argmin(o.ordered_at).cast("float64"))
-    if by == "new_customers":
-        first = first.filter(first.first_at >= _ts_literal(start))
-        return first.aggregate(n=first.count().cast("float64"), value=first.value.sum())
-    c = customers.filter((customers.signup_at >= _ts_literal(start)) & (customers.signup_at < _ts_literal(end)))
-    j = c.select(cid=c.customer_id).left_join(first, c.customer_id == first.customer_id)
-    return j.aggregate(n=j.count().cast("float64"), value=j.value.fill_null(0.0).sum())
-
-
-def value_per_outcome(orders, weekly: pd.DataFrame, customers=None,
-                      statuses: tuple[str, ...] | None = ("completed",)) -> float:
-    """What one unit of the model's outcome is worth, over the weeks of ``weekly`` (currency).
-
-    ``new_customers``: the average first order of the customers whose first order falls in those
-    weeks; ``signups``: the first-order revenue of the contacts who signed up in those weeks (by
-    the analysis date) per contact; ``orders``: the average order; ``revenue``: 1.
-
-    Parameters
-    ----------
-    orders : DataFrame or ibis.Table
-        The data model's ``orders`` (``customer_id``, ``ordered_at``, ``amount``).
-    weekly : DataFrame
-        :func:`~crm_research.mmm.weekly_data`'s table (its ``attrs`` name the outcome).
-    customers : DataFrame or ibis.Table, optional
-        ``customers`` (``customer_id``, ``signup_at``), for ``signups``.
-    statuses : tuple of str or None
-        Order statuses counted, as in ``weekly_data``.
-
-    Returns
-    -------
-    float
-        Currency per unit of outcome; NaN when no unit fell in the weeks or ``amount`` is missing.
-    """
-    outcome = weekly.attrs.get("outcome")
-    if outcome == "revenue":
-        return 1.0
-    if outcome not in OUTCOME_WORDS:
-        raise CRMError(f"the weekly table's outcome {outcome!r} is not one of {list(OUTCOME_WORDS)}: build it with "
-                       "mmm.weekly_data")
-    if "amount" not in orders.columns or (outcome == "signups" and customers is None):
-        return float("nan")
-    start = pd.Timestamp(weekly["week"].min())
-    end = pd.Timestamp(weekly["week"].max()) + pd.Timedelta(days=7)
-    r = collect(_first_orders(orders, customers, start=start, end=end, statuses=statuses, by=outcome))
-    n, value = float(r["n"].iloc[0] or 0.0), float(r["value"].iloc[0] or 0.0)
-    return value / n if n > 0 else float("nan")
 
 
 def truth_check(summary: pd.DataFrame, planted: dict, outcome: str) -> pd.DataFrame:
