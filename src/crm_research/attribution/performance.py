@@ -105,8 +105,8 @@ def wilson_interval(k, n, conf: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     den = 1 + z * z / nn
     centre = (p + z * z / (2 * nn)) / den
     half = z * np.sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn)) / den
-    low = np.where(ok, np.clip(centre - half, 0, 1), np.nan)
-    high = np.where(ok, np.clip(centre + half, 0, 1), np.nan)
+    low = np.where(ok, np.clip(np.minimum(centre - half, p), 0, 1), np.nan)
+    high = np.where(ok, np.clip(np.maximum(centre + half, p), 0, 1), np.nan)
     return low, high
 
 

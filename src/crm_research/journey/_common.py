@@ -281,8 +281,8 @@ def wilson(k, n, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
         denom = 1.0 + z * z / n
         center = (p + z * z / (2.0 * n)) / denom
         half = z * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
-    lo = np.where(n > 0, np.clip(center - half, 0.0, 1.0), np.nan)
-    hi = np.where(n > 0, np.clip(center + half, 0.0, 1.0), np.nan)
+    lo = np.where(n > 0, np.clip(np.minimum(center - half, p), 0.0, 1.0), np.nan)
+    hi = np.where(n > 0, np.clip(np.maximum(center + half, p), 0.0, 1.0), np.nan)
     return lo, hi
 
 
