@@ -408,3 +408,44 @@ def test_the_documented_mapping_example_is_valid() -> None:
     assert parsed.table("orders").encoding == "cp1252"
     assert parsed.date_format == {("orders", "ordered_at"): "%d/%m/%Y %H:%M"}
     assert parsed.timezone == "Europe/Paris"
+
+
+# ---------------------------------------------------------------------------------------
+# one order of events for every source
+# ---------------------------------------------------------------------------------------
+
+
+def _tied_events() -> pd.DataFrame:
+    t0, t1 = pd.Timestamp("2025-03-01 10:00", tz="UTC"), pd.Timestamp("2025-03-01 10:05", tz="UTC")
+    return pd.DataFrame({
+        "customer_id": ["c2", "c1", "c1", "c1", "c1", "c1", "c1"],
+        "occurred_at": [t0, t1, t0, t0, t0, t0, t0],
+        "event": ["purchase", "purchase", "product_view", "zz_custom", "site_visit", "add_to_cart",
+                  "product_view"],
+        "session_id": ["s9", "s2", "s1", "s1", "s1", "s1", None],
+    })
+
+
+def test_journey_order_puts_simultaneous_events_in_lifecycle_order_whatever_the_input_order():
+    from crm_research.data.load import journey_order
+
+    expected = ["site_visit", "product_view", "product_view", "add_to_cart", "zz_custom", "purchase"]
+    rng = np.random.default_rng(0)
+    events = _tied_events()
+    outputs = [journey_order(events.iloc[rng.permutation(len(events))]) for _ in range(20)]
+    for out in outputs:
+        assert out["event"].tolist()[:6] == expected and out["customer_id"].tolist() == ["c1"] * 6 + ["c2"]
+        # two product views at one instant: the one with a session first, the missing one last
+        assert out["session_id"].tolist()[1:3] == ["s1", None]
+        pd.testing.assert_frame_equal(out, outputs[0])
+        assert out.index.equals(pd.RangeIndex(len(events)))
+
+
+def test_load_gives_the_same_events_for_a_shuffled_export():
+    orders = pd.DataFrame({"customer_id": ["c1", "c2"], "ordered_at": ["2025-03-01", "2025-03-02"],
+                           "amount": [10.0, 20.0]})
+    events = _tied_events().assign(occurred_at=lambda d: d["occurred_at"].astype(str))
+    one = data.load({"orders": orders, "events": events})
+    other = data.load({"orders": orders, "events": events.iloc[::-1]})
+    pd.testing.assert_frame_equal(one.events, other.events)
+    assert one.events["event"].tolist()[:2] == ["site_visit", "product_view"]

@@ -31,7 +31,7 @@ import pandera.pandas as pa
 from crm_research.data.coerce import coerce_column
 from crm_research.data.crmdata import CRMData
 from crm_research.data.mapping import Mapping, TableMapping, read_mapping
-from crm_research.data.model import TABLE_ORDER, TABLES, Column
+from crm_research.data.model import TABLE_ORDER, TABLES, Column, lifecycle_events
 from crm_research.data.partial import apply_as_of, derive_customers, orders_from_events
 from crm_research.data.read import NA_TEXT, drop_empty, path_table_file, read_folder, read_frames
 from crm_research.data.schemas import table_schema, to_utc_instant
@@ -39,7 +39,7 @@ from crm_research.data.sources import DataSourceError, is_database_url, parse_so
 from crm_research.data.staging import Raw, Staged, examples, plural, row_ids, sample, show
 from crm_research.errors import DataValidationError, Problem
 
-__all__ = ["DataSourceError", "NA_TEXT", "load"]
+__all__ = ["DataSourceError", "NA_TEXT", "journey_order", "load"]
 
 
 
@@ -382,6 +382,53 @@ def _foreign_key_problems(tables: dict[str, Staged], problems: list[Problem]) ->
 # ---------------------------------------------------------------------------------------
 
 
+def journey_order(events: pd.DataFrame) -> pd.DataFrame:
+    """Return ``events`` in the one order every source gets: by contact and time; events of a
+    contact at the same instant in lifecycle order, then by the other model columns.
+
+    A database has no row order and an export's order is an accident of how it was made, but
+    a contact's events at the same instant (a visit and the product view it opens, a checkout
+    and its purchase) must follow each other the same way whatever the source, or the
+    journeys, funnels and paths move with it. Simultaneous events follow
+    :func:`~crm_research.data.model.lifecycle_events` (a visit before a product view, a
+    checkout before a purchase); names outside it come after, alphabetically; then the other
+    model columns decide (missing values last). Rows equal in every model column are
+    interchangeable.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Canonical events (at least ``customer_id``, ``occurred_at``, ``event``).
+
+    Returns
+    -------
+    DataFrame
+        The same rows and columns, sorted (stable: fully equal rows keep their order), with a
+        fresh index.
+    """
+    if len(events) < 2:
+        return events.reset_index(drop=True)
+    ordered = events.sort_values(["customer_id", "occurred_at"], kind="stable")
+    tied = ordered.duplicated(["customer_id", "occurred_at"], keep=False).to_numpy()
+    if tied.any():
+        # only simultaneous events need the rest of the key; their groups keep their places
+        ties = ordered[tied]
+        known = lifecycle_events()
+        rank = ties["event"].map(dict(zip(known, range(len(known)), strict=True)))
+        key = "__lifecycle_rank"
+        rest = [c for c in TABLES["events"].column_names
+                if c in ties.columns and c not in ("customer_id", "occurred_at")]
+        within = (ties[["customer_id", "occurred_at"]]
+                  .assign(**{key: rank.astype("float64").fillna(len(known)).to_numpy()})
+                  .join(ties[rest])
+                  .sort_values(["customer_id", "occurred_at", key, *rest], kind="stable",
+                               na_position="last").index)
+        index = ordered.index.to_numpy().copy()
+        index[tied] = within.to_numpy()
+        ordered = events.loc[index]
+    return ordered.reset_index(drop=True)
+
+
 def load(
     path_or_frames: str | os.PathLike | dict[str, pd.DataFrame],
     mapping: str | os.PathLike | dict | Mapping | None = None,
@@ -423,7 +470,9 @@ def load(
         Canonical column names and dtypes: ids and text as ``string``, timestamps as
         ``datetime64[ns, UTC]`` (``date`` columns at UTC midnight), ``float64``, ``int64``
         (``Int64`` when nullable). The columns the data has come first in model order, extra
-        columns after them; rows keep the file order. Absent tables are ``None``; tables
+        columns after them; rows keep the file order, except the events: they come in
+        :func:`journey_order` (contact, time, event name, ...), the same for every source.
+        Absent tables are ``None``; tables
         the loader built are named in ``derived``; what it did is in ``notes``.
 
     Raises
@@ -497,5 +546,7 @@ def load(
     if problems:
         problems.sort(key=lambda p: TABLE_ORDER.index(p.table))
         raise DataValidationError(problems, source)
+    if "events" in tables:
+        tables["events"].frame = journey_order(tables["events"].frame)
     return CRMData(**{name: t.frame for name, t in tables.items()}, source=source,
                    derived=derived, notes=tuple(notes))

@@ -309,3 +309,25 @@ def _check_model() -> None:
 
 
 _check_model()
+
+
+def lifecycle_events() -> tuple[str, ...]:
+    """Return the model's event names in lifecycle order (the default stage map's order).
+
+    The order of ``resources/stage_map.yaml``: stages first to last, each stage's events as
+    listed (``ad_impression``, ``ad_click``, ``email_open``, ``site_visit``, ``signup``,
+    ``product_view``, ...). It breaks ties between a contact's events at the same instant
+    (:func:`crm_research.data.load.journey_order`): a visit before the product view it shows,
+    a checkout before its purchase.
+
+    Returns
+    -------
+    tuple of str
+        Event names, each once.
+    """
+    from importlib import resources
+
+    import yaml
+
+    text = resources.files("crm_research").joinpath("resources", "stage_map.yaml").read_text()
+    return tuple(dict.fromkeys(e for events in yaml.safe_load(text).values() for e in events))
