@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from crm_research.engine import collect, engine_function, exact_sum
 from crm_research.errors import CRMError
@@ -697,6 +696,8 @@ class MarketingMixModel:
 
     def _fit_phi(self, D: _Design, y: np.ndarray, penalise: np.ndarray, starts, max_nfev: int,
                  prior_var: float = 0.0):
+        from scipy import optimize
+
         lo, hi = self._bounds(D.C)
         C, p0 = D.C, D.base.shape[1]
         centre, spread, logged = self._prior(C)
@@ -1115,6 +1116,8 @@ class MarketingMixModel:
             (expected − current) with ``gain_low``/``gain_high`` (range over bootstrap replicates
             of the gain of the same two splits; total row).
         """
+        from scipy import optimize
+
         self._need_fit()
         C = len(self.channels_)
         if not (isinstance(weeks, (int, np.integer)) and weeks >= 1):

@@ -16,29 +16,42 @@ Experiments
     :func:`minimum_detectable_lift`.
 """
 
-from crm_research.attribution.base import AttributionModel
-from crm_research.attribution.bootstrap import bootstrap, bootstrap_replicates
-from crm_research.attribution.compare import compare_models, default_models, rank_agreement
-from crm_research.attribution.experiments import (
-    ABTest,
-    ab_assignments,
-    minimum_detectable_lift,
-    required_sample_size,
-    test_power,
-)
-from crm_research.attribution.markov import MarkovAttribution
-from crm_research.attribution.pathdata import SEP, PathData, path_data, read_path_table, split_paths
-from crm_research.attribution.paths import aggregate_paths, paths, touchpoints
-from crm_research.attribution.performance import ad_performance, touch_credits, wilson_interval
-from crm_research.attribution.rules import (
-    FirstTouch,
-    LastTouch,
-    Linear,
-    PositionBased,
-    RuleModel,
-    TimeDecay,
-)
-from crm_research.attribution.shapley import ShapleyAttribution
+from crm_research import _lazy
+
+_EXPORTS = {
+    "AttributionModel": "crm_research.attribution.base:AttributionModel",
+    "bootstrap": "crm_research.attribution.bootstrap:bootstrap",
+    "bootstrap_replicates": "crm_research.attribution.bootstrap:bootstrap_replicates",
+    "compare_models": "crm_research.attribution.compare:compare_models",
+    "default_models": "crm_research.attribution.compare:default_models",
+    "rank_agreement": "crm_research.attribution.compare:rank_agreement",
+    "ABTest": "crm_research.attribution.experiments:ABTest",
+    "ab_assignments": "crm_research.attribution.experiments:ab_assignments",
+    "minimum_detectable_lift": "crm_research.attribution.experiments:minimum_detectable_lift",
+    "required_sample_size": "crm_research.attribution.experiments:required_sample_size",
+    "test_power": "crm_research.attribution.experiments:test_power",
+    "MarkovAttribution": "crm_research.attribution.markov:MarkovAttribution",
+    "SEP": "crm_research.attribution.pathdata:SEP",
+    "PathData": "crm_research.attribution.pathdata:PathData",
+    "path_data": "crm_research.attribution.pathdata:path_data",
+    "read_path_table": "crm_research.attribution.pathdata:read_path_table",
+    "split_paths": "crm_research.attribution.pathdata:split_paths",
+    "aggregate_paths": "crm_research.attribution.paths:aggregate_paths",
+    "paths": "crm_research.attribution.paths:paths",
+    "touchpoints": "crm_research.attribution.paths:touchpoints",
+    "ad_performance": "crm_research.attribution.performance:ad_performance",
+    "touch_credits": "crm_research.attribution.performance:touch_credits",
+    "wilson_interval": "crm_research.attribution.performance:wilson_interval",
+    "FirstTouch": "crm_research.attribution.rules:FirstTouch",
+    "LastTouch": "crm_research.attribution.rules:LastTouch",
+    "Linear": "crm_research.attribution.rules:Linear",
+    "PositionBased": "crm_research.attribution.rules:PositionBased",
+    "RuleModel": "crm_research.attribution.rules:RuleModel",
+    "TimeDecay": "crm_research.attribution.rules:TimeDecay",
+    "ShapleyAttribution": "crm_research.attribution.shapley:ShapleyAttribution",
+}
+"""Public name -> where it comes from; each module is imported on first use of one of its names
+(:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
 
 __all__ = [
     "SEP", "PathData", "path_data", "read_path_table", "split_paths", "touchpoints", "paths", "aggregate_paths",
@@ -47,3 +60,5 @@ __all__ = [
     "default_models", "rank_agreement", "touch_credits", "ad_performance", "wilson_interval",
     "ab_assignments", "ABTest", "required_sample_size", "test_power", "minimum_detectable_lift",
 ]
+
+__getattr__, __dir__ = _lazy.install(__name__, _EXPORTS)

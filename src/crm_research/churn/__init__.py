@@ -19,63 +19,63 @@
   at risk with a range, and the expected value of a retention campaign on its top.
 """
 
-from crm_research.churn.at_risk import (
-    DEFAULT_ACTIONS,
-    RANKING_RULES,
-    RISK_CUTS,
-    RISK_ONLY_ACTIONS,
-    at_risk_list,
-    retention_campaign,
-    value_at_risk_range,
-)
-from crm_research.churn.bgbb import (
-    BetaGeoBetaBinomModel,
-    discrete_calibration_holdout,
-    discrete_holdout_table,
-    discrete_summary,
-    occasion_pattern,
-    occasion_scores,
-    purchase_days_by_date,
-)
-from crm_research.churn.btyd import BetaGeoModel, GammaGammaModel, ParetoNBDModel
-from crm_research.churn.calibration import (
-    ProbabilityCalibrator,
-    calibration_metrics,
-    expected_calibration_error,
-)
-from crm_research.churn.classifier import (
-    FEATURE_DESCRIPTIONS,
-    NO_DRIVER,
-    ChurnClassifier,
-    calibration_table,
-    churn_features,
-    churn_labels,
-    classification_metrics,
-    lift_table,
-    tree_contributions,
-)
-from crm_research.churn.clv import customer_lifetime_value, customer_value
-from crm_research.churn.definitions import contractual_churn, noncontractual_churn
-from crm_research.churn.risk import hit_rate_table, rfm_risk
-from crm_research.churn.sbg import (
-    ShiftedBetaGeoModel,
-    holdout_periods,
-    project_subscriptions,
-    sbg_holdout,
-    subscription_histories,
-    survivors_to_histories,
-)
-from crm_research.churn.summary import calibration_holdout_summary, rfm_summary
-from crm_research.churn.survival import (
-    CoxModel,
-    cox_with_holdout,
-    customer_covariates,
-    first_order_promo,
-    kaplan_meier,
-    km_summary,
-    logrank_tests,
-    split_by_customer,
-)
+from crm_research import _lazy
+
+_EXPORTS = {
+    "DEFAULT_ACTIONS": "crm_research.churn.at_risk:DEFAULT_ACTIONS",
+    "RANKING_RULES": "crm_research.churn.at_risk:RANKING_RULES",
+    "RISK_CUTS": "crm_research.churn.at_risk:RISK_CUTS",
+    "RISK_ONLY_ACTIONS": "crm_research.churn.at_risk:RISK_ONLY_ACTIONS",
+    "at_risk_list": "crm_research.churn.at_risk:at_risk_list",
+    "retention_campaign": "crm_research.churn.at_risk:retention_campaign",
+    "value_at_risk_range": "crm_research.churn.at_risk:value_at_risk_range",
+    "BetaGeoBetaBinomModel": "crm_research.churn.bgbb:BetaGeoBetaBinomModel",
+    "discrete_calibration_holdout": "crm_research.churn.bgbb:discrete_calibration_holdout",
+    "discrete_holdout_table": "crm_research.churn.bgbb:discrete_holdout_table",
+    "discrete_summary": "crm_research.churn.bgbb:discrete_summary",
+    "occasion_pattern": "crm_research.churn.bgbb:occasion_pattern",
+    "occasion_scores": "crm_research.churn.bgbb:occasion_scores",
+    "purchase_days_by_date": "crm_research.churn.bgbb:purchase_days_by_date",
+    "BetaGeoModel": "crm_research.churn.btyd:BetaGeoModel",
+    "GammaGammaModel": "crm_research.churn.btyd:GammaGammaModel",
+    "ParetoNBDModel": "crm_research.churn.btyd:ParetoNBDModel",
+    "ProbabilityCalibrator": "crm_research.churn.calibration:ProbabilityCalibrator",
+    "calibration_metrics": "crm_research.churn.calibration:calibration_metrics",
+    "expected_calibration_error": "crm_research.churn.calibration:expected_calibration_error",
+    "FEATURE_DESCRIPTIONS": "crm_research.churn.classifier:FEATURE_DESCRIPTIONS",
+    "NO_DRIVER": "crm_research.churn.classifier:NO_DRIVER",
+    "ChurnClassifier": "crm_research.churn.classifier:ChurnClassifier",
+    "calibration_table": "crm_research.churn.classifier:calibration_table",
+    "churn_features": "crm_research.churn.classifier:churn_features",
+    "churn_labels": "crm_research.churn.classifier:churn_labels",
+    "classification_metrics": "crm_research.churn.classifier:classification_metrics",
+    "lift_table": "crm_research.churn.classifier:lift_table",
+    "tree_contributions": "crm_research.churn.classifier:tree_contributions",
+    "customer_lifetime_value": "crm_research.churn.clv:customer_lifetime_value",
+    "customer_value": "crm_research.churn.clv:customer_value",
+    "contractual_churn": "crm_research.churn.definitions:contractual_churn",
+    "noncontractual_churn": "crm_research.churn.definitions:noncontractual_churn",
+    "hit_rate_table": "crm_research.churn.risk:hit_rate_table",
+    "rfm_risk": "crm_research.churn.risk:rfm_risk",
+    "ShiftedBetaGeoModel": "crm_research.churn.sbg:ShiftedBetaGeoModel",
+    "holdout_periods": "crm_research.churn.sbg:holdout_periods",
+    "project_subscriptions": "crm_research.churn.sbg:project_subscriptions",
+    "sbg_holdout": "crm_research.churn.sbg:sbg_holdout",
+    "subscription_histories": "crm_research.churn.sbg:subscription_histories",
+    "survivors_to_histories": "crm_research.churn.sbg:survivors_to_histories",
+    "calibration_holdout_summary": "crm_research.churn.summary:calibration_holdout_summary",
+    "rfm_summary": "crm_research.churn.summary:rfm_summary",
+    "CoxModel": "crm_research.churn.survival:CoxModel",
+    "cox_with_holdout": "crm_research.churn.survival:cox_with_holdout",
+    "customer_covariates": "crm_research.churn.survival:customer_covariates",
+    "first_order_promo": "crm_research.churn.survival:first_order_promo",
+    "kaplan_meier": "crm_research.churn.survival:kaplan_meier",
+    "km_summary": "crm_research.churn.survival:km_summary",
+    "logrank_tests": "crm_research.churn.survival:logrank_tests",
+    "split_by_customer": "crm_research.churn.survival:split_by_customer",
+}
+"""Public name -> where it comes from; each module is imported on first use of one of its names
+(:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
 
 __all__ = [
     "contractual_churn",
@@ -130,3 +130,5 @@ __all__ = [
     "RISK_ONLY_ACTIONS",
     "RISK_CUTS",
 ]
+
+__getattr__, __dir__ = _lazy.install(__name__, _EXPORTS)

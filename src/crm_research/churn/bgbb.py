@@ -23,7 +23,6 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from crm_research.churn.btyd import _Fitted
 from crm_research.churn.sbg import _numeric, _Repr, _weighted_mle, _weights
@@ -37,6 +36,8 @@ __all__ = ["BetaGeoBetaBinomModel", "discrete_summary", "discrete_calibration_ho
 
 def _bgbb_ll(a, b, g, d, x, t_x, n):
     """Per-row log-likelihood of BG/BB (Fader, Hardie & Shang 2010)."""
+    from scipy import special
+
     lb_ab, lb_gd = special.betaln(a, b), special.betaln(g, d)
     out = special.betaln(a + x, b + n - x) - lb_ab + special.betaln(g, d + n) - lb_gd
     gap = n - t_x
@@ -121,6 +122,8 @@ class BetaGeoBetaBinomModel(_Repr, _Fitted):
     def p_alive(self, data: pd.DataFrame, future: int = 1) -> np.ndarray:
         """P(alive at opportunity ``n + future`` | x, t_x, n), per row (``future = 1``:
         alive for the next opportunity)."""
+        from scipy import special
+
         a, b, g, d, x, n, ll = self._conditional(data)
         m = int(future)
         if m < 0:
@@ -135,6 +138,8 @@ class BetaGeoBetaBinomModel(_Repr, _Fitted):
         ``= sum_k B(a+x+1, b+n-x)/B(a,b) * B(g, d+n+k)/B(g,d) / L``, which equals the paper's
         closed form and has no singularity at ``gamma = 1``.
         """
+        from scipy import special
+
         if int(n_future) < 0:
             raise ParameterError(f"n_future must be >= 0 opportunities, got {n_future}")
         a, b, g, d, x, n, ll = self._conditional(data)
@@ -145,6 +150,8 @@ class BetaGeoBetaBinomModel(_Repr, _Fitted):
     def expected_purchases_new(self, n_future) -> np.ndarray:
         """Expected repeat purchases of a new customer in their first ``n_future`` opportunities:
         ``alpha / (alpha + beta) * sum_{t=1}^{n} B(gamma, delta + t) / B(gamma, delta)``."""
+        from scipy import special
+
         a, b, g, d = self._p()
         n = np.atleast_1d(np.asarray(n_future, dtype=int))
         t = np.arange(1, max(int(n.max()), 0) + 1)
@@ -159,6 +166,8 @@ class BetaGeoBetaBinomModel(_Repr, _Fitted):
         2F1(1, d+n+1; g+d+n+1; 1/(1+d)) / L``: the purchase at opportunity ``n + 1`` is discounted
         by one period. ``discount_rate`` is per opportunity (``d > 0``).
         """
+        from scipy import special
+
         r = float(discount_rate)
         if not r > 0:
             raise ParameterError(f"discount_rate must be > 0 per opportunity, got {discount_rate}")

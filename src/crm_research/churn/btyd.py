@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special
 
 from crm_research.errors import CRMError
 
@@ -81,6 +80,8 @@ def _fit_log_params(neg_mean_ll, start: np.ndarray, tol: float) -> tuple[np.ndar
     L-BFGS-B (numerical gradient) from ``start``; a Nelder-Mead polish from its optimum only
     when L-BFGS-B does not report convergence. Deterministic.
     """
+    from scipy import optimize
+
     bounds = [(-10.0, 10.0)] * len(start)
 
     def f(z):
@@ -188,6 +189,8 @@ class _Fitted:
 
 def _bgnbd_ll(r, alpha, a, b, x, t_x, T):
     """Per-customer log-likelihood of BG/NBD (Fader, Hardie & Lee 2005, eq. 6)."""
+    from scipy import special
+
     A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
     A2 = (special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b)
           - special.gammaln(a + b + x))
@@ -257,6 +260,8 @@ class BetaGeoModel(_Fitted):
 
     def p_alive(self, summary: pd.DataFrame) -> np.ndarray:
         """P(alive at the end of the observation period | frequency, recency, T), per row."""
+        from scipy import special
+
         r, alpha, a, b = self._p()
         x, t_x, T = self._data(summary)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -272,6 +277,8 @@ class BetaGeoModel(_Fitted):
         horizon : float
             Length of the future period, in the summary's time unit (days or weeks).
         """
+        from scipy import special
+
         r, alpha, a, b = self._p()
         x, t_x, T = self._data(summary)
         t = float(horizon)
@@ -294,6 +301,8 @@ class BetaGeoModel(_Fitted):
 
     def expected_purchases_new(self, horizon: float | np.ndarray) -> np.ndarray:
         """Expected purchases of a new customer in ``(0, horizon]`` (repeat purchases, eq. 9)."""
+        from scipy import special
+
         r, alpha, a, b = self._p()
         t = np.asarray(horizon, dtype=float)
         z = t / (alpha + t)
@@ -324,6 +333,8 @@ def _pnbd_log_A0(r, alpha, s, beta, x, t_x, T):
     ``2F1(a, c; a+1; u) = (1-u)^(1-c) 2F1(1, a+1-c; a+1; u)``, whose series has positive terms
     and stays finite for large ``x`` where the direct form overflows.
     """
+    from scipy import special
+
     if alpha >= beta:
         big, small, c2 = alpha, beta, s + 1.0
     else:
@@ -344,6 +355,8 @@ def _pnbd_log_A0(r, alpha, s, beta, x, t_x, T):
 
 
 def _pnbd_ll(r, alpha, s, beta, x, t_x, T):
+    from scipy import special
+
     A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     term1 = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     term2 = np.log(s) - np.log(r + s + x) + _pnbd_log_A0(r, alpha, s, beta, x, t_x, T)
@@ -400,6 +413,8 @@ class ParetoNBDModel(_Fitted):
 
     def p_alive(self, summary: pd.DataFrame) -> np.ndarray:
         """P(alive at the end of the observation period | frequency, recency, T), per row."""
+        from scipy import special
+
         r, alpha, s, beta = self._p()
         x, t_x, T = self._data(summary)
         log_term = (np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T)
@@ -443,6 +458,8 @@ class ParetoNBDModel(_Fitted):
 
 def _gg_ll(p, q, v, x, m):
     """Per-customer log-density of the mean spend ``m`` over ``x`` repeat transactions."""
+    from scipy import special
+
     px = p * x
     return (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * np.log(v)
             + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(v + m * x))

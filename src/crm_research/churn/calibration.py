@@ -57,10 +57,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
-from scipy.special import expit
-from sklearn.isotonic import isotonic_regression
-from sklearn.model_selection import StratifiedKFold
 
 from crm_research.errors import CRMError, ParameterError
 
@@ -193,6 +189,9 @@ def _platt_targets(y: np.ndarray) -> np.ndarray:
 
 def _logistic_fit(F: np.ndarray, t: np.ndarray, start: np.ndarray, lower: np.ndarray) -> np.ndarray:
     """Minimise the mean cross-entropy of ``expit(F w)`` against targets ``t`` with ``w >= lower``."""
+    from scipy import optimize
+    from scipy.special import expit
+
     n = len(t)
 
     def loss(w):
@@ -236,6 +235,8 @@ def _merge_runs(x: np.ndarray, v: np.ndarray, w: np.ndarray) -> tuple[np.ndarray
 
 def _fit_isotonic(s: np.ndarray, y: np.ndarray) -> dict:
     """Smoothed isotonic map: knots (score, log-odds) strictly increasing in both, sigmoid tails."""
+    from sklearn.isotonic import isotonic_regression
+
     xs, inv = np.unique(s, return_inverse=True)
     n = np.bincount(inv).astype(float)
     k = np.bincount(inv, weights=y)
@@ -268,6 +269,8 @@ _FITS = {"sigmoid": _fit_sigmoid, "beta": _fit_beta, "isotonic": _fit_isotonic}
 
 
 def _probability(method: str, params: dict, s: np.ndarray) -> np.ndarray:
+    from scipy.special import expit
+
     return expit(_soft_limit(_logit(method, params, s)))
 
 
@@ -344,6 +347,8 @@ class ProbabilityCalibrator:
         y : array-like of 0/1
             Their outcomes (1 = churned).
         """
+        from sklearn.model_selection import StratifiedKFold
+
         if self.method not in ("auto", *CALIBRATION_METHODS):
             raise ParameterError(f"calibration method must be 'auto' or one of {list(CALIBRATION_METHODS)}, "
                                  f"got {self.method!r}")

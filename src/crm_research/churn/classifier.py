@@ -29,17 +29,11 @@ The row-level scans run on the engine layer (Ibis): tables may be DataFrames or 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import ibis
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from crm_research import summaries
 from crm_research.churn.calibration import (
@@ -50,6 +44,9 @@ from crm_research.churn.calibration import (
 )
 from crm_research.engine import collect, engine_function
 from crm_research.errors import CRMError, ParameterError
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
 __all__ = [
     "churn_features",
@@ -474,6 +471,8 @@ def classification_metrics(y, p) -> pd.DataFrame:
         ``n``, ``base_rate`` (share of churners), ``mean_predicted``, ``roc_auc``, ``pr_auc``,
         ``brier`` (mean squared error of the probabilities).
     """
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
     y, p = _yp(y, p)
     both = 0 < y.sum() < len(y)
     return pd.DataFrame([{
@@ -708,6 +707,11 @@ class ChurnClassifier:
         return f"{type(self).__name__}({args}){fitted}"
 
     def _estimator(self):
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         if self.model == "gbm":
             return HistGradientBoostingClassifier(
                 max_iter=150, learning_rate=0.08, max_leaf_nodes=15, min_samples_leaf=40,
@@ -763,6 +767,9 @@ class ChurnClassifier:
         churned : array-like of 0/1
             Label of each row (1 = churned over the horizon).
         """
+        from sklearn.model_selection import train_test_split
+        from threadpoolctl import threadpool_limits
+
         self._check_params()
         y = np.asarray(churned)
         if len(y) != len(features) or not np.isin(y, (0, 1)).all():
@@ -855,6 +862,8 @@ class ChurnClassifier:
 
     def predict_features(self, features: pd.DataFrame, drivers: bool = True) -> pd.DataFrame:
         """:meth:`predict` on a per-customer feature table (columns as at fit), in its row order."""
+        from threadpoolctl import threadpool_limits
+
         self._require_fit()
         X = self._features_matrix(features)
         out = features[["customer_id"]].reset_index(drop=True)
@@ -906,6 +915,8 @@ class ChurnClassifier:
 
     def contributions_features(self, features: pd.DataFrame) -> pd.DataFrame:
         """:meth:`contributions` on a per-customer feature table, in its row order."""
+        from threadpoolctl import threadpool_limits
+
         self._require_fit()
         X = self._features_matrix(features)
         with threadpool_limits(1):

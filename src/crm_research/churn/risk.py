@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from crm_research import summaries
 from crm_research.churn.definitions import _without_value
@@ -130,6 +129,8 @@ def hit_rate_table(scores: pd.DataFrame, outcomes: pd.DataFrame, *, band_col: st
         churned), ``lift`` (hit rate / overall rate), ``recall`` (share of all churners in the
         band). The ``all`` row's ``auc`` is the ROC-AUC of ``score_col`` against the outcome.
     """
+    from sklearn.metrics import roc_auc_score
+
     for name, df, cols in (("scores", scores, [customer_col, band_col, score_col]),
                            ("outcomes", outcomes, [customer_col, outcome_col])):
         missing = [c for c in cols if c not in df.columns]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from crm_research.churn.btyd import _Fitted, _mle
 from crm_research.engine import collect, is_lazy
@@ -67,6 +66,8 @@ class _Repr:
 
 def _sbg_ll(alpha, beta, n, churned):
     """Per-row log-likelihood: log P(T = n + 1) if churned else log S(n)."""
+    from scipy import special
+
     return np.where(churned > 0, special.betaln(alpha + 1, beta + n), special.betaln(alpha, beta + n)) \
         - special.betaln(alpha, beta)
 
@@ -155,11 +156,15 @@ class ShiftedBetaGeoModel(_Repr, _Fitted):
 
     def churn_probability(self, t) -> np.ndarray:
         """P(T = t): probability that a new customer cancels at the end of period ``t >= 1``."""
+        from scipy import special
+
         a, b, t = self._t(t, 1)
         return np.exp(special.betaln(a + 1, b + t - 1) - special.betaln(a, b))
 
     def survival(self, t) -> np.ndarray:
         """S(t) = P(T > t): share of a new cohort still active after ``t >= 0`` periods."""
+        from scipy import special
+
         a, b, t = self._t(t, 0)
         return np.exp(special.betaln(a, b + t) - special.betaln(a, b))
 
@@ -197,6 +202,8 @@ class ShiftedBetaGeoModel(_Repr, _Fitted):
         Series
             DERL in periods, indexed like ``data``.
         """
+        from scipy import special
+
         d = float(discount_rate)
         if not d > 0:
             raise ParameterError(f"discount_rate must be > 0 per period, got {discount_rate}")
@@ -211,6 +218,8 @@ class ShiftedBetaGeoModel(_Repr, _Fitted):
         Without a cap this is ``(beta + n) / (alpha - 1)`` (DERL at ``d = 0``), infinite when
         ``alpha <= 1``: the heavy tail of loyal customers never runs out; pass ``horizon``.
         """
+        from scipy import special
+
         a, b = self._p()
         n, c, _ = self._data(data, "data")
         if horizon is None:
@@ -419,6 +428,8 @@ def project_subscriptions(histories: pd.DataFrame, *, group_col: str | None = No
     --------
     ShiftedBetaGeoModel.derl, ShiftedBetaGeoModel.expected_remaining_lifetime
     """
+    from scipy import special
+
     h = int(horizon)
     if h < 1:
         raise ParameterError(f"horizon must be >= 1 period, got {horizon}")

@@ -15,13 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 import ibis
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.statistics import (
-    multivariate_logrank_test,
-    pairwise_logrank_test,
-    proportional_hazard_test,
-)
-from lifelines.utils import concordance_index
 
 from crm_research import summaries
 from crm_research.engine import collect, engine_function
@@ -199,6 +192,8 @@ def kaplan_meier(df: pd.DataFrame, duration_col: str = "duration_days", event_co
         ``group``, ``time_days``, ``survival`` (probability), ``ci_lower``, ``ci_upper``,
         ``at_risk`` (subjects still at risk just before ``time_days``).
     """
+    from lifelines import KaplanMeierFitter
+
     _check_surv(df, duration_col, event_col, group_col)
     parts = []
     for g, sub in _groups(df, group_col):
@@ -244,6 +239,8 @@ def km_summary(df: pd.DataFrame, duration_col: str = "duration_days", event_col:
         ``group``, ``n``, ``events``, ``median_days`` (NaN when the curve stays above 0.5),
         ``survival_<d>d`` for each ``d`` in ``at`` (probability).
     """
+    from lifelines import KaplanMeierFitter
+
     _check_surv(df, duration_col, event_col, group_col)
     rows = []
     for g, sub in _groups(df, group_col):
@@ -271,6 +268,8 @@ def logrank_tests(df: pd.DataFrame, duration_col: str = "duration_days", event_c
         (chi-squared), ``degrees_of_freedom``, ``p_value``, ``p_value_holm`` (pairs: Holm
         correction over the pairs; the overall test: its own p-value).
     """
+    from lifelines.statistics import multivariate_logrank_test, pairwise_logrank_test
+
     _check_surv(df, duration_col, event_col, group_col)
     d = df.dropna(subset=[group_col])
     groups = sorted(d[group_col].unique(), key=str)
@@ -386,6 +385,8 @@ class CoxModel:
     def fit(self, df: pd.DataFrame) -> CoxModel:
         """Fit on one row per subject (duration, event, covariates); rows with a missing
         covariate are dropped (counted in ``n_dropped_``)."""
+        from lifelines import CoxPHFitter
+
         _check_surv(df, self.duration_col, self.event_col)
         self._levels: dict[str, list[str]] = {}
         X, ok = self._design(df, fitting=True)
@@ -438,6 +439,8 @@ class CoxModel:
             (``p_value < alpha``). With tens of thousands of subjects the test flags deviations
             too small to matter: read it with the Kaplan-Meier curves (log-log plot).
         """
+        from lifelines.statistics import proportional_hazard_test
+
         self._require_fit()
         res = proportional_hazard_test(self.fitter_, self._train, time_transform=time_transform)
         s = res.summary
@@ -465,6 +468,8 @@ class CoxModel:
     def concordance(self, df: pd.DataFrame) -> float:
         """Harrell's concordance index on ``df`` (e.g. held-out customers): the probability
         that, of two comparable subjects, the one with the higher hazard churns first."""
+        from lifelines.utils import concordance_index
+
         _check_surv(df, self.duration_col, self.event_col)
         h = self.partial_hazard(df)
         ok = np.isfinite(h)

@@ -13,13 +13,15 @@ failure found by pandera maps onto a :class:`crm_research.errors.Problem` with t
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from crm_research.data.model import TABLES, Column, Table
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 __all__ = [
     "CHECK_NAMES",
@@ -139,6 +141,8 @@ def pii_columns(table: str | Table) -> list[str]:
 
 
 def _range_checks(column: Column) -> list[pa.Check]:
+    import pandera.pandas as pa  # only validation needs pandera (0.3 s to import)
+
     checks = []
     if column.min_value is not None:
         checks.append(pa.Check.ge(column.min_value, name="out_of_range",
@@ -202,6 +206,8 @@ def table_schema(
         Not strict (extra columns are allowed), not ordered, no coercion: it validates frames
         already coerced to the canonical dtypes (:func:`crm_research.data.load` does that).
     """
+    import pandera.pandas as pa  # only validation needs pandera (0.3 s to import)
+
     declared = TABLES[table] if isinstance(table, str) else table
     keep = set(declared.column_names if columns is None else columns)
     hi = None if as_of is None else to_utc_instant(as_of, timezone)
@@ -264,5 +270,14 @@ def table_schema(
     )
 
 
-#: The schema of every table without a date window, in model order.
-SCHEMAS: dict[str, pa.DataFrameSchema] = {name: table_schema(name) for name in TABLES}
+def __getattr__(name: str) -> Any:
+    # SCHEMAS is built on first use: building it imports pandera, which only validation needs
+    if name == "SCHEMAS":
+        schemas = {table: table_schema(table) for table in TABLES}
+        globals()["SCHEMAS"] = schemas
+        return schemas
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+SCHEMAS: dict[str, pa.DataFrameSchema]
+"""The schema of every table without a date window, in model order (built on first use)."""

@@ -30,21 +30,41 @@ move_words, path_words, segment_words
     The codes of moves, paths and groups in a client's words.
 """
 
-from crm_research.journey.friction import FrictionScan, friction, friction_cells, friction_points
-from crm_research.journey.funnel import funnel, funnel_paths
-from crm_research.journey.paths import path_flows, top_paths
-from crm_research.journey.sessions import session_summary, sessions
-from crm_research.journey.simulate import (
-    JourneyChain,
-    path_transition_counts,
-    per_year,
-    rank_levers,
-    simulate,
-)
-from crm_research.journey.stages import load_stage_map, map_stages, stage_counts, stages
-from crm_research.journey.timing import reach_curve, summarise_time_to, time_to, time_to_paths
-from crm_research.journey.transitions import END, START, transitions
-from crm_research.journey.words import move_words, path_words, segment_words
+from crm_research import _lazy
+
+_EXPORTS = {
+    "FrictionScan": "crm_research.journey.friction:FrictionScan",
+    "friction": "crm_research.journey.friction:friction",
+    "friction_cells": "crm_research.journey.friction:friction_cells",
+    "friction_points": "crm_research.journey.friction:friction_points",
+    "funnel": "crm_research.journey.funnel:funnel",
+    "funnel_paths": "crm_research.journey.funnel:funnel_paths",
+    "path_flows": "crm_research.journey.paths:path_flows",
+    "top_paths": "crm_research.journey.paths:top_paths",
+    "session_summary": "crm_research.journey.sessions:session_summary",
+    "sessions": "crm_research.journey.sessions:sessions",
+    "JourneyChain": "crm_research.journey.simulate:JourneyChain",
+    "path_transition_counts": "crm_research.journey.simulate:path_transition_counts",
+    "per_year": "crm_research.journey.simulate:per_year",
+    "rank_levers": "crm_research.journey.simulate:rank_levers",
+    "simulate": "crm_research.journey.simulate:simulate",
+    "load_stage_map": "crm_research.journey.stages:load_stage_map",
+    "map_stages": "crm_research.journey.stages:map_stages",
+    "stage_counts": "crm_research.journey.stages:stage_counts",
+    "stages": "crm_research.journey.stages:stages",
+    "reach_curve": "crm_research.journey.timing:reach_curve",
+    "summarise_time_to": "crm_research.journey.timing:summarise_time_to",
+    "time_to": "crm_research.journey.timing:time_to",
+    "time_to_paths": "crm_research.journey.timing:time_to_paths",
+    "END": "crm_research.journey.transitions:END",
+    "START": "crm_research.journey.transitions:START",
+    "transitions": "crm_research.journey.transitions:transitions",
+    "move_words": "crm_research.journey.words:move_words",
+    "path_words": "crm_research.journey.words:path_words",
+    "segment_words": "crm_research.journey.words:segment_words",
+}
+"""Public name -> where it comes from; each module is imported on first use of one of its names
+(:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
 
 __all__ = [
     "sessions", "session_summary",
@@ -57,3 +77,5 @@ __all__ = [
     "simulate", "JourneyChain", "path_transition_counts", "rank_levers", "per_year",
     "move_words", "path_words", "segment_words",
 ]
+
+__getattr__, __dir__ = _lazy.install(__name__, _EXPORTS)

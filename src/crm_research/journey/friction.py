@@ -26,7 +26,6 @@ from __future__ import annotations
 import ibis
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from crm_research.engine import collect, engine_function, on_duckdb
 from crm_research.errors import ParameterError
@@ -194,6 +193,8 @@ def _test_many(x1, n1, x0, n0, fisher_below: float):
         Arrays of the cells' z statistics, one-sided p-values and test names (``"z"`` or
         ``"fisher"``).
     """
+    from scipy import stats
+
     x1, n1, x0, n0 = (np.asarray(a, dtype=float) for a in (x1, n1, x0, n0))
     p1, p0 = x1 / n1, x0 / n0
     pool = (x1 + x0) / (n1 + n0)

@@ -56,7 +56,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
 from crm_research.errors import CRMError, ParameterError
 
@@ -113,6 +112,8 @@ def drop_statistic(xw, nw, xo, no) -> np.ndarray:
         :math:`\\sqrt{2\\Lambda}` where the window's rate is below the outside rate, else 0
         (dimensionless, on the scale of a z). NaN where ``nw`` or ``no`` is 0.
     """
+    from scipy import special
+
     xw, nw, xo, no = (np.asarray(a, dtype=float) for a in (xw, nw, xo, no))
     with np.errstate(divide="ignore", invalid="ignore"):
         pw, po = xw / nw, xo / no
@@ -125,7 +126,9 @@ def drop_statistic(xw, nw, xo, no) -> np.ndarray:
     return np.where((nw > 0) & (no > 0), out, np.nan)
 
 
-_MEDIAN_CHI2_1 = float(stats.chi2.median(1))
+_MEDIAN_CHI2_1 = 0.454936423119572
+"""Median of a chi-square with one degree of freedom: ``float(scipy.stats.chi2.median(1))`` written out
+(scipy.stats costs 0.4 s to import; tests/test_imports.py checks the value)."""
 
 
 def dispersion(x: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -432,6 +435,8 @@ class FrictionScan:
 
 def _describe(hist: pd.DataFrame, key, s: float, p_adj: float, first, last, length: int, step) -> dict:
     """One incident's row: its window's numbers pooled and compared with the rest of the series."""
+    from scipy import stats
+
     per = hist["period"]
     inside = (per >= first) & (per <= last)
     during, base, before = hist[inside], hist[~inside], hist[per < first]

@@ -10,21 +10,35 @@ Modules: ``definitions`` (metric registry), ``intervals`` (Wilson, t, Poisson, N
 ``snapshots``, ``breakdowns``.
 """
 
-from crm_research.kpi import present
-from crm_research.kpi.breakdowns import DIMENSIONS, breakdowns, flag_small
-from crm_research.kpi.cohorts import cohort_matrix, cohort_retention
-from crm_research.kpi.definitions import (
-    ADVOCATE_RULES,
-    METRICS,
-    Metric,
-    check_metric_names,
-    metric_names,
-)
-from crm_research.kpi.goals import example_goals_path, load_goals, scorecard, select_goals
-from crm_research.kpi.measure import baseline, latest, not_measured_note, partial_latest, unmeasured
-from crm_research.kpi.snapshots import compare as compare_snapshots
-from crm_research.kpi.snapshots import load as load_snapshot
-from crm_research.kpi.snapshots import record as record_snapshot
+from crm_research import _lazy
+
+_EXPORTS = {
+    "present": "crm_research.kpi.present",
+    "DIMENSIONS": "crm_research.kpi.breakdowns:DIMENSIONS",
+    "breakdowns": "crm_research.kpi.breakdowns:breakdowns",
+    "flag_small": "crm_research.kpi.breakdowns:flag_small",
+    "cohort_matrix": "crm_research.kpi.cohorts:cohort_matrix",
+    "cohort_retention": "crm_research.kpi.cohorts:cohort_retention",
+    "ADVOCATE_RULES": "crm_research.kpi.definitions:ADVOCATE_RULES",
+    "METRICS": "crm_research.kpi.definitions:METRICS",
+    "Metric": "crm_research.kpi.definitions:Metric",
+    "check_metric_names": "crm_research.kpi.definitions:check_metric_names",
+    "metric_names": "crm_research.kpi.definitions:metric_names",
+    "example_goals_path": "crm_research.kpi.goals:example_goals_path",
+    "load_goals": "crm_research.kpi.goals:load_goals",
+    "scorecard": "crm_research.kpi.goals:scorecard",
+    "select_goals": "crm_research.kpi.goals:select_goals",
+    "baseline": "crm_research.kpi.measure:baseline",
+    "latest": "crm_research.kpi.measure:latest",
+    "not_measured_note": "crm_research.kpi.measure:not_measured_note",
+    "partial_latest": "crm_research.kpi.measure:partial_latest",
+    "unmeasured": "crm_research.kpi.measure:unmeasured",
+    "compare_snapshots": "crm_research.kpi.snapshots:compare",
+    "load_snapshot": "crm_research.kpi.snapshots:load",
+    "record_snapshot": "crm_research.kpi.snapshots:record",
+}
+"""Public name -> where it comes from; each module is imported on first use of one of its names
+(:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
 
 __all__ = [
     "baseline",
@@ -51,3 +65,5 @@ __all__ = [
     "flag_small",
     "DIMENSIONS",
 ]
+
+__getattr__, __dir__ = _lazy.install(__name__, _EXPORTS)

@@ -7,13 +7,14 @@ the interval is undefined (no observations; fewer than two for a mean).
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["wilson", "t_mean", "t_mean_from_sums", "poisson_rate", "nps_interval", "z_value"]
 
 
 def z_value(conf: float) -> float:
     """Two-sided standard normal quantile of the confidence level ``conf`` (0.95 → 1.96)."""
+    from scipy import stats
+
     if not 0 < conf < 1:
         from crm_research.errors import ParameterError
 
@@ -69,6 +70,8 @@ def t_mean_from_sums(n, s, ss, conf: float = 0.95, scale: float = 1.0):
     mean, low, high : ndarray
         Mean (NaN when n == 0) and interval (NaN when n < 2), in ``unit / scale``.
     """
+    from scipy import stats
+
     mean, se, df = [], [], []
     for ni, si, ssi in zip(n, s, ss, strict=True):
         ni = int(ni)
@@ -112,6 +115,8 @@ def poisson_rate(k, exposure, conf: float = 0.95):
     rate, low, high : ndarray
         In events per unit of exposure.
     """
+    from scipy import stats
+
     k = np.asarray(k, dtype=float)
     e = np.asarray(exposure, dtype=float)
     a = 1 - conf

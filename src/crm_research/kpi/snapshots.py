@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from crm_research import __version__
 from crm_research.errors import CRMError
@@ -177,6 +176,8 @@ def compare(a, b, *, conf: float = 0.95) -> pd.DataFrame:
     CRMError
         The snapshots have different periods (``attrs["period"]``).
     """
+    from scipy import stats
+
     z_value(conf)
     ta, tb = _as_table(a), _as_table(b)
     check_same_period(ta, tb)

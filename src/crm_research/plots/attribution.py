@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -23,6 +22,8 @@ def _names(values, label: Callable[[str], str] | None) -> list[str]:
 
 
 def _ax(ax, figsize=(8, 4.5)):
+    import matplotlib.pyplot as plt
+
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
@@ -46,6 +47,8 @@ def plot_model_comparison(comparison: pd.DataFrame, *, metric: str = "conversion
     model_labels : mapping, optional
         Model name → legend entry (models not in it keep their name).
     """
+    import matplotlib.pyplot as plt
+
     models = list(dict.fromkeys(comparison["model"]))
     channels = sorted(comparison["channel"].unique())
     ax = _ax(ax, figsize=(max(8, 1.4 * len(channels) + 2), 4.8))
@@ -72,6 +75,8 @@ def plot_model_comparison(comparison: pd.DataFrame, *, metric: str = "conversion
 
 def plot_removal_effects(credits: pd.DataFrame, *, label: Callable[[str], str] | None = None, ax=None):
     """Horizontal bars of the Markov removal effects (share of conversions lost without the channel)."""
+    import matplotlib.pyplot as plt
+
     d = credits.sort_values("removal_effect")
     ax = _ax(ax, figsize=(7, 0.45 * len(d) + 1.5))
     y = np.arange(len(d))
@@ -119,6 +124,8 @@ def plot_ad_performance(performance: pd.DataFrame, *, metric: str = "roas", labe
     flagged ``low_spend`` (``ad_performance(..., min_spend=...)``) get no bar, only the words
     "too little spend to judge": a ROAS on a tiny cost is not a return to compare.
     """
+    import matplotlib.pyplot as plt
+
     label_col = label_col or ("campaign_id" if "campaign_id" in performance else "channel")
     d = performance.copy()
     unjudged = (d["low_spend"].fillna(False).astype(bool) if metric == "roas" and "low_spend" in d
@@ -164,6 +171,8 @@ def plot_ab_test(summary: pd.DataFrame, *, label: Callable[[str], str] | None = 
 
     ``label`` names the arms; ``p_values=False`` leaves the p-values out of the tick labels.
     """
+    import matplotlib.pyplot as plt
+
     ax = _ax(ax, figsize=(6, 0.6 * len(summary) + 1.5))
     y = np.arange(len(summary))[::-1]
     err = np.clip(np.vstack([summary["rate"] - summary["rate_low"], summary["rate_high"] - summary["rate"]]), 0, None)

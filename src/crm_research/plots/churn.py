@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 __all__ = [
     "plot_survival_curves",
@@ -22,6 +25,8 @@ __all__ = [
 
 
 def _ax(ax):
+    import matplotlib.pyplot as plt
+
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     return ax
@@ -148,6 +153,8 @@ def plot_p_alive_matrix(model, T: float, ax=None, *, max_frequency: int = 20, n_
 
     ``T`` and the recency axis are in the model's time unit.
     """
+    import matplotlib.pyplot as plt
+
     ax = _ax(ax)
     rec = np.linspace(0, T, n_recency)
     freq = np.arange(0, max_frequency + 1)

@@ -6,11 +6,8 @@ Every function draws the output table of a :mod:`crm_research.journey` function,
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.patches import PathPatch, Rectangle
-from matplotlib.path import Path as MPath
 
 __all__ = ["plot_funnel", "plot_stage_counts", "plot_transitions", "plot_sankey", "plot_reach_curve",
            "plot_top_paths", "plot_friction"]
@@ -27,6 +24,8 @@ def _namer(names):
 
 
 def _ax(ax, figsize=(8, 4.5)):
+    import matplotlib.pyplot as plt
+
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
@@ -156,6 +155,10 @@ def plot_sankey(flows: pd.DataFrame, *, max_nodes: int = 6, ax=None, names=None,
     merged into ``other``. ``names`` gives the nodes' readable names (callable code → text,
     ``other`` included); ``step_label`` names the columns (``"event"`` → "event 1", ...).
     """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import PathPatch, Rectangle
+    from matplotlib.path import Path as MPath
+
     ax = _ax(ax, figsize=(11, 5.5))
     name = _namer(names)
     f = flows.copy()

@@ -7,7 +7,6 @@ Every function draws the output table of a :mod:`crm_research.kpi` function, tak
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -21,6 +20,8 @@ _STATUS_COLOURS = {"met": "#2a9d8f", "on-track": "#8ab17d", "at-risk": "#e76f51"
 
 
 def _ax(ax, figsize=(8, 4.5)):
+    import matplotlib.pyplot as plt
+
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
@@ -95,6 +96,8 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, *, value: str = "rate", max_age: 
     cohort_format : str
         ``strftime`` pattern of the cohort labels ("%b %Y" for months).
     """
+    import matplotlib.pyplot as plt
+
     from crm_research.kpi.cohorts import cohort_matrix
 
     m = cohort_matrix(cohorts, value)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -26,6 +25,8 @@ def _name(label: Callable[[str], str] | None, c) -> str:
 
 
 def _ax(ax, figsize=(8, 4.5)):
+    import matplotlib.pyplot as plt
+
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
@@ -52,6 +53,8 @@ def plot_mmm_decomposition(contributions: pd.DataFrame, channels: list[str], *,
     unit : str
         Outcome name for the y axis (e.g. "new customers per week").
     """
+    import matplotlib.pyplot as plt
+
     d = contributions.sort_values("week", kind="stable")
     base_cols = [c for c in d.columns if c not in ("week", "actual", "fitted", *channels)]
     base = d[base_cols].sum(axis=1).to_numpy(dtype=float)
@@ -115,6 +118,8 @@ def plot_response_curves(curves: pd.DataFrame, *, label: Callable[[str], str] | 
     (1 = the channel's average weekly spend, the dot), the range as a band
     (``MarketingMixModel.response_curves()``). On a common relative axis channels that spend
     €50 and €5,000 a week can be read side by side: a curve still steep at 1 can take more."""
+    import matplotlib.pyplot as plt
+
     ax = _ax(ax, figsize=(8, 4.6))
     cmap = plt.get_cmap("tab10")
     for i, (c, d) in enumerate(curves.groupby("channel", sort=True)):

@@ -5,7 +5,6 @@ Every function takes ``ax=None`` (a new figure is made when None) and returns th
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -22,6 +21,8 @@ __all__ = [
 
 
 def _ax(ax, figsize=(7, 4.5)):
+    import matplotlib.pyplot as plt
+
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
@@ -59,6 +60,8 @@ def rfm_heatmap(grid: pd.DataFrame, value: str = "customers", n_bins: int = 5, a
     scale : float
         The cells show ``value / scale`` (1000: thousands).
     """
+    import matplotlib.pyplot as plt
+
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
     ax = _ax(ax, (6, 5))
@@ -89,6 +92,8 @@ def segment_bars(summary: pd.DataFrame, label_col: str = "segment", ax=None):
         :func:`crm_research.segments.rfm_summary` (or any table with ``label_col``,
         ``customer_share`` and optionally ``revenue_share``; without it, customers only).
     """
+    import matplotlib.pyplot as plt
+
     ax = _ax(ax, (7, 0.45 * len(summary) + 1.5))
     money = "revenue_share" in summary.columns
     s = summary.sort_values("revenue_share" if money else "customer_share", ascending=True, kind="stable")
@@ -219,6 +224,8 @@ def affinity_heatmap(rules: pd.DataFrame, metric: str = "lift", ax=None, *, name
     names : dict, optional
         Item → readable name for the tick labels (e.g. category labels); default the items.
     """
+    import matplotlib.pyplot as plt
+
     items = sorted(set(rules["antecedent"]) | set(rules["consequent"]))
     ax = _ax(ax, (0.6 * len(items) + 3, 0.5 * len(items) + 2))
     mat = rules.pivot(index="antecedent", columns="consequent", values=metric).reindex(index=items, columns=items)

@@ -45,19 +45,27 @@ and :mod:`~crm_research.run.retention` (``crm-research prune``: run folders olde
 retention). The manifest's ``record_of_processing`` says what personal data the run read, for
 what purpose and legal basis, the consent rule and counts of its outreach lists, its outputs,
 retention and erasures (see :func:`crm_research.privacy.processing_record`).
+:mod:`~crm_research.run.snapshot` keeps the data the run checked, without personal columns and
+outside the run folder, so that every notebook reads it instead of loading it again.
 """
 
-from crm_research.run.compare import compare_runs, compare_table
-from crm_research.run.execute import RunInterrupted, run_notebooks
-from crm_research.run.lifecycle import run_state
-from crm_research.run.params import (
-    Param,
-    check_as_of,
-    coerce,
-    notebook_parameters,
-    plan_parameters,
-    resolve_notebooks,
-)
+from crm_research import _lazy
+
+_EXPORTS = {
+    "compare_runs": "crm_research.run.compare:compare_runs",
+    "compare_table": "crm_research.run.compare:compare_table",
+    "RunInterrupted": "crm_research.run.execute:RunInterrupted",
+    "run_notebooks": "crm_research.run.execute:run_notebooks",
+    "run_state": "crm_research.run.lifecycle:run_state",
+    "Param": "crm_research.run.params:Param",
+    "check_as_of": "crm_research.run.params:check_as_of",
+    "coerce": "crm_research.run.params:coerce",
+    "notebook_parameters": "crm_research.run.params:notebook_parameters",
+    "plan_parameters": "crm_research.run.params:plan_parameters",
+    "resolve_notebooks": "crm_research.run.params:resolve_notebooks",
+}
+"""Public name -> where it comes from; each module is imported on first use of one of its names
+(:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
 
 __all__ = [
     "Param",
@@ -72,3 +80,5 @@ __all__ = [
     "compare_runs",
     "compare_table",
 ]
+
+__getattr__, __dir__ = _lazy.install(__name__, _EXPORTS)

@@ -15,30 +15,40 @@
   :func:`cross_sell_value` (with :func:`yearly_spend`, :func:`category_spend`).
 """
 
-from crm_research.segments.affinity import (
-    affinities,
-    next_best_offers,
-    product_tiers,
-    suggestion_list,
-    upsell_offers,
-)
-from crm_research.segments.clusters import (
-    ARCHETYPE_ACTIONS,
-    ARCHETYPES,
-    MIN_PER_CLUSTER,
-    CustomerClusters,
-    max_clusters,
-)
-from crm_research.segments.features import customer_features, feature_label, features_from_data
-from crm_research.segments.levels import LEVELS, customer_levels, level_summary
-from crm_research.segments.personas import persona_name, persona_table
-from crm_research.segments.rfm import RFMRules, rfm, rfm_grid, rfm_rules, rfm_summary, rule_ranges
-from crm_research.segments.value import (
-    category_spend,
-    cross_sell_value,
-    winback_value,
-    yearly_spend,
-)
+from crm_research import _lazy
+
+_EXPORTS = {
+    "affinities": "crm_research.segments.affinity:affinities",
+    "next_best_offers": "crm_research.segments.affinity:next_best_offers",
+    "product_tiers": "crm_research.segments.affinity:product_tiers",
+    "suggestion_list": "crm_research.segments.affinity:suggestion_list",
+    "upsell_offers": "crm_research.segments.affinity:upsell_offers",
+    "ARCHETYPE_ACTIONS": "crm_research.segments.clusters:ARCHETYPE_ACTIONS",
+    "ARCHETYPES": "crm_research.segments.clusters:ARCHETYPES",
+    "MIN_PER_CLUSTER": "crm_research.segments.clusters:MIN_PER_CLUSTER",
+    "CustomerClusters": "crm_research.segments.clusters:CustomerClusters",
+    "max_clusters": "crm_research.segments.clusters:max_clusters",
+    "customer_features": "crm_research.segments.features:customer_features",
+    "feature_label": "crm_research.segments.features:feature_label",
+    "features_from_data": "crm_research.segments.features:features_from_data",
+    "LEVELS": "crm_research.segments.levels:LEVELS",
+    "customer_levels": "crm_research.segments.levels:customer_levels",
+    "level_summary": "crm_research.segments.levels:level_summary",
+    "persona_name": "crm_research.segments.personas:persona_name",
+    "persona_table": "crm_research.segments.personas:persona_table",
+    "RFMRules": "crm_research.segments.rfm:RFMRules",
+    "rfm": "crm_research.segments.rfm:rfm",
+    "rfm_grid": "crm_research.segments.rfm:rfm_grid",
+    "rfm_rules": "crm_research.segments.rfm:rfm_rules",
+    "rfm_summary": "crm_research.segments.rfm:rfm_summary",
+    "rule_ranges": "crm_research.segments.rfm:rule_ranges",
+    "category_spend": "crm_research.segments.value:category_spend",
+    "cross_sell_value": "crm_research.segments.value:cross_sell_value",
+    "winback_value": "crm_research.segments.value:winback_value",
+    "yearly_spend": "crm_research.segments.value:yearly_spend",
+}
+"""Public name -> where it comes from; each module is imported on first use of one of its names
+(:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
 
 __all__ = [
     "rfm", "rfm_rules", "RFMRules", "rfm_summary", "rfm_grid", "rule_ranges",
@@ -49,3 +59,5 @@ __all__ = [
     "affinities", "next_best_offers", "product_tiers", "upsell_offers", "suggestion_list",
     "yearly_spend", "winback_value", "category_spend", "cross_sell_value",
 ]
+
+__getattr__, __dir__ = _lazy.install(__name__, _EXPORTS)

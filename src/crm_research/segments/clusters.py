@@ -32,10 +32,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, silhouette_score
-from threadpoolctl import threadpool_limits
 
 from crm_research.errors import CRMError, ParameterError
 
@@ -195,10 +191,15 @@ class CustomerClusters:
         features : DataFrame
             Output of :func:`~crm_research.segments.features.customer_features`.
         """
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(limits=self.n_threads):
             return self._fit(features)
 
     def _fit(self, features: pd.DataFrame) -> CustomerClusters:
+        from sklearn.cluster import KMeans
+        from sklearn.metrics import silhouette_score
+
         lo, hi = self.k_range
         if self.k is None and not (2 <= lo <= hi):
             raise ParameterError(f"k_range must be (lo, hi) with 2 <= lo <= hi, got {self.k_range}")
@@ -270,6 +271,9 @@ class CustomerClusters:
         return self
 
     def _bootstrap(self, z: np.ndarray, ref: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+        from sklearn.cluster import KMeans
+        from sklearn.metrics import adjusted_rand_score
+
         rows = []
         n = len(z)
         for b in range(self.n_bootstrap):
@@ -279,6 +283,8 @@ class CustomerClusters:
         return pd.DataFrame(rows, columns=["replicate", "ari"])
 
     def _name_clusters(self, prof_z: pd.DataFrame) -> dict[int, str]:
+        from scipy.optimize import linear_sum_assignment
+
         top = _tier_top(prof_z.columns)
         # an archetype none of whose features was measured (e.g. bargain without amounts or codes) names nothing
         names = [n for n in ARCHETYPES
@@ -311,6 +317,8 @@ class CustomerClusters:
         DataFrame
             ``customer_id``, ``cluster``, ``label`` in the given row order.
         """
+        from threadpoolctl import threadpool_limits
+
         self._check_fitted()
         _check_features(features)
         with threadpool_limits(limits=self.n_threads):
