@@ -348,13 +348,17 @@ def _schema_problems(t: Staged, mapping: Mapping, company_start: pd.Timestamp | 
             # them) and the schema only holds the columns the frame has.
 
 
-def _foreign_key_problems(tables: dict[str, Staged], problems: list[Problem]) -> None:
+def _foreign_key_problems(tables: dict[str, Staged], problems: list[Problem],
+                          checked: set[str] = frozenset()) -> None:
+    """Orphan keys; a pair of tables both ``checked`` in the database is skipped."""
     for name in TABLE_ORDER:
         child = tables.get(name)
         if child is None:
             continue
         for fk in TABLES[name].foreign_keys:
             parent = tables.get(fk.ref_table)
+            if name in checked and fk.ref_table in checked:
+                continue
             if (fk.column not in child.frame.columns or parent is None or parent.derived
                     or fk.ref_column not in parent.frame.columns or parent.frame.empty):
                 # the missing table or column is reported already; a derived table is no
@@ -380,6 +384,33 @@ def _foreign_key_problems(tables: dict[str, Staged], problems: list[Problem]) ->
 # ---------------------------------------------------------------------------------------
 # load
 # ---------------------------------------------------------------------------------------
+
+
+def _engine_checks(relations: dict[str, Any], mapping: Mapping, as_of: pd.Timestamp | None,
+                   company_start: pd.Timestamp | None, source: str) -> set[str]:
+    """Run the checks in the database before any row is fetched; return the tables checked.
+
+    Raises the loader's :class:`DataValidationError` when they find problems and every table
+    could be checked there (no row is fetched). When a table falls back to pandas (see
+    :func:`crm_research.data.engine_checks.canonical_tables`), the checks it shares with
+    others run after the fetch: with problems found, every table is checked in pandas after
+    the fetch, so the error lists every problem as for a folder; without, only the
+    tables that fell back (and the foreign keys that touch them). No orders kept: the
+    pandas path words the empty table.
+    """
+    from crm_research.data.engine_checks import canonical_tables, engine_problems
+
+    tables, fallback, derived = canonical_tables(relations, mapping, as_of=as_of)
+    counts: dict[str, int] = {}
+    found = engine_problems(tables, company_start=company_start, timezone=mapping.timezone,
+                            derived=derived, counts=counts)
+    if counts.get("orders", 1) == 0:
+        return set()
+    if found:
+        if fallback:
+            return set()
+        raise DataValidationError(found, source)
+    return set(tables) - derived
 
 
 def journey_order(events: pd.DataFrame) -> pd.DataFrame:
@@ -496,10 +527,17 @@ def load(
     notes: list[str] = []
     derived: dict[str, str] = {}
     left_out: dict[str, int] = {}
+    start = company_start if company_start is not None else resolved.company_start
+    start = None if start is None else to_utc_instant(start, resolved.timezone)
+    checked: set[str] = set()
     if database is not None:
         source = database.url
         bound = None if as_of is None else to_utc_instant(as_of, resolved.timezone)
-        raws, left_out = read_database(database, resolved, bound)
+
+        def check(relations: dict[str, Any]) -> None:
+            checked.update(_engine_checks(relations, resolved, bound, start, source))
+
+        raws, left_out = read_database(database, resolved, bound, check=check)
     elif isinstance(path_or_frames, dict):
         source = "frames"
         raws = read_frames(path_or_frames, resolved, problems)
@@ -519,9 +557,6 @@ def load(
                         f"got {type(path_or_frames).__name__}")
     drop_empty(raws, problems, notes)
 
-    start = company_start if company_start is not None else resolved.company_start
-    start = None if start is None else to_utc_instant(start, resolved.timezone)
-
     tables = {name: _convert(raw, resolved, problems, notes) for name, raw in raws.items()}
     orders_from_events(tables, resolved, problems, derived)
     derive_customers(tables, derived)
@@ -539,9 +574,10 @@ def load(
             else:
                 notes.append(f"{name}: no rows before as_of; treated as absent.")
             del tables[name]
-        elif not (t.derived and name == "customers"):  # derived from orders: checked there
+        elif not (t.derived and name == "customers") and name not in checked:
+            # derived customers: checked in the orders; `checked`: in the database already
             _schema_problems(t, resolved, start, problems)
-    _foreign_key_problems(tables, problems)
+    _foreign_key_problems(tables, problems, checked)
 
     if problems:
         problems.sort(key=lambda p: TABLE_ORDER.index(p.table))

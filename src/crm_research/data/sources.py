@@ -23,15 +23,19 @@ opened ``read_only``. Nothing is created in the client's database; everything af
 happens in this process.
 
 What runs in the database (through Ibis): the column selection (only the columns the mapping
-and the model use are read) and, where it cannot change what the loader derives, the ``as_of``
-row filter with the count of the rows it leaves out. Conversion and every validation check run
-on the fetched frames, as for files (see :func:`read_database`).
+and the model use are read), the data model's value, key and foreign-key checks on the
+canonical tables built there (:mod:`crm_research.data.engine_checks`; a failing check raises
+before any row is fetched) and, where it cannot change what the loader derives, the ``as_of``
+row filter with the count of the rows it leaves out. Conversion runs on the fetched frames,
+as for files, and so do the checks of the tables the engine cannot build (see
+:func:`read_database` and :func:`crm_research.data.engine_checks.canonical_tables`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -508,8 +512,9 @@ def _fetch(con, src: DatabaseSource, expr, name: str, mapping: Mapping) -> pd.Da
     return table.to_pandas()
 
 
-def read_database(src: DatabaseSource, mapping: Mapping,
-                  as_of: pd.Timestamp | None) -> tuple[dict[str, Raw], dict[str, int]]:
+def read_database(src: DatabaseSource, mapping: Mapping, as_of: pd.Timestamp | None,
+                  check: Callable[[dict[str, Any]], Any] | None = None,
+                  ) -> tuple[dict[str, Raw], dict[str, int]]:
     """Read the model's tables from a database source, read-only.
 
     For each model table: the relation the mapping names (``tables.<name>.table``, default the
@@ -526,6 +531,14 @@ def read_database(src: DatabaseSource, mapping: Mapping,
     mapping : Mapping
     as_of : pandas.Timestamp or None
         UTC instant (exclusive).
+    check : callable, optional
+        Called once every relation is open and before any row is fetched, with a dict of
+        model table name to its Ibis relation restricted to the columns read (None when it
+        has none of them); :func:`crm_research.data.load` runs the engine checks
+        (:mod:`crm_research.data.engine_checks`) there and raises when they fail, so no row
+        is fetched. A failed query of an
+        :class:`~crm_research.data.engine_checks.EngineQueryError` becomes the same one-line
+        error as a failed read.
 
     Returns
     -------
@@ -543,6 +556,7 @@ def read_database(src: DatabaseSource, mapping: Mapping,
     timeout = src.statement_timeout if src.statement_timeout is not None else mapping.statement_timeout
     raws: dict[str, Raw] = {}
     left_out: dict[str, int] = {}
+    opened: dict[str, tuple[Any, str, list[str]]] = {}
     try:
         for name, table in TABLES.items():
             tm = mapping.table(name)
@@ -564,7 +578,17 @@ def read_database(src: DatabaseSource, mapping: Mapping,
                         f"table ({what}): name the right one with `tables: {{{name}: {{table: <name>}}}}` "
                         "in the mapping (or ?schema= in the URL)")
                 continue
-            columns = _client_columns(name, list(expr.columns), mapping)
+            opened[name] = (expr, relation, _client_columns(name, list(expr.columns), mapping))
+        if check is not None:
+            from crm_research.data.engine_checks import EngineQueryError
+
+            try:
+                check({name: expr.select(*columns) if columns else None
+                       for name, (expr, _, columns) in opened.items()})
+            except EngineQueryError as exc:
+                raise _query_error(src, exc.table, opened[exc.table][1] if exc.table in opened else exc.table,
+                                   exc.cause, timeout) from None
+        for name, (expr, relation, columns) in opened.items():
             try:
                 pushed = _as_of_filter(name, expr, columns, mapping, as_of) if columns else None
                 if pushed is not None:
@@ -582,4 +606,3 @@ def read_database(src: DatabaseSource, mapping: Mapping,
     finally:
         _close(con)
     return raws, left_out
-
