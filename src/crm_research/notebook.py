@@ -213,6 +213,16 @@ def _load(folder: Path | str, as_of: Any = None):
     return data.load(folder, mapping=mapping_file(folder), as_of=as_of)
 
 
+def _run_snapshot(folder: Path | str, mapping: Path | None, as_of: Any):
+    """The runner's snapshot of this data (without personal columns) and its fingerprint, when the
+    runner gave one (``$CRM_RESEARCH_SNAPSHOT``) and it matches folder, files, mapping and as_of;
+    else None (see :mod:`crm_research.run.snapshot`)."""
+    from crm_research.run import snapshot
+
+    root = os.environ.get(snapshot.ENV_SNAPSHOT)
+    return snapshot.read(folder, mapping, as_of, root) if root else None
+
+
 CURRENCY_NOTE = ("The currency is not set, so amounts are shown as plain numbers: add `currency` to the "
                  "engagement's report settings (report.yaml)")
 
@@ -483,6 +493,11 @@ class RunContext:
                   keep_pii: bool = False, extra_tables: dict | None = None, **params: Any):
         """Load the data, record its folder and fingerprint, and decide which sections can run.
 
+        Under the runner, the data it loaded and validated before the kernels started is read
+        from its snapshot (:mod:`crm_research.run.snapshot`: the same tables without personal
+        columns, the same fingerprint) when it matches the folder, its files, the mapping and
+        ``as_of``; a notebook run by hand (JupyterLab) loads and validates the data itself.
+
         Parameters
         ----------
         data_dir : path-like, optional
@@ -507,11 +522,16 @@ class RunContext:
         from crm_research import needs
 
         folder = resolve_data_dir(data_dir)
-        crm = _load(folder, as_of)
+        mapping = mapping_file(folder)
+        kept = None if keep_pii else _run_snapshot(folder, mapping, as_of)
+        if kept is not None:  # the runner's copy of this very data, loaded and validated once
+            crm, fingerprint = kept
+        else:
+            crm = _load(folder, as_of)
+            fingerprint = crm.fingerprint()
         self.settings = report_settings.load(folder, os.environ.get(ENV_SETTINGS) or None)
         self.settings = self.settings.with_labels("campaigns", _campaign_names(crm))
-        mapping = mapping_file(folder)
-        self._meta["data"] = {"folder": str(folder), "fingerprint": crm.fingerprint(),
+        self._meta["data"] = {"folder": str(folder), "fingerprint": fingerprint,
                               "mapping": mapping.name if mapping else None}
         self._meta["data_notes"] = data_notes(crm) + (
             [] if self.settings.currency.known else

@@ -2,7 +2,9 @@
 
 Before the run folder is made: the parameters are checked, ``--out`` is checked (a folder, not a
 file, not the filesystem root), the engagement's key is found (or created) and the data is
-loaded and validated (:mod:`~crm_research.run.precheck`). While it runs: SIGINT and SIGTERM
+loaded and validated (:mod:`~crm_research.run.precheck`) once: the notebooks read that copy, kept
+without personal columns outside the run folder and removed when the run ends
+(:mod:`~crm_research.run.snapshot`). While it runs: SIGINT and SIGTERM
 stop it cleanly and the manifest's heartbeat tells a live run from a dead one
 (:mod:`~crm_research.run.lifecycle`). Every file the runner writes is written atomically.
 """
@@ -33,7 +35,7 @@ from crm_research import paths, privacy, report
 from crm_research import settings as report_settings
 from crm_research.errors import CRMError, NotebookFailed, ParameterError
 from crm_research.notebook import AUDIENCES, ENV_AUDIENCE, ENV_SETTINGS
-from crm_research.run import lifecycle, precheck
+from crm_research.run import lifecycle, precheck, snapshot
 from crm_research.run.params import notebook_parameters, plan_parameters, resolve_notebooks
 
 __all__ = ["run_notebooks", "RunInterrupted", "KERNEL", "INCOMPLETE"]
@@ -329,7 +331,19 @@ def run_notebooks(
     parent = _check_out_parent(Path(out_dir) if out_dir else paths.reports_dir(root))
     key_info = privacy.key_record(key)
     _resolve_data_dirs(plan, root, progress)
-    checked = precheck.check_data(plan, parent, progress)
+    snapshot.remove_stale()  # left by a runner that was killed
+    snap = snapshot.create()  # outside the run folder; removed however the run ends
+    try:
+        checked = precheck.check_data(plan, parent, progress, snapshot_root=snap)
+        return _checked_run(paths_, plan, parent, root, key_info, checked, pdf, progress, jobs, fail_fast,
+                            audience, settings_file, snap)
+    finally:
+        snapshot.remove(snap)
+
+
+def _checked_run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dict, checked: dict,
+                 pdf: bool, progress: Callable[[str], None], jobs: int | None, fail_fast: bool, audience: str,
+                 settings_file: Path | None, snap: Path) -> Path:
     from crm_research.data.sources import is_database_url
 
     # a database holds no report.yaml beside its tables (give --settings); a URL is no folder path
@@ -339,7 +353,7 @@ def run_notebooks(
         settings_file = Path(settings_file).expanduser().resolve()
     look = report_settings.load(data_dirs[0] if data_dirs else None, settings_file)
     view = {"audience": audience, "settings": look.to_dict(),
-            "settings_file": None if settings_file is None else str(settings_file)}
+            "settings_file": None if settings_file is None else str(settings_file), "snapshot": str(snap)}
     _check_kernel()
 
     stopper = lifecycle.Stopper()
@@ -356,7 +370,7 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
         "run": run_dir.name, "status": "running", "started": started, "ended": None,
         "pid": os.getpid(), "host": lifecycle.host_name(), "heartbeat": _now(),
         "project_root": str(root), "git": _git_commit(root), "versions": _versions(),
-        "data": ({k: v for k, v in next(iter(checked.values())).items() if k != "columns"}
+        "data": ({k: v for k, v in next(iter(checked.values())).items() if k not in ("columns", "snapshot")}
                  if len(checked) == 1 else None),
         "pseudonym_key": key_info,
         "audience": view["audience"], "report_settings": view["settings"],
@@ -376,6 +390,7 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
     failed = threading.Event()
     reports: dict[str, Path] = {}
     kernels = lifecycle.Kernels({privacy.ENV_KEY_NAME: key_info["name"], ENV_AUDIENCE: view["audience"],
+                                 snapshot.ENV_SNAPSHOT: view["snapshot"],
                                  **({ENV_SETTINGS: view["settings_file"]} if view["settings_file"] else {})})
     manager_class = kernels.manager_class()
 

@@ -134,7 +134,8 @@ def _write_problems(exc: DataValidationError, out_dir: Path, folder: Path, mappi
     return path
 
 
-def check_data(plan: dict[str, dict], out_dir: Path, progress=None) -> dict[tuple[str, Any], dict]:
+def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
+               snapshot_root: Path | None = None) -> dict[tuple[str, Any], dict]:
     """Load and validate each (data folder, ``as_of``) of a run, before any kernel starts.
 
     Parameters
@@ -146,12 +147,17 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None) -> dict[tupl
         Folder of the run folders, where a problem list is written.
     progress : callable, optional
         Receives one line per data folder checked.
+    snapshot_root : Path, optional
+        The run's snapshot folder (:func:`crm_research.run.snapshot.create`): each data folder
+        checked is kept there, without personal columns, for the notebooks to read instead of
+        loading it again (a database source is not kept). Default: nothing kept.
 
     Returns
     -------
     dict
         ``{(folder, as_of): {"folder", "mapping", "as_of", "fingerprint", "columns"}}``; ``columns``
-        lists per table the columns read (for the run's record of processing).
+        lists per table the columns read (for the run's record of processing). With
+        ``snapshot_root``, a kept folder's entry also has ``"snapshot"`` (its subfolder).
 
     Raises
     ------
@@ -190,4 +196,20 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None) -> dict[tupl
                      "as_of": as_of, "fingerprint": crm.fingerprint(),
                      "columns": {name: [str(c) for c in frame.columns] for name, frame in crm.tables().items()
                                  if frame is not None}}
+        if snapshot_root is not None:
+            kept = _keep(crm, folder, mapping, as_of, snapshot_root)
+            if kept is not None:
+                seen[key]["snapshot"] = kept
     return seen
+
+
+def _keep(crm, folder, mapping, as_of, root: Path) -> Path | None:
+    """Write the run's snapshot of one checked data folder; None when it is not a folder or the
+    temporary folder cannot take it (the notebooks then load the data themselves)."""
+    from crm_research.run import snapshot
+
+    try:
+        key = snapshot.source_key(folder, mapping, as_of)
+        return None if key is None else snapshot.write(crm, key, root)
+    except OSError:
+        return None
