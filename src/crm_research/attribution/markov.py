@@ -47,6 +47,9 @@ __all__ = ["MarkovAttribution"]
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 _DENSE_MAX = 400
 _DIRECT_BINS = 1 << 24
+_ORDER_1_KEYS = True
+"""Order 1 builds its int32 transition keys directly (:meth:`MarkovAttribution._prepare_order_1`);
+False takes the general route of orders 2-3 (the tests check both give the same bits)."""
 
 
 class MarkovAttribution(AttributionModel):
@@ -98,6 +101,8 @@ class MarkovAttribution(AttributionModel):
         k = int(self.order)
         lengths = data.lengths
         offsets = data.offsets
+        if k == 1 and (C + 1) ** 2 < 2**31 and _ORDER_1_KEYS:
+            return self._prepare_order_1(data)
         tok = data.tokens.astype(np.int64)
         B = C + 1
         if k == 1:
@@ -145,7 +150,34 @@ class MarkovAttribution(AttributionModel):
             "data": data, "C": C, "m1": m1, "codes": codes, "digits": digits, "B": B,
             "key_of": key_of, "n_keys": n_keys, "pair_from": pair_from, "pair_to": pair_to,
             "lengths": lengths, "ne": ne, "last_state": to[last_idx] if len(tok) else np.zeros(0, np.int64),
-            "contains": contains,
+            "contains": contains, "weigh": [],
+        }
+
+    def _prepare_order_1(self, data: PathData) -> dict:
+        """:meth:`_prepare` for order 1: states are the channels, keys ``from * (C + 1) + to`` (int32)."""
+        C = len(data.channels)
+        m1 = C + 1
+        tok = data.tokens
+        offsets = data.offsets
+        lengths = data.lengths
+        ne = lengths > 0
+        first_idx = offsets[:-1][ne]
+        last_idx = offsets[1:][ne] - 1
+        key = np.empty(len(tok), dtype=np.int32)  # (from state) * m1 + (to state); channel c is state c + 1
+        if len(tok):
+            np.multiply(tok[:-1], m1, out=key[1:])
+            key[1:] += m1 + 1  # from the previous touch's state, plus 1 for the to-state
+            key[0] = 1
+            key += tok
+            key[first_idx] = tok[first_idx] + 1  # a journey's first touch comes from (start)
+        n_keys = m1 * m1
+        pair_from, pair_to = np.divmod(np.arange(n_keys, dtype=np.int64), m1)
+        codes = np.arange(1, C + 1, dtype=np.int64)
+        return {
+            "data": data, "C": C, "m1": m1, "codes": codes, "digits": codes[:, None], "B": m1,
+            "key_of": key, "n_keys": n_keys, "pair_from": pair_from, "pair_to": pair_to,
+            "lengths": lengths, "ne": ne, "last_state": tok[last_idx].astype(np.int64) + 1,
+            "contains": np.eye(C, m1, 1, dtype=bool), "weigh": [],
         }
 
     # --- attribution for given journey counts -----------------------------------------------------
@@ -154,7 +186,7 @@ class MarkovAttribution(AttributionModel):
         C, m1 = prep["C"], prep["m1"]
         ne = prep["ne"]
         w = conv + null
-        counts = np.bincount(prep["key_of"], weights=np.repeat(w, prep["lengths"]), minlength=prep["n_keys"])
+        counts = _transition_counts(prep, w)
         nz = counts > 0
         pf, pt, cnt = prep["pair_from"][nz], prep["pair_to"][nz], counts[nz]
         last = prep["last_state"]
@@ -212,6 +244,43 @@ class MarkovAttribution(AttributionModel):
             labels.append(SEP.join(chans))
         assert len(labels) == prep["m1"] and k >= 1
         return labels
+
+
+def _transition_counts(prep: dict, w: np.ndarray) -> np.ndarray:
+    """Transition counts, every touch weighted by its journey's count ``w`` (a sparse product).
+
+    The (keys x journeys) 0/1 matrix is built on the first call and kept in ``prep`` for the
+    bootstrap replicates (15 ms per replicate on 10.5M touches).
+    """
+    weigh = prep["weigh"]
+    if not weigh:
+        weigh.append(_weigher(prep["key_of"], prep["data"].offsets, prep["n_keys"]))
+    return weigh[0] @ w
+
+
+def _weigher(key_of: np.ndarray, offsets: np.ndarray, n_keys: int) -> sparse.csc_matrix:
+    """The (keys x journeys) 0/1 matrix whose product with journey counts gives the transition counts.
+
+    The transpose of the journeys' CSR matrix (no copy); a product sums the touches in order,
+    like ``np.bincount(key_of, weights=np.repeat(w, lengths))``, bit for bit.
+    """
+    n_rows = len(offsets) - 1
+    idx_dtype = np.int32 if max(n_keys, len(key_of)) < 2**31 else np.int64
+    rows = sparse.csr_matrix((_ones(len(key_of)), key_of.astype(idx_dtype, copy=False),
+                              offsets.astype(idx_dtype, copy=False)), shape=(n_rows, n_keys), copy=False)
+    return rows.T
+
+
+_ONES = np.ones(0)
+
+
+def _ones(n: int) -> np.ndarray:
+    """A read-only array of ``n`` ones (float64), a view of one kept buffer (allocated once per size)."""
+    global _ONES
+    if len(_ONES) < n:
+        _ONES = np.ones(max(n, 2 * len(_ONES)))
+        _ONES.flags.writeable = False
+    return _ONES[:n]
 
 
 def _solve_start(A, R: np.ndarray, keep: np.ndarray) -> tuple[float, float]:

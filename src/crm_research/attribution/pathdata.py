@@ -260,16 +260,162 @@ def split_paths(values: pd.Series, *, sep: str = SEP, table_name: str = "paths",
             rows = values.index[lo + np.flatnonzero(np.asarray(arr.is_null()))][:5].tolist()
             raise CRMError(f"table {table_name!r} column {column!r} is missing in rows {rows}; "
                            "use '' for a journey without touches")
-        sep_seen = sep_seen or bool(pc.any(pc.match_substring(arr, sep)).as_py())
+        part = _split_chunk_bytes(arr, sep)
+        if part is None:  # the general reading (and its one-line errors)
+            sep_seen = sep_seen or bool(pc.any(pc.match_substring(arr, sep)).as_py())
+            part = _sorted_part(*_split_chunk(arr, sep, values.index, lo, table_name, column))
+        else:
+            sep_seen = True
         first = arr if first is None else first
-        parts.append(_split_chunk(arr, sep, values.index, lo, table_name, column))
+        parts.append(part)
     if not sep_seen:
         _check_separator(first, sep, values.index, table_name, column)
-    names = np.unique(np.concatenate([p[0] for p in parts]).astype(str)).astype(object)
-    tokens = np.concatenate([np.searchsorted(names, p[0].astype(str)).astype(np.int32)[p[1]] for p in parts])
-    counts = np.concatenate([p[2] for p in parts])
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    if len(parts) == 1:
+        names, tokens, counts = parts[0]
+    else:
+        names = np.unique(np.concatenate([p[0] for p in parts]).astype(str)).astype(object)
+        tokens = np.concatenate([np.searchsorted(names, p[0].astype(str)).astype(np.int32)[p[1]] for p in parts])
+        counts = np.concatenate([p[2] for p in parts])
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
     return names, offsets, tokens
+
+
+def _sorted_part(names: np.ndarray, idx: np.ndarray, row_tokens: np.ndarray):
+    """Renumber a chunk's token ids in the sorted order of its channel names."""
+    names = names.astype(str)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(names), dtype=np.int32)
+    rank[order] = np.arange(len(names), dtype=np.int32)
+    return names[order].astype(object), rank[idx], row_tokens
+
+
+def _split_chunk_bytes(arr: pa.Array, sep: str, block_rows: int = 1 << 16):
+    """Split one Arrow string array on one byte of ``sep``, exactly as ``split_pattern(sep)`` would.
+
+    The fast reading (about twice as fast as ``split_pattern`` + ``dictionary_encode`` of the
+    channel names): ``b``, a byte that occurs once in ``sep`` (``">"`` of ``" > "``), is found
+    with numpy; the pieces between consecutive ``b`` (``"email >"``, ``" social >"``,
+    ``" display"``), which tile the string buffer, are dictionary-encoded by Arrow without
+    copying a byte. With ``sep = pre + b + post``, a row's first piece must end with ``pre + b``
+    and not start with ``post``, its middle pieces must start with ``post`` and end with
+    ``pre + b`` (not overlapping), its last piece must start with ``post``, and a single piece
+    must not start with ``post``: then every ``b`` lies in an occurrence of ``sep``, the
+    occurrences do not overlap, and splitting on ``sep`` gives the same channels, which are the
+    pieces without ``post`` and ``pre + b``. Anything else (an empty channel name, a ``b`` outside
+    ``sep``, a channel name starting with ``post``, a trailing separator) returns None and the
+    caller reads the chunk with :func:`_split_chunk` (and raises its errors). Rows are processed
+    in blocks of ``block_rows`` so that the work arrays stay in the processor's cache.
+
+    Returns
+    -------
+    (names, tokens, row_tokens) or None
+        Sorted channel names (object), channel id of every touch (int32, into ``names``),
+        touches per row (int64).
+    """
+    sepb = sep.encode("utf-8")
+    once = sorted({v for v in sepb if sepb.count(v) == 1})
+    n = len(arr)
+    bufs = arr.buffers()
+    if not once or n == 0 or arr.null_count or bufs[2] is None:
+        return None
+    offs = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=4 * arr.offset)
+    if offs[-1] == offs[0]:
+        return None
+    data = np.frombuffer(bufs[2], dtype=np.uint8, count=int(offs[-1]))
+    head = data[int(offs[0]):int(offs[0]) + (1 << 20)]
+    byte = min(once, key=lambda v: (int(np.count_nonzero(head == v)), v))  # the rarest in the data
+    k = sepb.index(byte)
+    pre, post = sepb[:k + 1], sepb[k + 1:]
+    lead_code = 1 if post else 0
+    need_first, need_last, need_mid = 2, lead_code, 2 | lead_code
+    vocab: dict[str, int] = {}
+    # sep occurrences do not overlap: at most one touch per len(sep) bytes, plus one per row (pages
+    # of the array that are never written are never allocated)
+    tokens = np.empty((int(offs[-1]) - int(offs[0])) // len(sepb) + n + 1, dtype=np.int32)
+    row_tokens = np.empty(n, dtype=np.int64)
+    t0 = n_cut = 0
+    for r0 in range(0, n, block_rows):
+        r1 = min(n, r0 + block_rows)
+        ro = offs[r0:r1 + 1]
+        b0, b1 = int(ro[0]), int(ro[-1])
+        cut = np.flatnonzero(data[b0:b1] == byte)
+        cut += b0 + 1  # a piece starts after each `byte`
+        m = r1 - r0
+        starts = np.searchsorted(cut, ro, side="right")
+        starts += np.arange(m + 1)  # index of each row's first piece (and the end)
+        n_piece = len(cut) + m
+        n_cut += len(cut)
+        if t0 + n_piece > len(tokens):
+            return None
+        is_row = np.zeros(n_piece + 1, dtype=bool)
+        is_row[starts] = True
+        bounds = np.empty(n_piece + 1, dtype=np.int32)
+        bounds[is_row] = ro
+        bounds[~is_row] = cut
+        pieces = pa.Array.from_buffers(pa.binary(), n_piece, [None, pa.py_buffer(bounds), bufs[2]])
+        enc = pieces.dictionary_encode()
+        ind = np.asarray(enc.indices)
+        ents = enc.dictionary.to_pylist()
+        V = len(ents)
+        code = np.empty(V, dtype=np.int8)
+        gid = np.empty(V, dtype=np.int32)
+        empty_entry = -1
+        for v, ent in enumerate(ents):
+            lead = len(post) if post and ent.startswith(post) else 0
+            trail = len(pre) if ent.endswith(pre) else 0
+            code[v] = (1 if lead else 0) | (2 if trail else 0)
+            if ent == b"":
+                empty_entry, gid[v] = v, -1
+                continue
+            if len(ent) - lead - trail <= 0:
+                return None  # an empty channel name (or overlapping separators): the general reading
+            try:
+                name = ent[lead:len(ent) - trail].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            gid[v] = vocab.setdefault(name, len(vocab))
+        first, last = starts[:-1], starts[1:] - 1
+        single = first == last
+        ind_first, ind_last = ind[first], ind[last]
+        c_first, c_last = code[ind_first], code[ind_last]
+        if (np.any(np.where(single, c_first != 0, c_first != need_first))
+                or np.any(c_last[~single] != need_last)):
+            return None
+        block = tokens[t0:t0 + n_piece]
+        np.take(np.where(code == need_mid, gid, -1).astype(np.int32), ind, out=block)
+        block[first] = gid[ind_first]
+        block[last] = gid[ind_last]
+        np.subtract(starts[1:], starts[:-1], out=row_tokens[r0:r1])
+        if empty_entry >= 0:
+            empty = ind_first == empty_entry
+            if np.any(empty & ~single):
+                return None
+            row_tokens[r0:r1][empty] = 0
+            keep = np.ones(n_piece, dtype=bool)
+            keep[first[empty]] = False
+            kept = block[keep]
+            block = tokens[t0:t0 + len(kept)]
+            block[:] = kept
+        if len(block) and block.min() < 0:
+            return None  # a middle piece without post or pre + b
+        if r0 == 0:  # number the first block's names in sorted order: usually no renumbering later
+            first_names = sorted(vocab)
+            where = {name: i for i, name in enumerate(first_names)}
+            rank0 = np.array([where[name] for name in vocab], dtype=np.int32)
+            np.take(rank0, block, out=block)
+            vocab = {name: i for i, name in enumerate(first_names)}
+        t0 += len(block)
+    if n_cut == 0:
+        return None  # no separator anywhere: the general reading checks for another one
+    tokens = tokens[:t0]
+    names = np.array(list(vocab), dtype=object)
+    order = np.argsort(names.astype(str), kind="stable")
+    if not np.array_equal(order, np.arange(len(order))):
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        tokens = rank[tokens]
+    return names[order], tokens, row_tokens
 
 
 def _check_separator(arr: pa.Array, sep: str, index, table_name: str, column: str) -> None:
