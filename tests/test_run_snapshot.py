@@ -137,7 +137,9 @@ crm = run.load_data(data_dir, as_of)
 root = os.environ.get('CRM_RESEARCH_SNAPSHOT')
 pathlib.Path(probe).write_text(json.dumps({
     'root': root, 'files': sorted(str(p.relative_to(root)) for p in pathlib.Path(root).rglob('*')),
-    'loaded_again': 'crm_research.data.load' in sys.modules, 'columns': list(crm.customers.columns)}))
+    'loaded_again': 'crm_research.data.load' in sys.modules, 'columns': list(crm.customers.columns),
+    'blas_threads': [i['num_threads'] for i in __import__('threadpoolctl').threadpool_info()
+                     if i['user_api'] == 'blas']}))
 """
 
 
@@ -163,6 +165,7 @@ def test_a_run_hands_its_notebooks_the_snapshot_and_removes_it(small_company, lo
     assert not root.exists()  # removed at the end of the run
     assert not seen["loaded_again"] and "email" not in seen["columns"]
     assert sum(f.endswith(".parquet") for f in seen["files"]) == 9
+    assert seen["blas_threads"] and set(seen["blas_threads"]) == {1}  # kernels side by side: one thread each
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["data"]["fingerprint"] == loaded.fingerprint()
     assert "snapshot" not in manifest["data"] and str(root) not in (folder / "manifest.json").read_text()

@@ -272,7 +272,8 @@ def run_notebooks(
     jobs : int, optional
         Notebooks executed at the same time, each in its own kernel (default: 2, or 1 on a
         one-core machine). Results do not depend on it: every kernel computes single-threaded
-        (see :mod:`crm_research.engine`).
+        (DuckDB, see :mod:`crm_research.engine`; BLAS and OpenMP, see
+        :data:`~crm_research.run.lifecycle.SINGLE_THREADED`).
     fail_fast : bool
         After a failure no further notebook starts (those already running finish; the others
         are marked ``skipped``). Default: every notebook runs, whatever the others do.
@@ -389,7 +390,8 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
     lock = threading.Lock()  # guards the manifest (every entry) and its file
     failed = threading.Event()
     reports: dict[str, Path] = {}
-    kernels = lifecycle.Kernels({privacy.ENV_KEY_NAME: key_info["name"], ENV_AUDIENCE: view["audience"],
+    kernels = lifecycle.Kernels({**lifecycle.SINGLE_THREADED,
+                                 privacy.ENV_KEY_NAME: key_info["name"], ENV_AUDIENCE: view["audience"],
                                  snapshot.ENV_SNAPSHOT: view["snapshot"],
                                  **({ENV_SETTINGS: view["settings_file"]} if view["settings_file"] else {})})
     manager_class = kernels.manager_class()
