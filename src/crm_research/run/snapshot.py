@@ -147,8 +147,8 @@ def remove_stale(parent: str | os.PathLike | None = None) -> list[Path]:
     removed = []
     base = Path(parent) if parent is not None else Path(tempfile.gettempdir())
     try:
-        candidates = [p for p in base.glob(PREFIX + "*") if p.is_dir() and p.owner() == Path.home().owner()]
-    except (OSError, KeyError):
+        candidates = [p for p in base.glob(PREFIX + "*") if p.is_dir() and p.stat().st_uid == os.getuid()]
+    except OSError:
         return removed
     for folder in candidates:
         try:
