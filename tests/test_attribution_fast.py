@@ -54,12 +54,16 @@ def _same(a, b):
     (["ü-ñ → ↑", "↑ → ü-ñ → ü-ñ"], " → ", True),  # multi-byte separator and names
     (["a -> b", "b -> a"], " -> ", True),
     (["a,b", "b,a,a"], ",", True),
+    (["b > c", "a >", "c"], " > ", False),  # a row ending with '>' (the name 'a >')
     (["a", "b"], " > ", False),  # no separator: the general reading checks for another one
     (["a -- b"], "--", False),  # no byte occurs once in the separator
 ])
 def test_fast_split_equals_general_split(rows, sep, fast):
     got = _fast(rows, sep)
     assert (got is not None) == fast
+    if "a >" in rows:
+        names, offsets, tokens = P.split_paths(pd.Series(rows), sep=sep)
+        assert names[tokens].tolist() == ["b", "c", "a >", "c"]
     if fast:
         assert _same(got, _general(rows, sep))
         assert [list(got[0][got[1][a:b]]) for a, b in zip(np.r_[0, np.cumsum(got[2])[:-1]], np.cumsum(got[2]),
