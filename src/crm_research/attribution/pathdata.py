@@ -334,12 +334,13 @@ def _split_chunk_bytes(arr: pa.Array, sep: str, block_rows: int = 1 << 14):
         return None
     data = np.frombuffer(bufs[2], dtype=np.uint8, count=int(offs[-1]))
     head = data[int(offs[0]):int(offs[0]) + (1 << 20)]
-    byte = min(once, key=lambda v: (int(np.count_nonzero(head == v)), v))  # the rarest in the data
+    byte = once[0] if len(once) == 1 else min(once, key=lambda v: (int(np.count_nonzero(head == v)), v))  # rarest
     k = sepb.index(byte)
     pre, post = sepb[:k + 1], sepb[k + 1:]
     lead_code = 1 if post else 0
     need_first, need_last, need_mid = 2, lead_code, 2 | lead_code
     vocab: dict[str, int] = {}
+    seen: dict[bytes, tuple[int, str | None]] = {}  # piece -> (shape code, channel name)
     # sep occurrences do not overlap: at most one touch per len(sep) bytes, plus one per row (pages
     # of the array that are never written are never allocated)
     tokens = np.empty((int(offs[-1]) - int(offs[0])) // len(sepb) + n + 1, dtype=np.int32)
@@ -384,19 +385,22 @@ def _split_chunk_bytes(arr: pa.Array, sep: str, block_rows: int = 1 << 14):
         gid = np.empty(V, dtype=np.int32)
         empty_entry = -1
         for v, ent in enumerate(ents):
-            lead = len(post) if post and ent.startswith(post) else 0
-            trail = len(pre) if ent.endswith(pre) else 0
-            code[v] = (1 if lead else 0) | (2 if trail else 0)
-            if ent == b"":
+            known = seen.get(ent)
+            if known is None:
+                lead = len(post) if post and ent.startswith(post) else 0
+                trail = len(pre) if ent.endswith(pre) else 0
+                if ent and len(ent) - lead - trail <= 0:
+                    return None  # an empty channel name (or overlapping separators): the general reading
+                try:
+                    name = ent[lead:len(ent) - trail].decode("utf-8") if ent else None
+                except UnicodeDecodeError:
+                    return None
+                known = seen[ent] = ((1 if lead else 0) | (2 if trail else 0), name)
+            code[v], name = known
+            if name is None:  # b"": a journey without touches
                 empty_entry, gid[v] = v, -1
-                continue
-            if len(ent) - lead - trail <= 0:
-                return None  # an empty channel name (or overlapping separators): the general reading
-            try:
-                name = ent[lead:len(ent) - trail].decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            gid[v] = vocab.setdefault(name, len(vocab))
+            else:
+                gid[v] = vocab.setdefault(name, len(vocab))
         first, last = starts[:-1], starts[1:] - 1
         single = first == last
         ind_first, ind_last = ind[first], ind[last]
