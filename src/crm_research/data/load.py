@@ -22,11 +22,10 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 
 from crm_research.data.coerce import coerce_column
 from crm_research.data.crmdata import CRMData
@@ -38,6 +37,9 @@ from crm_research.data.schemas import table_schema, to_utc_instant
 from crm_research.data.sources import DataSourceError, is_database_url, parse_source, read_database
 from crm_research.data.staging import Raw, Staged, examples, plural, row_ids, sample, show
 from crm_research.errors import DataValidationError, Problem
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 __all__ = ["DataSourceError", "NA_TEXT", "journey_order", "load"]
 
@@ -303,6 +305,8 @@ def _row_problem(t: Staged, check: pa.Check, positions: np.ndarray) -> Problem:
 
 def _schema_problems(t: Staged, mapping: Mapping, company_start: pd.Timestamp | None,
                      problems: list[Problem]) -> None:
+    import pandera.pandas as pa  # only the pandas checks need pandera (0.3 s to import)
+
     schema = table_schema(t.name, company_start=company_start, timezone=mapping.timezone,
                           columns=t.present, check_dtypes=False)
     try:
@@ -478,7 +482,10 @@ def load(
         Or a database URL, ``postgresql://user@host:port/db?schema=crm`` or
         ``duckdb:///path/file.duckdb``, read read-only (see :mod:`crm_research.data.sources`:
         the mapping names each table or view; the password comes from ``PGPASSWORD`` or
-        ``~/.pgpass``, never from the URL; rows come sorted by their values).
+        ``~/.pgpass``, never from the URL; rows come sorted by their values). The value, key
+        and foreign-key checks run in the database first and a problem is raised before any
+        row is fetched (:mod:`crm_research.data.engine_checks`; what falls back to the checks
+        after the fetch is listed there).
         Only ``orders`` is required; a table without rows counts as absent.
     mapping : path-like, dict or Mapping, optional
         Client mapping (YAML file or dict): files and how to read them, column renames,
@@ -510,7 +517,8 @@ def load(
     ------
     DataValidationError
         Anything in the data breaks the model; lists every problem found (table, column,
-        check, message, up to five examples with their line or row, hint).
+        check, message, up to five examples with their line or row, hint). From a database,
+        an example checked there names its row by its key (``order_id='o7': -5.0``).
     MappingError
         The mapping is malformed, names unknown tables or columns, or a file outside the
         data folder.
