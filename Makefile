@@ -28,9 +28,12 @@ $(VENV)/.dev: $(BIN)/python requirements-dev.lock pyproject.toml
 demo: $(VENV)/.runtime
 	$(BIN)/crm-research run
 
-## test: the whole test suite (unit, planted-effect recovery, CDNOW validation, notebooks)
+## test: the whole test suite (unit, planted-effect recovery, CDNOW validation, notebooks), on two
+## pytest-xdist workers (a file's tests stay on one worker; the whole-notebook runs belong to the
+## controlling process: tests/background.py). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # reference environment of the side-by-side benchmark: the tools analysts use today (lifetimes,
 # pymc-marketing, ChannelAttribution, retentioneering) beside crm-research from the lock, in a

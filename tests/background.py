@@ -7,15 +7,25 @@ test) are started in the background as soon as the first test runs (one kernel a
 ``crm-research run -j 1``), and the tests that check them wait for their result; a run a test
 waits for and not started yet runs next. They start only when the session collected a test that
 uses them (``background_runs`` fixture), so running a test file without them starts nothing.
+
+Under pytest-xdist (``make test`` runs ``-n 2``) the runs belong to the controlling process,
+not to a worker: :class:`SharedRuns` there runs them and writes each result into a folder the
+workers share, and a worker's ``background_runs`` is a :class:`RemoteRuns` that reads them. A
+worker that collected a test needing them asks for the start (a ``start`` file); one waiting
+for a run asks for it next (a ``want-<name>`` file). So each run happens once per session,
+whichever worker its tests land on.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,12 +82,15 @@ HOSTILE_CUSTOMERS = 800
 class Runs:
     """The background runs of one test session (see the module docstring)."""
 
-    def __init__(self, base: Path, small_company: Path, pdf: bool):
+    def __init__(self, base: Path, small_company: Path | Callable[[], Path], pdf: bool,
+                 on_done: Callable[[Result], None] | None = None):
         from crm_research import synthetic
         from hostile import build as hostile
 
         self.base = base
+        self._on_done = on_done
         cdnow = partial_data.CDNOW.is_dir()
+        company = small_company if callable(small_company) else (lambda: small_company)
 
         def clean_company() -> Path:
             clean = base / "hostile-clean"
@@ -97,8 +110,8 @@ class Runs:
             Job("twin", hostile_pair(True), pdf=pdf),
             Job("cdnow", lambda o: (partial_data.cdnow_orders_only(o), "1998-07-01")) if cdnow else None,
             Job("cdnow_sample", _cdnow_sample, ("05",)) if cdnow else None,
-            Job("event_log", lambda o: (partial_data.event_log_only(small_company, o), "2026-01-01")),
-            Job("tiny", lambda o: (partial_data.first_customers(small_company, 10, o), "2026-01-01")),
+            Job("event_log", lambda o: (partial_data.event_log_only(company(), o), "2026-01-01")),
+            Job("tiny", lambda o: (partial_data.first_customers(company(), 10, o), "2026-01-01")),
             Job("paths_only", _paths_only),
             # the ordinary company the hostile one is made from, for the layout test's PDFs
             Job("plain", lambda o: (clean_company(), "2026-01-01"), pdf=pdf),
@@ -128,6 +141,8 @@ class Runs:
             except Exception as exc:  # noqa: BLE001 - reported to the test that waits for it
                 job.result = Result(job.name, -1, None, f"{type(exc).__name__}: {exc}")
             job.done.set()
+            if self._on_done is not None:
+                self._on_done(job.result)
 
     def _run(self, job: Job) -> Result:
         folder, as_of = job.build(self.base / job.name / "data")
@@ -140,13 +155,18 @@ class Runs:
         runs = sorted(out.glob("run-*")) if out.is_dir() else []
         return Result(job.name, self._proc.returncode, runs[-1] if runs else None, output)
 
-    def get(self, name: str) -> Result:
-        """Wait for run ``name`` and return it (the test asserts on it)."""
+    def prioritise(self, name: str) -> None:
+        """Run ``name`` next if it has not started (a test waits for it)."""
         job = self.jobs[name]
-        with self._lock:  # a test waits for it: it runs next (running one test file waits for less)
+        with self._lock:
             if job in self._queue:
                 self._queue.remove(job)
                 self._queue.insert(0, job)
+
+    def get(self, name: str) -> Result:
+        """Wait for run ``name`` and return it (the test asserts on it)."""
+        job = self.jobs[name]
+        self.prioritise(name)  # a test waits for it: it runs next (running one file waits for less)
         if not job.done.wait(WAIT_S):
             raise TimeoutError(f"background run {name} did not finish in {WAIT_S} s")
         return job.result
@@ -159,3 +179,82 @@ class Runs:
                 self._proc.wait(10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+
+
+# -- under pytest-xdist: the controller runs them, the workers read the results -------------------
+
+SHARED_ENV = "CRM_TESTS_SHARED"
+"""Folder shared by the controller and the workers of one xdist session (set by the controller)."""
+
+
+class SharedRuns:
+    """The controller's side: start the runs when a worker asks, write each result as JSON."""
+
+    def __init__(self, shared: Path, pdf: bool):
+        from crm_research import synthetic
+
+        self.shared = shared
+        self._company: Path | None = None
+        self._company_lock = threading.Lock()
+
+        def small_company() -> Path:
+            from conftest import SMALL_CUSTOMERS, SMALL_SEED
+
+            with self._company_lock:
+                if self._company is None:
+                    self._company = synthetic.write(shared / "company" / "small",
+                                                    n_customers=SMALL_CUSTOMERS, seed=SMALL_SEED)
+            return self._company
+
+        self.runs = Runs(shared / "background", small_company, pdf=pdf, on_done=self._write)
+        self._stop = threading.Event()
+        self._watch = threading.Thread(target=self._watcher, name="background-watch", daemon=True)
+
+    def _write(self, result: Result) -> None:
+        tmp = self.shared / f".{result.name}.json"
+        tmp.write_text(json.dumps({"name": result.name, "returncode": result.returncode,
+                                   "folder": None if result.folder is None else str(result.folder),
+                                   "output": result.output}))
+        tmp.replace(self.shared / f"{result.name}.json")
+
+    def _watcher(self) -> None:
+        started = False
+        while not self._stop.is_set():
+            for want in self.shared.glob("want-*"):
+                name = want.name.removeprefix("want-")
+                if name in self.runs.jobs:
+                    self.runs.prioritise(name)
+            if not started and (self.shared / "start").exists():
+                self.runs.start()
+                started = True
+            self._stop.wait(0.2)
+
+    def start(self) -> None:
+        self._watch.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.runs.stop()
+
+
+class RemoteRuns:
+    """A worker's side: ask for a run and wait for the controller's result."""
+
+    def __init__(self, shared: Path):
+        self.shared = shared
+
+    def get(self, name: str) -> Result:
+        (self.shared / "start").touch()
+        (self.shared / f"want-{name}").touch()
+        done = self.shared / f"{name}.json"
+        deadline = time.monotonic() + WAIT_S
+        while not done.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"background run {name} did not finish in {WAIT_S} s")
+            time.sleep(0.2)
+        got = json.loads(done.read_text())
+        return Result(got["name"], got["returncode"], None if got["folder"] is None else Path(got["folder"]),
+                      got["output"])
+
+    def stop(self) -> None:
+        return None

@@ -68,17 +68,79 @@ def _own_config_dir(tmp_path_factory):
         os.environ["CRM_RESEARCH_CONFIG_DIR"] = before
 
 
+def _xdist_controller(config) -> bool:
+    """This process hands tests to pytest-xdist workers (``-n 2``) and runs none itself."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def pytest_configure(config):
+    """Under xdist, the controller owns the background runs (tests/background.py)."""
+    if not _xdist_controller(config):
+        return
+    import os
+    import tempfile
+
+    from background import SHARED_ENV, SharedRuns
+    from crm_research import report
+
+    shared = Path(tempfile.mkdtemp(prefix="crm-tests-"))
+    os.environ[SHARED_ENV] = str(shared)  # the workers start after this and inherit it
+    os.environ["CRM_RESEARCH_CONFIG_DIR"] = str(shared / "config")  # the runs' keys stay here
+    config._crm_shared_runs = SharedRuns(shared, pdf=report.find_chromium() is not None)
+    config._crm_shared_runs.start()
+
+
+def pytest_unconfigure(config):
+    runs = getattr(config, "_crm_shared_runs", None)
+    if runs is not None:
+        runs.stop()
+        shutil.rmtree(runs.shared, ignore_errors=True)
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Note whether a collected test waits for the background runs (see tests/background.py)."""
     config._crm_background = any("background_runs" in getattr(item, "fixturenames", ()) for item in items)
+    import os
+
+    from background import SHARED_ENV
+
+    if config._crm_background and hasattr(config, "workerinput") and os.environ.get(SHARED_ENV):
+        (Path(os.environ[SHARED_ENV]) / "start").touch()  # the controller starts them now
+
+
+SCOPES = {"test_postgres.py": "postgres", "test_engine_checks.py": "postgres"}
+"""Test files that share a worker under xdist: one PostgreSQL server (the Spark files, every
+``*_spark.py``, share one JVM); every other file is a scope of its own."""
+
+
+if importlib.util.find_spec("xdist") is not None:  # a hook pytest only knows with xdist
+
+    def pytest_xdist_make_scheduler(config, log):
+        """Under xdist, each test file runs on one worker (its module fixtures are built once),
+        the Spark files together and the PostgreSQL files together."""
+        from xdist.scheduler import LoadScopeScheduling
+
+        class FileScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                file = nodeid.split("::", 1)[0]
+                name = file.rsplit("/", 1)[-1]
+                return "spark" if name.endswith("_spark.py") else SCOPES.get(name, file)
+
+        return FileScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
 def background_runs(small_company, _own_config_dir, tmp_path_factory):
-    """The whole-notebook runs of tests/background.py, started once, early, in the background."""
-    from background import Runs
+    """The whole-notebook runs of tests/background.py, started once, early, in the background
+    (under xdist: by the controller, read by every worker)."""
+    import os
+
+    from background import SHARED_ENV, RemoteRuns, Runs
     from crm_research import report
 
+    if os.environ.get(SHARED_ENV):
+        yield RemoteRuns(Path(os.environ[SHARED_ENV]))
+        return
     pdf = report.find_chromium() is not None  # the PDFs are read with pypdfium2 (tests/layout.py)
     runs = Runs(tmp_path_factory.mktemp("background"), small_company, pdf=pdf)
     runs.start()
