@@ -13,12 +13,18 @@ threads); the 1-minute load average is printed before and after each pair, becau
 
 Pairs
 -----
-* **RFM summary** -- ``crm_research.churn.rfm_summary`` (pandas in -> pandas out, implicit
-  DuckDB connection) vs lifetimes ``summary_data_from_transaction_data`` and pymc-marketing
-  ``rfm_summary``, on CDNOW master x 1, x 10, x 100 (``bench_churn.cdnow_times``: new ids per
-  copy, dates jittered by -7..7 days), days, observation end 1998-06-30 inclusive, with
-  monetary value. Asserted: the same customers, ``frequency`` identical, ``recency`` and ``T``
-  within 1e-6 (also reported: largest ``monetary_value`` difference).
+* **RFM summary** -- ``crm_research.churn.rfm_summary`` (pandas in -> pandas out: its NumPy
+  route) vs lifetimes ``summary_data_from_transaction_data`` and pymc-marketing
+  ``rfm_summary``, on CDNOW master x 1, x 10, x 100 (``--copies``; ``bench_churn.cdnow_times``:
+  new ids per copy, dates jittered by -7..7 days), days, observation end 1998-06-30 inclusive,
+  with monetary value. Input types (``--rfm-inputs``; every tool gets the same DataFrame):
+  ``int`` = int64 ids and naive ``datetime64[ns]`` dates (the CDNOW file as read); ``model`` =
+  the data model's types, what ``data.load`` returns and the notebooks pass: ids as pandas
+  ``string`` (Python storage, the decimal text of the int ids) and ``datetime64[ns, UTC]``.
+  Asserted: the same customers, ``frequency`` identical, ``recency`` and ``T`` within 1e-6 (also
+  reported: largest ``monetary_value`` difference). ``--rfm-engine`` adds our engine route
+  (the same call's Ibis expression on the implicit single-threaded DuckDB connection,
+  ``summary._rfm_on_engine``), asserted bit-identical to ours.
 * **Markov attribution** -- ``MarkovAttribution(order=1).fit`` (exact absorbing-chain solve) vs
   ChannelAttribution ``markov_model(order=1)`` (simulation, its default convergence settings,
   ``ncore=1``, seed = round number) on 1M synthetic paths (``bench_attribution.make_paths``).
@@ -112,17 +118,34 @@ def quiet(fn):
 
 
 # -- (a) RFM summary -------------------------------------------------------------------------------
-def pair_rfm(copies: int, repeats: int, base: pd.DataFrame) -> dict:
+RFM_INPUTS = {
+    "int": "int64 ids, naive datetime64[ns]",
+    "model": "string ids, datetime64[ns, UTC]",
+}
+
+
+def rfm_input(tx: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``cdnow_times`` output in the types of ``kind`` (see ``RFM_INPUTS``)."""
+    if kind == "int":
+        return tx
+    if kind == "model":
+        return tx.assign(customer_id=tx["customer_id"].astype(str).astype(pd.StringDtype("python")),
+                         date=tx["date"].dt.tz_localize("UTC"))
+    raise ValueError(f"unknown RFM input kind {kind!r}: use one of {sorted(RFM_INPUTS)}")
+
+
+def pair_rfm(copies: int, repeats: int, base: pd.DataFrame, kind: str = "int", engine: bool = False) -> dict:
     from lifetimes.utils import summary_data_from_transaction_data
     from pymc_marketing.clv import rfm_summary as pymc_rfm
 
     from crm_research.churn import rfm_summary
+    from crm_research.churn import summary as S
 
-    tx = cdnow_times(copies, base=base)
+    tx = rfm_input(cdnow_times(copies, base=base), kind)
+    kw = dict(customer_col="customer_id", date_col="date", value_col="value",
+              observation_end=OBSERVATION_END, time_unit="D", status_col=None)
     fns = {
-        "crm-research": lambda r: rfm_summary(
-            tx, customer_col="customer_id", date_col="date", value_col="value",
-            observation_end=OBSERVATION_END, time_unit="D", status_col=None),
+        "crm-research": lambda r: rfm_summary(tx, **kw),
         "lifetimes": lambda r: summary_data_from_transaction_data(
             tx, "customer_id", "date", monetary_value_col="value",
             observation_period_end=OBSERVATION_END, freq="D"),
@@ -130,9 +153,16 @@ def pair_rfm(copies: int, repeats: int, base: pd.DataFrame) -> dict:
             tx, "customer_id", "date", monetary_value_col="value",
             observation_period_end=OBSERVATION_END, time_unit="D"),
     }
+    if engine:
+        fns["crm-research (engine route, DuckDB 1 thread)"] = lambda r: S._rfm_on_engine(tx, **kw)
     res = alternate(fns, repeats)
-    ours = res["outputs"]["crm-research"].set_index("customer_id").sort_index()
+    out = res["outputs"]["crm-research"]
+    ours = out.set_index("customer_id").sort_index()
     agree = {}
+    if engine:
+        eng = res["outputs"]["crm-research (engine route, DuckDB 1 thread)"]
+        pd.testing.assert_frame_equal(out, eng, check_exact=True)
+        agree["engine route"] = "bit-identical"
     for name in ("lifetimes", "pymc-marketing"):
         other = res["outputs"][name]
         if "customer_id" in other.columns:
@@ -149,7 +179,9 @@ def pair_rfm(copies: int, repeats: int, base: pd.DataFrame) -> dict:
         agree[name] = {"customers": len(ours), "frequency_mismatches": int((f_ours != f_other).sum()),
                        **{f"max_abs_diff_{c}": v for c, v in d.items()}}
     res["agreement"] = agree
-    res["input"] = {"transactions": len(tx), "customers": len(ours), "copies": copies}
+    res["input"] = {"transactions": len(tx), "customers": len(ours), "copies": copies, "kind": kind,
+                    "types": RFM_INPUTS[kind],
+                    "dtypes": {c: str(t) for c, t in tx.dtypes.items()}}
     del res["outputs"]
     return res
 
@@ -321,6 +353,11 @@ def main() -> None:
     ap.add_argument("--mmm-data", nargs="+", default=["synthetic", "example"], choices=["synthetic", "example"])
     ap.add_argument("--seed", type=int, default=0, help="seed of the MMM data and fits")
     ap.add_argument("--copies", type=int, nargs="+", default=[1, 10, 100])
+    ap.add_argument("--rfm-inputs", nargs="+", default=["int", "model"], choices=sorted(RFM_INPUTS),
+                    help="input types of the RFM pair: int = int64 ids, naive dates; model = the data "
+                         "model's string ids and UTC timestamps")
+    ap.add_argument("--rfm-engine", action="store_true",
+                    help="also time our engine route (DuckDB) and assert it bit-identical")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--paths", type=int, default=1_000_000)
     args = ap.parse_args()
@@ -333,12 +370,13 @@ def main() -> None:
     if "rfm" in args.only:
         base = read_cdnow()
         results["rfm"] = {}
-        for c in args.copies:
-            r = pair_rfm(c, args.repeats, base)
-            results["rfm"][c] = r
-            n = r["input"]["transactions"]
-            lines += table(f"RFM summary, CDNOW × {c} ({n:,} tx)", r)
-            print(json.dumps({"rfm": c, "agreement": r["agreement"]}), file=sys.stderr)
+        for kind in args.rfm_inputs:
+            for c in args.copies:
+                r = pair_rfm(c, args.repeats, base, kind, args.rfm_engine)
+                results["rfm"][f"{kind} x{c}"] = r
+                n = r["input"]["transactions"]
+                lines += table(f"RFM summary, CDNOW × {c} ({n:,} tx; {RFM_INPUTS[kind]})", r)
+                print(json.dumps({"rfm": c, "kind": kind, "agreement": r["agreement"]}), file=sys.stderr)
     if "markov" in args.only:
         r = pair_markov(args.paths, args.repeats)
         results["markov"] = r
@@ -372,7 +410,10 @@ def main() -> None:
         print("RFM agreement (asserted: frequency identical, recency and T within 1e-6):")
         for c, r in results["rfm"].items():
             for name, a in r["agreement"].items():
-                print(f"- × {c}, {name}: {a['customers']:,} customers, frequency mismatches "
+                if not isinstance(a, dict):
+                    print(f"- {c}, {name}: {a}")
+                    continue
+                print(f"- {c}, {name}: {a['customers']:,} customers, frequency mismatches "
                       f"{a['frequency_mismatches']}, max |Δ| recency {a['max_abs_diff_recency']:.1e}, "
                       f"T {a['max_abs_diff_T']:.1e}, monetary_value {a['max_abs_diff_monetary_value']:.1e}")
     if "markov" in results:

@@ -42,6 +42,14 @@ def _log(seed: int = 0, n: int = 6000, grouped: bool = False) -> pd.DataFrame:
     })
 
 
+_OPTIONS = ({}, {"status_col": None}, {"value_col": None}, {"time_unit": "W"})
+
+
+def _options(kind: str) -> tuple[dict, ...]:
+    """Every option for the data model's types and int64 ids, the defaults for the others."""
+    return _OPTIONS if kind in ("int64", "string (data model), UTC") else ({},)
+
+
 def _kinds(df: pd.DataFrame, rng: np.random.Generator) -> dict[str, pd.DataFrame]:
     ids = df["customer_id"]
     gaps = rng.random(len(df)) < 0.02
@@ -71,7 +79,7 @@ def _same_bits(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_numpy_route_gives_the_engine_bits(grouped):
     df = _log(seed=1, grouped=grouped)
     for kind, d in _kinds(df, np.random.default_rng(2)).items():
-        for kw in ({}, {"status_col": None}, {"value_col": None}, {"time_unit": "W"}):
+        for kw in _options(kind):
             fast = S._rfm_frame(d, "customer_id", "ordered_at", kw.get("value_col", "amount"),
                                 S._day_literal(END), S.TIME_UNITS[kw.get("time_unit", "D")],
                                 kw.get("status_col", "status"), ("completed",))
@@ -134,3 +142,22 @@ def test_cdnow_master_string_ids_match_the_engine():
     assert len(fast) == 23_570 and int((fast["frequency"] > 0).sum()) == 11_516
     assert int(fast["frequency"].sum()) == 44_021
     assert fast["customer_id"].is_monotonic_increasing
+
+
+@pytest.mark.parametrize("grouped", [False, True], ids=["shuffled", "grouped by customer"])
+def test_calibration_holdout_numpy_route_gives_the_engine_bits(grouped):
+    df = _log(seed=4, grouped=grouped)
+    cal, end = "2024-01-15", "2024-03-31"
+    for kind, d in _kinds(df, np.random.default_rng(5)).items():
+        for kw in _options(kind):
+            fast = S._calibration_frame(d, "customer_id", "ordered_at", kw.get("value_col", "amount"),
+                                        S._day_literal(cal), S._day_literal(end),
+                                        S.TIME_UNITS[kw.get("time_unit", "D")], kw.get("status_col", "status"),
+                                        ("completed",))
+            assert fast is not None, f"{kind}: the NumPy route was not taken"
+            engine = S._calibration_on_engine(d, calibration_end=cal, observation_end=end, **kw)
+            # customers who bought in both periods, in the calibration period only, and in the
+            # holdout period only (those are left out)
+            assert len(engine) > 800 and 0 < (engine["frequency_holdout"] > 0).mean() < 1
+            _same_bits(fast, engine)
+            _same_bits(S.calibration_holdout_summary(d, calibration_end=cal, observation_end=end, **kw), engine)

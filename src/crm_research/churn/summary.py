@@ -327,13 +327,18 @@ def _frame_rows(df: pd.DataFrame, customer_col: str, date_col: str, value_col: s
     return codes, uniques, days, micro
 
 
-def _per_customer(codes: np.ndarray, days: np.ndarray, micro: np.ndarray | None, n: int) -> dict:
+def _per_customer(codes: np.ndarray, days: np.ndarray, micro: np.ndarray | None, n: int,
+                  first_value: bool = True) -> dict:
     """Distinct purchase days, first and last day, value total and first-day value per customer.
 
     One sort of the 64-bit keys ``code * span + day`` gives the distinct (customer, day) pairs
     in customer then day order; values are summed per customer as int64 micro-units (exact).
-    Customers without a row get ``n_days = 0`` (their other fields are meaningless).
+    Customers without a row get ``n_days = 0`` and a total of 0 (their days are meaningless).
     """
+    zeros = np.zeros(n, dtype=np.int64)
+    if len(codes) == 0:
+        out = {"n_days": zeros, "first_day": zeros, "last_day": zeros}
+        return out if micro is None else {**out, "total": zeros, "first_value": zeros}
     lo = int(days.min())
     span = int(days.max()) - lo + 1
     if n * span >= 2**62:
@@ -345,18 +350,19 @@ def _per_customer(codes: np.ndarray, days: np.ndarray, micro: np.ndarray | None,
     pair_customer = pairs // span
     n_days = np.bincount(pair_customer, minlength=n)
     last = np.cumsum(n_days) - 1
-    first = np.maximum(last - n_days + 1, 0)
+    first = np.clip(last - n_days + 1, 0, len(pairs) - 1)
     last = np.maximum(last, 0)
     first_day = pairs[first] - pair_customer[first] * span + lo
     last_day = pairs[last] - pair_customer[last] * span + lo
     out = {"n_days": n_days, "first_day": first_day, "last_day": last_day}
     if micro is not None:
-        total = np.zeros(n, dtype=np.int64)
+        total = zeros.copy()
         np.add.at(total, codes, micro)
-        on_first = days == first_day[codes]
-        first_value = np.zeros(n, dtype=np.int64)
-        np.add.at(first_value, codes[on_first], micro[on_first])
-        out["total"], out["first_value"] = total, first_value
+        out["total"] = total
+        if first_value:
+            on_first = days == first_day[codes]
+            out["first_value"] = zeros.copy()
+            np.add.at(out["first_value"], codes[on_first], micro[on_first])
     return out
 
 
@@ -487,7 +493,81 @@ def rfm_summary(
 rfm_summary.__wrapped_engine__ = _rfm_engine
 
 
-@engine_function("transactions")
+def _calibration_args(transactions, customer_col, date_col, value_col, calibration_end, observation_end,
+                      time_unit):
+    factor = _unit_factor(time_unit)
+    if calibration_end is None or observation_end is None:
+        raise ParameterError("calibration_holdout_summary needs calibration_end and observation_end")
+    cal_day, end_day = _day_literal(calibration_end), _day_literal(observation_end)
+    if end_day <= cal_day:
+        raise ParameterError(
+            f"observation_end ({observation_end}) must be after calibration_end ({calibration_end})"
+        )
+    _check_columns(transactions, "transactions",
+                   {"customer_col": customer_col, "date_col": date_col, "value_col": value_col})
+    return factor, cal_day, end_day
+
+
+def _calibration_engine(transactions, customer_col: str = "customer_id", date_col: str = "ordered_at",
+                        value_col: str | None = "amount", calibration_end=None, observation_end=None,
+                        time_unit: str = "D", *, status_col: str | None = "status",
+                        statuses: tuple[str, ...] = ("completed",)):
+    """:func:`calibration_holdout_summary` on an Ibis table (lazy)."""
+    factor, cal_day, end_day = _calibration_args(transactions, customer_col, date_col, value_col,
+                                                 calibration_end, observation_end, time_unit)
+    with_value = value_col is not None
+    days = _purchase_days(transactions, customer_col, date_col, value_col, status_col, statuses, end_day)
+    cal = _summarise_days(days.filter(days.day <= cal_day), cal_day, factor, with_value)
+    hold = days.filter((days.day > cal_day) & (days.day <= end_day))
+    h = hold.group_by("customer_id").aggregate(
+        frequency_holdout=hold.count().cast("int64"),
+        monetary_value_holdout=(hold.value.sum().cast("float64") / hold.count().cast("float64")),
+    ).rename(hid="customer_id")
+    j = cal.left_join(h, cal.customer_id == h.hid)
+    out = {c: j[c] for c in cal.columns}
+    out["frequency_holdout"] = j.frequency_holdout.fill_null(0)
+    if with_value:
+        out["monetary_value_holdout"] = j.monetary_value_holdout.fill_null(0.0)
+    out["duration_holdout"] = ibis.literal(float(end_day - cal_day) / factor)
+    return j.select(**out).order_by("customer_id")
+
+
+_calibration_on_engine = engine_function("transactions")(_calibration_engine)
+
+
+def _calibration_frame(df: pd.DataFrame, customer_col: str, date_col: str, value_col: str | None,
+                       cal_day: int, end_day: int, factor: float, status_col: str | None,
+                       statuses: tuple[str, ...]) -> pd.DataFrame | None:
+    """:func:`calibration_holdout_summary` of a DataFrame on NumPy; None for the engine route."""
+    rows = _frame_rows(df, customer_col, date_col, value_col, status_col, statuses, end_day)
+    if rows is None:
+        return None
+    codes, uniques, days, micro = rows
+    n = len(uniques)
+    cal = days <= cal_day
+    hold = ~cal
+    try:
+        c = _per_customer(codes[cal], days[cal], None if micro is None else micro[cal], n)
+        h = _per_customer(codes[hold], days[hold], None if micro is None else micro[hold], n,
+                          first_value=False)
+    except OverflowError:
+        return None
+    seen = c["n_days"] > 0
+    if not seen.any():
+        return None
+    cols = {"customer_id": uniques[seen],
+            **_summary_columns({k: v[seen] for k, v in c.items()}, cal_day, factor)}
+    n_hold = h["n_days"][seen]
+    cols["frequency_holdout"] = n_hold.astype(np.int64)
+    if micro is not None:
+        value_hold = np.zeros(len(n_hold), dtype=np.float64)
+        np.divide(h["total"][seen].astype(np.float64) / _MICRO, n_hold.astype(np.float64), out=value_hold,
+                  where=n_hold > 0)
+        cols["monetary_value_holdout"] = value_hold
+    cols["duration_holdout"] = np.full(len(n_hold), float(end_day - cal_day) / factor)
+    return pd.DataFrame(cols)
+
+
 def calibration_holdout_summary(
     transactions,
     customer_col: str = "customer_id",
@@ -520,29 +600,15 @@ def calibration_holdout_summary(
         (currency, mean value of those days, 0 when none), ``duration_holdout`` (length of the
         holdout period, ``time_unit``). Sorted by ``customer_id``.
     """
-    factor = _unit_factor(time_unit)
-    if calibration_end is None or observation_end is None:
-        raise ParameterError("calibration_holdout_summary needs calibration_end and observation_end")
-    cal_day, end_day = _day_literal(calibration_end), _day_literal(observation_end)
-    if end_day <= cal_day:
-        raise ParameterError(
-            f"observation_end ({observation_end}) must be after calibration_end ({calibration_end})"
-        )
-    _check_columns(transactions, "transactions",
-                   {"customer_col": customer_col, "date_col": date_col, "value_col": value_col})
-    with_value = value_col is not None
-    days = _purchase_days(transactions, customer_col, date_col, value_col, status_col, statuses, end_day)
-    cal = _summarise_days(days.filter(days.day <= cal_day), cal_day, factor, with_value)
-    hold = days.filter((days.day > cal_day) & (days.day <= end_day))
-    h = hold.group_by("customer_id").aggregate(
-        frequency_holdout=hold.count().cast("int64"),
-        monetary_value_holdout=(hold.value.sum().cast("float64") / hold.count().cast("float64")),
-    ).rename(hid="customer_id")
-    j = cal.left_join(h, cal.customer_id == h.hid)
-    out = {c: j[c] for c in cal.columns}
-    out["frequency_holdout"] = j.frequency_holdout.fill_null(0)
-    if with_value:
-        out["monetary_value_holdout"] = j.monetary_value_holdout.fill_null(0.0)
-    out["duration_holdout"] = ibis.literal(float(end_day - cal_day) / factor)
-    return j.select(**out).order_by("customer_id")
+    if isinstance(transactions, pd.DataFrame):
+        factor, cal_day, end_day = _calibration_args(transactions, customer_col, date_col, value_col,
+                                                     calibration_end, observation_end, time_unit)
+        out = _calibration_frame(transactions, customer_col, date_col, value_col, cal_day, end_day, factor,
+                                 status_col, tuple(statuses))
+        if out is not None:
+            return out
+    return _calibration_on_engine(transactions, customer_col, date_col, value_col, calibration_end,
+                                  observation_end, time_unit, status_col=status_col, statuses=statuses)
 
+
+calibration_holdout_summary.__wrapped_engine__ = _calibration_engine
