@@ -27,8 +27,10 @@ What the engine cannot reproduce faithfully falls back to the pandas checks afte
 * a column whose stored type needs the pandas conversion: text holding dates or numbers
   (and ``date_format`` / ``decimal``), numbers or booleans where a date is expected, a
   floating-point or boolean id, a non-integer type in an ``int`` column, a timestamp
-  without time zone when the mapping's time zone is not UTC, a timestamp with time zone in a
-  ``date`` column (its calendar day depends on the time zone);
+  without time zone when the mapping's time zone is not UTC (the pandas rules for ambiguous
+  and skipped local times), a timestamp with time zone in a ``date`` column on a backend
+  other than DuckDB and PostgreSQL (its calendar day in the mapping's time zone is taken
+  with their ``timezone(zone, value)``);
 * a table whose columns the pandas loader reports (a missing required column, two columns
   with one name after the mapping, a rename of a column the relation lacks, a constant for
   a column the relation has), a constant of a date column, a recode of a non-text column;
@@ -122,7 +124,35 @@ def _cast(col: Column, value, timezone: str) -> tuple[Any, str | None]:
             return value, None
         if dtype.is_timestamp() and dtype.timezone is None:
             return value.date(), None
+        if dtype.is_timestamp() and _backend(value) in _LOCAL_TIME_BACKENDS:
+            return _local_time(timezone, value).date(), None
     return None, f"{col.name} is stored as {dtype}, which needs the pandas conversion"
+
+
+#: Backends whose SQL has ``timezone(zone, timestamptz)``: the local wall-clock time, naive.
+_LOCAL_TIME_BACKENDS = ("duckdb", "postgres")
+
+
+def _backend(value) -> str | None:
+    try:
+        return value._find_backend().name
+    except Exception:  # noqa: BLE001 - an unbound table: no backend to ask
+        return None
+
+
+def _local_time(zone: str, value):
+    """``timezone(zone, value)``: the wall-clock time of the instant ``value`` in ``zone``
+    (PostgreSQL's ``AT TIME ZONE``, DuckDB's ICU function), a timestamp without time zone."""
+    import ibis
+    import ibis.expr.datatypes as dt_
+
+    def local(zone, value):  # the database's own function: no Python body
+        ...
+
+    # real types, not the strings `from __future__ import annotations` would make of them
+    local.__annotations__ = {"zone": str, "value": dt_.Timestamp(timezone="UTC"),
+                             "return": dt_.Timestamp(timezone=None)}
+    return ibis.udf.scalar.builtin(name="timezone")(local)(zone, value)
 
 
 def _constant(col: Column, value: Any) -> tuple[Any, str | None]:
