@@ -23,12 +23,6 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
 HEAVY = ("scipy.stats", "scipy.optimize", "sklearn", "lifelines", "statsmodels", "pandera", "matplotlib",
          "pyspark", "nbformat", "papermill")
 
-STILL_HEAVY = {"04_attribution": {"scipy.stats", "scipy.optimize", "statsmodels"}}
-"""What a notebook's imports still load through modules this change did not touch:
-attribution/compare.py and performance.py import scipy.stats, experiments.py statsmodels (issue 17
-open part). Listed exactly, so a new heavy import there fails too."""
-
-
 def _package_imports(notebook: Path) -> str:
     cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     src = "".join(cells[1]["source"])  # the cell after the parameters
@@ -55,7 +49,7 @@ def test_every_notebook_is_checked():
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_a_notebooks_package_imports_load_no_model_library(notebook):
-    assert _loaded(_package_imports(notebook)) == STILL_HEAVY.get(notebook.stem, set())
+    assert _loaded(_package_imports(notebook)) == set()
 
 
 def test_the_runner_notebook_helpers_and_snapshot_reader_load_no_model_library():

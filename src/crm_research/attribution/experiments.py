@@ -21,14 +21,6 @@ from collections.abc import Mapping, Sequence
 import ibis
 import numpy as np
 import pandas as pd
-from scipy import stats
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import (
-    confint_proportions_2indep,
-    proportion_effectsize,
-    proportions_ztest,
-)
 
 from crm_research.attribution.performance import wilson_interval
 from crm_research.engine import engine_function, first_by
@@ -183,6 +175,9 @@ def required_sample_size(p_control: float, lift: float, *, relative: bool = Fals
     int
         Units (e.g. customers) in the control arm, rounded up.
     """
+    from statsmodels.stats.power import NormalIndPower  # imported here: statsmodels costs ~0.5 s
+    from statsmodels.stats.proportion import proportion_effectsize
+
     h = proportion_effectsize(_p2(p_control, lift, relative), p_control)
     a = _alpha_per_comparison(alpha, n_comparisons, correction)
     n = NormalIndPower().solve_power(effect_size=abs(h), alpha=a, power=power, ratio=ratio)
@@ -196,6 +191,9 @@ def test_power(p_control: float, lift: float, n_control: float, *, n_variant: fl
     if n_control <= 0:
         return float("nan")
     n_variant = n_control if n_variant is None else n_variant
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
     h = proportion_effectsize(_p2(p_control, lift, relative), p_control)
     a = _alpha_per_comparison(alpha, n_comparisons, correction)
     return float(NormalIndPower().power(effect_size=abs(h), nobs1=n_control, alpha=a, ratio=n_variant / n_control))
@@ -212,6 +210,8 @@ def minimum_detectable_lift(p_control: float, n_control: float, *, n_variant: fl
         return float("nan")
     n_variant = n_control if n_variant is None else n_variant
     a = _alpha_per_comparison(alpha, n_comparisons, correction)
+    from statsmodels.stats.power import NormalIndPower
+
     h = NormalIndPower().solve_power(nobs1=n_control, alpha=a, power=power, ratio=n_variant / n_control)
     target = 2 * np.arcsin(np.sqrt(p_control)) + float(h)
     if target >= np.pi:
@@ -287,6 +287,9 @@ class ABTest:
         arms = [self.control] + sorted(a for a in counts.index if a != self.control)
         if len(arms) < 2:
             raise CRMError("an A/B test needs at least two arms")
+        from statsmodels.stats.multitest import multipletests  # here: statsmodels costs ~0.5 s
+        from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
+
         alpha = 1 - self.conf
         n = counts["n"].reindex(arms).to_numpy(float)
         k = counts["conversions"].reindex(arms).to_numpy(float)
@@ -405,6 +408,8 @@ class ABTest:
                 w.append(f"Arm {r['arm']!r} has fewer than 5 conversions or non-conversions: the normal "
                          "approximations behind the z-test and intervals are unreliable; use an exact test.")
         if out["n"].min() > 0 and len(out) > 1:
+            from scipy import stats
+
             chi = stats.chisquare(out["n"].to_numpy(float))
             if chi.pvalue < self.srm_alpha:
                 w.append(
