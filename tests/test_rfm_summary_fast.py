@@ -62,6 +62,8 @@ def _kinds(df: pd.DataFrame, rng: np.random.Generator) -> dict[str, pd.DataFrame
             customer_id=ids.astype(str).astype("string[pyarrow]").mask(gaps)),
         "object str, not ASCII": df.assign(
             customer_id=ids.map(lambda i: ["é", "z", "Z", "ß", "a", "日本", "😀"][i % 7] + str(i // 7))),
+        "object str with None and NaN": df.assign(
+            customer_id=ids.astype(str).astype(object).mask(gaps, None).mask(rng.random(len(df)) < 0.01, np.nan)),
         "naive microseconds": df.assign(ordered_at=df["ordered_at"].dt.tz_localize(None).astype("datetime64[us]")),
         "Europe/Paris": df.assign(ordered_at=df["ordered_at"].dt.tz_convert("Europe/Paris")),
         "missing dates": df.assign(ordered_at=df["ordered_at"].mask(gaps)),
@@ -161,3 +163,21 @@ def test_calibration_holdout_numpy_route_gives_the_engine_bits(grouped):
             assert len(engine) > 800 and 0 < (engine["frequency_holdout"] > 0).mean() < 1
             _same_bits(fast, engine)
             _same_bits(S.calibration_holdout_summary(d, calibration_end=cal, observation_end=end, **kw), engine)
+
+
+def test_each_way_of_coding_ids_is_taken_and_agrees():
+    # grouped with many orders per customer: runs sorted; shuffled: Arrow hash of every row;
+    # grouped with about one order per customer (more runs than half the rows): hash of the runs
+    rng = np.random.default_rng(6)
+    df = _log(seed=6, n=6000, grouped=True)
+    few = df.assign(customer_id=np.sort(rng.integers(0, 4500, len(df))))
+    shuffled = df.sample(frac=1.0, random_state=1)
+    for d in (df, few, shuffled):
+        for ids in (d["customer_id"].astype(str).astype("string"), d["customer_id"].astype(str).astype("string[pyarrow]")):
+            _same_bits(rfm_summary(d.assign(customer_id=ids), observation_end=END),
+                       S._rfm_on_engine(d.assign(customer_id=ids), observation_end=END))
+    obj = few["customer_id"].astype(str).to_numpy(dtype=object)
+    runs = int(S._run_starts(obj).sum())
+    assert 2 * runs > len(obj) and not S._short_runs(obj)
+    assert S._short_runs(shuffled["customer_id"].astype(str).to_numpy(dtype=object))
+    assert not S._short_runs(df["customer_id"].astype(str).to_numpy(dtype=object))
