@@ -10,7 +10,10 @@ own, from each source:
 
 * ``load``: ``data.load(source, as_of=AS_OF)`` (read, convert, derive, ``as_of``, every check);
 * ``validate``: ``crm-research validate SOURCE --as-of AS_OF`` (the load, then what each notebook
-  section can do).
+  section can do); for PostgreSQL also with the checks in pandas after the fetch (``validate,
+  pandas checks``: the loader before the checks ran in the database), and both on a company
+  with one planted fault (``faulty``: views over the same tables, its first order repeated), where
+  the checks in the database fail before any row is fetched.
 
 Output: a markdown section on stdout (and in ``--out`` when given).
 """
@@ -36,6 +39,11 @@ USER, PASSWORD = "bench_reader", "bench-reader-pw"
 CHILD = r"""
 import contextlib, io, json, resource, sys, time
 what, source, as_of = sys.argv[1], sys.argv[2], sys.argv[3]
+if what.endswith("-pandas"):  # the loader before issue 19's push-down: every check after the fetch
+    import importlib
+    loader = importlib.import_module("crm_research.data.load")  # the module, not data.load the function
+    loader._engine_checks = lambda *args, **kwargs: set()
+    what = what[:-len("-pandas")]
 t0 = time.perf_counter()
 if what == "load":
     from crm_research import data
@@ -45,7 +53,7 @@ else:
     from crm_research.cli import main
     with contextlib.redirect_stdout(io.StringIO()):
         code = main(["validate", source, "--as-of", as_of])
-    assert code == 0, code
+    assert code == (2 if "faulty" in source else 0), code
     rows = None
 wall = time.perf_counter() - t0
 ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -96,9 +104,15 @@ def copy_into_postgres(server, folder: Path, database: str) -> float:
                     pacsv.write_csv(pa.Table.from_batches([batch]), buf,
                                     pacsv.WriteOptions(include_header=False))
                     out.write(buf.getvalue())
+        con.execute("CREATE SCHEMA faulty")  # the same company with its first order repeated
+        for path in _tables(folder):
+            extra = (" UNION ALL (SELECT * FROM crm.orders ORDER BY ordered_at, order_id LIMIT 1)"
+                     if path.stem == "orders" else "")
+            con.execute(f"CREATE VIEW faulty.{path.stem} AS (SELECT * FROM crm.{path.stem}){extra}")
         con.execute(f"CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'")
-        con.execute(f"GRANT USAGE ON SCHEMA crm TO {USER}")
-        con.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA crm TO {USER}")
+        for schema in ("crm", "faulty"):
+            con.execute(f"GRANT USAGE ON SCHEMA {schema} TO {USER}")
+            con.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {USER}")
         con.commit()
     with server.connect(database, autocommit=True) as con:
         con.execute("VACUUM ANALYZE")
@@ -146,12 +160,17 @@ def run(sizes: list[int], work: Path) -> tuple[list[dict], list[dict]]:
             sources = {"Parquet folder": str(folder),
                        "DuckDB file": f"duckdb://{duck}",
                        "PostgreSQL": f"postgresql://{USER}@{server.host}:{server.port}/{database}?schema=crm"}
-            for what in ("load", "validate"):
-                for label, source in sources.items():
-                    before = _load_average()
-                    m = _measure(what, source)
-                    rows.append({"n": n, "what": what, "source": label, "load": f"{before} → {_load_average()}", **m})
-                    print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            pg = sources["PostgreSQL"]
+            steps = [(what, label, source) for what in ("load", "validate") for label, source in sources.items()]
+            steps += [("validate-pandas", "PostgreSQL", pg),
+                      ("validate", "PostgreSQL, faulty", pg.replace("schema=crm", "schema=faulty")),
+                      ("validate-pandas", "PostgreSQL, faulty", pg.replace("schema=crm", "schema=faulty"))]
+            for what, label, source in steps:
+                before = _load_average()
+                m = _measure(what, source)
+                shown = what.replace("-pandas", ", pandas checks")
+                rows.append({"n": n, "what": shown, "source": label, "load": f"{before} → {_load_average()}", **m})
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     finally:
         server.stop()
     return rows, setup
