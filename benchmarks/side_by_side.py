@@ -20,7 +20,8 @@ Pairs
   with monetary value. Input types (``--rfm-inputs``; every tool gets the same DataFrame):
   ``int`` = int64 ids and naive ``datetime64[ns]`` dates (the CDNOW file as read); ``model`` =
   the data model's types, what ``data.load`` returns and the notebooks pass: ids as pandas
-  ``string`` (Python storage, the decimal text of the int ids) and ``datetime64[ns, UTC]``.
+  ``string`` (Python storage, the decimal text of the int ids) and ``datetime64[ns, UTC]``;
+  ``model-shuffled`` = the same rows in a seeded random order (not grouped by customer).
   Asserted: the same customers, ``frequency`` identical, ``recency`` and ``T`` within 1e-6 (also
   reported: largest ``monetary_value`` difference). ``--rfm-engine`` adds our engine route
   (the same call's Ibis expression on the implicit single-threaded DuckDB connection,
@@ -121,6 +122,7 @@ def quiet(fn):
 RFM_INPUTS = {
     "int": "int64 ids, naive datetime64[ns]",
     "model": "string ids, datetime64[ns, UTC]",
+    "model-shuffled": "string ids, datetime64[ns, UTC], rows shuffled",
 }
 
 
@@ -128,9 +130,12 @@ def rfm_input(tx: pd.DataFrame, kind: str) -> pd.DataFrame:
     """``cdnow_times`` output in the types of ``kind`` (see ``RFM_INPUTS``)."""
     if kind == "int":
         return tx
-    if kind == "model":
-        return tx.assign(customer_id=tx["customer_id"].astype(str).astype(pd.StringDtype("python")),
-                         date=tx["date"].dt.tz_localize("UTC"))
+    if kind in ("model", "model-shuffled"):
+        tx = tx.assign(customer_id=tx["customer_id"].astype(str).astype(pd.StringDtype("python")),
+                       date=tx["date"].dt.tz_localize("UTC"))
+        if kind == "model":
+            return tx
+        return tx.iloc[np.random.default_rng(0).permutation(len(tx))].reset_index(drop=True)
     raise ValueError(f"unknown RFM input kind {kind!r}: use one of {sorted(RFM_INPUTS)}")
 
 
