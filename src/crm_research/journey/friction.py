@@ -120,6 +120,7 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             "customer_col": people, **{f"segments[{i}]": s for i, s in enumerate(segs)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
+    prepared = C.for_engine(prepared)
     return _friction_cells(prepared, steps, path_col, segs, period, people, us, wins,
                            int(round(window_quantile * 10_000)), end, time_col, event_col, rc)
 

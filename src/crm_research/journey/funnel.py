@@ -93,6 +93,7 @@ def funnel_paths(events, steps, *, path_col: str = "customer_id", mode: str = "c
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             **{f"by[{i}]": b for i, b in enumerate(by)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
+    prepared = C.for_engine(prepared)
     return _funnel_paths(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc)
 
 
@@ -259,6 +260,7 @@ def funnel(events, steps, *, path_col: str = "customer_id", mode: str = "closed"
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             **{f"by[{i}]": b for i, b in enumerate(by)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
+    prepared = C.for_engine(prepared)
     return _funnel(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc, z)
 
 
