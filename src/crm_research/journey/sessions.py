@@ -104,7 +104,7 @@ def _session_keys_numpy(customers: pd.Series, times: pd.Series, us: int):
     ordinal = np.cumsum(new) - 1
     index = ordinal - ordinal[first][np.cumsum(first) - 1] + 1
     starts = np.flatnonzero(new)
-    labels = np.array([f"{a}:{b}" for a, b in zip(uniques[c[starts]], index[starts].tolist())], dtype=object)
+    labels = np.array([f"{a}:{b}" for a, b in zip(uniques[c[starts]], index[starts].tolist(), strict=True)], dtype=object)
     back = np.empty(n, dtype=np.int64)
     back[order] = np.arange(n, dtype=np.int64)
     return labels[ordinal[back]], index[back].astype(np.int64)
