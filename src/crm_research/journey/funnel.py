@@ -143,12 +143,12 @@ def _closed_levels(mk, entry: ir.Table, steps: list[str], window_us: int | None,
     level = entry.filter(entry._jk0.notnull())
     levels = [level]
     for j in range(2, len(steps) + 1):
-        # the candidates of step j only: a scan of the source filtered to that event (pushed into
-        # the reader), not a share of one stored view of every funnel event with every column
-        # (at 50M events that shared view was materialised and spilled)
-        b = mk(events_in=[steps[j - 1]], extra=())
+        # the candidates of step j from one view of the funnel events without the ``by``
+        # columns (shared by every level; with them, friction's view of 50M events was stored
+        # whole and spilled)
+        b = mk(events_in=steps, extra=())
         names = C.order_names(b)
-        cand = b.select(C.P, C.T, *names)
+        cand = b.filter(b[C.E] == steps[j - 1]).select(C.P, C.T, *names)
         prev = level.select(C.P, *keys, _jp0="_jk0", _jp1="_jk1", _jstart="_jstart")
         jn = cand.join(prev, C.P)
         cond = C.lexi_greater([jn[n] for n in names], [jn._jp0, jn._jp1])
