@@ -24,7 +24,9 @@ Run on demand:  python benchmarks/bench_scale.py [--data /work/scale-data] [--on
    (``ru_maxrss``: Python, DuckDB and the pandas result), and ``os.getloadavg()`` before the
    step. The DuckDB connection is ``engine.connect(threads=2, memory_limit=..., temp_directory=...)``.
    Results are collected to pandas as a notebook would, except ``sessions`` (one row per event:
-   reduced to a checksum on the engine).
+   reduced to a checksum on the engine). The three 1M-event journey steps also run from a
+   pandas DataFrame (``journey_1m`` read into memory before the clock starts; pandas in, pandas
+   out on the implicit single-threaded connection, as in the notebooks).
 3. The same step code over ``sample_1pct/`` on local Spark (``engine.connect("pyspark")``,
    ``local[2]``, 2 GB driver) and on DuckDB: time per step and whether the two results are equal
    (exactly, after casting Spark's dtypes to DuckDB's; otherwise the largest difference).
@@ -342,6 +344,17 @@ def step_table() -> dict:
 JOURNEY_1M = ("journey.transitions", "journey.funnel (sessions)", "journey.sessions (30 min)")
 
 
+def frame_step(name: str, events):
+    """The 1M-event journey steps on a pandas DataFrame (implicit single-threaded connection)."""
+    from crm_research import journey as J
+
+    if name == "journey.transitions":
+        return J.transitions(events)
+    if name == "journey.funnel (sessions)":
+        return J.funnel(events, STEPS_FUNNEL, path_col="session_id")
+    return J.sessions(events, "30min")
+
+
 def open_tables(con, folder: Path, names) -> dict:
     return {n: con.read_parquet(str(folder / f"{n}.parquet"), table_name=f"{n}_{abs(hash(str(folder))) % 10**6}")
             for n in names}
@@ -371,10 +384,16 @@ def child_duckdb(args) -> None:
     step_table()  # import the analysis modules (sklearn, scipy, ...) before the clock starts
     walls, cpus, loads = [], [], []
     out = None
+    frame = None
+    if args.frame:  # events as a DataFrame in input order (loaded before the clock starts)
+        import pandas as pd
+
+        frame = pd.read_parquet(folder / "events.parquet").sort_values("row_no", kind="stable")
+        frame = frame.drop(columns="row_no").reset_index(drop=True)
     for _ in range(args.repeat):
         loads.append(os.getloadavg()[0])
         t0, c0 = time.perf_counter(), time.process_time()
-        out = run_step(con, folder, args.child)
+        out = run_step(con, folder, args.child) if frame is None else frame_step(args.child, frame)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
     i = min(range(len(walls)), key=walls.__getitem__)
@@ -474,6 +493,7 @@ def main() -> None:
     ap.add_argument("--folder", default=None)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--save", default=None)
+    ap.add_argument("--frame", action="store_true", help="child: the 1M journey step from a DataFrame")
     ap.add_argument("--steps", nargs="*", default=None)
     args = ap.parse_args()
     if args.spark_child:
@@ -501,9 +521,12 @@ def main() -> None:
     if not args.skip_duckdb:
         jobs = [(n, scale, 1) for n in names]
         jobs += [(n + " @1M events", j1m, args.repeat_1m) for n in names if n in JOURNEY_1M]
+        jobs += [(n + " @1M events, DataFrame", j1m, args.repeat_1m) for n in names if n in JOURNEY_1M]
         for label, folder, rep in jobs:
-            name = label.replace(" @1M events", "")
-            r, err = _call(["--child", name, "--folder", str(folder), "--repeat", str(rep), *common], args.timeout)
+            name = label.replace(" @1M events, DataFrame", "").replace(" @1M events", "")
+            frame = ["--frame"] if label.endswith("DataFrame") else []
+            r, err = _call(["--child", name, "--folder", str(folder), "--repeat", str(rep), *frame, *common],
+                           args.timeout)
             rec = r[-1] if r else {"step": name, "error": err}
             rec["label"] = label
             rec["rows_in"] = sum(rows["journey_1m" if folder == j1m else "scale"].get(t, 0) for t in steps[name][0])

@@ -81,3 +81,29 @@ def test_sessions_errors(log):
         sessions(log, 30)
     with pytest.raises(CRMError, match="timestamps"):
         sessions(log.assign(occurred_at=log["occurred_at"].astype(str)))
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "s"])
+def test_pandas_keys_equal_the_engine_keys(unit):
+    # the numpy route of pandas input against the engine's window on a log full of ties, exact
+    # timeouts and unsorted rows (times on a 10-minute grid: many gaps of exactly 30 minutes)
+    import numpy as np
+
+    from crm_research.journey import _common as C
+    from crm_research.journey.sessions import _session_keys, _session_keys_numpy
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    df = pd.DataFrame({
+        "customer_id": rng.choice([f"C{i:03d}" for i in range(60)], n).astype(object),
+        "occurred_at": (pd.Timestamp("2024-01-01", tz="UTC")
+                        + pd.to_timedelta(rng.integers(0, 400, n) * 600, unit="s")).astype(f"datetime64[{unit}, UTC]"),
+    })
+    slim, _ = C.prepare(df, "events", {"customer_col": "customer_id", "time_col": "occurred_at"}, None)
+    ids, idx = _session_keys_numpy(slim["customer_id"], slim["occurred_at"], 30 * 60 * 1_000_000)
+    engine = _session_keys(slim, 30 * 60 * 1_000_000, "customer_id", "occurred_at", "session_id",
+                           "session_index")
+    assert list(ids) == list(engine["session_id"]) and list(idx) == list(engine["session_index"])
+    assert 100 < len(set(ids)) < n  # sessions of several events and many sessions
+    # ids that are not text go through the engine
+    assert _session_keys_numpy(pd.Series([1, 2]), slim["occurred_at"][:2], 1) is None

@@ -27,7 +27,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from crm_research.engine import collect, engine_function, on_duckdb
+from crm_research.engine import collect, engine_function, materialize, on_duckdb
 from crm_research.errors import ParameterError
 from crm_research.journey import _common as C
 from crm_research.journey.friction_scan import ALL, FrictionScan
@@ -119,6 +119,7 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             "customer_col": people, **{f"segments[{i}]": s for i, s in enumerate(segs)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
+    prepared = C.for_engine(prepared)
     return _friction_cells(prepared, steps, path_col, segs, period, people, us, wins,
                            int(round(window_quantile * 10_000)), end, time_col, event_col, rc)
 
@@ -131,28 +132,28 @@ def _friction_cells(events, steps, path_col, segs, period, people, us, wins, q_b
     per = per_path(events, steps, path_col=path_col, mode="closed", window_us=us, by=extra,
                    period=None, time_col=time_col, event_col=event_col, row_col=row_col)
     person = per[people] if people != path_col else per[C.P]
-    per = per.mutate(_jperson=person)
+    k = len(steps)
+    # one row per path with only what the cells read, stored once (DuckDB): every step's cells
+    # read it, and as one plan the per-path joins were recomputed for each step
+    per = materialize(per.select(
+        *segs, _jperson=person,
+        **{f"_ju{j}": C.micros(per[f"_jt{j}"], duck) for j in range(1, k + 1)},
+        **({} if duck else {f"_jt{j}": per[f"_jt{j}"] for j in range(1, k)})))
     if end is None:
-        end_us = C.micros(events[time_col], duck).max().as_scalar()
+        # the data's end, once (a scalar subquery would scan the log again for every step)
+        last = collect(events.aggregate(_jend=C.micros(events[time_col], duck).max()))["_jend"].iloc[0]
+        end_us = ibis.literal(None if pd.isna(last) else int(last), type="int64")
     else:
         end_us = ibis.literal(int(end.value // 1000), type="int64")
     parts = []
-    for j in range(2, len(steps) + 1):
-        at = per.filter(per[f"_jt{j - 1}"].notnull())
-        at = at.mutate(_jfu=C.micros(at[f"_jt{j - 1}"], duck), _jtu=C.micros(at[f"_jt{j}"], duck))
+    for j in range(2, k + 1):
+        at = per.filter(per[f"_ju{j - 1}"].notnull())
+        at = at.mutate(_jfu=at[f"_ju{j - 1}"], _jtu=at[f"_ju{j}"])
         if wins[j] is None:
-            # nearest-rank quantile of the time to convert among the converted: the k-th smallest,
-            # k = ceil(q * m), computed in integers (q in basis points) so every engine agrees
-            d = at.filter(at._jtu.notnull())
-            d = d.select(_jd=d._jtu - d._jfu)
-            d = d.mutate(_jrk=ibis.row_number().over(ibis.window(order_by=d._jd)),
-                         _jm=d._jd.count().over(ibis.window()))
-            k = (d._jm * q_bp + 9_999) // 10_000
-            win = d.filter(d._jrk + 1 == k)._jd.max().as_scalar()
-            at = at.mutate(_jwin=win.fill_null(0).cast("int64"))
+            at = at.mutate(_jwin=_nearest_rank(at, q_bp))
         else:
             at = at.mutate(_jwin=ibis.literal(wins[j], type="int64"))
-        at = at.mutate(_jperiod=C.period_start(at[f"_jt{j - 1}"], period),
+        at = at.mutate(_jperiod=C.period_key(at._jfu, None if duck else at[f"_jt{j - 1}"], period, duck),
                        _jout=(at._jfu + at._jwin) >= end_us,
                        _jok=at._jtu.notnull() & ((at._jtu - at._jfu) <= at._jwin))
         for seg in [None, *segs]:
@@ -168,13 +169,30 @@ def _friction_cells(events, steps, path_col, segs, period, people, us, wins, q_b
                 from_step=ibis.literal(steps[j - 2], type="string"),
                 to_step=ibis.literal(steps[j - 1], type="string"),
                 segment_col=ibis.literal(seg if seg is not None else ALL, type="string"),
-                segment_value=g.segment_value, period=g._jperiod, n=g.n,
+                segment_value=g.segment_value, period=C.period_of_key(g._jperiod, duck), n=g.n,
                 n_converted=g.n_converted, n_people=g.n_people, n_left_out=g.n_left_out,
                 window_hours=g._jwin.cast("float64") / 3.6e9))
     u = parts[0]
     for p in parts[1:]:
         u = u.union(p)
     return u.order_by(["step_index", "segment_col", "segment_value", "period"])
+
+
+def _nearest_rank(at, q_bp: int):
+    """Nearest-rank quantile of the time to convert (``_jtu - _jfu``, microseconds) among the
+    converted paths of ``at``: the k-th smallest, k = ceil(q * m), computed in integers (q in
+    basis points) so every engine agrees; null when none converted.
+
+    The times are counted per distinct value first (a grouped aggregate on every thread) and only
+    those counts are ranked, not a sort of every path in one window.
+    """
+    d = at.filter(at._jtu.notnull())
+    d = d.select(_jd=d._jtu - d._jfu)
+    h = d.group_by("_jd").aggregate(_jc=d.count())
+    h = h.mutate(_jcum=h._jc.sum().over(ibis.window(order_by=h._jd, rows=(None, 0))),
+                 _jm=h._jc.sum().over(ibis.window()))
+    k = (h._jm * q_bp + 9_999) // 10_000
+    return h.filter(h._jcum >= k)._jd.min().as_scalar().fill_null(0).cast("int64")
 
 
 def _test(x1, n1, x0, n0, fisher_below: float):

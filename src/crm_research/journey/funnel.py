@@ -93,6 +93,7 @@ def funnel_paths(events, steps, *, path_col: str = "customer_id", mode: str = "c
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             **{f"by[{i}]": b for i, b in enumerate(by)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
+    prepared = C.for_engine(prepared)
     return _funnel_paths(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc)
 
 
@@ -142,7 +143,10 @@ def _closed_levels(mk, entry: ir.Table, steps: list[str], window_us: int | None,
     level = entry.filter(entry._jk0.notnull())
     levels = [level]
     for j in range(2, len(steps) + 1):
-        b = mk(events_in=steps)
+        # the candidates of step j from one view of the funnel events without the ``by``
+        # columns (shared by every level; with them, friction's view of 50M events was stored
+        # whole and spilled)
+        b = mk(events_in=steps, extra=())
         names = C.order_names(b)
         cand = b.filter(b[C.E] == steps[j - 1]).select(C.P, C.T, *names)
         prev = level.select(C.P, *keys, _jp0="_jk0", _jp1="_jk1", _jstart="_jstart")
@@ -256,6 +260,7 @@ def funnel(events, steps, *, path_col: str = "customer_id", mode: str = "closed"
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             **{f"by[{i}]": b for i, b in enumerate(by)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
+    prepared = C.for_engine(prepared)
     return _funnel(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc, z)
 
 

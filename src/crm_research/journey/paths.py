@@ -68,6 +68,7 @@ def top_paths(events, *, target: str | None = "purchase", path_col: str = "sessi
     z = C.z_of(confidence)
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col}
     prepared, rc = C.prepare(events, "events", cols, row_col)
+    prepared = C.for_engine(prepared)
     return _top_paths(prepared, target, path_col, n, max_steps, bool(collapse_loops), time_col,
                       event_col, rc, z)
 
@@ -145,6 +146,7 @@ def path_flows(events, n_steps: int = 5, *, path_col: str = "session_id",
         raise ParameterError(f"n_steps must be at least 2, got {n_steps}")
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col}
     prepared, rc = C.prepare(events, "events", cols, row_col)
+    prepared = C.for_engine(prepared)
     return _path_flows(prepared, n_steps, path_col, bool(collapse_loops), str(end_state),
                        time_col, event_col, rc)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ibis
+import numpy as np
+import pandas as pd
 
 from crm_research.engine import engine_function
 from crm_research.journey import _common as C
@@ -55,14 +57,57 @@ def sessions(events, timeout="30min", *, customer_col: str = "customer_id",
         cols = [c for c in events.columns if c not in (session_col, index_col)]
         order = [customer_col, time_col, *([row_col] if row_col else [])]
         return t.select(*cols, session_col, index_col).order_by(order)
-    # pandas: only the two key columns go through the engine; the rest stays in pandas
+    # pandas: only the two key columns are used; the rest stays in pandas
     slim, rc = C.prepare(events, "events", {"customer_col": customer_col, "time_col": time_col},
                          None, required=("customer_col", "time_col"))
-    keys = _session_keys(slim, us, customer_col, time_col, session_col, index_col)
+    keys = _session_keys_numpy(slim[customer_col], slim[time_col], us)
+    if keys is None:  # ids that are not text, or nanoseconds before 1970: the engine's rules
+        keys = _session_keys(slim, us, customer_col, time_col, session_col, index_col)
+        keys = (keys[session_col].to_numpy(), keys[index_col].to_numpy())
     out = events.copy()
-    for c in (session_col, index_col):
-        out[c] = keys[c].to_numpy()
+    out[session_col], out[index_col] = keys
     return out
+
+
+def _session_keys_numpy(customers: pd.Series, times: pd.Series, us: int):
+    """The engine's session keys of pandas input, computed in numpy (same values).
+
+    One sort of (customer, time), a new session where the customer changes or the gap exceeds
+    ``us`` microseconds, a running count per customer; the ``"<customer>:<n>"`` strings are
+    made once per session, not once per event (1M events: about 0.8 CPU s on the engine, with
+    its string column back to pandas, against about 0.25 s here). Returns ``(session ids,
+    session indices)`` in input order, or None when the engine must decide: ids that are not
+    all ``str`` (the engine's text cast), or nanosecond times before 1970 (its truncation).
+    """
+    n = len(customers)
+    cust = customers.to_numpy()
+    if n == 0 or cust.dtype != object or not all(isinstance(x, str) for x in cust[:1000]):
+        return None
+    codes, uniques = pd.factorize(cust)
+    if not all(isinstance(x, str) for x in uniques):
+        return None
+    t = times.array
+    ticks = np.asarray(t.asi8)
+    unit = getattr(t, "unit", "ns")
+    if unit == "ns":
+        if ticks.min() < 0:
+            return None
+        ticks = ticks // 1000
+    elif unit != "us":
+        ticks = ticks * {"s": 1_000_000, "ms": 1_000}[unit]
+    order = np.lexsort((ticks, codes))
+    c, u = codes[order], ticks[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = c[1:] != c[:-1]
+    new = first.copy()
+    new[1:] |= (u[1:] - u[:-1]) > us
+    ordinal = np.cumsum(new) - 1
+    index = ordinal - ordinal[first][np.cumsum(first) - 1] + 1
+    starts = np.flatnonzero(new)
+    labels = np.array([f"{a}:{b}" for a, b in zip(uniques[c[starts]], index[starts].tolist(), strict=True)], dtype=object)
+    back = np.empty(n, dtype=np.int64)
+    back[order] = np.arange(n, dtype=np.int64)
+    return labels[ordinal[back]], index[back].astype(np.int64)
 
 
 def _with_sessions(t, us, customer_col, time_col, session_col, index_col):

@@ -56,6 +56,7 @@ def transitions(events, *, path_col: str = "customer_id", time_col: str = "occur
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             **{f"by[{i}]": b for i, b in enumerate(by)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
+    prepared = C.for_engine(prepared)
     return _transitions(prepared, path_col, time_col, event_col, rc, by, bool(collapse_loops),
                         str(start_state), str(end_state))
 

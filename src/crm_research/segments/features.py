@@ -156,13 +156,15 @@ def customer_features(
         ev = to_ibis(events)
         require_columns(ev, "events", ["customer_id", "occurred_at", "platform"])
         ev = ev.filter(ev.platform.notnull() & (ev.occurred_at < as_of_lit))
-        ea: dict[str, Any] = {}
-        for p in PLATFORMS:
-            if "session_id" in ev.columns:
-                ea[f"_pl_{p}"] = (ev.session_id.nunique(where=ev.platform == p)
-                                  + (ev.session_id.isnull() & (ev.platform == p)).sum())
-            else:
-                ea[f"_pl_{p}"] = (ev.platform == p).sum()
+        if "session_id" in ev.columns:
+            # each (customer, platform, session) once, then session-less events one each: one
+            # grouped DISTINCT instead of a COUNT(DISTINCT session_id) per platform (four hash
+            # tables of every event's strings; 77 s at 50M events)
+            with_session = ev.filter(ev.session_id.notnull()).select("customer_id", "platform", "session_id")
+            with_session = with_session.distinct().select("customer_id", "platform")
+            ev = with_session.union(ev.filter(ev.session_id.isnull()).select("customer_id", "platform"),
+                                    distinct=False)
+        ea: dict[str, Any] = {f"_pl_{p}": (ev.platform == p).sum() for p in PLATFORMS}
         parts.append(ev.group_by("customer_id").aggregate(**ea))
     if tickets is not None:
         tk = to_ibis(tickets)
