@@ -68,7 +68,11 @@ def _sleeper(folder: Path, stem: str) -> Path:
 def _start(args: list[str], config: Path) -> subprocess.Popen:
     env = {**os.environ, privacy.ENV_CONFIG_DIR: str(config)}
     env.pop(privacy.ENV_KEY, None)
-    return subprocess.Popen([sys.executable, "-m", "crm_research.cli", *args], cwd=paths.project_root(),
+    # as from a terminal: SIGINT handled even when this process ignores it (a background CI job
+    # does: the runner, like nohup, keeps an ignored signal ignored)
+    cli_main = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                "sys.argv = ['crm-research', *sys.argv[1:]]; runpy.run_module('crm_research.cli', run_name='__main__')")
+    return subprocess.Popen([sys.executable, "-c", cli_main, *args], cwd=paths.project_root(),
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
