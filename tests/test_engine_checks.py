@@ -215,6 +215,24 @@ def test_each_planted_fault_gives_the_pandas_problem_without_fetching(fault, as_
     assert no_fetch == ([] if expected else list(frames))
 
 
+def test_a_nan_number_is_a_missing_value_as_in_pandas(tmp_path, no_fetch):
+    # a float NaN is no NULL in SQL (DuckDB turns a DataFrame's NaN into NULL, so it is
+    # written by SQL here); pandas reads it as missing: null_value either way, nothing fetched
+    frames = company()
+    url = _duck(frames, tmp_path / "nan.duckdb")
+    with duckdb.connect(str(tmp_path / "nan.duckdb")) as con:
+        con.execute("UPDATE orders SET amount = 'NaN'::DOUBLE WHERE order_id = 'o2'")
+        con.execute("UPDATE order_items SET unit_price = 'NaN'::DOUBLE WHERE order_id = 'o1'")
+        assert con.execute("SELECT count(*) FROM orders WHERE isnan(amount)").fetchone() == (1,)
+    frames["orders"].loc[frames["orders"]["order_id"] == "o2", "amount"] = float("nan")
+    frames["order_items"].loc[frames["order_items"]["order_id"] == "o1", "unit_price"] = float("nan")
+    expected = _problems(frames, company_start=START)
+    assert [(p.table, p.column, p.check) for p in expected] == [
+        ("orders", "amount", "null_value"), ("order_items", "unit_price", "null_value")]
+    assert_same_problems(_problems(url, company_start=START), expected)
+    assert no_fetch == []
+
+
 @pytest.mark.parametrize("as_of", [None, AS_OF])
 def test_every_fault_at_once(as_of, tmp_path, no_fetch):
     frames = company()

@@ -112,7 +112,11 @@ def _cast(col: Column, value, timezone: str) -> tuple[Any, str | None]:
             return value.cast(dt_.string), None
     elif kind == "float":
         if dtype.is_numeric() and not dtype.is_boolean():
-            return value.cast(dt_.float64), None
+            import ibis
+
+            # a float NaN is no NULL in SQL, but pandas reads it as missing: count it as one
+            number = value.cast(dt_.float64)
+            return ibis.ifelse(number.isnan(), ibis.null(dt_.float64), number), None
     elif kind == "int":
         if dtype.is_integer():
             return value.cast(dt_.int64), None
