@@ -441,6 +441,16 @@ def test_journey_order_puts_simultaneous_events_in_lifecycle_order_whatever_the_
         assert out.index.equals(pd.RangeIndex(len(events)))
 
 
+def test_journey_order_takes_any_index():
+    from crm_research.data.load import journey_order
+
+    events = _tied_events()
+    doubled = pd.concat([events, events])  # every label twice
+    out = journey_order(doubled)
+    assert len(out) == 2 * len(events) and out.index.equals(pd.RangeIndex(len(out)))
+    assert out["event"].tolist()[:4] == ["site_visit", "site_visit", "product_view", "product_view"]
+
+
 def test_load_gives_the_same_events_for_a_shuffled_export():
     orders = pd.DataFrame({"customer_id": ["c1", "c2"], "ordered_at": ["2025-03-01", "2025-03-02"],
                            "amount": [10.0, 20.0]})

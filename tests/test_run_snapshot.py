@@ -93,6 +93,45 @@ def test_a_snapshot_is_only_used_for_the_data_it_was_made_from(small_company, ke
     assert snapshot.source_key("postgresql://u@localhost/crm", None, AS_OF) is None
 
 
+def test_an_unreadable_file_in_the_folder_means_no_snapshot_not_an_error(small_company, kept, monkeypatch):
+    # a stray file the kernel cannot read (or one that vanishes, an Office lock file): the
+    # notebook loads the data itself, as without a runner, instead of failing
+    root, _ = kept
+    real = snapshot._sha256
+
+    def unreadable(path, *args, **kwargs):
+        if Path(path).name == "orders.parquet":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(snapshot, "_sha256", unreadable)
+    assert snapshot.read(small_company, None, AS_OF, root) is None
+
+
+def test_files_changed_while_the_check_loaded_them_are_not_kept(small_company, tmp_path, monkeypatch):
+    # an export still being written: the key taken before the load no longer describes the files
+    from crm_research.run import precheck
+
+    copy = Path(shutil.copytree(small_company, tmp_path / "growing"))
+    real_load = data.load
+
+    def load_then_append(*args, **kwargs):
+        out = real_load(*args, **kwargs)
+        (copy / "notes.txt").write_text("written while the data was read\n")
+        return out
+
+    monkeypatch.setattr(data, "load", load_then_append)
+    root = snapshot.create(tmp_path)
+    plan = {"01": {"data_dir": str(copy), "as_of": AS_OF}}
+    checked = precheck.check_data(plan, tmp_path, snapshot_root=root)
+    assert "snapshot" not in next(iter(checked.values()))
+    assert snapshot.read(copy, None, AS_OF, root) is None
+    monkeypatch.setattr(data, "load", real_load)  # unchanged files: kept
+    checked = precheck.check_data(plan, tmp_path, snapshot_root=root)
+    assert "snapshot" in next(iter(checked.values()))
+    assert snapshot.read(copy, None, AS_OF, root) is not None
+
+
 def test_load_data_reads_the_snapshot_with_the_same_fingerprint_and_verdicts(small_company, loaded, kept, tmp_path,
                                                                             monkeypatch):
     root, _ = kept

@@ -441,8 +441,9 @@ def journey_order(events: pd.DataFrame) -> pd.DataFrame:
         The same rows and columns, sorted (stable: fully equal rows keep their order), with a
         fresh index.
     """
+    events = events.reset_index(drop=True)  # labels of the ties must be unique
     if len(events) < 2:
-        return events.reset_index(drop=True)
+        return events
     ordered = events.sort_values(["customer_id", "occurred_at"], kind="stable")
     tied = ordered.duplicated(["customer_id", "occurred_at"], keep=False).to_numpy()
     if tied.any():

@@ -182,6 +182,7 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
         mapping = mapping_file(folder)
         if progress:
             progress(f"checking the data in {folder}" + (f" as of {as_of}" if as_of is not None else ""))
+        before = _source_key(folder, mapping, as_of) if snapshot_root is not None else None
         try:
             crm = data.load(folder, mapping=mapping, as_of=as_of)
         except DataValidationError as exc:
@@ -196,20 +197,35 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
                      "as_of": as_of, "fingerprint": crm.fingerprint(),
                      "columns": {name: [str(c) for c in frame.columns] for name, frame in crm.tables().items()
                                  if frame is not None}}
-        if snapshot_root is not None:
-            kept = _keep(crm, folder, mapping, as_of, snapshot_root)
+        if before is not None:
+            kept = _keep(crm, before, folder, mapping, as_of, snapshot_root)
             if kept is not None:
                 seen[key]["snapshot"] = kept
     return seen
 
 
-def _keep(crm, folder, mapping, as_of, root: Path) -> Path | None:
-    """Write the run's snapshot of one checked data folder; None when it is not a folder or the
-    temporary folder cannot take it (the notebooks then load the data themselves)."""
+def _source_key(folder, mapping, as_of) -> dict | None:
+    """The snapshot key of the data as it is now; None when there is none to take (a database,
+    a file that cannot be read)."""
     from crm_research.run import snapshot
 
     try:
-        key = snapshot.source_key(folder, mapping, as_of)
-        return None if key is None else snapshot.write(crm, key, root)
+        return snapshot.source_key(folder, mapping, as_of)
     except OSError:
+        return None
+
+
+def _keep(crm, before: dict, folder, mapping, as_of, root: Path) -> Path | None:
+    """Write the run's snapshot of one checked data folder; None when the files changed while
+    they were loaded (an export still being written: the key would not describe the data) or
+    the temporary folder cannot take it. The notebooks then load the data themselves."""
+    import pyarrow as pa
+
+    from crm_research.run import snapshot
+
+    if _source_key(folder, mapping, as_of) != before:
+        return None
+    try:
+        return snapshot.write(crm, before, root)
+    except (OSError, pa.ArrowException):  # a full disk, a column Parquet cannot hold
         return None

@@ -223,7 +223,10 @@ def read(folder: str | os.PathLike, mapping: str | os.PathLike | None, as_of: An
     """
     if not root:
         return None
-    key = source_key(folder, mapping, as_of)
+    try:
+        key = source_key(folder, mapping, as_of)
+    except OSError:  # a file that cannot be read (or vanished): load the data as without a runner
+        return None
     if key is None:
         return None
     slot = Path(root) / _slot(key)
