@@ -47,8 +47,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from crm_research.data import problems as problem
 from crm_research.data.mapping import Mapping
 from crm_research.data.model import TABLE_ORDER, TABLES, Column
+from crm_research.data.partial import _referenced  # the columns other tables point to
 from crm_research.data.schemas import to_utc_instant, utc_day
 from crm_research.data.staging import EXAMPLES, plural, show
 from crm_research.errors import Problem
@@ -87,16 +89,6 @@ def _run(table: str, expr) -> Any:
 # ---------------------------------------------------------------------------------------
 # canonical tables
 # ---------------------------------------------------------------------------------------
-
-
-def _referenced() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for table in TABLES.values():
-        for fk in table.foreign_keys:
-            cols = out.setdefault(fk.ref_table, [])
-            if fk.ref_column not in cols:
-                cols.append(fk.ref_column)
-    return out
 
 
 def _cast(col: Column, value, timezone: str) -> tuple[Any, str | None]:
@@ -443,48 +435,20 @@ def _check_problem(c: _Checked, column: str, check: str, predicate, stats: dict,
                    start: pd.Timestamp | None) -> Problem:
     """The problem of a failing value or row check, worded as the pandas loader words it."""
     name = c.name
-    declared = c.table.column(column)
     if check == "null_value":
-        return Problem(name, column, "null_value",
-                       f"{plural(n, 'missing value')} in a column that may not be empty",
-                       c.value_examples(predicate, column, shown="<empty>"),
-                       f"fill {column} on every row ({declared.doc}), or leave the column out if "
-                       "it is optional")
+        return problem.null_value(name, column, n, c.value_examples(predicate, column, shown="<empty>"))
     if check == "not_allowed":
-        allowed = ", ".join(declared.allowed or ())
-        return Problem(name, column, "not_allowed",
-                       f"{plural(n, 'value')} outside the allowed values {{{allowed}}}",
-                       c.value_examples(predicate, column),
-                       f"recode {column} to one of: {allowed} (e.g. `tables: {{{name}: "
-                       f"{{values: {{{column}: {{<client value>: <allowed value>}}}}}}}}` in the "
-                       "mapping)")
+        return problem.not_allowed(name, column, n, c.value_examples(predicate, column))
     if check == "out_of_range":
-        unit = f" {declared.unit}" if declared.unit else ""
-        if "min_value" in stats:
-            where = f"below the minimum {stats['min_value']:g}{unit}"
-        else:
-            where = f"above the maximum {stats['max_value']:g}{unit}"
-        return Problem(name, column, "out_of_range", f"{plural(n, 'value')} {where}",
-                       c.value_examples(predicate, column),
-                       f"fix or remove the rows; {column}: {declared.doc}")
+        return problem.out_of_range(name, column, n, stats, c.value_examples(predicate, column))
     if check == "before_company_start":
-        return Problem(name, column, "before_company_start",
-                       f"{plural(n, 'date')} before company_start ({start.isoformat()})",
-                       c.value_examples(predicate, column),
-                       "fix the dates (often a day/month swap or a 1900 placeholder), or set "
-                       "company_start earlier")
-    if check == "date_order":
-        a, b = stats["earlier"], stats["later"]
-        message = f"{plural(n, 'row')} where {b} is before {a}"
-        hint = f"{b} may not precede {a}: fix the timestamps or their time zones"
-    else:
-        a, b = stats["column"], stats["bound"]
-        message = f"{plural(n, 'row')} where {a} is greater than {b}"
-        hint = f"{a} may not exceed {b} on the same row"
-    found = tuple(f"{c.label(r)}: {a}={show(_value(c.table.column(a), r[a]))}, "
-                  f"{b}={show(_value(c.table.column(b), r[b]))}"
-                  for r in c.rows(predicate, [a, b]))
-    return Problem(name, column, check, message, found, hint)
+        return problem.before_company_start(name, column, n, start,
+                                             c.value_examples(predicate, column))
+    a, b = (stats["earlier"], stats["later"]) if check == "date_order" else (stats["column"], stats["bound"])
+    found = [f"{c.label(r)}: {a}={show(_value(c.table.column(a), r[a]))}, "
+             f"{b}={show(_value(c.table.column(b), r[b]))}"
+             for r in c.rows(predicate, [a, b])]
+    return problem.row_check(name, check, stats, n, found)
 
 
 def _duplicate_problem(c: _Checked) -> Problem | None:
@@ -505,12 +469,7 @@ def _duplicate_problem(c: _Checked) -> Problem | None:
     for r in first.to_dict("records"):
         shown = ", ".join(f"{k}={show(_value(c.table.column(k), r[k]))}" for k in key)
         found.append(f"{plural(int(r['duplicate_rows']), 'row')}: {shown}")
-    keyname = ", ".join(key)
-    return Problem(
-        c.name, keyname, "duplicate_key",
-        f"{plural(rows, 'row')} share their key ({keyname}) with another row "
-        f"({plural(keys, 'distinct key')})", tuple(found),
-        f"each row of {c.name} needs a distinct {keyname}: remove the duplicates")
+    return problem.duplicate_key(c.name, key, rows, keys, found)
 
 
 def _place(c: _Checked, problem: Problem) -> tuple[int, int]:
@@ -527,7 +486,7 @@ def _place(c: _Checked, problem: Problem) -> tuple[int, int]:
 
 def _orphan_problems(checked: dict[str, _Checked], counts: dict[str, int],
                      derived: set[str]) -> list[Problem]:
-    problems = []
+    out = []
     for name in TABLE_ORDER:
         child = checked.get(name)
         if child is None:
@@ -552,13 +511,8 @@ def _orphan_problems(checked: dict[str, _Checked], counts: dict[str, int],
             declared = child.table.column(fk.column)
             found = tuple(f"{child.label(r)}: {fk.column}={show(_value(declared, r[fk.column]))}"
                           for r in first.to_dict("records"))
-            problems.append(Problem(
-                name, fk.column, "orphan_key",
-                f"{plural(n, 'row')} ({plural(distinct, 'distinct value')}) have a "
-                f"{fk.column} that is not in {fk.ref_table}.{fk.ref_column}", found,
-                f"add the missing {fk.ref_table} rows, or remove the {name} rows that point "
-                "to them (check that both exports cover the same period)"))
-    return problems
+            out.append(problem.orphan_key(name, fk, n, distinct, found))
+    return out
 
 
 def engine_problems(

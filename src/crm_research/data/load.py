@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from crm_research.data import problems as problem
 from crm_research.data.coerce import coerce_column
 from crm_research.data.crmdata import CRMData
 from crm_research.data.mapping import Mapping, TableMapping, read_mapping
@@ -247,60 +248,30 @@ def _duplicate_problem(t: Staged, key: list[str], positions: np.ndarray) -> Prob
         rows = ", ".join(t.label(int(positions[i])) for i in where[:3])
         shown = ", ".join(f"{k}={show(v)}" for k, v in zip(key, values, strict=True))
         found.append(f"{rows}: {shown}")
-    keyname = ", ".join(key)
-    return Problem(
-        t.name, keyname, "duplicate_key",
-        f"{plural(len(positions), 'row')} share their key ({keyname}) with another row "
-        f"({plural(len(groups), 'distinct key')})", tuple(found),
-        f"each row of {t.name} needs a distinct {keyname}: remove the duplicates")
+    return problem.duplicate_key(t.name, key, len(positions), len(groups), found)
 
 
 def _value_problem(t: Staged, col: str, check: pa.Check, positions: np.ndarray,
                    company_start: pd.Timestamp | None) -> Problem:
-    declared = TABLES[t.name].column(col)
     n = len(positions)
     found = examples(t, positions, lambda p: show(t.frame[col].iat[p]))
     if check.name == "not_allowed":
-        allowed = ", ".join(declared.allowed or ())
-        return Problem(t.name, col, "not_allowed",
-                       f"{plural(n, 'value')} outside the allowed values {{{allowed}}}",
-                       found, f"recode {col} to one of: {allowed} (e.g. `tables: {{{t.name}: "
-                       f"{{values: {{{col}: {{<client value>: <allowed value>}}}}}}}}` in the "
-                       "mapping)")
+        return problem.not_allowed(t.name, col, n, found)
     if check.name == "out_of_range":
-        stats = check.statistics
-        unit = f" {declared.unit}" if declared.unit else ""
-        if "min_value" in stats:
-            where = f"below the minimum {stats['min_value']:g}{unit}"
-        else:
-            where = f"above the maximum {stats['max_value']:g}{unit}"
-        return Problem(t.name, col, "out_of_range", f"{plural(n, 'value')} {where}",
-                       found, f"fix or remove the rows; {col}: {declared.doc}")
+        return problem.out_of_range(t.name, col, n, check.statistics, found)
     if check.name == "before_company_start":
-        return Problem(t.name, col, "before_company_start",
-                       f"{plural(n, 'date')} before company_start "
-                       f"({company_start.isoformat()})", found,
-                       "fix the dates (often a day/month swap or a 1900 placeholder), or set "
-                       "company_start earlier")
+        return problem.before_company_start(t.name, col, n, company_start, found)
     return Problem(t.name, col, str(check.name), f"{plural(n, 'value')} fail {check.name}",
                    found, "")
 
 
 def _row_problem(t: Staged, check: pa.Check, positions: np.ndarray) -> Problem:
     stats = check.statistics
-    n = len(positions)
-    if check.name == "date_order":
-        a, b = stats["earlier"], stats["later"]
-        column, message = b, f"{plural(n, 'row')} where {b} is before {a}"
-        hint = f"{b} may not precede {a}: fix the timestamps or their time zones"
-    else:
-        a, b = stats["column"], stats["bound"]
-        column, message = a, f"{plural(n, 'row')} where {a} is greater than {b}"
-        hint = f"{a} may not exceed {b} on the same row"
+    a, b = (stats["earlier"], stats["later"]) if check.name == "date_order" else (stats["column"], stats["bound"])
     frame = t.frame
     found = examples(t, positions, lambda p: f"{a}={show(frame[a].iat[p])}, "
                                              f"{b}={show(frame[b].iat[p])}")
-    return Problem(t.name, column, str(check.name), message, found, hint)
+    return problem.row_check(t.name, str(check.name), stats, len(positions), found)
 
 
 def _schema_problems(t: Staged, mapping: Mapping, company_start: pd.Timestamp | None,
@@ -335,12 +306,8 @@ def _schema_problems(t: Staged, mapping: Mapping, company_start: pd.Timestamp | 
                 if bad is not None:
                     positions = positions[~bad[positions]]
                 if len(positions):
-                    problems.append(Problem(
-                        t.name, col, "null_value",
-                        f"{plural(len(positions), 'missing value')} in a column that may not "
-                        "be empty", examples(t, positions, lambda p: "<empty>"),
-                        f"fill {col} on every row ({table.column(col).doc}), or leave the "
-                        "column out if it is optional"))
+                    problems.append(problem.null_value(
+                        t.name, col, len(positions), examples(t, positions, lambda p: "<empty>")))
             elif check in ("field_uniqueness", "multiple_fields_uniqueness"):
                 problems.append(_duplicate_problem(t, list(table.key), positions))
             elif context == "Column" and pd.notna(number):
@@ -375,14 +342,9 @@ def _foreign_key_problems(tables: dict[str, Staged], problems: list[Problem],
                 continue
             positions = np.flatnonzero(orphan.to_numpy())
             distinct = values[orphan].nunique()
-            problems.append(Problem(
-                name, fk.column, "orphan_key",
-                f"{plural(len(positions), 'row')} ({plural(distinct, 'distinct value')}) have a "
-                f"{fk.column} that is not in {fk.ref_table}.{fk.ref_column}",
-                examples(child, positions,
-                         lambda p, c=fk.column, v=values: f"{c}={show(v.iat[p])}"),
-                f"add the missing {fk.ref_table} rows, or remove the {name} rows that point "
-                "to them (check that both exports cover the same period)"))
+            problems.append(problem.orphan_key(
+                name, fk, len(positions), distinct,
+                examples(child, positions, lambda p, c=fk.column, v=values: f"{c}={show(v.iat[p])}")))
 
 
 # ---------------------------------------------------------------------------------------
