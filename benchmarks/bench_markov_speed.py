@@ -37,10 +37,8 @@ import argparse
 import contextlib
 import io
 import os
-import statistics
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -51,6 +49,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from bench_attribution import make_paths  # noqa: E402
+from side_by_side import alternate  # noqa: E402
 
 PREVIOUS = "5a3f836"  # the last commit with the Arrow split_pattern reading and the bincount chain
 
@@ -108,23 +107,6 @@ def test_tables() -> dict[str, pd.DataFrame]:
             f"synthetic company journeys ({len(journeys):,})": journeys}
 
 
-def alternate(fns: dict, rounds: int) -> dict:
-    for fn in fns.values():
-        fn(0)
-    walls = {k: [] for k in fns}
-    cpus = {k: [] for k in fns}
-    names = list(fns)
-    for r in range(rounds):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
-            w0, c0 = time.perf_counter(), time.process_time()
-            fns[name](r + 1)
-            walls[name].append(time.perf_counter() - w0)
-            cpus[name].append(time.process_time() - c0)
-    return {k: {"wall": statistics.median(walls[k]), "cpu": statistics.median(cpus[k]), "walls": walls[k],
-                "cpus": cpus[k]} for k in names}
-
-
 def main() -> None:
     from crm_research.attribution import MarkovAttribution, path_data
 
@@ -160,7 +142,7 @@ def main() -> None:
                                     flg_pro=False)
         fns["ChannelAttribution markov_model (ncore=1)"] = ca
     load0 = os.getloadavg()
-    stats = alternate(fns, args.rounds)
+    stats = alternate(fns, args.rounds)["stats"]
     load1 = os.getloadavg()
     checks[f"make_paths({args.paths:,})"] = same_fit(MarkovAttribution(1).fit(table), Prev(1).fit(table))
 

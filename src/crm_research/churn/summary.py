@@ -231,6 +231,16 @@ def _hashed_codes(heads: pa.Array, starts: np.ndarray | None, n: int) -> tuple[n
     return codes, encoded.dictionary.take(order).to_numpy(zero_copy_only=False)
 
 
+
+def _arrow_strings(values: np.ndarray):
+    """Object ids as an Arrow string array; None when they are not all text (the engine route
+    takes them), ``_MISSING`` when one is missing."""
+    try:
+        out = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return _MISSING if out.null_count else out
+
 def _dense_codes(ids):
     """Sorted distinct ids, and each row's position among them.
 
@@ -258,12 +268,9 @@ def _dense_codes(ids):
         return _MISSING
     if new is None:
         if isinstance(ids, np.ndarray):
-            try:
-                ids = pa.array(ids, type=pa.string(), from_pandas=True)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                return None
-            if ids.null_count:
-                return _MISSING
+            ids = _arrow_strings(ids)
+            if ids is None or ids is _MISSING:
+                return ids
         return _hashed_codes(ids, None, len(ids))
     starts = np.flatnonzero(new)
     if is_int:
@@ -274,12 +281,9 @@ def _dense_codes(ids):
         uniques = sorted_heads[first]
     elif isinstance(ids, np.ndarray):
         heads = ids[starts]
-        try:
-            arrow_heads = pa.array(heads, type=pa.string(), from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return None
-        if arrow_heads.null_count:
-            return _MISSING
+        arrow_heads = _arrow_strings(heads)
+        if arrow_heads is None or arrow_heads is _MISSING:
+            return arrow_heads
         if 2 * len(starts) > len(ids):
             return _hashed_codes(arrow_heads, starts, len(ids))
         order = pc.sort_indices(arrow_heads).to_numpy()
