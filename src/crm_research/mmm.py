@@ -517,9 +517,9 @@ class MarketingMixModel:
     Examples
     --------
     >>> from crm_research import data, mmm
-    >>> t = data.load("data/demo").tables
-    >>> weekly = mmm.weekly_data(t["orders"], t["ad_spend"], t["campaigns"], outcome="new_customers")
-    >>> model = mmm.MarketingMixModel(seed=0).fit(weekly)
+    >>> t = data.load("data/demo").tables  # doctest: +SKIP
+    >>> weekly = mmm.weekly_data(t["orders"], t["ad_spend"], t["campaigns"], outcome="new_customers")  # doctest: +SKIP
+    >>> model = mmm.MarketingMixModel(seed=0).fit(weekly)  # doctest: +SKIP
     >>> model.summary[["roas", "roas_low", "roas_high"]]  # doctest: +SKIP
     """
 

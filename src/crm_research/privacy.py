@@ -625,8 +625,10 @@ def contactable(
 
     Examples
     --------
-    >>> at_risk, note = privacy.contactable(at_risk, crm.customers, who="customers at risk")
-    >>> privacy.record_outreach(run, "churn_at_risk_list", at_risk)
+    In a notebook, with the run's context ``run`` and the loaded data ``crm``:
+
+    >>> at_risk, note = privacy.contactable(at_risk, crm.customers, who="customers at risk")  # doctest: +SKIP
+    >>> privacy.record_outreach(run, "churn_at_risk_list", at_risk)  # doctest: +SKIP
     """
     if customer_col not in list_df.columns:
         raise CRMError(f"outreach list: no column {customer_col!r} (columns: {list(list_df.columns)[:12]}); "

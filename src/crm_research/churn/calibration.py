@@ -316,6 +316,7 @@ class ProbabilityCalibrator:
 
     Examples
     --------
+    >>> from scipy.special import expit
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=4000)
     >>> y = (rng.random(4000) < expit(0.8 * x - 0.3)).astype(int)
