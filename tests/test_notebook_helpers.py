@@ -45,3 +45,14 @@ def test_project_path(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_RESEARCH_ROOT", str(tmp_path))
     assert notebook.project_path("goals.yaml") == tmp_path / "goals.yaml"
     assert notebook.project_path("/abs/g.yaml").as_posix() == "/abs/g.yaml"
+
+
+def test_truth_reads_a_synthetic_company_and_is_none_for_client_data(tmp_path):
+    from crm_research import synthetic
+
+    synthetic.write(tmp_path / "company", n_customers=200, seed=3)
+    run = notebook.RunContext("01_baseline", tmp_path / "run")
+    effects, customers = run.truth(tmp_path / "company")
+    assert effects["counts"]["customers"] == len(customers) == 303  # 200 contacts + the media-driven leads
+    (tmp_path / "client").mkdir()
+    assert run.truth(tmp_path / "client") == (None, None)

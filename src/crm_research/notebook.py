@@ -489,6 +489,40 @@ class RunContext:
                 return f.stem
         return None
 
+    def truth(self, data_dir: str | os.PathLike | None = None) -> tuple[dict | None, pd.DataFrame | None]:
+        """The planted truth of a synthetic company, or ``(None, None)`` for a client's data.
+
+        A synthetic company keeps its planted effects in ``truth.json`` (and the planted
+        customers in ``truth_customers.parquet``) beside its tables; a client's export has none,
+        and every "check against the planted truth" section is then skipped.
+
+        Parameters
+        ----------
+        data_dir : path-like, optional
+            The data folder (``None``: the demo company), as given to :meth:`load_data`.
+
+        Returns
+        -------
+        effects : dict or None
+            The planted effects (``truth.json``).
+        customers : DataFrame or None
+            One row per planted customer (segment, first purchase, advocate, ...).
+
+        See Also
+        --------
+        crm_research.synthetic.load_truth
+
+        Examples
+        --------
+        >>> planted, planted_customers = run.truth(data_dir)  # doctest: +SKIP
+        """
+        from crm_research import synthetic
+
+        folder = resolve_data_dir(data_dir)
+        if not (folder / "truth.json").exists():
+            return None, None
+        return synthetic.load_truth(folder)
+
     def load_data(self, data_dir: str | os.PathLike | None = None, as_of: Any = None, *,
                   keep_pii: bool = False, extra_tables: dict | None = None, **params: Any):
         """Load the data, record its folder and fingerprint, and decide which sections can run.
