@@ -153,7 +153,7 @@ def capability_lines(table) -> list[str]:
 
 
 def _check_date(value: str, option: str) -> None:
-    from crm_research.notebook import parse_as_of
+    from crm_research.exprs import parse_as_of
 
     try:
         parse_as_of(value)

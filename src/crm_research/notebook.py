@@ -32,7 +32,6 @@ import os
 import re
 import string
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ import pandas as pd
 from crm_research import paths, privacy
 from crm_research import settings as report_settings
 from crm_research.errors import CRMError, ParameterError
+from crm_research.exprs import parse_as_of  # noqa: F401 - one implementation; notebooks call nb.parse_as_of
 
 __all__ = [
     "RunContext",
@@ -87,33 +87,6 @@ META = "meta"
 # ---------------------------------------------------------------------------------------
 # parameters
 # ---------------------------------------------------------------------------------------
-
-
-def parse_as_of(as_of: str | date | pd.Timestamp) -> pd.Timestamp:
-    """Parse the ``as_of`` parameter: only data strictly before this UTC instant counts.
-
-    Parameters
-    ----------
-    as_of : str, date or Timestamp
-        ISO date (``"2026-01-01"``) or timestamp; naive values are taken as UTC.
-
-    Returns
-    -------
-    Timestamp
-        Timezone-aware (UTC).
-
-    Raises
-    ------
-    ParameterError
-        The value is not a date.
-    """
-    try:
-        ts = pd.Timestamp(as_of)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"as_of={as_of!r} is not a date: use YYYY-MM-DD, e.g. '2026-01-01'") from exc
-    if ts is pd.NaT:
-        raise ParameterError(f"as_of={as_of!r} is not a date: use YYYY-MM-DD, e.g. '2026-01-01'")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def check_period(period: str) -> str:

@@ -263,7 +263,7 @@ def assess(
         fallback, ``fallback`` when every unmet need has one, ``ok`` otherwise. Facts are
         computed once each, and only for sections whose tables and columns are present.
     """
-    from crm_research.summaries import as_utc_timestamp
+    from crm_research.exprs import as_utc_timestamp
 
     ts = tables if isinstance(tables, TableSet) else TableSet(tables)
     when = None if as_of is None else as_utc_timestamp(as_of)

@@ -9,28 +9,30 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
+from crm_research import exprs
+from crm_research.exprs import ts_literal
 from crm_research.needs.core import DEFAULTS, TableSet, fact
 
 DEFAULTS.update({"repeat_min_orders": 2})
 
 
-def _ts(value: pd.Timestamp):
-    return ibis.literal(value.to_pydatetime(), type="timestamp('UTC')")
+# kept for needs/churn.py until its slice switches to exprs.ts_literal (issue 18)
+_ts = ts_literal
 
 
 def completed_orders(t: TableSet, as_of: pd.Timestamp | None):
-    """Orders that count as purchases: completed (every order when there is no ``status``), before ``as_of``."""
+    """Orders that count as purchases: completed (every order when there is no ``status``), before
+    ``as_of`` (every date when None: a data check without an analysis date)."""
     orders = t["orders"]
-    if t.has("orders", "status"):
-        orders = orders.filter(orders.status == "completed")
-    if as_of is not None:
-        orders = orders.filter(orders.ordered_at < _ts(as_of))
-    return orders
+    status = "status" if t.has("orders", "status") else None
+    if as_of is None:
+        return orders if status is None else orders.filter(orders.status == "completed")
+    return exprs.completed_orders(orders, as_of, date_col="ordered_at", status_col=status)
 
 
 def before(table, column: str, as_of: pd.Timestamp | None):
     """Rows of ``table`` whose ``column`` is strictly before ``as_of`` (all rows when None)."""
-    return table if as_of is None else table.filter(table[column] < _ts(as_of))
+    return table if as_of is None else table.filter(table[column] < ts_literal(as_of))
 
 
 def scalar(expr) -> float:
@@ -70,6 +72,6 @@ def _repeat_buyers(t, as_of, p):
 def _history_days(t, as_of, p):
     orders = completed_orders(t, as_of)
     first = orders.ordered_at.min()
-    last = _ts(as_of) if as_of is not None else orders.ordered_at.max()
+    last = ts_literal(as_of) if as_of is not None else orders.ordered_at.max()
     seconds = scalar(last.epoch_seconds() - first.epoch_seconds())
     return seconds // 86400

@@ -269,7 +269,7 @@ def check_as_of(value: Any) -> Any:
     ParameterError
         One line: the value and the expected form.
     """
-    from crm_research.notebook import parse_as_of
+    from crm_research.exprs import parse_as_of
 
     if isinstance(value, str) and value.strip().lower() in _CLOCK_WORDS:
         raise ParameterError(f"as_of={value!r} reads the clock: give a fixed date as YYYY-MM-DD, "

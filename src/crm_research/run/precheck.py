@@ -60,7 +60,7 @@ def check_as_of_range(crm, as_of: Any, where: str) -> None:
 
     ``crm`` is the data loaded with ``as_of`` (so every date is before it).
     """
-    from crm_research.notebook import parse_as_of
+    from crm_research.exprs import parse_as_of
 
     rng = date_range(crm)
     if as_of is None or rng is None:
@@ -80,7 +80,7 @@ def _before_first(folder: Path, mapping, as_of: Any) -> str | None:
     """When loading with ``as_of`` left a required table empty: the error if ``as_of`` is on or
     before the data's first order, else None."""
     from crm_research import data
-    from crm_research.notebook import parse_as_of
+    from crm_research.exprs import parse_as_of
 
     try:
         crm = data.load(folder, mapping=mapping)
