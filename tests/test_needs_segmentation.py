@@ -30,7 +30,7 @@ from crm_research.segments import (
     product_tiers,
     rfm,
     rfm_grid,
-    rfm_summary,
+    segment_summary,
     suggestion_list,
     upsell_offers,
 )
@@ -102,7 +102,7 @@ def run_sections(frames: dict, verdicts, changed: str | None = None) -> dict[str
     if want("rfm", "rfm_grid", "customers"):
         rf_only = v["rfm"].fell_back("no_amounts")
         scores = rfm(orders, AS_OF, value_col=None if rf_only else "amount")
-        out["rfm"] = rfm_summary(scores)
+        out["rfm"] = segment_summary(scores)
     if want("rfm_grid"):
         out["rfm_grid"] = rfm_grid(scores)
     if want("levels", "customers"):
@@ -333,7 +333,7 @@ def test_rfm_without_amounts_scores_recency_and_frequency_only():
     assert (scores["rfm_cell"].str.len() == 2).all()
     full = rfm(_repeat_buyers(12), AS_OF)
     pd.testing.assert_series_equal(scores["segment"], full["segment"])   # the default rules use R and F only
-    summary = rfm_summary(scores)
+    summary = segment_summary(scores)
     assert "revenue" not in summary and summary["customers"].sum() == 15
     assert list(summary["customers"]) == sorted(summary["customers"], reverse=True)
     assert list(rfm_grid(scores).columns) == ["r_score", "f_score", "customers"]

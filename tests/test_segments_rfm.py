@@ -14,7 +14,7 @@ from crm_research.segments import (
     rfm,
     rfm_grid,
     rfm_rules,
-    rfm_summary,
+    segment_summary,
 )
 
 AS_OF = "2026-01-01"
@@ -126,7 +126,7 @@ def test_rule_table_is_a_partition_and_overridable(tmp_path):
 
 def test_summary_and_grid_hand_worked():
     out = rfm(_orders(), AS_OF)
-    s = rfm_summary(out)
+    s = segment_summary(out)
     assert s["segment"].tolist() == ["promising", "lost", "loyal", "hibernating"]  # by revenue
     loyal = s.set_index("segment").loc["loyal"]
     assert loyal["customers"] == 2 and loyal["revenue"] == 45.0
@@ -144,7 +144,7 @@ def test_engine_table_in_lazy_out():
     lazy = rfm(t, AS_OF)
     assert engine.is_lazy(lazy)
     pd.testing.assert_frame_equal(engine.collect(lazy), rfm(_orders(), AS_OF))
-    assert engine.is_lazy(rfm_summary(lazy)) and engine.is_lazy(rfm_grid(lazy))
+    assert engine.is_lazy(segment_summary(lazy)) and engine.is_lazy(rfm_grid(lazy))
 
 
 # --- levels ------------------------------------------------------------------------------------
@@ -210,6 +210,6 @@ def test_rfm_on_synthetic_company(company):
     assert mean_f["premium"] > mean_f["occasional"]
     # premium buys the top price tier: the highest mean monetary score
     assert seg.groupby("segment")["m_score"].mean().idxmax() == "premium"
-    s = rfm_summary(out)
+    s = segment_summary(out)
     assert s["customers"].sum() == len(out)
     assert s["revenue_share"].sum() == pytest.approx(1.0)

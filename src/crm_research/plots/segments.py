@@ -89,7 +89,7 @@ def segment_bars(summary: pd.DataFrame, label_col: str = "segment", ax=None):
     Parameters
     ----------
     summary : DataFrame
-        :func:`crm_research.segments.rfm_summary` (or any table with ``label_col``,
+        :func:`crm_research.segments.segment_summary` (or any table with ``label_col``,
         ``customer_share`` and optionally ``revenue_share``; without it, customers only).
     """
     import matplotlib.pyplot as plt

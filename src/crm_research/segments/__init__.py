@@ -1,7 +1,7 @@
 """Segmentation: RFM segments, customer levels, behavioural clusters with personas, cross-sell and upsell.
 
 * :mod:`~crm_research.segments.rfm` — :func:`rfm` (recency, frequency, monetary, 1..5 scores,
-  named segments from an overridable rule table), :func:`rfm_summary`, :func:`rfm_grid`;
+  named segments from an overridable rule table), :func:`segment_summary` (size and value per segment), :func:`rfm_grid`;
 * :mod:`~crm_research.segments.levels` — :func:`customer_levels` (first-time / repeat /
   advocate), :func:`level_summary`;
 * :mod:`~crm_research.segments.features` — :func:`customer_features` (behavioural features
@@ -40,7 +40,7 @@ _EXPORTS = {
     "rfm": "crm_research.segments.rfm:rfm",
     "rfm_grid": "crm_research.segments.rfm:rfm_grid",
     "rfm_rules": "crm_research.segments.rfm:rfm_rules",
-    "rfm_summary": "crm_research.segments.rfm:rfm_summary",
+    "segment_summary": "crm_research.segments.rfm:segment_summary",
     "rule_ranges": "crm_research.segments.rfm:rule_ranges",
     "category_spend": "crm_research.segments.value:category_spend",
     "cross_sell_value": "crm_research.segments.value:cross_sell_value",
@@ -51,7 +51,7 @@ _EXPORTS = {
 (:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
 
 __all__ = [
-    "rfm", "rfm_rules", "RFMRules", "rfm_summary", "rfm_grid", "rule_ranges",
+    "rfm", "rfm_rules", "RFMRules", "segment_summary", "rfm_grid", "rule_ranges",
     "customer_levels", "level_summary", "LEVELS",
     "customer_features", "features_from_data", "feature_label",
     "CustomerClusters", "MIN_PER_CLUSTER", "max_clusters", "ARCHETYPES", "ARCHETYPE_ACTIONS", "persona_table",

@@ -24,9 +24,9 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from crm_research.engine import engine_function
+from crm_research.engine import engine_function, exact_mean, exact_sum
 from crm_research.errors import ParameterError
-from crm_research.segments._common import completed_orders, exact_mean, exact_sum, require_columns
+from crm_research.exprs import completed_orders, require_columns
 
 __all__ = ["affinities", "next_best_offers", "product_tiers", "upsell_offers", "suggestion_list", "counted_lines"]
 

@@ -16,16 +16,10 @@ import numpy as np
 import pandas as pd
 
 from crm_research.data.model import ORDER_CHANNELS, PLATFORMS
-from crm_research.engine import collect, to_ibis
+from crm_research.engine import collect, exact_sum, to_ibis
 from crm_research.errors import ParameterError
-from crm_research.segments._common import (
-    completed_orders,
-    days_between,
-    exact_sum,
-    get_table,
-    require_columns,
-    ts_literal,
-)
+from crm_research.exprs import completed_orders, days_between, require_columns, ts_literal
+from crm_research.segments._common import get_table
 from crm_research.segments.affinity import product_tiers
 
 __all__ = ["customer_features", "features_from_data", "feature_groups", "feature_label", "FEATURE_LABELS"]

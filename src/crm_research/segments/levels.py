@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import ibis
 
-from crm_research.engine import engine_function
+from crm_research.engine import engine_function, exact_mean
 from crm_research.errors import ParameterError
-from crm_research.segments._common import completed_orders, exact_mean, require_columns, ts_literal
+from crm_research.exprs import completed_orders, require_columns, ts_literal
 
 __all__ = ["LEVELS", "customer_levels", "level_summary"]
 

@@ -37,19 +37,11 @@ import ibis.expr.types as ir
 import pandas as pd
 import yaml
 
-from crm_research.engine import engine_function
+from crm_research.engine import engine_function, exact_mean, exact_sum
 from crm_research.errors import ParameterError
-from crm_research.segments._common import (
-    completed_orders,
-    days_between,
-    exact_mean,
-    exact_sum,
-    require_columns,
-    ts_literal,
-)
-from crm_research.summaries import as_utc_timestamp
+from crm_research.exprs import as_utc_timestamp, completed_orders, days_between, require_columns, ts_literal
 
-__all__ = ["RFMRules", "rfm_rules", "rfm", "rfm_summary", "rfm_grid", "rule_ranges", "DEFAULT_RULES_FILE"]
+__all__ = ["RFMRules", "rfm_rules", "rfm", "segment_summary", "rfm_grid", "rule_ranges", "DEFAULT_RULES_FILE"]
 
 DEFAULT_RULES_FILE = "rfm_segments.yaml"
 _SCORE_KEYS = ("r", "f", "m")
@@ -289,7 +281,7 @@ def rfm(
 
 
 @engine_function("rfm_table")
-def rfm_summary(rfm_table, rules=None):
+def segment_summary(rfm_table, rules=None):
     """Size and value of each RFM segment.
 
     Parameters

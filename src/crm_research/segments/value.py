@@ -18,9 +18,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from crm_research.engine import engine_function
+from crm_research.engine import engine_function, exact_sum
 from crm_research.errors import CRMError, ParameterError
-from crm_research.segments._common import exact_sum, require_columns
+from crm_research.exprs import require_columns
 
 __all__ = ["yearly_spend", "winback_value", "category_spend", "cross_sell_value", "DAYS_PER_YEAR"]
 
