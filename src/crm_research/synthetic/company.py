@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from crm_research.exprs import as_utc_timestamp
 from crm_research.synthetic import config as K
 
 DAY = 86_400.0
@@ -169,56 +170,144 @@ def _sessions(rng, ev: _Events, counters: Counters, cust, t0, platform, depth, n
     return sid, last
 
 
-def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.CompanyConfig,
-                   counters: Counters, signup_days: np.ndarray | None = None) -> ChunkResult:
-    """Generate every table for contacts ``first_index .. first_index + n - 1``.
+@dataclass
+class _Chunk:
+    """What every step of one chunk shares: its random stream, id counters, event log and calendar.
 
-    ``signup_days`` (float days since ``cfg.start``, one per contact) makes the chunk a cohort of
-    media-driven leads (the marketing mix truth): they sign up at the given times instead of the
-    planted trend and season; everything after sign-up (touches, conversion, purchases) follows
-    the same process as every other lead's.
+    Every step draws from ``rng`` in turn, so the steps must run in the order of
+    :func:`generate_chunk` for the same seed to give the same rows.
     """
-    media = signup_days is not None
-    rng = np.random.default_rng(np.random.SeedSequence([seed, chunk]))
-    horizon = (cfg.end_ts - cfg.start_ts).total_seconds() / DAY
-    n_days = int(round(horizon))
-    ev = _Events()
 
-    # --- contacts ---------------------------------------------------------------------------
+    rng: np.random.Generator
+    cfg: K.CompanyConfig
+    counters: Counters
+    ev: _Events
+    horizon: float  # days from cfg.start to the exclusive cfg.end
+    n_days: int
+    windows: list  # promotion windows as (first day, exclusive end day, code), days since cfg.start
+
+    @classmethod
+    def start(cls, seed: int, chunk: int, cfg: K.CompanyConfig, counters: Counters) -> _Chunk:
+        horizon = (cfg.end_ts - cfg.start_ts).total_seconds() / DAY
+        windows = [(_day(s, cfg), _day(e, cfg), code) for s, e, code in cfg.promo_windows()]
+        return cls(np.random.default_rng(np.random.SeedSequence([seed, chunk])), cfg, counters, _Events(),
+                   horizon, int(round(horizon)), windows)
+
+
+def _day(value, cfg: K.CompanyConfig) -> float:
+    """A date (naive = UTC) as float days since ``cfg.start``."""
+    return (as_utc_timestamp(value) - cfg.start_ts).total_seconds() / DAY
+
+
+@dataclass
+class _Leads:
+    """The contacts of a chunk (chunk-local index 0..n-1) and what their touches made of them."""
+
+    seg: np.ndarray
+    region: np.ndarray
+    age: np.ndarray
+    signup: np.ndarray  # days
+    touched: np.ndarray  # (n, channel) bool
+    touch_counts: np.ndarray  # [campaign, day, kind] kind 0 = impression, 1 = click/open
+    p_convert: np.ndarray
+    incremental: np.ndarray  # expected incremental conversions per channel
+    first_purchase: np.ndarray  # days; planned for every contact, realised for the converted
+    converted: np.ndarray
+    acquisition: np.ndarray
+
+
+@dataclass
+class _Buyers:
+    """The converted contacts (``idx`` into the leads) and their planted purchase process."""
+
+    idx: np.ndarray
+    seg: np.ndarray
+    first_purchase: np.ndarray  # days
+    death: np.ndarray  # days (may lie after the horizon)
+    active_end: np.ndarray  # min(death, horizon)
+    rate: np.ndarray  # purchase intents per day
+    dur: np.ndarray  # days active inside the history
+
+
+@dataclass
+class _Intents:
+    """Purchase intents (one per potential order) in the order they were drawn: first purchases,
+    A/B conversions, natural intents; with their order channel, platform and checkout session."""
+
+    buyer: np.ndarray  # index into the buyers
+    t: np.ndarray  # days
+    kind: np.ndarray  # 0 first purchase, 1 A/B conversion, 2 natural
+    ochan: np.ndarray  # index into _ORDER_CHANNELS
+    plat: np.ndarray  # platform of online intents, None offline
+    online: np.ndarray
+    completed: np.ndarray  # offline, or the online session reached the purchase
+    sid: np.ndarray | None = None  # checkout session id (online), None offline
+    order_t: np.ndarray | None = None  # time of the order: the session's last step online
+    purchase_part: int = 0  # index of the checkout sessions' part in the event log
+
+
+@dataclass
+class _Orders:
+    """The chunk's orders (sorted by buyer, time) and their lines."""
+
+    frame: pd.DataFrame
+    items: pd.DataFrame
+    buyer: np.ndarray  # index into the buyers, per order
+    t: np.ndarray  # days, per order
+    platform: np.ndarray  # per order (None offline)
+
+
+def _contacts(ch: _Chunk, n: int, signup_days: np.ndarray | None):
+    """Draw segment, region and age, then the sign-up time, and log the sign-up events.
+
+    Draws, in order: segment, region, age (normal, clipped 18..85); unless ``signup_days`` is
+    given, the sign-up day (planted upward trend times monthly season, up to 30 days before the
+    end) and its time of day; the sign-up event's platform (by segment).
+    """
+    rng = ch.rng
     seg = rng.choice(len(K.SEGMENTS), n, p=K.SEGMENT_SHARE)
     region = rng.choice(len(K.REGIONS), n, p=K.REGION_SHARE)
     age = np.clip(np.round(rng.normal(40, 12, n)), 18, 85).astype(np.int64)
-    if media:
+    if signup_days is not None:
         signup = np.asarray(signup_days, dtype=float)
     else:
-        sign_days = np.arange(n_days - 30)
-        season = np.asarray(K.MONTH_SEASONALITY)[_month_of(sign_days.astype(float), cfg.start_ts)]
+        sign_days = np.arange(ch.n_days - 30)
+        season = np.asarray(K.MONTH_SEASONALITY)[_month_of(sign_days.astype(float), ch.cfg.start_ts)]
         w = (1.0 + 0.5 * sign_days / len(sign_days)) * season
         signup = rng.choice(sign_days, n, p=w / w.sum()) + rng.random(n)
-    ev.add(np.arange(n), signup, _EV["signup"], platform=_PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, seg)])
+    ch.ev.add(np.arange(n), signup, _EV["signup"], platform=_PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, seg)])
+    return seg, region, age, signup
 
-    # --- marketing touches of leads ---------------------------------------------------------
-    n_ch = len(K.CHANNELS)
-    touched = np.zeros((n, n_ch), dtype=bool)
+
+def _touches(ch: _Chunk, seg: np.ndarray, signup: np.ndarray):
+    """Draw and log every lead's marketing touches, channel by channel (``K.CHANNELS`` order).
+
+    Per channel, in order: reached or not, the number of touches (1 + Poisson), their times in the
+    touch window after sign-up (those past the end dropped), their event kind, campaign and
+    platform. Returns the touched matrix, the campaigns' daily touch counts, each lead's last
+    touch time and first-touch channel (-1: none).
+    """
+    rng, n = ch.rng, len(seg)
+    touched = np.zeros((n, len(K.CHANNELS)), dtype=bool)
     last_touch = np.full(n, -np.inf)
     first_touch_t = np.full(n, np.inf)
     first_touch_ch = np.full(n, -1)
-    touch_counts = np.zeros((len(K.CAMPAIGNS), n_days, 2), dtype=np.int64)
-    for c, ch in enumerate(K.CHANNELS):
+    touch_counts = np.zeros((len(K.CAMPAIGNS), ch.n_days, 2), dtype=np.int64)
+    for c, channel in enumerate(K.CHANNELS):
         hit = rng.random(n) < K.CHANNEL_REACH[c]
         k = np.where(hit, 1 + rng.poisson(K.CHANNEL_MEAN_TOUCHES[c] - 1, n), 0)
         touched[:, c] = hit
         idx = np.repeat(np.arange(n), k)
         t = signup[idx] + rng.random(len(idx)) * K.TOUCH_WINDOW_DAYS
-        keep = t < horizon
+        keep = t < ch.horizon
         idx, t = idx[keep], t[keep]
-        names, probs = K.TOUCH_EVENTS[ch]
+        names, probs = K.TOUCH_EVENTS[channel]
         kind = rng.choice(len(names), len(idx), p=probs)
         ev_code = np.array([_EV[x] for x in names])[kind]
-        camps = np.asarray(_CHANNEL_CAMPAIGNS[ch])[rng.integers(0, len(_CHANNEL_CAMPAIGNS[ch]), len(idx))]
+        camps = np.asarray(_CHANNEL_CAMPAIGNS[channel])[rng.integers(0, len(_CHANNEL_CAMPAIGNS[channel]), len(idx))]
         plat = _PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, seg[idx])]
-        ev.add(idx, t, ev_code, channel=np.full(len(idx), ch, dtype=object),
-               campaign=_CAMPAIGN_IDS[camps], platform=plat)
+        ch.ev.add(idx, t, ev_code, channel=np.full(len(idx), channel, dtype=object),
+                  campaign=_CAMPAIGN_IDS[camps], platform=plat)
         np.add.at(touch_counts, (camps, t.astype(np.int64), (ev_code != _EV["ad_impression"]).astype(int)), 1)
         np.maximum.at(last_touch, idx, t)
         earlier = np.full(n, np.inf)
@@ -226,6 +315,20 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
         better = earlier < first_touch_t
         first_touch_t[better] = earlier[better]
         first_touch_ch[better] = c
+    return touched, touch_counts, last_touch, first_touch_ch
+
+
+def _leads(ch: _Chunk, n: int, signup_days: np.ndarray | None) -> _Leads:
+    """Contacts, their touches, and who converts when (the planted logit of the touched channels).
+
+    Draws, in order: :func:`_contacts`, :func:`_touches`, the delay from the last touch (or
+    sign-up) to the first purchase (exponential, mean 2 days touched, 5 untouched), conversion
+    (Bernoulli ``p_convert``, only if the first purchase falls before the end), and the
+    acquisition channel of the untouched (80 % organic, 20 % referral).
+    """
+    rng = ch.rng
+    seg, region, age, signup = _contacts(ch, n, signup_days)
+    touched, touch_counts, last_touch, first_touch_ch = _touches(ch, seg, signup)
     effect = np.asarray(K.CHANNEL_EFFECT)
     logit = K.CONVERSION_INTERCEPT + touched @ effect
     p_convert = _sigmoid(logit)
@@ -234,40 +337,58 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
     first_purchase = np.where(any_touch, np.maximum(last_touch, signup), signup) + rng.exponential(
         np.where(any_touch, 2.0, 5.0), n
     )
-    converted = (rng.random(n) < p_convert) & (first_purchase < horizon)
+    converted = (rng.random(n) < p_convert) & (first_purchase < ch.horizon)
     organic = np.where(rng.random(n) < 0.8, "organic", "referral").astype(object)
     acq = np.where(first_touch_ch >= 0, _CHANNELS[np.maximum(first_touch_ch, 0)], organic)
+    return _Leads(seg, region, age, signup, touched, touch_counts, p_convert, incremental, first_purchase,
+                  converted, acq)
 
-    # --- buyers: lifetime and purchase intents ---------------------------------------------
-    b = np.flatnonzero(converted)
-    bseg = seg[b]
+
+def _buyers(ch: _Chunk, leads: _Leads) -> tuple[_Buyers, np.ndarray, np.ndarray]:
+    """The buyers' lifetimes, intent rates and natural purchase intents.
+
+    Draws, in order: lifetime (Weibull, scale by segment), intent rate (gamma around the
+    segment's mean), candidate intents (Poisson at the highest season-and-promotion rate over
+    the active days, uniform times), then thinning to the season and promotion multiplier of
+    each candidate's time. Returns the buyers and the natural intents (buyer index, time).
+    """
+    rng = ch.rng
+    b = np.flatnonzero(leads.converted)
+    bseg = leads.seg[b]
+    fp = leads.first_purchase[b]
     lifetime = np.asarray(K.LIFETIME_SCALE_DAYS)[bseg] * rng.weibull(K.LIFETIME_WEIBULL_SHAPE, len(b))
-    death = first_purchase[b] + lifetime
-    active_end = np.minimum(death, horizon)
+    death = fp + lifetime
+    active_end = np.minimum(death, ch.horizon)
     rate = rng.gamma(K.INTENT_RATE_GAMMA_SHAPE,
                      1.0 / (np.asarray(K.MEAN_DAYS_BETWEEN_INTENTS)[bseg] * K.INTENT_RATE_GAMMA_SHAPE))
     promo_mult = np.asarray(K.PROMO_MULTIPLIER)
     m_max = max(K.MONTH_SEASONALITY) * promo_mult[bseg]
-    dur = np.maximum(active_end - first_purchase[b], 0.0)
+    dur = np.maximum(active_end - fp, 0.0)
     n_cand = rng.poisson(rate * m_max * dur)
     ci = np.repeat(np.arange(len(b)), n_cand)
-    ct = first_purchase[b][ci] + rng.random(len(ci)) * dur[ci]
-    windows = [((s - cfg.start_ts).total_seconds() / DAY, (e - cfg.start_ts).total_seconds() / DAY, code)
-               for s, e, code in cfg.promo_windows()]
-    in_promo = _promo_index(ct, windows)
-    mult = np.asarray(K.MONTH_SEASONALITY)[_month_of(ct, cfg.start_ts)] * np.where(
+    ct = fp[ci] + rng.random(len(ci)) * dur[ci]
+    in_promo = _promo_index(ct, ch.windows)
+    mult = np.asarray(K.MONTH_SEASONALITY)[_month_of(ct, ch.cfg.start_ts)] * np.where(
         in_promo >= 0, promo_mult[bseg[ci]], 1.0)
     acc = rng.random(len(ci)) < mult / m_max[ci]
-    ci, ct = ci[acc], ct[acc]
+    return _Buyers(b, bseg, fp, death, active_end, rate, dur), ci[acc], ct[acc]
 
-    # the A/B test: eligible buyers get one of two e-mails; converters order with the code
-    ab = K.AB_TEST
-    ab_day = (pd.Timestamp(ab["sent_at"], tz="UTC") - cfg.start_ts).total_seconds() / DAY
+
+def _ab_test(ch: _Chunk, buyers: _Buyers) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The planted A/B test: eligible buyers get one of two e-mails; converters order with the code.
+
+    Only when the send day lies inside the history. Draws, in order: assignment (a share of the
+    buyers alive and past their first purchase on the send day), arm (half each), send time,
+    conversion (the arm's rate) and the order's delay in the test window. Logs the ``email_sent``
+    events. Returns each buyer's arm (``""``: not in the test) and the A/B intents (buyer, time).
+    """
+    rng, ab, b = ch.rng, K.AB_TEST, buyers.idx
+    ab_day = _day(ab["sent_at"], ch.cfg)
     ab_arm = np.full(len(b), "", dtype=object)
     ab_ci = np.array([], dtype=np.int64)
     ab_ct = np.array([], dtype=float)
-    if 0 < ab_day < horizon:
-        elig = (first_purchase[b] < ab_day) & (death > ab_day)
+    if 0 < ab_day < ch.horizon:
+        elig = (buyers.first_purchase < ab_day) & (buyers.death > ab_day)
         assigned = elig & (rng.random(len(b)) < ab["share_of_eligible"])
         variant = rng.random(len(b)) < 0.5
         ai = np.flatnonzero(assigned)
@@ -275,29 +396,40 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
         ab_arm[ai] = np.where(is_var, "variant", "control")
         sent = ab_day + rng.random(len(ai)) * 0.5
         camp = np.where(is_var, ab["variant_campaign"], ab["control_campaign"]).astype(object)
-        ev.add(b[ai], sent, _EV["email_sent"], channel=np.full(len(ai), "email", dtype=object), campaign=camp)
+        ch.ev.add(b[ai], sent, _EV["email_sent"], channel=np.full(len(ai), "email", dtype=object), campaign=camp)
         p = np.where(is_var, ab["rate_variant"], ab["rate_control"])
         conv = rng.random(len(ai)) < p
         ab_ci = ai[conv]
         ab_ct = sent[conv] + rng.random(conv.sum()) * ab["window_days"]
-        keep = ab_ct < horizon
+        keep = ab_ct < ch.horizon
         ab_ci, ab_ct = ab_ci[keep], ab_ct[keep]
+    return ab_arm, ab_ci, ab_ct
 
-    # all intents: first purchase (forced), A/B conversions (forced), natural intents
-    it_b = np.concatenate([np.arange(len(b)), ab_ci, ci])
-    it_t = np.concatenate([first_purchase[b], ab_ct, ct])
-    kind = np.concatenate([np.zeros(len(b), int), np.ones(len(ab_ci), int), np.full(len(ci), 2)])
+
+def _intents(ch: _Chunk, buyers: _Buyers, ab: tuple[np.ndarray, np.ndarray],
+             natural: tuple[np.ndarray, np.ndarray]) -> _Intents:
+    """All purchase intents, their order channel and platform, and the online checkout funnel.
+
+    Intents: every first purchase (forced), the A/B conversions (forced, online), the natural
+    intents. Draws, in order: order channel (by segment), platform (by segment), the four funnel
+    steps (with the planted friction: the purchase step thinned on the friction's platform and
+    window; forced intents always complete), then the online intents' sessions
+    (:func:`_sessions`: number of extra views, then the step gaps), logged as events.
+    """
+    rng = ch.rng
+    (ab_ci, ab_ct), (ci, ct) = ab, natural
+    nb = len(buyers.idx)
+    it_b = np.concatenate([np.arange(nb), ab_ci, ci])
+    it_t = np.concatenate([buyers.first_purchase, ab_ct, ct])
+    kind = np.concatenate([np.zeros(nb, int), np.ones(len(ab_ci), int), np.full(len(ci), 2)])
     forced = kind < 2
-    it_seg = bseg[it_b]
+    it_seg = buyers.seg[it_b]
     ochan = _choice_rows(rng, K.ORDER_CHANNEL_MIX, it_seg)
     ochan[kind == 1] = 0
     online = ochan == 0
     plat = np.where(online, _PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, it_seg)], None)
-
-    # funnel of online intents, with the planted friction
     fr = K.FRICTION
-    fr_s = (pd.Timestamp(fr["start"], tz="UTC") - cfg.start_ts).total_seconds() / DAY
-    fr_e = (pd.Timestamp(fr["end"], tz="UTC") - cfg.start_ts).total_seconds() / DAY
+    fr_s, fr_e = _day(fr["start"], ch.cfg), _day(fr["end"], ch.cfg)
     p_buy = np.where((plat == fr["segment"]["platform"]) & (it_t >= fr_s) & (it_t < fr_e),
                      fr["p_during"], K.FUNNEL_STEP_P[3])
     u = rng.random((len(it_t), 4))
@@ -305,32 +437,40 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
                              u[:, 2] < K.FUNNEL_STEP_P[2], u[:, 3] < p_buy])
     steps[forced] = True
     depth = 1 + np.cumprod(steps, axis=1).sum(axis=1)  # 1 = visit only .. 5 = purchase
-    completed = ~online | (depth == 5)
-
+    intents = _Intents(it_b, it_t, kind, ochan, plat, online, ~online | (depth == 5))
     on = np.flatnonzero(online)
-    purchase_part = len(ev.parts)
-    sid = np.full(len(it_t), None, dtype=object)
-    order_t = it_t.copy()
-    sid_on, last_on = _sessions(rng, ev, counters, b[it_b[on]], it_t[on], plat[on], depth[on],
+    intents.purchase_part = len(ch.ev.parts)
+    intents.sid = np.full(len(it_t), None, dtype=object)
+    intents.order_t = it_t.copy()
+    sid_on, last_on = _sessions(rng, ch.ev, ch.counters, buyers.idx[it_b[on]], it_t[on], plat[on], depth[on],
                                 rng.poisson(1.0, len(on)))
-    sid[on] = sid_on
-    order_t[on] = last_on
+    intents.sid[on] = sid_on
+    intents.order_t[on] = last_on
+    return intents
 
-    # --- orders -----------------------------------------------------------------------------
-    oi = np.flatnonzero(completed & (order_t < horizon))
-    oi = oi[np.lexsort((order_t[oi], it_b[oi]))]
+
+def _orders(ch: _Chunk, buyers: _Buyers, it: _Intents) -> _Orders:
+    """Orders of the completed intents before the end, sorted by buyer and time, and their lines.
+
+    Draws, in order: promotion-code use (inside a window, by segment), status (the first order
+    always completed; A/B orders carry the test's code), then the lines (:func:`_order_items`).
+    The purchase events of the checkout sessions get their order id.
+    """
+    rng, b = ch.rng, buyers.idx
+    oi = np.flatnonzero(it.completed & (it.order_t < ch.horizon))
+    oi = oi[np.lexsort((it.order_t[oi], it.buyer[oi]))]
     n_orders = len(oi)
-    order_id = _ids("O", counters.order, n_orders, 10)
-    counters.order += n_orders
-    o_b = it_b[oi]
-    o_seg = bseg[o_b]
-    o_t = order_t[oi]
-    o_kind = kind[oi]
-    o_promo_win = _promo_index(o_t, windows)
+    order_id = _ids("O", ch.counters.order, n_orders, 10)
+    ch.counters.order += n_orders
+    o_b = it.buyer[oi]
+    o_seg = buyers.seg[o_b]
+    o_t = it.order_t[oi]
+    o_kind = it.kind[oi]
+    o_promo_win = _promo_index(o_t, ch.windows)
     use_code = (o_promo_win >= 0) & (rng.random(n_orders) < np.asarray(K.PROMO_CODE_USE)[o_seg])
-    codes = np.array([w[2] for w in windows] + [None], dtype=object)
+    codes = np.array([w[2] for w in ch.windows] + [None], dtype=object)
     promo = np.where(use_code, codes[o_promo_win], None)
-    promo = np.where(o_kind == 1, ab["promo_code"], promo)
+    promo = np.where(o_kind == 1, K.AB_TEST["promo_code"], promo)
     status = rng.choice(len(K.ORDER_STATUS), n_orders, p=K.ORDER_STATUS_P)
     status[o_kind == 0] = 0  # the first order is a completed purchase
     items, value = _order_items(rng, order_id, o_seg)
@@ -342,56 +482,83 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
             "ordered_at": o_t,
             "amount": np.round(value - discount, 2),
             "discount": discount,
-            "channel": _ORDER_CHANNELS[ochan[oi]],
-            "platform": plat[oi],
+            "channel": _ORDER_CHANNELS[it.ochan[oi]],
+            "platform": it.plat[oi],
             "promo_code": promo,
             "status": np.asarray(K.ORDER_STATUS, dtype=object)[status],
         }
     )
-    # purchase events carry their order id
-    if len(on):
-        part = ev.parts[purchase_part]
-        part["order"] = _attach_orders(part, sid, oi[online[oi]], order_id[online[oi]])
+    if it.online.any():  # purchase events carry their order id
+        part = ch.ev.parts[it.purchase_part]
+        bought = oi[it.online[oi]]
+        part["order"] = _attach_orders(part, it.sid, bought, order_id[it.online[oi]])
+    items = items.merge(orders[["order_id"]], on="order_id", how="inner")
+    return _Orders(orders, items, o_b, o_t, it.plat[oi])
 
-    # --- browsing sessions (no purchase intent) ---------------------------------------------
-    nb = rng.poisson(K.LEAD_BROWSE_SESSIONS, n)
-    li = np.repeat(np.arange(n), nb)
-    lt = signup[li] + rng.random(len(li)) * 60.0
-    yr = np.asarray(K.BROWSE_SESSIONS_PER_YEAR)[bseg] / 365.0
-    nbb = rng.poisson(yr * dur)
+
+def _browsing(ch: _Chunk, leads: _Leads, buyers: _Buyers) -> None:
+    """Log browsing sessions without purchase intent (leads after sign-up, buyers while active).
+
+    Draws, in order: sessions per lead (Poisson) and their times (60 days after sign-up),
+    sessions per buyer (Poisson at the segment's yearly rate) and their times, add-to-cart,
+    checkout, platform, then :func:`_sessions` (extra views, step gaps).
+    """
+    rng, b = ch.rng, buyers.idx
+    nb = rng.poisson(K.LEAD_BROWSE_SESSIONS, len(leads.seg))
+    li = np.repeat(np.arange(len(leads.seg)), nb)
+    lt = leads.signup[li] + rng.random(len(li)) * 60.0
+    yr = np.asarray(K.BROWSE_SESSIONS_PER_YEAR)[buyers.seg] / 365.0
+    nbb = rng.poisson(yr * buyers.dur)
     bi = np.repeat(np.arange(len(b)), nbb)
-    bt = first_purchase[b][bi] + rng.random(len(bi)) * dur[bi]
+    bt = buyers.first_purchase[bi] + rng.random(len(bi)) * buyers.dur[bi]
     bc = np.concatenate([li, b[bi]])
     btime = np.concatenate([lt, bt])
-    keep = btime < horizon
+    keep = btime < ch.horizon
     bc, btime = bc[keep], btime[keep]
     cart = rng.random(len(bc)) < K.BROWSE_CART_P
     chk = cart & (rng.random(len(bc)) < K.BROWSE_CHECKOUT_P)
     bdepth = 2 + cart + chk
-    _sessions(rng, ev, counters, bc, btime, _PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, seg[bc])],
+    _sessions(rng, ch.ev, ch.counters, bc, btime, _PLATFORMS[_choice_rows(rng, K.PLATFORM_MIX, leads.seg[bc])],
               bdepth, rng.poisson(1.0, len(bc)))
 
-    # --- post-purchase: reviews, referrals ----------------------------------------------------
-    onl = orders["channel"].to_numpy() == "online"
-    rv = np.flatnonzero(onl & (rng.random(n_orders) < K.REVIEW_P))
-    rt = o_t[rv] + rng.exponential(5.0, len(rv))
-    ok = rt < horizon
-    ev.add(b[o_b[rv[ok]]], rt[ok], _EV["review"], platform=plat[oi][rv[ok]])
-    advocate = rng.random(len(b)) < np.asarray(K.ADVOCATE_P)[bseg]
+
+def _reviews_and_referrals(ch: _Chunk, buyers: _Buyers, orders: _Orders) -> np.ndarray:
+    """Log reviews of online orders and the advocates' referrals; returns who was seen referring.
+
+    Draws, in order: reviewed or not (per order), review delay (exponential, mean 5 days),
+    advocate or not (by segment), referrals per advocate (1 + Poisson), their times (from 14 days
+    after the first purchase to the end of the active life).
+    """
+    rng, b = ch.rng, buyers.idx
+    onl = orders.frame["channel"].to_numpy() == "online"
+    rv = np.flatnonzero(onl & (rng.random(len(orders.t)) < K.REVIEW_P))
+    rt = orders.t[rv] + rng.exponential(5.0, len(rv))
+    ok = rt < ch.horizon
+    ch.ev.add(b[orders.buyer[rv[ok]]], rt[ok], _EV["review"], platform=orders.platform[rv[ok]])
+    advocate = rng.random(len(b)) < np.asarray(K.ADVOCATE_P)[buyers.seg]
     n_ref = np.where(advocate, 1 + rng.poisson(0.5, len(b)), 0)
     ri = np.repeat(np.arange(len(b)), n_ref)
-    r_lo = first_purchase[b][ri] + 14.0
-    rt = r_lo + rng.random(len(ri)) * np.maximum(active_end[ri] - r_lo, 1.0)
-    ok = rt < horizon
-    ev.add(b[ri[ok]], rt[ok], _EV["referral"])
+    r_lo = buyers.first_purchase[ri] + 14.0
+    rt = r_lo + rng.random(len(ri)) * np.maximum(buyers.active_end[ri] - r_lo, 1.0)
+    ok = rt < ch.horizon
+    ch.ev.add(b[ri[ok]], rt[ok], _EV["referral"])
     advocate_seen = np.zeros(len(b), dtype=bool)
     advocate_seen[ri[ok]] = True
+    return advocate_seen
 
-    # --- support tickets ------------------------------------------------------------------------
-    st = orders["status"].to_numpy()
+
+def _tickets(ch: _Chunk, buyers: _Buyers, orders: _Orders) -> pd.DataFrame:
+    """Support tickets after completed and returned orders; logs their ``support_contact`` events.
+
+    Draws, in order: a ticket or not (per order, by status), opening delay (exponential, mean
+    3 days), first response and handling times (log-normal), first-contact resolution, extra
+    contacts, CSAT with and without FCR, and whether the survey was answered.
+    """
+    rng, horizon = ch.rng, ch.horizon
+    st = orders.frame["status"].to_numpy()
     p_t = np.where(st == "returned", K.TICKET_P_RETURNED, np.where(st == "completed", K.TICKET_P, 0.0))
-    ti = np.flatnonzero(rng.random(n_orders) < p_t)
-    opened = o_t[ti] + rng.exponential(3.0, len(ti))
+    ti = np.flatnonzero(rng.random(len(st)) < p_t)
+    opened = orders.t[ti] + rng.exponential(3.0, len(ti))
     ti, opened = ti[opened < horizon], opened[opened < horizon]
     m = len(ti)
     resp = rng.lognormal(np.log(K.FIRST_RESPONSE_MEDIAN_HOURS), K.FIRST_RESPONSE_SIGMA, m) / 24.0
@@ -405,8 +572,8 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
     resolved = opened + handle
     tickets = pd.DataFrame(
         {
-            "ticket_id": _ids("T", counters.ticket, m, 9),
-            "customer_i": b[o_b[ti]],
+            "ticket_id": _ids("T", ch.counters.ticket, m, 9),
+            "customer_i": buyers.idx[orders.buyer[ti]],
             "opened_at": opened,
             "first_response_at": np.where(first_resp < horizon, first_resp, np.nan),
             "resolved_at": np.where(resolved < horizon, resolved, np.nan),
@@ -414,59 +581,79 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
             "csat": np.where(answered & (resolved < horizon), csat, -1),
         }
     )
-    counters.ticket += m
-    ev.add(tickets["customer_i"].to_numpy(), opened, _EV["support_contact"])
+    ch.counters.ticket += m
+    ch.ev.add(tickets["customer_i"].to_numpy(), opened, _EV["support_contact"])
+    return tickets
 
-    # --- NPS surveys --------------------------------------------------------------------------
-    si = np.flatnonzero(rng.random(len(b)) < K.NPS_RESPONSE_P)
-    s_lo = first_purchase[b][si] + 7.0
-    s_t = s_lo + rng.random(len(si)) * np.maximum(horizon - s_lo, 0.0)
-    ok = s_t < horizon
+
+def _surveys(ch: _Chunk, buyers: _Buyers) -> pd.DataFrame:
+    """NPS answers: respondent or not, answer time (from 7 days after the first purchase), score."""
+    rng = ch.rng
+    si = np.flatnonzero(rng.random(len(buyers.idx)) < K.NPS_RESPONSE_P)
+    s_lo = buyers.first_purchase[si] + 7.0
+    s_t = s_lo + rng.random(len(si)) * np.maximum(ch.horizon - s_lo, 0.0)
+    ok = s_t < ch.horizon
     si, s_t = si[ok], s_t[ok]
-    nps = np.clip(np.round(rng.normal(np.asarray(K.NPS_MEAN)[bseg[si]], K.NPS_SD)), 0, 10).astype(np.int64)
-    surveys = pd.DataFrame({"customer_i": b[si], "answered_at": s_t, "nps": nps})
+    nps = np.clip(np.round(rng.normal(np.asarray(K.NPS_MEAN)[buyers.seg[si]], K.NPS_SD)), 0, 10).astype(np.int64)
+    return pd.DataFrame({"customer_i": buyers.idx[si], "answered_at": s_t, "nps": nps})
 
-    # --- subscriptions (contractual churn with planted hazard ratios) --------------------------
-    sub = np.flatnonzero(rng.random(len(b)) < np.asarray(K.SUBSCRIBE_P)[bseg])
-    s_start = first_purchase[b][sub] + rng.exponential(20.0, len(sub))
-    ok = s_start < horizon
+
+def _subscriptions(ch: _Chunk, leads: _Leads, buyers: _Buyers, orders: _Orders) -> pd.DataFrame:
+    """Subscriptions with contractual churn and the planted hazard ratios (plan, age, first promo).
+
+    Draws, in order: subscriber or not (by segment), start delay (exponential, mean 20 days),
+    plan (by segment), then the duration (Weibull proportional hazards, inverse transform).
+    """
+    rng = ch.rng
+    sub = np.flatnonzero(rng.random(len(buyers.idx)) < np.asarray(K.SUBSCRIBE_P)[buyers.seg])
+    s_start = buyers.first_purchase[sub] + rng.exponential(20.0, len(sub))
+    ok = s_start < ch.horizon
     sub, s_start = sub[ok], s_start[ok]
-    plan = _choice_rows(rng, K.PLAN_MIX, bseg[sub])
-    first_promo = _first_order_promo(orders, len(b), o_b)
+    plan = _choice_rows(rng, K.PLAN_MIX, buyers.seg[sub])
+    first_promo = _first_order_promo(orders.frame, len(buyers.idx), orders.buyer)
     hr = K.HAZARD_RATIOS
     plan_hr = np.array([1.0, hr["plan_plus"], hr["plan_premium"]])[plan]
-    cov_hr = (plan_hr * hr["age_per_10_years"] ** ((age[b[sub]] - 40) / 10.0)
+    cov_hr = (plan_hr * hr["age_per_10_years"] ** ((leads.age[buyers.idx[sub]] - 40) / 10.0)
               * np.where(first_promo[sub], hr["first_order_promo"], 1.0))
     s_dur = K.SUBSCRIPTION_SCALE_DAYS * (-np.log(rng.random(len(sub))) / cov_hr) ** (
         1.0 / K.SUBSCRIPTION_WEIBULL_SHAPE)
     s_end = s_start + s_dur
-    subscriptions = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "customer_i": b[sub],
+            "customer_i": buyers.idx[sub],
             "started_at": s_start,
-            "ended_at": np.where(s_end < horizon, s_end, np.nan),
+            "ended_at": np.where(s_end < ch.horizon, s_end, np.nan),
             "plan": np.asarray(K.PLANS, dtype=object)[plan],
             "mrr": np.asarray(K.PLAN_MRR)[plan],
         }
     )
 
-    # --- assemble ---------------------------------------------------------------------------------
-    cid = _ids("C", first_index, n, 7)
-    first_names = np.array(["Alex", "Sam", "Robin", "Kim", "Jo", "Charlie", "Max", "Noa"], dtype=object)
-    customers = pd.DataFrame(
+
+_FIRST_NAMES = np.array(["Alex", "Sam", "Robin", "Kim", "Jo", "Charlie", "Max", "Noa"], dtype=object)
+
+
+def _customers_frame(seed: int, chunk: int, first_index: int, leads: _Leads, cid: np.ndarray) -> pd.DataFrame:
+    """The customers table: no draws from the chunk's stream (consent has a stream of its own)."""
+    n = len(cid)
+    number = np.arange(first_index, first_index + n)
+    return pd.DataFrame(
         {
             "customer_i": np.arange(n),
-            "signup_at": signup,
-            "acquisition_channel": acq,
-            "region": np.asarray(K.REGIONS, dtype=object)[region],
-            "age": age,
-            "name": first_names[np.arange(first_index, first_index + n) % 8] + " " + cid,
+            "signup_at": leads.signup,
+            "acquisition_channel": leads.acquisition,
+            "region": np.asarray(K.REGIONS, dtype=object)[leads.region],
+            "age": leads.age,
+            "name": _FIRST_NAMES[number % 8] + " " + cid,
             "email": np.char.add(np.char.lower(cid.astype(str)), "@example.com").astype(object),
-            "phone": np.char.add("+44 7700 ", np.char.zfill((np.arange(first_index, first_index + n) % 1_000_000).astype(str), 6)).astype(object),
+            "phone": np.char.add("+44 7700 ", np.char.zfill((number % 1_000_000).astype(str), 6)).astype(object),
             **_consent_columns(seed, chunk, n),
         }
     )
-    e = ev.concat()
+
+
+def _events_frame(ch: _Chunk) -> pd.DataFrame:
+    """The logged events before the end, sorted by customer, time and logging order."""
+    e = ch.ev.concat()
     events = pd.DataFrame(
         {
             "customer_i": e["cust"],
@@ -479,49 +666,78 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
             "order_id": e["order"],
         }
     )
-    events = events[events["occurred_at"].to_numpy() < horizon]
-    events = events.iloc[np.lexsort((np.arange(len(events)), events["occurred_at"].to_numpy(),
-                                     events["customer_i"].to_numpy()))]
-    items = items.merge(orders[["order_id"]], on="order_id", how="inner")
+    events = events[events["occurred_at"].to_numpy() < ch.horizon]
+    return events.iloc[np.lexsort((np.arange(len(events)), events["occurred_at"].to_numpy(),
+                                   events["customer_i"].to_numpy()))]
 
-    died = np.full(n, np.nan)
-    died[b] = death
-    fp = np.full(n, np.nan)
-    fp[b] = first_purchase[b]
-    rate_all = np.zeros(n)
-    rate_all[b] = rate
-    adv = np.zeros(n, dtype=bool)
-    adv[b] = advocate_seen
-    arm = np.full(n, "", dtype=object)
-    arm[b] = ab_arm
-    truth = pd.DataFrame(
+
+def _truth_frame(leads: _Leads, buyers: _Buyers, ab_arm: np.ndarray, advocate_seen: np.ndarray,
+                 media: bool) -> pd.DataFrame:
+    """One row per contact: the planted segment, conversion, lifetime, rate, advocacy, A/B arm."""
+    n, b = len(leads.seg), buyers.idx
+
+    def per_contact(values, fill, dtype=None):
+        out = np.full(n, fill, dtype=dtype)
+        out[b] = values
+        return out
+
+    return pd.DataFrame(
         {
             "customer_i": np.arange(n),
-            "segment": _SEGMENTS[seg],
-            "converted": converted,
-            "p_convert": p_convert,
-            "first_purchase_at": fp,
-            "died_at": died,
-            "intent_rate_per_day": rate_all,
-            "advocate": adv,
-            "ab_arm": arm,
+            "segment": _SEGMENTS[leads.seg],
+            "converted": leads.converted,
+            "p_convert": leads.p_convert,
+            "first_purchase_at": per_contact(buyers.first_purchase, np.nan),
+            "died_at": per_contact(buyers.death, np.nan),
+            "intent_rate_per_day": per_contact(buyers.rate, 0.0),
+            "advocate": per_contact(advocate_seen, False, bool),
+            "ab_arm": per_contact(ab_arm, "", object),
             "media_driven": np.full(n, media),
-            **{f"touched_{ch}": touched[:, i] for i, ch in enumerate(K.CHANNELS)},
+            **{f"touched_{c}": leads.touched[:, i] for i, c in enumerate(K.CHANNELS)},
         }
     )
+
+
+def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.CompanyConfig,
+                   counters: Counters, signup_days: np.ndarray | None = None) -> ChunkResult:
+    """Generate every table for contacts ``first_index .. first_index + n - 1``.
+
+    ``signup_days`` (float days since ``cfg.start``, one per contact) makes the chunk a cohort of
+    media-driven leads (the marketing mix truth): they sign up at the given times instead of the
+    planted trend and season; everything after sign-up (touches, conversion, purchases) follows
+    the same process as every other lead's.
+
+    The steps draw from the chunk's one random stream in this order (changing it changes every
+    later row): leads (:func:`_leads`), buyers (:func:`_buyers`), the A/B test, purchase intents
+    and their checkout sessions (:func:`_intents`), orders and lines, browsing sessions, reviews
+    and referrals, support tickets, NPS surveys, subscriptions.
+    """
+    ch = _Chunk.start(seed, chunk, cfg, counters)
+    leads = _leads(ch, n, signup_days)
+    buyers, ci, ct = _buyers(ch, leads)
+    ab_arm, ab_ci, ab_ct = _ab_test(ch, buyers)
+    intents = _intents(ch, buyers, (ab_ci, ab_ct), (ci, ct))
+    orders = _orders(ch, buyers, intents)
+    _browsing(ch, leads, buyers)
+    advocate_seen = _reviews_and_referrals(ch, buyers, orders)
+    tickets = _tickets(ch, buyers, orders)
+    surveys = _surveys(ch, buyers)
+    subscriptions = _subscriptions(ch, leads, buyers, orders)
+
+    cid = _ids("C", first_index, n, 7)
     tables = {
-        "customers": customers,
-        "orders": orders,
-        "order_items": items,
-        "events": events,
+        "customers": _customers_frame(seed, chunk, first_index, leads, cid),
+        "orders": orders.frame,
+        "order_items": orders.items,
+        "events": _events_frame(ch),
         "tickets": tickets,
         "surveys": surveys,
         "subscriptions": subscriptions,
     }
     tables = {k: _finish(v, cid, cfg) for k, v in tables.items()}
     tables["tickets"]["csat"] = tables["tickets"]["csat"].where(tables["tickets"]["csat"] > 0).astype("Int64")
-    truth = _finish(truth, cid, cfg)
-    return ChunkResult(tables, truth, incremental, touch_counts)
+    truth = _finish(_truth_frame(leads, buyers, ab_arm, advocate_seen, signup_days is not None), cid, cfg)
+    return ChunkResult(tables, truth, leads.incremental, leads.touch_counts)
 
 
 def _promo_index(t: np.ndarray, windows) -> np.ndarray:
