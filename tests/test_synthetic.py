@@ -231,3 +231,67 @@ def test_cli_validate_with_explicit_bounds(tmp_path, capsys):
     err = capsys.readouterr().err
     # as_of drops the later rows (no future_date problem); company_start still checks
     assert "before_company_start" in err and "future_date" not in err and "Traceback" not in err
+
+
+def test_generator_rows_are_pinned():
+    """The chunk's steps draw in a fixed order: any change to it changes these rows (issue 18 split
+    ``generate_chunk`` into steps; its output stayed byte-identical)."""
+    t, truth, tc = synthetic.generate(n_customers=300, seed=3)
+    assert {k: len(v) for k, v in t.items()} == {
+        "customers": 474, "orders": 927, "order_items": 1695, "events": 14381, "campaigns": 11,
+        "ad_spend": 6579, "tickets": 81, "surveys": 70, "subscriptions": 36}
+    last = t["orders"].iloc[-1]
+    assert (last["order_id"], last["customer_id"], last["amount"], last["platform"]) == (
+        "O0000000926", "C0000473", 103.95, "app")
+    assert last["ordered_at"] == pd.Timestamp("2025-12-01 21:15:36", tz="UTC")
+    ticket = t["tickets"].iloc[0]
+    assert ticket["resolved_at"] == pd.Timestamp("2025-04-11 14:47:45", tz="UTC") and ticket["contacts"] == 3
+    sub = t["subscriptions"].iloc[0]  # the last step of a chunk: every draw before it shows here
+    assert (sub["plan"], sub["ended_at"]) == ("premium", pd.Timestamp("2025-12-26 21:21:05", tz="UTC"))
+    assert truth["channels"]["email"]["incremental_conversions"] == 39.013681
+    assert truth["mmm"]["media_contacts"] == 174 == int(tc["media_driven"].sum())
+
+
+def test_write_holds_what_generate_returns(tmp_path):
+    tables, truth, tc = synthetic.generate(n_customers=300, seed=3)
+    folder = synthetic.write(tmp_path / "c", n_customers=300, seed=3)
+    for name, frame in tables.items():
+        # Parquet keeps µs timestamps and csat as float: the values are the same
+        pd.testing.assert_frame_equal(pd.read_parquet(folder / f"{name}.parquet"), frame, check_dtype=False)
+    truth_w, tc_w = synthetic.load_truth(folder)
+    assert truth_w == json.loads(json.dumps(truth))
+    pd.testing.assert_frame_equal(tc_w, tc)
+
+
+def test_plant_incident_thins_only_the_exposed_conversions():
+    from crm_research.errors import ParameterError
+    from crm_research.synthetic.incidents import plant_incident
+
+    ev = synthetic.generate(n_customers=300, seed=7)[0]["events"]
+    args = (ev, "add_to_cart", "checkout_start", "2025-03-01", "2025-04-01")
+    planted, n = plant_incident(*args, 0.5, {"platform": "mobile"}, seed=1)
+    assert (len(ev), len(planted), n) == (16304, 16288, 8)
+    removed = ev.loc[ev.index.difference(planted.index)]
+    assert removed["session_id"].nunique() == 8
+    # every removed session was a mobile one that reached the cart in March 2025
+    s = ev[ev["session_id"].isin(removed["session_id"])]
+    assert (s.groupby("session_id")["platform"].first() == "mobile").all()
+    cart = s[s["event"] == "add_to_cart"].groupby("session_id")["occurred_at"].min()
+    assert cart.between(pd.Timestamp("2025-03-01", tz="UTC"), pd.Timestamp("2025-04-01", tz="UTC"),
+                        inclusive="left").all()
+    assert set(removed["event"]) <= {"checkout_start", "purchase"}
+    assert len(plant_incident(*args, 1.0, {"platform": "mobile"})[0]) == len(ev)  # factor 1 keeps all
+    everyone, n_all = plant_incident(*args, 0.0)  # every group, every exposed conversion removed
+    carts = everyone[everyone["event"] == "add_to_cart"].groupby("session_id")["occurred_at"].min()
+    exposed = carts[carts.between(pd.Timestamp("2025-03-01", tz="UTC"), pd.Timestamp("2025-04-01", tz="UTC"),
+                                  inclusive="left")].index
+    assert n_all > n and len(exposed) > n_all
+    assert not (everyone["session_id"].isin(exposed) & (everyone["event"] == "checkout_start")).any()
+    with pytest.raises(CRMError, match="table 'events' has no column.*'device'.*segment of existing columns"):
+        plant_incident(*args, 0.5, {"device": "mobile"})
+    with pytest.raises(CRMError, match="time_col='ts'"):
+        plant_incident(*args, 0.5, time_col="ts")
+    with pytest.raises(ParameterError, match="start='soon' is not a date"):
+        plant_incident(ev, "add_to_cart", "checkout_start", "soon", "2025-04-01", 0.5)
+    with pytest.raises(ParameterError, match="factor"):
+        plant_incident(*args, 1.5)

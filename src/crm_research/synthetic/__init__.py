@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ import pyarrow.parquet as pq
 from crm_research.data.model import TABLES
 from crm_research.errors import CRMError
 from crm_research.synthetic import config as K
-from crm_research.synthetic.company import Counters, generate_chunk
+from crm_research.synthetic.company import ChunkResult, Counters, generate_chunk
 from crm_research.synthetic.config import CompanyConfig, planted_truth
 
 __all__ = ["generate", "write", "ensure_demo", "load_truth", "CompanyConfig", "DEMO_CUSTOMERS", "DEMO_SEED"]
@@ -70,6 +71,50 @@ def _chunks(n_customers: int, seed: int, cfg: CompanyConfig, counters: Counters)
     for c in range(n_chunks):
         first = c * cfg.chunk_size
         yield generate_chunk(seed, c, first, min(cfg.chunk_size, n_customers - first), cfg, counters)
+
+
+TRUTH_CUSTOMERS = "truth_customers"
+"""Name of the per-contact truth (``truth_customers.parquet``) among the parts :func:`_produce` emits."""
+
+
+def _produce(n_customers: int, seed: int, cfg: CompanyConfig, emit: Callable[[str, pd.DataFrame], None]
+             ) -> tuple[np.ndarray, dict]:
+    """Generate the whole company in order, handing every part to ``emit(table, frame)``.
+
+    Order: the contacts' chunks; the campaign tables (from every chunk's touch counts) and the
+    marketing mix truth (from their spend); the media-driven chunks; the campaign tables last.
+    A chunk's per-contact truth goes to ``emit(TRUTH_CUSTOMERS, frame)``. At most one chunk is
+    held at a time (what keeps :func:`write`'s memory bounded).
+
+    Returns
+    -------
+    incremental : ndarray
+        Expected incremental conversions per channel (``K.CHANNELS`` order).
+    mmm : dict
+        The marketing mix truth (``truth["mmm"]`` before its contact count).
+    """
+    incremental, touches = np.zeros(len(K.CHANNELS)), None
+    counters = Counters()
+    for res in _chunks(n_customers, seed, cfg, counters):
+        _emit_chunk(res, emit)
+        incremental += res.incremental
+        touches = res.touch_counts if touches is None else touches + res.touch_counts
+        del res
+    camp = _campaign_tables(seed, cfg, touches, n_customers)
+    mmm, per_day = _media_truth(seed, cfg, n_customers, camp["ad_spend"])
+    for res in _media_chunks(seed, cfg, n_customers, per_day, counters):
+        _emit_chunk(res, emit)
+        incremental += res.incremental
+        del res
+    for name, frame in camp.items():
+        emit(name, frame)
+    return incremental, mmm
+
+
+def _emit_chunk(res: ChunkResult, emit: Callable[[str, pd.DataFrame], None]) -> None:
+    for name, frame in res.tables.items():
+        emit(name, frame)
+    emit(TRUTH_CUSTOMERS, res.truth)
 
 
 def _campaign_tables(seed: int, cfg: CompanyConfig, touch_counts: np.ndarray, n_customers: int
@@ -272,29 +317,33 @@ def generate(n_customers: int = DEMO_CUSTOMERS, seed: int = DEMO_SEED, config: C
         The planted effects and derived true quantities (the content of ``truth.json``).
     truth_customers : DataFrame
         One row per contact: planted segment, conversion probability, true churn time, ...
+
+    See Also
+    --------
+    write : the same company streamed to a folder, chunk by chunk.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, truth, truth_customers = synthetic.generate(n_customers=300, seed=7)
+    >>> sorted(tables)
+    ['ad_spend', 'campaigns', 'customers', 'events', 'order_items', 'orders', 'subscriptions', 'surveys', 'tickets']
+    >>> len(tables["customers"]), truth["mmm"]["media_contacts"]  # 300 + the media-driven leads
+    (496, 196)
+    >>> tables["orders"][["order_id", "customer_id", "ordered_at", "amount", "status"]].head(3)
+          order_id customer_id                ordered_at  amount     status
+    0  O0000000000    C0000001 2024-02-07 22:21:14+00:00   104.4  completed
+    1  O0000000001    C0000004 2024-06-01 17:38:14+00:00   310.5  completed
+    2  O0000000002    C0000004 2024-06-18 11:59:00+00:00   910.5  completed
+    >>> int(truth_customers["converted"].sum()), truth["counts"]["orders"]
+    (173, 1025)
     """
     _check_args(n_customers, seed)
     cfg = config or CompanyConfig()
     parts: dict[str, list[pd.DataFrame]] = {}
-    truths, incremental, touches = [], np.zeros(len(K.CHANNELS)), None
-    counters = Counters()
-    for res in _chunks(n_customers, seed, cfg, counters):
-        for name, frame in res.tables.items():
-            parts.setdefault(name, []).append(frame)
-        truths.append(res.truth)
-        incremental += res.incremental
-        touches = res.touch_counts if touches is None else touches + res.touch_counts
-    camp = _campaign_tables(seed, cfg, touches, n_customers)
-    mmm, per_day = _media_truth(seed, cfg, n_customers, camp["ad_spend"])
-    for res in _media_chunks(seed, cfg, n_customers, per_day, counters):
-        for name, frame in res.tables.items():
-            parts.setdefault(name, []).append(frame)
-        truths.append(res.truth)
-        incremental += res.incremental
-    tables = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
-    tables.update(camp)
-    tables = {k: _conform(k, tables[k]) for k in GENERATED_TABLES}
-    truth_customers = pd.concat(truths, ignore_index=True)
+    incremental, mmm = _produce(n_customers, seed, cfg, lambda name, frame: parts.setdefault(name, []).append(frame))
+    tables = {k: _conform(k, pd.concat(parts[k], ignore_index=True)) for k in GENERATED_TABLES}
+    truth_customers = pd.concat(parts[TRUTH_CUSTOMERS], ignore_index=True)
     counts = {k: int(len(v)) for k, v in tables.items()}
     return tables, _truth_json(n_customers, seed, cfg, incremental, counts, mmm), truth_customers
 
@@ -326,6 +375,26 @@ def write(out: str | os.PathLike, n_customers: int = DEMO_CUSTOMERS, seed: int =
     -------
     Path
         The folder written.
+
+    See Also
+    --------
+    generate : the same tables in memory.
+    load_truth : read the planted truth back.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> from pathlib import Path
+    >>> from crm_research import synthetic
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> folder = synthetic.write(tmp / "company", n_customers=300, seed=7)
+    >>> sorted(p.name for p in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
+    ['ad_spend.parquet', 'campaigns.parquet', 'customers.parquet', 'events.parquet',
+     'order_items.parquet', 'orders.parquet', 'subscriptions.parquet', 'surveys.parquet',
+     'tickets.parquet', 'truth.json', 'truth_customers.parquet']
+    >>> len(pd.read_parquet(folder / "orders.parquet"))  # the same rows as generate(300, seed=7)
+    1025
+    >>> shutil.rmtree(tmp)
     """
     _check_args(n_customers, seed)
     if fmt not in ("parquet", "csv"):
@@ -386,31 +455,13 @@ class _Sink:
 
 def _write_into(folder: Path, n_customers: int, seed: int, fmt: str, cfg: CompanyConfig) -> None:
     sinks = {t: _Sink(folder / f"{t}.{fmt}", arrow_schema(t), fmt) for t in GENERATED_TABLES}
-    truth_sink = _Sink(folder / "truth_customers.parquet", _TRUTH_SCHEMA, "parquet")
-    incremental, touches = np.zeros(len(K.CHANNELS)), None
-    counters = Counters()
+    sinks[TRUTH_CUSTOMERS] = _Sink(folder / f"{TRUTH_CUSTOMERS}.parquet", _TRUTH_SCHEMA, "parquet")
     try:
-        for res in _chunks(n_customers, seed, cfg, counters):
-            for name, frame in res.tables.items():
-                sinks[name].append(frame)
-            truth_sink.append(res.truth)
-            incremental += res.incremental
-            touches = res.touch_counts if touches is None else touches + res.touch_counts
-            del res
-        camp = _campaign_tables(seed, cfg, touches, n_customers)
-        mmm, per_day = _media_truth(seed, cfg, n_customers, camp["ad_spend"])
-        for res in _media_chunks(seed, cfg, n_customers, per_day, counters):
-            for name, frame in res.tables.items():
-                sinks[name].append(frame)
-            truth_sink.append(res.truth)
-            incremental += res.incremental
-            del res
-        for name, frame in camp.items():
-            sinks[name].append(frame)
+        incremental, mmm = _produce(n_customers, seed, cfg, lambda name, frame: sinks[name].append(frame))
     finally:
-        for s in (*sinks.values(), truth_sink):
+        for s in sinks.values():
             s.close()
-    counts = {t: s.rows for t, s in sinks.items()}
+    counts = {t: sinks[t].rows for t in GENERATED_TABLES}
     truth = _truth_json(n_customers, seed, cfg, incremental, counts, mmm)
     (folder / "truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -435,7 +486,39 @@ def ensure_demo(data_dir: str | os.PathLike | None = None, n_customers: int = DE
 
 
 def load_truth(folder: str | os.PathLike) -> tuple[dict, pd.DataFrame]:
-    """Read ``truth.json`` and ``truth_customers.parquet`` written beside a synthetic company."""
+    """Read ``truth.json`` and ``truth_customers.parquet`` written beside a synthetic company.
+
+    Parameters
+    ----------
+    folder : path
+        A folder written by :func:`write` (or :func:`ensure_demo`).
+
+    Returns
+    -------
+    truth : dict
+        The planted effects and derived true quantities (``truth.json``).
+    truth_customers : DataFrame
+        One row per contact: planted segment, conversion, first purchase and death times (UTC),
+        intent rate (per day), advocacy, A/B arm, media-driven or not, channels touched.
+
+    Raises
+    ------
+    CRMError
+        The folder has no ``truth.json``: it is not a synthetic company.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> from pathlib import Path
+    >>> from crm_research import synthetic
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> truth, customers = synthetic.load_truth(synthetic.write(tmp / "company", n_customers=300, seed=7))
+    >>> truth["friction"]["segment"], truth["friction"]["start"], truth["friction"]["end"]
+    ({'platform': 'mobile'}, '2025-05-01', '2025-06-15')
+    >>> len(customers), int(customers["converted"].sum()), int((~customers["media_driven"]).sum())
+    (496, 173, 300)
+    >>> shutil.rmtree(tmp)
+    """
     folder = Path(folder)
     path = folder / "truth.json"
     if not path.exists():
