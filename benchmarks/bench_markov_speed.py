@@ -102,7 +102,7 @@ def test_tables() -> dict[str, pd.DataFrame]:
         "total_conversions": [5, 1, 4, 0, 2, 3], "total_conversion_value": [500, 40, 300, 0, 90, 120],
         "total_null": [2, 6, 3, 9, 1, 30]})
     tables, _, _ = synthetic.generate(2_000, seed=11)
-    journeys = paths(tables["events"], tables["orders"], tables["customers"])
+    journeys = paths(tables["events"], tables["orders"], tables["customers"], as_of="2026-01-01")
     return {"hand-written export with loops": export,
             f"synthetic company journeys ({len(journeys):,})": journeys}
 

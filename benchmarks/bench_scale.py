@@ -281,11 +281,11 @@ def step_table() -> dict:
                            index_total=s.session_index.sum())
 
     def touch_credit_totals(t):
-        return A.touch_credits(A.touchpoints(t["events"], t["orders"], lookback_days=30, as_of=AS_OF),
+        return A.touch_credits(A.touchpoints(t["events"], t["orders"], as_of=AS_OF, window=A.JourneyWindow(30)),
                                rule="linear")
 
     def paths_and_table(t):
-        j = A.paths(t["events"], t["orders"], t["customers"], lookback_days=30, as_of=AS_OF)
+        j = A.paths(t["events"], t["orders"], t["customers"], as_of=AS_OF, window=A.JourneyWindow(30))
         return A.aggregate_paths(j)
 
     core = ("customers", "orders", "events", "tickets", "surveys")

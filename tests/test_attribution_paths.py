@@ -8,13 +8,17 @@ import pandas as pd
 import pytest
 
 from crm_research.attribution import (
+    JourneyColumns,
+    JourneyWindow,
     aggregate_paths,
     path_data,
     paths,
     split_paths,
     touchpoints,
 )
-from crm_research.errors import CRMError
+from crm_research.errors import CRMError, ParameterError
+
+AS_OF = "2025-01-01"  # after every row of the hand-made tables
 
 
 def ts(s: str) -> pd.Timestamp:
@@ -68,7 +72,7 @@ def _rows(j: pd.DataFrame) -> list[tuple]:
 
 def test_paths_first_conversion_by_hand(hand):
     events, orders, _ = hand
-    j = paths(events, orders)
+    j = paths(events, orders, as_of=AS_OF)
     assert _rows(j) == [
         ("C1", 0, "email > paid_search", 1, 100.0, [21.0, 5.0]),
         ("C2", 0, "affiliate > social > social", 0, 0.0, [1.0, 1.0, 0.0]),
@@ -81,7 +85,7 @@ def test_paths_first_conversion_by_hand(hand):
 
 def test_paths_with_customers_adds_untouched_journeys(hand):
     events, orders, customers = hand
-    j = paths(events, orders, customers)
+    j = paths(events, orders, customers, as_of=AS_OF)
     got = {(r.customer_id, r.path, int(r.converted), float(r.conversion_value)) for r in j.itertuples()}
     assert got == {("C1", "email > paid_search", 1, 100.0), ("C2", "affiliate > social > social", 0, 0.0),
                    ("C3", "display", 1, 30.0), ("C4", "", 0, 0.0), ("C5", "", 1, 70.0)}
@@ -90,7 +94,7 @@ def test_paths_with_customers_adds_untouched_journeys(hand):
 
 def test_paths_every_order_and_lookback_none(hand):
     events, orders, _ = hand
-    j = paths(events, orders, conversion="every")
+    j = paths(events, orders, as_of=AS_OF, window=JourneyWindow(conversion="every"))
     assert _rows(j) == [
         ("C1", 0, "email > paid_search", 1, 100.0, [21.0, 5.0]),
         ("C1", 1, "social", 1, 50.0, [10.0]),  # 2024 is a leap year: 20 Feb → 1 Mar = 10 days
@@ -98,7 +102,7 @@ def test_paths_every_order_and_lookback_none(hand):
         ("C3", 0, "display", 1, 30.0, [7.0]),
         ("C3", 1, "email", 0, 0.0, [0.0]),  # after the order: a journey that has not converted
     ]
-    j = paths(events, orders, lookback_days=None)
+    j = paths(events, orders, as_of=AS_OF, window=JourneyWindow(lookback_days=None))
     assert j.loc[j.customer_id == "C1", "path"].item() == "display > email > paid_search"
     assert j.loc[j.customer_id == "C5", "path"].item() == "affiliate"
 
@@ -114,14 +118,14 @@ def test_paths_as_of_censors_and_measures_lookback_from_last_touch(hand):
 
 def test_touchpoints_and_aggregate_paths(hand):
     events, orders, customers = hand
-    tp = touchpoints(events, orders)
+    tp = touchpoints(events, orders, as_of=AS_OF)
     assert tp[["customer_id", "position", "channel", "campaign_id"]].values.tolist() == [
         ["C1", 1, "email", "em_welcome"], ["C1", 2, "paid_search", "ps_brand"],
         ["C2", 1, "affiliate", "af_partners"], ["C2", 2, "social", "so_prospecting"],
         ["C2", 3, "social", "so_retargeting"], ["C3", 1, "display", "di_video"]]
     assert tp["converted"].tolist() == [True, True, False, False, False, True]
     assert tp["order_id"].tolist()[:2] == ["O1", "O1"]
-    agg = aggregate_paths(paths(events, orders, customers))
+    agg = aggregate_paths(paths(events, orders, customers, as_of=AS_OF))
     assert agg.to_dict("list") == {
         "path": ["", "affiliate > social > social", "display", "email > paid_search"],
         "total_conversions": [1, 0, 1, 1],
@@ -130,22 +134,47 @@ def test_touchpoints_and_aggregate_paths(hand):
     }
 
 
+def test_paths_need_as_of_and_option_objects(hand):
+    events, orders, customers = hand
+    with pytest.raises(ParameterError, match="as_of is required"):
+        paths(events, orders, as_of=None)
+    with pytest.raises(TypeError, match="as_of"):
+        paths(events, orders)  # no silent "all data"
+    with pytest.raises(CRMError, match="conversion='last'"):
+        JourneyWindow(conversion="last")
+    with pytest.raises(CRMError, match="lookback_days=0"):
+        JourneyWindow(lookback_days=0)
+    with pytest.raises(CRMError, match="must be a JourneyWindow"):
+        paths(events, orders, as_of=AS_OF, window=30)
+    assert JourneyWindow(statuses=["completed"]).statuses == ("completed",)  # frozen and hashable
+    # another event log's column names: the same journeys
+    renamed = events.rename(columns={"occurred_at": "ts", "channel": "source"})
+    got = paths(renamed, orders, as_of=AS_OF, columns=JourneyColumns(time="ts", channel="source"))
+    assert got["path"].tolist() == ["email > paid_search", "affiliate > social > social", "display"]
+    # campaigns as touch labels; touches of given events only
+    camp = paths(events, orders, as_of=AS_OF, columns=JourneyColumns(channel="campaign_id"),
+                 window=JourneyWindow(touch_events=("ad_impression",)))
+    assert camp["path"].tolist() == ["so_prospecting > so_retargeting", "di_video"]
+    with pytest.raises(CRMError, match=r"table 'events' has no column\(s\) time='ts'"):
+        paths(events, orders, as_of=AS_OF, columns=JourneyColumns(time="ts"))
+
+
 def test_paths_lazy_in_lazy_out(hand):
     events, orders, _ = hand
-    out = paths(ibis.memtable(events), ibis.memtable(orders))
+    out = paths(ibis.memtable(events), ibis.memtable(orders), as_of=AS_OF)
     assert isinstance(out, ibis.expr.types.Table)
-    assert out.to_pandas()["path"].tolist() == paths(events, orders)["path"].tolist()
+    assert out.to_pandas()["path"].tolist() == paths(events, orders, as_of=AS_OF)["path"].tolist()
 
 
 def test_paths_missing_column_names_table(hand):
     events, orders, _ = hand
     with pytest.raises(CRMError, match="table 'events' has no column"):
-        paths(events.drop(columns="occurred_at"), orders)
+        paths(events.drop(columns="occurred_at"), orders, as_of=AS_OF)
 
 
 def test_path_data_journeys_equal_path_table(hand):
     events, orders, customers = hand
-    j = paths(events, orders, customers)
+    j = paths(events, orders, customers, as_of=AS_OF)
     a = path_data(j)
     b = path_data(aggregate_paths(j))
     assert a.kind == "journeys" and b.kind == "paths"
@@ -193,13 +222,13 @@ def test_synthetic_journeys_respect_conventions():
     from crm_research import synthetic
 
     tables, _, truth_customers = synthetic.generate(2_000, seed=11)
-    j = paths(tables["events"], tables["orders"], tables["customers"])
+    j = paths(tables["events"], tables["orders"], tables["customers"], as_of="2026-01-01")
     # first-conversion journeys: exactly one per contact (the 2,000 and the media-driven leads of
     # the marketing mix truth), converted = has a completed order
     assert len(j) == len(tables["customers"]) == len(truth_customers) and j["customer_id"].is_unique
     buyers = set(tables["orders"].loc[tables["orders"].status == "completed", "customer_id"])
     assert set(j.loc[j.converted == 1, "customer_id"]) == buyers
-    tp = touchpoints(tables["events"], tables["orders"])
+    tp = touchpoints(tables["events"], tables["orders"], as_of="2026-01-01")
     conv = tp[tp.converted]
     assert (conv.occurred_at < conv.conversion_at).all()
     assert conv.days_before_end.between(0, 30).all()

@@ -45,7 +45,7 @@ def _lists(df: pd.DataFrame, col: str) -> pd.DataFrame:
 
 def test_paths_on_spark_equal_duckdb(tables):
     td, ts = tables
-    kw = dict(lookback_days=30, as_of=AS_OF)
+    kw = dict(as_of=AS_OF, window=A.JourneyWindow(lookback_days=30))
     d = engine.collect(A.paths(td["events"], td["orders"], td["customers"], **kw))
     s = A.paths(ts["events"], ts["orders"], ts["customers"], **kw)
     assert engine.is_lazy(s)

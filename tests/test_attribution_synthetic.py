@@ -43,7 +43,7 @@ N_CONTACTS, SEED = 100_000, 42
 @pytest.fixture(scope="module")
 def company():
     tables, truth, truth_customers = synthetic.generate(N_CONTACTS, seed=SEED)
-    journeys = paths(tables["events"], tables["orders"], tables["customers"])
+    journeys = paths(tables["events"], tables["orders"], tables["customers"], as_of="2026-01-01")
     return tables, truth, truth_customers, journeys
 
 

@@ -206,17 +206,19 @@ def test_weekly_data_from_tables():
     customers = pd.DataFrame({"customer_id": ["c1", "c2", "c3"],
                               "signup_at": [ts("2025-01-06", tz="UTC"), ts("2025-01-12 23:00", tz="UTC"),
                                             ts("2025-01-14", tz="UTC")]})
-    s = mmm.weekly_data(orders, ad, campaigns, customers=customers, outcome="signups")
-    # default as_of: the day after the last sign-up (Jan 15), earlier than the last spend: one week
+    s = mmm.weekly_data(orders, ad, campaigns, customers=customers, outcome="signups", as_of="2025-01-27")
+    # the data ends the day after the last sign-up (Jan 15), before as_of: one week
     assert s["signups"].tolist() == [2.0] and s.attrs["as_of"].startswith("2025-01-15")
     late = mmm.weekly_data(orders, ad, campaigns, customers=customers, outcome="signups", as_of="2025-02-01")
     assert late.attrs["as_of"].startswith("2025-01-15")  # no sign-up data after Jan 14: not zeros
     with pytest.raises(CRMError, match="no whole week"):
         mmm.weekly_data(orders, ad, campaigns, as_of="2025-01-10")
     with pytest.raises(CRMError, match=r"table 'customers' is needed"):
-        mmm.weekly_data(orders, ad, campaigns, outcome="signups")
-    with pytest.raises(CRMError, match=r"table 'ad_spend' has no column\(s\) \['cost'\]"):
-        mmm.weekly_data(orders, ad.drop(columns="cost"), campaigns)
+        mmm.weekly_data(orders, ad, campaigns, outcome="signups", as_of="2025-01-27")
+    with pytest.raises(CRMError, match=r"table 'ad_spend' has no column\(s\) 'cost'"):
+        mmm.weekly_data(orders, ad.drop(columns="cost"), campaigns, as_of="2025-01-27")
+    with pytest.raises(CRMError, match="as_of is required"):
+        mmm.weekly_data(orders, ad, campaigns, as_of=None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,7 +238,7 @@ def companies():
         tables, truth, _ = synthetic.generate(N_CONTACTS, seed=seed)
         t = truth["mmm"]
         weekly = mmm.weekly_data(tables["orders"], tables["ad_spend"], tables["campaigns"],
-                                 customers=tables["customers"], outcome="signups")
+                                 customers=tables["customers"], outcome="signups", as_of="2026-01-01")
         model = mmm.MarketingMixModel(n_bootstrap=30, seed=0).fit(weekly)
         out[seed] = (weekly, t, model)
     return out

@@ -18,6 +18,7 @@ import partial_data
 from crm_research import data, mmm, needs, synthetic
 from crm_research.attribution import (
     ABTest,
+    JourneyWindow,
     MarkovAttribution,
     ShapleyAttribution,
     ab_assignments,
@@ -195,7 +196,8 @@ def test_touched_conversions_fact_counts_what_paths_attributes(company):
     journeys = paths(company["events"], company["orders"], company["customers"], as_of=AS_OF)
     assert v["journeys"].measured["touched_conversions"] == path_data(journeys).totals()["touched_conversions"]
     v = {x.section.key: x for x in needs.verdicts(company, AS_OF, "04", lookback_days=3)}
-    short = paths(company["events"], company["orders"], company["customers"], as_of=AS_OF, lookback_days=3)
+    short = paths(company["events"], company["orders"], company["customers"], as_of=AS_OF,
+                  window=JourneyWindow(lookback_days=3))
     assert v["journeys"].measured["touched_conversions"] == path_data(short).totals()["touched_conversions"]
 
 

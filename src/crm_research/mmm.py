@@ -76,7 +76,13 @@ import pandas as pd
 
 from crm_research.engine import collect, engine_function, exact_sum
 from crm_research.errors import CRMError
-from crm_research.summaries import _ts_literal, as_utc_timestamp
+from crm_research.exprs import (
+    as_utc_timestamp,
+    completed_orders,
+    parse_as_of,
+    require_columns,
+    ts_literal,
+)
 
 __all__ = ["weekly_data", "MarketingMixModel", "OUTCOME_WORDS", "channel_view", "fit_words", "budget_words",
            "BudgetWords", "value_per_outcome", "truth_check", "geometric_adstock", "hill", "logistic_saturation",
@@ -175,25 +181,23 @@ def _weekly_spend(ad_spend, campaigns, *, start, end, channel_source):
     else:
         ch = s.campaign_id.cast("string")
     s = s.mutate(_channel=ch, _week=s.date.cast("timestamp('UTC')").truncate("W"))
-    s = s.filter((s._week >= _ts_literal(start)) & (s._week < _ts_literal(end)))
+    s = s.filter((s._week >= ts_literal(start)) & (s._week < ts_literal(end)))
     g = s.group_by(week=s._week, channel=s._channel).aggregate(cost=exact_sum(s.cost))
     return g.order_by(["week", "channel"])
 
 
 @engine_function("customers")
 def _weekly_signups(customers, *, start, end, as_of):
-    c = customers.filter(customers.signup_at < _ts_literal(as_of))
+    c = customers.filter(customers.signup_at < ts_literal(as_of))
     c = c.mutate(_week=c.signup_at.truncate("W"))
-    c = c.filter((c._week >= _ts_literal(start)) & (c._week < _ts_literal(end)))
+    c = c.filter((c._week >= ts_literal(start)) & (c._week < ts_literal(end)))
     return c.group_by(week=c._week).aggregate(value=c.count().cast("float64")).order_by("week")
 
 
 def _counted_orders(orders, end, statuses):
     """Orders before ``end`` with an allowed status (every order without a ``status`` column)."""
-    o = orders.filter(orders.ordered_at < _ts_literal(end))
-    if statuses is not None and "status" in o.columns:
-        o = o.filter(o.status.isin(list(statuses)))
-    return o
+    return completed_orders(orders, end, date_col="ordered_at", status_col="status" if statuses is not None else None,
+                            statuses=statuses or ())
 
 
 @engine_function("orders")
@@ -202,7 +206,7 @@ def _weekly_orders(orders, *, start, end, as_of, statuses, outcome):
     if outcome == "new_customers":
         o = o.group_by(customer_id=o.customer_id).aggregate(ordered_at=o.ordered_at.min())
     o = o.mutate(_week=o.ordered_at.truncate("W"))
-    o = o.filter((o._week >= _ts_literal(start)) & (o._week < _ts_literal(end)))
+    o = o.filter((o._week >= ts_literal(start)) & (o._week < ts_literal(end)))
     if outcome == "revenue":
         value = exact_sum(o.amount)
     elif outcome == "promo_share":
@@ -217,14 +221,14 @@ def _weekly_orders(orders, *, start, end, as_of, statuses, outcome):
 def _first_orders(orders, customers=None, *, start, end, statuses, by):
     o = _counted_orders(orders, end, statuses)
     if by == "orders":
-        o = o.filter(o.ordered_at >= _ts_literal(start))
+        o = o.filter(o.ordered_at >= ts_literal(start))
         return o.aggregate(n=o.count().cast("float64"), value=o.amount.cast("float64").sum())
     first = o.group_by(customer_id=o.customer_id).aggregate(first_at=o.ordered_at.min(),
                                                              value=o.amount.argmin(o.ordered_at).cast("float64"))
     if by == "new_customers":
-        first = first.filter(first.first_at >= _ts_literal(start))
+        first = first.filter(first.first_at >= ts_literal(start))
         return first.aggregate(n=first.count().cast("float64"), value=first.value.sum())
-    c = customers.filter((customers.signup_at >= _ts_literal(start)) & (customers.signup_at < _ts_literal(end)))
+    c = customers.filter((customers.signup_at >= ts_literal(start)) & (customers.signup_at < ts_literal(end)))
     j = c.select(cid=c.customer_id).left_join(first, c.customer_id == first.customer_id)
     return j.aggregate(n=j.count().cast("float64"), value=j.value.fill_null(0.0).sum())
 
@@ -268,7 +272,7 @@ def value_per_outcome(orders, weekly: pd.DataFrame, customers=None,
     return value / n if n > 0 else float("nan")
 
 
-def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: str = "new_customers", as_of=None,
+def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: str = "new_customers", as_of,
                 start=None, statuses: tuple[str, ...] | None = ("completed",), promotions: bool = True
                 ) -> pd.DataFrame:
     """Weekly outcome, spend per channel and controls: the input of :class:`MarketingMixModel`.
@@ -291,11 +295,11 @@ def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: st
         ``new_customers``: customers whose first order with an allowed status falls in the week
         (count); ``orders``: orders with an allowed status (count); ``revenue``: their ``amount``
         (currency); ``signups``: contacts who signed up in the week (count, from ``customers``).
-    as_of : date-like, optional
-        Exclusive end of the data; only whole weeks ending on or before it are kept. Default:
-        the day after the last ``ad_spend`` date with a cost. Either way, when the outcome's
-        last row (last sign-up or order) is more than a week before it, it is moved back to the
-        day after that row: weeks without outcome data yet are left out, not counted as zeros.
+    as_of : date-like
+        Analysis date (exclusive, UTC; required): only whole weeks ending on or before it are
+        kept. When the outcome's last row (last sign-up or order) is more than a week before
+        it, the data's end is moved back to the day after that row: weeks without outcome data
+        yet are left out, not counted as zeros.
     start : date-like, optional
         First week kept (rounded up to a Monday). Default: the first Monday on or after the
         first ``ad_spend`` date with a cost.
@@ -326,10 +330,7 @@ def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: st
                               (("customers", customers, ("signup_at",)),) if outcome == "signups" else ()):
         if table is None:
             raise CRMError(f"table {name!r} is needed for the marketing mix model: load it with the data")
-        missing = [c for c in cols if c not in table.columns]
-        if missing:
-            raise CRMError(f"table {name!r} has no column(s) {missing}; it has {list(table.columns)}. "
-                           "Rename the columns to the data model's names.")
+        require_columns(table, name, cols, hint="rename the columns to the data model's names")
     if campaigns is not None and {"campaign_id", "channel"} <= set(campaigns.columns):
         source = "campaigns"
     elif "channel" in ad_spend.columns:
@@ -337,10 +338,8 @@ def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: st
     else:
         source = "campaign_id"
     paid = ad_spend.filter(ad_spend.cost > 0) if not isinstance(ad_spend, pd.DataFrame) else None
-    dates = (collect(paid.aggregate(lo=paid.date.min(), hi=paid.date.max())) if paid is not None else
-             pd.DataFrame({"lo": [ad_spend.loc[ad_spend["cost"] > 0, "date"].min()],
-                           "hi": [ad_spend.loc[ad_spend["cost"] > 0, "date"].max()]}))
-    lo, hi = dates["lo"].iloc[0], dates["hi"].iloc[0]
+    lo = (collect(paid.aggregate(lo=paid.date.min()))["lo"].iloc[0] if paid is not None else
+          ad_spend.loc[ad_spend["cost"] > 0, "date"].min())
     if pd.isna(lo):
         raise CRMError("table 'ad_spend' has no row with cost > 0: the marketing mix model needs weekly spend "
                        "per channel")
@@ -349,8 +348,7 @@ def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: st
     table, col = (customers, "signup_at") if outcome == "signups" else (orders, "ordered_at")
     last = (table[col].max() if isinstance(table, pd.DataFrame)
             else collect(table.aggregate(v=table[col].max()))["v"].iloc[0])
-    as_of = (as_utc_timestamp(hi).floor("D") + pd.Timedelta(days=1) if as_of is None
-             else as_utc_timestamp(as_of))
+    as_of = parse_as_of(as_of)
     if not pd.isna(last) and as_utc_timestamp(last) < as_of - _WEEK:
         as_of = as_utc_timestamp(last).floor("D") + pd.Timedelta(days=1)
     first = as_utc_timestamp(start) if start is not None else as_utc_timestamp(lo)
@@ -516,11 +514,20 @@ class MarketingMixModel:
 
     Examples
     --------
-    >>> from crm_research import data, mmm
-    >>> t = data.load("data/demo").tables  # doctest: +SKIP
-    >>> weekly = mmm.weekly_data(t["orders"], t["ad_spend"], t["campaigns"], outcome="new_customers")  # doctest: +SKIP
-    >>> model = mmm.MarketingMixModel(seed=0).fit(weekly)  # doctest: +SKIP
-    >>> model.summary[["roas", "roas_low", "roas_high"]]  # doctest: +SKIP
+    >>> from crm_research import mmm, synthetic
+    >>> t, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> weekly = mmm.weekly_data(t["orders"], t["ad_spend"], t["campaigns"], customers=t["customers"],
+    ...                          outcome="signups", as_of="2026-01-01")
+    >>> model = mmm.MarketingMixModel(n_bootstrap=0, seed=0).fit(weekly)
+    >>> model
+    MarketingMixModel(n_bootstrap=0) fitted on 95 weeks × 5 channels (signups)
+    >>> model.summary[["channel", "spend", "roas"]].round(3)
+           channel    spend   roas
+    0    affiliate  1841.43  0.000
+    1      display  4576.35  0.000
+    2        email   115.53  0.541
+    3  paid_search   958.75  0.000
+    4       social   445.30  0.068
     """
 
     def __init__(self, max_lag: int = 8, adstock: str = "geometric", saturation: str = "hill", yearly_order: int = 3,

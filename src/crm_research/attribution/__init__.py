@@ -1,7 +1,8 @@
 """Ad attribution and experiments: journeys, attribution models, ad performance, A/B tests.
 
 Journeys (:mod:`~crm_research.attribution.paths`, on the engine)
-    :func:`touchpoints`, :func:`paths`, :func:`aggregate_paths`; any journey or path table
+    :func:`touchpoints`, :func:`paths`, :func:`aggregate_paths` (options: :class:`JourneyWindow`,
+    :class:`JourneyColumns`); any journey or path table
     (``"a > b > c"`` with conversions, value and nulls) is read by :func:`path_data`.
 Models (each ``Model(...).fit(paths).credits_``)
     rule-based :class:`FirstTouch`, :class:`LastTouch`, :class:`Linear`,
@@ -37,11 +38,12 @@ _EXPORTS = {
     "read_path_table": "crm_research.attribution.pathdata:read_path_table",
     "split_paths": "crm_research.attribution.pathdata:split_paths",
     "aggregate_paths": "crm_research.attribution.paths:aggregate_paths",
+    "JourneyColumns": "crm_research.attribution.paths:JourneyColumns",
+    "JourneyWindow": "crm_research.attribution.paths:JourneyWindow",
     "paths": "crm_research.attribution.paths:paths",
     "touchpoints": "crm_research.attribution.paths:touchpoints",
     "ad_performance": "crm_research.attribution.performance:ad_performance",
     "touch_credits": "crm_research.attribution.performance:touch_credits",
-    "wilson_interval": "crm_research.attribution.performance:wilson_interval",
     "FirstTouch": "crm_research.attribution.rules:FirstTouch",
     "LastTouch": "crm_research.attribution.rules:LastTouch",
     "Linear": "crm_research.attribution.rules:Linear",
@@ -55,9 +57,10 @@ _EXPORTS = {
 
 __all__ = [
     "SEP", "PathData", "path_data", "read_path_table", "split_paths", "touchpoints", "paths", "aggregate_paths",
+    "JourneyWindow", "JourneyColumns",
     "AttributionModel", "RuleModel", "FirstTouch", "LastTouch", "Linear", "PositionBased", "TimeDecay",
     "MarkovAttribution", "ShapleyAttribution", "bootstrap", "bootstrap_replicates", "compare_models",
-    "default_models", "rank_agreement", "touch_credits", "ad_performance", "wilson_interval",
+    "default_models", "rank_agreement", "touch_credits", "ad_performance",
     "ab_assignments", "ABTest", "required_sample_size", "test_power", "minimum_detectable_lift",
 ]
 

@@ -22,10 +22,10 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from crm_research.attribution.performance import wilson_interval
 from crm_research.engine import engine_function, first_by
 from crm_research.errors import CRMError
-from crm_research.summaries import _ts_literal
+from crm_research.exprs import completed_orders, parse_as_of, require_columns, ts_literal
+from crm_research.stats import wilson
 
 __all__ = ["ab_assignments", "ABTest", "required_sample_size", "test_power", "minimum_detectable_lift"]
 
@@ -42,7 +42,7 @@ def ab_assignments(
     promo_code: str | None = None,
     exposure_event: str | None = "email_sent",
     statuses: Sequence[str] | None = None,
-    as_of=None,
+    as_of,
     customer_col: str = "customer_id",
     time_col: str = "occurred_at",
     event_col: str = "event",
@@ -70,9 +70,9 @@ def ab_assignments(
     statuses : sequence of str, optional
         Only orders with these statuses count (default every order placed: the test asks
         whether the message triggered an order, whatever happened to it later).
-    as_of : date-like, optional
-        Ignore data at or after this instant; exposures less than ``window_days`` before it
-        get ``complete_window = False``.
+    as_of : date-like
+        Analysis date (exclusive, UTC; required): data at or after it is ignored, and exposures
+        less than ``window_days`` before it get ``complete_window = False``.
 
     Returns
     -------
@@ -86,17 +86,15 @@ def ab_assignments(
         raise CRMError("arms must map at least two arm names to campaign ids")
     if not window_days > 0:
         raise CRMError(f"window_days={window_days!r} must be a positive number of days")
-    for c in (customer_col, time_col, campaign_col) + ((event_col,) if exposure_event is not None else ()):
-        if c not in events.columns:
-            raise CRMError(f"table 'events' has no column {c!r}; it has {list(events.columns)}")
-    for c in (customer_col, order_time_col):
-        if c not in orders.columns:
-            raise CRMError(f"table 'orders' has no column {c!r}; it has {list(orders.columns)}")
+    as_of = parse_as_of(as_of)
+    require_columns(events, "events", {"customer_col": customer_col, "time_col": time_col,
+                                       "campaign_col": campaign_col,
+                                       "event_col": event_col if exposure_event is not None else None})
+    require_columns(orders, "orders", {"customer_col": customer_col, "order_time_col": order_time_col})
     e = events.filter(events[campaign_col].isin(list(arms.values())))
     if exposure_event is not None:
         e = e.filter(e[event_col] == exposure_event)
-    if as_of is not None:
-        e = e.filter(e[time_col] < _ts_literal(as_of))
+    e = e.filter(e[time_col] < ts_literal(as_of))
     arm = ibis.cases(*[(e[campaign_col] == camp, name) for name, camp in arms.items()])
     e = e.select(customer_id=e[customer_col].cast("string"), at=e[time_col], arm=arm)
     ex = e.group_by("customer_id").aggregate(
@@ -109,10 +107,8 @@ def ab_assignments(
         if promo_col not in o.columns:
             raise CRMError(f"table 'orders' has no column {promo_col!r} to find promo code {promo_code!r}")
         o = o.filter(o[promo_col] == promo_code)
-    if statuses is not None:
-        o = o.filter(o[status_col].isin(list(statuses)))
-    if as_of is not None:
-        o = o.filter(o[order_time_col] < _ts_literal(as_of))
+    o = completed_orders(o, as_of, date_col=order_time_col, status_col=status_col if statuses is not None else None,
+                         statuses=statuses or ())
     o = o.select(customer_id=o[customer_col].cast("string"), ordered_at=o[order_time_col],
                  value=o[value_col].cast("float64") if value_col in o.columns else ibis.literal(0.0))
     window = ibis.interval(seconds=int(round(float(window_days) * 86_400)))
@@ -123,10 +119,7 @@ def ab_assignments(
         conversion_value=first_by(j, j.value, [j.ordered_at, j.value]),
     )
     out = ex.left_join(first, "customer_id")
-    if as_of is not None:
-        complete = (out.exposed_at + window) <= _ts_literal(as_of)
-    else:
-        complete = ibis.literal(True)
+    complete = (out.exposed_at + window) <= ts_literal(as_of)
     out = out.select(
         "customer_id", "arm", "exposed_at", out.n_arms.cast("int64"),
         converted=out.converted_at.notnull(), converted_at="converted_at",
@@ -294,7 +287,7 @@ class ABTest:
         n = counts["n"].reindex(arms).to_numpy(float)
         k = counts["conversions"].reindex(arms).to_numpy(float)
         rate = np.divide(k, n, out=np.full(len(n), np.nan), where=n > 0)
-        lo, hi = wilson_interval(k, n, self.conf)
+        lo, hi = wilson(k, n, self.conf)
         out = pd.DataFrame({"arm": arms, "n": n.astype(np.int64), "conversions": k.astype(np.int64), "rate": rate,
                             "rate_low": lo, "rate_high": hi})
         cols = ["diff", "diff_low", "diff_high", "lift", "lift_low", "lift_high", "z", "p_value", "power",

@@ -19,7 +19,8 @@ Journey conventions
 A *touchpoint* is an event with a non-null ``channel`` (in the synthetic company: ``ad_impression``,
 ``ad_click``, ``email_open``, and the A/B e-mails' ``email_sent``), optionally restricted to
 ``touch_events``. A *conversion* is a customer's first order with an allowed status
-(``conversion="first"``), or every such order (``conversion="every"``). Each touch belongs to the
+(``conversion="first"``), or every such order (``conversion="every"``); these options and the
+look-back live in a :class:`JourneyWindow`, the column names in a :class:`JourneyColumns`. Each touch belongs to the
 next conversion of its customer (a touch at the same second as an order counts after it):
 
 * a converting journey holds the touches within ``lookback_days`` before its conversion (and
@@ -28,6 +29,7 @@ next conversion of its customer (a touch at the same second as an order counts a
   non-converting journey that "ends in null"; its look-back is measured back from its last touch;
 * with ``conversion="first"`` touches after the first order are not part of any journey.
 
+Only events, orders and sign-ups before ``as_of`` (the analysis date, exclusive, required) count.
 A non-converting journey whose last touch is recent may still convert after ``as_of`` (right
 censoring); pick ``as_of`` at least a look-back window after the touches you analyse.
 """
@@ -35,6 +37,8 @@ censoring); pick ``as_of`` at least a look-back window after the touches you ana
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Real
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -43,144 +47,159 @@ import pandas as pd
 from crm_research.attribution.pathdata import SEP, PathData, path_data
 from crm_research.engine import collect_by, engine_function, exact_sum
 from crm_research.errors import CRMError
-from crm_research.summaries import _ts_literal
+from crm_research.exprs import (
+    DAY_SECONDS,
+    completed_orders,
+    days_between,
+    parse_as_of,
+    require_columns,
+    ts_literal,
+)
 
-__all__ = ["SEP", "touchpoints", "paths", "aggregate_paths", "PathData", "path_data"]
+__all__ = ["SEP", "JourneyWindow", "JourneyColumns", "touchpoints", "paths", "aggregate_paths", "PathData",
+           "path_data"]
 _TS = dt.Timestamp(timezone="UTC")
-_DAY_S = 86_400.0
 
 
-def _need(table, cols: Sequence[str], name: str) -> None:
-    missing = [c for c in cols if c not in table.columns]
-    if missing:
-        raise CRMError(
-            f"table {name!r} has no column(s) {missing}; it has {list(table.columns)}. "
-            "Rename the columns or pass the matching *_col arguments."
-        )
-
-
-def _conversions(orders, *, conversion, as_of, statuses, customer_col, order_id_col, order_time_col,
-                 value_col, status_col):
-    """Conversions numbered per customer (``journey`` 0, 1, ... in time order)."""
-    if conversion not in ("first", "every"):
-        raise CRMError(f"conversion={conversion!r}: use 'first' (first order) or 'every' (every order)")
-    _need(orders, [customer_col, order_id_col, order_time_col, value_col], "orders")
-    o = orders
-    if statuses is not None and status_col is not None and status_col in o.columns:
-        o = o.filter(o[status_col].isin(list(statuses)))
-    if as_of is not None:
-        o = o.filter(o[order_time_col] < _ts_literal(as_of))
-    conv = o.select(
-        customer_id=o[customer_col].cast("string"),
-        at=o[order_time_col].cast(_TS),
-        order_id=o[order_id_col].cast("string"),
-        value=o[value_col].cast("float64"),
-    )
-    conv = conv.mutate(journey=ibis.row_number().over(group_by="customer_id", order_by=["at", "order_id"]))
-    if conversion == "first":
-        conv = conv.filter(conv.journey == 0)
-    return conv
-
-
-@engine_function("events", "orders")
-def _touchpoints_engine(
-    events,
-    orders,
-    *,
-    lookback_days: float | None = 30.0,
-    conversion: str = "first",
-    as_of=None,
-    touch_events: Sequence[str] | None = None,
-    statuses: Sequence[str] | None = ("completed",),
-    customer_col: str = "customer_id",
-    time_col: str = "occurred_at",
-    channel_col: str = "channel",
-    campaign_col: str | None = "campaign_id",
-    event_col: str = "event",
-    order_id_col: str = "order_id",
-    order_time_col: str = "ordered_at",
-    value_col: str = "amount",
-    status_col: str | None = "status",
-):
-    """The touchpoints of every journey, one row per touch (see the module conventions).
+@dataclass(frozen=True)
+class JourneyWindow:
+    """Which touches make a journey and which orders end one (see the module conventions).
 
     Parameters
     ----------
-    events : DataFrame or ibis.Table
-        Event log; touchpoints are the rows with a non-null ``channel_col``.
-    orders : DataFrame or ibis.Table
-        Order log; conversions are orders whose status is in ``statuses``.
     lookback_days : float or None
         Look-back window in days: a converting journey keeps the touches at most this long
         before its conversion (a non-converting one: before its last touch). None keeps all.
     conversion : {"first", "every"}
         A customer's first order only (acquisition), or every order (each starts a new journey).
-    as_of : date-like, optional
-        Ignore events and orders at or after this instant (UTC).
     touch_events : sequence of str, optional
         Only these event names count as touches (default: every event with a channel).
     statuses : sequence of str or None
         Order statuses that count as a conversion (None: every order).
-    customer_col, time_col, channel_col, campaign_col, event_col : str
-        Columns of ``events``. ``channel_col`` may name any touch label (e.g. ``campaign_id`` to
-        attribute campaigns rather than channels). ``campaign_col`` None: no campaign column.
-    order_id_col, order_time_col, value_col, status_col : str
-        Columns of ``orders`` (value in currency).
 
-    Returns
-    -------
-    DataFrame or ibis.Table
-        ``customer_id``, ``journey`` (0-based index of the conversion the touch leads to, per
-        customer), ``position`` (1-based, time order), ``n_touches``, ``occurred_at`` (UTC),
-        ``channel``, ``campaign_id``, ``event``, ``converted`` (bool), ``conversion_at`` (UTC,
-        null when not converted), ``order_id``, ``conversion_value`` (currency, null when not
-        converted), ``days_before_end`` (days from the touch to the conversion, or to the last
-        touch of a non-converting journey; second resolution). Sorted by customer, journey,
-        position.
+    Examples
+    --------
+    >>> JourneyWindow(14)
+    JourneyWindow(lookback_days=14, conversion='first', touch_events=None, statuses=('completed',))
     """
-    _need(events, [customer_col, time_col, channel_col], "events")
-    ev = events.filter(events[channel_col].notnull())
-    if touch_events is not None:
-        _need(events, [event_col], "events")
-        ev = ev.filter(ev[event_col].isin(list(touch_events)))
-    if as_of is not None:
-        ev = ev.filter(ev[time_col] < _ts_literal(as_of))
+
+    lookback_days: float | None = 30.0
+    conversion: str = "first"
+    touch_events: Sequence[str] | None = None
+    statuses: Sequence[str] | None = ("completed",)
+
+    def __post_init__(self) -> None:
+        if self.conversion not in ("first", "every"):
+            raise CRMError(f"conversion={self.conversion!r}: use 'first' (first order) or 'every' (every order)")
+        if self.lookback_days is not None and not (isinstance(self.lookback_days, Real)
+                                                   and self.lookback_days > 0):
+            raise CRMError(f"lookback_days={self.lookback_days!r} must be a positive number of days or None")
+        for name in ("touch_events", "statuses"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, (v,) if isinstance(v, str) else tuple(v))
+
+
+@dataclass(frozen=True)
+class JourneyColumns:
+    """Column names of the events, orders and customers that journeys are built from.
+
+    The defaults are the data model's names; pass only those that differ.
+
+    Parameters
+    ----------
+    customer, time, channel, campaign, event : str
+        Columns of ``events``. ``channel`` may name any touch label (e.g. ``"campaign_id"`` to
+        attribute campaigns rather than channels). ``campaign`` None: no campaign column.
+    order_id, order_time, value, status : str
+        Columns of ``orders`` (``value`` in currency; ``status`` None: every order counts).
+        ``customer`` names the customer column of every table.
+    signup : str
+        Sign-up time column of ``customers``.
+
+    Examples
+    --------
+    >>> JourneyColumns(channel="campaign_id").channel
+    'campaign_id'
+    """
+
+    customer: str = "customer_id"
+    time: str = "occurred_at"
+    channel: str = "channel"
+    campaign: str | None = "campaign_id"
+    event: str = "event"
+    order_id: str = "order_id"
+    order_time: str = "ordered_at"
+    value: str = "amount"
+    status: str | None = "status"
+    signup: str = "signup_at"
+
+
+def _conversions(orders, *, as_of, window: JourneyWindow, columns: JourneyColumns):
+    """Conversions numbered per customer (``journey`` 0, 1, ... in time order)."""
+    c = columns
+    require_columns(orders, "orders", {"customer": c.customer, "order_id": c.order_id, "order_time": c.order_time,
+                                       "value": c.value}, hint=_HINT)
+    o = completed_orders(orders, as_of, date_col=c.order_time,
+                         status_col=c.status if window.statuses is not None else None,
+                         statuses=window.statuses or ())
+    conv = o.select(
+        customer_id=o[c.customer].cast("string"),
+        at=o[c.order_time].cast(_TS),
+        order_id=o[c.order_id].cast("string"),
+        value=o[c.value].cast("float64"),
+    )
+    conv = conv.mutate(journey=ibis.row_number().over(group_by="customer_id", order_by=["at", "order_id"]))
+    if window.conversion == "first":
+        conv = conv.filter(conv.journey == 0)
+    return conv
+
+
+_HINT = "rename the columns or pass the matching JourneyColumns(...) as columns="
+
+
+@engine_function("events", "orders")
+def _touchpoints_engine(events, orders, *, as_of, window: JourneyWindow, columns: JourneyColumns):
+    """Engine part of :func:`touchpoints` (options already checked)."""
+    c, w = columns, window
+    require_columns(events, "events", {"customer": c.customer, "time": c.time, "channel": c.channel}, hint=_HINT)
+    ev = events.filter(events[c.channel].notnull())
+    if w.touch_events is not None:
+        require_columns(events, "events", {"event": c.event}, hint=_HINT)
+        ev = ev.filter(ev[c.event].isin(list(w.touch_events)))
+    ev = ev.filter(ev[c.time] < ts_literal(as_of))
     null_s = ibis.null().cast("string")
     tp = ev.select(
-        customer_id=ev[customer_col].cast("string"),
-        at=ev[time_col].cast(_TS),
+        customer_id=ev[c.customer].cast("string"),
+        at=ev[c.time].cast(_TS),
         is_conv=ibis.literal(0, type="int64"),
-        channel=ev[channel_col].cast("string"),
-        campaign_id=ev[campaign_col].cast("string") if campaign_col and campaign_col in ev.columns else null_s,
-        event=ev[event_col].cast("string") if event_col in ev.columns else null_s,
+        channel=ev[c.channel].cast("string"),
+        campaign_id=ev[c.campaign].cast("string") if c.campaign and c.campaign in ev.columns else null_s,
+        event=ev[c.event].cast("string") if c.event in ev.columns else null_s,
     )
-    conv = _conversions(orders, conversion=conversion, as_of=as_of, statuses=statuses,
-                        customer_col=customer_col, order_id_col=order_id_col,
-                        order_time_col=order_time_col, value_col=value_col, status_col=status_col)
+    conv = _conversions(orders, as_of=as_of, window=w, columns=c)
     marks = conv.select("customer_id", "at", is_conv=ibis.literal(1, type="int64"), channel=null_s,
                         campaign_id=null_s, event=null_s)
     u = tp.union(marks)
     # number of conversions at or before each row (an order sorts before a touch of the same second)
     u = u.mutate(journey=u.is_conv.cumsum(group_by="customer_id", order_by=[u.at, ibis.desc(u.is_conv)]))
     t = u.filter(u.is_conv == 0).drop("is_conv")
-    c = conv.select("customer_id", "journey", conversion_at="at", order_id="order_id",
-                    conversion_value="value")
-    t = t.left_join(c, ["customer_id", "journey"])
-    if conversion == "first":
+    cv = conv.select("customer_id", "journey", conversion_at="at", order_id="order_id",
+                     conversion_value="value")
+    t = t.left_join(cv, ["customer_id", "journey"])
+    if w.conversion == "first":
         t = t.filter(t.journey == 0)
     end = ibis.coalesce(t.conversion_at, t.at.max().over(group_by=["customer_id", "journey"]))
     t = t.mutate(end_at=end)
-    if lookback_days is not None:
-        if not lookback_days > 0:
-            raise CRMError(f"lookback_days={lookback_days!r} must be a positive number of days or None")
-        t = t.filter(t.at >= t.end_at - ibis.interval(seconds=int(round(lookback_days * _DAY_S))))
+    if w.lookback_days is not None:
+        t = t.filter(t.at >= t.end_at - ibis.interval(seconds=int(round(w.lookback_days * DAY_SECONDS))))
     grp = ["customer_id", "journey"]
     order = [t.at, t.channel, t.campaign_id.fill_null(""), t.event.fill_null("")]
     t = t.mutate(
         position=ibis.row_number().over(group_by=grp, order_by=order) + 1,
         n_touches=t.count().over(group_by=grp),
         converted=t.conversion_at.notnull(),
-        days_before_end=(t.end_at.epoch_seconds() - t.at.epoch_seconds()).cast("float64") / _DAY_S,
+        days_before_end=days_between(t.end_at, t.at),
     )
     t = t.select("customer_id", t.journey.cast("int64"), t.position.cast("int64"),
                  t.n_touches.cast("int64"), occurred_at="at", channel="channel", campaign_id="campaign_id",
@@ -190,56 +209,9 @@ def _touchpoints_engine(
 
 
 @engine_function("events", "orders", "customers")
-def _paths_engine(
-    events,
-    orders,
-    customers=None,
-    *,
-    lookback_days: float | None = 30.0,
-    conversion: str = "first",
-    as_of=None,
-    touch_events: Sequence[str] | None = None,
-    statuses: Sequence[str] | None = ("completed",),
-    customer_col: str = "customer_id",
-    time_col: str = "occurred_at",
-    channel_col: str = "channel",
-    campaign_col: str | None = "campaign_id",
-    event_col: str = "event",
-    order_id_col: str = "order_id",
-    order_time_col: str = "ordered_at",
-    value_col: str = "amount",
-    status_col: str | None = "status",
-    signup_col: str = "signup_at",
-):
-    """One row per journey: its touchpoint path, outcome and touch times (module conventions).
-
-    Parameters
-    ----------
-    events, orders
-        As in :func:`touchpoints` (all other keyword arguments too).
-    customers : DataFrame or ibis.Table, optional
-        The contact list. When given, journeys *without* any touchpoint are added with an empty
-        path ``""``: conversions with no touch in their look-back window, and contacts (signed
-        up before ``as_of`` when ``signup_col`` exists) with neither a conversion nor a touch.
-        They give the incremental Shapley game its baseline conversion rate; every other model
-        ignores empty paths. Without ``customers`` only journeys with a touch are returned.
-    signup_col : str
-        Sign-up time column of ``customers`` (used only with ``as_of``).
-
-    Returns
-    -------
-    DataFrame or ibis.Table
-        ``customer_id``, ``journey`` (0-based conversion index), ``path`` (channels in time order
-        joined by ``" > "``), ``n_touches``, ``touch_days`` (list of float days from each touch
-        to the end of the journey, path order), ``first_touch_at``, ``last_touch_at`` (UTC),
-        ``converted`` (int 0/1), ``conversion_at`` (UTC), ``order_id``, ``conversion_value``
-        (currency, 0 when not converted). Sorted by customer and journey.
-    """
-    kw = dict(lookback_days=lookback_days, conversion=conversion, as_of=as_of, touch_events=touch_events,
-              statuses=statuses, customer_col=customer_col, time_col=time_col, channel_col=channel_col,
-              campaign_col=campaign_col, event_col=event_col, order_id_col=order_id_col,
-              order_time_col=order_time_col, value_col=value_col, status_col=status_col)
-    tp = _touchpoints_engine.__wrapped_engine__(events, orders, **kw)
+def _paths_engine(events, orders, customers=None, *, as_of, window: JourneyWindow, columns: JourneyColumns):
+    """Engine part of :func:`paths` (options already checked)."""
+    tp = _touchpoints_engine.__wrapped_engine__(events, orders, as_of=as_of, window=window, columns=columns)
     g = tp.group_by(["customer_id", "journey"]).aggregate(
         path=collect_by(tp, tp.channel, tp.position).join(SEP),
         n_touches=tp.count(),
@@ -255,10 +227,9 @@ def _paths_engine(
             "converted", "conversion_at", "order_id", "conversion_value"]
     g = g.select(*cols)
     if customers is not None:
-        _need(customers, [customer_col], "customers")
-        conv = _conversions(orders, conversion=conversion, as_of=as_of, statuses=statuses,
-                            customer_col=customer_col, order_id_col=order_id_col,
-                            order_time_col=order_time_col, value_col=value_col, status_col=status_col)
+        c = columns
+        require_columns(customers, "customers", {"customer": c.customer}, hint=_HINT)
+        conv = _conversions(orders, as_of=as_of, window=window, columns=c)
         empty = dict(path=ibis.literal(""), n_touches=ibis.literal(0, type="int64"),
                      touch_days=ibis.literal([], type="array<float64>"),
                      first_touch_at=ibis.null().cast(_TS), last_touch_at=ibis.null().cast(_TS))
@@ -269,9 +240,9 @@ def _paths_engine(
             converted=ibis.literal(1, type="int64"), conversion_at="at", order_id="order_id",
             conversion_value=c_untouched.value.fill_null(0.0))
         cu = customers
-        if as_of is not None and signup_col in cu.columns:
-            cu = cu.filter(cu[signup_col] < _ts_literal(as_of))
-        cu = cu.select(customer_id=cu[customer_col].cast("string")).distinct()
+        if c.signup in cu.columns:
+            cu = cu.filter(cu[c.signup] < ts_literal(as_of))
+        cu = cu.select(customer_id=cu[c.customer].cast("string")).distinct()
         cu = cu.anti_join(conv.select("customer_id"), "customer_id").anti_join(keys.select("customer_id"),
                                                                                  "customer_id")
         n_untouched = cu.select(
@@ -282,73 +253,128 @@ def _paths_engine(
     return g.order_by(["customer_id", "journey"])
 
 
-def _prune(events, orders, customers, kw: dict):
+def _prune(events, orders, customers, columns: JourneyColumns):
     """Keep only the rows and columns the journeys need before pandas tables reach the engine."""
-    if isinstance(events, pd.DataFrame) and kw["channel_col"] in events.columns:
-        cols = [kw["customer_col"], kw["time_col"], kw["channel_col"], kw["campaign_col"], kw["event_col"]]
-        cols = list(dict.fromkeys(c for c in cols if c and c in events.columns))
-        events = events.loc[events[kw["channel_col"]].notna(), cols]
+    c = columns
+    if isinstance(events, pd.DataFrame) and c.channel in events.columns:
+        cols = [c.customer, c.time, c.channel, c.campaign, c.event]
+        cols = list(dict.fromkeys(x for x in cols if x and x in events.columns))
+        events = events.loc[events[c.channel].notna(), cols]
     if isinstance(orders, pd.DataFrame):
-        cols = [kw["customer_col"], kw["order_id_col"], kw["order_time_col"], kw["value_col"], kw["status_col"]]
-        orders = orders[list(dict.fromkeys(c for c in cols if c and c in orders.columns))]
+        cols = [c.customer, c.order_id, c.order_time, c.value, c.status]
+        orders = orders[list(dict.fromkeys(x for x in cols if x and x in orders.columns))]
     if isinstance(customers, pd.DataFrame):
-        cols = [kw["customer_col"], kw.get("signup_col")]
-        customers = customers[list(dict.fromkeys(c for c in cols if c and c in customers.columns))]
+        cols = [c.customer, c.signup]
+        customers = customers[list(dict.fromkeys(x for x in cols if x and x in customers.columns))]
     return events, orders, customers
 
 
-def touchpoints(
-    events,
-    orders,
-    *,
-    lookback_days: float | None = 30.0,
-    conversion: str = "first",
-    as_of=None,
-    touch_events: Sequence[str] | None = None,
-    statuses: Sequence[str] | None = ("completed",),
-    customer_col: str = "customer_id",
-    time_col: str = "occurred_at",
-    channel_col: str = "channel",
-    campaign_col: str | None = "campaign_id",
-    event_col: str = "event",
-    order_id_col: str = "order_id",
-    order_time_col: str = "ordered_at",
-    value_col: str = "amount",
-    status_col: str | None = "status",
-):
-    kw = {k: v for k, v in locals().items() if k not in ("events", "orders")}
-    events, orders, _ = _prune(events, orders, None, kw)
-    return _touchpoints_engine(events, orders, **kw)
+def _options(window, columns) -> tuple[JourneyWindow, JourneyColumns]:
+    if not isinstance(window, JourneyWindow):
+        raise CRMError(f"window must be a JourneyWindow (e.g. JourneyWindow(lookback_days=30)), got {window!r}")
+    if not isinstance(columns, JourneyColumns):
+        raise CRMError(f"columns must be a JourneyColumns (e.g. JourneyColumns(channel='campaign_id')), got {columns!r}")
+    return window, columns
 
 
-def paths(
-    events,
-    orders,
-    customers=None,
-    *,
-    lookback_days: float | None = 30.0,
-    conversion: str = "first",
-    as_of=None,
-    touch_events: Sequence[str] | None = None,
-    statuses: Sequence[str] | None = ("completed",),
-    customer_col: str = "customer_id",
-    time_col: str = "occurred_at",
-    channel_col: str = "channel",
-    campaign_col: str | None = "campaign_id",
-    event_col: str = "event",
-    order_id_col: str = "order_id",
-    order_time_col: str = "ordered_at",
-    value_col: str = "amount",
-    status_col: str | None = "status",
-    signup_col: str = "signup_at",
-):
-    kw = {k: v for k, v in locals().items() if k not in ("events", "orders", "customers")}
-    events, orders, customers = _prune(events, orders, customers, kw)
-    return _paths_engine(events, orders, customers, **kw)
+def touchpoints(events, orders, *, as_of, window: JourneyWindow = JourneyWindow(),
+                columns: JourneyColumns = JourneyColumns()):
+    """The touchpoints of every journey, one row per touch (see the module conventions).
+
+    Parameters
+    ----------
+    events : DataFrame or ibis.Table
+        Event log; touchpoints are the rows with a non-null channel.
+    orders : DataFrame or ibis.Table
+        Order log; conversions are orders whose status is in ``window.statuses``.
+    as_of : date-like
+        Analysis date (exclusive, UTC): events and orders at or after it are ignored. Required.
+    window : JourneyWindow
+        Look-back (days), conversion rule, touch events and order statuses (default: 30 days,
+        first completed order, every event with a channel).
+    columns : JourneyColumns
+        Column names, when they differ from the data model's.
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        ``customer_id``, ``journey`` (0-based index of the conversion the touch leads to, per
+        customer), ``position`` (1-based, time order), ``n_touches``, ``occurred_at`` (UTC),
+        ``channel``, ``campaign_id``, ``event``, ``converted`` (bool), ``conversion_at`` (UTC,
+        null when not converted), ``order_id``, ``conversion_value`` (currency, null when not
+        converted), ``days_before_end`` (days from the touch to the conversion, or to the last
+        touch of a non-converting journey; second resolution). Sorted by customer, journey,
+        position.
+
+    See Also
+    --------
+    paths : the same journeys, one row each.
+    crm_research.attribution.touch_credits : rule-based credit per touch.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> tp = touchpoints(tables["events"], tables["orders"], as_of="2026-01-01")
+    >>> int(tp["converted"].sum()), sorted(tp["channel"].unique())[:3]
+    (878, ['affiliate', 'display', 'email'])
+    """
+    window, columns = _options(window, columns)
+    as_of = parse_as_of(as_of)
+    events, orders, _ = _prune(events, orders, None, columns)
+    return _touchpoints_engine(events, orders, as_of=as_of, window=window, columns=columns)
 
 
-touchpoints.__doc__ = _touchpoints_engine.__doc__
-paths.__doc__ = _paths_engine.__doc__
+def paths(events, orders, customers=None, *, as_of, window: JourneyWindow = JourneyWindow(),
+          columns: JourneyColumns = JourneyColumns()):
+    """One row per journey: its touchpoint path, outcome and touch times (module conventions).
+
+    Parameters
+    ----------
+    events, orders : DataFrame or ibis.Table
+        Event log and order log, as in :func:`touchpoints`.
+    customers : DataFrame or ibis.Table, optional
+        The contact list. When given, journeys *without* any touchpoint are added with an empty
+        path ``""``: conversions with no touch in their look-back window, and contacts (signed
+        up before ``as_of`` when the sign-up column exists) with neither a conversion nor a
+        touch. They give the incremental Shapley game its baseline conversion rate; every other
+        model ignores empty paths. Without ``customers`` only journeys with a touch are returned.
+    as_of : date-like
+        Analysis date (exclusive, UTC): events, orders and sign-ups at or after it are ignored.
+        Required.
+    window : JourneyWindow
+        Look-back (days), conversion rule, touch events and order statuses (default: 30 days,
+        first completed order, every event with a channel).
+    columns : JourneyColumns
+        Column names, when they differ from the data model's.
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        ``customer_id``, ``journey`` (0-based conversion index), ``path`` (channels in time order
+        joined by ``" > "``), ``n_touches``, ``touch_days`` (list of float days from each touch
+        to the end of the journey, path order), ``first_touch_at``, ``last_touch_at`` (UTC),
+        ``converted`` (int 0/1), ``conversion_at`` (UTC), ``order_id``, ``conversion_value``
+        (currency, 0 when not converted). Sorted by customer and journey.
+
+    See Also
+    --------
+    aggregate_paths : one row per distinct path (the exchange format).
+    path_data : read the journeys into the arrays every model fits on.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> j = paths(tables["events"], tables["orders"], tables["customers"], as_of="2026-01-01",
+    ...           window=JourneyWindow(lookback_days=14))
+    >>> len(j), int(j["converted"].sum()), j["path"].iloc[0]
+    (496, 173, 'affiliate > display > paid_search')
+    """
+    window, columns = _options(window, columns)
+    as_of = parse_as_of(as_of)
+    events, orders, customers = _prune(events, orders, customers, columns)
+    return _paths_engine(events, orders, customers, as_of=as_of, window=window, columns=columns)
 
 
 @engine_function("journeys")
@@ -369,7 +395,7 @@ def aggregate_paths(journeys, *, path_col: str = "path", converted_col: str = "c
         ``path``, ``total_conversions``, ``total_conversion_value`` (currency, exact sum),
         ``total_null`` (journeys that did not convert). Sorted by path.
     """
-    _need(journeys, [path_col, converted_col], "journeys")
+    require_columns(journeys, "journeys", {"path_col": path_col, "converted_col": converted_col})
     t = journeys
     conv = t[converted_col].cast("int64")
     value = (t[value_col].fill_null(0.0) * conv) if value_col in t.columns else ibis.literal(0.0)

@@ -6,7 +6,7 @@ is too small to read them.
 
 Attributed conversions come from rule-based credits computed per touch on the engine
 (:func:`touch_credits`, exact and scalable: window functions over the touchpoint table), or
-from any model fitted on campaign paths (``paths(..., channel_col="campaign_id")``), passed as a
+from any model fitted on campaign paths (``paths(..., columns=JourneyColumns(channel="campaign_id"))``), passed as a
 table of credits per campaign.
 """
 
@@ -18,8 +18,10 @@ import pandas as pd
 
 from crm_research.engine import collect, engine_function, exact_sum, is_lazy
 from crm_research.errors import CRMError
+from crm_research.exprs import require_columns
+from crm_research.stats import wilson
 
-__all__ = ["touch_credits", "ad_performance", "wilson_interval"]
+__all__ = ["touch_credits", "ad_performance"]
 
 _PERIODS = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 RULES = ("first_touch", "last_touch", "linear", "position_based", "time_decay")
@@ -86,29 +88,6 @@ def touch_credits(touchpoints, *, rule: str = "linear", first_weight: float = 0.
     if "_w" in t.columns:
         t = t.drop("_w")
     return t.order_by(["customer_id", "journey", "position"])
-
-
-def wilson_interval(k, n, conf: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of the proportion ``k / n`` (vectorised; ``k`` may be fractional).
-
-    Returns ``(low, high)`` in [0, 1]; NaN where ``n <= 0`` or ``k`` is outside ``[0, n]``.
-    """
-    if not 0 < conf < 1:
-        raise CRMError(f"conf={conf!r} must be strictly between 0 and 1, e.g. 0.95")
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    from scipy import stats  # imported here: scipy.stats costs ~0.3 s at import
-
-    z = float(stats.norm.ppf(0.5 + conf / 2))
-    ok = (n > 0) & (k >= 0) & (k <= n)
-    nn = np.where(ok, n, 1.0)
-    p = np.where(ok, k, 0.0) / nn
-    den = 1 + z * z / nn
-    centre = (p + z * z / (2 * nn)) / den
-    half = z * np.sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn)) / den
-    low = np.where(ok, np.clip(np.minimum(centre - half, p), 0, 1), np.nan)
-    high = np.where(ok, np.clip(np.maximum(centre + half, p), 0, 1), np.nan)
-    return low, high
 
 
 @engine_function("ad_spend", "campaigns")
@@ -235,9 +214,7 @@ def ad_performance(
         keys = ["channel"]
     else:
         keys = ["campaign_id", "channel"] if have_channel_map else ["campaign_id"]
-    for c in (campaign_col, date_col, cost_col):
-        if c not in ad_spend.columns:
-            raise CRMError(f"table 'ad_spend' has no column {c!r}; it has {list(ad_spend.columns)}")
+    require_columns(ad_spend, "ad_spend", {"campaign_col": campaign_col, "date_col": date_col, "cost_col": cost_col})
     if impressions_col is not None and impressions_col not in ad_spend.columns:
         impressions_col = None
     if clicks_col is not None and clicks_col not in ad_spend.columns:
@@ -289,10 +266,10 @@ def ad_performance(
     with np.errstate(divide="ignore", invalid="ignore"):
         if imp is not None and clk is not None:
             out["ctr"] = np.where(imp > 0, clk / imp, np.nan)
-            out["ctr_low"], out["ctr_high"] = wilson_interval(clk, imp, conf)
+            out["ctr_low"], out["ctr_high"] = wilson(clk, imp, conf)
         if clk is not None:
             out["cvr"] = np.where(clk > 0, conv / clk, np.nan)
-            out["cvr_low"], out["cvr_high"] = wilson_interval(conv, clk, conf)
+            out["cvr_low"], out["cvr_high"] = wilson(conv, clk, conf)
         out["cpa"] = np.where(conv > 0, cost / conv, np.nan)
         out["roas"] = np.where(cost > 0, rev / cost, np.nan)
     few_clicks = (clk < min_clicks) if clk is not None else False
