@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from crm_research.exprs import as_utc_timestamp
+from crm_research.exprs import DAY_SECONDS, as_utc_timestamp
 from crm_research.synthetic import config as K
 
-DAY = 86_400.0
+DAY = DAY_SECONDS  # seconds per day
 MIN = 1.0 / 1440.0
 
 _CAMPAIGN_IDS = np.array([c[0] for c in K.CAMPAIGNS], dtype=object)
@@ -133,9 +133,14 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _origin(start: pd.Timestamp) -> np.datetime64:
+    """``start`` (UTC) as a naive datetime64 in seconds: day 0 of the float-day clock."""
+    return np.datetime64(start.tz_convert(None).to_datetime64(), "s")
+
+
 def _month_of(days: np.ndarray, start: pd.Timestamp) -> np.ndarray:
-    base = np.datetime64(start.tz_convert(None).to_datetime64(), "s")
-    t = base + (days * DAY).astype("timedelta64[s]")
+    """Calendar month (0 = January) of float days since ``start``."""
+    t = _origin(start) + (days * DAY).astype("timedelta64[s]")
     return t.astype("datetime64[M]").astype(np.int64) % 12
 
 
@@ -812,7 +817,7 @@ def _finish(df: pd.DataFrame, cid: np.ndarray, cfg: K.CompanyConfig) -> pd.DataF
     if "customer_i" in df:
         df.insert(0, "customer_id", cid[df.pop("customer_i").to_numpy()])
         df = df[["customer_id", *[c for c in df.columns if c != "customer_id"]]]
-    base = np.datetime64(cfg.start_ts.tz_convert(None).to_datetime64(), "s")
+    base = _origin(cfg.start_ts)
     for col in _TIME_COLS & set(df.columns):
         days = df[col].to_numpy(dtype=float)
         secs = np.floor(np.where(np.isfinite(days), days, 0.0) * DAY).astype(np.int64)

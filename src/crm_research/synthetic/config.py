@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from crm_research.exprs import as_utc_timestamp
+
 SEGMENTS = ("premium", "loyal", "bargain", "occasional")
 SEGMENT_SHARE = (0.15, 0.25, 0.25, 0.35)
 
@@ -224,6 +226,16 @@ class CompanyConfig:
         ``as_of`` of an analysis.
     chunk_size : int
         Contacts generated per chunk (bounds memory; part of the seed's meaning).
+    extra : dict
+        Free-form notes, recorded in ``truth.json`` (``generator``); the generator reads none.
+
+    Examples
+    --------
+    >>> cfg = CompanyConfig(start="2025-01-01")
+    >>> cfg
+    CompanyConfig(start='2025-01-01', end='2026-01-01', chunk_size=50000, extra={})
+    >>> cfg.start_ts, [code for _, _, code in cfg.promo_windows()]
+    (Timestamp('2025-01-01 00:00:00+0000', tz='UTC'), ['SPRING25', 'SUMMER25', 'BF25'])
     """
 
     start: str = "2024-01-01"
@@ -233,11 +245,11 @@ class CompanyConfig:
 
     @property
     def start_ts(self) -> pd.Timestamp:
-        return pd.Timestamp(self.start, tz="UTC")
+        return as_utc_timestamp(self.start)
 
     @property
     def end_ts(self) -> pd.Timestamp:
-        return pd.Timestamp(self.end, tz="UTC")
+        return as_utc_timestamp(self.end)
 
     def promo_windows(self) -> list[tuple[pd.Timestamp, pd.Timestamp, str]]:
         """Promotion windows inside the history: (start, exclusive end, code)."""
