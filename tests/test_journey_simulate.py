@@ -8,7 +8,7 @@ import pytest
 
 from crm_research import synthetic
 from crm_research.errors import ParameterError
-from crm_research.journey import JourneyChain, simulate
+from crm_research.journey import Bootstrap, JourneyChain, simulate
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -22,7 +22,7 @@ def test_linear_chain_by_hand():
     # visit -> checkout: 3 of 4 paths; checkout -> purchase: 2 of 3. Purchases per path 3/4 * 2/3.
     ev = _log({"p1": ["visit", "checkout", "purchase"], "p2": ["visit", "checkout"],
                "p3": ["visit", "checkout", "purchase"], "p4": ["visit"]})
-    r = simulate(ev, ("checkout", "purchase"), 0.25, level="event", n_boot=0,
+    r = simulate(ev, ("checkout", "purchase"), 0.25, level="event", bootstrap=Bootstrap(n_boot=0),
                  value_per_purchase=10.0).iloc[0]
     assert r["p_step"] == pytest.approx(2 / 3) and r["p_step_new"] == pytest.approx(5 / 6)
     assert r["baseline_purchases"] == pytest.approx(2.0)       # = observed
@@ -36,7 +36,7 @@ def test_chain_with_a_loop_by_hand():
     # p = q (1 + p/2) with q = P(checkout -> purchase). q = 2/3 -> p = 1; q = 5/6 -> p = 10/7
     ev = _log({"p1": ["visit", "checkout", "purchase", "visit", "checkout", "purchase"],
                "p2": ["visit", "checkout"]})
-    r = simulate(ev, ("checkout", "purchase"), 0.25, level="event", n_boot=0).iloc[0]
+    r = simulate(ev, ("checkout", "purchase"), 0.25, level="event", bootstrap=Bootstrap(n_boot=0)).iloc[0]
     assert r["baseline_purchases"] == pytest.approx(2.0)
     assert r["projected_purchases"] == pytest.approx(20 / 7)
     assert r["extra_purchases"] == pytest.approx(6 / 7)
@@ -59,7 +59,7 @@ def test_stage_level_collapses_visits():
     assert ch.targets_per_visit_ == 1.0
     # consideration -> purchase 1/3; doubling it: 2/3. Purchase visits per path solve
     # p = (1 + p) * q with q the probability -> 0.5 then 2
-    r = ch.what_if(("consideration", "purchase"), 1.0, n_boot=0).iloc[0]
+    r = ch.what_if(("consideration", "purchase"), 1.0, bootstrap=Bootstrap(n_boot=0)).iloc[0]
     assert r["baseline_purchases"] == pytest.approx(1.0)
     assert r["projected_purchases"] == pytest.approx(4.0)
 
@@ -76,7 +76,7 @@ def company():
 def test_synthetic_baseline_equals_observed_and_interval(company):
     seg = {"segment": "bargain"}
     r = simulate(company, ("checkout_start", "purchase"), 0.10, segment=seg, level="event",
-                 value_col="amount", n_boot=200, seed=3).iloc[0]
+                 value_col="amount", bootstrap=Bootstrap(n_boot=200, seed=3)).iloc[0]
     bargain = company[company["segment"] == "bargain"]
     n_purchases = int((bargain["event"] == "purchase").sum())
     assert r["n_paths"] == bargain["customer_id"].nunique()
@@ -91,21 +91,21 @@ def test_synthetic_baseline_equals_observed_and_interval(company):
     assert r["extra_revenue"] == pytest.approx(r["extra_purchases"] * r["value_per_purchase"])
     # seeded: same seed, same numbers bit for bit; another seed, another interval
     again = simulate(company, ("checkout_start", "purchase"), 0.10, segment=seg, level="event",
-                     value_col="amount", n_boot=200, seed=3).iloc[0]
+                     value_col="amount", bootstrap=Bootstrap(n_boot=200, seed=3)).iloc[0]
     assert again["extra_low"] == r["extra_low"] and again["extra_high"] == r["extra_high"]
     other = simulate(company, ("checkout_start", "purchase"), 0.10, segment=seg, level="event",
-                     value_col="amount", n_boot=200, seed=4).iloc[0]
+                     value_col="amount", bootstrap=Bootstrap(n_boot=200, seed=4)).iloc[0]
     assert other["extra_low"] != r["extra_low"]
 
 
 def test_synthetic_stage_level(company):
-    r = simulate(company, ("consideration", "purchase"), 0.10, n_boot=50, seed=0).iloc[0]
+    r = simulate(company, ("consideration", "purchase"), 0.10, bootstrap=Bootstrap(n_boot=50, seed=0)).iloc[0]
     assert r["baseline_purchases"] == pytest.approx(r["observed_purchases"], rel=1e-9)
     assert r["extra_purchases"] > 0
-    lower = simulate(company, ("consideration", "purchase"), -0.10, n_boot=0).iloc[0]
+    lower = simulate(company, ("consideration", "purchase"), -0.10, bootstrap=Bootstrap(n_boot=0)).iloc[0]
     assert lower["extra_purchases"] < 0
     with pytest.raises(ParameterError, match="unknown from-state"):
-        simulate(company, ("checkout_start", "purchase"), 0.1, n_boot=0)
+        simulate(company, ("checkout_start", "purchase"), 0.1, bootstrap=Bootstrap(n_boot=0))
     assert np.isfinite(r["extra_high"])
 
 
@@ -152,3 +152,20 @@ def test_per_year_divides_by_the_years_of_the_window():
     assert per_year(10.0, "2025-10-01", "2026-01-01") == pytest.approx(10.0 * 365.25 / 92)
     assert math.isnan(per_year(1.0, "2026-01-01", "2026-01-01"))
     assert math.isnan(per_year(1.0, None, "2026-01-01"))
+
+
+def test_options_are_frozen_and_the_chain_prints_its_parameters():
+    import dataclasses
+
+    from crm_research.journey import EventColumns
+
+    cols = EventColumns(path_col="session_id")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cols.path_col = "x"
+    assert repr(JourneyChain(level="event", target="buy", columns=cols)) == (
+        "JourneyChain(level='event', target='buy', columns=EventColumns(path_col='session_id', "
+        "time_col='occurred_at', event_col='event', row_col=None))")
+    # a session as the path: two sessions of one customer are two paths
+    ev = _log({"c1": ["visit", "checkout", "purchase", "visit"]}).assign(session_id=["s1", "s1", "s1", "s2"])
+    ch = JourneyChain(level="event", columns=cols).fit(ev)
+    assert ch.n_paths_ == 2 and ch.n_target_ == 1

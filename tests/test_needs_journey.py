@@ -124,7 +124,7 @@ def run_sections(crm, keys, *, funnel_steps=STEPS, friction_period="W") -> dict:
     if "whatif" in keys:
         chain = J.JourneyChain(level="event", states=funnel_steps, target=target, value_col=value_col)
         chain.fit(events)
-        out["whatif"] = pd.concat([chain.what_if(m, 0.1, n_boot=3, seed=1)
+        out["whatif"] = pd.concat([chain.what_if(m, 0.1, bootstrap=J.Bootstrap(n_boot=3, seed=1))
                                    for m in zip(funnel_steps[:-1], funnel_steps[1:], strict=True)])
     return out
 

@@ -24,8 +24,9 @@ friction, friction_cells, friction_points, FrictionScan
     Drop-offs and loop-backs; incidents: windows of 1..N periods of a step and segment scanned
     against their own history, false alarms controlled over everything scanned (bootstrap), the
     data's last days left out by each step's conversion window.
-simulate, JourneyChain, path_transition_counts, rank_levers, per_year
-    Absorbing Markov chain what-if with a bootstrap interval; the steps ranked as levers.
+simulate, JourneyChain, EventColumns, Bootstrap, path_transition_counts, rank_levers, per_year
+    Absorbing Markov chain what-if with a bootstrap interval (options: the log's columns, the
+    bootstrap); the steps ranked as levers.
 move_words, path_words, segment_words
     The codes of moves, paths and groups in a client's words.
 """
@@ -43,6 +44,8 @@ _EXPORTS = {
     "top_paths": "crm_research.journey.paths:top_paths",
     "session_summary": "crm_research.journey.sessions:session_summary",
     "sessions": "crm_research.journey.sessions:sessions",
+    "Bootstrap": "crm_research.journey.simulate:Bootstrap",
+    "EventColumns": "crm_research.journey.simulate:EventColumns",
     "JourneyChain": "crm_research.journey.simulate:JourneyChain",
     "path_transition_counts": "crm_research.journey.simulate:path_transition_counts",
     "per_year": "crm_research.journey.simulate:per_year",
@@ -74,7 +77,8 @@ __all__ = [
     "time_to", "time_to_paths", "summarise_time_to", "reach_curve",
     "top_paths", "path_flows",
     "friction", "friction_cells", "friction_points", "FrictionScan",
-    "simulate", "JourneyChain", "path_transition_counts", "rank_levers", "per_year",
+    "simulate", "JourneyChain", "EventColumns", "Bootstrap", "path_transition_counts", "rank_levers",
+    "per_year",
     "move_words", "path_words", "segment_words",
 ]
 

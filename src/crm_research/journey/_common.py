@@ -1,4 +1,4 @@
-"""Shared plumbing of the journey module: input checks, the path-ordered event table, intervals.
+"""Shared plumbing of the journey module: input checks and the path-ordered event table.
 
 Every row-level journey helper works on one internal, path-ordered view of the event log
 (:func:`base`), with fixed internal column names so user column names never clash:
@@ -18,7 +18,6 @@ Events of a path are ordered by ``(_ju, _jr)``, or ``(_ju, _je)`` without ``_jr`
 
 from __future__ import annotations
 
-import datetime as _dt
 from collections.abc import Iterable, Sequence
 
 import ibis
@@ -29,6 +28,7 @@ import pandas as pd
 
 from crm_research.engine import is_lazy, on_duckdb
 from crm_research.errors import CRMError, ParameterError
+from crm_research.exprs import require_columns
 
 P, T, U, E, R = "_jp", "_jt", "_ju", "_je", "_jr"
 ROW = "_jr"
@@ -49,16 +49,13 @@ def columns_of(events) -> list[str]:
 
 
 def check_columns(events, table: str, cols: dict[str, str | None]) -> None:
-    """Raise :class:`CRMError` naming every ``*_col`` argument whose column is missing."""
-    have = set(columns_of(events))
-    missing = {arg: c for arg, c in cols.items() if c is not None and c not in have}
-    if missing:
-        detail = ", ".join(f"{arg}={c!r}" for arg, c in missing.items())
-        raise CRMError(
-            f"table {table!r} has no column(s) {detail}; it has {sorted(have)}. "
-            "Pass the right *_col argument or rename the column."
-        )
-    internal = [c for c in have if c.startswith("_j")]
+    """Raise :class:`CRMError` naming every ``*_col`` argument whose column is missing.
+
+    The missing-column check is :func:`crm_research.exprs.require_columns`; this adds the journey's
+    own rule: no input column may start with ``_j`` (the internal columns' prefix).
+    """
+    require_columns(events, table, cols, hint="pass the right *_col argument or rename the column")
+    internal = [c for c in columns_of(events) if c.startswith("_j")]
     if internal:
         raise CRMError(
             f"table {table!r} has column(s) {sorted(internal)} whose names start with '_j', "
@@ -282,23 +279,6 @@ def to_microseconds(value, name: str) -> int:
     return int(td.value // 1000)
 
 
-def utc(value) -> pd.Timestamp:
-    """Parse a date-like into a tz-aware UTC Timestamp (naive values are taken as UTC)."""
-    if value is None:
-        raise ParameterError("a date is required (as_of), got None")
-    if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
-        value = pd.Timestamp(value)
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ParameterError(f"cannot read {value!r} as a date") from exc
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def ts_literal(value) -> ir.TimestampScalar:
-    return ibis.literal(utc(value).to_pydatetime(), type="timestamp('UTC')")
-
-
 PERIODS = {"D": "D", "W": "W", "M": "M", "Q": "Q", "Y": "Y"}
 
 
@@ -307,44 +287,6 @@ def period_start(col: ir.TimestampValue, period: str) -> ir.TimestampValue:
     if period not in PERIODS:
         raise ParameterError(f"period must be one of {sorted(PERIODS)}, got {period!r}")
     return col.truncate(PERIODS[period])
-
-
-def wilson_ibis(k: ir.IntegerValue, n: ir.IntegerValue, z: float) -> tuple[ir.FloatingValue, ...]:
-    """Wilson score interval of ``k`` successes in ``n`` trials (null when ``n == 0``)."""
-    nf = n.cast("float64")
-    p = k.cast("float64") / nf
-    z2 = z * z
-    denom = 1.0 + z2 / nf
-    center = (p + z2 / (2.0 * nf)) / denom
-    half = z * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt() / denom
-    ok = n > 0
-    null = ibis.null("float64")
-    lo = ibis.greatest(center - half, 0.0)
-    hi = ibis.least(center + half, 1.0)
-    return ok.ifelse(lo, null), ok.ifelse(hi, null)
-
-
-def wilson(k, n, z: float = 1.959963984540054) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval (numpy) of ``k`` successes in ``n`` trials; NaN when ``n == 0``."""
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = k / n
-        denom = 1.0 + z * z / n
-        center = (p + z * z / (2.0 * n)) / denom
-        half = z * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
-    lo = np.where(n > 0, np.clip(np.minimum(center - half, p), 0.0, 1.0), np.nan)
-    hi = np.where(n > 0, np.clip(np.maximum(center + half, p), 0.0, 1.0), np.nan)
-    return lo, hi
-
-
-def z_of(confidence: float) -> float:
-    """Two-sided normal quantile of a confidence level (0.95 → 1.96)."""
-    from scipy.stats import norm
-
-    if not 0.0 < confidence < 1.0:
-        raise ParameterError(f"confidence must be between 0 and 1, got {confidence!r}")
-    return float(norm.ppf(0.5 + confidence / 2.0))
 
 
 def check_steps(steps, name: str = "steps", min_len: int = 1) -> list[str]:

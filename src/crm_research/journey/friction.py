@@ -29,6 +29,7 @@ import pandas as pd
 
 from crm_research.engine import collect, engine_function, materialize, on_duckdb
 from crm_research.errors import ParameterError
+from crm_research.exprs import parse_as_of
 from crm_research.journey import _common as C
 from crm_research.journey.friction_scan import ALL, FrictionScan
 from crm_research.journey.funnel import funnel, per_path
@@ -114,7 +115,7 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
         raise ParameterError(f"window_quantile must be a share in (0, 1], got {window_quantile!r}")
     us = None if window is None else C.to_microseconds(window, "window")
     wins = _step_windows(step_window, steps)
-    end = None if as_of is None else C.utc(as_of)
+    end = None if as_of is None else parse_as_of(as_of)
     people = customer_col or path_col
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             "customer_col": people, **{f"segments[{i}]": s for i, s in enumerate(segs)}}

@@ -34,6 +34,7 @@ import ibis.expr.types as ir
 from crm_research.engine import engine_function, first_by
 from crm_research.errors import ParameterError
 from crm_research.journey import _common as C
+from crm_research.stats import wilson_expr, z_value
 
 __all__ = ["funnel", "funnel_paths"]
 
@@ -256,7 +257,7 @@ def funnel(events, steps, *, path_col: str = "customer_id", mode: str = "closed"
     ...        by="platform")  # doctest: +SKIP
     """
     steps, us, by = _args(steps, mode, window, by, period)
-    z = C.z_of(confidence)
+    z = z_value(confidence)
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             **{f"by[{i}]": b for i, b in enumerate(by)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
@@ -310,8 +311,8 @@ def _funnel(events, steps, path_col, mode, us, by, period, time_col, event_col, 
     u = parts[0]
     for p in parts[1:]:
         u = u.union(p)
-    lo, hi = C.wilson_ibis(u.n_from_prev, u.n_prev, z)
-    olo, ohi = C.wilson_ibis(u.n_from_first, u.n_first, z)
+    lo, hi = wilson_expr(u.n_from_prev, u.n_prev, z)
+    olo, ohi = wilson_expr(u.n_from_first, u.n_first, z)
     conv = (u.n_prev > 0).ifelse(u.n_from_prev.cast("float64") / u.n_prev.cast("float64"),
                                  ibis.null("float64"))
     out = u.select(

@@ -15,6 +15,7 @@ from crm_research.engine import collect_by, engine_function
 from crm_research.errors import ParameterError
 from crm_research.journey import _common as C
 from crm_research.journey.transitions import END
+from crm_research.stats import wilson_expr, z_value
 
 __all__ = ["top_paths", "path_flows", "SEP", "ELLIPSIS"]
 
@@ -65,7 +66,7 @@ def top_paths(events, *, target: str | None = "purchase", path_col: str = "sessi
     _positive_int(max_steps, "max_steps")
     if n is not None:
         _positive_int(n, "n")
-    z = C.z_of(confidence)
+    z = z_value(confidence)
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col}
     prepared, rc = C.prepare(events, "events", cols, row_col)
     prepared = C.for_engine(prepared)
@@ -95,7 +96,7 @@ def _top_paths(events, target, path_col, n, max_steps, collapse, time_col, event
     per = per.select(variant=variant, _jconv=per._jconv)
     g = per.group_by("variant").aggregate(n_paths=per.count(), n_converted=per._jconv.sum())
     total = g.n_paths.sum().over(ibis.window())
-    lo, hi = C.wilson_ibis(g.n_converted, g.n_paths, z)
+    lo, hi = wilson_expr(g.n_converted, g.n_paths, z)
     has_target = target is not None
     nullf = ibis.null("float64")
     g = g.select(

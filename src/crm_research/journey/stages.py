@@ -17,6 +17,7 @@ import yaml
 
 from crm_research.engine import engine_function, first_by
 from crm_research.errors import CRMError, ParameterError
+from crm_research.exprs import parse_as_of, ts_literal
 from crm_research.journey import _common as C
 
 __all__ = ["DEFAULT_STAGE_MAP", "load_stage_map", "map_stages", "stages", "stage_counts"]
@@ -146,7 +147,7 @@ def stages(events, stage_map=None, as_of=None, *, customer_col: str = "customer_
     smap = load_stage_map(stage_map)
     cols = {"customer_col": customer_col, "time_col": time_col, "event_col": event_col}
     prepared, rc = C.prepare(events, "events", cols, row_col)
-    cutoff = None if as_of is None else C.utc(as_of)
+    cutoff = None if as_of is None else parse_as_of(as_of)
     return _stages(prepared, smap, cutoff, customer_col, time_col, event_col, rc)
 
 
@@ -154,7 +155,7 @@ def stages(events, stage_map=None, as_of=None, *, customer_col: str = "customer_
 def _stages(events, smap, cutoff, customer_col, time_col, event_col, row_col):
     t = C.base(events, path_col=customer_col, time_col=time_col, event_col=event_col, row_col=row_col)
     if cutoff is not None:
-        t = t.filter(t[C.T] < C.ts_literal(cutoff))
+        t = t.filter(t[C.T] < ts_literal(cutoff))
     t = t.mutate(_jrank=_rank_expr(t[C.E], smap))
     t = t.filter(t._jrank.notnull())
     per = t.group_by([C.P, "_jrank"]).aggregate(_jfirst=t[C.T].min())

@@ -15,6 +15,7 @@ import pandas as pd
 
 from crm_research.engine import collect, engine_function, first_by
 from crm_research.errors import CRMError, ParameterError
+from crm_research.exprs import parse_as_of, ts_literal
 from crm_research.journey import _common as C
 
 __all__ = ["time_to_paths", "time_to", "summarise_time_to", "reach_curve", "UNITS"]
@@ -67,7 +68,7 @@ def time_to_paths(events, target: str, as_of, *, start_event: str | None = None,
     if not isinstance(target, str) or not target:
         raise ParameterError(f"target must be an event name, got {target!r}")
     factor = _unit(unit)
-    cutoff = C.utc(as_of)
+    cutoff = parse_as_of(as_of)
     by = C.as_list(by)
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             **{f"by[{i}]": b for i, b in enumerate(by)}}
@@ -81,7 +82,7 @@ def _time_to_paths(events, target, cutoff, start_event, path_col, by, factor, ti
                    event_col, row_col):
     e = C.base(events, path_col=path_col, time_col=time_col, event_col=event_col,
                row_col=row_col, extra=by)
-    asof = C.ts_literal(cutoff)
+    asof = ts_literal(cutoff)
     e = e.filter(e[C.T] < asof)
     src = e if start_event is None else e.filter(e[C.E] == start_event)
     names = C.order_names(src)

@@ -267,7 +267,7 @@ def plot_friction(cells: pd.DataFrame, *, step_index: int, segment_col: str, seg
     incidents : DataFrame, optional
         Output of :func:`crm_research.journey.friction`; matching incidents are shaded.
     """
-    from crm_research.journey._common import wilson
+    from crm_research.stats import wilson
 
     ax = _ax(ax, figsize=(10, 4))
     c = cells[(cells["step_index"] == step_index) & (cells["segment_col"] == segment_col)
