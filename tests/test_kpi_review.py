@@ -151,6 +151,25 @@ def test_snapshot_round_trip_and_metadata(snapshots):
         kpi.record_snapshot(a, pa.with_suffix(".csv"))
 
 
+def test_write_snapshot_names_replaces_and_refuses_its_own_file_as_previous(snapshots, tmp_path):
+    """The run's snapshot: named by as_of and period, a rerun replaces it, the fingerprint read from the run's meta."""
+    _, b, _, _ = snapshots
+    meta = tmp_path / "run.json"
+    meta.write_text(json.dumps({"data": {"fingerprint": "sha256:beef", "rows": 3}}))
+    assert kpi.run_fingerprint(meta) == "sha256:beef"
+    assert kpi.run_fingerprint(tmp_path / "absent.json") is None
+    folder = tmp_path / "snapshots"
+    first = kpi.write_snapshot(b, folder, fingerprint="one", metadata={"notebook": "01_baseline"})
+    assert first == folder / "kpi_baseline_2026-01-01_M.parquet"
+    again = kpi.write_snapshot(b, folder, fingerprint=kpi.run_fingerprint(meta))
+    assert again == first and sorted(p.name for p in folder.iterdir()) == [first.with_suffix(".json").name, first.name]
+    back = kpi.load_snapshot(again)
+    assert back.attrs["data_fingerprint"] == "sha256:beef" and "notebook" not in back.attrs
+    assert back.attrs["rows"] == len(b) and back["metric"].nunique() == b["metric"].nunique()
+    with pytest.raises(ParameterError, match="is the snapshot this run writes"):
+        kpi.write_snapshot(b, folder, previous=folder / ".." / "snapshots" / first.name)
+
+
 def test_compare_hand_worked():
     a = table("2025-01-01", {"retention_rate": (0.50, 0.45, 0.55), "nps": (10.0, 0.0, 20.0), "orders": (100, NAN, NAN)})
     b = table("2025-07-01", {"retention_rate": (0.60, 0.55, 0.65), "nps": (12.0, 2.0, 22.0), "orders": (130, NAN, NAN)})

@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 from crm_research import kpi, synthetic
-from crm_research.kpi.intervals import wilson
+from crm_research.stats import wilson
 from crm_research.synthetic import config as K
 
 AS_OF = "2026-01-01"
@@ -112,6 +112,27 @@ def test_first_contact_resolution_recovers_fcr_p(company, monthly):
     assert abs(k / n - p) < 3 * se
     lo, hi = wilson(k, n)
     assert lo <= p <= hi
+
+
+def test_truth_check_agrees_with_the_planted_facts(company, monthly):
+    """kpi.truth_check (notebook 01's section 7): counts within 0.1% + 2 of the planted ones, FCR inside its Wilson interval."""
+    tables, truth, tc = company
+    check = kpi.truth_check(monthly, truth, tc, AS_OF, events=tables["events"]).set_index("check")
+    assert list(check.columns) == ["measured", "planted", "low", "high", "agrees"] and check["agrees"].all()
+    customers = check.loc["customers (contacts with an order before as_of)"]
+    assert customers["planted"] == (tc["first_purchase_at"] < pd.Timestamp(AS_OF, tz="UTC")).sum() == 16_852
+    assert customers["measured"] == kpi.latest(monthly).set_index("metric").loc["customers", "value"] == 16_851
+    assert check.loc["advocates (customers who referred someone)", "planted"] == tc["advocate"].sum()
+    fcr = check.loc["first-contact resolution, all periods shown"]
+    k, n = pooled(monthly, "first_contact_resolution_rate")
+    assert fcr["measured"] == k / n and (fcr["low"], fcr["high"]) == tuple(float(x) for x in wilson(k, n))
+    assert fcr["planted"] == 0.72 and fcr["low"] < 0.72 < fcr["high"] and fcr["high"] - fcr["low"] < 0.03
+    # another advocate rule, or an event log running past as_of: the advocates are not checked
+    assert len(kpi.truth_check(monthly, truth, tc, AS_OF, advocate_rule="promoter", events=tables["events"])) == 2
+    assert len(kpi.truth_check(monthly, truth, tc, "2025-06-01", events=tables["events"])) == 2
+    # a planted share outside the interval does not agree
+    off = {**truth, "support": {**truth["support"], "fcr_p": 0.60}}
+    assert not kpi.truth_check(monthly, off, tc, AS_OF).set_index("check")["agrees"].iloc[-1]
 
 
 def test_response_and_handling_times_recover_lognormal_parameters(company, yearly):

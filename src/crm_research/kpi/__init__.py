@@ -5,9 +5,10 @@ denominator, interval and one-line definition (the metrics are declared in
 :mod:`crm_research.kpi.definitions`). Row-level work runs on the engine layer
 (:mod:`crm_research.kpi.scans`); the KPI arithmetic is done in pandas on small aggregates.
 
-Modules: ``definitions`` (metric registry), ``intervals`` (Wilson, t, Poisson, NPS),
-``scans`` (engine aggregations), ``measure`` (the baseline), ``cohorts``, ``goals``,
-``snapshots``, ``breakdowns``.
+Modules: ``definitions`` (metric registry), ``intervals`` (t, Poisson, NPS; Wilson is
+:func:`crm_research.stats.wilson`), ``prepare`` (table checks), ``scans`` (engine aggregations),
+``measure`` (the baseline), ``assemble`` (its arithmetic), ``tables`` (the baseline table's
+readers), ``cohorts``, ``goals``, ``snapshots``, ``breakdowns``.
 """
 
 from crm_research import _lazy
@@ -29,13 +30,16 @@ _EXPORTS = {
     "scorecard": "crm_research.kpi.goals:scorecard",
     "select_goals": "crm_research.kpi.goals:select_goals",
     "baseline": "crm_research.kpi.measure:baseline",
-    "latest": "crm_research.kpi.measure:latest",
+    "latest": "crm_research.kpi.tables:latest",
     "not_measured_note": "crm_research.kpi.measure:not_measured_note",
     "partial_latest": "crm_research.kpi.measure:partial_latest",
     "unmeasured": "crm_research.kpi.measure:unmeasured",
     "compare_snapshots": "crm_research.kpi.snapshots:compare",
     "load_snapshot": "crm_research.kpi.snapshots:load",
     "record_snapshot": "crm_research.kpi.snapshots:record",
+    "write_snapshot": "crm_research.kpi.snapshots:write_snapshot",
+    "run_fingerprint": "crm_research.kpi.snapshots:run_fingerprint",
+    "truth_check": "crm_research.kpi.truth:truth_check",
 }
 """Public name -> where it comes from; each module is imported on first use of one of its names
 (:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
@@ -61,6 +65,9 @@ __all__ = [
     "record_snapshot",
     "load_snapshot",
     "compare_snapshots",
+    "write_snapshot",
+    "run_fingerprint",
+    "truth_check",
     "breakdowns",
     "flag_small",
     "DIMENSIONS",

@@ -24,18 +24,13 @@ import pandas as pd
 
 from crm_research.engine import collect, is_lazy
 from crm_research.errors import CRMError, ParameterError
+from crm_research.exprs import parse_as_of, require_columns
 from crm_research.kpi import scans
+from crm_research.kpi.assemble import assemble
 from crm_research.kpi.definitions import METRICS
-from crm_research.kpi.measure import (
-    BASELINE_COLUMNS,
-    _check_params,
-    _register,
-    assemble,
-    earliest,
-    parse_as_of,
-    prepare_tables,
-    scan_stats,
-)
+from crm_research.kpi.measure import _check_params, scan_stats
+from crm_research.kpi.prepare import _register, earliest, prepare_tables
+from crm_research.kpi.tables import BASELINE_COLUMNS
 
 __all__ = ["breakdowns", "DIMENSIONS", "ORDER_METRICS", "flag_small"]
 
@@ -230,9 +225,8 @@ def _dimension_tables(dim: str, tables: dict, con, segments, segment_col: str, a
             return "no segments table given"
         if is_lazy(segments) or not isinstance(segments, pd.DataFrame):
             raise CRMError("segments must be a pandas DataFrame with customer_id and the segment column")
-        missing = [c for c in ("customer_id", segment_col) if c not in segments.columns]
-        if missing:
-            raise CRMError(f"segments has no column(s) {missing}: it needs customer_id and {segment_col!r}")
+        require_columns(segments, "segments", ["customer_id", segment_col],
+                        hint=f"it needs customer_id and the segment column {segment_col!r}")
         dup = segments["customer_id"][segments["customer_id"].duplicated()]
         if len(dup):
             raise CRMError(f"segments has {len(dup)} duplicate customer_id(s), e.g. "

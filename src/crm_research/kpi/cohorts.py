@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from crm_research.engine import collect, is_lazy
-from crm_research.kpi import intervals as ci
+from crm_research.exprs import parse_as_of
 from crm_research.kpi import scans
-from crm_research.kpi.measure import _check_params, earliest, get_table, parse_as_of, prepare_tables
+from crm_research.kpi.measure import _check_params
+from crm_research.kpi.prepare import earliest, get_table, prepare_tables
+from crm_research.stats import wilson
 
 __all__ = ["cohort_retention", "cohort_matrix", "COHORT_COLUMNS"]
 
@@ -85,7 +87,7 @@ def cohort_retention(data, as_of, period: str = "M", *, max_age: int | None = No
     grid = grid.merge(counts.rename(columns={"cohort": "c"}), on=["c", "pidx"], how="left")
     grid["active"] = grid["active"].fillna(0).astype("int64")
     grid["customers"] = grid["c"].map(sizes).astype("int64")
-    lo, hi = ci.wilson(grid["active"].to_numpy(), grid["customers"].to_numpy(), conf)
+    lo, hi = wilson(grid["active"].to_numpy(), grid["customers"].to_numpy(), conf)
     starts = scans.period_start(grid["pidx"].to_numpy(), period)
     next_starts = scans.period_start(grid["pidx"].to_numpy() + 1, period)
     out = pd.DataFrame({

@@ -30,11 +30,12 @@ import pandas as pd
 import yaml
 
 from crm_research.errors import CRMError
+from crm_research.exprs import parse_as_of
 from crm_research.kpi.definitions import METRICS, check_metric_names
-from crm_research.kpi.measure import latest, parse_as_of
+from crm_research.kpi.tables import check_same_period, latest, table_as_of
 
 __all__ = ["load_goals", "scorecard", "select_goals", "example_goals_path", "DIRECTIONS", "MONTH_DAYS",
-           "table_as_of", "GOAL_FIELDS"]
+           "GOAL_FIELDS"]
 
 DIRECTIONS = {"increase": 1, "decrease": -1}
 """Accepted ``direction`` values and their sign."""
@@ -139,17 +140,6 @@ def load_goals(source) -> pd.DataFrame:
     return out
 
 
-def table_as_of(table: pd.DataFrame) -> pd.Timestamp:
-    """The ``as_of`` of a baseline table or snapshot (``attrs``; else its latest ``period_end``)."""
-    value = table.attrs.get("as_of") if hasattr(table, "attrs") else None
-    if value:
-        return parse_as_of(value)
-    if "period_end" not in table.columns or table.empty:
-        raise CRMError("the table has no as_of in attrs and no period_end column: pass a baseline "
-                       "table from crm_research.kpi.baseline or a snapshot from kpi.snapshots.load")
-    return parse_as_of(pd.to_datetime(table["period_end"], utc=True).max())
-
-
 def _values(table: pd.DataFrame, metrics: list[str], what: str) -> pd.DataFrame:
     last = latest(table).set_index("metric")
     missing = [m for m in dict.fromkeys(metrics) if m not in last.index]
@@ -235,8 +225,6 @@ def scorecard(goals, baseline: pd.DataFrame, current: pd.DataFrame | None = None
         deadline not after the baseline's ``as_of``; a ``current`` older than the baseline or
         computed with another period (``attrs["period"]``).
     """
-    from crm_research.kpi.snapshots import check_same_period
-
     g = load_goals(goals)
     b_as_of = table_as_of(baseline)
     b = _values(baseline, g["metric"].tolist(), "baseline")

@@ -1,4 +1,8 @@
-"""Confidence intervals of the baseline's rates, means and scores, from sufficient statistics.
+"""Confidence intervals of the baseline's means, rates and scores, from sufficient statistics.
+
+Student-t intervals of means, exact Poisson intervals of rates and the normal interval of the
+NPS. The Wilson interval of shares and the normal quantile are :func:`crm_research.stats.wilson`
+and :func:`crm_research.stats.z_value` (one implementation for every topic).
 
 Every function is vectorised over numpy arrays (one element per period) and returns NaN where
 the interval is undefined (no observations; fewer than two for a mean).
@@ -8,46 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["wilson", "t_mean", "t_mean_from_sums", "poisson_rate", "nps_interval", "z_value"]
+from crm_research.stats import z_value
 
-
-def z_value(conf: float) -> float:
-    """Two-sided standard normal quantile of the confidence level ``conf`` (0.95 → 1.96)."""
-    from scipy import stats
-
-    if not 0 < conf < 1:
-        from crm_research.errors import ParameterError
-
-        raise ParameterError(f"conf={conf!r} must be strictly between 0 and 1, e.g. 0.95")
-    return float(stats.norm.ppf(0.5 + conf / 2))
-
-
-def wilson(k, n, conf: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a proportion ``k / n``.
-
-    Parameters
-    ----------
-    k, n : array-like
-        Successes and trials (counts).
-    conf : float
-        Confidence level.
-
-    Returns
-    -------
-    low, high : ndarray
-        Interval bounds (shares in [0, 1]); NaN where ``n == 0``.
-    """
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    z = z_value(conf)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        den = 1 + z * z / n
-        centre = (p + z * z / (2 * n)) / den
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-        low = np.where(n > 0, np.clip(np.minimum(centre - half, p), 0.0, 1.0), np.nan)
-        high = np.where(n > 0, np.clip(np.maximum(centre + half, p), 0.0, 1.0), np.nan)
-    return low, high
+__all__ = ["t_mean", "t_mean_from_sums", "poisson_rate", "nps_interval"]
 
 
 def t_mean_from_sums(n, s, ss, conf: float = 0.95, scale: float = 1.0):

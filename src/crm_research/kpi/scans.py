@@ -32,7 +32,7 @@ import pandas as pd
 
 from crm_research.engine import engine_function
 from crm_research.errors import ParameterError
-from crm_research.summaries import as_utc_timestamp
+from crm_research.exprs import as_utc_timestamp
 
 __all__ = [
     "PERIODS",

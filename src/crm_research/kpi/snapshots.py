@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 
 from crm_research import __version__
-from crm_research.errors import CRMError
+from crm_research.errors import CRMError, ParameterError
+from crm_research.exprs import parse_as_of, require_columns
 from crm_research.kpi.definitions import METRICS
-from crm_research.kpi.goals import table_as_of
-from crm_research.kpi.intervals import z_value
-from crm_research.kpi.measure import BASELINE_COLUMNS, latest
+from crm_research.kpi.tables import BASELINE_COLUMNS, check_same_period, latest, table_as_of
+from crm_research.stats import z_value
 
-__all__ = ["record", "load", "compare", "check_same_period", "COMPARISON_COLUMNS"]
+__all__ = ["record", "load", "compare", "write_snapshot", "run_fingerprint", "snapshot_name", "COMPARISON_COLUMNS"]
 
 COMPARISON_COLUMNS = ["metric", "unit", "as_of_a", "period_a", "value_a", "ci_low_a", "ci_high_a", "as_of_b",
                       "period_b", "value_b", "ci_low_b", "ci_high_b", "change", "change_rel", "ci_overlap", "z",
@@ -72,12 +72,9 @@ def record(table: pd.DataFrame, path: str | os.PathLike, *, as_of=None, period: 
         raise CRMError(f"snapshot path {path} must end in .parquet")
     if path.exists() or _meta_path(path).exists():
         raise CRMError(f"snapshot {path} already exists: snapshots are records, write a new file name")
-    missing = [c for c in BASELINE_COLUMNS if c not in table.columns]
-    if missing:
-        raise CRMError(f"the table to record has no column(s) {missing}: record a baseline table "
-                       "from crm_research.kpi.baseline")
-    as_of_ts = table_as_of(table) if as_of is None else pd.Timestamp(as_of)
-    as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
+    require_columns(table, "the table to record", BASELINE_COLUMNS,
+                    hint="record a baseline table from crm_research.kpi.baseline")
+    as_of_ts = table_as_of(table) if as_of is None else parse_as_of(as_of)
     period = period or table.attrs.get("period")
     if period is None:
         raise CRMError("record needs the baseline's period: pass period= (the table has no attrs)")
@@ -108,6 +105,106 @@ def record(table: pd.DataFrame, path: str | os.PathLike, *, as_of=None, period: 
     return path
 
 
+def snapshot_name(kpis: pd.DataFrame) -> str:
+    """The file name of a baseline's snapshot: ``kpi_baseline_<as_of>_<period>.parquet``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame(columns=BASELINE_COLUMNS)
+    >>> t.attrs.update(as_of="2026-01-01T00:00:00+00:00", period="M")
+    >>> snapshot_name(t)
+    'kpi_baseline_2026-01-01_M.parquet'
+    """
+    period = kpis.attrs.get("period")
+    if period is None:
+        raise CRMError("the table has no period in attrs: pass a baseline table from crm_research.kpi.baseline")
+    return f"kpi_baseline_{table_as_of(kpis):%Y-%m-%d}_{period}.parquet"
+
+
+def write_snapshot(kpis: pd.DataFrame, folder: str | os.PathLike, *, fingerprint: str | None = None,
+                   previous: str | os.PathLike | None = None, metadata: dict | None = None) -> Path:
+    """Record a run's baseline as its snapshot in ``folder`` (:func:`snapshot_name`), replacing its own.
+
+    A notebook rerun in the same folder replaces the snapshot it wrote before, as it replaces
+    its tables; :func:`record` itself never overwrites.
+
+    Parameters
+    ----------
+    kpis : DataFrame
+        The run's baseline table (:func:`crm_research.kpi.baseline`; its ``attrs`` give
+        ``as_of`` and ``period``).
+    folder : path-like
+        The run's snapshot folder (created when missing).
+    fingerprint : str, optional
+        Fingerprint of the data (:func:`run_fingerprint`).
+    previous : path-like, optional
+        The earlier snapshot the run reviews against: an error when it is the file this run
+        writes (it would be replaced).
+    metadata : dict, optional
+        Extra JSON fields, as in :func:`record`.
+
+    Returns
+    -------
+    Path
+        The Parquet file written.
+
+    Raises
+    ------
+    ParameterError
+        ``previous`` is the snapshot this run writes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> kpis = pd.DataFrame([["orders", pd.Timestamp("2025-12-01", tz="UTC"), pd.Timestamp("2026-01-01", tz="UTC"),
+    ...                       120.0, "orders", 120.0, np.nan, np.nan, np.nan, "", "Completed orders."]],
+    ...                     columns=BASELINE_COLUMNS)
+    >>> kpis.attrs.update(as_of="2026-01-01T00:00:00+00:00", period="M")
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> write_snapshot(kpis, folder, fingerprint="abc").name
+    'kpi_baseline_2026-01-01_M.parquet'
+    >>> write_snapshot(kpis, folder, fingerprint="def").name  # a rerun replaces its own snapshot
+    'kpi_baseline_2026-01-01_M.parquet'
+    >>> load(folder / "kpi_baseline_2026-01-01_M.parquet").attrs["data_fingerprint"]
+    'def'
+    """
+    path = Path(folder) / snapshot_name(kpis)
+    if previous is not None and Path(previous).resolve() == path.resolve():
+        raise ParameterError(f"previous_snapshot={str(previous)!r} is the snapshot this run writes: copy it "
+                             "out of this run folder first, or run with the runner (a new run folder each time)")
+    for old in (path, _meta_path(path)):
+        old.unlink(missing_ok=True)
+    return record(kpis, path, fingerprint=fingerprint, metadata=metadata)
+
+
+def run_fingerprint(meta_path: str | os.PathLike) -> str | None:
+    """The data fingerprint a run recorded in its metadata file (``data.fingerprint``).
+
+    Parameters
+    ----------
+    meta_path : path-like
+        The run's metadata JSON (``RunContext.meta_path``).
+
+    Returns
+    -------
+    str or None
+        None when the file or the field is missing.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> meta = Path(tempfile.mkdtemp()) / "meta.json"
+    >>> _ = meta.write_text(json.dumps({"data": {"fingerprint": "sha256:01ab"}}))
+    >>> run_fingerprint(meta)
+    'sha256:01ab'
+    """
+    path = Path(meta_path)
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8")).get("data") or {}
+    return data.get("fingerprint")
+
+
 def load(path: str | os.PathLike) -> pd.DataFrame:
     """Read a snapshot written by :func:`record`.
 
@@ -129,19 +226,6 @@ def _as_table(x) -> pd.DataFrame:
     if isinstance(x, pd.DataFrame):
         return x
     return load(x)
-
-
-def check_same_period(a: pd.DataFrame, b: pd.DataFrame, what: str = "snapshots") -> None:
-    """Raise :class:`CRMError` when two baseline tables or snapshots have different periods.
-
-    A metric's latest value depends on the period length (a week's orders against a month's;
-    week-on-week against month-on-month retention), so such tables cannot be set side by side.
-    Tables without a recorded ``attrs["period"]`` are not checked.
-    """
-    pa, pb = a.attrs.get("period"), b.attrs.get("period")
-    if pa and pb and pa != pb:
-        raise CRMError(f"the {what} have different periods ({pa!r} and {pb!r}): a metric's value "
-                       "depends on the period length, so compare baselines computed with the same period")
 
 
 def _z_of(table: pd.DataFrame, default: float) -> float:

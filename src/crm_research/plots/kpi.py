@@ -146,7 +146,7 @@ def plot_customer_levels(baseline: pd.DataFrame, *, advocates: bool = True, ax=N
         without the level metrics (no referral or NPS data): customers by number of orders
         only (one order; two or more), from ``customers`` and ``repeat_purchase_rate``.
     """
-    from crm_research.kpi.measure import latest
+    from crm_research.kpi.tables import latest
 
     last = latest(baseline).set_index("metric")
     bars = []

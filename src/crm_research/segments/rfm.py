@@ -39,7 +39,13 @@ import yaml
 
 from crm_research.engine import engine_function, exact_mean, exact_sum
 from crm_research.errors import ParameterError
-from crm_research.exprs import as_utc_timestamp, completed_orders, days_between, require_columns, ts_literal
+from crm_research.exprs import (
+    as_utc_timestamp,
+    completed_orders,
+    days_between,
+    require_columns,
+    ts_literal,
+)
 
 __all__ = ["RFMRules", "rfm_rules", "rfm", "segment_summary", "rfm_grid", "rule_ranges", "DEFAULT_RULES_FILE"]
 
