@@ -12,7 +12,7 @@ other value of any table, and no planted effect depends on them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -86,11 +86,12 @@ class Counters:
 
 @dataclass
 class ChunkResult:
+    """One chunk's output: its tables (customer ids, UTC timestamps), per-contact truth and counts."""
+
     tables: dict[str, pd.DataFrame]
     truth: pd.DataFrame
     incremental: np.ndarray  # expected incremental conversions per channel
     touch_counts: np.ndarray  # [campaign, day, kind] kind 0 = impression, 1 = click/open
-    stats: dict = field(default_factory=dict)
 
 
 class _Events:
@@ -246,9 +247,9 @@ class _Intents:
     plat: np.ndarray  # platform of online intents, None offline
     online: np.ndarray
     completed: np.ndarray  # offline, or the online session reached the purchase
-    sid: np.ndarray | None = None  # checkout session id (online), None offline
-    order_t: np.ndarray | None = None  # time of the order: the session's last step online
-    purchase_part: int = 0  # index of the checkout sessions' part in the event log
+    sid: np.ndarray  # checkout session id (online), None offline
+    order_t: np.ndarray  # days; time of the order: the checkout session's last step online
+    purchase_part: int  # index of the checkout sessions' part in the event log
 
 
 @dataclass
@@ -442,16 +443,13 @@ def _intents(ch: _Chunk, buyers: _Buyers, ab: tuple[np.ndarray, np.ndarray],
                              u[:, 2] < K.FUNNEL_STEP_P[2], u[:, 3] < p_buy])
     steps[forced] = True
     depth = 1 + np.cumprod(steps, axis=1).sum(axis=1)  # 1 = visit only .. 5 = purchase
-    intents = _Intents(it_b, it_t, kind, ochan, plat, online, ~online | (depth == 5))
     on = np.flatnonzero(online)
-    intents.purchase_part = len(ch.ev.parts)
-    intents.sid = np.full(len(it_t), None, dtype=object)
-    intents.order_t = it_t.copy()
-    sid_on, last_on = _sessions(rng, ch.ev, ch.counters, buyers.idx[it_b[on]], it_t[on], plat[on], depth[on],
-                                rng.poisson(1.0, len(on)))
-    intents.sid[on] = sid_on
-    intents.order_t[on] = last_on
-    return intents
+    purchase_part = len(ch.ev.parts)
+    sid = np.full(len(it_t), None, dtype=object)
+    order_t = it_t.copy()
+    sid[on], order_t[on] = _sessions(rng, ch.ev, ch.counters, buyers.idx[it_b[on]], it_t[on], plat[on], depth[on],
+                                     rng.poisson(1.0, len(on)))
+    return _Intents(it_b, it_t, kind, ochan, plat, online, ~online | (depth == 5), sid, order_t, purchase_part)
 
 
 def _orders(ch: _Chunk, buyers: _Buyers, it: _Intents) -> _Orders:
@@ -707,11 +705,29 @@ def generate_chunk(seed: int, chunk: int, first_index: int, n: int, cfg: K.Compa
                    counters: Counters, signup_days: np.ndarray | None = None) -> ChunkResult:
     """Generate every table for contacts ``first_index .. first_index + n - 1``.
 
-    ``signup_days`` (float days since ``cfg.start``, one per contact) makes the chunk a cohort of
-    media-driven leads (the marketing mix truth): they sign up at the given times instead of the
-    planted trend and season; everything after sign-up (touches, conversion, purchases) follows
-    the same process as every other lead's.
+    Parameters
+    ----------
+    seed, chunk : int
+        The company's seed and the chunk's number: the chunk's random stream is
+        ``SeedSequence([seed, chunk])``.
+    first_index, n : int
+        Index of the chunk's first contact in the company and the number of contacts.
+    cfg : CompanyConfig
+        History window (``start``, exclusive ``end``).
+    counters : Counters
+        Order, session and ticket id counters shared by the company's chunks (advanced here).
+    signup_days : ndarray, optional
+        Float days since ``cfg.start``, one per contact: makes the chunk a cohort of media-driven
+        leads (the marketing mix truth) who sign up at these times instead of the planted trend
+        and season; everything after sign-up (touches, conversion, purchases) follows the same
+        process as every other lead's.
 
+    Returns
+    -------
+    ChunkResult
+
+    Notes
+    -----
     The steps draw from the chunk's one random stream in this order (changing it changes every
     later row): leads (:func:`_leads`), buyers (:func:`_buyers`), the A/B test, purchase intents
     and their checkout sessions (:func:`_intents`), orders and lines, browsing sessions, reviews
