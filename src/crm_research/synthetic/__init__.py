@@ -476,6 +476,22 @@ def ensure_demo(data_dir: str | os.PathLike | None = None, n_customers: int = DE
         Folder of the demo data (default ``data/demo`` under the project root).
     n_customers, seed : int
         Size and seed of the demo company (10,000 contacts, seed 42 by default).
+
+    Returns
+    -------
+    Path
+        The folder; written by :func:`write` only when it holds no ``truth.json`` yet.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> from pathlib import Path
+    >>> from crm_research import synthetic
+    >>> tmp = Path(tempfile.mkdtemp())
+    >>> folder = synthetic.ensure_demo(tmp / "demo", n_customers=300, seed=7)  # written
+    >>> synthetic.ensure_demo(tmp / "demo", n_customers=300, seed=7) == folder  # found, not rewritten
+    True
+    >>> shutil.rmtree(tmp)
     """
     from crm_research.paths import demo_data_dir
 
