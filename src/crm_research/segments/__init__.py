@@ -12,7 +12,10 @@
 * :mod:`~crm_research.segments.affinity` — :func:`affinities`, :func:`next_best_offers`,
   :func:`product_tiers`, :func:`upsell_offers`, :func:`suggestion_list`;
 * :mod:`~crm_research.segments.value` — what-if values of the actions: :func:`winback_value`,
-  :func:`cross_sell_value` (with :func:`yearly_spend`, :func:`category_spend`).
+  :func:`cross_sell_value` (with :func:`yearly_spend`, :func:`category_spend`);
+* :mod:`~crm_research.segments.views` — the report's tables and words: :func:`customer_table`,
+  :func:`offer_table`, :func:`offer_names`, :func:`tier_ranges`, :func:`truth_clusters`,
+  :func:`truth_affinities`, :func:`and_list`.
 """
 
 from crm_research import _lazy
@@ -46,6 +49,13 @@ _EXPORTS = {
     "cross_sell_value": "crm_research.segments.value:cross_sell_value",
     "winback_value": "crm_research.segments.value:winback_value",
     "yearly_spend": "crm_research.segments.value:yearly_spend",
+    "and_list": "crm_research.segments.views:and_list",
+    "customer_table": "crm_research.segments.views:customer_table",
+    "offer_names": "crm_research.segments.views:offer_names",
+    "offer_table": "crm_research.segments.views:offer_table",
+    "tier_ranges": "crm_research.segments.views:tier_ranges",
+    "truth_affinities": "crm_research.segments.views:truth_affinities",
+    "truth_clusters": "crm_research.segments.views:truth_clusters",
 }
 """Public name -> where it comes from; each module is imported on first use of one of its names
 (:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
@@ -58,6 +68,7 @@ __all__ = [
     "persona_name",
     "affinities", "next_best_offers", "product_tiers", "upsell_offers", "suggestion_list",
     "yearly_spend", "winback_value", "category_spend", "cross_sell_value",
+    "and_list", "customer_table", "offer_table", "offer_names", "tier_ranges", "truth_clusters", "truth_affinities",
 ]
 
 __getattr__, __dir__ = _lazy.install(__name__, _EXPORTS)
