@@ -7,7 +7,7 @@ Input of ``rfm_summary``: the CDNOW master file (69,659 transactions of 23,570 c
 itself, copy ``k`` has customer ids ``k * 100000 + id`` and every transaction date moved by a
 random whole number of days in -7..7 (seeded, clipped to the observation period). Columns:
 ``customer_id`` (int64), ``date`` (datetime64, midnight), ``value`` (float, dollars).
-``observation_end`` is 1998-06-30 (inclusive), ``time_unit="D"``, ``status_col=None``.
+``as_of`` is 1998-07-01 (exclusive: observed to 1998-06-30 inclusive), ``time_unit="D"``, ``status_col=None``.
 
 Timed forms of the same call:
 
@@ -43,7 +43,8 @@ import pandas as pd
 CDNOW = Path(os.environ.get("CDNOW_DIR", Path(__file__).resolve().parents[2] / "shared" / "datasets"
                             / "cdnow")) / "CDNOW_master.txt"
 FIRST_DAY, LAST_DAY = pd.Timestamp("1997-01-01"), pd.Timestamp("1998-06-30")
-OBSERVATION_END = "1998-06-30"
+OBSERVATION_END = "1998-06-30"  # the last day observed (inclusive: lifetimes' and pymc-marketing's convention)
+AS_OF = "1998-07-01"  # the analysis date (exclusive: crm_research's convention), the day after
 
 
 def read_cdnow(path: Path = CDNOW) -> pd.DataFrame:
@@ -117,7 +118,7 @@ def main() -> None:
 
     tx = cdnow_times(args.copies)
     kw = dict(customer_col="customer_id", date_col="date", value_col="value",
-              observation_end=OBSERVATION_END, time_unit="D", status_col=None)
+              as_of=AS_OF, time_unit="D", status_col=None)
     rows = []
 
     out = rfm_summary(tx, **kw)  # first call (connection set-up) not counted

@@ -317,9 +317,9 @@ def step_table() -> dict:
             window_days=14, promo_code="AB-SEPT", as_of=AS_OF)),
         # 05 churn
         "summaries.customer_orders": (("orders",), lambda t: summaries.customer_orders(t["orders"], AS_OF)),
-        "churn.rfm_summary": (("orders",), lambda t: C.rfm_summary(t["orders"], observation_end=AS_OF)),
+        "churn.rfm_summary": (("orders",), lambda t: C.rfm_summary(t["orders"], AS_OF)),
         "churn.calibration_holdout_summary": (("orders",), lambda t: C.calibration_holdout_summary(
-            t["orders"], calibration_end=CUTOFF, observation_end=AS_OF)),
+            t["orders"], CUTOFF, AS_OF)),
         "churn.churn_features": (("orders", "events", "tickets", "surveys", "subscriptions", "customers"),
                                  lambda t: C.churn_features(dict(t), CUTOFF)),
         "churn.first_order_promo": (("orders",), lambda t: C.first_order_promo(t["orders"], AS_OF)),

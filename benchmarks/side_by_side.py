@@ -80,7 +80,7 @@ import pandas as pd  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_mmm  # noqa: E402
 from bench_attribution import make_paths  # noqa: E402
-from bench_churn import OBSERVATION_END, cdnow_times, read_cdnow  # noqa: E402
+from bench_churn import AS_OF, OBSERVATION_END, cdnow_times, read_cdnow  # noqa: E402
 
 warnings.filterwarnings("ignore")
 OUT = Path(__file__).resolve().parent / "out"
@@ -148,7 +148,7 @@ def pair_rfm(copies: int, repeats: int, base: pd.DataFrame, kind: str = "int", e
 
     tx = rfm_input(cdnow_times(copies, base=base), kind)
     kw = dict(customer_col="customer_id", date_col="date", value_col="value",
-              observation_end=OBSERVATION_END, time_unit="D", status_col=None)
+              as_of=AS_OF, time_unit="D", status_col=None)
     fns = {
         "crm-research": lambda r: rfm_summary(tx, **kw),
         "lifetimes": lambda r: summary_data_from_transaction_data(

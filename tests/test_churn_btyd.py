@@ -42,7 +42,7 @@ def read_cdnow_sample() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def cdnow():
     df = read_cdnow_sample()
-    return rfm_summary(df, "customer_id", "date", "value", observation_end="1997-09-30", time_unit="W")
+    return rfm_summary(df, "1997-10-01", customer_col="customer_id", date_col="date", value_col="value", time_unit="W")
 
 
 @pytest.fixture(scope="module")

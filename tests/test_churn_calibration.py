@@ -14,7 +14,7 @@ from crm_research.churn.calibration import (
     calibration_metrics,
     expected_calibration_error,
 )
-from crm_research.churn.classifier import calibration_table
+from crm_research.churn.evaluation import calibration_table
 from crm_research.errors import CRMError, ParameterError
 
 

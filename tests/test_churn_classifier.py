@@ -23,7 +23,7 @@ from crm_research.churn import (
     lift_table,
     rfm_summary,
 )
-from crm_research.churn.classifier import (
+from crm_research.churn.features import (
     FEATURE_DESCRIPTIONS,
     FEATURE_UNITS,
     NO_DRIVER,
@@ -31,9 +31,15 @@ from crm_research.churn.classifier import (
     describe_driver_value,
 )
 from crm_research.errors import ParameterError
+from crm_research.exprs import parse_as_of
 
 TRAIN, TEST, HORIZON = "2024-10-01", "2025-10-01", 90  # same season a year apart
 DAY = pd.Timedelta(days=1)
+
+
+def closed(day) -> pd.Timestamp:
+    """The analysis date (as_of) at which the label window opened on ``day`` has closed."""
+    return parse_as_of(day) + HORIZON * DAY
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +72,7 @@ def plant_leak(tables: dict, cutoff, horizon) -> dict:
     the label window: a feature that saw it would predict the label perfectly."""
     c = pd.Timestamp(cutoff, tz="UTC")
     feats = churn_features(tables, c)
-    lab = churn_labels(tables["orders"], feats, c, horizon)
+    lab = churn_labels(tables["orders"], feats, c + horizon * DAY, horizon)
     stay = lab.loc[lab["churned"] == 0, "customer_id"]
     ev = tables["events"]
     leak = pd.DataFrame({c_: pd.Series([None] * len(stay), dtype=ev[c_].dtype) for c_ in ev.columns})
@@ -79,7 +85,7 @@ def plant_leak(tables: dict, cutoff, horizon) -> dict:
 
 @pytest.fixture(scope="module")
 def model(tables):
-    return ChurnClassifier(horizon_days=HORIZON).fit(tables, TRAIN)
+    return ChurnClassifier(horizon_days=HORIZON).fit(tables, closed(TRAIN))
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +110,8 @@ def test_a_planted_leak_is_not_used(tables, model):
     assert roc_auc_score(lab_test["churned"], naive) == 1.0
     # ... yet features, the fitted model and its scores are exactly those of clean data
     pd.testing.assert_frame_equal(churn_features(leaky, TRAIN), churn_features(tables, TRAIN))
-    leaky_model = ChurnClassifier(horizon_days=HORIZON).fit(leaky, TRAIN)
-    clean, dirty = model.evaluate(tables, TEST), leaky_model.evaluate(leaky, TEST)
+    leaky_model = ChurnClassifier(horizon_days=HORIZON).fit(leaky, closed(TRAIN))
+    clean, dirty = model.evaluate(tables, closed(TEST)), leaky_model.evaluate(leaky, closed(TEST))
     assert np.array_equal(clean["p_churn"].to_numpy(), dirty["p_churn"].to_numpy())  # bit for bit
     assert classification_metrics(dirty["churned"], dirty["p_churn"])["roc_auc"].iloc[0] < 0.95
 
@@ -113,14 +119,17 @@ def test_a_planted_leak_is_not_used(tables, model):
 def test_time_split_is_enforced(tables, model):
     too_early = pd.Timestamp(TRAIN, tz="UTC") + (HORIZON - 1) * DAY
     with pytest.raises(ParameterError, match="horizon"):
-        model.evaluate(tables, too_early)
-    # a label window running past the end of the data would invent churners
-    with pytest.raises(ParameterError, match="end of the data"):
-        ChurnClassifier(horizon_days=HORIZON).fit(tables, "2025-11-01")
+        model.evaluate(tables, closed(too_early))
+    with pytest.raises(ParameterError, match="horizon"):
+        model.evaluate(tables, closed(TEST), label_start=too_early)
+    # a label window running past the analysis date would use what is not known yet
+    with pytest.raises(ParameterError, match="runs past as_of"):
+        ChurnClassifier(horizon_days=HORIZON).fit(tables, "2025-11-01", label_start="2025-10-01")
+    assert model.label_start_ == pd.Timestamp(TRAIN, tz="UTC")
 
 
 def test_out_of_time_quality(tables, model):
-    ev = model.evaluate(tables, TEST)
+    ev = model.evaluate(tables, closed(TEST))
     m = classification_metrics(ev["churned"], ev["p_churn"]).iloc[0]
     assert m["n"] > 5_000 and 0.3 < m["base_rate"] < 0.7
     assert m["roc_auc"] > 0.83 and m["pr_auc"] > m["base_rate"] + 0.2
@@ -177,7 +186,7 @@ def test_contributions_add_up_to_the_log_odds(tables, test_features, model):
     assert np.isnan(X).any()                                        # missing values routed as the trees route them
     assert np.allclose(contrib["log_odds"], model.estimator_.decision_function(X), atol=1e-12)
     # the baseline is the expected log-odds of the customers the model learned from
-    logistic = ChurnClassifier(horizon_days=HORIZON, model="logistic").fit(tables, TRAIN)
+    logistic = ChurnClassifier(horizon_days=HORIZON, model="logistic").fit(tables, closed(TRAIN))
     lc = logistic.contributions_features(test_features)
     lphi = lc[logistic.feature_names_].to_numpy()
     assert np.abs(lc["baseline"] + lphi.sum(axis=1) - lc["log_odds"]).max() < 1e-6
@@ -253,7 +262,7 @@ def test_driver_descriptions_follow_the_direction(tables):
 
 def test_at_risk_list_end_to_end(tables, model):
     as_of = pd.Timestamp("2026-01-01", tz="UTC")
-    summary = rfm_summary(tables["orders"], observation_end=as_of - DAY, time_unit="D")
+    summary = rfm_summary(tables["orders"], as_of=as_of, time_unit="D")
     value = customer_value(summary, BetaGeoModel().fit(summary), GammaGammaModel().fit(summary),
                            horizon=3, period=30.0, discount_rate=0.01)
     scores = model.predict(tables, as_of).merge(value, on="customer_id", how="inner")

@@ -42,7 +42,7 @@ def orders():
 
 
 def test_hand_worked_days(orders):
-    s = rfm_summary(orders, observation_end="2024-01-31", time_unit="D")
+    s = rfm_summary(orders, as_of="2024-02-01", time_unit="D")
     # A: purchase days 1, 8, 15 Jan -> 2 repeats; recency 14 days; T = 31 Jan - 1 Jan = 30 days;
     # repeat days are worth 20 + 4 = 24 and 30 -> mean 27. B: one day, T = 21. C: after the end.
     assert s["customer_id"].tolist() == ["A", "B"]
@@ -52,15 +52,15 @@ def test_hand_worked_days(orders):
 
 
 def test_weeks_are_days_over_seven(orders):
-    d = rfm_summary(orders, observation_end="2024-01-31", time_unit="D")
-    w = rfm_summary(orders, observation_end="2024-01-31", time_unit="W")
+    d = rfm_summary(orders, as_of="2024-02-01", time_unit="D")
+    w = rfm_summary(orders, as_of="2024-02-01", time_unit="W")
     assert np.allclose(w["recency"], d["recency"] / 7) and np.allclose(w["T"], d["T"] / 7)
     assert (w["frequency"] == d["frequency"]).all()
     assert np.allclose(w["monetary_value"], d["monetary_value"])
 
 
 def test_status_filter_can_be_switched_off(orders):
-    s = rfm_summary(orders, observation_end="2024-01-31", status_col=None)
+    s = rfm_summary(orders, as_of="2024-02-01", status_col=None)
     a = s.iloc[0]
     # the cancelled order on 20 Jan now counts as a fourth purchase day
     assert (a["frequency"], a["recency"], a["monetary_value"]) == (3, 19.0, (24 + 30 + 100) / 3)
@@ -69,13 +69,13 @@ def test_status_filter_can_be_switched_off(orders):
 def test_lazy_table_in_lazy_table_out(orders):
     con = ibis.duckdb.connect()
     t = con.create_table("orders", orders)
-    lazy = rfm_summary(t, observation_end="2024-01-31")
+    lazy = rfm_summary(t, as_of="2024-02-01")
     assert isinstance(lazy, ibis.expr.types.Table)
-    pd.testing.assert_frame_equal(lazy.to_pandas(), rfm_summary(orders, observation_end="2024-01-31"))
+    pd.testing.assert_frame_equal(lazy.to_pandas(), rfm_summary(orders, as_of="2024-02-01"))
 
 
 def test_calibration_holdout(orders):
-    s = calibration_holdout_summary(orders, calibration_end="2024-01-10", observation_end="2024-01-31")
+    s = calibration_holdout_summary(orders, calibration_as_of="2024-01-11", as_of="2024-02-01")
     a = s.set_index("customer_id").loc["A"]
     # calibration: days 1 and 8 Jan -> 1 repeat, recency 7, T 9, mean repeat value 24;
     # holdout 11-31 Jan: 15 Jan (30.0); 21 days long
@@ -88,13 +88,13 @@ def test_calibration_holdout(orders):
 
 def test_bad_input_is_named(orders):
     with pytest.raises(CRMError, match="no column"):
-        rfm_summary(orders, date_col="when", observation_end="2024-01-31")
+        rfm_summary(orders, date_col="when", as_of="2024-02-01")
     with pytest.raises(ParameterError, match="time_unit"):
-        rfm_summary(orders, observation_end="2024-01-31", time_unit="M")
-    with pytest.raises(ParameterError, match="observation_end"):
-        rfm_summary(orders)
-    with pytest.raises(ParameterError, match="after calibration_end"):
-        calibration_holdout_summary(orders, calibration_end="2024-01-31", observation_end="2024-01-10")
+        rfm_summary(orders, as_of="2024-02-01", time_unit="M")
+    with pytest.raises(ParameterError, match="as_of is required"):
+        rfm_summary(orders, None)
+    with pytest.raises(ParameterError, match="after calibration_as_of"):
+        calibration_holdout_summary(orders, calibration_as_of="2024-02-01", as_of="2024-01-11")
 
 
 def read_cdnow_sample() -> pd.DataFrame:
@@ -110,7 +110,7 @@ def read_cdnow_sample() -> pd.DataFrame:
 
 def test_cdnow_rows_match_fader_hardie():
     df = read_cdnow_sample()
-    s = rfm_summary(df, "customer_id", "date", "value", observation_end="1997-09-30", time_unit="W")
+    s = rfm_summary(df, "1997-10-01", customer_col="customer_id", date_col="date", value_col="value", time_unit="W")
     assert len(s) == 2357
     # the first rows of Fader, Hardie & Lee's CDNOW calibration data (x, t_x, T in weeks)
     first = s.set_index("customer_id").loc[["0001", "0002", "0003"], ["frequency", "recency", "T"]].round(2)

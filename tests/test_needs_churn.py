@@ -88,7 +88,7 @@ def run_notebook_calls(crm, verdicts: dict, only=SECTIONS, quick: bool = False, 
         out["lost"] = lost
     if verdicts["rfm_risk"]:
         risk_then = rfm_risk(crm.orders, check_date)
-        outcome = churn_labels(crm.orders, risk_then, check_date, horizon_days, data_end=cut)
+        outcome = churn_labels(crm.orders, risk_then, cut, horizon_days)
         out["rfm_hits"] = hit_rate_table(risk_then, outcome)
         out["risk_now"] = rfm_risk(crm.orders, cut)
     if verdicts["survival"]:
@@ -126,21 +126,20 @@ def run_notebook_calls(crm, verdicts: dict, only=SECTIONS, quick: bool = False, 
         sbg_holdout(histories, max(2, int(histories["periods"].max()) // 2), weights_col=None)
     if verdicts["classifier"]:
         recipe = dict(horizon_days=horizon_days, model="logistic", seed=0)
-        tested = ChurnClassifier(**recipe).fit(tables, check_date - horizon_days * DAY, data_end=cut)
-        scored = tested.evaluate(tables, check_date, data_end=cut)
+        tested = ChurnClassifier(**recipe).fit(tables, check_date)
+        scored = tested.evaluate(tables, cut)
         out["auc"] = float(classification_metrics(scored["churned"], scored["p_churn"])["roc_auc"].iloc[0])
         # today's model: the same recipe one horizon later (its calls are those above)
         risk = tested.predict(tables, cut) if quick else ChurnClassifier(**recipe).fit(
-            tables, check_date, data_end=cut).predict(tables, cut)
+            tables, cut).predict(tables, cut)
     if verdicts["value"]:
         no_value = verdicts["value"].fell_back("no_value")
-        summary = rfm_summary(crm.orders, value_col=None if no_value else "amount", observation_end=cut - DAY)
+        summary = rfm_summary(crm.orders, cut, value_col=None if no_value else "amount")
         candidates = [BetaGeoModel().fit(summary), ParetoNBDModel().fit(summary)]
         transactions = max(candidates, key=lambda m: m.log_likelihood_)
         spend = None if no_value else GammaGammaModel().fit(summary)
         if not verdicts["value"].fell_back("no_holdout_check"):
-            holdout = calibration_holdout_summary(crm.orders, value_col=None, calibration_end=check_date - DAY,
-                                                  observation_end=cut - DAY)
+            holdout = calibration_holdout_summary(crm.orders, check_date, cut, value_col=None)
             type(transactions)().fit(holdout).expected_purchases(holdout, float(holdout["duration_holdout"].iloc[0]))
         value = customer_value(summary, transactions, spend, horizon=12, period=365.25 / 12, discount_rate=0.008)
         assert np.isfinite(value.drop(columns="customer_id").to_numpy(dtype=float)).all()

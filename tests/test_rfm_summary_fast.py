@@ -18,7 +18,8 @@ from crm_research.churn import summary as S
 from crm_research.churn.summary import rfm_summary
 
 CDNOW = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cdnow"
-END = "2024-05-01"
+END = "2024-05-01"  # the last day observed (inclusive)
+AS_OF = "2024-05-02"  # the analysis date: the day after
 
 
 def _log(seed: int = 0, n: int = 6000, grouped: bool = False) -> pd.DataFrame:
@@ -86,10 +87,10 @@ def test_numpy_route_gives_the_engine_bits(grouped):
                                 S._day_literal(END), S.TIME_UNITS[kw.get("time_unit", "D")],
                                 kw.get("status_col", "status"), ("completed",))
             assert fast is not None, f"{kind}: the NumPy route was not taken"
-            engine = S._rfm_on_engine(d, observation_end=END, **kw)
+            engine = S._rfm_on_engine(d, as_of=AS_OF, **kw)
             assert len(engine) > 850
             _same_bits(fast, engine)
-            _same_bits(rfm_summary(d, observation_end=END, **kw), engine)
+            _same_bits(rfm_summary(d, as_of=AS_OF, **kw), engine)
 
 
 def test_rounding_ties_follow_duckdb_decimal_cast():
@@ -99,10 +100,10 @@ def test_rounding_ties_follow_duckdb_decimal_cast():
                         (12.3456785, 12.345679)]:
         df = pd.DataFrame({"customer_id": ["a", "a"], "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02"], utc=True),
                            "amount": [1.0, v]})
-        s = rfm_summary(df, observation_end="2024-01-31", status_col=None)
+        s = rfm_summary(df, as_of="2024-02-01", status_col=None)
         assert S._micro_units(np.array([v]))[0] == round(expected * 1e6)
         assert s["monetary_value"].iloc[0] == expected == S._rfm_on_engine(
-            df, observation_end="2024-01-31", status_col=None)["monetary_value"].iloc[0]
+            df, as_of="2024-02-01", status_col=None)["monetary_value"].iloc[0]
 
 
 def test_other_inputs_take_the_engine_route():
@@ -117,12 +118,12 @@ def test_other_inputs_take_the_engine_route():
     }
     for kind, d in others.items():
         assert S._rfm_frame(d, *cols, end, 1.0, "status", ("completed",)) is None, kind
-        _same_bits(rfm_summary(d, observation_end=END), S._rfm_on_engine(d, observation_end=END))
+        _same_bits(rfm_summary(d, as_of=AS_OF), S._rfm_on_engine(d, as_of=AS_OF))
     # ids mixing numbers and text: left to the engine, which refuses them as before
     mixed = df.assign(customer_id=df["customer_id"].astype(object).where(df.index % 2 == 0, "x"))
     assert S._rfm_frame(mixed, *cols, end, 1.0, "status", ("completed",)) is None
     # no counted row: the engine gives the empty table with its types
-    empty = rfm_summary(df, observation_end="2000-01-01")
+    empty = rfm_summary(df, as_of="2000-01-02")
     assert len(empty) == 0 and list(empty.columns) == ["customer_id", "frequency", "recency", "T", "monetary_value"]
 
 
@@ -135,7 +136,7 @@ def test_cdnow_master_string_ids_match_the_engine():
                       dtype={"customer_id": str, "date": str})
     df = pd.DataFrame({"customer_id": raw["customer_id"].astype("string"),
                        "date": pd.to_datetime(raw["date"], format="%Y%m%d", utc=True), "value": raw["value"]})
-    kw = dict(customer_col="customer_id", date_col="date", value_col="value", observation_end="1998-06-30",
+    kw = dict(customer_col="customer_id", date_col="date", value_col="value", as_of="1998-07-01",
               status_col=None)
     fast = rfm_summary(df, **kw)
     _same_bits(fast, S._rfm_on_engine(df, **kw))
@@ -149,7 +150,8 @@ def test_cdnow_master_string_ids_match_the_engine():
 @pytest.mark.parametrize("grouped", [False, True], ids=["shuffled", "grouped by customer"])
 def test_calibration_holdout_numpy_route_gives_the_engine_bits(grouped):
     df = _log(seed=4, grouped=grouped)
-    cal, end = "2024-01-15", "2024-03-31"
+    cal, end = "2024-01-15", "2024-03-31"  # last days of the two periods (inclusive)
+    cal_as_of, as_of = "2024-01-16", "2024-04-01"
     for kind, d in _kinds(df, np.random.default_rng(5)).items():
         for kw in _options(kind):
             fast = S._calibration_frame(d, "customer_id", "ordered_at", kw.get("value_col", "amount"),
@@ -157,12 +159,12 @@ def test_calibration_holdout_numpy_route_gives_the_engine_bits(grouped):
                                         S.TIME_UNITS[kw.get("time_unit", "D")], kw.get("status_col", "status"),
                                         ("completed",))
             assert fast is not None, f"{kind}: the NumPy route was not taken"
-            engine = S._calibration_on_engine(d, calibration_end=cal, observation_end=end, **kw)
+            engine = S._calibration_on_engine(d, calibration_as_of=cal_as_of, as_of=as_of, **kw)
             # customers who bought in both periods, in the calibration period only, and in the
             # holdout period only (those are left out)
             assert len(engine) > 800 and 0 < (engine["frequency_holdout"] > 0).mean() < 1
             _same_bits(fast, engine)
-            _same_bits(S.calibration_holdout_summary(d, calibration_end=cal, observation_end=end, **kw), engine)
+            _same_bits(S.calibration_holdout_summary(d, calibration_as_of=cal_as_of, as_of=as_of, **kw), engine)
 
 
 def test_each_way_of_coding_ids_is_taken_and_agrees():
@@ -174,8 +176,8 @@ def test_each_way_of_coding_ids_is_taken_and_agrees():
     shuffled = df.sample(frac=1.0, random_state=1)
     for d in (df, few, shuffled):
         for ids in (d["customer_id"].astype(str).astype("string"), d["customer_id"].astype(str).astype("string[pyarrow]")):
-            _same_bits(rfm_summary(d.assign(customer_id=ids), observation_end=END),
-                       S._rfm_on_engine(d.assign(customer_id=ids), observation_end=END))
+            _same_bits(rfm_summary(d.assign(customer_id=ids), as_of=AS_OF),
+                       S._rfm_on_engine(d.assign(customer_id=ids), as_of=AS_OF))
     obj = few["customer_id"].astype(str).to_numpy(dtype=object)
     runs = int(S._run_starts(obj).sum())
     assert 2 * runs > len(obj) and not S._short_runs(obj)

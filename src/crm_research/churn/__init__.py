@@ -6,8 +6,11 @@
   rhythm) and its hit rate;
 * :mod:`~crm_research.churn.survival` — Kaplan-Meier, log-rank, Cox with the PH check,
   held-out concordance, survival curves and remaining lifetime per customer;
-* :mod:`~crm_research.churn.classifier` — time-split, calibrated churn classifier with lift,
-  gain, calibration and a per-customer risk driver;
+* :mod:`~crm_research.churn.features` — churn features at a date (strictly earlier rows) and
+  the label over the horizon after it;
+* :mod:`~crm_research.churn.classifier` — time-split, calibrated churn classifier with a
+  per-customer risk driver; :mod:`~crm_research.churn.evaluation` — its ROC-AUC, calibration,
+  lift and gain tables;
 * :mod:`~crm_research.churn.summary`, :mod:`~crm_research.churn.btyd`,
   :mod:`~crm_research.churn.clv` — frequency/recency/T on the engine layer, BG/NBD,
   Pareto/NBD, Gamma-Gamma, probability alive and CLV;
@@ -42,15 +45,16 @@ _EXPORTS = {
     "ProbabilityCalibrator": "crm_research.churn.calibration:ProbabilityCalibrator",
     "calibration_metrics": "crm_research.churn.calibration:calibration_metrics",
     "expected_calibration_error": "crm_research.churn.calibration:expected_calibration_error",
-    "FEATURE_DESCRIPTIONS": "crm_research.churn.classifier:FEATURE_DESCRIPTIONS",
-    "NO_DRIVER": "crm_research.churn.classifier:NO_DRIVER",
     "ChurnClassifier": "crm_research.churn.classifier:ChurnClassifier",
-    "calibration_table": "crm_research.churn.classifier:calibration_table",
-    "churn_features": "crm_research.churn.classifier:churn_features",
-    "churn_labels": "crm_research.churn.classifier:churn_labels",
-    "classification_metrics": "crm_research.churn.classifier:classification_metrics",
-    "lift_table": "crm_research.churn.classifier:lift_table",
     "tree_contributions": "crm_research.churn.classifier:tree_contributions",
+    "calibration_table": "crm_research.churn.evaluation:calibration_table",
+    "classification_metrics": "crm_research.churn.evaluation:classification_metrics",
+    "lift_table": "crm_research.churn.evaluation:lift_table",
+    "FEATURE_DESCRIPTIONS": "crm_research.churn.features:FEATURE_DESCRIPTIONS",
+    "NO_DRIVER": "crm_research.churn.features:NO_DRIVER",
+    "churn_features": "crm_research.churn.features:churn_features",
+    "churn_labels": "crm_research.churn.features:churn_labels",
+    "label_window": "crm_research.churn.features:label_window",
     "customer_lifetime_value": "crm_research.churn.clv:customer_lifetime_value",
     "customer_value": "crm_research.churn.clv:customer_value",
     "contractual_churn": "crm_research.churn.definitions:contractual_churn",
@@ -92,6 +96,7 @@ __all__ = [
     "cox_with_holdout",
     "churn_features",
     "churn_labels",
+    "label_window",
     "ChurnClassifier",
     "classification_metrics",
     "calibration_table",

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from crm_research import exprs
 from crm_research.errors import CRMError, ParameterError
 
 __all__ = ["at_risk_list", "value_at_risk_range", "retention_campaign", "DEFAULT_ACTIONS", "RISK_ONLY_ACTIONS",
@@ -174,9 +175,7 @@ def _checked_scores(scores: pd.DataFrame, p_churn_col: str, value_col: str | Non
     """Check the scores table and the risk cuts; return ``(low cut, high cut, p_churn, value)``
     (``value`` is None without ``value_col``). One-line errors name the rows to fix."""
     need = [customer_col, p_churn_col] + [c for c in (value_col, driver_col) if c]
-    missing = [c for c in need if c not in scores.columns]
-    if missing:
-        raise CRMError(f"table 'scores' has no column(s) {missing}; it has {list(scores.columns)}")
+    exprs.require_columns(scores, "scores", need)
     lo, hi = (float(x) for x in risk_cuts)
     if not 0 < lo < hi < 1:
         raise ParameterError(f"risk_cuts must satisfy 0 < low < high < 1, got {risk_cuts!r}")
@@ -226,7 +225,7 @@ def value_at_risk_range(at_risk: pd.DataFrame, calibration: pd.DataFrame, *, p_c
 
     Each customer's churn probability is moved by how far the true rate could lie from a
     prediction of that size on the period the model never saw: the 95 % range of the observed
-    rate of :func:`~crm_research.churn.classifier.calibration_table` minus the group's average
+    rate of :func:`~crm_research.churn.evaluation.calibration_table` minus the group's average
     prediction, interpolated between the groups (flat beyond the first and last) and clipped to
     [0, 1]. All customers are moved together, so the range is wide, not a sum of independent
     errors. The value of each customer is taken as it is (its own uncertainty is not included).
@@ -236,7 +235,7 @@ def value_at_risk_range(at_risk: pd.DataFrame, calibration: pd.DataFrame, *, p_c
     at_risk : DataFrame
         :func:`at_risk_list` output (or any table with ``p_churn_col`` and ``value_col``).
     calibration : DataFrame
-        :func:`~crm_research.churn.classifier.calibration_table` of the out-of-time check:
+        :func:`~crm_research.churn.evaluation.calibration_table` of the out-of-time check:
         ``mean_predicted``, ``ci_lower``, ``ci_upper`` (probabilities).
     p_churn_col : str
         Churn probability (0-1).
@@ -248,12 +247,9 @@ def value_at_risk_range(at_risk: pd.DataFrame, calibration: pd.DataFrame, *, p_c
     (float, float, float)
         Value at risk (currency): central (``sum(p_churn * value)``), low and high.
     """
-    need = [c for c in ("mean_predicted", "ci_lower", "ci_upper") if c not in calibration.columns]
-    if need:
-        raise CRMError(f"table 'calibration' has no column(s) {need}; it has {list(calibration.columns)}")
-    missing = [c for c in (p_churn_col, value_col) if c not in at_risk.columns]
-    if missing:
-        raise CRMError(f"table 'at_risk' has no column(s) {missing}; it has {list(at_risk.columns)}")
+    exprs.require_columns(calibration, "calibration", ("mean_predicted", "ci_lower", "ci_upper"),
+                          hint="pass calibration_table output")
+    exprs.require_columns(at_risk, "at_risk", (p_churn_col, value_col))
     p = pd.to_numeric(at_risk[p_churn_col], errors="coerce").to_numpy(dtype=float)
     v = pd.to_numeric(at_risk[value_col], errors="coerce").to_numpy(dtype=float)
     keep = np.isfinite(p) & np.isfinite(v)
@@ -312,8 +308,7 @@ def retention_campaign(at_risk: pd.DataFrame, customers: int, save_rate: float, 
         raise ParameterError(f"save rates must be shares between 0 and 1, got {rates!r}")
     if save_rate_range is not None and not float(save_rate_range[0]) <= float(save_rate_range[1]):
         raise ParameterError(f"save_rate_range must be (low, high), got {save_rate_range!r}")
-    if value_col not in at_risk.columns:
-        raise CRMError(f"table 'at_risk' has no column {value_col!r}; it has {list(at_risk.columns)}")
+    exprs.require_columns(at_risk, "at_risk", [value_col])
     top = at_risk.head(int(customers))
     worth = float(pd.to_numeric(top[value_col], errors="coerce").fillna(0.0).sum())
     lo, hi = (None, None) if save_rate_range is None else (float(save_rate_range[0]), float(save_rate_range[1]))

@@ -24,11 +24,11 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from crm_research import exprs
 from crm_research.churn.btyd import _Fitted
 from crm_research.churn.sbg import _numeric, _Repr, _weighted_mle, _weights
 from crm_research.engine import engine_function
 from crm_research.errors import CRMError, ParameterError
-from crm_research.summaries import as_utc_timestamp
 
 __all__ = ["BetaGeoBetaBinomModel", "discrete_summary", "discrete_calibration_holdout",
            "discrete_holdout_table", "purchase_days_by_date", "occasion_pattern", "occasion_scores"]
@@ -194,21 +194,16 @@ def _period_index(col: ir.Value, period: str) -> ir.IntegerValue:
     return (day.year() * 12 + day.month() - 1).cast("int64")
 
 
-def _period_literal(value, period: str) -> int:
-    ts = as_utc_timestamp(value)
+def _period_literal(value, period: str, name: str = "as_of") -> int:
+    ts = exprs.parse_as_of(value, name)
     return {"Y": ts.year, "Q": ts.year * 4 + ts.quarter - 1, "M": ts.year * 12 + ts.month - 1}[period]
 
 
-def _purchase_periods(orders, customer_col, date_col, status_col, statuses, period, last):
+def _purchase_periods(orders, customer_col, date_col, status_col, statuses, period, as_of, last):
     if period not in _PER_YEAR:
         raise ParameterError(f"period must be one of {list(_PER_YEAR)}, got {period!r}")
-    missing = [c for c in (customer_col, date_col) if c not in orders.columns]
-    if missing:
-        raise CRMError(f"table 'orders' has no column(s) {missing}; it has {list(orders.columns)}. "
-                       "Pass the right *_col arguments.")
-    t = orders
-    if status_col is not None and status_col in t.columns:
-        t = t.filter(t[status_col].isin(list(statuses)))
+    exprs.require_columns(orders, "orders", {"customer_col": customer_col, "date_col": date_col})
+    t = exprs.completed_orders(orders, as_of, date_col=date_col, status_col=status_col, statuses=statuses)
     t = t.select(customer_id=t[customer_col], p=_period_index(t[date_col], period))
     return t.filter(t.customer_id.notnull() & t.p.notnull() & (t.p <= last)).distinct()
 
@@ -255,10 +250,10 @@ def discrete_summary(orders, as_of, period: str = "Y", first_period=None, *, cus
         sorted by customer.
     """
     last = _period_literal(as_of, period) - 1
-    pp = _purchase_periods(orders, customer_col, date_col, status_col, statuses, period, last)
+    pp = _purchase_periods(orders, customer_col, date_col, status_col, statuses, period, as_of, last)
     s = _summarise(pp, last, period)
     if first_period is not None:
-        s = s.filter(s._first == _period_literal(first_period, period))
+        s = s.filter(s._first == _period_literal(first_period, period, "first_period"))
     return s.drop("_first").order_by("customer_id")
 
 
@@ -272,15 +267,15 @@ def discrete_calibration_holdout(orders, calibration_as_of, as_of, period: str =
     purchase) and ``periods_holdout`` (complete periods from ``calibration_as_of`` to ``as_of``),
     for the customers of the calibration summary.
     """
-    cal_last = _period_literal(calibration_as_of, period) - 1
+    cal_last = _period_literal(calibration_as_of, period, "calibration_as_of") - 1
     last = _period_literal(as_of, period) - 1
     if last <= cal_last:
         raise ParameterError(f"as_of ({as_of}) must leave at least one complete {period} period after "
                              f"calibration_as_of ({calibration_as_of})")
-    pp = _purchase_periods(orders, customer_col, date_col, status_col, statuses, period, last)
+    pp = _purchase_periods(orders, customer_col, date_col, status_col, statuses, period, as_of, last)
     cal = _summarise(pp.filter(pp.p <= cal_last), cal_last, period)
     if first_period is not None:
-        cal = cal.filter(cal._first == _period_literal(first_period, period))
+        cal = cal.filter(cal._first == _period_literal(first_period, period, "first_period"))
     hold = pp.filter(pp.p > cal_last)
     h = hold.group_by("customer_id").aggregate(frequency_holdout=hold.count().cast("int64"))
     h = h.rename(hid="customer_id")
@@ -310,9 +305,8 @@ def discrete_holdout_table(model: BetaGeoBetaBinomModel, cal_holdout: pd.DataFra
         ``frequency``, ``customers`` (weighted), ``actual`` and ``expected`` mean purchases per
         customer in the holdout opportunities.
     """
-    for col in ("frequency_holdout", "periods_holdout"):
-        if col not in cal_holdout.columns:
-            raise CRMError(f"table 'cal_holdout' has no column {col!r}: pass discrete_calibration_holdout output")
+    exprs.require_columns(cal_holdout, "cal_holdout", ("frequency_holdout", "periods_holdout"),
+                          hint="pass discrete_calibration_holdout output")
     x, _, _, w = model._data(cal_holdout, "cal_holdout")
     hp = cal_holdout["periods_holdout"].to_numpy(dtype=int)
     exp = np.empty(len(x))
@@ -345,10 +339,7 @@ def purchase_days_by_date(orders, as_of, *, customer_col: str = "customer_id", d
         ``day`` (date) and ``buyers`` (distinct customers that day), sorted by ``buyers``
         descending then ``day``: one row per calendar day with a purchase.
     """
-    t = orders
-    if status_col is not None and status_col in t.columns:
-        t = t.filter(t[status_col].isin(list(statuses)))
-    t = t.filter(t[date_col] < ibis.literal(as_utc_timestamp(as_of).to_pydatetime(), type="timestamp('UTC')"))
+    t = exprs.completed_orders(orders, as_of, date_col=date_col, status_col=status_col, statuses=statuses)
     days = t.select(customer_id=t[customer_col], day=t[date_col].date()).distinct()
     per = days.group_by("day").aggregate(buyers=days.count())
     return per.order_by([ibis.desc("buyers"), "day"])

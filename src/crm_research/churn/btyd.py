@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crm_research import exprs
 from crm_research.errors import CRMError
 
 __all__ = ["BetaGeoModel", "ParetoNBDModel", "GammaGammaModel"]
@@ -44,12 +45,7 @@ __all__ = ["BetaGeoModel", "ParetoNBDModel", "GammaGammaModel"]
 def _columns(summary: pd.DataFrame, cols: dict[str, str], table: str = "summary") -> list[np.ndarray]:
     if not isinstance(summary, pd.DataFrame):
         raise CRMError(f"{table} must be a pandas DataFrame (rfm_summary output), got {type(summary).__name__}")
-    missing = [c for c in cols.values() if c not in summary.columns]
-    if missing:
-        raise CRMError(
-            f"table {table!r} has no column(s) {missing}; it has {list(summary.columns)}. "
-            "Pass the output of rfm_summary or the right *_col arguments."
-        )
+    exprs.require_columns(summary, table, cols, hint="pass the output of rfm_summary or the right *_col arguments")
     out = []
     for arg, c in cols.items():
         v = pd.to_numeric(summary[c], errors="coerce").to_numpy(dtype=float)

@@ -104,7 +104,7 @@ def expected_calibration_error(y, p, n_bins: int = 10) -> float:
 
     ``ECE = sum_b (n_b / n) |mean(p in b) - mean(y in b)|`` over ``n_bins`` equal-count bins of
     the sorted predictions (the bins of
-    :func:`~crm_research.churn.classifier.calibration_table`). Probability points (0-1); 0 is
+    :func:`~crm_research.churn.evaluation.calibration_table`). Probability points (0-1); 0 is
     perfect. With ``n`` customers, pure chance gives about ``sqrt(p (1 - p) n_bins / n)`` times
     0.8 even for true probabilities.
     """
@@ -139,7 +139,7 @@ def calibration_metrics(y, p, n_bins: int = 10) -> pd.DataFrame:
 
     See Also
     --------
-    crm_research.churn.classifier.calibration_table : the points of the reliability curve.
+    crm_research.churn.evaluation.calibration_table : the points of the reliability curve.
 
     Examples
     --------

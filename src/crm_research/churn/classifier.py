@@ -1,21 +1,17 @@
-"""A time-aware churn classifier: features as of a cut-off, label = churn in the next horizon.
+"""A time-aware churn classifier: features at one date, label = no purchase in the horizon after it.
 
 Discipline against leakage
 --------------------------
-* Every feature is computed from rows **strictly before** the cut-off (each table is filtered on
-  its own timestamp column first). Attributes that change later are read as they were at the
-  cut-off: a ticket resolved after the cut-off counts as open and its CSAT is unknown; a
-  subscription ending after the cut-off counts as active. The features are therefore identical
-  whether or not rows after the cut-off exist (``tests/test_churn_classifier.py`` plants a
-  perfectly leaking signal after the cut-off and checks this).
-* The label of a customer active at the cut-off is 1 when they make **no purchase** in
-  ``[cut-off, cut-off + horizon_days)`` (non-contractual churn over the horizon).
-* Train and test are split **by time**: the model is fitted at an earlier cut-off and evaluated
-  at a later one, at least ``horizon_days`` later so that no training label looks past the
-  test cut-off. Never a random split of rows.
-* Probabilities are calibrated on customers the model did not learn from: at the training
-  cut-off a stratified share of the customers (``validation_size``, drawn with the seed) is held
-  out, the base model learns from the rest, and the calibration map (sigmoid, beta or smoothed
+* Features come from rows strictly before the date they are taken at, labels from the purchases
+  of the ``horizon_days`` after it (:mod:`crm_research.churn.features`). ``fit(tables, as_of)``
+  uses nothing on or after ``as_of``: by default it learns from the customers of ``as_of -
+  horizon_days`` and their purchases up to ``as_of``, the latest window whose outcome is known.
+* Train and test are split **by time**: the model is fitted at an earlier date and evaluated at
+  a later one, at least ``horizon_days`` later so that no training label looks past the test
+  date. Never a random split of rows.
+* Probabilities are calibrated on customers the model did not learn from: at the training date
+  a stratified share of the customers (``validation_size``, drawn with the seed) is held out,
+  the base model learns from the rest, and the calibration map (sigmoid, beta or smoothed
   isotonic: :mod:`crm_research.churn.calibration`) is chosen and fitted on the held-out share. The
   map is strictly increasing (the ranking is the base model's) and never gives exactly 0 or 1.
 * Each customer's risk driver is the model's own contribution: the raw log-odds of churn split
@@ -23,7 +19,7 @@ Discipline against leakage
   boosting: Saabas path contributions with node values = the training-weighted mean of the
   leaves below), which add up to the customer's log-odds minus the model's baseline.
 
-The row-level scans run on the engine layer (Ibis): tables may be DataFrames or engine tables.
+The quality tables (ROC-AUC, calibration, lift) are in :mod:`crm_research.churn.evaluation`.
 """
 
 from __future__ import annotations
@@ -31,539 +27,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import ibis
 import numpy as np
 import pandas as pd
 
-from crm_research import summaries
-from crm_research.churn.calibration import (
-    CALIBRATION_METHODS,
-    ProbabilityCalibrator,
-    calibration_metrics,
-    expected_calibration_error,
+from crm_research import exprs
+from crm_research.churn.calibration import CALIBRATION_METHODS, ProbabilityCalibrator
+from crm_research.churn.evaluation import classification_metrics
+from crm_research.churn.features import (
+    FEATURE_GROUPS,
+    churn_features,
+    churn_labels,
+    describe_driver,
+    describe_driver_value,
+    label_window,
 )
-from crm_research.engine import collect, engine_function
 from crm_research.errors import CRMError, ParameterError
 
 if TYPE_CHECKING:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-__all__ = [
-    "churn_features",
-    "churn_labels",
-    "ChurnClassifier",
-    "classification_metrics",
-    "calibration_table",
-    "calibration_metrics",
-    "expected_calibration_error",
-    "lift_table",
-    "FEATURE_DESCRIPTIONS",
-    "FEATURE_GROUPS",
-    "FEATURE_UNITS",
-    "NO_DRIVER",
-    "describe_driver",
-    "describe_driver_value",
-    "tree_contributions",
-]
-
-DAY = pd.Timedelta(days=1)
-
-FEATURE_DESCRIPTIONS: dict[str, tuple[str, str]] = {
-    # feature: (description when the customer's value is above the typical customer's, below it)
-    "recency_days": ("long time since the last purchase", "short time since the last purchase"),
-    "tenure_days": ("long-standing customer", "recent customer (first purchase not long ago)"),
-    "n_purchase_days": ("many purchase days", "few purchase days"),
-    "n_orders": ("many orders", "few orders"),
-    "revenue": ("high total spend", "low total spend"),
-    "avg_order_value": ("high average order value", "low average order value"),
-    "mean_gap_days": ("slow purchase rhythm", "fast purchase rhythm"),
-    "overdue_ratio": ("overdue versus their own purchase rhythm", "not yet due by their own purchase rhythm"),
-    "orders_90d": ("many orders in the last 90 days", "few orders in the last 90 days"),
-    "orders_prev_90d": ("many orders 90 to 180 days ago", "few orders 90 to 180 days ago"),
-    "revenue_90d": ("high spend in the last 90 days", "low spend in the last 90 days"),
-    "returned_share": ("many returned orders", "few returned orders"),
-    "cancelled_orders": ("cancelled orders", "few cancelled orders"),
-    "promo_share": ("buys mostly on promotion", "rarely buys on promotion"),
-    "site_visits_30d": ("many site visits in the last 30 days", "few site visits in the last 30 days"),
-    "site_visits_90d": ("many site visits in the last 90 days", "few site visits in the last 90 days"),
-    "days_since_visit": ("no recent site visit", "recent site visit"),
-    "carts_90d": ("many add-to-carts in the last 90 days", "few add-to-carts in the last 90 days"),
-    "tickets_180d": ("support tickets in the last 180 days", "few support tickets in the last 180 days"),
-    "open_tickets": ("unresolved support tickets", "few unresolved support tickets"),
-    "mean_csat": ("high satisfaction with support", "low satisfaction with support"),
-    "last_nps": ("high NPS answer", "low NPS answer"),
-    "active_subscription": ("active subscription", "no active subscription"),
-    "ended_subscription": ("ended a subscription", "no ended subscription"),
-    "age": ("older than the typical customer", "younger than the typical customer"),
-}
-"""Plain-word risk drivers: a driver is described by the direction in which the customer differs
-from the typical (training median) customer, since a model may find risk on either side."""
-
-FEATURE_GROUPS: dict[str, str] = {
-    **dict.fromkeys(("n_purchase_days", "n_orders", "revenue", "avg_order_value", "tenure_days", "mean_gap_days"),
-                    "purchase history"),
-    **dict.fromkeys(("recency_days", "overdue_ratio"), "time since the last purchase"),
-    **dict.fromkeys(("orders_90d", "orders_prev_90d", "revenue_90d"), "recent purchases"),
-    **dict.fromkeys(("site_visits_30d", "site_visits_90d", "days_since_visit", "carts_90d"), "site visits"),
-    **dict.fromkeys(("tickets_180d", "open_tickets", "mean_csat"), "support"),
-}
-"""Features that measure one thing several ways (orders and purchase days, revenue and average
-order value): a linear model may weigh one up and its twin down, so a driver is chosen by the
-*sum* of a group's contributions and then described by the member that adds the most. Features
-not listed form a group of their own."""
-
-MISSING_DESCRIPTIONS = {
-    "mean_gap_days": "only one purchase day so far",
-    "overdue_ratio": "only one purchase day so far",
-    "days_since_visit": "no site visit on record",
-    "mean_csat": "no rated support ticket",
-    "last_nps": "no survey answer",
-    "age": "age unknown",
-}
-"""Description of a driver whose feature is undefined (missing) for the customer."""
-
-
-NO_DRIVER = "no single fact stands out"
-"""Driver description of a customer none of whose features raises the risk (no positive
-contribution to the log-odds of churn)."""
-
-FEATURE_UNITS: dict[str, str] = {
-    "recency_days": "days", "tenure_days": "days", "n_purchase_days": "purchase days", "n_orders": "orders",
-    "revenue": "currency", "avg_order_value": "currency", "mean_gap_days": "days",
-    "overdue_ratio": "times their usual gap", "orders_90d": "orders", "orders_prev_90d": "orders",
-    "revenue_90d": "currency", "returned_share": "share", "cancelled_orders": "orders", "promo_share": "share",
-    "site_visits_30d": "visits", "site_visits_90d": "visits", "days_since_visit": "days",
-    "carts_90d": "add-to-carts", "tickets_180d": "tickets", "open_tickets": "tickets", "mean_csat": "score",
-    "last_nps": "score", "active_subscription": "subscriptions", "ended_subscription": "subscriptions",
-    "age": "years",
-}
-"""Unit of each feature in a driver's wording: ``"currency"`` and ``"score"`` print the bare
-number, ``"share"`` a percentage, anything else is written after the number."""
-
-
-def describe_driver(name: str, value: float, reference: float) -> str:
-    """Plain words for risk driver ``name`` of a customer whose feature is ``value``.
-
-    ``reference`` is the typical customer's value: above it the first description of
-    :data:`FEATURE_DESCRIPTIONS` applies, below it the second; a missing ``value`` gets
-    :data:`MISSING_DESCRIPTIONS`. ``"none"`` is :data:`NO_DRIVER`
-    (``"no single fact stands out"``).
-    """
-    if name == "none":
-        return NO_DRIVER
-    if value is None or not np.isfinite(value):
-        return MISSING_DESCRIPTIONS.get(name, f"{name} unknown")
-    if name not in FEATURE_DESCRIPTIONS:
-        return f"{name} {'above' if value > reference else 'below'} typical"
-    high, low = FEATURE_DESCRIPTIONS[name]
-    return high if value > reference else low
-
-
-_SINGULAR = {"days": "day", "purchase days": "purchase day", "orders": "order", "visits": "visit",
-             "times their usual gap": "time their usual gap", "add-to-carts": "add-to-cart", "tickets": "ticket",
-             "subscriptions": "subscription", "years": "year"}
-
-
-def _number(value: float, unit: str) -> str:
-    if unit == "share":
-        return f"{value:.0%}"
-    if unit == "currency" or abs(value) >= 10:
-        text = f"{value:,.0f}"
-    elif abs(value - round(value)) < 0.05:
-        text = f"{round(value):,.0f}"
-    else:
-        text = f"{value:.1f}"
-    return text
-
-
-def describe_driver_value(name: str, value: float, reference: float) -> str:
-    """:func:`describe_driver` with the customer's value and the typical one, in the feature's unit.
-
-    Examples
-    --------
-    >>> describe_driver_value("recency_days", 210.4, 45.0)
-    'long time since the last purchase: 210 days (typical 45)'
-    >>> describe_driver_value("promo_share", 0.8, 0.1)
-    'buys mostly on promotion: 80% (typical 10%)'
-    >>> describe_driver_value("days_since_visit", float("nan"), 20.0)
-    'no site visit on record'
-    """
-    words = describe_driver(name, value, reference)
-    if name == "none" or value is None or not np.isfinite(value):
-        return words
-    unit = FEATURE_UNITS.get(name, "")
-    number = _number(value, unit)
-    if unit in ("", "currency", "score", "share"):
-        after = ""
-    elif number == "1":
-        after = " " + _SINGULAR.get(unit, unit)
-    else:
-        after = f" {unit}"
-    typical = _number(reference, unit) if np.isfinite(reference) else "unknown"
-    return f"{words}: {number}{after} (typical {typical})"
-
-
-def _ts(value) -> ibis.expr.types.Scalar:
-    return ibis.literal(summaries.as_utc_timestamp(value).to_pydatetime(), type="timestamp('UTC')")
-
-
-def _money(col):
-    # DECIMAL sums are exact: identical whatever order the engine's threads add rows in
-    return col.cast("decimal(38, 6)")
-
-
-@engine_function("orders", "events", "tickets", "surveys", "subscriptions", "customers")
-def _feature_tables(orders, events=None, tickets=None, surveys=None, subscriptions=None,
-                    customers=None, *, cutoff, status_completed: str = "completed"):
-    """Per-customer aggregates of each table, from rows strictly before ``cutoff``."""
-    cut = summaries.as_utc_timestamp(cutoff)
-    c = _ts(cut)
-    d30, d90, d180 = _ts(cut - 30 * DAY), _ts(cut - 90 * DAY), _ts(cut - 180 * DAY)
-    out = {}
-
-    o = orders.filter(orders.ordered_at < c)
-    done = o.status == status_completed if "status" in o.columns else ibis.literal(True)
-    promo = (o.promo_code.notnull() & (o.promo_code != "")) if "promo_code" in o.columns else ibis.literal(False)
-    returned = (o.status == "returned") if "status" in o.columns else ibis.literal(False)
-    cancelled = (o.status == "cancelled") if "status" in o.columns else ibis.literal(False)
-    money = {}
-    if "amount" in o.columns:  # no amounts (orders from an event log): no spend features
-        money = {"revenue": _money(o.amount).sum(where=done),
-                 "revenue_90d": _money(o.amount).sum(where=done & (o.ordered_at >= d90))}
-    out["orders"] = o.group_by("customer_id").aggregate(
-        n_orders=o.count(where=done),
-        n_all_orders=o.count(),
-        n_purchase_days=o.ordered_at.date().nunique(where=done),
-        first_order_at=o.ordered_at.min(where=done),
-        last_order_at=o.ordered_at.max(where=done),
-        orders_90d=o.count(where=done & (o.ordered_at >= d90)),
-        orders_prev_90d=o.count(where=done & (o.ordered_at >= d180) & (o.ordered_at < d90)),
-        n_returned=o.count(where=returned),
-        cancelled_orders=o.count(where=cancelled),
-        n_promo=o.count(where=done & promo),
-        **money,
-    ).order_by("customer_id")
-
-    if events is not None:
-        e = events.filter(events.occurred_at < c)
-        visit = e.event == "site_visit"
-        out["events"] = e.group_by("customer_id").aggregate(
-            site_visits_30d=e.count(where=visit & (e.occurred_at >= d30)),
-            site_visits_90d=e.count(where=visit & (e.occurred_at >= d90)),
-            last_visit_at=e.occurred_at.max(where=visit),
-            carts_90d=e.count(where=(e.event == "add_to_cart") & (e.occurred_at >= d90)),
-        ).order_by("customer_id")
-
-    if tickets is not None:
-        t = tickets.filter(tickets.opened_at < c)
-        # without resolution dates every ticket counts as open; CSAT only with both columns
-        resolved_before = ((t.resolved_at.notnull() & (t.resolved_at < c)) if "resolved_at" in t.columns
-                           else ibis.literal(False))
-        csat = {}
-        if "csat" in t.columns and "resolved_at" in t.columns:
-            # CSAT is answered at resolution: unknown for tickets resolved after the cut-off
-            csat = {"csat_sum": t.csat.cast("int64").sum(where=resolved_before),
-                    "csat_n": t.csat.count(where=resolved_before)}
-        out["tickets"] = t.group_by("customer_id").aggregate(
-            tickets_180d=t.count(where=t.opened_at >= d180),
-            open_tickets=t.count(where=~resolved_before),
-            **csat,
-        ).order_by("customer_id")
-
-    if surveys is not None:
-        s = surveys.filter(surveys.answered_at < c)
-        last = s.group_by("customer_id").aggregate(last_at=s.answered_at.max())
-        j = s.inner_join(last, (s.customer_id == last.customer_id) & (s.answered_at == last.last_at))
-        out["surveys"] = j.group_by("customer_id").aggregate(
-            last_nps=j.nps.cast("float64").mean()).order_by("customer_id")
-
-    if subscriptions is not None:
-        b = subscriptions.filter(subscriptions.started_at < c)
-        # without end dates no subscription is known to have ended
-        ended = ((b.ended_at.notnull() & (b.ended_at < c)) if "ended_at" in b.columns
-                 else ibis.literal(False))
-        out["subscriptions"] = b.group_by("customer_id").aggregate(
-            active_subscription=b.count(where=~ended),
-            ended_subscription=b.count(where=ended),
-        ).order_by("customer_id")
-
-    if customers is not None and "age" in customers.columns:
-        out["customers"] = customers.select("customer_id", age=customers.age.cast("float64")
-                                            ).order_by("customer_id")
-    return out
-
-
-def churn_features(tables: Mapping[str, object], cutoff, active_days: float = 365.0) -> pd.DataFrame:
-    """Features of the customers active at ``cutoff``, from rows strictly before it.
-
-    Parameters
-    ----------
-    tables : mapping of str to DataFrame or ibis.Table
-        ``orders`` (required; ``customer_id``, ``ordered_at``, optional ``amount``, ``status``
-        and ``promo_code``), and when present ``events``, ``tickets``, ``surveys``,
-        ``subscriptions``, ``customers`` (canonical columns of the data model; a table that is
-        absent or ``None`` adds no features, and an optional column that is absent only drops
-        the features it feeds: no ``amount``, no spend features; no ``tickets.csat``, no
-        ``mean_csat``; no ``ended_at``/``resolved_at``, nothing counts as ended/resolved).
-    cutoff : date-like
-        Cut-off instant (UTC, exclusive).
-    active_days : float
-        Population: customers whose last completed purchase is less than ``active_days`` days
-        before the cut-off (longer-lapsed customers are already churned).
-
-    Returns
-    -------
-    DataFrame
-        ``customer_id`` and numeric features (days, counts, currency, shares; NaN when
-        undefined, e.g. ``mean_gap_days`` of a one-time buyer): see
-        :data:`FEATURE_DESCRIPTIONS`. Sorted by ``customer_id``.
-    """
-    if "orders" not in tables:
-        raise CRMError(f"churn_features needs an 'orders' table; got {sorted(tables)}")
-    if not active_days > 0:
-        raise ParameterError(f"active_days must be > 0, got {active_days!r}")
-    cut = summaries.as_utc_timestamp(cutoff)
-    names = ("orders", "events", "tickets", "surveys", "subscriptions", "customers")
-    parts = _feature_tables(**{n: tables.get(n) for n in names}, cutoff=cut)
-    parts = {k: collect(v) for k, v in parts.items()}
-    o = parts["orders"]
-    o = o[o["n_orders"] > 0].copy()
-    last = pd.to_datetime(o["last_order_at"], utc=True)
-    first = pd.to_datetime(o["first_order_at"], utc=True)
-    f = pd.DataFrame({"customer_id": o["customer_id"].to_numpy()})
-    f["recency_days"] = ((cut - last) / DAY).to_numpy(dtype=float)
-    f["tenure_days"] = ((cut - first) / DAY).to_numpy(dtype=float)
-    f["n_purchase_days"] = o["n_purchase_days"].to_numpy(dtype=float)
-    f["n_orders"] = o["n_orders"].to_numpy(dtype=float)
-    if "revenue" in o.columns:
-        f["revenue"] = o["revenue"].astype(float).to_numpy()
-        f["avg_order_value"] = f["revenue"] / f["n_orders"]
-    span = ((last - first) / DAY).to_numpy(dtype=float)
-    gaps = f["n_purchase_days"].to_numpy() - 1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f["mean_gap_days"] = np.where(gaps > 0, span / np.maximum(gaps, 1), np.nan)
-        f["overdue_ratio"] = f["recency_days"] / f["mean_gap_days"]
-    f["orders_90d"] = o["orders_90d"].to_numpy(dtype=float)
-    f["orders_prev_90d"] = o["orders_prev_90d"].to_numpy(dtype=float)
-    if "revenue_90d" in o.columns:
-        f["revenue_90d"] = o["revenue_90d"].astype(float).fillna(0.0).to_numpy()
-    n_all = o["n_all_orders"].to_numpy(dtype=float)
-    f["returned_share"] = o["n_returned"].to_numpy(dtype=float) / n_all
-    f["cancelled_orders"] = o["cancelled_orders"].to_numpy(dtype=float)
-    f["promo_share"] = o["n_promo"].to_numpy(dtype=float) / f["n_orders"].to_numpy()
-    f = f[f["recency_days"] < active_days]
-
-    if "events" in parts:
-        e = parts["events"]
-        ev = pd.DataFrame({
-            "customer_id": e["customer_id"],
-            "site_visits_30d": e["site_visits_30d"].astype(float),
-            "site_visits_90d": e["site_visits_90d"].astype(float),
-            "days_since_visit": ((cut - pd.to_datetime(e["last_visit_at"], utc=True)) / DAY).astype(float),
-            "carts_90d": e["carts_90d"].astype(float),
-        })
-        f = f.merge(ev, on="customer_id", how="left")
-        for c in ("site_visits_30d", "site_visits_90d", "carts_90d"):
-            f[c] = f[c].fillna(0.0)
-    if "tickets" in parts:
-        t = parts["tickets"]
-        tk = pd.DataFrame({
-            "customer_id": t["customer_id"],
-            "tickets_180d": t["tickets_180d"].astype(float),
-            "open_tickets": t["open_tickets"].astype(float),
-        })
-        if "csat_n" in t.columns:
-            tk["mean_csat"] = t["csat_sum"].astype(float) / t["csat_n"].astype(float).where(t["csat_n"] > 0)
-        f = f.merge(tk, on="customer_id", how="left")
-        for c in ("tickets_180d", "open_tickets"):
-            f[c] = f[c].fillna(0.0)
-    if "surveys" in parts:
-        f = f.merge(parts["surveys"][["customer_id", "last_nps"]], on="customer_id", how="left")
-    if "subscriptions" in parts:
-        s = parts["subscriptions"]
-        sb = pd.DataFrame({
-            "customer_id": s["customer_id"],
-            "active_subscription": (s["active_subscription"] > 0).astype(float),
-            "ended_subscription": (s["ended_subscription"] > 0).astype(float),
-        })
-        f = f.merge(sb, on="customer_id", how="left")
-        for c in ("active_subscription", "ended_subscription"):
-            f[c] = f[c].fillna(0.0)
-    if "customers" in parts:
-        f = f.merge(parts["customers"], on="customer_id", how="left")
-    return f.sort_values("customer_id", kind="stable").reset_index(drop=True)
-
-
-@engine_function("orders")
-def _buyers_in_window(orders, start, end, status_completed: str = "completed"):
-    o = orders.filter((orders.ordered_at >= _ts(start)) & (orders.ordered_at < _ts(end)))
-    if "status" in o.columns:
-        o = o.filter(o.status == status_completed)
-    return o.select("customer_id").distinct().order_by("customer_id")
-
-
-@engine_function("orders")
-def _last_order(orders):
-    return orders.aggregate(last=orders.ordered_at.max())
-
-
-def churn_labels(orders, customers: pd.Series | pd.DataFrame, cutoff, horizon_days: float,
-                 data_end=None) -> pd.DataFrame:
-    """Churn label over ``[cutoff, cutoff + horizon_days)``: 1 = no completed purchase in it.
-
-    Parameters
-    ----------
-    orders : DataFrame or ibis.Table
-        Order log (``customer_id``, ``ordered_at``, optional ``status``).
-    customers : Series or DataFrame
-        Ids to label (a ``customer_id`` column, e.g. :func:`churn_features` output).
-    cutoff : date-like
-        Start of the label window (UTC).
-    horizon_days : float
-        Length of the window, days.
-    data_end : date-like, optional
-        End of the order history (exclusive). The window must fit inside it, or the label
-        would call customers churned for lack of data. Default: the last order + 1 second.
-
-    Returns
-    -------
-    DataFrame
-        ``customer_id``, ``churned`` (0/1), in the order of ``customers``.
-    """
-    cut = summaries.as_utc_timestamp(cutoff)
-    end = cut + pd.Timedelta(days=float(horizon_days))
-    if data_end is None:
-        last = collect(_last_order(orders))["last"].iloc[0]
-        data_end = pd.Timestamp(last) + pd.Timedelta(seconds=1)
-    data_end = summaries.as_utc_timestamp(data_end)
-    if end > data_end:
-        raise ParameterError(
-            f"the label window [{cut}, {end}) runs past the end of the data ({data_end}): choose an "
-            f"earlier cut-off or a shorter horizon_days"
-        )
-    ids = customers["customer_id"] if isinstance(customers, pd.DataFrame) else customers
-    buyers = collect(_buyers_in_window(orders, cut, end))["customer_id"]
-    return pd.DataFrame({"customer_id": ids.to_numpy(),
-                         "churned": (~ids.isin(set(buyers))).astype(np.int64).to_numpy()})
-
-
-# --------------------------------------------------------------------------------------------
-# metrics
-# --------------------------------------------------------------------------------------------
-
-
-def _yp(y, p) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    if y.shape != p.shape or len(y) == 0:
-        raise CRMError(f"labels and probabilities must be non-empty and of equal length ({len(y)}, {len(p)})")
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise CRMError("labels must be 0/1")
-    return y, p
-
-
-def classification_metrics(y, p) -> pd.DataFrame:
-    """ROC-AUC, PR-AUC (average precision), Brier score and base rate, as a one-row table.
-
-    Returns
-    -------
-    DataFrame
-        ``n``, ``base_rate`` (share of churners), ``mean_predicted``, ``roc_auc``, ``pr_auc``,
-        ``brier`` (mean squared error of the probabilities).
-    """
-    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-
-    y, p = _yp(y, p)
-    both = 0 < y.sum() < len(y)
-    return pd.DataFrame([{
-        "n": int(len(y)),
-        "base_rate": float(y.mean()),
-        "mean_predicted": float(p.mean()),
-        "roc_auc": float(roc_auc_score(y, p)) if both else np.nan,
-        "pr_auc": float(average_precision_score(y, p)) if both else np.nan,
-        "brier": float(brier_score_loss(y, p)),
-    }])
-
-
-def calibration_table(y, p, n_bins: int = 10) -> pd.DataFrame:
-    """Observed churn rate against predicted probability, in equal-count bins of the prediction.
-
-    The points of the reliability curve; :func:`calibration_metrics` sums them up (Brier score,
-    expected calibration error over the same bins, log loss).
-
-    Returns
-    -------
-    DataFrame
-        ``bin`` (1 = lowest predictions), ``n``, ``mean_predicted``, ``observed_rate``,
-        ``ci_lower``, ``ci_upper`` (Wilson 95 % interval of the observed rate), ``gap``
-        (``observed_rate - mean_predicted``: positive = more churn than predicted).
-    """
-    y, p = _yp(y, p)
-    order = np.argsort(p, kind="stable")
-    bins = np.empty(len(p), dtype=int)
-    bins[order] = np.arange(len(p)) * n_bins // len(p)
-    rows = []
-    for b in range(n_bins):
-        m = bins == b
-        if not m.any():
-            continue
-        n, k = int(m.sum()), float(y[m].sum())
-        lo, hi = _wilson(k, n)
-        rows.append({"bin": b + 1, "n": n, "mean_predicted": float(p[m].mean()),
-                     "observed_rate": k / n, "ci_lower": lo, "ci_upper": hi, "gap": k / n - float(p[m].mean())})
-    return pd.DataFrame(rows)
-
-
-def _wilson(k: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    ph = k / n
-    den = 1 + z * z / n
-    centre = (ph + z * z / (2 * n)) / den
-    half = z * np.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / den
-    # the interval holds ph; at k = 0 or k = n rounding can leave its end a hair inside (1 - 1e-16)
-    return float(max(min(centre - half, ph), 0.0)), float(min(max(centre + half, ph), 1.0))
-
-
-def lift_table(y, p, n_groups: int = 10) -> pd.DataFrame:
-    """Lift and cumulative gain by decile of predicted risk (decile 1 = highest risk).
-
-    Customers are ranked by ``p`` descending (ties by position, stable) and cut into
-    ``n_groups`` equal-count groups.
-
-    Returns
-    -------
-    DataFrame
-        ``decile``, ``n``, ``churners``, ``churn_rate``, ``lift`` (rate / overall rate),
-        ``cum_population_share``, ``cum_churner_share`` (the gain: share of all churners found
-        by targeting deciles 1..d), ``cum_lift``.
-    """
-    y, p = _yp(y, p)
-    order = np.argsort(-p, kind="stable")
-    grp = np.empty(len(p), dtype=int)
-    grp[order] = np.arange(len(p)) * n_groups // len(p)
-    base = y.mean()
-    total = y.sum()
-    rows = []
-    cum_n = cum_k = 0.0
-    for g in range(n_groups):
-        m = grp == g
-        n, k = int(m.sum()), float(y[m].sum())
-        if n == 0:
-            continue
-        cum_n += n
-        cum_k += k
-        rows.append({
-            "decile": g + 1, "n": n, "churners": int(k), "churn_rate": k / n,
-            "lift": (k / n) / base if base > 0 else np.nan,
-            "cum_population_share": cum_n / len(y),
-            "cum_churner_share": cum_k / total if total > 0 else np.nan,
-            "cum_lift": (cum_k / cum_n) / base if base > 0 else np.nan,
-        })
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------
-# the classifier
-# --------------------------------------------------------------------------------------------
+__all__ = ["ChurnClassifier", "tree_contributions"]
 
 
 def _node_expectations(nodes: np.ndarray) -> np.ndarray:
@@ -639,9 +122,10 @@ class ChurnClassifier:
     Parameters
     ----------
     horizon_days : float
-        Label window: churn = no purchase in the ``horizon_days`` after the cut-off.
+        Label window: churn = no purchase in the ``horizon_days`` after the date the customers
+        are taken at.
     active_days : float
-        Population at a cut-off: last purchase less than ``active_days`` before it.
+        Population at a date: last purchase less than ``active_days`` before it.
     model : {"gbm", "logistic"}
         Histogram gradient boosting (handles missing values and non-linear rhythm effects) or
         a standardised logistic regression (missing values imputed by the training median).
@@ -657,7 +141,7 @@ class ChurnClassifier:
     features : sequence of str, optional
         Feature subset (default: every column of :func:`churn_features` except the id).
     validation_size : float
-        Share of the customers at the training cut-off held out (stratified by the label) to
+        Share of the customers at the training date held out (stratified by the label) to
         choose and fit the calibration; the base model learns from the others.
 
     Notes
@@ -668,7 +152,9 @@ class ChurnClassifier:
 
     Attributes
     ----------
-    train_cutoff_ : Timestamp
+    label_start_ : Timestamp or None
+        The date the training customers were taken at (their label window starts there); None
+        after :meth:`fit_features`.
     feature_names_ : list of str
     reference_ : Series
         Medians of the customers the model learned from (imputation of the logistic model).
@@ -683,8 +169,24 @@ class ChurnClassifier:
     n_fit_, n_validation_ : int
         Customers the base model learned from, and customers held out for the calibration.
     train_metrics_ : DataFrame
-        :func:`classification_metrics` on all customers of the training cut-off (optimistic,
-        for reference).
+        :func:`~crm_research.churn.evaluation.classification_metrics` on all customers of the
+        training date (optimistic, for reference).
+
+    See Also
+    --------
+    crm_research.churn.features.churn_features : the features.
+    crm_research.churn.evaluation.lift_table : the quality tables of :meth:`evaluate`'s output.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> model = ChurnClassifier(horizon_days=90, model="logistic").fit(tables, "2025-10-01")
+    >>> model  # doctest: +ELLIPSIS
+    ChurnClassifier(horizon_days=90, ..., model='logistic', ...); trained at 2025-07-03 on ... customers, ...
+    >>> risk = model.predict(tables, "2025-10-01")
+    >>> list(risk.columns[:3]), bool(risk["p_churn"].between(0, 1).all())
+    (['customer_id', 'p_churn', 'driver'], True)
     """
 
     def __init__(self, horizon_days: float = 90.0, active_days: float = 365.0, model: str = "gbm",
@@ -701,7 +203,7 @@ class ChurnClassifier:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_"))
         fitted = ""
         if hasattr(self, "estimator_"):
-            at = "" if self.train_cutoff_ is None else f" at {self.train_cutoff_.date()}"
+            at = "" if self.label_start_ is None else f" at {self.label_start_.date()}"
             fitted = (f"; trained{at} on {self.n_fit_:,} customers, calibration_={self.calibration_!r} "
                       f"on {self.n_validation_:,}")
         return f"{type(self).__name__}({args}){fitted}"
@@ -738,22 +240,35 @@ class ChurnClassifier:
             return (scaler.transform(X) - self._z_mean_) * coef, float(lr.intercept_[0] + coef @ self._z_mean_)
         return tree_contributions(self.estimator_, X)
 
-    def fit(self, tables: Mapping[str, object], cutoff, data_end=None) -> ChurnClassifier:
-        """Build features at ``cutoff`` and labels over the following horizon, then fit.
+    def fit(self, tables: Mapping[str, object], as_of, *, label_start=None) -> ChurnClassifier:
+        """Learn from the customers of ``label_start`` and whether they bought in the horizon after it.
 
+        Parameters
+        ----------
+        tables : mapping of str to DataFrame or ibis.Table
+            As for :func:`~crm_research.churn.features.churn_features`.
+        as_of : date-like
+            Analysis date (UTC, exclusive): nothing on or after it is used. Required.
+        label_start : date-like, optional
+            The date the training customers are taken at; their label window ``[label_start,
+            label_start + horizon_days)`` must end by ``as_of``. Default ``as_of -
+            horizon_days``: the latest window whose outcome is known.
+
+        Notes
+        -----
         The base model learns from ``1 - validation_size`` of the customers; the calibration is
         chosen and fitted on the others (a stratified draw with ``seed``).
         """
         self._check_params()
-        cut = summaries.as_utc_timestamp(cutoff)
-        feats = churn_features(tables, cut, self.active_days)
-        labels = churn_labels(tables["orders"], feats, cut, self.horizon_days, data_end)
+        start, _ = label_window(as_of, self.horizon_days, label_start)
+        feats = churn_features(tables, start, self.active_days)
+        labels = churn_labels(tables["orders"], feats, as_of, self.horizon_days, label_start=start)
         y = labels["churned"].to_numpy()
         if len(np.unique(y)) < 2 or min(y.sum(), len(y) - y.sum()) < 10:
-            raise CRMError(f"training cut-off {cut.date()} gives {int(y.sum())} churners among "
+            raise CRMError(f"training date {start.date()} gives {int(y.sum())} churners among "
                            f"{len(y)} customers: too few of one class to fit")
         self.fit_features(feats, y)
-        self.train_cutoff_ = cut
+        self.label_start_ = start
         return self
 
     def fit_features(self, features: pd.DataFrame, churned) -> ChurnClassifier:
@@ -806,7 +321,7 @@ class ChurnClassifier:
         self.calibration_ = self.calibrator_.method_
         self.calibration_scores_ = self.calibrator_.scores_
         self.n_fit_, self.n_validation_ = int(len(fit_rows)), int(len(val_rows))
-        self.train_cutoff_ = None
+        self.label_start_ = None
         self.train_metrics_ = classification_metrics(y, self.calibrator_.predict(raw))
         return self
 
@@ -821,7 +336,7 @@ class ChurnClassifier:
 
     def _require_fit(self):
         if not hasattr(self, "estimator_"):
-            raise CRMError("ChurnClassifier is not fitted: call fit(tables, cutoff) first")
+            raise CRMError("ChurnClassifier is not fitted: call fit(tables, as_of) first")
 
     def predict(self, tables: Mapping[str, object], as_of, drivers: bool = True) -> pd.DataFrame:
         """Churn probability over the next ``horizon_days`` of each customer active at ``as_of``.
@@ -854,10 +369,8 @@ class ChurnClassifier:
         return self.predict_features(churn_features(tables, as_of, self.active_days), drivers=drivers)
 
     def _features_matrix(self, features: pd.DataFrame) -> np.ndarray:
-        missing = [c for c in ["customer_id", *self.feature_names_] if c not in features.columns]
-        if missing:
-            raise CRMError(f"table 'features' has no column(s) {missing}: build it with churn_features or "
-                           "the same columns the model was fitted on")
+        exprs.require_columns(features, "features", ["customer_id", *self.feature_names_],
+                              hint="build it with churn_features or the same columns the model was fitted on")
         return self._matrix(features)
 
     def predict_features(self, features: pd.DataFrame, drivers: bool = True) -> pd.DataFrame:
@@ -926,33 +439,45 @@ class ChurnClassifier:
                             "baseline": np.full(len(X), base)})
         return pd.concat([out, pd.DataFrame(phi, columns=self.feature_names_)], axis=1)
 
-    def evaluate(self, tables: Mapping[str, object], cutoff, data_end=None) -> pd.DataFrame:
-        """Score the customers active at a later ``cutoff`` and attach their labels.
+    def evaluate(self, tables: Mapping[str, object], as_of, *, label_start=None) -> pd.DataFrame:
+        """Score the customers of a later date and attach what they then did (the out-of-time check).
+
+        Parameters
+        ----------
+        tables : mapping of str to DataFrame or ibis.Table
+            As for :meth:`fit`.
+        as_of : date-like
+            Analysis date (UTC, exclusive): the label window must end by it. Required.
+        label_start : date-like, optional
+            The date the customers are scored at; default ``as_of - horizon_days``.
 
         Raises
         ------
         ParameterError
-            When ``cutoff`` is earlier than the training cut-off plus ``horizon_days``: the
-            training labels would then use purchases after the evaluation cut-off.
+            When ``label_start`` is earlier than the training date plus ``horizon_days``: the
+            training labels would then use purchases after the scoring date.
 
         Returns
         -------
         DataFrame
             ``customer_id``, ``p_churn``, ``churned`` (0/1): feed to
-            :func:`classification_metrics`, :func:`calibration_table`, :func:`lift_table`.
+            :func:`~crm_research.churn.evaluation.classification_metrics`,
+            :func:`~crm_research.churn.evaluation.calibration_table`,
+            :func:`~crm_research.churn.evaluation.lift_table`.
         """
         self._require_fit()
-        if self.train_cutoff_ is None:
+        if self.label_start_ is None:
             raise CRMError("this ChurnClassifier was fitted on a feature table (fit_features), so its training "
-                           "cut-off is unknown and the time split cannot be checked: fit it with fit(tables, cutoff)")
-        cut = summaries.as_utc_timestamp(cutoff)
-        earliest = self.train_cutoff_ + pd.Timedelta(days=float(self.horizon_days))
-        if cut < earliest:
+                           "date is unknown and the time split cannot be checked: fit it with fit(tables, as_of)")
+        start, _ = label_window(as_of, self.horizon_days, label_start)
+        earliest = self.label_start_ + pd.Timedelta(days=float(self.horizon_days))
+        if start < earliest:
             raise ParameterError(
-                f"evaluation cut-off {cut} is before the training cut-off + horizon ({earliest}): "
-                "split by time, with the test cut-off at least horizon_days after the training one"
+                f"scoring date {start} is before the training date + horizon ({earliest}): split by time, "
+                "with the scoring date at least horizon_days after the training one (as_of at least "
+                "two horizons after it)"
             )
-        scored = self.predict(tables, cut, drivers=False)
-        labels = churn_labels(tables["orders"], scored, cut, self.horizon_days, data_end)
+        scored = self.predict(tables, start, drivers=False)
+        labels = churn_labels(tables["orders"], scored, as_of, self.horizon_days, label_start=start)
         scored["churned"] = labels["churned"].to_numpy()
         return scored

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_research.errors import CRMError, ParameterError
+from crm_research import exprs
+from crm_research.errors import ParameterError
 
 __all__ = ["customer_lifetime_value", "customer_value"]
 
@@ -94,8 +95,7 @@ def customer_value(summary: pd.DataFrame, transaction_model, value_model=None, *
         customer brings if they are still active, the amount at stake when they churn). Sorted
         by ``customer_id``.
     """
-    if customer_col not in summary.columns:
-        raise CRMError(f"table 'summary' has no column {customer_col!r}: pass customer_col")
+    exprs.require_columns(summary, "summary", {"customer_col": customer_col})
     _check(horizon, period, discount_rate)
     p_alive = transaction_model.p_alive(summary)
     out = pd.DataFrame(

@@ -19,22 +19,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_research import summaries
+from crm_research import exprs, summaries
 from crm_research.engine import collect, is_lazy
 from crm_research.errors import CRMError, ParameterError
 
 __all__ = ["contractual_churn", "noncontractual_churn", "DAY"]
 
 DAY = pd.Timedelta(days=1)
-
-
-def _require(df: pd.DataFrame, table: str, cols: list[str]) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise CRMError(
-            f"table {table!r} has no column(s) {missing}; it has {list(df.columns)}. "
-            "Pass the right *_col arguments or rename the columns."
-        )
 
 
 def _utc(series: pd.Series, table: str, col: str) -> pd.Series:
@@ -75,8 +66,9 @@ def contractual_churn(subscriptions, as_of, *, customer_col: str = "customer_id"
         Missing columns, or a subscription that ends before it starts (rows named).
     """
     df = collect(subscriptions) if is_lazy(subscriptions) else subscriptions
-    _require(df, "subscriptions", [customer_col, started_col, ended_col])
-    cut = summaries.as_utc_timestamp(as_of)
+    exprs.require_columns(df, "subscriptions", {"customer_col": customer_col, "started_col": started_col,
+                                                  "ended_col": ended_col})
+    cut = exprs.parse_as_of(as_of)
     start = _utc(df[started_col], "subscriptions", started_col)
     end = _utc(df[ended_col], "subscriptions", ended_col)
     bad = end.notna() & (end < start)
@@ -89,7 +81,7 @@ def contractual_churn(subscriptions, as_of, *, customer_col: str = "customer_id"
     keep = start < cut
     if keep_cols is None:
         keep_cols = tuple(c for c in df.columns if c not in (customer_col, started_col, ended_col))
-    _require(df, "subscriptions", list(keep_cols))
+    exprs.require_columns(df, "subscriptions", list(keep_cols))
     ended = end.notna() & (end < cut)
     out = pd.DataFrame(
         {
@@ -152,7 +144,7 @@ def noncontractual_churn(orders, as_of, inactivity_days: float = 180.0, *,
     """
     if not inactivity_days > 0:
         raise ParameterError(f"inactivity_days must be > 0, got {inactivity_days!r}")
-    cut = summaries.as_utc_timestamp(as_of)
+    cut = exprs.parse_as_of(as_of)
     orders, value_col = _without_value(orders, value_col)
     per = collect(summaries.customer_orders(orders, cut, customer_col=customer_col,
                                             date_col=date_col, value_col=value_col,

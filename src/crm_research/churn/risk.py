@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_research import summaries
+from crm_research import exprs, summaries
 from crm_research.churn.definitions import _without_value
 from crm_research.engine import collect
 from crm_research.errors import CRMError, ParameterError
@@ -68,7 +68,7 @@ def rfm_risk(orders, as_of, *, prior_gaps: float = 2.0, band_edges: tuple[float,
     edges = tuple(float(e) for e in band_edges)
     if len(edges) != 3 or not 0 < edges[0] < edges[1] < edges[2]:
         raise ParameterError(f"band_edges must be three increasing positive numbers, got {band_edges!r}")
-    cut = summaries.as_utc_timestamp(as_of)
+    cut = exprs.parse_as_of(as_of)
     orders, value_col = _without_value(orders, value_col)
     per = collect(summaries.customer_orders(orders, cut, customer_col=customer_col, date_col=date_col,
                                             value_col=value_col, status_col=status_col, statuses=statuses))
@@ -133,9 +133,7 @@ def hit_rate_table(scores: pd.DataFrame, outcomes: pd.DataFrame, *, band_col: st
 
     for name, df, cols in (("scores", scores, [customer_col, band_col, score_col]),
                            ("outcomes", outcomes, [customer_col, outcome_col])):
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise CRMError(f"table {name!r} has no column(s) {missing}; it has {list(df.columns)}")
+        exprs.require_columns(df, name, cols)
     m = scores[[customer_col, band_col, score_col]].merge(outcomes[[customer_col, outcome_col]],
                                                           on=customer_col, how="inner")
     if len(m) == 0:

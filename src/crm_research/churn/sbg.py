@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crm_research import exprs
 from crm_research.churn.btyd import _Fitted, _mle
 from crm_research.engine import collect, is_lazy
 from crm_research.errors import CRMError, ParameterError
-from crm_research.summaries import as_utc_timestamp
 
 __all__ = ["ShiftedBetaGeoModel", "survivors_to_histories", "subscription_histories", "sbg_holdout", "holdout_periods",
            "project_subscriptions"]
@@ -299,11 +299,8 @@ def subscription_histories(subscriptions, as_of, period: str = "M", *, customer_
     df = collect(subscriptions) if is_lazy(subscriptions) else subscriptions
     extra = ([group_col] if group_col else []) + [c for c in keep if c != group_col]
     cols = [customer_col, started_col, ended_col] + extra
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise CRMError(f"table 'subscriptions' has no column(s) {missing}; it has {list(df.columns)}. "
-                       "Pass the right *_col arguments.")
-    cut = as_utc_timestamp(as_of)
+    exprs.require_columns(df, "subscriptions", cols)
+    cut = exprs.parse_as_of(as_of)
     start = pd.to_datetime(df[started_col], utc=True)
     end = pd.to_datetime(df[ended_col], utc=True)
     bad = start.isna() | (end.notna() & (end < start))

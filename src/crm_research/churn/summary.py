@@ -7,11 +7,12 @@ engine and one row per customer comes back. Repeat purchases are counted per dis
 
 Conventions (those that reproduce the published CDNOW fits, see ``tests/test_churn_btyd.py``):
 
-* ``observation_end`` is the **last calendar day of the observation period, inclusive**:
-  transactions on that day count, and ``T`` is measured from the first purchase day to that
-  day (a customer whose first purchase was on 1997-01-01 has ``T = 272 / 7 = 38.86`` weeks at
-  ``observation_end = 1997-09-30``, as in Fader, Hardie & Lee's CDNOW data). With the project's
-  exclusive ``as_of`` convention this is ``observation_end = as_of - 1 day``.
+* ``as_of`` is the analysis date, **exclusive** (the project's convention): transactions
+  before it count. The observation period's last day (the papers' "end of the observation
+  period", inclusive) is the day before, ``as_of - 1 day``, and ``T`` is measured from the first
+  purchase day to that day (a customer whose first purchase was on 1997-01-01 has ``T = 272 / 7
+  = 38.86`` weeks at ``as_of = 1997-10-01``, i.e. observed to 1997-09-30 inclusive, as in
+  Fader, Hardie & Lee's CDNOW data).
 * Purchase days are UTC calendar days of ``date_col``.
 * ``monetary_value`` is the mean value of the repeat purchase days (value summed per day, the
   first purchase day excluded), 0 when ``frequency == 0``.
@@ -39,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from crm_research import exprs
 from crm_research.engine import engine_function
 from crm_research.errors import CRMError, ParameterError
 
@@ -50,10 +52,13 @@ TIME_UNITS = {"D": 1.0, "W": 7.0}
 
 def _day_literal(value) -> int:
     """Epoch day number (days since 1970-01-01) of a date-like value (UTC calendar day)."""
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
+    ts = exprs.as_utc_timestamp(value).tz_localize(None)
     return int((ts.normalize() - pd.Timestamp("1970-01-01")).days)
+
+
+def _last_day(as_of, name: str = "as_of") -> int:
+    """Epoch day of the observation period's last day, inclusive: the day before ``as_of``."""
+    return _day_literal(exprs.parse_as_of(as_of, name) - pd.Timedelta(days=1))
 
 
 _MONEY = dt.Decimal(38, 6)
@@ -66,16 +71,6 @@ def _min_by(arg: _MONEY, key: dt.int64) -> _MONEY:
     Ibis' own ``argmin`` compiles to an ordered aggregate (``FIRST(x ORDER BY k)``), which
     sorts every group; this native aggregate is a single pass.
     """
-
-
-def _check_columns(t: ir.Table, table: str, cols: dict[str, str | None]) -> None:
-    missing = {arg: c for arg, c in cols.items() if c is not None and c not in t.columns}
-    if missing:
-        detail = ", ".join(f"{arg}={c!r}" for arg, c in missing.items())
-        raise CRMError(
-            f"table {table!r} has no column(s) {detail}; it has {list(t.columns)}. "
-            "Pass the right *_col argument or rename the column."
-        )
 
 
 def _unit_factor(time_unit: str) -> float:
@@ -97,10 +92,9 @@ def _epoch_day(col: ir.Value) -> ir.IntegerValue:
 
 
 def _purchase_days(t: ir.Table, customer_col: str, date_col: str, value_col: str | None,
-                   status_col: str | None, statuses: tuple[str, ...], max_day: int) -> ir.Table:
+                   status_col: str | None, statuses: tuple[str, ...], as_of, max_day: int) -> ir.Table:
     """One row per customer and purchase day: ``customer_id``, ``day`` (epoch day), ``value``."""
-    if status_col is not None and status_col in t.columns:
-        t = t.filter(t[status_col].isin(list(statuses)))
+    t = exprs.completed_orders(t, as_of, date_col=date_col, status_col=status_col, statuses=statuses)
     day = _epoch_day(t[date_col])
     # DECIMAL sums are exact, hence identical whatever order the engine's threads add rows in
     value = t[value_col].cast(_MONEY) if value_col is not None else ibis.literal(0).cast(_MONEY)
@@ -442,21 +436,20 @@ def _rfm_frame(df: pd.DataFrame, customer_col: str, date_col: str, value_col: st
     return pd.DataFrame({"customer_id": uniques, **_summary_columns(p, end_day, factor)})
 
 
-def _rfm_args(transactions, customer_col, date_col, value_col, observation_end, time_unit):
+def _rfm_args(transactions, customer_col, date_col, value_col, as_of, time_unit):
     factor = _unit_factor(time_unit)
-    if observation_end is None:
-        raise ParameterError("rfm_summary needs observation_end (the last day observed, inclusive)")
-    _check_columns(transactions, "transactions",
-                   {"customer_col": customer_col, "date_col": date_col, "value_col": value_col})
-    return factor, _day_literal(observation_end)
+    end_day = _last_day(as_of)
+    exprs.require_columns(transactions, "transactions",
+                          {"customer_col": customer_col, "date_col": date_col, "value_col": value_col})
+    return factor, end_day
 
 
-def _rfm_engine(transactions, customer_col: str = "customer_id", date_col: str = "ordered_at",
-                value_col: str | None = "amount", observation_end=None, time_unit: str = "D", *,
+def _rfm_engine(transactions, as_of=None, *, customer_col: str = "customer_id", date_col: str = "ordered_at",
+                value_col: str | None = "amount", time_unit: str = "D",
                 status_col: str | None = "status", statuses: tuple[str, ...] = ("completed",)):
     """:func:`rfm_summary` on an Ibis table (lazy)."""
-    factor, end_day = _rfm_args(transactions, customer_col, date_col, value_col, observation_end, time_unit)
-    days = _purchase_days(transactions, customer_col, date_col, value_col, status_col, statuses, end_day)
+    factor, end_day = _rfm_args(transactions, customer_col, date_col, value_col, as_of, time_unit)
+    days = _purchase_days(transactions, customer_col, date_col, value_col, status_col, statuses, as_of, end_day)
     return _summarise_days(days, end_day, factor, value_col is not None).order_by("customer_id")
 
 
@@ -465,12 +458,12 @@ _rfm_on_engine = engine_function("transactions")(_rfm_engine)
 
 def rfm_summary(
     transactions,
+    as_of,
+    *,
     customer_col: str = "customer_id",
     date_col: str = "ordered_at",
     value_col: str | None = "amount",
-    observation_end=None,
     time_unit: str = "D",
-    *,
     status_col: str | None = "status",
     statuses: tuple[str, ...] = ("completed",),
 ):
@@ -480,12 +473,13 @@ def rfm_summary(
     ----------
     transactions : DataFrame or ibis.Table
         Transaction log, one row per transaction (order).
+    as_of : date-like
+        Analysis date (UTC, **exclusive**): transactions before it count. ``T`` runs to the
+        day before, the last day observed (the papers' inclusive end of the observation
+        period). Required.
     customer_col, date_col, value_col : str
         Columns of the customer id, the transaction date or timestamp (UTC) and its value
         (currency). ``value_col=None`` omits ``monetary_value``.
-    observation_end : date-like
-        Last calendar day of the observation period, **inclusive** (UTC). Later transactions
-        are ignored. Required.
     time_unit : {"D", "W"}
         Unit of ``recency`` and ``T``: days, or weeks of 7 days.
     status_col : str or None
@@ -497,13 +491,13 @@ def rfm_summary(
     Returns
     -------
     DataFrame or ibis.Table
-        One row per customer with a purchase on or before ``observation_end``, sorted by
-        ``customer_id``: ``frequency`` (repeat purchase days = distinct purchase days - 1),
-        ``recency`` (first to last purchase day, ``time_unit``), ``T`` (first purchase day to
-        ``observation_end``, ``time_unit``), ``monetary_value`` (currency, mean value of the
-        repeat purchase days; 0 when ``frequency == 0``). A DataFrame in gives a DataFrame out
-        (ids as the engine returns them: integers keep their dtype, strings come back as
-        Python ``str`` objects); an engine table gives a lazy engine table.
+        One row per customer with a purchase before ``as_of``, sorted by ``customer_id``:
+        ``frequency`` (repeat purchase days = distinct purchase days - 1), ``recency`` (first to
+        last purchase day, ``time_unit``), ``T`` (first purchase day to the day before
+        ``as_of``, ``time_unit``), ``monetary_value`` (currency, mean value of the repeat
+        purchase days; 0 when ``frequency == 0``). A DataFrame in gives a DataFrame out (ids as
+        the engine returns them: integers keep their dtype, strings come back as Python ``str``
+        objects); an engine table gives a lazy engine table.
 
     Notes
     -----
@@ -519,49 +513,47 @@ def rfm_summary(
     ...                    "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-11",
     ...                                                  "2024-01-05"], utc=True),
     ...                    "amount": [10.0, 5.0, 20.0, 7.0]})
-    >>> rfm_summary(tx, observation_end="2024-01-31", status_col=None)
+    >>> rfm_summary(tx, as_of="2024-02-01", status_col=None)
       customer_id  frequency  recency     T  monetary_value
     0           a          1     10.0  30.0            20.0
     1           b          0      0.0  26.0             0.0
     """
+    kw = dict(customer_col=customer_col, date_col=date_col, value_col=value_col, time_unit=time_unit,
+              status_col=status_col, statuses=statuses)
     if isinstance(transactions, pd.DataFrame):
-        factor, end_day = _rfm_args(transactions, customer_col, date_col, value_col, observation_end,
-                                    time_unit)
+        factor, end_day = _rfm_args(transactions, customer_col, date_col, value_col, as_of, time_unit)
         out = _rfm_frame(transactions, customer_col, date_col, value_col, end_day, factor, status_col,
                          tuple(statuses))
         if out is not None:
             return out
-    return _rfm_on_engine(transactions, customer_col, date_col, value_col, observation_end, time_unit,
-                          status_col=status_col, statuses=statuses)
+    return _rfm_on_engine(transactions, as_of, **kw)
 
 
 rfm_summary.__wrapped_engine__ = _rfm_engine
 
 
-def _calibration_args(transactions, customer_col, date_col, value_col, calibration_end, observation_end,
-                      time_unit):
+def _calibration_args(transactions, customer_col, date_col, value_col, calibration_as_of, as_of, time_unit):
     factor = _unit_factor(time_unit)
-    if calibration_end is None or observation_end is None:
-        raise ParameterError("calibration_holdout_summary needs calibration_end and observation_end")
-    cal_day, end_day = _day_literal(calibration_end), _day_literal(observation_end)
+    cal_day, end_day = _last_day(calibration_as_of, "calibration_as_of"), _last_day(as_of)
     if end_day <= cal_day:
         raise ParameterError(
-            f"observation_end ({observation_end}) must be after calibration_end ({calibration_end})"
+            f"as_of ({as_of}) must be at least a day after calibration_as_of ({calibration_as_of}): "
+            "the holdout period runs from calibration_as_of to as_of"
         )
-    _check_columns(transactions, "transactions",
-                   {"customer_col": customer_col, "date_col": date_col, "value_col": value_col})
+    exprs.require_columns(transactions, "transactions",
+                          {"customer_col": customer_col, "date_col": date_col, "value_col": value_col})
     return factor, cal_day, end_day
 
 
-def _calibration_engine(transactions, customer_col: str = "customer_id", date_col: str = "ordered_at",
-                        value_col: str | None = "amount", calibration_end=None, observation_end=None,
-                        time_unit: str = "D", *, status_col: str | None = "status",
+def _calibration_engine(transactions, calibration_as_of=None, as_of=None, *, customer_col: str = "customer_id",
+                        date_col: str = "ordered_at", value_col: str | None = "amount",
+                        time_unit: str = "D", status_col: str | None = "status",
                         statuses: tuple[str, ...] = ("completed",)):
     """:func:`calibration_holdout_summary` on an Ibis table (lazy)."""
     factor, cal_day, end_day = _calibration_args(transactions, customer_col, date_col, value_col,
-                                                 calibration_end, observation_end, time_unit)
+                                                 calibration_as_of, as_of, time_unit)
     with_value = value_col is not None
-    days = _purchase_days(transactions, customer_col, date_col, value_col, status_col, statuses, end_day)
+    days = _purchase_days(transactions, customer_col, date_col, value_col, status_col, statuses, as_of, end_day)
     cal = _summarise_days(days.filter(days.day <= cal_day), cal_day, factor, with_value)
     hold = days.filter((days.day > cal_day) & (days.day <= end_day))
     h = hold.group_by("customer_id").aggregate(
@@ -615,13 +607,13 @@ def _calibration_frame(df: pd.DataFrame, customer_col: str, date_col: str, value
 
 def calibration_holdout_summary(
     transactions,
+    calibration_as_of,
+    as_of,
+    *,
     customer_col: str = "customer_id",
     date_col: str = "ordered_at",
     value_col: str | None = "amount",
-    calibration_end=None,
-    observation_end=None,
     time_unit: str = "D",
-    *,
     status_col: str | None = "status",
     statuses: tuple[str, ...] = ("completed",),
 ):
@@ -631,29 +623,45 @@ def calibration_holdout_summary(
     ----------
     transactions, customer_col, date_col, value_col, time_unit, status_col, statuses
         As in :func:`rfm_summary`.
-    calibration_end : date-like
-        Last day of the calibration period, inclusive (UTC).
-    observation_end : date-like
-        Last day of the holdout period, inclusive; after ``calibration_end``.
+    calibration_as_of : date-like
+        End of the calibration period, exclusive (UTC): the holdout period starts that day.
+        Required.
+    as_of : date-like
+        End of the holdout period, exclusive (UTC); at least a day after ``calibration_as_of``.
+        Required.
 
     Returns
     -------
     DataFrame or ibis.Table
-        Customers with a purchase on or before ``calibration_end``: the calibration summary
-        (``frequency``, ``recency``, ``T``, ``monetary_value`` as in :func:`rfm_summary`) and
-        ``frequency_holdout`` (purchase days in the holdout period), ``monetary_value_holdout``
-        (currency, mean value of those days, 0 when none), ``duration_holdout`` (length of the
-        holdout period, ``time_unit``). Sorted by ``customer_id``.
+        Customers with a purchase before ``calibration_as_of``: the calibration summary
+        (``frequency``, ``recency``, ``T`` as in :func:`rfm_summary` at ``calibration_as_of``,
+        ``monetary_value``) and ``frequency_holdout`` (purchase days in the holdout period),
+        ``monetary_value_holdout`` (currency, mean value of those days, 0 when none),
+        ``duration_holdout`` (length of the holdout period, ``time_unit``). Sorted by
+        ``customer_id``.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({"customer_id": [1, 1, 1, 2],
+    ...                    "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-05", "2024-01-20",
+    ...                                                  "2024-01-03"], utc=True),
+    ...                    "amount": [10.0, 20.0, 30.0, 5.0]})
+    >>> calibration_holdout_summary(tx, "2024-01-11", "2024-02-01", status_col=None)[
+    ...     ["customer_id", "frequency", "T", "frequency_holdout", "duration_holdout"]]
+       customer_id  frequency     T  frequency_holdout  duration_holdout
+    0            1          1   9.0                  1              21.0
+    1            2          0   7.0                  0              21.0
     """
+    kw = dict(customer_col=customer_col, date_col=date_col, value_col=value_col, time_unit=time_unit,
+              status_col=status_col, statuses=statuses)
     if isinstance(transactions, pd.DataFrame):
         factor, cal_day, end_day = _calibration_args(transactions, customer_col, date_col, value_col,
-                                                     calibration_end, observation_end, time_unit)
+                                                     calibration_as_of, as_of, time_unit)
         out = _calibration_frame(transactions, customer_col, date_col, value_col, cal_day, end_day, factor,
                                  status_col, tuple(statuses))
         if out is not None:
             return out
-    return _calibration_on_engine(transactions, customer_col, date_col, value_col, calibration_end,
-                                  observation_end, time_unit, status_col=status_col, statuses=statuses)
+    return _calibration_on_engine(transactions, calibration_as_of, as_of, **kw)
 
 
 calibration_holdout_summary.__wrapped_engine__ = _calibration_engine

@@ -16,7 +16,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from crm_research import summaries
+from crm_research import exprs
 from crm_research.engine import collect, engine_function
 from crm_research.errors import CRMError, ParameterError
 
@@ -50,13 +50,9 @@ def first_order_promo(orders, as_of, *, customer_col: str = "customer_id",
         ``customer_id``, ``first_order_promo`` (bool). Sorted by ``customer_id``. Ties on the
         first timestamp are broken by the promo flag (a promo wins), deterministically.
     """
-    t = orders
-    for c in (customer_col, date_col, promo_col):
-        if c not in t.columns:
-            raise CRMError(f"table 'orders' has no column {c!r}; it has {list(t.columns)}")
-    if status_col is not None and status_col in t.columns:
-        t = t.filter(t[status_col].isin(list(statuses)))
-    t = t.filter(t[date_col] < summaries._ts_literal(as_of))
+    exprs.require_columns(orders, "orders", {"customer_col": customer_col, "date_col": date_col,
+                                             "promo_col": promo_col})
+    t = exprs.completed_orders(orders, as_of, date_col=date_col, status_col=status_col, statuses=statuses)
     promo = (t[promo_col].notnull() & (t[promo_col] != "")).cast("int8")
     first = t.group_by(customer_id=t[customer_col]).aggregate(first_at=t[date_col].min())
     j = t.select(cid=t[customer_col], at=t[date_col], promo=promo)
@@ -68,10 +64,7 @@ def first_order_promo(orders, as_of, *, customer_col: str = "customer_id",
 @engine_function("orders")
 def _buyers(orders, as_of, *, status_col: str = "status", statuses: tuple[str, ...] = ("completed",)):
     """Distinct ``customer_id`` of the purchases before ``as_of``."""
-    t = orders
-    if status_col in t.columns:
-        t = t.filter(t[status_col].isin(list(statuses)))
-    t = t.filter(t.ordered_at < summaries._ts_literal(as_of))
+    t = exprs.completed_orders(orders, as_of, date_col="ordered_at", status_col=status_col, statuses=statuses)
     return t.select("customer_id").distinct().order_by("customer_id")
 
 
@@ -99,8 +92,7 @@ def customer_covariates(tables: Mapping[str, object], as_of) -> pd.DataFrame:
         raise CRMError(f"customer_covariates needs the 'orders' table; got {sorted(tables)}")
     if tables.get("customers") is not None:
         cust = collect(tables["customers"])
-        if "customer_id" not in cust.columns:
-            raise CRMError("table 'customers' has no column 'customer_id'")
+        exprs.require_columns(cust, "customers", ["customer_id"])
         cols = ["customer_id"] + [c for c in ("age", "region", "acquisition_channel") if c in cust.columns]
         out = cust[cols].copy()
     else:
@@ -129,8 +121,7 @@ def split_by_customer(df: pd.DataFrame, test_share: float = 0.3, seed: int = 0,
     """
     if not 0 < test_share < 1:
         raise ParameterError(f"test_share must be in (0, 1), got {test_share!r}")
-    if customer_col not in df.columns:
-        raise CRMError(f"table has no column {customer_col!r}: pass customer_col")
+    exprs.require_columns(df, "durations", {"customer_col": customer_col})
     ids = np.sort(df[customer_col].astype(str).unique())
     rng = np.random.default_rng(seed)
     n_test = int(round(test_share * len(ids)))
@@ -147,9 +138,7 @@ def split_by_customer(df: pd.DataFrame, test_share: float = 0.3, seed: int = 0,
 def _check_surv(df: pd.DataFrame, duration_col: str, event_col: str, group_col: str | None = None,
                 table: str = "durations") -> None:
     need = [duration_col, event_col] + ([group_col] if group_col else [])
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise CRMError(f"table {table!r} has no column(s) {missing}; it has {list(df.columns)}")
+    exprs.require_columns(df, table, need)
     d = pd.to_numeric(df[duration_col], errors="coerce")
     bad = d.isna() | (d < 0)
     if bad.any():
@@ -352,10 +341,7 @@ class CoxModel:
 
     # -- design ---------------------------------------------------------------------------------
     def _design(self, df: pd.DataFrame, fitting: bool) -> tuple[pd.DataFrame, np.ndarray]:
-        missing = [c for c in self.covariates if c not in df.columns]
-        if missing:
-            raise CRMError(f"table 'durations' has no covariate column(s) {missing}; "
-                           f"it has {list(df.columns)}")
+        exprs.require_columns(df, "durations", self.covariates, hint="pass the covariates the model was built with")
         cols = {}
         for c in self.covariates:
             s = df[c]

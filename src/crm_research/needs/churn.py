@@ -27,9 +27,10 @@ import weakref
 import ibis
 import pandas as pd
 
+from crm_research.exprs import ts_literal as _ts
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
 from crm_research.needs.core import DEFAULTS, Need, Section, fact
-from crm_research.needs.facts import _ts, before, completed_orders, scalar
+from crm_research.needs.facts import before, completed_orders, scalar
 
 NOTEBOOK = "05_churn"
 
