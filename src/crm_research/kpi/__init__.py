@@ -15,6 +15,7 @@ from crm_research import _lazy
 
 _EXPORTS = {
     "present": "crm_research.kpi.present",
+    "story": "crm_research.kpi.story",
     "DIMENSIONS": "crm_research.kpi.breakdowns:DIMENSIONS",
     "breakdowns": "crm_research.kpi.breakdowns:breakdowns",
     "flag_small": "crm_research.kpi.breakdowns:flag_small",
@@ -51,6 +52,7 @@ __all__ = [
     "not_measured_note",
     "partial_latest",
     "present",
+    "story",
     "METRICS",
     "Metric",
     "metric_names",

@@ -12,8 +12,11 @@ import pandas as pd
 
 from crm_research.errors import CRMError
 
-__all__ = ["plot_metric_trend", "plot_cohort_heatmap", "plot_customer_levels", "plot_scorecard",
-           "plot_breakdown", "plot_snapshot_comparison"]
+__all__ = ["plot_metric_trend", "plot_metric_trends", "plot_cohort_heatmap", "plot_customer_levels", "plot_scorecard",
+           "plot_breakdown", "plot_breakdown_panels", "plot_snapshot_comparison", "TREND_METRICS"]
+
+TREND_METRICS = ("active_customers", "retention_rate", "average_order_value", "nps", "repeat_purchase_rate", "revenue")
+"""The KPIs :func:`plot_metric_trends` draws, the first four the data measures."""
 
 _STATUS_COLOURS = {"met": "#2a9d8f", "on-track": "#8ab17d", "at-risk": "#e76f51", "missed": "#9b2226",
                    "baseline": "#8d99ae", "no data": "#cccccc"}
@@ -25,6 +28,11 @@ def _ax(ax, figsize=(8, 4.5)):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
+
+
+def _tex(text: str) -> str:
+    """Text for matplotlib: a bare "$" would start mathtext."""
+    return str(text).replace("$", r"\$")
 
 
 def _rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -74,6 +82,56 @@ def plot_metric_trend(baseline: pd.DataFrame, metric: str, *, target: float | No
     ax.legend(fontsize=8)
     ax.figure.autofmt_xdate()
     return ax
+
+
+def plot_metric_trends(baseline: pd.DataFrame, metrics=TREND_METRICS, *, label=None, money_unit: str = "amount",
+                       partial=(), title: str = "Key KPIs per period (bands: 95% ranges)"):
+    """Up to four KPIs over the periods of a baseline table, 2 x 2 panels of :func:`plot_metric_trend`.
+
+    Parameters
+    ----------
+    baseline : DataFrame
+        Output of :func:`crm_research.kpi.baseline`.
+    metrics : sequence of str
+        KPIs in order of preference; the first four the table holds are drawn.
+    label : callable, optional
+        ``label(metric)`` -> its readable name (default the name with spaces).
+    money_unit : str
+        The currency's symbol or code, for the axes of money KPIs.
+    partial : collection of str
+        KPIs whose last period is partial (drawn hollow, see :func:`plot_metric_trend`).
+    title : str
+        The figure's title.
+
+    Returns
+    -------
+    Figure
+        Unused panels are hidden.
+
+    Examples
+    --------
+    >>> from crm_research import kpi, synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> fig = plot_metric_trends(kpi.baseline(tables, "2026-01-01", "M", periods=6), money_unit="$")
+    >>> [ax.get_title() for ax in fig.axes]
+    ['active customers', 'retention rate', 'average order value', 'nps']
+    """
+    import matplotlib.pyplot as plt
+
+    have = set(baseline["metric"])
+    shown = [m for m in metrics if m in have][:4]
+    unit = _tex(money_unit)
+    axis = {"currency per order": f"{unit} per order", "currency per customer": f"{unit} per customer",
+            "currency": unit, "points (-100..100)": "points (−100 to 100)"}
+    fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), layout="constrained")
+    for m, ax in zip(shown, axes.ravel(), strict=False):
+        unit_of = _rows(baseline, m)["unit"].iloc[0]
+        plot_metric_trend(baseline, m, ax=ax, label=None if label is None else _tex(label(m)),
+                          unit_label=axis.get(unit_of), partial=m in partial)
+    for ax in axes.ravel()[len(shown):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    return fig
 
 
 def plot_cohort_heatmap(cohorts: pd.DataFrame, *, value: str = "rate", max_age: int | None = None,
@@ -241,6 +299,64 @@ def plot_breakdown(table: pd.DataFrame, metric: str, dimension: str, *, ax=None)
     ax.set_title(f"{metric.replace('_', ' ')} by {dimension.replace('_', ' ')} (hatched: n < "
                  f"{table.attrs.get('min_n', 'min_n')})", fontsize=9)
     return ax
+
+
+BREAKDOWN_PANELS = (("retention_rate", "acquisition_channel"), ("average_order_value", "purchase_type"))
+"""The (metric, dimension) panels :func:`plot_breakdown_panels` draws when the breakdown has them."""
+
+
+def plot_breakdown_panels(table: pd.DataFrame, panels=BREAKDOWN_PANELS, *, label=None, money_unit: str = "amount",
+                          min_n: int | None = None):
+    """Side-by-side :func:`plot_breakdown` panels, with readable group names, units and titles.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Output of :func:`crm_research.kpi.breakdowns`.
+    panels : sequence of (metric, dimension)
+        The panels wanted; those the table has no rows for are left out.
+    label : callable, optional
+        ``label(kind, value)`` -> readable name (``kind`` "metrics", "columns" or "channels";
+        e.g. ``ReportSettings.label``); default the name with spaces.
+    money_unit : str
+        The currency's symbol or code (money metrics are per order).
+    min_n : int, optional
+        The small-cell threshold, in the titles (default ``table.attrs["min_n"]``).
+
+    Returns
+    -------
+    Figure or None
+        None when the table has none of the panels.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"metric": "retention_rate", "dimension": "acquisition_channel", "group": ["ads", "seo"],
+    ...                   "period": pd.Timestamp("2025-12-01", tz="UTC"), "value": [0.3, 0.4], "ci_low": [0.2, 0.3],
+    ...                   "ci_high": [0.4, 0.5], "unit": "share", "too_small": [False, True]})
+    >>> fig = plot_breakdown_panels(t, min_n=30)
+    >>> fig.axes[0].get_title()
+    'retention rate by acquisition channel (hatched: fewer than 30)'
+    >>> plot_breakdown_panels(t, [("nps", "region")]) is None
+    True
+    """
+    import matplotlib.pyplot as plt
+
+    name = label or (lambda kind, v: str(v).replace("_", " "))
+    shown = [(m, d) for m, d in panels if ((table["metric"] == m) & (table["dimension"] == d)).any()]
+    if not shown:
+        return None
+    min_n = table.attrs.get("min_n", "min_n") if min_n is None else min_n
+    fig, axes = plt.subplots(1, len(shown), figsize=(6 * len(shown), 4.2), layout="constrained", squeeze=False)
+    for (m, d), ax in zip(shown, axes[0], strict=True):
+        plot_breakdown(table, m, d, ax=ax)
+        ax.set_xticks(ax.get_xticks(), [name("channels", t.get_text()) for t in ax.get_xticklabels()],
+                      rotation=20, ha="right")
+        share = table.loc[table["metric"] == m, "unit"].iloc[0] == "share"
+        ax.set_ylabel("%" if share else f"{_tex(money_unit)} per order")
+        if share:
+            ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+        ax.set_title(f"{name('metrics', m)} by {name('columns', d).lower()} (hatched: fewer than {min_n})", fontsize=9)
+    return fig
 
 
 def plot_snapshot_comparison(comparison: pd.DataFrame, *, ax=None):

@@ -1,0 +1,476 @@
+"""The baseline report's sentences: what notebook 01 says about the latest period, goals and cohorts.
+
+Each function turns a baseline table (or a table derived from it) into the Markdown a reader
+sees, in the engagement's units and words (:class:`crm_research.settings.ReportSettings`), or
+into the small numbers behind a finding. Names of metrics, channels and other labels come
+through a ``label(kind, value)`` callable that returns Markdown-safe text (the notebook's
+``run.label``); numbers are formatted by the settings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from crm_research.exprs import parse_as_of
+from crm_research.kpi import present, scans
+from crm_research.kpi.definitions import METRICS
+from crm_research.stats import wilson
+
+__all__ = ["PER_YEAR", "PERIOD_WORDS", "as_of_inside", "latest_paragraph", "latest_full_period", "activity_finding",
+           "retention_finding", "nps_finding", "step_text", "goal_now", "goal_worth", "furthest_goal_finding",
+           "goal_action", "scorecard_table", "scorecard_columns", "cohort_sentence", "cohort_finding", "pooled_retention", "cohort_table",
+           "weakest_group"]
+
+PER_YEAR = {"W": 52, "M": 12, "Q": 4, "Y": 1}
+"""Periods in a year, by period code."""
+
+PERIOD_WORDS = {"M": "month", "W": "week", "Q": "quarter", "Y": "year"}
+"""The period in words, by period code."""
+
+
+def as_of_inside(as_of, period: str) -> bool:
+    """Whether the analysis date falls inside a period (the latest period is then partial).
+
+    Examples
+    --------
+    >>> as_of_inside("2026-01-01", "M"), as_of_inside("2026-01-15", "M"), as_of_inside("2026-01-01", "W")
+    (False, True, True)
+    """
+    cut = parse_as_of(as_of)
+    return bool(cut != scans.period_start(scans.period_index(cut, period), period)[0])
+
+
+def latest_paragraph(now: pd.DataFrame, as_of, period: str, settings, *, audience: str = "analyst") -> str:
+    """The latest period in a paragraph: customers, orders, revenue, retention, repeat buyers.
+
+    Parameters
+    ----------
+    now : DataFrame
+        The latest period of a baseline (:func:`crm_research.kpi.latest`).
+    as_of : date-like
+        The analysis date (exclusive).
+    period : str
+        The baseline's period code.
+    settings : ReportSettings
+        Number formats.
+    audience : {"analyst", "client"}
+        The analyst also reads how to avoid a partial period.
+
+    Returns
+    -------
+    str
+        Markdown; a warning paragraph follows when ``as_of`` falls inside the period.
+
+    Examples
+    --------
+    >>> from crm_research import kpi, synthetic
+    >>> from crm_research.settings import ReportSettings
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> now = kpi.latest(kpi.baseline(tables, "2026-01-01", "M", periods=2))
+    >>> print(latest_paragraph(now, "2026-01-01", "M", ReportSettings()))
+    **Latest period: 01 Dec 2025 to 31 Dec 2025.** 47 customers placed 87 orders worth 13,854 (an average order of 159.24). Of the 52 customers active in the period before, **53.8%** ordered again (95% range 40.5% to 66.7%). Since the start of the data, 173 customers have ordered, 72.8% of them more than once.
+    """
+    inside = as_of_inside(as_of, period)
+    v = now.set_index("metric")["value"]
+    start, end = now["period"].max(), now["period_end"].max()
+    ret = now.set_index("metric").loc["retention_rate"]
+    retained = ret["denominator"] > 0  # no customer active in the period before: no retention rate
+    s = settings
+    return (
+        f"**Latest period: {s.day(start)} to {s.day(end - pd.Timedelta(days=1))}"
+        + (" (partial)" if inside else "") + ".** "
+        f"{s.count(v['active_customers'])} customers placed {s.count(v['orders'])} orders"
+        # without order amounts (orders from an event log) there is no revenue to tell
+        + (f" worth {s.money(v['revenue'], 0)}" if "revenue" in v.index else "")
+        + (f" (an average order of {s.money(v['average_order_value'])}). "
+           if v["orders"] > 0 and "average_order_value" in v.index else ". ")
+        + (f"Of the {s.count(ret['denominator'])} customers active in the period before, **{s.pct(ret['value'])}** "
+           f"ordered again (95% range {s.pct(ret['ci_low'])} to {s.pct(ret['ci_high'])}). " if retained else
+           "No customer ordered in the period before, so there is no retention rate for this one. ")
+        + f"Since the start of the data, {s.count(v['customers'])} customers have ordered, "
+        f"{s.pct(v['repeat_purchase_rate'])} of them more than once."
+        + ("\n\n**Warning: this period is incomplete.** The analysis date falls inside it, so its counts, sums and "
+           "per-period figures are lower than a full period's and cannot be compared with earlier periods; shares "
+           "and averages can, with wider ranges."
+           + (" Set `as_of` to the first day of a month (or a Monday for weeks) for a clean baseline."
+              if audience == "analyst" else "") if inside else ""))
+
+
+def latest_full_period(kpis: pd.DataFrame, partial) -> pd.Timestamp:
+    """The start of the latest full period: the one before the latest when that is partial.
+
+    ``partial`` is :func:`crm_research.kpi.partial_latest`'s output (the ``active_customers``
+    entry decides). With a single, partial period, that period.
+    """
+    periods_all = sorted(kpis["period"].drop_duplicates())
+    return periods_all[-2] if "active_customers" in partial and len(periods_all) > 1 else periods_all[-1]
+
+
+def activity_finding(kpis: pd.DataFrame, partial, period: str, settings) -> str | None:
+    """Customers and revenue of the latest full period, against a year earlier (or the period before).
+
+    Parameters
+    ----------
+    kpis : DataFrame
+        A baseline table.
+    partial : mapping
+        :func:`crm_research.kpi.partial_latest` output.
+    period : str
+        The baseline's period code.
+    settings : ReportSettings
+
+    Returns
+    -------
+    str or None
+        One sentence (Markdown); None when the only period is partial.
+
+    Examples
+    --------
+    >>> from crm_research import kpi, synthetic
+    >>> from crm_research.settings import ReportSettings
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> kpis = kpi.baseline(tables, "2026-01-01", "M", periods=13)
+    >>> activity_finding(kpis, {}, "M", ReportSettings())
+    'In Dec 2025, **47** customers bought (+62.1% on Dec 2024, a year earlier), for **13,854** of revenue (+87.9% on Dec 2024, a year earlier).'
+    """
+    periods_all = sorted(kpis["period"].drop_duplicates())
+    if "active_customers" in partial and len(periods_all) == 1:
+        return None
+    latest_full = latest_full_period(kpis, partial)
+    per_year = PER_YEAR[period]
+    i = periods_all.index(latest_full)
+    ref = periods_all[i - per_year] if i >= per_year else (periods_all[i - 1] if i >= 1 else None)
+    ref_words = "a year earlier" if i >= per_year else "the period before"
+    val = kpis.set_index(["metric", "period"])["value"]
+
+    def change(m) -> str:
+        if ref is None or (m, ref) not in val.index:
+            return ""
+        c = present.change_text(m, val[(m, ref)], val[(m, latest_full)], settings)
+        return f" ({c} on {present.period_text(ref, period, settings)}, {ref_words})" if c else ""
+
+    text = (f"In {present.period_text(latest_full, period, settings)}, "
+            f"**{settings.count(val[('active_customers', latest_full)])}** customers bought{change('active_customers')}")
+    if ("revenue", latest_full) in val.index:
+        text += f", for **{settings.money(val[('revenue', latest_full)], 0)}** of revenue{change('revenue')}"
+    return text + "."
+
+
+def retention_finding(kpis: pd.DataFrame, partial, period: str, settings) -> str | None:
+    """Retention and repeat purchase of the latest full period (a partial one holds too few orders).
+
+    Returns
+    -------
+    str or None
+        One sentence (Markdown) with the 95% ranges; None without retention (no customer active
+        in the period before) or without the two KPIs.
+    """
+    latest_full = latest_full_period(kpis, partial)
+    full_rows = kpis[kpis["period"] == latest_full].set_index("metric")
+    if not ({"retention_rate", "repeat_purchase_rate"} <= set(full_rows.index)
+            and full_rows.loc["retention_rate", "denominator"] > 0):
+        return None
+    ret_f, rep = full_rows.loc["retention_rate"], full_rows.loc["repeat_purchase_rate"]
+    s = settings
+    return (f"In {present.period_text(latest_full, period, s)}, **{s.pct(ret_f['value'])}** of the "
+            f"previous period's buyers bought again (95% range "
+            f"{s.pct(ret_f['ci_low'])} to {s.pct(ret_f['ci_high'])}); **{s.pct(rep['value'])}** of all "
+            f"{s.count(rep['denominator'])} customers so far have ordered more than once "
+            f"({s.pct(rep['ci_low'])} to {s.pct(rep['ci_high'])}).")
+
+
+def nps_finding(now: pd.DataFrame, settings) -> str | None:
+    """The latest NPS with its range, and which side it leans to (None without an NPS range)."""
+    rows = now.set_index("metric")
+    if "nps" not in rows.index or pd.isna(rows.loc["nps", "value"]) or pd.isna(rows.loc["nps", "ci_low"]):
+        return None
+    n = rows.loc["nps"]
+    lean = ("clearly more detractors than promoters" if n["ci_high"] < 0 else
+            "clearly more promoters than detractors" if n["ci_low"] > 0 else "about as many promoters as detractors")
+    return (f"Net Promoter Score **{present.value_text('nps', n['value'], settings)}** "
+            f"(95% range {present.range_text('nps', n['ci_low'], n['ci_high'], settings)}): {lean}.")
+
+
+def step_text(metric: str, x: float, settings) -> str:
+    """A gap or a change per month in the KPI's unit: '+2.0 pts', '+5 points', '+€3.20'.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> s = ReportSettings()
+    >>> step_text("retention_rate", 0.02, s), step_text("nps", 5.0, s)
+    ('+2.0 pts', '+5.0 points')
+    """
+    unit = METRICS[metric].unit
+    if unit == "share":
+        return settings.pts(x)
+    if unit.startswith("points"):
+        return f"{'+' if x > 0 else ''}{settings.number(x, 1)} points"
+    return ("+" if x > 0 else "") + present.value_text(metric, x, settings)
+
+
+def goal_now(card: pd.DataFrame) -> pd.Series:
+    """Each goal's value now: the current snapshot's at a review, else the baseline's."""
+    return card["current"].where(card["current"].notna(), card["baseline"]) if "current" in card else card["baseline"]
+
+
+def furthest_goal_finding(card: pd.DataFrame, settings, label, *, example: bool = False) -> str | None:
+    """The goal furthest from its target, relative to the target, in one sentence.
+
+    Parameters
+    ----------
+    card : DataFrame
+        :func:`crm_research.kpi.scorecard` output.
+    settings : ReportSettings
+    label : callable
+        ``label(kind, value)`` -> Markdown-safe readable name (``run.label``).
+    example : bool
+        The goals are the packaged examples (said as "example target").
+
+    Returns
+    -------
+    str or None
+        None when every goal has reached its target.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> card = pd.DataFrame({"metric": ["retention_rate", "nps"], "direction": "increase", "target": [0.5, 20.0],
+    ...                      "baseline": [0.4, 25.0], "deadline": pd.Timestamp("2026-07-01", tz="UTC"),
+    ...                      "needed_per_month": [0.02, 0.0]})
+    >>> furthest_goal_finding(card, ReportSettings(), lambda kind, v: v, example=True)
+    'Furthest from its example target: **retention_rate**, at 40.0% against 50.0% by 01 Jul 2026 (+2.0 pts a month needed).'
+    """
+    sign = np.where(card["direction"] == "increase", 1.0, -1.0)
+    now_val = goal_now(card)
+    short = sign * (card["target"] - now_val)
+    rel = (short / card["target"].abs().where(card["target"] != 0)).where(short > 0)
+    if not rel.notna().any():
+        return None
+    i = rel.idxmax()
+    g = card.loc[i]
+    return (f"Furthest from its {'example ' if example else ''}target: **{label('metrics', g['metric'])}**, at "
+            f"{present.value_text(g['metric'], now_val[i], settings)} against "
+            f"{present.value_text(g['metric'], g['target'], settings)} by {settings.day(g['deadline'])} "
+            f"({step_text(g['metric'], g['needed_per_month'], settings)} a month needed).")
+
+
+def goal_action(card: pd.DataFrame, worth: pd.Series, settings, label) -> tuple[str, float] | None:
+    """The goal worth most (:func:`goal_worth`) as an action: its text and value (currency a year).
+
+    Returns None when no goal has a value.
+    """
+    if worth.empty:
+        return None
+    i = worth.idxmax()
+    g = card.loc[i]
+    value = float(worth[i])
+    return (f"Raise **{label('metrics', g['metric'])}** from "
+            f"{present.value_text(g['metric'], goal_now(card)[i], settings)} to the target of "
+            f"{present.value_text(g['metric'], g['target'], settings)} by {settings.day(g['deadline'])}: at the last "
+            f"year's volumes that is about {settings.money(worth[i], 0)} more revenue a year.", value)
+
+
+def scorecard_columns(review: bool = False) -> tuple[list[str], list[str]]:
+    """The analyst's scorecard columns and, among them, those in the KPI's unit.
+
+    Examples
+    --------
+    >>> cols, values = scorecard_columns()
+    >>> cols[-3:], values[-2:]
+    (['gap', 'needed_per_month', 'status'], ['gap', 'needed_per_month'])
+    """
+    values = ["baseline", "baseline_ci_low", "baseline_ci_high", "target", "gap", "needed_per_month"]
+    cols = ["metric", "owner", "unit", "direction", "baseline", "baseline_ci_low", "baseline_ci_high", "target",
+            "deadline", "gap", "needed_per_month"]
+    if review:
+        cols += ["current", "current_ci_low", "current_ci_high", "expected_now"]
+        values += ["current", "current_ci_low", "current_ci_high", "expected_now"]
+    return cols + ["status"], values
+
+
+def scorecard_table(card: pd.DataFrame, settings, *, review: bool = False) -> pd.DataFrame:
+    """The scorecard in a client's words: KPI, value now, target, deadline, improvement needed a month.
+
+    Parameters
+    ----------
+    card : DataFrame
+        :func:`crm_research.kpi.scorecard` output.
+    settings : ReportSettings
+    review : bool
+        A review (a current snapshot): "now" is the current value and the status is shown;
+        without one every status is "baseline" or "met" and is left out.
+
+    Returns
+    -------
+    DataFrame
+        ``kpi``, ``now``, ``target``, ``deadline``, ``needed`` (text; "none" when met) and, at a
+        review, ``status``.
+    """
+    now_col = "current" if review else "baseline"
+    out = pd.DataFrame({
+        "kpi": [settings.label("metrics", m) for m in card["metric"]],
+        "now": [present.value_text(m, x, settings) for m, x in zip(card["metric"], card[now_col], strict=True)],
+        "target": [present.value_text(m, x, settings) for m, x in zip(card["metric"], card["target"], strict=True)],
+        "deadline": [settings.day(d) for d in card["deadline"]],
+        "needed": [step_text(m, x, settings) if x else "none"
+                   for m, x in zip(card["metric"], card["needed_per_month"], strict=True)]})
+    if review:
+        out["status"] = [s.replace("-", " ") for s in card["status"]]
+    return out
+
+
+def cohort_sentence(at: pd.DataFrame, period: str, settings) -> str:
+    """The pooled retention at a few ages in one sentence (:func:`pooled_retention`'s table).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> at = pd.DataFrame({"active": [4, 2], "customers": [10, 10], "rate": [0.4, 0.2]}, index=[1, 3])
+    >>> cohort_sentence(at, "M", ReportSettings())
+    'Over all cohorts shown, **40.0%** ordered again 1 month after their first order, **20.0%** ordered again 3 months after their first order.'
+    """
+    if at.empty:
+        return "Too few periods for a cohort view."
+    unit = PERIOD_WORDS[period]
+    return "Over all cohorts shown, " + ", ".join(
+        f"**{settings.pct(r)}** ordered again {a} {unit}{'s' if a > 1 else ''} after their first order"
+        for a, r in at["rate"].items()) + "."
+
+
+def cohort_finding(at: pd.DataFrame, period: str, settings) -> str | None:
+    """Retention one period after the first order (with its Wilson range) and at the furthest age.
+
+    Returns None when age 1 is not in ``at`` (:func:`pooled_retention`).
+    """
+    if 1 not in at.index:
+        return None
+    unit = PERIOD_WORDS[period]
+    far = max(at.index)
+    lo1, hi1 = wilson(np.array([at.loc[1, "active"]]), np.array([at.loc[1, "customers"]]))
+    return (f"Of new customers, **{settings.pct(at.loc[1, 'rate'])}** order again one {unit} after their first order "
+            f"(95% range {settings.pct(lo1[0])} to {settings.pct(hi1[0])})"
+            + (f" and **{settings.pct(at.loc[far, 'rate'])}** {far} {unit}s after" if far > 1 else "") + ".")
+
+
+def goal_worth(card: pd.DataFrame, kpis: pd.DataFrame, period: str) -> pd.Series:
+    """Extra revenue a year if each goal's target were reached, at the last year's volumes.
+
+    Retention: the extra returning customers (gap x customers active in the period before,
+    summed over the last year's periods) times the revenue per active customer; average order
+    value: the gap times the last year's orders. Other goals have no value.
+
+    Parameters
+    ----------
+    card : DataFrame
+        :func:`crm_research.kpi.scorecard` output.
+    kpis : DataFrame
+        The baseline table (its last ``PER_YEAR[period]`` periods are the last year).
+    period : str
+        The baseline's period code.
+
+    Returns
+    -------
+    Series
+        Currency a year, indexed like ``card``; only goals short of their target with a
+        finite, positive value.
+
+    Examples
+    --------
+    >>> card = pd.DataFrame({"metric": ["average_order_value"], "direction": ["increase"], "target": [55.0],
+    ...                      "baseline": [50.0]})
+    >>> kpis = pd.DataFrame({"metric": "average_order_value", "period": pd.date_range("2025-01-01", periods=12,
+    ...                      freq="MS", tz="UTC"), "numerator": 5000.0, "denominator": 100.0})
+    >>> goal_worth(card, kpis, "M").tolist()  # 5 more per order on 1,200 orders
+    [6000.0]
+    """
+    sign = np.where(card["direction"] == "increase", 1.0, -1.0)
+    short = sign * (card["target"] - goal_now(card))
+    per_year = PER_YEAR[period]
+    year = (kpis[kpis["period"].isin(sorted(kpis["period"].unique())[-per_year:])]
+            .groupby("metric")[["numerator", "denominator"]].sum())
+    worth = pd.Series(np.nan, index=card.index)
+    if {"retention_rate", "revenue_per_customer"} <= set(year.index):
+        rpc = year.loc["revenue_per_customer", "numerator"] / year.loc["revenue_per_customer", "denominator"]
+        mask = card["metric"] == "retention_rate"
+        worth[mask] = short[mask] * year.loc["retention_rate", "denominator"] * rpc
+    if "average_order_value" in year.index:
+        mask = card["metric"] == "average_order_value"
+        worth[mask] = short[mask] * year.loc["average_order_value", "denominator"]
+    keep = (short > 0) & np.isfinite(worth) & (worth > 0)
+    return worth[keep]
+
+
+def pooled_retention(cohorts: pd.DataFrame, ages=(1, 3, 6, 12)) -> pd.DataFrame:
+    """Retention at a few ages, pooled over the full cells of every cohort.
+
+    Parameters
+    ----------
+    cohorts : DataFrame
+        :func:`crm_research.kpi.cohort_retention` output.
+    ages : sequence of int
+        Periods since the first order.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``age`` (those present): ``active``, ``customers`` (summed over the cohorts'
+        full cells) and ``rate`` (active / customers).
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"cohort": [1, 1, 2, 2], "age": [0, 1, 0, 1], "customers": [10, 10, 30, 30],
+    ...                   "active": [10, 4, 30, 6], "partial": [False, False, False, True]})
+    >>> pooled_retention(c)
+         active  customers  rate
+    age
+    1         4         10   0.4
+    """
+    full = cohorts[~cohorts["partial"]].groupby("age")[["active", "customers"]].sum()
+    out = full.loc[[a for a in ages if a in full.index]]
+    return out.assign(rate=out["active"] / out["customers"])
+
+
+def cohort_table(cohorts: pd.DataFrame, period: str, settings, ages=(1, 2, 3, 6, 12)) -> pd.DataFrame:
+    """A readable subset of the cohort matrix for a client: size and a few ages, newest cohort first.
+
+    Returns
+    -------
+    DataFrame
+        ``cohort`` (the period in words), ``customers`` (text), ``after <age>`` (percentage
+        text, "(partial)" where the cell is cut by the analysis date; empty where the cohort
+        is too young) for the ``ages`` present.
+    """
+    present_ages = [a for a in ages if a in set(cohorts["age"])]
+    names = sorted(cohorts["cohort"].unique())
+    size = cohorts[cohorts["age"] == 0].set_index("cohort")["customers"]
+    sub = pd.DataFrame({"cohort": [present.period_text(c, period, settings) for c in names],
+                        "customers": [settings.count(size.get(c)) for c in names]})
+    for a in present_ages:
+        col = cohorts[cohorts["age"] == a].set_index("cohort")
+        sub[f"after {a}"] = [("" if c not in col.index else settings.pct(col.loc[c, "rate"])
+                              + (" (partial)" if bool(col.loc[c, "partial"]) else "")) for c in names]
+    return sub.iloc[::-1].reset_index(drop=True)
+
+
+def weakest_group(bd: pd.DataFrame, metric: str = "retention_rate",
+                  dimension: str = "acquisition_channel") -> tuple[pd.Series, pd.Series] | None:
+    """The groups with the lowest and highest value of a metric, among those large enough to trust.
+
+    Parameters
+    ----------
+    bd : DataFrame
+        :func:`crm_research.kpi.breakdowns` output.
+    metric, dimension : str
+        What to rank.
+
+    Returns
+    -------
+    (lowest, highest) rows of ``bd``, or None
+        None with fewer than two groups not flagged ``too_small``.
+    """
+    r = bd[(bd["metric"] == metric) & (bd["dimension"] == dimension) & ~bd["too_small"].astype(bool)]
+    if len(r) < 2:
+        return None
+    return r.loc[r["value"].idxmin()], r.loc[r["value"].idxmax()]
