@@ -84,8 +84,8 @@ from crm_research.exprs import (
     ts_literal,
 )
 
-__all__ = ["weekly_data", "MarketingMixModel", "OUTCOME_WORDS", "channel_view", "fit_words", "budget_words",
-           "BudgetWords", "value_per_outcome", "truth_check", "geometric_adstock", "hill", "logistic_saturation",
+__all__ = ["weekly_data", "MarketingMixModel", "OUTCOME_WORDS", "channel_view", "channel_view_columns", "fit_words",
+           "budget_words", "BudgetWords", "appendix_words", "value_per_outcome", "truth_check", "geometric_adstock", "hill", "logistic_saturation",
            "OUTCOMES", "SPEND_PREFIX"]
 
 OUTCOMES = ("new_customers", "orders", "revenue", "signups")
@@ -1227,8 +1227,10 @@ class MarketingMixModel:
 from crm_research.mmm_words import (  # noqa: E402
     OUTCOME_WORDS,
     BudgetWords,
+    appendix_words,
     budget_words,
     channel_view,
+    channel_view_columns,
     fit_words,
     truth_check,
 )

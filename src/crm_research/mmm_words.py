@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["OUTCOME_WORDS", "channel_view", "fit_words", "budget_words", "BudgetWords", "truth_check"]
+__all__ = ["OUTCOME_WORDS", "channel_view", "channel_view_columns", "fit_words", "budget_words", "BudgetWords",
+           "truth_check", "appendix_words"]
 
 OUTCOME_WORDS = {"new_customers": ("new customer", "new customers"), "orders": ("order", "orders"),
                  "revenue": ("unit of revenue", "revenue"), "signups": ("sign-up", "sign-ups")}
@@ -86,6 +87,38 @@ def channel_view(summary: pd.DataFrame, outcome: str, settings) -> pd.DataFrame:
             "next_cost": "no more at this level" if not r["mroas"] > 0 else money(1.0 / r["mroas"]),
         })
     return pd.DataFrame(rows)
+
+
+def channel_view_columns(outcome: str) -> dict[str, str]:
+    """Client headers of :func:`channel_view` for ``outcome``.
+
+    Examples
+    --------
+    >>> channel_view_columns("new_customers")["cost"]
+    'Spend per new customer (90% range)'
+    """
+    one, many = OUTCOME_WORDS[outcome]
+    return {"channel": "Channel", "spend": "Spend", "brought": f"{many.capitalize()} brought (90% range)",
+            "cost": f"Spend per {one} (90% range)", "next_cost": f"Spend for one more {one}"}
+
+
+def appendix_words(n_bootstrap: int) -> str:
+    """Markdown: the appendix on the marketing mix model (form, ranges, checks, budget)."""
+    return (
+        "### The marketing mix model\n\n"
+        "Each week's outcome is modelled as a baseline, a linear trend, a yearly season (two pairs of sine and "
+        "cosine terms), the share of orders with a promotion code, and one term per channel. A channel's term "
+        "carries its spend over the following weeks (each week keeps a fixed share of the previous week's effect, "
+        "up to 8 weeks) and saturates (the same extra spend brings less in a week when more is already spent). "
+        "The parameters are the ones that make the modelled weeks closest to the real ones; no channel may lower "
+        "the outcome. **Ranges:** the model is refitted on resampled weeks (blocks of 6 consecutive weeks, "
+        f"{n_bootstrap} times) and the range holds 90% of the refits. It shows how much the week-to-week noise "
+        "leaves open, not whether the model's form is right: on test data with a known answer it held the true "
+        "value for only about half the channels, so read it as the least uncertainty there is. "
+        "**Out-of-time check:** the last 8 weeks are "
+        "predicted by a model fitted without them. **Spend per new customer:** spend divided by what the "
+        "channel brought; **for one more:** the spend that brings one more at today's level. **Budget:** the "
+        "split of the same total that the model expects to bring most, within the stated limits per channel.")
 
 
 def fit_words(model, settings) -> str:

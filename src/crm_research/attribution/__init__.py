@@ -15,6 +15,9 @@ Ad performance
 Experiments
     :func:`ab_assignments`, :class:`ABTest`, :func:`required_sample_size`, :func:`test_power`,
     :func:`minimum_detectable_lift`.
+The report (:mod:`~crm_research.attribution.report`)
+    tables, sentences, findings and actions of the notebook in a client's words;
+    :data:`MODEL_NAMES`, :func:`planted_table`, :func:`planted_credits`.
 """
 
 from crm_research import _lazy
@@ -51,6 +54,9 @@ _EXPORTS = {
     "RuleModel": "crm_research.attribution.rules:RuleModel",
     "TimeDecay": "crm_research.attribution.rules:TimeDecay",
     "ShapleyAttribution": "crm_research.attribution.shapley:ShapleyAttribution",
+    "MODEL_NAMES": "crm_research.attribution.report:MODEL_NAMES",
+    "planted_table": "crm_research.attribution.report:planted_table",
+    "planted_credits": "crm_research.attribution.report:planted_credits",
 }
 """Public name -> where it comes from; each module is imported on first use of one of its names
 (:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
@@ -62,6 +68,7 @@ __all__ = [
     "MarkovAttribution", "ShapleyAttribution", "bootstrap", "bootstrap_replicates", "compare_models",
     "default_models", "rank_agreement", "touch_credits", "ad_performance",
     "ab_assignments", "ABTest", "required_sample_size", "test_power", "minimum_detectable_lift",
+    "MODEL_NAMES", "planted_table", "planted_credits",
 ]
 
 __getattr__, __dir__ = _lazy.install(__name__, _EXPORTS)
