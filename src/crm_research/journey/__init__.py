@@ -8,6 +8,9 @@ an in-process DuckDB, an ``ibis.Table`` in → a lazy ``ibis.Table`` out. Column
 
 Entry points
 ------------
+check_parameters, prepare_events
+    The journey report's parameters checked; the event log before ``as_of`` with the customers'
+    attributes, the completed orders' amounts and visits.
 sessions, session_summary
     Cut event streams into sessions (gap strictly longer than a timeout).
 load_stage_map, map_stages, stages, stage_counts
@@ -29,6 +32,9 @@ simulate, JourneyChain, EventColumns, Bootstrap, path_transition_counts, rank_le
     bootstrap); the steps ranked as levers.
 move_words, path_words, segment_words
     The codes of moves, paths and groups in a client's words.
+
+The report's own tables and sentences (what ``notebooks/03_journey.ipynb`` shows) are in
+:mod:`crm_research.journey.report`.
 """
 
 from crm_research import _lazy
@@ -42,6 +48,10 @@ _EXPORTS = {
     "funnel_paths": "crm_research.journey.funnel:funnel_paths",
     "path_flows": "crm_research.journey.paths:path_flows",
     "top_paths": "crm_research.journey.paths:top_paths",
+    "JourneyEvents": "crm_research.journey.prepare:JourneyEvents",
+    "JourneyParameters": "crm_research.journey.prepare:JourneyParameters",
+    "check_parameters": "crm_research.journey.prepare:check_parameters",
+    "prepare_events": "crm_research.journey.prepare:prepare_events",
     "session_summary": "crm_research.journey.sessions:session_summary",
     "sessions": "crm_research.journey.sessions:sessions",
     "Bootstrap": "crm_research.journey.simulate:Bootstrap",
@@ -70,6 +80,7 @@ _EXPORTS = {
 (:mod:`crm_research._lazy`), so importing a few names does not load every model library."""
 
 __all__ = [
+    "check_parameters", "JourneyParameters", "prepare_events", "JourneyEvents",
     "sessions", "session_summary",
     "load_stage_map", "map_stages", "stages", "stage_counts",
     "funnel", "funnel_paths",

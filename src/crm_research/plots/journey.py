@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["plot_funnel", "plot_stage_counts", "plot_transitions", "plot_sankey", "plot_reach_curve",
-           "plot_top_paths", "plot_friction"]
+           "plot_top_paths", "plot_friction", "plot_conversion_trend", "plot_levers"]
 
 
 def _tx(text) -> str:
@@ -293,4 +293,76 @@ def plot_friction(cells: pd.DataFrame, *, step_index: int, segment_col: str, seg
     ax.set_ylabel("share going on to the next step (%)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.legend(fontsize=8)
+    return ax
+
+
+def plot_conversion_trend(trend: pd.DataFrame, *, names=None, partial_last: bool = False, ax=None):
+    """Each step's conversion per period, one line per step.
+
+    Parameters
+    ----------
+    trend : DataFrame
+        :func:`crm_research.journey.report.conversion_trend`: one row per period, one column
+        per step (shares 0-1).
+    names : callable, optional
+        Readable step names (code → text), default the codes.
+    partial_last : bool
+        The last period runs past the analysis date (said in the title).
+    """
+    from matplotlib.ticker import PercentFormatter
+
+    ax = _ax(ax, figsize=(9, 4))
+    name = _namer(names)
+    for step in trend.columns:
+        ax.plot(trend.index, trend[step], marker="o", ms=3, label=name(step))
+    ax.set(title="Step conversion per period (share of visits at the previous step)"
+           + (", last period partial" if partial_last else ""),
+           ylabel="conversion from the previous step (%)", ylim=(0, 1))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.legend(fontsize=8, title="step reached")
+    return ax
+
+
+def plot_levers(levers: pd.DataFrame, *, improve_by: float, settings=None, ax=None):
+    """What each step is worth when it converts better: one bar per step, the biggest lever in red.
+
+    Parameters
+    ----------
+    levers : DataFrame
+        :func:`crm_research.journey.rank_levers` (first row: the biggest lever). Bars show
+        ``extra_revenue`` (currency) when it ranked the steps, else ``extra_purchases``
+        (count), with their 95% ranges when the rows have them.
+    improve_by : float
+        The improvement (share), named in the title.
+    settings : ReportSettings, optional
+        The engagement's labels and currency (default: codes and plain numbers).
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    from crm_research.journey.words import move_words
+
+    has_value = levers["ranked_by"].iloc[0] == "extra_revenue"
+    ranged = bool(levers["extra_low"].notna().iloc[0])
+    best = levers["step"].iloc[0]
+    shown_col, lo_col, hi_col = (("extra_revenue", "extra_revenue_low", "extra_revenue_high") if has_value
+                                 else ("extra_purchases", "extra_low", "extra_high"))
+    order = levers.iloc[::-1]
+    ax = _ax(ax, figsize=(8, 0.5 * len(order) + 1.5))
+    y = range(len(order))
+    err = None
+    if ranged:
+        err = [(order[shown_col] - order[lo_col]).clip(lower=0), (order[hi_col] - order[shown_col]).clip(lower=0)]
+    ax.barh(list(y), order[shown_col], xerr=err, capsize=3,
+            color=["#C44E52" if s == best else "#4C72B0" for s in order["step"]])
+    label = settings.label if settings is not None else None
+    ax.set_yticks(list(y), [_tx(move_words(*s.split(" → ", 1), label)) for s in order["step"]])
+    if has_value:
+        money = settings.money if settings is not None else (lambda v, d: f"{v:,.0f}")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _tx(money(v, 0))))
+        unit_text = _tx(f"extra revenue ({(settings.money_unit if settings is not None else '') or 'currency'})")
+    else:
+        unit_text = "extra purchases (count)"
+    ax.set_xlabel(unit_text)
+    ax.set_title(f"What each step is worth when it converts {improve_by:+.0%} (red: the biggest lever"
+                 + ("; bars: 95% ranges)" if ranged else ")"))
     return ax
