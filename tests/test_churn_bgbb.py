@@ -59,7 +59,7 @@ def test_reproduces_published_donations_fit(fitted):
 
 def test_published_predictions(fitted, donations):
     # FHS (2010) Table 6, P(alive in 2002): (x, t_x) = (0, 0), (2, 4), (6, 6)
-    pa = pd.Series(fitted.p_alive(donations), index=list(zip(donations.frequency, donations.recency, strict=True)))
+    pa = pd.Series(fitted.p_alive(donations).to_numpy(), index=list(zip(donations.frequency, donations.recency, strict=True)))
     assert [round(pa[(0, 0)], 2), round(pa[(2, 4)], 2), round(pa[(6, 6)], 2)] == [0.11, 0.59, 0.93]
     # Hardie's BG/BB spreadsheet (note 010), "Conditional Expectations (II)": 12,884.2 donations
     # expected from the cohort in 2002-2006
@@ -145,7 +145,7 @@ def test_holdout_table_and_plot():
     buys = _simulate(true, 8000, 10, seed=16)
     cal = _summary(buys[:, :6]).assign(frequency_holdout=buys[:, 6:].sum(axis=1), periods_holdout=4)
     m = BetaGeoBetaBinomModel().fit(cal)
-    table = discrete_holdout_table(m, cal)
+    table = discrete_holdout_table(cal, m)
     assert table["frequency"].tolist() == list(range(7)) and table["customers"].sum() == 8000
     # expected holdout purchases per customer track the actual ones in every frequency group
     assert np.all(np.abs(table["expected"] - table["actual"]) < 0.12), table

@@ -80,7 +80,7 @@ def test_bgnbd_conditional_expectation_matches_paper(bg, cdnow):
     # Fader, Hardie & Lee (2005), section 5: a customer with x = 2, t_x = 30.43, T = 38.86
     # (customer 0001) is expected to make 1.226 purchases in the next 39 weeks
     row = cdnow[cdnow["customer_id"] == "0001"]
-    assert round(float(bg.expected_purchases(row, 39.0)[0]), 3) == 1.226
+    assert round(float(bg.expected_purchases(row, 39.0)["0001"]), 3) == 1.226
 
 
 def _bg_direct(params, x, t_x, T, t):
@@ -223,16 +223,16 @@ def test_clv_by_hand_with_published_parameters(cdnow):
     row = cdnow[cdnow["customer_id"] == "0001"]  # x = 2, t_x = 30.43, T = 38.86, mean spend 22.345
     x, t_x, T = 2.0, float(row["recency"].iloc[0]), float(row["T"].iloc[0])
     spend = 6.25 * (15.44 + 2 * 22.345) / (6.25 * 2 + 3.74 - 1)  # E[M | x, m_x]
-    assert float(gg.expected_value(row)[0]) == pytest.approx(spend, rel=1e-12)
+    assert float(gg.expected_value(row)["0001"]) == pytest.approx(spend, rel=1e-12)
     params = (0.243, 4.414, 0.793, 2.426)
     # three months of 4.345 weeks, 1 % a month, each month's purchases discounted at its end
     e1, e2, e3 = (_bg_direct(params, x, t_x, T, k * 4.345) for k in (1, 2, 3))
     by_hand = spend * (e1 / 1.01 + (e2 - e1) / 1.01**2 + (e3 - e2) / 1.01**3)
-    clv = customer_lifetime_value(bg, gg, row, horizon=3, period=4.345, discount_rate=0.01)
-    assert float(clv[0]) == pytest.approx(by_hand, rel=1e-10)
+    clv = customer_lifetime_value(row, bg, gg, horizon=3, period=4.345, discount_rate=0.01)
+    assert float(clv["0001"]) == pytest.approx(by_hand, rel=1e-10)
     # no discounting: expected purchases over the whole horizon times expected spend
-    flat = customer_lifetime_value(bg, gg, row, horizon=3, period=4.345, discount_rate=0.0)
-    assert float(flat[0]) == pytest.approx(spend * e3, rel=1e-10)
+    flat = customer_lifetime_value(row, bg, gg, horizon=3, period=4.345, discount_rate=0.0)
+    assert float(flat["0001"]) == pytest.approx(spend * e3, rel=1e-10)
 
 
 def test_customer_value_table(cdnow, bg, gg):
@@ -254,4 +254,19 @@ def test_bad_inputs(cdnow, bg, gg):
     with pytest.raises(CRMError, match="not fitted"):
         ParetoNBDModel().p_alive(cdnow)
     with pytest.raises(ParameterError, match="horizon"):
-        customer_lifetime_value(bg, gg, cdnow, horizon=0)
+        customer_lifetime_value(cdnow, bg, gg, horizon=0)
+
+
+def test_outputs_are_indexed_by_customer_and_the_repr_reads(cdnow, bg, gg):
+    pa, spend = bg.p_alive(cdnow), gg.expected_value(cdnow)
+    assert pa.index.name == "customer_id" and pa.index.tolist() == cdnow["customer_id"].tolist()
+    assert (pa.name, spend.name) == ("p_alive", "expected_spend")
+    value = customer_value(cdnow, bg, gg).set_index("customer_id")
+    assert np.array_equal(value.loc[pa.index, "p_alive"].to_numpy(), pa.to_numpy())
+    assert value.loc["0001", "expected_spend"] == spend["0001"]
+    # a table without the id column keeps its own index (a grid of histories, say)
+    grid = cdnow.drop(columns="customer_id").set_index(cdnow["customer_id"].radd("row "))
+    assert bg.expected_purchases(grid, 39.0).index.equals(grid.index)
+    assert repr(BetaGeoModel()) == "BetaGeoModel()" and repr(ParetoNBDModel(T_col="age")) == "ParetoNBDModel(T_col='age')"
+    assert repr(bg).startswith(f"BetaGeoModel(); fitted on {len(cdnow):,} customers: r=0.2426, alpha=4.414, a=0.7929, b=2.426; "
+                              "log-likelihood -9,582.43")

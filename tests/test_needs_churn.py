@@ -147,7 +147,7 @@ def run_notebook_calls(crm, verdicts: dict, only=SECTIONS, quick: bool = False, 
     if verdicts["occasions"]:
         pattern = occasion_pattern(purchase_days_by_date(crm.orders, cut))
         occasions = discrete_summary(crm.orders, cut, period=pattern["period"])
-        out["occasions"] = occasion_scores(BetaGeoBetaBinomModel().fit(occasions), occasions, 5, 0.1)
+        out["occasions"] = occasion_scores(occasions, BetaGeoBetaBinomModel().fit(occasions), 5, 0.1)
     if verdicts["at_risk"]:
         risk_only = verdicts["at_risk"].fell_back("risk_only")
         scores = risk.merge(value, on="customer_id", how="inner")

@@ -26,7 +26,7 @@ import pandas as pd
 
 from crm_research import exprs
 from crm_research.churn.btyd import _Fitted
-from crm_research.churn.sbg import _numeric, _Repr, _weighted_mle, _weights
+from crm_research.churn.sbg import _numeric, _weighted_mle, _weights
 from crm_research.engine import engine_function
 from crm_research.errors import CRMError, ParameterError
 
@@ -47,7 +47,7 @@ def _bgbb_ll(a, b, g, d, x, t_x, n):
     return out
 
 
-class BetaGeoBetaBinomModel(_Repr, _Fitted):
+class BetaGeoBetaBinomModel(_Fitted):
     """BG/BB model of repeat purchases at discrete opportunities (Fader, Hardie & Shang 2010).
 
     Parameters
@@ -59,6 +59,8 @@ class BetaGeoBetaBinomModel(_Repr, _Fitted):
         Customers per row (a compressed table); rows count once when absent.
     tol : float
         Relative tolerance of the optimiser.
+    customer_col : str
+        Id column: per-customer outputs are indexed by it (by the table's index without it).
 
     Attributes
     ----------
@@ -78,12 +80,14 @@ class BetaGeoBetaBinomModel(_Repr, _Fitted):
     _units = ("1", "1", "1", "1")
 
     def __init__(self, frequency_col: str = "frequency", recency_col: str = "recency",
-                 periods_col: str = "periods", weights_col: str | None = "weights", tol: float = 1e-11):
+                 periods_col: str = "periods", weights_col: str | None = "weights", tol: float = 1e-11,
+                 customer_col: str = "customer_id"):
         self.frequency_col = frequency_col
         self.recency_col = recency_col
         self.periods_col = periods_col
         self.weights_col = weights_col
         self.tol = tol
+        self.customer_col = customer_col
 
     def _data(self, data: pd.DataFrame, table: str = "summary"):
         if not isinstance(data, pd.DataFrame):
@@ -119,20 +123,23 @@ class BetaGeoBetaBinomModel(_Repr, _Fitted):
         x, t_x, n, _ = self._data(data, "data")
         return a, b, g, d, x, n, _bgbb_ll(a, b, g, d, x, t_x, n)
 
-    def p_alive(self, data: pd.DataFrame, future: int = 1) -> np.ndarray:
-        """P(alive at opportunity ``n + future`` | x, t_x, n), per row (``future = 1``:
-        alive for the next opportunity)."""
+    def p_alive(self, data: pd.DataFrame, future: int = 1) -> pd.Series:
+        """P(alive at opportunity ``n + future`` | x, t_x, n), per customer (``future = 1``:
+        alive for the next opportunity): a Series named ``p_alive`` indexed by ``customer_col``
+        (by ``data``'s index without it)."""
         from scipy import special
 
         a, b, g, d, x, n, ll = self._conditional(data)
         m = int(future)
         if m < 0:
             raise ParameterError(f"future must be >= 0 opportunities, got {future}")
-        return np.exp(special.betaln(a + x, b + n - x) - special.betaln(a, b)
-                      + special.betaln(g, d + n + m) - special.betaln(g, d) - ll)
+        return self._per_customer(data, np.exp(special.betaln(a + x, b + n - x) - special.betaln(a, b)
+                                               + special.betaln(g, d + n + m) - special.betaln(g, d) - ll),
+                                  "p_alive")
 
-    def expected_purchases(self, data: pd.DataFrame, n_future: int) -> np.ndarray:
-        """Expected purchases in the next ``n_future`` opportunities, per row.
+    def expected_purchases(self, data: pd.DataFrame, n_future: int) -> pd.Series:
+        """Expected purchases in the next ``n_future`` opportunities, per customer (a Series
+        named ``expected_purchases``, indexed as :meth:`p_alive`).
 
         Written as ``sum_{k=1}^{n*} E[p 1{alive at n+k} | x, t_x, n]``
         ``= sum_k B(a+x+1, b+n-x)/B(a,b) * B(g, d+n+k)/B(g,d) / L``, which equals the paper's
@@ -145,7 +152,8 @@ class BetaGeoBetaBinomModel(_Repr, _Fitted):
         a, b, g, d, x, n, ll = self._conditional(data)
         k = np.arange(1, int(n_future) + 1)[:, None]
         lp = special.betaln(a + x + 1, b + n - x) - special.betaln(a, b) - ll
-        return np.exp(lp + special.betaln(g, d + n + k) - special.betaln(g, d)).sum(axis=0)
+        return self._per_customer(data, np.exp(lp + special.betaln(g, d + n + k) - special.betaln(g, d)).sum(axis=0),
+                                  "expected_purchases")
 
     def expected_purchases_new(self, n_future) -> np.ndarray:
         """Expected repeat purchases of a new customer in their first ``n_future`` opportunities:
@@ -160,7 +168,8 @@ class BetaGeoBetaBinomModel(_Repr, _Fitted):
         return out if np.ndim(n_future) else out[0]
 
     def dert(self, data: pd.DataFrame, discount_rate: float) -> pd.Series:
-        """Discounted expected residual transactions per row, in purchases (FHS 2010).
+        """Discounted expected residual transactions per customer, in purchases (FHS 2010); indexed
+        as :meth:`p_alive`.
 
         ``DERT = B(a+x+1, b+n-x)/B(a,b) * B(g, d+n+1)/(B(g,d)(1+d)) *
         2F1(1, d+n+1; g+d+n+1; 1/(1+d)) / L``: the purchase at opportunity ``n + 1`` is discounted
@@ -175,7 +184,7 @@ class BetaGeoBetaBinomModel(_Repr, _Fitted):
         log = (special.betaln(a + x + 1, b + n - x) - special.betaln(a, b) + special.betaln(g, d + n + 1)
                - special.betaln(g, d) - np.log1p(r) - ll)
         out = np.exp(log) * special.hyp2f1(1.0, d + n + 1, g + d + n + 1, 1.0 / (1.0 + r))
-        return pd.Series(out, index=data.index, name="dert")
+        return self._per_customer(data, out, "dert")
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,16 +295,16 @@ def discrete_calibration_holdout(orders, calibration_as_of, as_of, period: str =
     return j.select(**out).order_by("customer_id")
 
 
-def discrete_holdout_table(model: BetaGeoBetaBinomModel, cal_holdout: pd.DataFrame,
+def discrete_holdout_table(cal_holdout: pd.DataFrame, model: BetaGeoBetaBinomModel,
                            max_frequency: int | None = None) -> pd.DataFrame:
     """Mean holdout purchases by calibration frequency, actual and expected (BG/BB check).
 
     Parameters
     ----------
-    model : BetaGeoBetaBinomModel
-        Fitted on the calibration columns of ``cal_holdout``.
     cal_holdout : DataFrame
         :func:`discrete_calibration_holdout` output (``frequency_holdout``, ``periods_holdout``).
+    model : BetaGeoBetaBinomModel
+        Fitted on the calibration columns of ``cal_holdout``.
     max_frequency : int, optional
         Frequencies above it are pooled into one ``max_frequency`` row.
 
@@ -312,7 +321,7 @@ def discrete_holdout_table(model: BetaGeoBetaBinomModel, cal_holdout: pd.DataFra
     exp = np.empty(len(x))
     for k in np.unique(hp):
         sel = hp == k
-        exp[sel] = model.expected_purchases(cal_holdout.loc[sel], int(k))
+        exp[sel] = model.expected_purchases(cal_holdout.loc[sel], int(k)).to_numpy()
     f = x if max_frequency is None else np.minimum(x, max_frequency)
     d = pd.DataFrame({"frequency": f.astype(np.int64), "w": w,
                       "a": w * cal_holdout["frequency_holdout"].to_numpy(dtype=float), "e": w * exp})
@@ -393,16 +402,16 @@ def occasion_pattern(days: pd.DataFrame, *, max_per_year: int = 12, cover: float
     return {"share": float(100.0 * n[:top].sum() / total), "occasions_per_year": per_year, "period": period}
 
 
-def occasion_scores(model: BetaGeoBetaBinomModel, summary: pd.DataFrame, n_future: int,
+def occasion_scores(summary: pd.DataFrame, model: BetaGeoBetaBinomModel, n_future: int,
                     discount_rate: float) -> pd.DataFrame:
     """Per customer: probability still active, purchases expected, discounted purchases to come.
 
     Parameters
     ----------
-    model : BetaGeoBetaBinomModel
-        Fitted.
     summary : DataFrame
         :func:`discrete_summary` output (``customer_id``, ``frequency``, ``recency``, ``periods``).
+    model : BetaGeoBetaBinomModel
+        Fitted.
     n_future : int
         Opportunities ahead for ``expected_purchases``.
     discount_rate : float
@@ -418,7 +427,7 @@ def occasion_scores(model: BetaGeoBetaBinomModel, summary: pd.DataFrame, n_futur
     """
     cols = ["customer_id", model.frequency_col, model.recency_col, model.periods_col]
     out = summary[cols].copy()
-    out["p_alive"] = model.p_alive(summary)
-    out["expected_purchases"] = model.expected_purchases(summary, n_future)
+    out["p_alive"] = model.p_alive(summary).to_numpy()
+    out["expected_purchases"] = model.expected_purchases(summary, n_future).to_numpy()
     out["dert"] = model.dert(summary, discount_rate).to_numpy()
     return out.reset_index(drop=True)

@@ -148,10 +148,36 @@ def _mle(loglik, cols: list[np.ndarray], start, names, tol) -> dict:
 
 
 class _Fitted:
-    """Common attributes and the parameter table of a fitted model."""
+    """Common attributes, the readable repr, per-customer outputs and the parameter table of a fitted model."""
 
     _names: tuple[str, ...] = ()
     _units: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        """Constructor parameters that differ from their defaults (scikit-learn style), then the
+        fitted parameters, the fit size and the log-likelihood."""
+        import inspect
+
+        defaults = {k: p.default for k, p in inspect.signature(type(self).__init__).parameters.items()}
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                         if not k.endswith("_") and not k.startswith("_") and defaults.get(k, object()) != v)
+        if not hasattr(self, "params_"):
+            return f"{type(self).__name__}({args})"
+        fit = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+        n = getattr(self, "n_customers_", None)
+        size = "" if n is None else f" on {n:,.0f} customers"
+        ll = getattr(self, "log_likelihood_", None)
+        return f"{type(self).__name__}({args}); fitted{size}: {fit}" + ("" if ll is None else f"; log-likelihood {ll:,.2f}")
+
+    def _per_customer(self, data: pd.DataFrame, values, name: str) -> pd.Series:
+        """``values`` (one per row of ``data``) as a Series indexed by the customer id column
+        (``customer_col``) when ``data`` has it, else by ``data``'s own index."""
+        col = getattr(self, "customer_col", None)
+        if col is not None and col in data.columns:
+            index = pd.Index(data[col].to_numpy(), name=col)
+        else:
+            index = data.index
+        return pd.Series(np.asarray(values, dtype=float), index=index, name=name)
 
     def _require_fit(self):
         if not hasattr(self, "params_"):
@@ -209,6 +235,9 @@ class BetaGeoModel(_Fitted):
         Columns of the summary (:func:`~crm_research.churn.summary.rfm_summary` output).
     tol : float
         Relative tolerance of the optimiser on the log-likelihood.
+    customer_col : str
+        Id column: per-customer outputs are Series indexed by it (by the table's index when
+        the table has no such column).
 
     Attributes
     ----------
@@ -220,17 +249,39 @@ class BetaGeoModel(_Fitted):
         Maximised log-likelihood (natural log; includes every constant of eq. 6).
     n_customers_ : int
     converged_ : bool
+
+    See Also
+    --------
+    ParetoNBDModel, GammaGammaModel, crm_research.churn.clv.customer_value
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> from crm_research.churn import rfm_summary
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> summary = rfm_summary(tables["orders"], "2026-01-01")   # time in days
+    >>> bg = BetaGeoModel().fit(summary)
+    >>> bg
+    BetaGeoModel(); fitted on 173 customers: r=0.7279, alpha=37.55, a=0.4339, b=4.762; log-likelihood -3,808.66
+    >>> bg.p_alive(summary).round(3).head(2)
+    customer_id
+    C0000001    1.000
+    C0000004    0.841
+    Name: p_alive, dtype: float64
+    >>> round(float(bg.expected_purchases(summary, 90).sum()), 1)   # purchase days, next 90 days
+    183.7
     """
 
     _names = ("r", "alpha", "a", "b")
     _units = ("1", "time unit", "1", "1")
 
     def __init__(self, frequency_col: str = "frequency", recency_col: str = "recency",
-                 T_col: str = "T", tol: float = 1e-11):
+                 T_col: str = "T", tol: float = 1e-11, customer_col: str = "customer_id"):
         self.frequency_col = frequency_col
         self.recency_col = recency_col
         self.T_col = T_col
         self.tol = tol
+        self.customer_col = customer_col
 
     def _data(self, summary):
         x, t_x, T = _columns(summary, {"frequency_col": self.frequency_col,
@@ -254,8 +305,15 @@ class BetaGeoModel(_Fitted):
         x, t_x, T = self._data(summary)
         return float(np.sum(_bgnbd_ll(*self._p(), x, t_x, T)))
 
-    def p_alive(self, summary: pd.DataFrame) -> np.ndarray:
-        """P(alive at the end of the observation period | frequency, recency, T), per row."""
+    def p_alive(self, summary: pd.DataFrame) -> pd.Series:
+        """P(alive at the end of the observation period | frequency, recency, T), per customer.
+
+        Returns
+        -------
+        Series
+            Probability (0-1) named ``p_alive``, indexed by ``customer_col`` (by ``summary``'s
+            index when it has no such column), in ``summary``'s row order.
+        """
         from scipy import special
 
         r, alpha, a, b = self._p()
@@ -263,15 +321,22 @@ class BetaGeoModel(_Fitted):
         with np.errstate(divide="ignore", invalid="ignore"):
             log_term = (np.log(a) - np.log(np.where(x > 0, b + x - 1, 1.0))
                         + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)))
-        return np.where(x > 0, special.expit(-log_term), 1.0)
+        return self._per_customer(summary, np.where(x > 0, special.expit(-log_term), 1.0), "p_alive")
 
-    def expected_purchases(self, summary: pd.DataFrame, horizon: float) -> np.ndarray:
-        """Expected purchases in the next ``horizon`` time units, per row (Fader et al. eq. 10).
+    def expected_purchases(self, summary: pd.DataFrame, horizon: float) -> pd.Series:
+        """Expected purchases in the next ``horizon`` time units, per customer (Fader et al. eq. 10).
 
         Parameters
         ----------
+        summary : DataFrame
+            One row per customer (:func:`~crm_research.churn.summary.rfm_summary` output).
         horizon : float
             Length of the future period, in the summary's time unit (days or weeks).
+
+        Returns
+        -------
+        Series
+            Purchases (purchase days) named ``expected_purchases``, indexed as :meth:`p_alive`.
         """
         from scipy import special
 
@@ -281,7 +346,7 @@ class BetaGeoModel(_Fitted):
         if t < 0:
             raise CRMError(f"horizon must be >= 0, got {horizon}")
         if t == 0:
-            return np.zeros_like(x)
+            return self._per_customer(summary, np.zeros_like(x), "expected_purchases")
         z = t / (alpha + T + t)
         with np.errstate(all="ignore"):
             # ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z), after Euler's
@@ -293,7 +358,7 @@ class BetaGeoModel(_Fitted):
             den = 1 + np.where(x > 0, np.exp(log_term), 0.0)
         out = num / den
         _check_finite(out, "BG/NBD expected purchases")
-        return out
+        return self._per_customer(summary, out, "expected_purchases")
 
     def expected_purchases_new(self, horizon: float | np.ndarray) -> np.ndarray:
         """Expected purchases of a new customer in ``(0, horizon]`` (repeat purchases, eq. 9)."""
@@ -370,23 +435,36 @@ class ParetoNBDModel(_Fitted):
     tol : float
         Relative tolerance of the optimiser.
 
+    customer_col : str
+        Id column of the per-customer outputs, as in :class:`BetaGeoModel`.
+
     Attributes
     ----------
     params_ : dict
         ``r``, ``alpha`` (time unit), ``s``, ``beta`` (time unit).
     standard_errors_, log_likelihood_, n_customers_, converged_
         As in :class:`BetaGeoModel`.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> from crm_research.churn import rfm_summary
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> summary = rfm_summary(tables["orders"], "2026-01-01")
+    >>> ParetoNBDModel().fit(summary)
+    ParetoNBDModel(); fitted on 173 customers: r=1.295, alpha=68.62, s=0.617, beta=243.4; log-likelihood -3,803.75
     """
 
     _names = ("r", "alpha", "s", "beta")
     _units = ("1", "time unit", "1", "time unit")
 
     def __init__(self, frequency_col: str = "frequency", recency_col: str = "recency",
-                 T_col: str = "T", tol: float = 1e-11):
+                 T_col: str = "T", tol: float = 1e-11, customer_col: str = "customer_id"):
         self.frequency_col = frequency_col
         self.recency_col = recency_col
         self.T_col = T_col
         self.tol = tol
+        self.customer_col = customer_col
 
     _data = BetaGeoModel._data
 
@@ -407,8 +485,7 @@ class ParetoNBDModel(_Fitted):
         x, t_x, T = self._data(summary)
         return float(np.sum(_pnbd_ll(*self._p(), x, t_x, T)))
 
-    def p_alive(self, summary: pd.DataFrame) -> np.ndarray:
-        """P(alive at the end of the observation period | frequency, recency, T), per row."""
+    def _p_alive(self, summary: pd.DataFrame) -> np.ndarray:
         from scipy import special
 
         r, alpha, s, beta = self._p()
@@ -417,8 +494,20 @@ class ParetoNBDModel(_Fitted):
                     + s * np.log(beta + T) + _pnbd_log_A0(r, alpha, s, beta, x, t_x, T))
         return special.expit(-log_term)
 
-    def expected_purchases(self, summary: pd.DataFrame, horizon: float) -> np.ndarray:
-        """Expected purchases in the next ``horizon`` time units, per row.
+    def p_alive(self, summary: pd.DataFrame) -> pd.Series:
+        """P(alive at the end of the observation period | frequency, recency, T), per customer.
+
+        Returns
+        -------
+        Series
+            Probability (0-1) named ``p_alive``, indexed by ``customer_col`` (by ``summary``'s
+            index when it has no such column), in ``summary``'s row order.
+        """
+        return self._per_customer(summary, self._p_alive(summary), "p_alive")
+
+    def expected_purchases(self, summary: pd.DataFrame, horizon: float) -> pd.Series:
+        """Expected purchases in the next ``horizon`` time units, per customer (a Series indexed
+        as :meth:`p_alive`, named ``expected_purchases``).
 
         ``E[Y(t) | x, t_x, T] = (r + x)(beta + T) / ((alpha + T)(s - 1))
         * [1 - ((beta + T) / (beta + T + t))^(s - 1)] * P(alive)``; the ``s -> 1`` limit is
@@ -434,9 +523,9 @@ class ParetoNBDModel(_Fitted):
             shape = np.log((beta + T + t) / (beta + T))
         else:
             shape = (1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1)
-        out = base * shape * self.p_alive(summary)
+        out = base * shape * self._p_alive(summary)
         _check_finite(out, "Pareto/NBD expected purchases")
-        return out
+        return self._per_customer(summary, out, "expected_purchases")
 
     def expected_purchases_new(self, horizon: float | np.ndarray) -> np.ndarray:
         """Expected purchases of a new customer in ``(0, horizon]``."""
@@ -475,6 +564,8 @@ class GammaGammaModel(_Fitted):
         Columns of repeat purchase count and mean repeat spend (currency).
     tol : float
         Relative tolerance of the optimiser.
+    customer_col : str
+        Id column of the per-customer outputs, as in :class:`BetaGeoModel`.
 
     Attributes
     ----------
@@ -487,16 +578,32 @@ class GammaGammaModel(_Fitted):
     frequency_monetary_corr_ : float
         Pearson correlation of frequency and mean spend among them: the model assumes it is
         close to 0.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> from crm_research.churn import rfm_summary
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> summary = rfm_summary(tables["orders"], "2026-01-01")
+    >>> gg = GammaGammaModel().fit(summary)
+    >>> gg
+    GammaGammaModel(); fitted on 126 customers: p=1.796, q=4.253, gamma=303.9; log-likelihood -743.51
+    >>> gg.expected_value(summary).round(2).head(2)   # currency per future purchase
+    customer_id
+    C0000001    167.75
+    C0000004    224.42
+    Name: expected_spend, dtype: float64
     """
 
     _names = ("p", "q", "gamma")
     _units = ("1", "1", "currency")
 
     def __init__(self, frequency_col: str = "frequency", monetary_col: str = "monetary_value",
-                 tol: float = 1e-11):
+                 tol: float = 1e-11, customer_col: str = "customer_id"):
         self.frequency_col = frequency_col
         self.monetary_col = monetary_col
         self.tol = tol
+        self.customer_col = customer_col
 
     def _data(self, summary):
         return _columns(summary, {"frequency_col": self.frequency_col, "monetary_col": self.monetary_col})
@@ -520,8 +627,9 @@ class GammaGammaModel(_Fitted):
         p, q, v = self._p()
         return p * v / (q - 1) if q > 1 else float("inf")
 
-    def expected_value(self, summary: pd.DataFrame) -> np.ndarray:
-        """Conditional expected spend per future transaction (currency), per row.
+    def expected_value(self, summary: pd.DataFrame) -> pd.Series:
+        """Conditional expected spend per future transaction (currency), per customer: a Series
+        named ``expected_spend``, indexed by ``customer_col`` (by ``summary``'s index without it).
 
         ``E[M | x, m_x] = p (gamma + x m_x) / (p x + q - 1)``: a weighted mean of the population
         mean ``p gamma / (q - 1)`` and the customer's own mean ``m_x`` (the population mean
@@ -533,4 +641,4 @@ class GammaGammaModel(_Fitted):
                            "check the monetary values (outliers, zero amounts)")
         x, m = self._data(summary)
         m = np.where(x > 0, m, 0.0)
-        return p * (v + x * m) / (p * x + q - 1)
+        return self._per_customer(summary, p * (v + x * m) / (p * x + q - 1), "expected_spend")

@@ -31,19 +31,19 @@ def _check(horizon: int, period: float, discount_rate: float) -> None:
         raise ParameterError(f"discount_rate must be > -1 (per period), got {discount_rate!r}")
 
 
-def customer_lifetime_value(transaction_model, value_model, summary: pd.DataFrame, *,
+def customer_lifetime_value(summary: pd.DataFrame, transaction_model, value_model, *,
                             horizon: int = 12, period: float = 30.0,
-                            discount_rate: float = 0.01) -> np.ndarray:
+                            discount_rate: float = 0.01) -> pd.Series:
     """Discounted expected value of each customer's purchases over the next ``horizon`` periods.
 
     Parameters
     ----------
+    summary : DataFrame
+        :func:`~crm_research.churn.summary.rfm_summary` output (the models' columns).
     transaction_model : BetaGeoModel or ParetoNBDModel
         Fitted; gives ``expected_purchases(summary, t)``.
     value_model : GammaGammaModel
         Fitted; gives ``expected_value(summary)`` (currency per purchase).
-    summary : DataFrame
-        :func:`~crm_research.churn.summary.rfm_summary` output (the models' columns).
     horizon : int
         Number of periods.
     period : float
@@ -53,18 +53,37 @@ def customer_lifetime_value(transaction_model, value_model, summary: pd.DataFram
 
     Returns
     -------
-    ndarray
-        CLV per row of ``summary``, in the currency of ``monetary_value``.
+    Series
+        CLV per customer (currency of ``monetary_value``), named ``clv``, indexed like the
+        models' outputs (by the customer id column), in ``summary``'s row order.
+
+    See Also
+    --------
+    customer_value : the per-customer table (probability alive, purchases, spend, CLV).
+
+    Examples
+    --------
+    >>> from crm_research.churn import BetaGeoModel, GammaGammaModel
+    >>> summary = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [2, 0], "recency": [30.43, 0.0],
+    ...                         "T": [38.86, 38.86], "monetary_value": [22.345, 0.0]})
+    >>> bg, gg = BetaGeoModel(), GammaGammaModel()
+    >>> bg.params_ = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}   # CDNOW, weeks
+    >>> gg.params_ = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+    >>> customer_lifetime_value(summary, bg, gg, horizon=12, period=4.345).round(2)
+    customer_id
+    a    36.28
+    b     8.37
+    Name: clv, dtype: float64
     """
     _check(horizon, period, discount_rate)
     spend = value_model.expected_value(summary)
     cum_prev = np.zeros(len(summary))
     clv = np.zeros(len(summary))
     for k in range(1, horizon + 1):
-        cum = transaction_model.expected_purchases(summary, k * period)
-        clv += spend * (cum - cum_prev) / (1.0 + discount_rate) ** k
+        cum = transaction_model.expected_purchases(summary, k * period).to_numpy()
+        clv += spend.to_numpy() * (cum - cum_prev) / (1.0 + discount_rate) ** k
         cum_prev = cum
-    return clv
+    return pd.Series(clv, index=spend.index, name="clv")
 
 
 def customer_value(summary: pd.DataFrame, transaction_model, value_model=None, *, horizon: int = 12,
@@ -97,18 +116,18 @@ def customer_value(summary: pd.DataFrame, transaction_model, value_model=None, *
     """
     exprs.require_columns(summary, "summary", {"customer_col": customer_col})
     _check(horizon, period, discount_rate)
-    p_alive = transaction_model.p_alive(summary)
+    p_alive = transaction_model.p_alive(summary).to_numpy()
     out = pd.DataFrame(
         {
             "customer_id": summary[customer_col].to_numpy(),
             "p_alive": p_alive,
-            "expected_purchases": transaction_model.expected_purchases(summary, horizon * period),
+            "expected_purchases": transaction_model.expected_purchases(summary, horizon * period).to_numpy(),
         }
     )
     if value_model is not None:
-        clv = customer_lifetime_value(transaction_model, value_model, summary, horizon=horizon,
-                                      period=period, discount_rate=discount_rate)
-        out["expected_spend"] = value_model.expected_value(summary)
+        clv = customer_lifetime_value(summary, transaction_model, value_model, horizon=horizon,
+                                      period=period, discount_rate=discount_rate).to_numpy()
+        out["expected_spend"] = value_model.expected_value(summary).to_numpy()
         out["clv"] = clv
         out["value_if_alive"] = np.where(p_alive > 0, clv / np.maximum(p_alive, 1e-300), 0.0)
     return out.sort_values("customer_id", kind="stable").reset_index(drop=True)

@@ -57,13 +57,6 @@ def _weighted_mle(loglik, cols: list[np.ndarray], w: np.ndarray, start, names, t
     return out
 
 
-class _Repr:
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
-        fit = "; " + ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items()) if hasattr(self, "params_") else ""
-        return f"{type(self).__name__}({args}){fit}"
-
-
 def _sbg_ll(alpha, beta, n, churned):
     """Per-row log-likelihood: log P(T = n + 1) if churned else log S(n)."""
     from scipy import special
@@ -72,7 +65,7 @@ def _sbg_ll(alpha, beta, n, churned):
         - special.betaln(alpha, beta)
 
 
-class ShiftedBetaGeoModel(_Repr, _Fitted):
+class ShiftedBetaGeoModel(_Fitted):
     """Shifted-beta-geometric model of contract renewals (Fader & Hardie 2007).
 
     Parameters

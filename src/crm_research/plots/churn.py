@@ -161,7 +161,7 @@ def plot_p_alive_matrix(model, T: float, ax=None, *, max_frequency: int = 20, n_
     F, R = np.meshgrid(freq, rec, indexing="ij")
     grid = pd.DataFrame({"frequency": F.ravel().astype(float), "recency": np.where(F.ravel() > 0, R.ravel(), 0.0),
                          "T": np.full(F.size, float(T))})
-    p = model.p_alive(grid).reshape(F.shape)
+    p = np.asarray(model.p_alive(grid)).reshape(F.shape)
     im = ax.imshow(p, origin="lower", aspect="auto", extent=(0, T, -0.5, max_frequency + 0.5),
                    vmin=0, vmax=1, cmap="viridis")
     plt.colorbar(im, ax=ax, label="P(alive)")
@@ -180,7 +180,7 @@ def plot_holdout_purchases(cal_holdout: pd.DataFrame, model, ax=None, *, max_fre
     """
     ax = _ax(ax)
     d = cal_holdout.copy()
-    d["predicted"] = model.expected_purchases(d, float(d["duration_holdout"].iloc[0]))
+    d["predicted"] = model.expected_purchases(d, float(d["duration_holdout"].iloc[0])).to_numpy()
     d["bucket"] = np.minimum(d["frequency"], max_frequency)
     g = d.groupby("bucket", sort=True)[["frequency_holdout", "predicted"]].mean()
     ax.plot(g.index, g["frequency_holdout"], "o-", label="actual")
