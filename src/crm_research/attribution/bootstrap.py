@@ -44,6 +44,15 @@ def bootstrap_replicates(model: AttributionModel, paths, *, n_boot: int = 200, s
         per-channel column of the model (e.g. ``removal_effect`` and ``removal_effect_boot``,
         ``incremental_conversions`` and ``incremental_conversions_boot``). Without any journey
         the replicates are NaN.
+
+    Examples
+    --------
+    >>> from crm_research.attribution import LastTouch
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> rep = bootstrap_replicates(LastTouch(), t, n_boot=50, seed=1)
+    >>> rep["channels"].tolist(), rep["conversions"].tolist(), rep["conversions_boot"].shape
+    (['display', 'email', 'search'], [0.0, 10.0, 50.0], (50, 3))
     """
     if int(n_boot) < 1:
         raise CRMError(f"n_boot={n_boot!r} must be a positive number of replicates, e.g. 200")

@@ -19,7 +19,20 @@ __all__ = ["default_models", "compare_models", "rank_agreement"]
 
 
 def default_models(with_time_decay: bool = True, half_life_days: float = 7.0) -> list[AttributionModel]:
-    """The standard line-up: five rules, Markov of order 1 and 2, and both Shapley games."""
+    """The standard line-up: five rules, Markov of order 1 and 2, and both Shapley games.
+
+    Parameters
+    ----------
+    with_time_decay : bool
+        Include :class:`TimeDecay` (it needs touch times: a journey table, not a path table).
+    half_life_days : float
+        Its half-life (days).
+
+    Examples
+    --------
+    >>> [m.name for m in default_models(with_time_decay=False)]
+    ['first_touch', 'last_touch', 'linear', 'position_based', 'markov_1', 'markov_2', 'shapley_conversions', 'shapley_incremental']
+    """
     models: list[AttributionModel] = [FirstTouch(), LastTouch(), Linear(), PositionBased()]
     if with_time_decay:
         models.append(TimeDecay(half_life_days=half_life_days))
@@ -53,6 +66,20 @@ def compare_models(paths, models: Sequence[AttributionModel] | None = None, *, n
         ``conversions_high``, ``share`` (of the model's attributed conversions),
         ``value``, ``value_low``, ``value_high`` (currency), ``rank`` (1 = most conversions
         in the model; ties share the lower rank).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> c = compare_models(t, [LastTouch(), MarkovAttribution()], n_boot=0)
+    >>> c[["model", "channel", "conversions", "share", "rank"]].round(3)
+            model  channel  conversions  share  rank
+    0  last_touch  display        0.000  0.000     3
+    1  last_touch    email       10.000  0.167     2
+    2  last_touch   search       50.000  0.833     1
+    3    markov_1  display       10.244  0.171     3
+    4    markov_1    email       20.488  0.341     2
+    5    markov_1   search       29.268  0.488     1
     """
     data = path_data(paths, **path_cols)
     if models is None:
@@ -95,6 +122,14 @@ def rank_agreement(comparison: pd.DataFrame, truth: Mapping[str, float], *, metr
         One row per model: ``model``, ``ranking`` (channels best first, ``" > "``-joined),
         ``true_ranking``, ``exact`` (same order), ``spearman``, ``kendall``, ``top_matches``
         (how many leading positions agree).
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"model": "last_touch", "channel": ["display", "email", "search"],
+    ...                   "conversions": [0.0, 10.0, 50.0]})
+    >>> rank_agreement(c, {"email": 30.0, "search": 20.0, "display": 5.0})[["ranking", "spearman", "top_matches"]]
+                        ranking  spearman  top_matches
+    0  search > email > display       0.5            0
     """
     from scipy import stats  # imported here: scipy.stats costs ~0.3 s at import
 

@@ -81,6 +81,18 @@ def ab_assignments(
         was exposed to; more than 1 is a broken assignment), ``converted`` (bool),
         ``converted_at`` (UTC, first qualifying order), ``conversion_value`` (currency, that
         order's value, 0 when not converted), ``complete_window`` (bool). Sorted by customer.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> t, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> a = ab_assignments(t["events"], t["orders"], arms={"control": "ab_subject_control",
+    ...                    "variant": "ab_subject_variant"}, window_days=14, promo_code="AB-SEPT", as_of="2026-01-01")
+    >>> a.groupby("arm")["converted"].agg(["size", "sum"])
+             size  sum
+    arm
+    control    16    2
+    variant    12    0
     """
     if not arms:
         raise CRMError("arms must map at least two arm names to campaign ids")
@@ -167,6 +179,11 @@ def required_sample_size(p_control: float, lift: float, *, relative: bool = Fals
     -------
     int
         Units (e.g. customers) in the control arm, rounded up.
+
+    Examples
+    --------
+    >>> required_sample_size(0.08, 0.02)  # 8% to 10%, 80% power at the 5% level
+    3205
     """
     from statsmodels.stats.power import NormalIndPower  # imported here: statsmodels costs ~0.5 s
     from statsmodels.stats.proportion import proportion_effectsize
@@ -248,7 +265,27 @@ class ABTest:
         detectable absolute lift at this size).
     warnings_ : list of str
         Plain-words warnings (empty when none applies).
+
+    See Also
+    --------
+    ab_assignments : the per-customer table of a test from the event log.
+    required_sample_size : units per arm a planned test needs.
+
+    Examples
+    --------
+    >>> counts = pd.DataFrame({"arm": ["control", "variant"], "n": [2000, 2000], "conversions": [160, 220]})
+    >>> ab = ABTest(control="control").fit(counts)
+    >>> ab
+    ABTest(control='control', conf=0.95, correction='holm', target_lift=None, relative_target=False, power=0.8, planned_n_per_arm=None, srm_alpha=0.001)
+    >>> ab.summary_[["arm", "rate", "diff", "p_value", "significant"]].round(4)
+           arm  rate  diff  p_value  significant
+    0  control  0.08   NaN      NaN        False
+    1  variant  0.11  0.03   0.0012         True
     """
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_"))
+        return f"{type(self).__name__}({params})"
 
     def __init__(self, control: str = "control", conf: float = 0.95, correction: str = "holm",
                  target_lift: float | None = None, relative_target: bool = False, power: float = 0.8,

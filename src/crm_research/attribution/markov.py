@@ -76,6 +76,19 @@ class MarkovAttribution(AttributionModel):
         Transient state labels, ``(start)`` first.
     transitions_ : DataFrame
         ``from_state``, ``to_state``, ``count`` (weighted journeys), ``probability``; sorted.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> m = MarkovAttribution(order=1).fit(t)
+    >>> m
+    MarkovAttribution(order=1, repeats='keep')
+    >>> m.credits_[["channel", "conversions", "removal_effect"]].round(3)
+       channel  conversions  removal_effect
+    0  display       10.244           0.292
+    1    email       20.488           0.583
+    2   search       29.268           0.833
     """
 
     def __init__(self, order: int = 1, repeats: str = "keep"):

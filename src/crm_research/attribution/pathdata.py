@@ -155,6 +155,16 @@ def path_data(
     Returns
     -------
     PathData
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> d = path_data(t)
+    >>> d.channels.tolist(), d.tokens.tolist(), d.offsets.tolist()
+    (['display', 'email', 'search'], [1, 2, 0, 1, 2, 0], [0, 2, 4, 5, 6, 6])
+    >>> d.totals()["touched_conversions"]
+    60.0
     """
     if isinstance(table, PathData):
         return table
@@ -532,6 +542,16 @@ def read_path_table(
         One line naming the file, the column and the offending rows (numbered as lines of the
         file, the header being line 1): missing file or column, missing or negative numbers,
         empty channel names, or paths written with another separator than ``channel_sep``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "paths.csv"
+    >>> _ = f.write_text("path;total_conversions;total_null\\nemail > search;30;20\\nsearch;20;30\\n")
+    >>> read_path_table(f)
+                 path  total_conversions  total_null
+    0  email > search               30.0        20.0
+    1          search               20.0        30.0
     """
     from pathlib import Path
 

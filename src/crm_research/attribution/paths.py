@@ -394,6 +394,15 @@ def aggregate_paths(journeys, *, path_col: str = "path", converted_col: str = "c
     DataFrame or ibis.Table
         ``path``, ``total_conversions``, ``total_conversion_value`` (currency, exact sum),
         ``total_null`` (journeys that did not convert). Sorted by path.
+
+    Examples
+    --------
+    >>> j = pd.DataFrame({"path": ["a > b", "b", ""], "converted": [1, 0, 1], "conversion_value": [30.0, 0.0, 10.0]})
+    >>> aggregate_paths(j)
+        path  total_conversions  total_conversion_value  total_null
+    0                         1                    10.0           0
+    1  a > b                  1                    30.0           0
+    2      b                  0                     0.0           1
     """
     require_columns(journeys, "journeys", {"path_col": path_col, "converted_col": converted_col})
     t = journeys

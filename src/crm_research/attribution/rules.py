@@ -44,7 +44,15 @@ def _first_last(data: PathData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class FirstTouch(RuleModel):
-    """All the credit to the first touch of each converting journey."""
+    """All the credit to the first touch of each converting journey.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> FirstTouch().fit(t).credits_["conversions"].tolist()  # display, email, search
+    [10.0, 30.0, 20.0]
+    """
 
     name = "first_touch"
 
@@ -53,7 +61,15 @@ class FirstTouch(RuleModel):
 
 
 class LastTouch(RuleModel):
-    """All the credit to the last touch of each converting journey."""
+    """All the credit to the last touch of each converting journey (last click).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> LastTouch().fit(t).credits_["conversions"].tolist()  # display, email, search
+    [0.0, 10.0, 50.0]
+    """
 
     name = "last_touch"
 
@@ -62,7 +78,15 @@ class LastTouch(RuleModel):
 
 
 class Linear(RuleModel):
-    """Equal credit to every touch: ``1 / n`` for a journey of ``n`` touches."""
+    """Equal credit to every touch: ``1 / n`` for a journey of ``n`` touches.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> Linear().fit(t).credits_["conversions"].tolist()  # display, email, search
+    [5.0, 20.0, 35.0]
+    """
 
     name = "linear"
 
@@ -81,6 +105,16 @@ class PositionBased(RuleModel):
         touches; the middle touches share ``1 - first_weight - last_weight`` equally. A single
         touch gets everything; two touches split ``first : last`` in proportion
         (50/50 with the default 40/20/40).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> m = PositionBased().fit(t)
+    >>> m
+    PositionBased(first_weight=0.4, last_weight=0.4)
+    >>> m.credits_["conversions"].tolist()  # display, email, search: two-touch paths split 50/50
+    [5.0, 20.0, 35.0]
     """
 
     name = "position_based"
@@ -111,6 +145,16 @@ class TimeDecay(RuleModel):
     ----------
     half_life_days : float
         Half-life in days (measured on the real timestamps, second resolution).
+
+    Examples
+    --------
+    >>> j = pd.DataFrame({"path": ["email > search", "display > email", "search"], "converted": [1, 1, 0],
+    ...                   "touch_days": [[10.0, 0.0], [14.0, 7.0], [3.0]]})
+    >>> TimeDecay(half_life_days=7).fit(j).credits_[["channel", "conversions"]].round(3)
+       channel  conversions
+    0  display        0.333
+    1    email        0.938
+    2   search        0.729
     """
 
     name = "time_decay"

@@ -87,6 +87,21 @@ class ShapleyAttribution(AttributionModel):
         Whether the values are exact.
     permutation_se_ : ndarray or None
         Standard error of each ``incremental_conversions`` from the sampling (None when exact).
+
+    Examples
+    --------
+    The journeys without touches (path ``""``) give the baseline: 15 of 200 converted.
+
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> m = ShapleyAttribution(game="incremental").fit(t)
+    >>> m.baseline_rate_
+    0.075
+    >>> m.credits_[["channel", "incremental_conversions", "conversions"]].round(2)
+       channel  incremental_conversions  conversions
+    0  display                     -2.5         0.00
+    1    email                     10.0        12.63
+    2   search                     37.5        47.37
     """
 
     def __init__(self, game: str = "incremental", max_exact_channels: int = 15, n_permutations: int = 1000,
