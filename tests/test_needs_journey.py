@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crm_research import data, needs, synthetic
+from crm_research import data, needs, settings, synthetic
 from crm_research import journey as J
+from crm_research.journey import report as JR
 from crm_research.needs import journey as declared
 from crm_research.run.params import notebook_parameters
 
@@ -60,72 +61,68 @@ def skipped(crm, **over) -> dict[str, str]:
 
 
 def run_sections(crm, keys, *, funnel_steps=STEPS, friction_period="W") -> dict:
-    """The package calls of the notebook's sections ``keys`` (in report order) on ``crm``."""
-    cut = pd.Timestamp(AS_OF, tz="UTC")
+    """The package calls of the notebook's sections ``keys`` (in report order) on ``crm``.
+
+    The same calls as the notebook's cells, its sentences included (a client's settings), with a
+    small bootstrap.
+    """
     out: dict = {}
-    stage_map = J.load_stage_map()
-    target = funnel_steps[-1]
+    p = J.check_parameters(AS_OF, funnel_steps, funnel_steps[0], friction_period)
+    cut, target, stage_map, s = p.as_of, p.target, p.stage_map, JR.report_labels(settings.from_dict({}))
     if "events" not in keys:
         return out
-    events = crm.events[crm.events["occurred_at"] < cut]
-    cust = crm.customers
-    known = cust[cust["signup_at"] < cut] if "signup_at" in cust.columns else cust
-    n_contacts = len(set(known["customer_id"]).union(events["customer_id"]))
-    segments = [c for c in ("platform", "acquisition_channel", "region") if c in events.columns or c in cust.columns]
-    cols = [c for c in dict.fromkeys(["acquisition_channel", "region", *segments])
-            if c in cust.columns and c not in events.columns]
-    events = events.merge(cust[["customer_id", *cols]], on="customer_id", how="left")
-    value_col = None
-    if "order_id" in events.columns:
-        done = crm.orders[crm.orders["status"] == "completed"] if "status" in crm.orders.columns else crm.orders
-        events = events.merge(done[["order_id", "amount"]], on="order_id", how="left")
-        value_col = "amount" if events["amount"].notna().any() else None
-    if "session_id" not in events.columns or events["session_id"].isna().all():
-        events = J.sessions(events, "30min")
-    split = "platform" if "platform" in events.columns else None
+    prep = J.prepare_events(crm.events, crm.customers, crm.orders, cut, session_timeout_minutes=30)
+    events, n_contacts = prep.events, prep.n_contacts
+    JR.events_text(prep, s, cut, 30)
+    drop = None
     if "stages" in keys:
         current = J.stages(events, stage_map, as_of=cut)
         out["stages"] = J.stage_counts(current, stage_map, customers=n_contacts)
         assert out["stages"]["share_reached"].max() <= 1.0
+        JR.stage_texts(out["stages"], p, n_contacts, s)
     if "stages_by_channel" in keys:
-        with_channel = current.merge(cust[["customer_id", "acquisition_channel"]], on="customer_id", how="left")
-        out["stages_by_channel"] = J.stage_counts(with_channel, stage_map, by="acquisition_channel")
+        out["stages_by_channel"] = JR.stages_by(current, crm.customers, stage_map, "acquisition_channel")
+        JR.stages_wide(out["stages_by_channel"], stage_map, s.label, client=True)
     if "funnel" in keys:
-        f = J.funnel(events, funnel_steps, path_col="session_id")
-        if split:
-            J.funnel(events, funnel_steps, path_col="session_id", by=split)
-        J.funnel(events, funnel_steps, path_col="customer_id")
-        J.funnel(events, funnel_steps, path_col="session_id", period="M")
+        f, _ = JR.funnel_split(events, funnel_steps, by=prep.split)
+        drop = JR.biggest_drop(f, funnel_steps)
+        JR.funnel_texts(f, drop, target, s)
+        JR.visits_and_customers(f, J.funnel(events, funnel_steps, path_col="customer_id"))
+        trend = JR.conversion_trend(J.funnel(events, funnel_steps, path_col="session_id", period="M"), funnel_steps)
+        JR.trend_view(trend, "M", cut, s)
         out["funnel"] = f
     if "transitions" in keys:
-        staged = J.map_stages(events[["customer_id", "occurred_at", "event"]], stage_map)
-        staged = staged[staged["stage"].notna()]
-        out["transitions"] = J.transitions(staged, event_col="stage", collapse_loops=True)
+        staged, out["transitions"] = JR.stage_moves(events, stage_map)
     if "time_in_stage" in keys:
-        names = list(stage_map)
-        out["time_in_stage"] = pd.concat([J.time_to(staged, b, cut, start_event=a, event_col="stage")
-                                          for a, b in zip(names[:-1], names[1:], strict=True)])
+        out["time_in_stage"] = JR.time_in_stages(staged, stage_map, cut)
         assert "km_median" in out["time_in_stage"].columns
     if "time_to_purchase" in keys:
         by = "acquisition_channel" if "acquisition_channel" in events.columns else None
         paths = J.time_to_paths(events, target, cut, by=by)
-        out["time_to_purchase"] = J.summarise_time_to(paths, by=by)
+        out["time_to_purchase"] = JR.time_to_purchase_table(paths, by)
+        JR.time_to_purchase_texts(out["time_to_purchase"], s)
         J.reach_curve(paths)
     if "top_paths" in keys:
         out["top_paths"] = J.top_paths(events, target=target, path_col="customer_id", n=15, max_steps=5)
+        JR.top_paths_markdown(out["top_paths"], s)
         J.path_flows(events, 5, path_col="customer_id")
     if "friction_points" in keys:
-        out["friction_points"] = J.friction_points(events, funnel_steps)
+        out["friction_points"] = JR.friction_points_view(J.friction_points(events, funnel_steps), s.label, client=True)
     if "friction" in keys:
-        cells = J.friction_cells(events, funnel_steps, segments=segments, period=friction_period)
-        inc = J.friction(None, funnel_steps, cells=cells, period=friction_period)
-        inc.assign(last_day=inc["period_end"] - pd.Timedelta(days=1))
-        out["friction"] = inc
+        search = JR.friction_search(events, funnel_steps, segments=prep.segments, period=friction_period, as_of=cut,
+                                    max_window=6, seed=1)
+        JR.friction_search_text(search, 6, p.friction_unit, s)
+        JR.friction_texts(search.incidents, events, value_col=prep.value_col, target=target, unit=p.friction_unit,
+                          as_of=cut, settings=s)
+        out["friction"] = search.incidents
     if "whatif" in keys:
-        chain = J.JourneyChain(level="event", states=funnel_steps, target=target, value_col=value_col)
+        chain = J.JourneyChain(level="event", states=funnel_steps, target=target, value_col=prep.value_col)
         chain.fit(events)
-        out["whatif"] = pd.concat([chain.what_if(m, 0.1, bootstrap=J.Bootstrap(n_boot=3, seed=1))
-                                   for m in zip(funnel_steps[:-1], funnel_steps[1:], strict=True)])
+        out["whatif"] = JR.what_if_steps(chain, funnel_steps, 0.1, bootstrap=J.Bootstrap(n_boot=3, seed=1))
+        levers = J.rank_levers(out["whatif"])
+        JR.whatif_texts(levers, chosen_move=p.improve_move, improve_by=0.1, improve_segment={},
+                        first_event=events["occurred_at"].min(), as_of=cut, n_boot=3, settings=s, drop=drop)
+        JR.whatif_view(levers, s, improve_by=0.1, client=True)
     return out
 
 
