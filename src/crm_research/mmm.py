@@ -256,6 +256,18 @@ def value_per_outcome(orders, weekly: pd.DataFrame, customers=None,
     -------
     float
         Currency per unit of outcome; NaN when no unit fell in the weeks or ``amount`` is missing.
+
+    Examples
+    --------
+    The new customers c1 (first order 10) and c2 (30) of three weeks are worth 20 each:
+
+    >>> days = pd.date_range("2025-01-06", "2025-01-26", freq="D", tz="UTC")
+    >>> ad = pd.DataFrame({"campaign_id": "a", "date": days, "cost": 10.0})
+    >>> orders = pd.DataFrame({"customer_id": ["c1", "c1", "c2"], "amount": [10.0, 20.0, 30.0],
+    ...                        "ordered_at": pd.to_datetime(["2025-01-07", "2025-01-14", "2025-01-20"], utc=True)})
+    >>> weekly = weekly_data(orders, ad, outcome="new_customers", as_of="2025-01-27")
+    >>> value_per_outcome(orders, weekly)
+    20.0
     """
     outcome = weekly.attrs.get("outcome")
     if outcome == "revenue":
@@ -321,6 +333,19 @@ def weekly_data(orders, ad_spend, campaigns=None, *, customers=None, outcome: st
     ------
     CRMError
         Unknown outcome, missing columns, or no whole week between ``start`` and ``as_of``.
+
+    Examples
+    --------
+    >>> days = pd.date_range("2025-01-06", "2025-01-26", freq="D", tz="UTC")
+    >>> ad = pd.DataFrame({"campaign_id": "a", "date": days, "cost": 10.0})
+    >>> campaigns = pd.DataFrame({"campaign_id": ["a"], "channel": ["search"]})
+    >>> orders = pd.DataFrame({"customer_id": ["c1", "c1", "c2"], "amount": [10.0, 20.0, 30.0],
+    ...                        "ordered_at": pd.to_datetime(["2025-01-07", "2025-01-14", "2025-01-20"], utc=True)})
+    >>> weekly_data(orders, ad, campaigns, outcome="new_customers", as_of="2025-01-27")
+                           week  new_customers  spend_search
+    0 2025-01-06 00:00:00+00:00            1.0          70.0
+    1 2025-01-13 00:00:00+00:00            0.0          70.0
+    2 2025-01-20 00:00:00+00:00            1.0          70.0
     """
     if outcome not in OUTCOMES:
         raise CRMError(f"outcome={outcome!r}: use one of {list(OUTCOMES)}")
@@ -518,9 +543,9 @@ class MarketingMixModel:
     >>> t, _, _ = synthetic.generate(n_customers=300, seed=7)
     >>> weekly = mmm.weekly_data(t["orders"], t["ad_spend"], t["campaigns"], customers=t["customers"],
     ...                          outcome="signups", as_of="2026-01-01")
-    >>> model = mmm.MarketingMixModel(n_bootstrap=0, seed=0).fit(weekly)
+    >>> model = mmm.MarketingMixModel(n_bootstrap=0, holdout_weeks=0).fit(weekly)  # no ranges, no out-of-time check
     >>> model
-    MarketingMixModel(n_bootstrap=0) fitted on 95 weeks × 5 channels (signups)
+    MarketingMixModel(n_bootstrap=0, holdout_weeks=0) fitted on 95 weeks × 5 channels (signups)
     >>> model.summary[["channel", "spend", "roas"]].round(3)
            channel    spend   roas
     0    affiliate  1841.43  0.000

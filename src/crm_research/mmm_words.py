@@ -58,6 +58,17 @@ def channel_view(summary: pd.DataFrame, outcome: str, settings) -> pd.DataFrame:
     -------
     DataFrame
         ``channel``, ``spend`` (currency), ``brought``, ``cost`` and ``next_cost`` (texts).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> s = pd.DataFrame({"channel": ["search", "social"], "spend": [5000.0, 2000.0], "contribution": [100.0, 0.0],
+    ...                   "contribution_low": [60.0, 0.0], "contribution_high": [140.0, 10.0], "roas": [0.02, 0.0],
+    ...                   "roas_low": [0.012, 0.0], "roas_high": [0.028, 0.005], "mroas": [0.01, 0.0]})
+    >>> channel_view(s, "new_customers", ReportSettings())[["channel", "brought", "cost", "next_cost"]]
+      channel          brought                  cost              next_cost
+    0  search  100 (60 to 140)         50 (36 to 83)                    100
+    1  social      0 (0 to 10)  no measurable effect  no more at this level
     """
     def span(x, lo, hi, f):
         if pd.isna(lo) or pd.isna(hi):

@@ -24,7 +24,13 @@ import pandas as pd
 
 from crm_research.engine import engine_function, first_by
 from crm_research.errors import CRMError
-from crm_research.exprs import completed_orders, parse_as_of, require_columns, ts_literal
+from crm_research.exprs import (
+    DAY_SECONDS,
+    completed_orders,
+    parse_as_of,
+    require_columns,
+    ts_literal,
+)
 from crm_research.stats import wilson
 
 __all__ = ["ab_assignments", "ABTest", "required_sample_size", "test_power", "minimum_detectable_lift"]
@@ -123,7 +129,7 @@ def ab_assignments(
                          statuses=statuses or ())
     o = o.select(customer_id=o[customer_col].cast("string"), ordered_at=o[order_time_col],
                  value=o[value_col].cast("float64") if value_col in o.columns else ibis.literal(0.0))
-    window = ibis.interval(seconds=int(round(float(window_days) * 86_400)))
+    window = ibis.interval(seconds=int(round(float(window_days) * DAY_SECONDS)))
     j = ex.inner_join(o, "customer_id")
     j = j.filter((j.ordered_at >= j.exposed_at) & (j.ordered_at < j.exposed_at + window))
     first = j.group_by("customer_id").aggregate(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ibis
 
+from crm_research.exprs import DAY_SECONDS
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
 from crm_research.needs.core import DEFAULTS, NOT_SYNTHETIC, Need, Section, fact
 from crm_research.needs.facts import before, completed_orders, scalar
@@ -48,7 +49,7 @@ def _touched_conversions(t, as_of, p):
     first = orders.group_by(cid=orders.customer_id.cast("string")).aggregate(first_at=orders.ordered_at.min())
     ev = _touches(t, as_of)
     ev = ev.select(cid=ev.customer_id.cast("string"), at=ev.occurred_at)
-    window = ibis.interval(seconds=int(round(float(p["lookback_days"]) * 86_400)))
+    window = ibis.interval(seconds=int(round(float(p["lookback_days"]) * DAY_SECONDS)))
     j = ev.inner_join(first, "cid")
     j = j.filter((j.at < j.first_at) & (j.at >= j.first_at - window))
     return scalar(j.cid.nunique())
