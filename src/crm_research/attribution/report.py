@@ -140,7 +140,14 @@ def journey_words(path, label: Callable[[str], str]) -> str:
 
 
 def path_table_note(path_table: pd.DataFrame, file_name: str, *, client: bool) -> str:
-    """Markdown: the journeys come from a client's aggregated path table, not the event log."""
+    """Markdown: the journeys come from a client's aggregated path table, not the event log.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"path": ["email", ""], "total_conversions": [3, 1], "total_null": [5, 9]})
+    >>> print(path_table_note(t, "paths.csv", client=True))
+    **The journeys come from your path table** (2 distinct journeys), ... every value below is 0.
+    """
     no_value = "" if "total_conversion_value" in path_table else " It has no conversion value: every value below is 0."
     if client:
         return (f"**The journeys come from your path table** ({len(path_table):,} distinct journeys), not from the "
@@ -218,7 +225,15 @@ def top_journeys(path_table: pd.DataFrame, n: int = 15) -> pd.DataFrame:
 
 
 def journeys_view(top: pd.DataFrame, settings) -> pd.DataFrame:
-    """:func:`top_journeys` with each path in the client's words (:func:`journey_words`)."""
+    """:func:`top_journeys` with each path in the client's words (:func:`journey_words`).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> t = pd.DataFrame({"path": ["email > paid_search", ""], "total_conversions": [3, 1], "total_null": [5, 9]})
+    >>> journeys_view(top_journeys(t), ReportSettings())["path"].tolist()
+    ['No ad or e-mail touch', 'Email › Paid search']
+    """
     return top.assign(path=top["path"].map(lambda p: journey_words(p, lambda c: settings.label("channels", c))))
 
 
@@ -261,12 +276,27 @@ def model_table(comparison: pd.DataFrame, values: str = "conversions",
 
 
 def model_share_columns(shares: pd.DataFrame) -> dict[str, str]:
-    """Client headers of :func:`model_table`: ``Channel`` and the models' names (:data:`MODEL_NAMES`)."""
+    """Client headers of :func:`model_table`: ``Channel`` and the models' names (:data:`MODEL_NAMES`).
+
+    Examples
+    --------
+    >>> model_share_columns(pd.DataFrame(columns=["channel", "last_touch", "markov_1"]))
+    {'channel': 'Channel', 'last_touch': 'Last touch (last click)', 'markov_1': 'Markov chain'}
+    """
     return {"channel": "Channel", **{m: MODEL_NAMES.get(m, m) for m in shares.columns if m != "channel"}}
 
 
 def models_appendix(half_life_days: float, n_boot: int) -> str:
-    """Markdown: the appendix on the attribution models and their ranges."""
+    """Markdown: the appendix on the attribution models and their ranges.
+
+    Examples
+    --------
+    >>> print(models_appendix(half_life_days=7, n_boot=100))
+    ### The attribution models
+    ...
+    | Time decay | recent touches: a touch 7 days older than the last one counts half |
+    ...
+    """
     return (
         "### The attribution models\n\n"
         "Each model shares the conversions of contacts with at least one touch between the channels:\n\n"
@@ -318,6 +348,17 @@ def shapley_words(model, totals: Mapping[str, float], settings, comparison: pd.D
     settings : ReportSettings
     comparison : DataFrame, optional
         :func:`compare_models` output: names the channel last touch credits most.
+
+    Examples
+    --------
+    >>> from crm_research.attribution import ShapleyAttribution, path_data
+    >>> from crm_research.settings import ReportSettings
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> m = ShapleyAttribution().fit(t)
+    >>> print(shapley_words(m, path_data(t).totals(), ReportSettings()))
+    Contacts without any touch converted at **7.5%**. At that rate **15** of the 60 conversions of touched contacts
+    would have happened anyway; the channels add about **45**. Most added: **Search**; least: **Display**.
     """
     credits, game = model.credits_, model.game
     ranked = _ranked(credits, game)
@@ -359,6 +400,20 @@ def shapley_gap_finding(model, comparison: pd.DataFrame | None, settings) -> str
     -------
     str or None
         Markdown; None for the presence game, or without a comparison holding both models.
+
+    Examples
+    --------
+    >>> from crm_research.attribution import ShapleyAttribution, path_data
+    >>> from crm_research.settings import ReportSettings
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> m = ShapleyAttribution().fit(t)
+    >>> from crm_research.attribution import LastTouch, compare_models
+    >>> c = compare_models(t, [LastTouch(), m], n_boot=0)
+    >>> print(shapley_gap_finding(m, c, ReportSettings()))
+    By what each channel adds, some win more customers than last-click reports credit them with: **Email** 21.1% of
+    conversions (about 13) against 16.7% by last click. **Search** gets 83.3% by last click but 78.9% by what it adds:
+    present before purchases more than it causes them.
     """
     if (model.game != "incremental" or comparison is None
             or not {"last_touch", "shapley_incremental"} <= set(comparison["model"])):
@@ -388,7 +443,19 @@ def shapley_gap_finding(model, comparison: pd.DataFrame | None, settings) -> str
 
 def shapley_baseline_finding(model, totals: Mapping[str, float], settings) -> str | None:
     """The finding: how many touched conversions would have happened anyway (incremental game
-    with untouched contacts only; else None)."""
+    with untouched contacts only; else None).
+
+    Examples
+    --------
+    >>> from crm_research.attribution import ShapleyAttribution, path_data
+    >>> from crm_research.settings import ReportSettings
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> m = ShapleyAttribution().fit(t)
+    >>> print(shapley_baseline_finding(m, path_data(t).totals(), ReportSettings()))
+    Contacts no ad or e-mail reached still bought at 7.5%: about 15 of the 60 conversions after a touch would have
+    happened anyway; the channels add about 45 (75.0%).
+    """
     if model.game != "incremental" or not totals["touched_journeys"] < totals["journeys"]:
         return None
     added = float(model.credits_["incremental_conversions"].sum())

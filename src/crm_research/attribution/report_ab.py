@@ -48,6 +48,15 @@ def ab_view(summary: pd.DataFrame, settings, arm_name: Callable[[str], str]) -> 
     DataFrame
         ``variant``, ``control`` and ``rate`` ("8.0% of 1,200"), ``diff`` and ``lift`` (with
         their 95% ranges), ``verdict`` (texts).
+
+    Examples
+    --------
+    >>> from crm_research.attribution import ABTest
+    >>> from crm_research.settings import ReportSettings
+    >>> counts = pd.DataFrame({"arm": ["control", "variant"], "n": [2000, 2000], "conversions": [160, 220]})
+    >>> ab = ABTest(control="control").fit(counts)
+    >>> ab_view(ab.summary_, ReportSettings(), str.title).iloc[0].tolist()
+    ['Variant', '8.0% of 2,000', '11.0% of 2,000', '+3.0 pts (+1.2 to +4.8)', '+38% (+13% to +67%)', 'variant better']
     """
     def _pts(x):
         return settings.pts(x).replace(" pts", "")
@@ -68,28 +77,61 @@ def ab_view(summary: pd.DataFrame, settings, arm_name: Callable[[str], str]) -> 
 
 
 def ab_columns(view: pd.DataFrame) -> dict[str, str]:
-    """Client headers of :func:`ab_view` (one variant: its name goes under the table instead)."""
+    """Client headers of :func:`ab_view` (one variant: its name goes under the table instead).
+
+    Examples
+    --------
+    >>> list(ab_columns(pd.DataFrame({"variant": ["B"]})))  # one variant: named under the table
+    ['control', 'rate', 'diff', 'lift', 'verdict']
+    """
     one = len(view) == 1
     return {**({} if one else {"variant": "Variant"}), "control": "Control converted", "rate": "Variant converted",
             "diff": "Difference (95% range)", "lift": "Relative lift (95% range)", "verdict": "Verdict"}
 
 
 def ab_note(view: pd.DataFrame, arm_name: Callable[[str], str]) -> str:
-    """Markdown under the client's A/B table: the e-mails' names and where the full table is."""
+    """Markdown under the client's A/B table: the e-mails' names and where the full table is.
+
+    Examples
+    --------
+    >>> print(ab_note(pd.DataFrame({"variant": ["Variant"]}), str.title))
+    *Control: Control; variant: Variant. The full test table, with each rate's 95% range, is in the spreadsheet **ab\\_test.csv**.*
+    """
     return (f"*Control: {_text(arm_name('control'))}"
             + (f"; variant: {_text(view['variant'].iloc[0])}" if len(view) == 1 else "")
             + ". The full test table, with each rate's 95% range, is in the spreadsheet **ab\\_test.csv**.*")
 
 
 def ab_warnings(test) -> str:
-    """Markdown: the fitted :class:`ABTest`'s warnings as a list, or that there are none."""
+    """Markdown: the fitted :class:`ABTest`'s warnings as a list, or that there are none.
+
+    Examples
+    --------
+    >>> from crm_research.attribution import ABTest
+    >>> from crm_research.settings import ReportSettings
+    >>> counts = pd.DataFrame({"arm": ["control", "variant"], "n": [2000, 2000], "conversions": [160, 220]})
+    >>> ab = ABTest(control="control").fit(counts)
+    >>> print(ab_warnings(ab))
+    No warnings: the test was large enough for the target lift, the arms are balanced and every window is complete.
+    """
     return ("\n".join(f"- **Warning.** {_text(w, limit=None)}" for w in test.warnings_)
             or "No warnings: the test was large enough for the target lift, the arms are balanced and every "
                "window is complete.")
 
 
 def ab_finding(test, settings, *, variant_label: str, target_lift: float) -> str:
-    """The finding: the variant's rate against the control's, the difference with its range, the verdict."""
+    """The finding: the variant's rate against the control's, the difference with its range, the verdict.
+
+    Examples
+    --------
+    >>> from crm_research.attribution import ABTest
+    >>> from crm_research.settings import ReportSettings
+    >>> counts = pd.DataFrame({"arm": ["control", "variant"], "n": [2000, 2000], "conversions": [160, 220]})
+    >>> ab = ABTest(control="control").fit(counts)
+    >>> print(ab_finding(ab, ReportSettings(), variant_label="New subject", target_lift=0.02))
+    A/B test: the variant e-mail (**New subject**) converted 11.0% of 2,000 contacts against 8.0% of 2,000 for the
+    control, +3.0 pts (95% range +1.2 pts to +4.8 pts; +38% relative). The difference is significant.
+    """
     v, c0 = test.summary_.iloc[1], test.summary_.iloc[0]
     pts = settings.pts
     return (f"A/B test: the variant e-mail (**{variant_label}**) converted {settings.pct(v['rate'])} "
@@ -138,6 +180,17 @@ def ab_action(test, assignments: pd.DataFrame, settings, *, control_label: str, 
     -------
     ABAction or None
         None when nothing converted or the difference is unknown.
+
+    Examples
+    --------
+    >>> from crm_research.attribution import ABTest
+    >>> from crm_research.settings import ReportSettings
+    >>> counts = pd.DataFrame({"arm": ["control", "variant"], "n": [2000, 2000], "conversions": [160, 220]})
+    >>> ab = ABTest(control="control").fit(counts)
+    >>> asg = pd.DataFrame({"converted": [True, True, False], "conversion_value": [40.0, 60.0, 0.0]})
+    >>> act = ab_action(ab, asg, ReportSettings(), control_label="Old", variant_label="New")
+    >>> act.priority, act.value_text
+    (1, 'about 15,000 per 10,000 e-mails sent (95% range 5,919 to 24,118)')
     """
     v = test.summary_.iloc[1]
     conv_value = (float(assignments.loc[assignments["converted"], "conversion_value"].mean())
@@ -210,6 +263,17 @@ def ab_truth_check(test, planted_ab: Mapping) -> pd.DataFrame:
     -------
     DataFrame
         ``quantity``, ``planted``, ``estimate``, ``low``, ``high``, ``inside_range`` (bool).
+
+    Examples
+    --------
+    >>> from crm_research.attribution import ABTest
+    >>> from crm_research.settings import ReportSettings
+    >>> counts = pd.DataFrame({"arm": ["control", "variant"], "n": [2000, 2000], "conversions": [160, 220]})
+    >>> ab = ABTest(control="control").fit(counts)
+    >>> ab_truth_check(ab, {"lift_abs": 0.03, "lift_rel": 0.9})[["quantity", "planted", "inside_range"]]
+                        quantity  planted  inside_range
+    0  difference (share points)     0.03          True
+    1              relative lift     0.90         False
     """
     v = test.summary_.iloc[1]
     check = pd.DataFrame({"quantity": ["difference (share points)", "relative lift"],

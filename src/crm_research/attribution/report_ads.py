@@ -31,7 +31,17 @@ def spend_before(ad_spend: pd.DataFrame, as_of, *, date_col: str = "date") -> pd
 
 def return_headline(perf: pd.DataFrame, settings, *, credited: bool) -> tuple[str, str] | None:
     """The headline ``(name, value)``: credited revenue per unit of spend of the campaigns with
-    enough spend; None without credits or spend."""
+    enough spend; None without credits or spend.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> perf = pd.DataFrame({"campaign_id": ["d1", "e1"], "channel": ["display", "email"], "cost": [2000.0, 100.0],
+    ...                      "conversions": [20.0, 30.0], "revenue": [3000.0, 6000.0], "roas": [1.5, 60.0],
+    ...                      "small_volume": False, "low_spend": [False, True]})
+    >>> return_headline(perf, ReportSettings(), credited=True)
+    ('Credited revenue per unit of currency of ad spend (linear rule, campaigns with too little spend left out)', '1.50')
+    """
     judged = perf[~perf["low_spend"]]
     if not credited or not judged["cost"].sum() > 0:
         return None
@@ -64,6 +74,16 @@ def campaign_view(perf: pd.DataFrame, settings, *, credited: bool, client: bool,
     view : DataFrame
     columns : dict or list
         Client: column → header (for ``run.show``); analyst: the columns to show.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> perf = pd.DataFrame({"campaign_id": ["d1", "e1"], "channel": ["display", "email"], "cost": [2000.0, 100.0],
+    ...                      "conversions": [20.0, 30.0], "revenue": [3000.0, 6000.0], "roas": [1.5, 60.0],
+    ...                      "small_volume": False, "low_spend": [False, True]})
+    >>> view, columns = campaign_view(perf, ReportSettings(), credited=True, client=True)
+    >>> view["roas_text"].tolist(), list(columns)
+    (['1.50', 'too little spend to judge'], ['campaign_id', 'channel', 'cost', 'conversions', 'revenue', 'roas_text'])
     """
     hide = () if credited else _CREDIT_COLUMNS
     if not client:
@@ -85,7 +105,18 @@ def campaign_view(perf: pd.DataFrame, settings, *, credited: bool, client: bool,
 
 
 def low_spend_note(perf: pd.DataFrame, settings, *, min_spend: float, credited: bool, client: bool) -> str | None:
-    """Markdown: the campaigns whose spend is too small to judge their return; None if none."""
+    """Markdown: the campaigns whose spend is too small to judge their return; None if none.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> perf = pd.DataFrame({"campaign_id": ["d1", "e1"], "channel": ["display", "email"], "cost": [2000.0, 100.0],
+    ...                      "conversions": [20.0, 30.0], "revenue": [3000.0, 6000.0], "roas": [1.5, 60.0],
+    ...                      "small_volume": False, "low_spend": [False, True]})
+    >>> print(low_spend_note(perf, ReportSettings(), min_spend=500, credited=True, client=True))
+    **Too little spend to judge:** E1 cost 100, less than 500, so the credited revenue per unit of currency of their
+    spend (60) says more about the tiny cost than about what they earn; it is not shown.
+    """
     low = perf[perf["low_spend"] & perf["roas"].notna()] if credited else perf.iloc[:0]
     if not len(low):
         return None
@@ -104,7 +135,18 @@ def low_spend_note(perf: pd.DataFrame, settings, *, min_spend: float, credited: 
 
 def channel_return_finding(perf: pd.DataFrame, settings, *, min_spend: float, credited: bool) -> str | None:
     """The finding: each channel's credited first-order revenue per unit of spend (linear credit);
-    channels with too little spend are named apart. None without credits, channels or spend."""
+    channels with too little spend are named apart. None without credits, channels or spend.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> perf = pd.DataFrame({"campaign_id": ["d1", "e1"], "channel": ["display", "email"], "cost": [2000.0, 100.0],
+    ...                      "conversions": [20.0, 30.0], "revenue": [3000.0, 6000.0], "roas": [1.5, 60.0],
+    ...                      "small_volume": False, "low_spend": [False, True]})
+    >>> print(channel_return_finding(perf, ReportSettings(), min_spend=500, credited=True))
+    Per unit of currency of ad spend, ... were worth 1.50 for **Display**: ... **Email** (100 in all) cost too little
+    to judge a return per unit of spend.
+    """
     if not credited or "channel" not in perf or not perf["cost"].sum() > 0:
         return None
     by_channel = perf.groupby("channel", sort=True)[["cost", "revenue"]].sum()
@@ -188,7 +230,18 @@ def added_value(credits: pd.DataFrame, perf: pd.DataFrame, spend: pd.DataFrame, 
 
 
 def added_value_view(ret: pd.DataFrame, settings) -> tuple[pd.DataFrame, dict]:
-    """:func:`added_value` as shown: the view (value per unit of spend as text) and its headers."""
+    """:func:`added_value` as shown: the view (value per unit of spend as text) and its headers.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> ret = pd.DataFrame({"incremental_conversions": [10.0, 4.0], "cost": [100.0, 400.0], "added_value": [500.0, 200.0],
+    ...                     "per_unit": [5.0, 0.5], "judged": [True, True]}, index=pd.Index(["email", "social"], name="channel"))
+    >>> ret.attrs.update(per_order=50.0, years=1.0)
+    >>> view, columns = added_value_view(ret, ReportSettings())
+    >>> view["per_unit_text"].tolist(), columns["per_unit_text"]
+    (['5.00', '0.50'], 'Value added per unit of currency spent')
+    """
     view = ret.reset_index().assign(per_unit_text=[
         settings.money(v, 2) if ok else "too little spend to judge"
         for v, ok in zip(ret["per_unit"], ret["judged"], strict=True)])
@@ -196,7 +249,17 @@ def added_value_view(ret: pd.DataFrame, settings) -> tuple[pd.DataFrame, dict]:
 
 
 def added_value_note(ret: pd.DataFrame, settings) -> str:
-    """Markdown: how an added conversion is valued and the months of spend covered."""
+    """Markdown: how an added conversion is valued and the months of spend covered.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> ret = pd.DataFrame({"incremental_conversions": [10.0, 4.0], "cost": [100.0, 400.0], "added_value": [500.0, 200.0],
+    ...                     "per_unit": [5.0, 0.5], "judged": [True, True]}, index=pd.Index(["email", "social"], name="channel"))
+    >>> ret.attrs.update(per_order=50.0, years=1.0)
+    >>> print(added_value_note(ret, ReportSettings()))
+    *Each added conversion is valued at the average first order of touched contacts, 50.00; spend covers 12 months.*
+    """
     return (f"*Each added conversion is valued at the average first order of touched contacts, "
             f"{settings.money(ret.attrs['per_order'], 2)}; spend covers "
             f"{settings.number(ret.attrs['years'] * 12, 0)} months.*")
@@ -280,7 +343,20 @@ def budget_move(ret: pd.DataFrame | None, replicates: dict | None = None) -> Bud
 
 
 def budget_move_action(move: BudgetMove, ret: pd.DataFrame, settings) -> tuple[str, str]:
-    """The action's text and value text for a :class:`BudgetMove` (see :func:`budget_move`)."""
+    """The action's text and value text for a :class:`BudgetMove` (see :func:`budget_move`).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> ret = pd.DataFrame({"incremental_conversions": [10.0, 4.0], "cost": [100.0, 400.0], "added_value": [500.0, 200.0],
+    ...                     "per_unit": [5.0, 0.5], "judged": [True, True]}, index=pd.Index(["email", "social"], name="channel"))
+    >>> ret.attrs.update(per_order=50.0, years=1.0)
+    >>> text, value_text = budget_move_action(budget_move(ret), ret, ReportSettings())
+    >>> print(text)
+    Move about 100 a year of ad budget from **Social** to **Email**, in steps, ... counts first orders only.
+    >>> value_text
+    'about 450 a year'
+    """
     pu = per_unit(settings)
     lo_name, hi_name = _label(settings, "channels", move.from_channel), _label(settings, "channels", move.to_channel)
     lo_ret = ret.loc[move.from_channel, "per_unit"]
@@ -327,6 +403,14 @@ def period_view(wide: pd.DataFrame, period: str, as_of, settings, *, metric: str
         The channel columns (currency).
     note : str
         Markdown under the table.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> wide = pd.DataFrame({"period": pd.to_datetime(["2025-11-01", "2025-12-01"], utc=True), "email": [10.0, 12.0]})
+    >>> view, columns, money, note = period_view(wide, "M", "2025-12-15", ReportSettings(), metric="cpa")
+    >>> view["period"].tolist(), columns
+    (['Nov 2025', 'Dec 2025 (partial)'], {'period': 'Month', 'email': 'Email'})
     """
     wide = wide.copy()
     starts = pd.to_datetime(wide["period"])

@@ -57,6 +57,17 @@ def plot_model_comparison(comparison: pd.DataFrame, *, metric: str = "conversion
         Channel code → tick label.
     model_labels : mapping, optional
         Model name → legend entry (models not in it keep their name).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from crm_research.attribution import LastTouch, Linear, compare_models
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> ax = plot_model_comparison(compare_models(t, [LastTouch(), Linear()], n_boot=0))
+    >>> len(ax.patches), [x.get_text() for x in ax.get_xticklabels()]  # two models x three channels
+    (6, ['display', 'email', 'search'])
+    >>> plt.close(ax.figure)
     """
     import matplotlib.pyplot as plt
 
@@ -85,7 +96,19 @@ def plot_model_comparison(comparison: pd.DataFrame, *, metric: str = "conversion
 
 
 def plot_removal_effects(credits: pd.DataFrame, *, label: Callable[[str], str] | None = None, ax=None):
-    """Horizontal bars of the Markov removal effects (share of conversions lost without the channel)."""
+    """Horizontal bars of the Markov removal effects (share of conversions lost without the channel).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from crm_research.attribution import MarkovAttribution
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> ax = plot_removal_effects(MarkovAttribution().fit(t).credits_, label=str.upper)
+    >>> [x.get_text() for x in ax.get_yticklabels()]
+    ['DISPLAY', 'EMAIL', 'SEARCH']
+    >>> plt.close(ax.figure)
+    """
     import matplotlib.pyplot as plt
 
     d = credits.sort_values("removal_effect")
@@ -102,7 +125,19 @@ def plot_removal_effects(credits: pd.DataFrame, *, label: Callable[[str], str] |
 
 
 def plot_markov_transitions(transitions: pd.DataFrame, *, ax=None):
-    """Heatmap of a Markov model's transition probabilities (``transitions_``; best for order 1)."""
+    """Heatmap of a Markov model's transition probabilities (``transitions_``; best for order 1).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from crm_research.attribution import MarkovAttribution
+    >>> t = pd.DataFrame({"path": ["email > search", "display > email", "search", "display", ""],
+    ...                   "total_conversions": [30, 10, 20, 0, 15], "total_null": [20, 40, 30, 50, 185]})
+    >>> ax = plot_markov_transitions(MarkovAttribution().fit(t).transitions_)
+    >>> [x.get_text() for x in ax.get_xticklabels()]
+    ['display', 'email', 'search', '(conversion)', '(null)']
+    >>> plt.close(ax.figure)
+    """
     m = transitions.pivot_table(index="from_state", columns="to_state", values="probability", aggfunc="sum")
     cols = [c for c in m.columns if not c.startswith("(")] + [c for c in m.columns if c.startswith("(")]
     rows = [r for r in m.index if r.startswith("(")] + [r for r in m.index if not r.startswith("(")]
@@ -134,6 +169,16 @@ def plot_ad_performance(performance: pd.DataFrame, *, metric: str = "roas", labe
     ``log=True`` uses a log scale (ROAS often spans decades). For ``metric="roas"`` the rows
     flagged ``low_spend`` (``ad_performance(..., min_spend=...)``) get no bar, only the words
     "too little spend to judge": a ROAS on a tiny cost is not a return to compare.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> perf = pd.DataFrame({"campaign_id": ["d1", "e1"], "cost": [2000.0, 100.0], "roas": [1.5, 60.0],
+    ...                      "small_volume": [False, True]})
+    >>> ax = plot_ad_performance(perf, log=True)
+    >>> [x.get_text() for x in ax.texts]
+    [' 1.5', ' 60', 'hatched: small volume']
+    >>> plt.close(ax.figure)
     """
     import matplotlib.pyplot as plt
 
@@ -181,6 +226,16 @@ def plot_ab_test(summary: pd.DataFrame, *, label: Callable[[str], str] | None = 
     """Conversion rate per arm with its Wilson interval; the control rate as a dashed line.
 
     ``label`` names the arms; ``p_values=False`` leaves the p-values out of the tick labels.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from crm_research.attribution import ABTest
+    >>> counts = pd.DataFrame({"arm": ["control", "variant"], "n": [2000, 2000], "conversions": [160, 220]})
+    >>> ax = plot_ab_test(ABTest(control="control").fit(counts).summary_)
+    >>> [x.get_text() for x in ax.get_yticklabels()]
+    ['control (n=2,000)', 'variant (n=2,000)\\n+3.0 pts, p=0.001']
+    >>> plt.close(ax.figure)
     """
     import matplotlib.pyplot as plt
 

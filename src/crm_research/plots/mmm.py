@@ -84,6 +84,16 @@ def plot_mmm_cost_per_outcome(summary: pd.DataFrame, *, label: Callable[[str], s
         Outcome name, singular (e.g. "new customer").
     money : callable, optional
         Amount → text for the value labels.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> s = pd.DataFrame({"channel": ["search", "social"], "spend": [5000.0, 2000.0], "roas": [0.02, 0.0],
+    ...                   "roas_low": [0.012, 0.0], "roas_high": [0.028, 0.005]})
+    >>> ax = plot_mmm_cost_per_outcome(s, unit="new customer")
+    >>> [x.get_text() for x in ax.texts]  # 1 / 0.02 = 50 per new customer
+    ['  no measurable effect', '  50']
+    >>> plt.close(ax.figure)
     """
     d = summary.copy()
     with np.errstate(divide="ignore"):
@@ -143,7 +153,18 @@ def plot_response_curves(curves: pd.DataFrame, *, label: Callable[[str], str] | 
 
 def plot_budget_split(plan: pd.DataFrame, *, label: Callable[[str], str] | None = None, ax=None):
     """Paired horizontal bars: each channel's spend today and as recommended, over the planned
-    period (``MarketingMixModel.optimise_budget``; the ``total`` row is left out)."""
+    period (``MarketingMixModel.optimise_budget``; the ``total`` row is left out).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> plan = pd.DataFrame({"channel": ["search", "social", "total"], "current_spend": [5000.0, 2000.0, 7000.0],
+    ...                      "recommended_spend": [6000.0, 1000.0, 7000.0]})
+    >>> ax = plot_budget_split(plan)
+    >>> [x.get_text() for x in ax.get_yticklabels()], len(ax.patches)  # the total row is left out
+    (['search', 'social'], 4)
+    >>> plt.close(ax.figure)
+    """
     d = plan[plan["channel"] != "total"].reset_index(drop=True)
     ax = _ax(ax, figsize=(7.5, 0.6 * len(d) + 1.6))
     y = np.arange(len(d))
