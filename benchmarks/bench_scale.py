@@ -335,7 +335,7 @@ def step_table() -> dict:
         "journey.path_flows": (("events",), lambda t: J.path_flows(t["events"], 5, path_col="customer_id",
                                                                     row_col="row_no")),
         "journey.friction_cells": (("events",), lambda t: J.friction_cells(
-            t["events"], STEPS_FUNNEL, segments=("platform",), period="W", row_col="row_no")),
+            t["events"], STEPS_FUNNEL, segments=("platform",), period="W", as_of=AS_OF, row_col="row_no")),
         "churn.customer_covariates": (("customers", "orders"), lambda t: C.customer_covariates(
             {k: t[k] for k in ("customers", "orders")}, CUTOFF)),
     }

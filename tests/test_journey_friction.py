@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from crm_research import synthetic
+from crm_research.errors import ParameterError
 from crm_research.journey import friction, friction_cells, friction_points
 from crm_research.journey.friction import _test, _test_many
 from crm_research.journey.friction_scan import FrictionScan, dispersion, drop_statistic
@@ -23,7 +24,7 @@ def company():
 
 @pytest.fixture(scope="module")
 def cells(company):
-    return friction_cells(company[0], STEPS, segments=["platform"], period="W")
+    return friction_cells(company[0], STEPS, segments=["platform"], period="W", as_of="2026-01-01")
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +197,10 @@ def test_no_incident_without_a_change():
                 if rng.random() < 0.8:
                     rows.append((sid, sid, t + pd.Timedelta(minutes=1), "buy", plat))
     ev = pd.DataFrame(rows, columns=["session_id", "customer_id", "occurred_at", "event", "platform"])
-    assert friction(ev, ["cart", "buy"]).empty
+    assert friction(ev, ["cart", "buy"], as_of=start + pd.Timedelta(weeks=104)).empty
+    # the analysis date is required: the data's edge is never guessed from the last event
+    with pytest.raises(ParameterError, match="as_of is required"):
+        friction(ev, ["cart", "buy"])
 
 
 def test_the_scan_is_seeded_and_its_threshold_holds_alpha(cells):

@@ -60,7 +60,7 @@ def test_other_figures_return_axes(log):
     assert PJ.plot_reach_curve(J.reach_curve(p)).get_ylim() == (0.0, 1.0)
     top = J.top_paths(log)
     assert len(PJ.plot_top_paths(top).patches) == len(top)
-    cur = J.stages(log.assign(event="site_visit"))
+    cur = J.stages(log.assign(event="site_visit"), as_of=T0 + pd.Timedelta(days=1))
     assert len(PJ.plot_stage_counts(J.stage_counts(cur)).patches) == 10
     _, ax = plt.subplots()
     assert PJ.plot_transitions(J.transitions(log, path_col="session_id"), ax=ax) is ax

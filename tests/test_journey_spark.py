@@ -45,7 +45,7 @@ CALLS = {
     "funnel_open": lambda ev: J.funnel(ev, STEPS, path_col="session_id", mode="open", row_col="row_no"),
     "funnel_paths": lambda ev: J.funnel_paths(ev, STEPS[:3], path_col="session_id", by="platform",
                                               window="30min", row_col="row_no"),
-    "friction_cells": lambda ev: J.friction_cells(ev, STEPS, segments=("platform",), period="W",
+    "friction_cells": lambda ev: J.friction_cells(ev, STEPS, segments=("platform",), period="W", as_of=AS_OF,
                                                   row_col="row_no"),
     "top_paths": lambda ev: J.top_paths(ev, row_col="row_no"),
     "top_paths_target": lambda ev: J.top_paths(ev, target="purchase", row_col="row_no"),

@@ -10,6 +10,7 @@ from crm_research.journey import load_stage_map, map_stages, stage_counts, stage
 from crm_research.synthetic import config as K
 
 D0 = pd.Timestamp("2024-05-01", tz="UTC")
+AS_OF = D0 + pd.Timedelta(days=30)  # after every event of the log
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_map_errors(tmp_path):
 
 
 def test_current_stage_by_hand(log):
-    cur = stages(log).set_index("customer_id")
+    cur = stages(log, as_of=AS_OF).set_index("customer_id")
     assert list(cur.index) == ["c1", "c2", "c3"]
     assert cur.loc["c1", "stage"] == "purchase" and cur.loc["c1", "stage_rank"] == 3
     assert cur.loc["c1", "stage_reached_at"] == D0 + pd.Timedelta(days=5)
@@ -61,10 +62,15 @@ def test_current_stage_by_hand(log):
     cur = stages(log, as_of=D0 + pd.Timedelta(days=5)).set_index("customer_id")
     assert cur.loc["c1", "stage"] == "consideration"
     assert cur.loc["c3", "last_stage"] == "advocacy"
+    # the analysis date is required: no silent "all data"
+    from crm_research.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="as_of is required"):
+        stages(log, as_of=None)
 
 
 def test_stage_counts(log):
-    cur = stages(log)
+    cur = stages(log, as_of=AS_OF)
     c = stage_counts(cur, customers=4).set_index("stage")
     assert list(c["n_current"]) == [1, 0, 1, 0, 1]
     assert list(c["n_reached"]) == [3, 2, 2, 1, 1]
@@ -82,6 +88,6 @@ def test_lazy_matches_pandas(log):
 
     from crm_research.engine import collect
 
-    out = stages(ibis.memtable(log.assign(row=range(len(log)))), row_col="row")
+    out = stages(ibis.memtable(log.assign(row=range(len(log)))), as_of=AS_OF, row_col="row")
     assert isinstance(out, ibis.Table)
-    pd.testing.assert_frame_equal(collect(out), stages(log))
+    pd.testing.assert_frame_equal(collect(out), stages(log, as_of=AS_OF))

@@ -16,8 +16,8 @@ Conversion windows and the data's edge
 A path converts at a step when it reaches the to-step within the step's *conversion window* of
 reaching the from-step. The window defaults to the 95th percentile (``window_quantile``) of that
 time among the paths that made it (nearest rank, exact on every engine); ``step_window`` sets it.
-A path whose from-step time + window is at or after the end of the data (``as_of``, or the last
-event) had no time to go on: it is left out of that step's counts (and counted in
+A path whose from-step time + window is at or after the analysis date ``as_of`` (the end of the
+data) had no time to go on: it is left out of that step's counts (and counted in
 ``n_left_out``), so the data's last days never look like a drop (right-censoring).
 """
 
@@ -59,7 +59,7 @@ def _step_windows(step_window, steps: list[str]) -> dict[int, int | None]:
 def friction_cells(events, steps, *, path_col: str = "session_id",
                    segments: str | list[str] | None = ("platform",), period: str = "W",
                    customer_col: str = "customer_id", window=None, step_window=None,
-                   window_quantile: float = 0.95, as_of=None, time_col: str = "occurred_at",
+                   window_quantile: float = 0.95, as_of, time_col: str = "occurred_at",
                    event_col: str = "event", row_col: str | None = None):
     """Step conversion counts per segment value and calendar period (closed funnel).
 
@@ -88,9 +88,9 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
     window_quantile : float
         Quantile (0 < q ≤ 1) of the default conversion windows (nearest rank: the smallest time
         at or below which at least that share of the converted paths converted).
-    as_of : date-like, optional
-        Exclusive end of the data (UTC). Default: the time of the last event of ``events``.
-        Paths whose from-step time + conversion window is at or after it are left out.
+    as_of : date-like
+        Analysis date (UTC, exclusive end of the data); required. Paths whose from-step time +
+        conversion window is at or after it are left out.
     time_col, event_col, row_col : str
         Timestamp, event-name and input-order columns.
 
@@ -115,7 +115,7 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
         raise ParameterError(f"window_quantile must be a share in (0, 1], got {window_quantile!r}")
     us = None if window is None else C.to_microseconds(window, "window")
     wins = _step_windows(step_window, steps)
-    end = None if as_of is None else parse_as_of(as_of)
+    end = parse_as_of(as_of)
     people = customer_col or path_col
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             "customer_col": people, **{f"segments[{i}]": s for i, s in enumerate(segs)}}
@@ -140,12 +140,7 @@ def _friction_cells(events, steps, path_col, segs, period, people, us, wins, q_b
         *segs, _jperson=person,
         **{f"_ju{j}": C.micros(per[f"_jt{j}"], duck) for j in range(1, k + 1)},
         **({} if duck else {f"_jt{j}": per[f"_jt{j}"] for j in range(1, k)})))
-    if end is None:
-        # the data's end, once (a scalar subquery would scan the log again for every step)
-        last = collect(events.aggregate(_jend=C.micros(events[time_col], duck).max()))["_jend"].iloc[0]
-        end_us = ibis.literal(None if pd.isna(last) else int(last), type="int64")
-    else:
-        end_us = ibis.literal(int(end.value // 1000), type="int64")
+    end_us = ibis.literal(int(end.value // 1000), type="int64")
     parts = []
     for j in range(2, k + 1):
         at = per.filter(per[f"_ju{j - 1}"].notnull())
@@ -256,7 +251,7 @@ def friction(events, steps, *, path_col: str = "session_id",
     steps : list of str
         Funnel steps in order (at least two).
     path_col, segments, period, customer_col, window, step_window, window_quantile, as_of, time_col, event_col, row_col
-        See :func:`friction_cells`.
+        See :func:`friction_cells` (``as_of`` is required unless ``cells`` is given).
     alpha : float
         Chance that data with no change yields any incident (family-wise, over every step ×
         segment value × window scanned).

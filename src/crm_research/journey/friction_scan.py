@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from crm_research.errors import CRMError, ParameterError
+from crm_research.exprs import require_columns
 
 __all__ = ["FrictionScan", "MAX_WINDOW", "ALL"]
 
@@ -302,9 +303,7 @@ class FrictionScan:
         if not isinstance(cells, pd.DataFrame):
             raise CRMError(f"table 'cells' must be a pandas DataFrame (friction_cells output), got "
                            f"{type(cells).__name__}")
-        missing = [c for c in _NEEDED if c not in cells.columns]
-        if missing:
-            raise CRMError(f"table 'cells' has no column(s) {missing}; pass the output of friction_cells")
+        require_columns(cells, "cells", _NEEDED, hint="pass the output of friction_cells")
         cells = cells.sort_values([*_KEY, "period"], kind="stable").reset_index(drop=True)
         periods = np.sort(cells["period"].unique())
         series = cells[_KEY].drop_duplicates().reset_index(drop=True)

@@ -495,7 +495,7 @@ def simulate(events, step: tuple[str, str], lift: float, *, segment: dict | None
     ...                        for i, e in enumerate(evs)], columns=["customer_id", "occurred_at", "event"])
     >>> r = simulate(events, ("checkout", "purchase"), 0.25, level="event", value_per_purchase=10.0,
     ...              bootstrap=Bootstrap(n_boot=0)).iloc[0]
-    >>> r[["baseline_purchases", "projected_purchases", "extra_purchases", "extra_revenue"]].round(3).tolist()
+    >>> [round(float(r[c]), 3) for c in ("baseline_purchases", "projected_purchases", "extra_purchases", "extra_revenue")]
     [2.0, 2.5, 0.5, 5.0]
     """
     chain = JourneyChain(level=level, stage_map=stage_map, states=states, target=target,

@@ -17,7 +17,7 @@ import yaml
 
 from crm_research.engine import engine_function, first_by
 from crm_research.errors import CRMError, ParameterError
-from crm_research.exprs import parse_as_of, ts_literal
+from crm_research.exprs import parse_as_of, require_columns, ts_literal
 from crm_research.journey import _common as C
 
 __all__ = ["DEFAULT_STAGE_MAP", "load_stage_map", "map_stages", "stages", "stage_counts"]
@@ -118,7 +118,7 @@ def _map_stages(events, smap, event_col, stage_col, rank_col):
     return events.select(*cols, **{stage_col: _stage_name_expr(rank, smap), rank_col: rank})
 
 
-def stages(events, stage_map=None, as_of=None, *, customer_col: str = "customer_id",
+def stages(events, stage_map=None, *, as_of, customer_col: str = "customer_id",
            time_col: str = "occurred_at", event_col: str = "event", row_col: str | None = None):
     """Each customer's current lifecycle stage as of a date.
 
@@ -128,8 +128,8 @@ def stages(events, stage_map=None, as_of=None, *, customer_col: str = "customer_
         Event log.
     stage_map : None, path or dict
         Stage map (:func:`load_stage_map`); events it does not list are ignored.
-    as_of : date-like, optional
-        Only events strictly before this instant (UTC) count; ``None`` uses every event.
+    as_of : date-like
+        Analysis date (UTC, exclusive): only events strictly before it count. Required.
     customer_col, time_col, event_col : str
         Column names.
     row_col : str, optional
@@ -147,15 +147,14 @@ def stages(events, stage_map=None, as_of=None, *, customer_col: str = "customer_
     smap = load_stage_map(stage_map)
     cols = {"customer_col": customer_col, "time_col": time_col, "event_col": event_col}
     prepared, rc = C.prepare(events, "events", cols, row_col)
-    cutoff = None if as_of is None else parse_as_of(as_of)
+    cutoff = parse_as_of(as_of)
     return _stages(prepared, smap, cutoff, customer_col, time_col, event_col, rc)
 
 
 @engine_function("events")
 def _stages(events, smap, cutoff, customer_col, time_col, event_col, row_col):
     t = C.base(events, path_col=customer_col, time_col=time_col, event_col=event_col, row_col=row_col)
-    if cutoff is not None:
-        t = t.filter(t[C.T] < ts_literal(cutoff))
+    t = t.filter(t[C.T] < ts_literal(cutoff))
     t = t.mutate(_jrank=_rank_expr(t[C.E], smap))
     t = t.filter(t._jrank.notnull())
     per = t.group_by([C.P, "_jrank"]).aggregate(_jfirst=t[C.T].min())
@@ -207,9 +206,7 @@ def stage_counts(current: pd.DataFrame, stage_map=None, *, by: str | list[str] |
     by = C.as_list(by)
     if isinstance(current, ibis.Table):
         current = current.to_pandas()
-    missing = [c for c in ["stage", *by] if c not in current.columns]
-    if missing:
-        raise CRMError(f"table 'current' has no column(s) {missing}: pass the output of stages()")
+    require_columns(current, "current", ["stage", *by], hint="pass the output of stages()")
     names = list(smap)
     grid_rows = []
     groups = [((), current)] if not by else current.groupby(by, sort=True, dropna=False)

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from crm_research.engine import collect, engine_function, first_by
-from crm_research.errors import CRMError, ParameterError
-from crm_research.exprs import parse_as_of, ts_literal
+from crm_research.errors import ParameterError
+from crm_research.exprs import parse_as_of, require_columns, ts_literal
 from crm_research.journey import _common as C
 
 __all__ = ["time_to_paths", "time_to", "summarise_time_to", "reach_curve", "UNITS"]
@@ -151,9 +151,7 @@ def summarise_time_to(paths: pd.DataFrame, *, by: str | list[str] | None = None,
     by = C.as_list(by)
     if isinstance(paths, ibis.Table):
         paths = collect(paths)
-    missing = [c for c in ["reached", "duration", *by] if c not in paths.columns]
-    if missing:
-        raise CRMError(f"table 'paths' has no column(s) {missing}: pass the output of time_to_paths()")
+    require_columns(paths, "paths", ["reached", "duration", *by], hint="pass the output of time_to_paths()")
     rows = []
     groups = [((), paths)] if not by else paths.groupby(by, sort=True, dropna=False)
     alpha = 1.0 - confidence
