@@ -105,6 +105,21 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
         (distinct ``customer_col`` among the ``n``), ``n_left_out`` (paths that reached the
         from-step too close to the end of the data: not in ``n``), ``window_hours`` (the step's
         conversion window, hours). Sorted by step, segment, value and period.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c"],
+    ...                        "session_id": ["a1", "a1", "a1", "b1", "b1", "c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase",
+    ...                                  "site_visit", "add_to_cart", "site_visit"]})
+    >>> cells = friction_cells(events, ["site_visit", "add_to_cart", "purchase"], segments=None,
+    ...                        period="W", as_of="2025-03-10", step_window="1h")
+    >>> cells[["to_step", "period", "n", "n_converted", "n_left_out"]]
+           to_step                    period  n  n_converted  n_left_out
+    0  add_to_cart 2025-03-03 00:00:00+00:00  3            2           0
+    1     purchase 2025-03-03 00:00:00+00:00  2            1           0
     """
     steps = C.check_steps(steps, min_len=2)
     segs = C.as_list(segments)
@@ -288,6 +303,21 @@ def friction(events, steps, *, path_col: str = "session_id",
         a pooled ``(all)`` incident: the rank of a stronger segment incident of the same step
         overlapping it in time, whose drop it mostly repeats; else <NA>). Rates are fractions.
         Empty, with the same columns and dtypes, when nothing is significant.
+
+    Examples
+    --------
+    Thirty weeks of 200 carts, 80% buying, except two weeks at 40%:
+
+    >>> weeks = pd.date_range("2025-01-06", periods=30, freq="7D", tz="UTC")
+    >>> bought = np.where((np.arange(30) >= 20) & (np.arange(30) < 22), 80, 160)
+    >>> cells = pd.DataFrame({"step_index": 2, "from_step": "cart", "to_step": "buy", "segment_col": "(all)",
+    ...                       "segment_value": "(all)", "period": weeks, "n": 200, "n_converted": bought})
+    >>> inc = friction(None, ["cart", "buy"], cells=cells, seed=1)
+    >>> inc[["step", "n_periods", "conversion_during", "lost_conversions"]]
+             step  n_periods  conversion_during  lost_conversions
+    0  cart → buy          2                0.4             160.0
+    >>> float(inc["conversion_baseline"].iloc[0])
+    0.8
     """
     scan = FrictionScan(alpha=alpha, max_window=max_window, min_n=min_n, n_null=n_null, seed=seed,
                         overdispersion=overdispersion, detrend=detrend)
@@ -323,6 +353,19 @@ def friction_points(events, steps, *, path_col: str = "session_id",
         ``base`` (paths at the from-step / moves leaving it), ``rate`` (``n / base``, 0..1),
         ``rank`` (within ``kind``, by ``n`` descending). Moves are counted on the funnel events
         only (other events are skipped).
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c"],
+    ...                        "session_id": ["a1", "a1", "a1", "b1", "b1", "c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase",
+    ...                                  "site_visit", "add_to_cart", "site_visit"]})
+    >>> friction_points(events, ["site_visit", "add_to_cart", "purchase"]).round(3)
+           kind   from_event         to_event  n  base   rate  rank
+    0  drop_off  add_to_cart     not purchase  1     2  0.500     1
+    1  drop_off   site_visit  not add_to_cart  1     3  0.333     2
     """
     steps = C.check_steps(steps, min_len=2)
     f = collect(funnel(events, steps, path_col=path_col, time_col=time_col, event_col=event_col,

@@ -247,8 +247,18 @@ class FrictionScan:
 
     Examples
     --------
-    >>> scan = FrictionScan(alpha=0.05, seed=1).fit(cells, period="W")  # doctest: +SKIP
-    >>> scan.incidents_.head()  # doctest: +SKIP
+    Thirty weeks of 200 carts, 80% buying, except two weeks at 40%:
+
+    >>> weeks = pd.date_range("2025-01-06", periods=30, freq="7D", tz="UTC")
+    >>> bought = np.where((np.arange(30) >= 20) & (np.arange(30) < 22), 80, 160)
+    >>> cells = pd.DataFrame({"step_index": 2, "from_step": "cart", "to_step": "buy", "segment_col": "(all)",
+    ...                       "segment_value": "(all)", "period": weeks, "n": 200, "n_converted": bought})
+    >>> scan = FrictionScan(seed=1).fit(cells, period="W")
+    >>> scan.n_windows_
+    165
+    >>> scan.incidents_[["period_start", "n_periods", "conversion_during", "lost_conversions"]]
+                   period_start  n_periods  conversion_during  lost_conversions
+    0 2025-05-26 00:00:00+00:00          2                0.4             160.0
     """
 
     def __init__(self, alpha: float = 0.05, max_window: int | None = None, min_n: int = 10,

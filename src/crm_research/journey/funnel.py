@@ -253,8 +253,20 @@ def funnel(events, steps, *, path_col: str = "customer_id", mode: str = "closed"
 
     Examples
     --------
-    >>> funnel(events, ["site_visit", "add_to_cart", "purchase"], path_col="session_id",
-    ...        by="platform")  # doctest: +SKIP
+    Three visits reach the site, two of them the cart, one of those buys:
+
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c"],
+    ...                        "session_id": ["a1", "a1", "a1", "b1", "b1", "c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase",
+    ...                                  "site_visit", "add_to_cart", "site_visit"]})
+    >>> f = funnel(events, ["site_visit", "add_to_cart", "purchase"], path_col="session_id")
+    >>> f[["step", "n", "conversion", "conversion_low", "conversion_high", "drop_off"]].round(3)
+              step  n  conversion  conversion_low  conversion_high  drop_off
+    0   site_visit  3       1.000           0.439            1.000         0
+    1  add_to_cart  2       0.667           0.208            0.939         1
+    2     purchase  1       0.500           0.095            0.905         1
     """
     steps, us, by = _args(steps, mode, window, by, period)
     z = z_value(confidence)

@@ -62,6 +62,19 @@ def top_paths(events, *, target: str | None = "purchase", path_col: str = "sessi
         path starts with the target), ``n_paths``, ``share`` (of all paths, 0..1), ``n_converted``, ``conversion_rate``,
         ``conversion_low``, ``conversion_high`` (0..1; null without a target). Sorted by
         ``n_paths`` descending then ``variant``.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c"],
+    ...                        "session_id": ["a1", "a1", "a1", "b1", "b1", "c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase",
+    ...                                  "site_visit", "add_to_cart", "site_visit"]})
+    >>> top_paths(events, target="purchase", path_col="customer_id")[["rank", "variant", "n_paths", "conversion_rate"]]
+       rank                   variant  n_paths  conversion_rate
+    0     1  site_visit > add_to_cart        2              0.5
+    1     2                site_visit        1              0.0
     """
     _positive_int(max_steps, "max_steps")
     if n is not None:
@@ -141,6 +154,19 @@ def path_flows(events, n_steps: int = 5, *, path_col: str = "session_id",
         ``step`` (position of the source node, 1..n_steps-1), ``from_event``, ``to_event``
         (``end_state`` when the path stops), ``n`` (paths). Sorted by ``step``, ``n`` descending,
         names.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c"],
+    ...                        "session_id": ["a1", "a1", "a1", "b1", "b1", "c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase",
+    ...                                  "site_visit", "add_to_cart", "site_visit"]})
+    >>> path_flows(events, 2, path_col="customer_id")
+       step  from_event     to_event  n
+    0     1  site_visit  add_to_cart  2
+    1     1  site_visit        (end)  1
     """
     _positive_int(n_steps, "n_steps")
     if n_steps < 2:

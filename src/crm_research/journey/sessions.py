@@ -47,6 +47,21 @@ def sessions(events, timeout="30min", *, customer_col: str = "customer_id",
     ------
     CRMError
         Missing columns, non-timestamp or missing times, missing customer ids.
+
+    Examples
+    --------
+    Customer a comes back 40 minutes after adding to the cart: a second visit.
+
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 42, 0], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit"]})
+    >>> sessions(events, "30min")[["customer_id", "event", "session_id"]]
+      customer_id        event session_id
+    0           a   site_visit        a:1
+    1           a  add_to_cart        a:1
+    2           a     purchase        a:2
+    3           b   site_visit        b:1
     """
     us = C.to_microseconds(timeout, "timeout")
     if C.is_lazy(events):

@@ -236,6 +236,24 @@ class JourneyChain:
         Observed ``value_col`` per target event (NaN without ``value_col``).
     n_target_ : int
         Observed target events.
+
+    Examples
+    --------
+    Four customers; 3 of the 4 reach checkout, 2 of those 3 buy:
+
+    >>> t0 = pd.Timestamp("2024-01-01", tz="UTC")
+    >>> paths = {"a": ["visit", "checkout", "purchase"], "b": ["visit", "checkout"],
+    ...          "c": ["visit", "checkout", "purchase"], "d": ["visit"]}
+    >>> events = pd.DataFrame([(c, t0 + pd.Timedelta(minutes=i), e) for c, evs in paths.items()
+    ...                        for i, e in enumerate(evs)], columns=["customer_id", "occurred_at", "event"])
+    >>> chain = JourneyChain(level="event").fit(events)
+    >>> chain
+    JourneyChain(level='event')
+    >>> chain.expected_visits().round(3).to_dict()
+    {'(start)': 1.0, 'checkout': 0.75, 'purchase': 0.5, 'visit': 1.0}
+    >>> r = chain.what_if(("checkout", "purchase"), 0.25, bootstrap=Bootstrap(n_boot=0)).iloc[0]
+    >>> float(r["p_step"]), float(r["p_step_new"]), float(r["extra_purchases"])
+    (0.666..., 0.833..., 0.5)
     """
 
     def __init__(self, level: str = "stage", stage_map=None, states: list[str] | None = None,
@@ -525,6 +543,15 @@ def rank_levers(whatif: pd.DataFrame) -> pd.DataFrame:
         ``extra_purchases`` (purchases), largest first; ties keep the input order. Adds
         ``rank`` (1 = biggest lever) and ``ranked_by`` (the column ranked on). The index is
         reset.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"step": ["a → b", "b → c"], "extra_purchases": [3.0, 5.0],
+    ...                      "extra_revenue": [90.0, 60.0]})
+    >>> rank_levers(rows)[["step", "rank", "ranked_by"]]
+        step  rank      ranked_by
+    0  a → b     1  extra_revenue
+    1  b → c     2  extra_revenue
     """
     if whatif.empty:
         return whatif.assign(rank=pd.Series(dtype="int64"), ranked_by=pd.Series(dtype="object"))
@@ -551,6 +578,11 @@ def per_year(total: float, start, end) -> float:
     -------
     float
         ``total`` per year; NaN when the window is shorter than one day or a bound is missing.
+
+    Examples
+    --------
+    >>> round(per_year(100.0, "2024-01-01", "2026-01-01"), 2)
+    49.97
     """
     if start is None or end is None or pd.isna(start) or pd.isna(end):
         return float("nan")

@@ -44,6 +44,13 @@ def load_stage_map(stage_map=None) -> dict[str, list[str]]:
     ------
     CRMError
         Unreadable file, wrong shape, empty stage, or an event listed under two stages.
+
+    Examples
+    --------
+    >>> list(load_stage_map())
+    ['discovery', 'consideration', 'purchase', 'post_purchase', 'advocacy']
+    >>> load_stage_map()["purchase"]
+    ['checkout_start', 'purchase']
     """
     if stage_map is None:
         text = resources.files("crm_research").joinpath("resources", DEFAULT_STAGE_MAP).read_text()
@@ -105,6 +112,11 @@ def map_stages(events, stage_map=None, *, event_col: str = "event", stage_col: s
     -------
     DataFrame or ibis.Table
         The input columns plus ``stage_col`` and ``rank_col``, in input order (pandas).
+
+    Examples
+    --------
+    >>> map_stages(pd.DataFrame({"event": ["ad_click", "add_to_cart", "mystery"]}))["stage"].tolist()
+    ['discovery', 'consideration', None]
     """
     smap = load_stage_map(stage_map)
     C.check_columns(events, "events", {"event_col": event_col})
@@ -143,6 +155,20 @@ def stages(events, stage_map=None, *, as_of, customer_col: str = "customer_id",
         ``stage_reached_at`` (UTC, first event of that stage), ``last_stage`` (stage of the
         latest mapped event), ``last_event_at`` (UTC), ``n_events`` (mapped events). Sorted by
         customer.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c"],
+    ...                        "session_id": ["a1", "a1", "a1", "b1", "b1", "c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase",
+    ...                                  "site_visit", "add_to_cart", "site_visit"]})
+    >>> stages(events, as_of="2025-04-01")[["customer_id", "stage", "last_stage", "n_events"]]
+      customer_id          stage     last_stage  n_events
+    0           a       purchase       purchase         3
+    1           b  consideration  consideration         2
+    2           c      discovery      discovery         1
     """
     smap = load_stage_map(stage_map)
     cols = {"customer_col": customer_col, "time_col": time_col, "event_col": event_col}
@@ -201,6 +227,20 @@ def stage_counts(current: pd.DataFrame, stage_map=None, *, by: str | list[str] |
         ``by`` columns, ``stage``, ``stage_rank``, ``n_current`` (customers whose furthest stage
         it is), ``share_current``, ``n_reached`` (customers who reached it or a later stage),
         ``share_reached``. Sorted by ``by`` then stage rank.
+
+    Examples
+    --------
+    Three customers, one at each of the first three stages, out of four contacts:
+
+    >>> current = pd.DataFrame({"customer_id": ["a", "b", "c"],
+    ...                         "stage": ["purchase", "consideration", "discovery"]})
+    >>> stage_counts(current, customers=4)[["stage", "n_current", "n_reached", "share_reached"]]
+               stage  n_current  n_reached  share_reached
+    0      discovery          1          3           0.75
+    1  consideration          1          2           0.50
+    2       purchase          1          1           0.25
+    3  post_purchase          0          0           0.00
+    4       advocacy          0          0           0.00
     """
     smap = load_stage_map(stage_map)
     by = C.as_list(by)

@@ -51,6 +51,23 @@ def transitions(events, *, path_col: str = "customer_id", time_col: str = "occur
         ``median_seconds`` and ``p90_seconds`` (time between the two events, seconds, linear
         interpolation between order statistics; null for start and end transitions). Sorted by
         group, ``from_event``, ``to_event``.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "b", "c"],
+    ...                        "session_id": ["a1", "a1", "a1", "b1", "b1", "c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase",
+    ...                                  "site_visit", "add_to_cart", "site_visit"]})
+    >>> transitions(events)[["from_event", "to_event", "n", "probability"]].round(3)
+        from_event     to_event  n  probability
+    0      (start)   site_visit  3        1.000
+    1  add_to_cart        (end)  1        0.500
+    2  add_to_cart     purchase  1        0.500
+    3     purchase        (end)  1        1.000
+    4   site_visit        (end)  1        0.333
+    5   site_visit  add_to_cart  2        0.667
     """
     by = C.as_list(by)
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
