@@ -19,7 +19,7 @@ from crm_research.attribution import (
     required_sample_size,
     test_power,
 )
-from crm_research.errors import CRMError
+from crm_research.errors import CRMError, ParameterError
 
 Z = stats.norm.ppf(0.975)
 
@@ -139,6 +139,12 @@ def test_ab_assignments_by_hand():
     assert early.converted.tolist() == [True, False, False, True] and not early.complete_window.any()
     w = ABTest().fit(early).warnings_
     assert any("4 units were exposed less than the conversion window" in x for x in w)
+    # the analysis date is required (no silent "all data"); a missing column is named with its argument
+    with pytest.raises(ParameterError, match="as_of is required"):
+        ab_assignments(events, orders, arms={"control": "ctl", "variant": "var"}, window_days=14, as_of=None)
+    with pytest.raises(CRMError, match="no column\\(s\\) promo_col='promo_code'.*promo_code=None"):
+        ab_assignments(events, orders.drop(columns="promo_code"), arms={"control": "ctl", "variant": "var"},
+                       window_days=14, promo_code="AB", as_of="2025-09-20")
 
 
 def test_ab_errors():

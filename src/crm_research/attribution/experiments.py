@@ -122,8 +122,9 @@ def ab_assignments(
     )
     o = orders
     if promo_code is not None:
-        if promo_col not in o.columns:
-            raise CRMError(f"table 'orders' has no column {promo_col!r} to find promo code {promo_code!r}")
+        require_columns(o, "orders", {"promo_col": promo_col},
+                        hint=f"it finds the test's orders with promo code {promo_code!r}: pass promo_col, or "
+                             "promo_code=None to count every order")
         o = o.filter(o[promo_col] == promo_code)
     o = completed_orders(o, as_of, date_col=order_time_col, status_col=status_col if statuses is not None else None,
                          statuses=statuses or ())
