@@ -18,6 +18,8 @@
   (subscriptions): retention curve, projection and discounted expected residual lifetime;
 * :mod:`~crm_research.churn.bgbb` — the BG/BB model of purchases on discrete occasions (yearly
   appeals, monthly boxes): probability alive, expected purchases, DERT;
+* :mod:`~crm_research.churn.study` — the survival section's populations collected into one set
+  of tables (:class:`SurvivalStudy`);
 * :mod:`~crm_research.churn.at_risk` — the ranked at-risk list with drivers and actions, its value
   at risk with a range, and the expected value of a retention campaign on its top.
 """
@@ -30,6 +32,10 @@ _EXPORTS = {
     "RISK_CUTS": "crm_research.churn.at_risk:RISK_CUTS",
     "RISK_ONLY_ACTIONS": "crm_research.churn.at_risk:RISK_ONLY_ACTIONS",
     "at_risk_list": "crm_research.churn.at_risk:at_risk_list",
+    "at_risk_table": "crm_research.churn.at_risk:at_risk_table",
+    "action_segments": "crm_research.churn.at_risk:action_segments",
+    "risk_drivers": "crm_research.churn.at_risk:risk_drivers",
+    "top_reasons": "crm_research.churn.at_risk:top_reasons",
     "retention_campaign": "crm_research.churn.at_risk:retention_campaign",
     "value_at_risk_range": "crm_research.churn.at_risk:value_at_risk_range",
     "BetaGeoBetaBinomModel": "crm_research.churn.bgbb:BetaGeoBetaBinomModel",
@@ -57,6 +63,13 @@ _EXPORTS = {
     "label_window": "crm_research.churn.features:label_window",
     "customer_lifetime_value": "crm_research.churn.clv:customer_lifetime_value",
     "customer_value": "crm_research.churn.clv:customer_value",
+    "choose_transaction_model": "crm_research.churn.clv:choose_transaction_model",
+    "model_name": "crm_research.churn.clv:model_name",
+    "definitions_table": "crm_research.churn.definitions:definitions_table",
+    "time_split_metrics": "crm_research.churn.evaluation:time_split_metrics",
+    "SurvivalStudy": "crm_research.churn.study:SurvivalStudy",
+    "varying_covariates": "crm_research.churn.study:varying_covariates",
+    "with_covariates": "crm_research.churn.study:with_covariates",
     "contractual_churn": "crm_research.churn.definitions:contractual_churn",
     "noncontractual_churn": "crm_research.churn.definitions:noncontractual_churn",
     "hit_rate_table": "crm_research.churn.risk:hit_rate_table",
@@ -64,6 +77,7 @@ _EXPORTS = {
     "ShiftedBetaGeoModel": "crm_research.churn.sbg:ShiftedBetaGeoModel",
     "holdout_periods": "crm_research.churn.sbg:holdout_periods",
     "project_subscriptions": "crm_research.churn.sbg:project_subscriptions",
+    "projection_error": "crm_research.churn.sbg:projection_error",
     "sbg_holdout": "crm_research.churn.sbg:sbg_holdout",
     "subscription_histories": "crm_research.churn.sbg:subscription_histories",
     "survivors_to_histories": "crm_research.churn.sbg:survivors_to_histories",
@@ -126,9 +140,21 @@ __all__ = [
     "occasion_pattern",
     "occasion_scores",
     "project_subscriptions",
+    "projection_error",
     "customer_lifetime_value",
     "customer_value",
+    "choose_transaction_model",
+    "model_name",
+    "definitions_table",
+    "time_split_metrics",
+    "SurvivalStudy",
+    "varying_covariates",
+    "with_covariates",
     "at_risk_list",
+    "at_risk_table",
+    "action_segments",
+    "risk_drivers",
+    "top_reasons",
     "value_at_risk_range",
     "retention_campaign",
     "DEFAULT_ACTIONS",

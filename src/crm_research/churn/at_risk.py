@@ -22,7 +22,7 @@ import pandas as pd
 from crm_research import exprs
 from crm_research.errors import CRMError, ParameterError
 
-__all__ = ["at_risk_list", "value_at_risk_range", "retention_campaign", "DEFAULT_ACTIONS", "RISK_ONLY_ACTIONS",
+__all__ = ["at_risk_list", "at_risk_table", "action_segments", "risk_drivers", "top_reasons", "value_at_risk_range", "retention_campaign", "DEFAULT_ACTIONS", "RISK_ONLY_ACTIONS",
            "VALUE_TIERS", "RISK_LEVELS", "RISK_CUTS", "VALUE_QUANTILES", "RANKING_RULES"]
 
 VALUE_TIERS = ("high value", "mid value", "low value")
@@ -315,3 +315,142 @@ def retention_campaign(at_risk: pd.DataFrame, customers: int, save_rate: float, 
     return {"customers": int(len(top)), "value_at_risk": worth, "expected_value": float(save_rate) * worth,
             "low": None if lo is None else lo * worth, "high": None if hi is None else hi * worth,
             "save_rate": float(save_rate), "save_rate_low": lo, "save_rate_high": hi}
+
+
+def at_risk_table(risk: pd.DataFrame, value: pd.DataFrame, *, value_col: str | None = "clv",
+                  rank_by: str | None = None, rfm_bands: pd.DataFrame | None = None,
+                  active_days: pd.DataFrame | None = None, customer_col: str = "customer_id") -> pd.DataFrame:
+    """The at-risk list of the customers both scored and valued, with what the other steps know of them.
+
+    Parameters
+    ----------
+    risk : DataFrame
+        :meth:`~crm_research.churn.classifier.ChurnClassifier.predict` output (``p_churn``,
+        ``driver_description``, ...), one row per customer.
+    value : DataFrame
+        :func:`~crm_research.churn.clv.customer_value` output (``p_alive``, ``clv``, ...).
+    value_col : str or None
+        Column of ``value`` that is the value at stake (currency); None ranks by risk alone
+        (no order amounts).
+    rank_by : {"value_at_risk", "risk"}, optional
+        As in :func:`at_risk_list` (ignored without ``value_col``).
+    rfm_bands : DataFrame, optional
+        :func:`~crm_research.churn.risk.rfm_risk` output: adds ``rfm_band`` (str; "nan" for a
+        customer without a band).
+    active_days : DataFrame, optional
+        ``customer_id`` and ``expected_active_days`` (days, e.g. from
+        :meth:`~crm_research.churn.survival.CoxModel.expected_remaining_lifetime`): added as is.
+
+    Returns
+    -------
+    DataFrame
+        :func:`at_risk_list` of the customers in both ``risk`` and ``value``, in its order, plus
+        ``p_alive`` and the optional columns; ``attrs["ranked_by"]`` is kept.
+
+    Examples
+    --------
+    >>> risk = pd.DataFrame({"customer_id": [1, 2, 3], "p_churn": [0.8, 0.2, 0.5],
+    ...                      "driver_description": ["long silence", "none", "few orders"]})
+    >>> value = pd.DataFrame({"customer_id": [1, 2, 3], "p_alive": [0.3, 0.9, 0.6], "clv": [50.0, 400.0, 300.0]})
+    >>> t = at_risk_table(risk, value, rank_by="value_at_risk")
+    >>> t[["customer_id", "rank", "value_at_risk", "p_alive"]]
+       customer_id  rank  value_at_risk  p_alive
+    0            3     1          150.0      0.6
+    1            2     2           80.0      0.9
+    2            1     3           40.0      0.3
+    """
+    exprs.require_columns(value, "value", [customer_col, "p_alive", value_col])
+    scores = risk.merge(value, on=customer_col, how="inner")
+    out = at_risk_list(scores, value_col=value_col, rank_by=None if value_col is None else rank_by,
+                       customer_col=customer_col)
+    ranked_by = out.attrs["ranked_by"]
+    out = out.merge(scores[[customer_col, "p_alive"]], on=customer_col, how="left")
+    if rfm_bands is not None:
+        bands = rfm_bands[[customer_col, "risk_band"]].rename(columns={"risk_band": "rfm_band"})
+        out = out.merge(bands, on=customer_col, how="left")
+        out["rfm_band"] = out["rfm_band"].astype(str)
+    if active_days is not None:
+        out = out.merge(active_days[[customer_col, "expected_active_days"]], on=customer_col, how="left")
+    out.attrs["ranked_by"] = ranked_by
+    return out
+
+
+def action_segments(at_risk: pd.DataFrame, *, with_value: bool = True) -> pd.DataFrame:
+    """Customers (and value at risk) per segment and suggested action, largest first.
+
+    Parameters
+    ----------
+    at_risk : DataFrame
+        :func:`at_risk_list` (or :func:`at_risk_table`) rows, e.g. those that may be contacted.
+    with_value : bool
+        Group by value tier too and sum ``value_at_risk`` (currency); False for a list ranked
+        by risk alone.
+
+    Returns
+    -------
+    DataFrame
+        ``[value_tier,] risk_level, suggested_action, customers[, value_at_risk]``, sorted by
+        value at risk (by customers without value), descending.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"customer_id": [1, 2, 3], "risk_level": ["high risk"] * 3,
+    ...                   "suggested_action": ["call", "call", "e-mail"]})
+    >>> action_segments(t, with_value=False)
+      risk_level suggested_action  customers
+    0  high risk             call          2
+    1  high risk           e-mail          1
+    """
+    by = ["value_tier", "risk_level", "suggested_action"] if with_value else ["risk_level", "suggested_action"]
+    worth = {"value_at_risk": ("value_at_risk", "sum")} if with_value else {}
+    return (at_risk.groupby(by, as_index=False).agg(customers=("customer_id", "size"), **worth)
+            .sort_values("value_at_risk" if with_value else "customers", ascending=False))
+
+
+def risk_drivers(at_risk: pd.DataFrame, *, with_value: bool = True, risk_level: str = "high risk") -> pd.DataFrame:
+    """The drivers of the customers at one risk level: how many carry each, and their value at risk.
+
+    Parameters
+    ----------
+    at_risk : DataFrame
+        :func:`at_risk_list` rows (``driver``, ``risk_level``, ``value_at_risk``).
+    with_value : bool
+        Sum ``value_at_risk`` (currency) per driver; False for a list ranked by risk alone.
+    risk_level : str
+        The level looked at (:data:`RISK_LEVELS`).
+
+    Returns
+    -------
+    DataFrame
+        ``driver``, ``customers``, [``value_at_risk``,] ``share`` (of the level's customers,
+        0-1); most frequent first, ties by driver.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"customer_id": [1, 2, 3], "risk_level": ["high risk"] * 3,
+    ...                   "driver": ["silence", "silence", "few orders"]})
+    >>> risk_drivers(t, with_value=False)
+           driver  customers     share
+    1     silence          2  0.666667
+    0  few orders          1  0.333333
+    """
+    level = at_risk[at_risk["risk_level"] == risk_level]
+    worth = {"value_at_risk": ("value_at_risk", "sum")} if with_value else {}
+    out = (level.groupby("driver", as_index=False).agg(customers=("customer_id", "size"), **worth)
+           .sort_values(["customers", "driver"], ascending=[False, True]))
+    out["share"] = out["customers"] / max(len(level), 1)
+    return out
+
+
+def top_reasons(drivers: pd.DataFrame, n: int = 3) -> list[tuple[str, float]]:
+    """The ``n`` most frequent drivers of :func:`risk_drivers` other than :data:`NO_DRIVER`, with their share.
+
+    Examples
+    --------
+    >>> top_reasons(pd.DataFrame({"driver": ["no single fact stands out", "silence"], "share": [0.5, 0.3]}))
+    [('silence', 0.3)]
+    """
+    from crm_research.churn.features import NO_DRIVER
+
+    named = drivers[drivers["driver"] != NO_DRIVER].head(n)
+    return [(str(d), float(s)) for d, s in zip(named["driver"], named["share"], strict=True)]

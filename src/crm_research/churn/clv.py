@@ -19,7 +19,7 @@ import pandas as pd
 from crm_research import exprs
 from crm_research.errors import ParameterError
 
-__all__ = ["customer_lifetime_value", "customer_value"]
+__all__ = ["customer_lifetime_value", "customer_value", "choose_transaction_model", "model_name", "MODEL_NAMES"]
 
 
 def _check(horizon: int, period: float, discount_rate: float) -> None:
@@ -131,3 +131,57 @@ def customer_value(summary: pd.DataFrame, transaction_model, value_model=None, *
         out["clv"] = clv
         out["value_if_alive"] = np.where(p_alive > 0, clv / np.maximum(p_alive, 1e-300), 0.0)
     return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+MODEL_NAMES = {"BetaGeoModel": "BG/NBD", "ParetoNBDModel": "Pareto/NBD", "GammaGammaModel": "Gamma-Gamma"}
+"""The literature's name of each model class (tables and report text)."""
+
+
+def model_name(model) -> str:
+    """The literature's name of a fitted or unfitted model ("BG/NBD", "Pareto/NBD", "Gamma-Gamma")."""
+    return MODEL_NAMES.get(type(model).__name__, type(model).__name__)
+
+
+def choose_transaction_model(summary: pd.DataFrame, *, spend_model=None, candidates=None):
+    """Fit BG/NBD and Pareto/NBD and keep the one with the higher log-likelihood.
+
+    Both have four parameters, so the likelihood alone compares them (as AIC or BIC would).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`~crm_research.churn.summary.rfm_summary` output.
+    spend_model : GammaGammaModel, optional
+        A fitted spend model, listed in the table (always ``used``).
+    candidates : sequence of models, optional
+        Unfitted transaction models to compare; default ``(BetaGeoModel(), ParetoNBDModel())``.
+        On a tie the first wins.
+
+    Returns
+    -------
+    model : BetaGeoModel or ParetoNBDModel
+        The chosen model, fitted on ``summary``.
+    table : DataFrame
+        One row per parameter of every model (candidates first, then the spend model):
+        ``model`` (:func:`model_name`), ``used`` (bool), ``parameter``, ``estimate``, ``se``,
+        ``unit``, ``log_likelihood`` (of that model's fit).
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> from crm_research.churn import rfm_summary
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> model, table = choose_transaction_model(rfm_summary(tables["orders"], "2026-01-01"))
+    >>> model_name(model)
+    'Pareto/NBD'
+    >>> table.groupby("model", sort=False)["log_likelihood"].first().round(2).to_dict()
+    {'BG/NBD': -3808.66, 'Pareto/NBD': -3803.75}
+    """
+    from crm_research.churn.btyd import BetaGeoModel, ParetoNBDModel
+
+    fitted = [m.fit(summary) for m in (candidates or (BetaGeoModel(), ParetoNBDModel()))]
+    chosen = max(fitted, key=lambda m: m.log_likelihood_)
+    models = [*fitted, *([] if spend_model is None else [spend_model])]
+    table = pd.concat([m.summary().assign(model=model_name(m), log_likelihood=m.log_likelihood_,
+                                          used=m is chosen or m is spend_model) for m in models], ignore_index=True)
+    return chosen, table[["model", "used", "parameter", "estimate", "se", "unit", "log_likelihood"]]

@@ -23,7 +23,7 @@ from crm_research import exprs, summaries
 from crm_research.engine import collect, is_lazy
 from crm_research.errors import CRMError, ParameterError
 
-__all__ = ["contractual_churn", "noncontractual_churn", "DAY"]
+__all__ = ["contractual_churn", "noncontractual_churn", "definitions_table", "DAY"]
 
 DAY = pd.Timedelta(days=1)
 
@@ -169,3 +169,36 @@ def noncontractual_churn(orders, as_of, inactivity_days: float = 180.0, *,
         }
     )
     return out.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def definitions_table(lost: pd.DataFrame, subscriptions: pd.DataFrame | None = None,
+                      inactivity_days: float = 180.0) -> pd.DataFrame:
+    """How many customers (and subscriptions) count as lost under each definition.
+
+    Parameters
+    ----------
+    lost : DataFrame
+        :func:`noncontractual_churn` output (one row per customer, ``event``).
+    subscriptions : DataFrame, optional
+        :func:`contractual_churn` output; None when the data has no subscriptions with end dates.
+    inactivity_days : float
+        The silence (days) of :func:`noncontractual_churn`, for the row's wording.
+
+    Returns
+    -------
+    DataFrame
+        ``definition``, ``population``, ``count``, ``lost``, ``still_active`` (counts) and
+        ``lost_share`` (0-1): one row per definition.
+
+    Examples
+    --------
+    >>> definitions_table(pd.DataFrame({"event": [1, 0, 0, 1]}), inactivity_days=180).iloc[0].to_dict()
+    {'definition': 'no completed purchase for 180 days', 'population': 'customers with a purchase', 'count': 4, 'lost': 2, 'still_active': 2, 'lost_share': 0.5}
+    """
+    rows = [{"definition": f"no completed purchase for {inactivity_days} days", "population": "customers with a purchase",
+             "count": len(lost), "lost": int(lost["event"].sum())}]
+    if subscriptions is not None:
+        rows.append({"definition": "subscription ended", "population": "subscriptions started",
+                     "count": len(subscriptions), "lost": int(subscriptions["event"].sum())})
+    return pd.DataFrame(rows).assign(still_active=lambda d: d["count"] - d["lost"],
+                                     lost_share=lambda d: d["lost"] / d["count"])

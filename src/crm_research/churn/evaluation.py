@@ -13,7 +13,7 @@ import pandas as pd
 from crm_research.errors import CRMError
 from crm_research.stats import wilson
 
-__all__ = ["classification_metrics", "calibration_table", "lift_table"]
+__all__ = ["classification_metrics", "calibration_table", "lift_table", "time_split_metrics"]
 
 
 def _yp(y, p) -> tuple[np.ndarray, np.ndarray]:
@@ -114,3 +114,29 @@ def lift_table(y, p, n_groups: int = 10) -> pd.DataFrame:
             "cum_lift": (cum_k / cum_n) / base if base > 0 else np.nan,
         })
     return pd.DataFrame(rows)
+
+
+def time_split_metrics(model, scored: pd.DataFrame, scored_on) -> pd.DataFrame:
+    """:func:`classification_metrics` of a time-split model: where it learned, and on the later period.
+
+    Parameters
+    ----------
+    model : ChurnClassifier
+        Fitted with ``fit(tables, as_of)`` (its ``train_metrics_`` and ``label_start_``).
+    scored : DataFrame
+        :meth:`~crm_research.churn.classifier.ChurnClassifier.evaluate` output
+        (``churned``, ``p_churn``).
+    scored_on : date-like
+        The date the ``scored`` customers were taken at.
+
+    Returns
+    -------
+    DataFrame
+        Two rows: ``sample`` ("learned from (in sample)", "unseen later period (out of
+        time)"), ``scored_on`` (the dates), then the columns of :func:`classification_metrics`.
+    """
+    out_of_time = classification_metrics(scored["churned"], scored["p_churn"])
+    metrics = pd.concat([model.train_metrics_.assign(sample="learned from (in sample)", scored_on=model.label_start_),
+                         out_of_time.assign(sample="unseen later period (out of time)", scored_on=scored_on)],
+                        ignore_index=True)
+    return metrics[["sample", "scored_on", *out_of_time.columns]]

@@ -111,7 +111,7 @@ def rfm_risk(orders, as_of, *, prior_gaps: float = 2.0, band_edges: tuple[float,
 
 def hit_rate_table(scores: pd.DataFrame, outcomes: pd.DataFrame, *, band_col: str = "risk_band",
                    score_col: str = "risk_score", outcome_col: str = "churned",
-                   customer_col: str = "customer_id") -> pd.DataFrame:
+                   customer_col: str = "customer_id", now: pd.DataFrame | None = None) -> pd.DataFrame:
     """How often each risk band is right: share of its customers who did churn.
 
     Parameters
@@ -121,6 +121,9 @@ def hit_rate_table(scores: pd.DataFrame, outcomes: pd.DataFrame, *, band_col: st
     outcomes : DataFrame
         ``customer_id`` and a 0/1 outcome (e.g. the synthetic truth: died before the cut-off;
         or no purchase in a later window). Customers without an outcome are left out.
+    now : DataFrame, optional
+        The same score at a later date (e.g. :func:`rfm_risk` at the analysis date, when
+        ``scores`` is of the check date): adds ``customers_now``, its customers per band.
 
     Returns
     -------
@@ -128,6 +131,18 @@ def hit_rate_table(scores: pd.DataFrame, outcomes: pd.DataFrame, *, band_col: st
         One row per band then a row ``band = "all"``: ``n``, ``churned``, ``hit_rate`` (share
         churned), ``lift`` (hit rate / overall rate), ``recall`` (share of all churners in the
         band). The ``all`` row's ``auc`` is the ROC-AUC of ``score_col`` against the outcome.
+        With ``now``, ``customers_now`` (count; 0 for a band nobody is in now) follows ``band``.
+
+    Examples
+    --------
+    >>> scores = pd.DataFrame({"customer_id": [1, 2, 3, 4], "risk_band": ["active", "active", "lapsed", "lapsed"],
+    ...                        "risk_score": [0.1, 0.2, 0.8, 0.9]})
+    >>> outcomes = pd.DataFrame({"customer_id": [1, 2, 3, 4], "churned": [0, 1, 1, 1]})
+    >>> hit_rate_table(scores, outcomes, now=scores.iloc[:3])[["band", "customers_now", "n", "hit_rate", "auc"]]
+         band  customers_now  n  hit_rate  auc
+    0  active              2  2      0.50  NaN
+    1  lapsed              1  2      1.00  NaN
+    2     all              3  4      0.75  1.0
     """
     from sklearn.metrics import roc_auc_score
 
@@ -154,4 +169,9 @@ def hit_rate_table(scores: pd.DataFrame, outcomes: pd.DataFrame, *, band_col: st
     rows.append({"band": "all", "n": int(len(y)), "churned": int(total), "hit_rate": base, "lift": 1.0,
                  "recall": 1.0,
                  "auc": float(roc_auc_score(y, m[score_col].to_numpy(dtype=float))) if both else np.nan})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if now is not None:
+        exprs.require_columns(now, "now", [band_col])
+        counts = {**now[band_col].astype(str).value_counts().to_dict(), "all": len(now)}
+        out.insert(1, "customers_now", out["band"].map(counts).fillna(0).astype(int))
+    return out

@@ -25,7 +25,7 @@ from crm_research.engine import collect, is_lazy
 from crm_research.errors import CRMError, ParameterError
 
 __all__ = ["ShiftedBetaGeoModel", "survivors_to_histories", "subscription_histories", "sbg_holdout", "holdout_periods",
-           "project_subscriptions"]
+           "project_subscriptions", "projection_error"]
 
 PERIOD_MONTHS = {"M": 1, "Q": 3, "Y": 12}  # months per contract period ("W" = 7 days)
 
@@ -456,3 +456,40 @@ def project_subscriptions(histories: pd.DataFrame, *, group_col: str | None = No
                         value=float(total["value"].sum()) if total["value"].notna().all() else np.nan)
         rows[-1]["running_after_share"] = rows[-1]["running_after"] / max(rows[-1]["running"], 1)
     return pd.DataFrame(rows), models
+
+
+def projection_error(renewal_check: pd.DataFrame | None, *, min_at_risk: int = 30,
+                     optimism: float = 0.02) -> tuple[float | None, bool]:
+    """How far the :func:`sbg_holdout` projection strayed from the real share still running, after the fit.
+
+    Parameters
+    ----------
+    renewal_check : DataFrame or None
+        :func:`sbg_holdout`'s table (``calibration``, ``at_risk``, ``model_survival``,
+        ``actual_survival``); None when there was no check.
+    min_at_risk : int
+        Only periods with at least this many subscriptions that could still end count.
+    optimism : float
+        Mean gap (share, 0-1) above which the projection counts as running above the real share.
+
+    Returns
+    -------
+    (float or None, bool)
+        The largest absolute gap (share, 0-1) between projected and real share in the counted
+        periods after the calibration (None when there are none), and whether the projection ran
+        above the real share on average (by more than ``optimism``).
+
+    Examples
+    --------
+    >>> check = pd.DataFrame({"calibration": [True, False, False], "at_risk": [100, 80, 10],
+    ...                       "model_survival": [0.9, 0.7, 0.5], "actual_survival": [0.9, 0.65, 0.2]})
+    >>> error, optimistic = projection_error(check)
+    >>> round(error, 2), optimistic
+    (0.05, True)
+    """
+    if renewal_check is None:
+        return None, False
+    late = renewal_check[~renewal_check["calibration"] & (renewal_check["at_risk"] >= min_at_risk)]
+    gap = late["model_survival"] - late["actual_survival"]  # projected minus real share still running
+    error = float(gap.abs().max()) if len(late) else None
+    return error, bool(len(late) and gap.mean() > optimism)
