@@ -59,11 +59,9 @@ import pandas as pd
 
 from crm_research.errors import CRMError, ParameterError
 from crm_research.exprs import require_columns
+from crm_research.journey.words import ALL
 
 __all__ = ["FrictionScan", "MAX_WINDOW", "ALL"]
-
-ALL = "(all)"
-"""Segment column / value of the cells that pool every segment."""
 
 MAX_WINDOW = {"D": 14, "W": 6, "M": 3, "Q": 2, "Y": 1}
 """Default longest window per calendar period (periods): 2 weeks of days, 6 weeks, 3 months,

@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from crm_research.journey.words import lower_first, move_words, path_words, segment_words
+from crm_research.exprs import as_utc_timestamp
+from crm_research.journey.words import ALL, lower_first, move_words, path_words, segment_words
 
 __all__ = ["SectionText", "record", "report_labels", "events_text", "stage_map_table", "stage_texts",
            "stages_by", "stages_wide", "funnel_split", "biggest_drop", "funnel_texts", "visits_and_customers",
@@ -29,8 +30,8 @@ __all__ = ["SectionText", "record", "report_labels", "events_text", "stage_map_t
            "what_if_steps", "whatif_texts", "whatif_view", "truth_check", "INCIDENT_COLUMNS",
            "ALL_ROWS"]
 
-ALL_ROWS = "(all)"
-"""The code of the pooled rows (every visit, every customer) in the journey tables."""
+ALL_ROWS = ALL
+"""The code of the pooled rows (every visit, every customer) in the journey tables: ``(all)``."""
 
 INCIDENT_COLUMNS = ["rank", "step", "segment", "first_day", "last_day", "n_periods", "n_during",
                     "conversion_during", "conversion_baseline", "relative_change", "lost_conversions",
@@ -341,8 +342,7 @@ def period_names(periods, period: str, as_of, settings) -> list[str]:
     """
     names = []
     for p in periods:
-        p = pd.Timestamp(p)
-        p = p.tz_localize("UTC") if p.tzinfo is None else p
+        p = as_utc_timestamp(p)
         name = f"{p:%b %Y}" if period == "M" else f"Week of {settings.day(p)}"
         names.append(name + (" (partial)" if p + _PERIOD_STEP[period] > as_of else ""))
     return names

@@ -94,10 +94,8 @@ class Bootstrap:
 
 def path_transition_counts(events, *, level: str = "stage", stage_map=None,
                            states: list[str] | None = None, target: str = "purchase",
-                           collapse: bool | None = None, path_col: str = "customer_id",
-                           segment: dict | None = None, value_col: str | None = None,
-                           time_col: str = "occurred_at", event_col: str = "event",
-                           row_col: str | None = None):
+                           collapse: bool | None = None, segment: dict | None = None,
+                           value_col: str | None = None, columns: EventColumns = EventColumns()):
     """Per path and move, how often the path made it (the data a chain is fitted on).
 
     Parameters
@@ -115,15 +113,13 @@ def path_transition_counts(events, *, level: str = "stage", stage_map=None,
     collapse : bool, optional
         Merge consecutive events of one state into one visit (default: True for stages, False
         for events).
-    path_col : str
-        Path column (``customer_id``).
     segment : dict, optional
         ``{column: value}``: keep the paths whose *first* event has these values (use a
         per-customer attribute, such as a segment merged onto the events).
     value_col : str, optional
         Numeric column on the target events (currency, e.g. the order amount) summed per path.
-    time_col, event_col, row_col : str
-        Timestamp, event-name and input-order columns.
+    columns : EventColumns
+        The event log's path (default ``customer_id``), time, event-name and input-order columns.
 
     Returns
     -------
@@ -135,6 +131,7 @@ def path_transition_counts(events, *, level: str = "stage", stage_map=None,
     """
     smap, collapse = _level_args(level, stage_map, collapse)
     segment = dict(segment or {})
+    path_col, time_col, event_col, row_col = columns.path_col, columns.time_col, columns.event_col, columns.row_col
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             "value_col": value_col, **{f"segment[{k!r}]": k for k in segment}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
@@ -290,9 +287,8 @@ class JourneyChain:
         if counts is None:
             counts = path_transition_counts(
                 events, level=self.level, stage_map=self.stage_map, states=self.states,
-                target=self.target, collapse=self.collapse, path_col=self.columns.path_col,
-                segment=segment, value_col=self.value_col, time_col=self.columns.time_col,
-                event_col=self.columns.event_col, row_col=self.columns.row_col)
+                target=self.target, collapse=self.collapse, segment=segment,
+                value_col=self.value_col, columns=self.columns)
         counts = collect(counts)
         if counts.empty:
             raise CRMError("no path to fit the journey chain on: the events (or the segment) are empty")

@@ -19,6 +19,7 @@ __all__ = ["move_words", "path_words", "segment_words", "lower_first"]
 Label = Callable[[str, Any], str]
 
 ALL = "(all)"
+"""The code of pooled rows and groups (every visit, every customer) in the journey tables."""
 MISSING = "(missing)"
 PATH_SEPARATOR = " > "
 CUT = "…"
