@@ -10,6 +10,7 @@ import pandas as pd
 
 __all__ = [
     "rfm_heatmap",
+    "rfm_grid_figure",
     "segment_bars",
     "level_bars",
     "silhouette_curve",
@@ -81,6 +82,46 @@ def rfm_heatmap(grid: pd.DataFrame, value: str = "customers", n_bins: int = 5, a
     _no_grid(ax)
     ax.set_title(f"RFM grid: {shown} per cell")
     return ax
+
+
+def rfm_grid_figure(grid: pd.DataFrame, n_bins: int = 5, *, money_unit: str = "", revenue: bool = True):
+    """The RFM grid as one or two heatmaps: buyers per cell and, with amounts, revenue per cell.
+
+    Parameters
+    ----------
+    grid : DataFrame
+        Output of :func:`crm_research.segments.rfm_grid`.
+    n_bins : int
+        Score levels (``RFMRules.n_bins``).
+    money_unit : str
+        The currency's symbol or code, for the revenue panel's label ("€ thousands").
+    revenue : bool
+        Draw the revenue panel (False without order amounts: buyers only).
+
+    Returns
+    -------
+    Figure
+
+    Examples
+    --------
+    >>> grid = pd.DataFrame({"r_score": [5, 1], "f_score": [5, 1], "customers": [10, 30], "revenue": [9000.0, 1500.0]})
+    >>> fig = rfm_grid_figure(grid, money_unit="$")
+    >>> [ax.get_title() for ax in fig.axes if ax.get_title()]
+    ['Buyers per cell', 'Revenue per cell (\\\\$ thousands)']
+    """
+    import matplotlib.pyplot as plt
+
+    if not revenue:
+        ax = rfm_heatmap(grid, "customers", n_bins=n_bins, label="buyers")
+        ax.set_title("Buyers per cell")
+        return ax.figure
+    unit = money_unit.replace("$", r"\$")  # a bare "$" starts matplotlib's mathtext
+    thousands = f"{unit} thousands" if unit else "thousands"
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    rfm_heatmap(grid, "customers", n_bins=n_bins, ax=left, label="buyers").set_title("Buyers per cell")
+    rfm_heatmap(grid, "revenue", n_bins=n_bins, ax=right, label=f"revenue ({thousands})",
+                scale=1000).set_title(f"Revenue per cell ({thousands})")
+    return fig
 
 
 def segment_bars(summary: pd.DataFrame, label_col: str = "segment", ax=None):

@@ -15,7 +15,8 @@
   :func:`cross_sell_value` (with :func:`yearly_spend`, :func:`category_spend`);
 * :mod:`~crm_research.segments.views` — the report's tables and words: :func:`customer_table`,
   :func:`offer_table`, :func:`offer_names`, :func:`tier_ranges`, :func:`truth_clusters`,
-  :func:`truth_affinities`, :func:`and_list`.
+  :func:`truth_affinities`, :func:`and_list`;
+* :mod:`~crm_research.segments.story` — the report's sentences (findings, actions, notes).
 """
 
 from crm_research import _lazy
@@ -50,6 +51,7 @@ _EXPORTS = {
     "winback_value": "crm_research.segments.value:winback_value",
     "yearly_spend": "crm_research.segments.value:yearly_spend",
     "and_list": "crm_research.segments.views:and_list",
+    "story": "crm_research.segments.story",
     "customer_table": "crm_research.segments.views:customer_table",
     "offer_names": "crm_research.segments.views:offer_names",
     "offer_table": "crm_research.segments.views:offer_table",
@@ -68,7 +70,7 @@ __all__ = [
     "persona_name",
     "affinities", "next_best_offers", "product_tiers", "upsell_offers", "suggestion_list",
     "yearly_spend", "winback_value", "category_spend", "cross_sell_value",
-    "and_list", "customer_table", "offer_table", "offer_names", "tier_ranges", "truth_clusters", "truth_affinities",
+    "story", "and_list", "customer_table", "offer_table", "offer_names", "tier_ranges", "truth_clusters", "truth_affinities",
 ]
 
 __getattr__, __dir__ = _lazy.install(__name__, _EXPORTS)
