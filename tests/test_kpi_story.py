@@ -173,3 +173,63 @@ def test_trend_and_breakdown_figures():
     assert a.get_title() == "metrics:retention_rate by columns:acquisition_channel (hatched: fewer than 25)"
     assert [t.get_text() for t in a.get_xticklabels()] == ["channels:ads", "channels:seo"]
     assert a.get_ylabel() == "%" and b.get_ylabel() == "€ per order"
+
+
+def test_client_order_recent_wide_and_in_order():
+    kpis = baseline({"customers": [1.0, 2.0, 3.0], "orders": [4.0, 5.0, 6.0], "nps": [1.0, 2.0, 3.0]}, 3)
+    assert story.client_order(kpis) == ["orders", "nps", "customers"]
+    ordered = story.in_order(kpis, story.client_order(kpis))
+    assert ordered["metric"].tolist() == ["orders"] * 3 + ["nps"] * 3 + ["customers"] * 3
+    assert ordered["period"].is_monotonic_increasing is False and list(ordered["value"][:3]) == [4.0, 5.0, 6.0]
+    wide = story.recent_wide(kpis, 2)
+    assert wide.columns.tolist() == ["metric", "unit", "2025-11-01", "2025-12-01"]
+    assert wide["metric"].tolist() == ["customers", "orders", "nps"] and wide["2025-12-01"].tolist() == [3.0, 6.0, 3.0]
+
+
+def test_breakdown_tables_and_channel_finding():
+    rows = []
+    for g, (act, ret, rpc, small) in {"ads": (200, 0.40, 60.0, False), "seo": (150, 0.60, 80.0, False),
+                                      "tv": (10, 0.10, 20.0, True)}.items():
+        for m, v in (("active_customers", act), ("retention_rate", ret), ("revenue_per_customer", rpc)):
+            rows.append({"dimension": "acquisition_channel", "group": g, "metric": m, "value": v,
+                         "too_small": small and m != "active_customers", "denominator": 100 if m == "retention_rate" else act,
+                         "ci_low": v - 0.05, "ci_high": v + 0.05})
+    rows.append({"dimension": "region", "group": "north", "metric": "active_customers", "value": 360,
+                 "too_small": False, "denominator": 360, "ci_low": np.nan, "ci_high": np.nan})
+    bd = pd.DataFrame(rows)
+    values, small = story.breakdown_wide(bd)
+    assert values.columns.tolist() == ["dimension", "group", "active_customers", "retention_rate", "revenue_per_customer"]
+    assert values["group"].tolist() == ["ads", "seo", "tv", "north"]
+    assert small.dtypes.eq(bool).all() and small["retention_rate"].tolist() == [False, False, True, False]
+    text = story.breakdown_table(values, small, S)
+    assert text.columns.tolist() == ["dimension", "group", "active_customers", "retention_rate", "revenue_per_customer"]
+    assert text["retention_rate"].tolist() == ["40.0%", "60.0%", "10.0% *", ""]
+    kpis = baseline({"retention_rate": [0.5]}, 1)
+    assert story.channel_finding(bd, kpis, S, lambda kind, v: v.upper()) == (
+        "Retention is lowest among customers won through **ADS** (40.0%, 95% range 35.0% to 45.0%) and highest for "
+        "**SEO** (60.0%), against 50.0% overall.")
+    text, value = story.channel_action(bd, kpis, "M", S, lambda kind, v: v.upper())
+    # (0.50 - 0.40) x 100 customers active before = 10 more a month, x 60 a customer x 12 months
+    assert value == pytest.approx(0.1 * 100 * 60.0 * 12)
+    assert "(10 more returning customers a month) is worth about 7,200 a year" in text
+    assert story.channel_action(bd, baseline({"retention_rate": [0.3]}, 1), "M", S, str) is None  # no gap
+    assert story.channel_finding(bd[bd["group"] != "seo"], kpis, S, str) is None  # one group large enough
+
+
+def test_review_view_paragraph_and_table():
+    comparison = pd.DataFrame({"metric": ["retention_rate", "orders", "nps"], "unit": ["share", "orders", "points"],
+                               "period_a": 1, "value_a": [0.3, 100.0, 5.0], "period_b": 2, "value_b": [0.4, 120.0, 6.0],
+                               "change": [0.1, 20.0, 1.0], "change_rel": [1 / 3, 0.2, 0.2], "p_value": [0.01, np.nan, 0.6],
+                               "beyond_noise": pd.array([True, None, False], dtype="boolean")})
+    view = story.review_view(comparison)
+    assert view["verdict"].tolist() == ["beyond noise", "no test (count, sum or median)", "within noise"]
+    previous = pd.DataFrame()
+    previous.attrs["as_of"] = "2025-07-01T00:00:00+00:00"
+    text = story.review_paragraph(previous, comparison, "2026-01-01", S, lambda kind, v: v, same_data=False)
+    assert text == ("Previous snapshot: as of **01 Jul 2025**, computed from another data export. **1** of the 2 KPIs "
+                    "with a test changed beyond noise: retention_rate.")
+    same = story.review_paragraph(previous, comparison, "2025-07-01", S, lambda kind, v: v, same_data=True)
+    assert "from the same data export" in same and "**Both snapshots have the same analysis date**" in same
+    table = story.review_table(view, S)
+    assert table["verdict"].tolist() == ["beyond noise", "no test", "within noise"]
+    assert table.columns.tolist() == ["kpi", "before", "now", "change", "verdict"] and table["before"][0] == "30.0%"

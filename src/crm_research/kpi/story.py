@@ -15,12 +15,28 @@ import pandas as pd
 from crm_research.exprs import parse_as_of
 from crm_research.kpi import present, scans
 from crm_research.kpi.definitions import METRICS
+from crm_research.kpi.tables import latest
 from crm_research.stats import wilson
 
 __all__ = ["PER_YEAR", "PERIOD_WORDS", "as_of_inside", "latest_paragraph", "latest_full_period", "activity_finding",
            "retention_finding", "nps_finding", "step_text", "goal_now", "goal_worth", "furthest_goal_finding",
            "goal_action", "scorecard_table", "scorecard_columns", "cohort_sentence", "cohort_finding", "pooled_retention", "cohort_table",
-           "weakest_group"]
+           "weakest_group", "BREAKDOWN_METRICS", "breakdown_wide", "breakdown_table", "channel_finding",
+           "channel_action", "KEY_METRICS", "client_order", "in_order", "recent_wide", "review_view", "review_paragraph",
+           "review_table"]
+
+KEY_METRICS = ("active_customers", "new_customers", "orders", "revenue", "average_order_value", "revenue_per_customer",
+               "retention_rate", "repeat_purchase_rate", "historical_customer_value", "new_contacts",
+               "lead_conversion_rate", "cart_abandonment_rate", "first_response_hours_median", "csat_share_4_5", "nps")
+"""The KPIs a client reads first (:func:`client_order`)."""
+
+BREAKDOWN_METRICS = ("active_customers", "retention_rate", "repeat_purchase_rate", "purchase_frequency",
+                     "average_order_value", "revenue_per_customer", "lead_conversion_rate", "nps")
+"""The KPIs :func:`breakdown_wide` shows per group (those the breakdown measures)."""
+
+CLIENT_BREAKDOWN_METRICS = ("active_customers", "retention_rate", "repeat_purchase_rate", "average_order_value",
+                            "revenue_per_customer")
+"""The KPIs of :func:`breakdown_table` (a client's narrower view)."""
 
 PER_YEAR = {"W": 52, "M": 12, "Q": 4, "Y": 1}
 """Periods in a year, by period code."""
@@ -474,3 +490,211 @@ def weakest_group(bd: pd.DataFrame, metric: str = "retention_rate",
     if len(r) < 2:
         return None
     return r.loc[r["value"].idxmin()], r.loc[r["value"].idxmax()]
+
+
+def breakdown_wide(bd: pd.DataFrame, metrics=BREAKDOWN_METRICS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A few key KPIs per group of a breakdown, one row per (dimension, group), and which are too small.
+
+    Parameters
+    ----------
+    bd : DataFrame
+        :func:`crm_research.kpi.breakdowns` output (one period).
+    metrics : sequence of str
+        The KPIs wanted; those the breakdown measures are kept, in this order.
+
+    Returns
+    -------
+    values : DataFrame
+        ``dimension``, ``group`` and one column per KPI (its unit; NaN where the group has no
+        value); groups in the breakdown's order.
+    small : DataFrame
+        The KPI columns only, same rows: True where the value rests on too few observations
+        (``too_small``).
+
+    Examples
+    --------
+    >>> bd = pd.DataFrame({"dimension": "region", "group": ["north", "north", "south"],
+    ...                    "metric": ["active_customers", "nps", "active_customers"], "value": [120.0, 12.0, 8.0],
+    ...                    "too_small": [False, False, True]})
+    >>> values, small = breakdown_wide(bd)
+    >>> values
+      dimension  group  active_customers   nps
+    0    region  north             120.0  12.0
+    1    region  south               8.0   NaN
+    >>> small
+       active_customers    nps
+    0             False  False
+    1              True  False
+    """
+    key = [m for m in metrics if m in set(bd["metric"])]
+    part = bd[bd["metric"].isin(key)]
+    groups = pd.MultiIndex.from_frame(part[["dimension", "group"]].drop_duplicates())
+    values = part.pivot(index=["dimension", "group"], columns="metric", values="value").reindex(groups)[key].reset_index()
+    small = (part.pivot(index=["dimension", "group"], columns="metric", values="too_small").reindex(groups)[key]
+             .astype("boolean").fillna(False).astype(bool).reset_index(drop=True))
+    small.columns.name = None
+    values.columns.name = None
+    return values, small
+
+
+def breakdown_table(values: pd.DataFrame, small: pd.DataFrame, settings,
+                    metrics=CLIENT_BREAKDOWN_METRICS) -> pd.DataFrame:
+    """:func:`breakdown_wide` in a client's words: readable dimension and group, values as text, * when small.
+
+    Returns
+    -------
+    DataFrame
+        ``dimension``, ``group`` and one text column per KPI of ``metrics`` present.
+    """
+    kinds = {"acquisition_channel": "channels", "purchase_type": "channels", "platform": "channels"}
+    picked = [m for m in metrics if m in small.columns]
+    return pd.DataFrame({
+        "dimension": [settings.label("columns", d) for d in values["dimension"]],
+        "group": [settings.label(kinds.get(d, "columns"), g) for d, g in zip(values["dimension"], values["group"], strict=True)],
+        **{m: [present.value_text(m, x, settings) + (" *" if s_ else "") for x, s_ in zip(values[m], small[m], strict=True)]
+           for m in picked}})
+
+
+def channel_finding(bd: pd.DataFrame, kpis: pd.DataFrame, settings, label) -> str | None:
+    """The acquisition channels with the weakest and strongest retention, against the whole.
+
+    Only groups large enough to trust count (:func:`weakest_group`). None with fewer than two
+    or without the overall retention.
+    """
+    pair = weakest_group(bd)
+    overall = latest(kpis).set_index("metric")
+    if pair is None or "retention_rate" not in overall.index:
+        return None
+    lo_, hi_ = pair
+    return (f"Retention is lowest among customers won through **{label('channels', lo_['group'])}** "
+            f"({settings.pct(lo_['value'])}, 95% range {settings.pct(lo_['ci_low'])} to {settings.pct(lo_['ci_high'])}) "
+            f"and highest for **{label('channels', hi_['group'])}** ({settings.pct(hi_['value'])}), against "
+            f"{settings.pct(overall.loc['retention_rate', 'value'])} overall.")
+
+
+def channel_action(bd: pd.DataFrame, kpis: pd.DataFrame, period: str, settings, label) -> tuple[str, float] | None:
+    """What lifting the weakest channel's retention to the overall rate is worth a year.
+
+    The extra returning customers a period (the gap x the channel's customers active in the
+    period before) times the channel's revenue per customer, times the periods in a year.
+
+    Returns
+    -------
+    (text, value) or None
+        The action in words and its value (currency a year); None when there is no gap or no
+        revenue per customer for the channel.
+    """
+    pair = weakest_group(bd)
+    overall = latest(kpis).set_index("metric")
+    if pair is None or "retention_rate" not in overall.index:
+        return None
+    lo_ = pair[0]
+    rpc = bd[(bd["metric"] == "revenue_per_customer") & (bd["dimension"] == "acquisition_channel")
+             & (bd["group"] == lo_["group"])]["value"]
+    lift = (overall.loc["retention_rate", "value"] - lo_["value"]) * lo_["denominator"]
+    if not (len(rpc) and np.isfinite(rpc.iloc[0]) and lift > 0):
+        return None
+    worth = float(lift * rpc.iloc[0] * PER_YEAR[period])
+    return (f"Find out why customers won through **{label('channels', lo_['group'])}** come "
+            f"back less often: bringing their retention up to the average ({settings.count(lift)} more returning "
+            f"customers a {PERIOD_WORDS[period]}) is worth about {settings.money(worth, 0)} a year "
+            "at the latest period's revenue per customer.", worth)
+
+
+def client_order(kpis: pd.DataFrame) -> list[str]:
+    """The baseline's KPIs in a client's reading order: :data:`KEY_METRICS` first, the others after.
+
+    Examples
+    --------
+    >>> client_order(pd.DataFrame({"metric": ["customers", "orders", "nps", "orders"]}))
+    ['orders', 'nps', 'customers']
+    """
+    have = set(kpis["metric"])
+    key = [m for m in KEY_METRICS if m in have]
+    return key + [m for m in dict.fromkeys(kpis["metric"]) if m not in key]
+
+
+def in_order(kpis: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """The baseline's rows sorted by KPI in ``order``, each KPI's periods in time order."""
+    rank = kpis["metric"].map({m: i for i, m in enumerate(order)})
+    return kpis.assign(_o=rank).sort_values(["_o", "period"]).drop(columns="_o")
+
+
+def recent_wide(kpis: pd.DataFrame, n: int = 6) -> pd.DataFrame:
+    """The last ``n`` periods of every KPI side by side: ``metric``, ``unit``, one column per period start.
+
+    Examples
+    --------
+    >>> k = pd.DataFrame({"metric": ["orders"] * 3, "unit": "orders", "value": [5.0, 7.0, 9.0],
+    ...                   "period": pd.date_range("2025-10-01", periods=3, freq="MS", tz="UTC")})
+    >>> recent_wide(k, 2)
+       metric    unit  2025-11-01  2025-12-01
+    0  orders  orders         7.0         9.0
+    """
+    recent = kpis[kpis["period"] >= kpis["period"].drop_duplicates().nlargest(n).min()]
+    wide = recent.pivot(index="metric", columns="period", values="value").reindex(kpis["metric"].unique())
+    wide.columns = [c.strftime("%Y-%m-%d") for c in wide.columns]
+    wide.insert(0, "unit", recent.groupby("metric")["unit"].first())
+    return wide.reset_index()
+
+
+def review_view(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The snapshot comparison's columns a reader needs, with a verdict in words.
+
+    Parameters
+    ----------
+    comparison : DataFrame
+        :func:`crm_research.kpi.compare_snapshots` output.
+
+    Returns
+    -------
+    DataFrame
+        ``metric``, ``unit``, ``period_a``, ``value_a``, ``period_b``, ``value_b``, ``change``,
+        ``change_rel``, ``p_value``, ``verdict`` ("beyond noise", "within noise" or "no test
+        (count, sum or median)").
+    """
+    tested = comparison["beyond_noise"].notna()
+    moved = comparison["beyond_noise"].fillna(False).astype(bool)
+    verdict = np.where(~tested, "no test (count, sum or median)", np.where(moved, "beyond noise", "within noise"))
+    return comparison.assign(verdict=verdict)[["metric", "unit", "period_a", "value_a", "period_b", "value_b",
+                                               "change", "change_rel", "p_value", "verdict"]]
+
+
+def review_paragraph(previous: pd.DataFrame, comparison: pd.DataFrame, as_of, settings, label, *,
+                     same_data: bool) -> str:
+    """What changed since the previous snapshot, in one paragraph.
+
+    Parameters
+    ----------
+    previous : DataFrame
+        The previous snapshot (its ``attrs["as_of"]``).
+    comparison : DataFrame
+        :func:`crm_research.kpi.compare_snapshots` output.
+    as_of : date-like
+        This run's analysis date.
+    settings : ReportSettings
+    label : callable
+        ``label(kind, value)`` -> Markdown-safe readable name (``run.label``).
+    same_data : bool
+        Both snapshots were computed from the same data export (same fingerprint).
+    """
+    tested = comparison["beyond_noise"].notna()
+    moved = comparison["beyond_noise"].fillna(False).astype(bool)
+    return (f"Previous snapshot: as of **{settings.day(previous.attrs['as_of'])}**, "
+            f"{'computed from the same data export as this run' if same_data else 'computed from another data export'}. "
+            f"**{int(moved.sum())}** of the {int(tested.sum())} KPIs with a test changed beyond noise"
+            + (": " + ", ".join(label("metrics", m) for m in comparison.loc[moved, "metric"]) if moved.any() else "") + "."
+            + (" **Both snapshots have the same analysis date**: no time has passed, so neither the changes nor the "
+               "goal statuses say anything about progress."
+               if pd.Timestamp(previous.attrs["as_of"]) == parse_as_of(as_of) else ""))
+
+
+def review_table(view: pd.DataFrame, settings) -> pd.DataFrame:
+    """:func:`review_view` in a client's words: KPI, before, now, change and verdict as text."""
+    return pd.DataFrame({
+        "kpi": [settings.label("metrics", m) for m in view["metric"]],
+        "before": [present.value_text(m, x, settings) for m, x in zip(view["metric"], view["value_a"], strict=True)],
+        "now": [present.value_text(m, x, settings) for m, x in zip(view["metric"], view["value_b"], strict=True)],
+        "change": [present.change_text(m, a, b, settings) for m, a, b in
+                   zip(view["metric"], view["value_a"], view["value_b"], strict=True)],
+        "verdict": ["no test" if v.startswith("no test") else v for v in view["verdict"]]})
