@@ -67,6 +67,14 @@ def flag_small(table: pd.DataFrame, min_n: int = 30) -> pd.DataFrame:
     -------
     DataFrame
         A copy with the two columns added.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"metric": ["retention_rate", "retention_rate", "orders"], "numerator": [5.0, 40.0, 7.0],
+    ...                   "denominator": [12.0, 80.0, 7.0]})
+    >>> out = flag_small(t, 30)
+    >>> out["n"].tolist(), out["too_small"].tolist()  # orders are a count: exact, never flagged
+    ([12.0, 80.0, nan], [True, False, False])
     """
     kind = table["metric"].map({m: d.kind for m, d in METRICS.items()})
     n = table["denominator"].where(kind.isin(["proportion", "proportion_stock", "mean", "mean_stock",
@@ -119,6 +127,21 @@ def breakdowns(data, as_of, period: str = "M", *, periods: int | None = 1,
         ``dimension``, ``group`` (the value, as text) and the baseline columns (without
         ``definition``), plus ``n`` and ``too_small``. Sorted by dimension (in the order
         given), group, metric and period.
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 3], "amount": 40.0,
+    ...     "ordered_at": pd.to_datetime(["2025-10-03", "2025-11-20", "2025-11-02", "2025-10-10", "2025-11-11",
+    ...                                   "2025-12-24"], utc=True),
+    ...     "channel": ["online", "store", "online", "online", "online", "store"]})
+    >>> customers = pd.DataFrame({"customer_id": [1, 2, 3], "acquisition_channel": ["ads", "ads", "seo"],
+    ...                           "signup_at": pd.Timestamp("2025-09-01", tz="UTC")})
+    >>> bd = breakdowns({"orders": orders, "customers": customers}, "2026-01-01", "M", min_n=2)
+    >>> r = bd[bd["metric"] == "retention_rate"]  # December: November's buyers who bought again, per group
+    >>> r[["dimension", "group", "value", "n", "too_small"]].values.tolist()
+    [['acquisition_channel', 'ads', 0.0, 2.0, False], ['acquisition_channel', 'seo', 1.0, 1.0, True], ['purchase_type', 'online', 0.0, 2.0, False], ['purchase_type', 'store', 0.0, 1.0, True]]
+    >>> sorted(bd.attrs["skipped_dimensions"])
+    ['platform', 'region']
     """
     as_of = parse_as_of(as_of)
     _check_params(period, periods, advocate_rule, conf)

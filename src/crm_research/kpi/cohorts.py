@@ -56,6 +56,17 @@ def cohort_retention(data, as_of, period: str = "M", *, max_age: int | None = No
         with an order in that period), ``rate`` (active / customers, share), ``ci_low``,
         ``ci_high`` (Wilson), ``partial`` (the observed period is cut by ``as_of``). Sorted by
         cohort and age.
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 3],
+    ...     "ordered_at": pd.to_datetime(["2025-10-03", "2025-11-20", "2025-11-02", "2025-10-10", "2025-11-11",
+    ...                                   "2025-12-24"], utc=True)})
+    >>> c = cohort_retention({"orders": orders}, "2026-01-01", "M")
+    >>> c["age"].tolist(), c["active"].tolist(), c["rate"].tolist()  # October's 2 customers, then November's 1
+    ([0, 1, 2, 0, 1], [2, 2, 1, 1, 0], [1.0, 1.0, 0.5, 1.0, 0.0])
+    >>> cohort_matrix(c).values.tolist()
+    [[1.0, 1.0, 0.5], [1.0, 0.0, nan]]
     """
     as_of = parse_as_of(as_of)
     _check_params(period, None, "referral", conf)

@@ -63,6 +63,12 @@ class Metric:
         columns the data lacks is left out of the baseline
         (:func:`crm_research.kpi.measure.unmeasured`). The customer levels also need what
         ``advocate_rule`` reads (referral events and/or NPS answers).
+
+    Examples
+    --------
+    >>> m = METRICS["retention_rate"]
+    >>> m.unit, m.kind, m.ci_method, m.tables
+    ('share', 'proportion', 'wilson', ('orders',))
     """
 
     name: str
@@ -180,7 +186,14 @@ METRICS: dict[str, Metric] = {
 
 
 def metric_names() -> list[str]:
-    """Names of every KPI, in baseline order."""
+    """Names of every KPI, in baseline order.
+
+    Examples
+    --------
+    >>> names = metric_names()
+    >>> len(names), names[:3]
+    (27, ['new_contacts', 'active_customers', 'new_customers'])
+    """
     return list(METRICS)
 
 
@@ -197,7 +210,16 @@ def get_metric(name: str) -> Metric:
 
 
 def check_metric_names(names, where: str = "metric names") -> None:
-    """Raise :class:`CRMError` naming every unknown metric in ``names`` and listing the valid ones."""
+    """Raise :class:`CRMError` naming every unknown metric in ``names`` and listing the valid ones.
+
+    Examples
+    --------
+    >>> check_metric_names(["retention_rate", "nps"])
+    >>> check_metric_names(["retention"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    crm_research.errors.CRMError: metric names: unknown metric 'retention'; valid metrics are: new_contacts, ...
+    """
     unknown = [str(n) for n in names if n not in METRICS]
     if unknown:
         raise CRMError(

@@ -48,7 +48,13 @@ GOAL_FIELDS = ("metric", "target", "deadline", "direction", "owner")
 
 
 def example_goals_path() -> Path:
-    """Path of the example goals file shipped with the package."""
+    """Path of the example goals file shipped with the package.
+
+    Examples
+    --------
+    >>> example_goals_path().name, len(load_goals(example_goals_path())) > 0
+    ('goals_example.yaml', True)
+    """
     return Path(str(resources.files("crm_research") / "resources" / "goals_example.yaml"))
 
 
@@ -73,6 +79,13 @@ def load_goals(source) -> pd.DataFrame:
         Unreadable file; unknown metric names (the message names them and lists the valid
         ones); missing fields; a target that is not a number; a deadline that is not a date;
         a direction other than increase / decrease. Every problem is listed.
+
+    Examples
+    --------
+    >>> g = load_goals([{"metric": "retention_rate", "target": 0.5, "deadline": "2026-07-01",
+    ...                  "direction": "increase", "owner": "CRM"}])
+    >>> g.loc[0, ["metric", "direction", "owner"]].tolist(), float(g.loc[0, "target"]), g.loc[0, "deadline"]
+    (['retention_rate', 'increase', 'CRM'], 0.5, Timestamp('2026-07-01 00:00:00+0000', tz='UTC'))
     """
     where = "goals"
     if isinstance(source, (str, os.PathLike)):
@@ -174,6 +187,17 @@ def select_goals(goals, baseline: pd.DataFrame, current: pd.DataFrame | None = N
     left_out : dict of str to str
         Metric → reason in plain words (the baseline's ``attrs["skipped"]`` reason when it
         has one).
+
+    Examples
+    --------
+    >>> kpis = pd.DataFrame({"metric": ["retention_rate"], "value": [0.33], "period": pd.Timestamp("2025-12-01", tz="UTC"),
+    ...                      "period_end": pd.Timestamp("2026-01-01", tz="UTC")})
+    >>> kpis.attrs["skipped"] = {"nps": "the data has no surveys table"}
+    >>> goals = [{"metric": m, "target": 10, "deadline": "2026-07-01", "direction": "increase", "owner": "CX"}
+    ...          for m in ("retention_rate", "nps")]
+    >>> kept, left_out = select_goals(goals, kpis)
+    >>> kept["metric"].tolist(), left_out
+    (['retention_rate'], {'nps': 'the data has no surveys table'})
     """
     g = load_goals(goals)
     tables = [baseline] if current is None else [baseline, current]
@@ -224,6 +248,21 @@ def scorecard(goals, baseline: pd.DataFrame, current: pd.DataFrame | None = None
         Unknown metrics or bad fields in the goals; a goal metric absent from a table; a
         deadline not after the baseline's ``as_of``; a ``current`` older than the baseline or
         computed with another period (``attrs["period"]``).
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 3], "amount": 40.0,
+    ...     "ordered_at": pd.to_datetime(["2025-10-03", "2025-11-20", "2025-11-02", "2025-10-10", "2025-11-11",
+    ...                                   "2025-12-24"], utc=True)})
+    >>> from crm_research.kpi.measure import baseline
+    >>> kpis = baseline({"orders": orders}, "2026-01-01", "M")
+    >>> goals = [{"metric": "retention_rate", "target": 0.5, "deadline": "2026-07-01", "direction": "increase",
+    ...           "owner": "CRM"}]
+    >>> card = scorecard(goals, kpis)  # December: 1 of 3 came back; 0.167 to close in 5.9 months
+    >>> card.loc[0, ["baseline", "gap", "months_to_deadline", "needed_per_month"]].astype(float).round(3).tolist()
+    [0.333, 0.167, 5.947, 0.028]
+    >>> card.loc[0, "status"]
+    'baseline'
     """
     g = load_goals(goals)
     b_as_of = table_as_of(baseline)

@@ -74,6 +74,21 @@ def baseline(data, as_of, period: str = "M", *, periods: int | None = None,
         ``ci_method`` (``wilson``, ``t``, ``poisson``, ``trinomial`` or empty),
         ``definition``. Sorted by metric (declaration order) and period. ``attrs`` holds
         ``as_of``, ``period``, the parameters and ``skipped`` (metric → reason).
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 3],
+    ...     "ordered_at": pd.to_datetime(["2025-10-03", "2025-11-20", "2025-11-02", "2025-10-10", "2025-11-11",
+    ...                                   "2025-12-24"], utc=True),
+    ...     "amount": [30.0, 45.0, 20.0, 50.0, 55.0, 60.0], "status": "completed"})
+    >>> kpis = baseline({"orders": orders}, "2026-01-01", "M")
+    >>> kpis.loc[kpis["metric"] == "active_customers", "value"].tolist()
+    [2.0, 3.0, 1.0]
+    >>> r = kpis[kpis["metric"] == "retention_rate"].iloc[-1]  # December: 1 of November's 3 buyers came back
+    >>> float(r["numerator"]), float(r["denominator"]), round(float(r["ci_low"]), 3), round(float(r["ci_high"]), 3)
+    (1.0, 3.0, 0.061, 0.792)
+    >>> len(kpis.attrs["skipped"])  # the KPIs of the tables not given (customers, events, tickets, surveys)
+    14
     """
     as_of_ts = parse_as_of(as_of)
     _check_params(period, periods, advocate_rule, conf)
@@ -166,6 +181,12 @@ def unmeasured(tables: Mapping[str, Any], metrics=None, *, advocate_rule: str = 
     dict of str to str
         Metric → reason (``"the data has no tickets table"``), in declaration order; metrics
         that can be measured are not listed.
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1], "ordered_at": pd.to_datetime(["2025-10-03"], utc=True)})
+    >>> unmeasured({"orders": orders}, ["orders", "revenue", "nps"])
+    {'revenue': 'order amounts are unknown: the orders table has no amount column', 'nps': 'the data has no surveys table'}
     """
     absent = dict(absent or {})
     want = set(metrics) if metrics is not None else set(METRICS)
@@ -213,6 +234,12 @@ def not_measured_note(skipped: Mapping[str, str]) -> str:
     str
         E.g. ``"Not measured on this data: nps (the data has no surveys table); csat_mean,
         csat_share_4_5 (the tickets table has no csat column)."``
+
+    Examples
+    --------
+    >>> not_measured_note({"nps": "the data has no surveys table", "csat_mean": "no csat column",
+    ...                    "csat_share_4_5": "no csat column"})
+    'Not measured on this data: nps (the data has no surveys table); csat_mean, csat_share_4_5 (no csat column).'
     """
     if not skipped:
         return ""
@@ -320,6 +347,16 @@ def partial_latest(data, baseline: pd.DataFrame, *, quiet: float = 10.0,
     dict of str to str
         Metric → reason ("the analysis date falls inside it", "the customers table holds no row
         after 2025-12-01"), metrics whose latest period is complete not listed.
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 2, 1], "amount": 10.0,
+    ...                        "ordered_at": pd.to_datetime(["2025-10-03", "2025-11-02", "2025-12-04"], utc=True)})
+    >>> kpis = baseline({"orders": orders}, "2025-12-15", "M")
+    >>> partial_latest({"orders": orders}, kpis)["orders"]
+    'the analysis date (2025-12-14 is the last day counted) falls inside it'
+    >>> partial_latest({"orders": orders}, baseline({"orders": orders}, "2026-01-01", "M"))
+    {}
     """
     if baseline.empty:
         return {}

@@ -54,6 +54,13 @@ def value_text(metric: str, x, settings, *, money_decimals: int | None = None) -
     str
         E.g. "56.0%", "€153.92", "€282,449", "1,103", "5.2 h", "3.95 of 5", "−7", "1.66 orders",
         "43.8 a week".
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> s = ReportSettings()
+    >>> value_text("retention_rate", 0.5625, s), value_text("revenue", 282449.2, s), value_text("nps", -7.2, s)
+    ('56.2%', '282,449', '−7')
     """
     if not _finite(x):
         return ""
@@ -78,7 +85,14 @@ def value_text(metric: str, x, settings, *, money_decimals: int | None = None) -
 
 
 def range_text(metric: str, low, high, settings) -> str:
-    """The 95% range of a value of ``metric`` in its unit: "53.0% to 58.9%" ('' when none)."""
+    """The 95% range of a value of ``metric`` in its unit: "53.0% to 58.9%" ('' when none).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> range_text("nps", -20.5, -3.1, ReportSettings())
+    '−20 to −3'
+    """
     if not (_finite(low) and _finite(high)):
         return ""
     return f"{value_text(metric, low, settings)} to {value_text(metric, high, settings)}"
@@ -92,6 +106,13 @@ def change_text(metric: str, before, after, settings) -> str:
     str
         E.g. "+2.3 pts", "+12.4%", '' when a value is missing (or ``before`` is 0 for a
         relative change).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> s = ReportSettings()
+    >>> change_text("retention_rate", 0.5, 0.55, s), change_text("orders", 100, 120, s)
+    ('+5.0 pts', '+20.0%')
     """
     if not (_finite(before) and _finite(after)):
         return ""
@@ -107,6 +128,12 @@ def period_text(start, period: str, settings, *, partial: bool = False) -> str:
     """The name of the period starting at ``start``: "Dec 2025", "week of 01 Dec 2025", "2025 Q4".
 
     ``partial`` adds " (partial)".
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> period_text(pd.Timestamp("2025-12-01", tz="UTC"), "M", ReportSettings(), partial=True)
+    'Dec 2025 (partial)'
     """
     ts = pd.Timestamp(start)
     if period == "M":
@@ -136,6 +163,14 @@ def latest_table(latest: pd.DataFrame, settings, partial: Mapping[str, str] | No
     -------
     DataFrame
         Text columns ``kpi``, ``value``, ``range`` (empty for counts, sums and medians).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> now = pd.DataFrame({"metric": ["orders", "retention_rate"], "value": [120.0, 0.4], "ci_low": [np.nan, 0.31],
+    ...                     "ci_high": [np.nan, 0.49]})
+    >>> latest_table(now, ReportSettings()).values.tolist()
+    [['Orders', '120', ''], ['Retention rate', '40.0%', '31.0% to 49.0%']]
     """
     partial = partial or {}
     rows = []
@@ -160,6 +195,14 @@ def wide_table(baseline: pd.DataFrame, settings, *, last: int = 6,
     -------
     DataFrame
         ``kpi`` and one text column per period.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> k = pd.DataFrame({"metric": "orders", "value": [5.0, 7.0, 9.0],
+    ...                   "period": pd.date_range("2025-10-01", periods=3, freq="MS", tz="UTC")})
+    >>> wide_table(k, ReportSettings(), last=2).values.tolist()
+    [['Orders', '7', '9']]
     """
     partial = partial or {}
     if baseline.empty:

@@ -66,6 +66,17 @@ def record(table: pd.DataFrame, path: str | os.PathLike, *, as_of=None, period: 
     -------
     Path
         The Parquet file written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> t = pd.DataFrame([["orders", pd.Timestamp("2025-12-01", tz="UTC"), pd.Timestamp("2026-01-01", tz="UTC"), 120.0,
+    ...                    "orders", 120.0, np.nan, np.nan, np.nan, "", "Completed orders."]], columns=BASELINE_COLUMNS)
+    >>> t.attrs.update(as_of="2026-01-01T00:00:00+00:00", period="M")
+    >>> path = record(t, Path(tempfile.mkdtemp()) / "baseline.parquet", fingerprint="abc")
+    >>> back = load(path)
+    >>> back["value"].tolist(), back.attrs["as_of"], back.attrs["data_fingerprint"]
+    ([120.0], '2026-01-01T00:00:00+00:00', 'abc')
     """
     path = Path(path)
     if path.suffix != ".parquet":
@@ -259,6 +270,17 @@ def compare(a, b, *, conf: float = 0.95) -> pd.DataFrame:
     ------
     CRMError
         The snapshots have different periods (``attrs["period"]``).
+
+    Examples
+    --------
+    >>> def snap(as_of, value, low, high):
+    ...     t = pd.DataFrame({"metric": ["retention_rate"], "period": pd.Timestamp(as_of, tz="UTC") - pd.DateOffset(months=1),
+    ...                       "value": [value], "ci_low": [low], "ci_high": [high]})
+    ...     t.attrs.update(as_of=as_of, period="M", conf=0.95)
+    ...     return t
+    >>> c = compare(snap("2025-07-01", 0.50, 0.45, 0.55), snap("2026-01-01", 0.60, 0.56, 0.64))
+    >>> round(float(c.loc[0, "change"]), 2), round(float(c.loc[0, "z"]), 2), bool(c.loc[0, "beyond_noise"])
+    (0.1, 3.06, True)
     """
     from scipy import stats
 

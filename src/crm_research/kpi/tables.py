@@ -30,6 +30,13 @@ def latest(table: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         One row per metric, indexed 0..n-1.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"metric": ["orders", "orders", "nps"], "value": [5.0, 7.0, 12.0],
+    ...                   "period": pd.to_datetime(["2025-11-01", "2025-12-01", "2025-12-01"], utc=True)})
+    >>> latest(t)[["metric", "value"]].to_dict("list")
+    {'metric': ['orders', 'nps'], 'value': [7.0, 12.0]}
     """
     if len(table) == 0:
         return table.copy()
@@ -38,7 +45,14 @@ def latest(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def table_as_of(table: pd.DataFrame) -> pd.Timestamp:
-    """The ``as_of`` of a baseline table or snapshot (``attrs``; else its latest ``period_end``)."""
+    """The ``as_of`` of a baseline table or snapshot (``attrs``; else its latest ``period_end``).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"period_end": pd.to_datetime(["2025-12-01", "2026-01-01"], utc=True)})
+    >>> table_as_of(t)
+    Timestamp('2026-01-01 00:00:00+0000', tz='UTC')
+    """
     value = table.attrs.get("as_of") if hasattr(table, "attrs") else None
     if value:
         return parse_as_of(value)
