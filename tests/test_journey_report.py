@@ -231,7 +231,7 @@ def test_what_if_steps_is_simulate_at_every_step_and_the_texts_name_the_biggest_
                            first_event=ev["occurred_at"].min(), as_of=AS_OF, n_boot=0, settings=SETTINGS,
                            drop={"from_step": "visit", "step": "checkout"})
     assert text.headlines[0][:2] == ("What-if: the biggest lever", 0.5)
-    assert text.headlines[0][2] == "Checkout → Purchase +25%: 0 more purchases over the 1 months of data"
+    assert text.headlines[0][2] == "Checkout → Purchase +25%: 0 more purchases over the month of data"
     assert "the same improvement ranks 2 of 2" in text.markdown
     assert "The biggest lever is not the biggest drop-off (Visit → Checkout)" in text.markdown
     view, columns = JR.whatif_view(levers, SETTINGS, improve_by=0.25, client=True)

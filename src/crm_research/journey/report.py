@@ -84,6 +84,17 @@ def record(run, texts: SectionText) -> None:
         The notebook's run (:func:`crm_research.notebook.setup`).
     texts : SectionText
         What a ``*_texts`` function of this module returned.
+
+    Examples
+    --------
+    >>> class Run:  # a stand-in that prints what a RunContext would record
+    ...     def headline(self, name, value, text=None): print("headline:", name, value)
+    ...     def finding(self, section, text, priority=2, figure=None): print("finding:", section, text)
+    ...     def action(self, section, text, **kw): print("action:", section, text)
+    >>> record(Run(), SectionText("funnel", headlines=[("Visits that end in a purchase", 0.5, "50.0%")],
+    ...                           findings=[{"text": "Half the visits buy.", "priority": 1}]))
+    headline: Visits that end in a purchase 0.5
+    finding: funnel Half the visits buy.
     """
     for name, value, text in texts.headlines:
         run.headline(name, value, text=text)
@@ -131,6 +142,21 @@ def events_text(prepared, settings, as_of, session_timeout_minutes: float) -> st
     -------
     str
         Markdown.
+
+    Examples
+    --------
+    >>> from crm_research.journey import prepare_events
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> from crm_research import settings
+    >>> s = report_labels(settings.from_dict({}))
+    >>> customers = pd.DataFrame({"customer_id": list("abc")})
+    >>> prepared = prepare_events(events, customers, None, "2025-04-01")
+    >>> events_text(prepared, s, pd.Timestamp("2025-04-01", tz="UTC"), 30)
+    "**6** events of **3** contacts (3 contacts known before 01 Apr 2025), from 03 Mar 2025 to 03 Mar 2025; **3** visits (the data's own visit ids, which the site and app events carry). Not in the data, so not used to look for friction: Acquisition channel, Region."
     """
     s, ev = settings, prepared.events
     missing = prepared.missing_segments
@@ -173,6 +199,18 @@ def stage_texts(stage_table: pd.DataFrame, params, n_contacts: int, settings) ->
     n_contacts : int
         Contacts known before the analysis date.
     settings : ReportSettings
+
+    Examples
+    --------
+    >>> from crm_research.journey import check_parameters
+    >>> from crm_research import settings
+    >>> s = report_labels(settings.from_dict({}))
+    >>> table = pd.DataFrame({"stage": ["discovery", "consideration", "purchase"], "n_current": [6, 3, 1],
+    ...                       "share_current": [0.5, 0.25, 1 / 12], "share_reached": [10 / 12, 4 / 12, 1 / 12]})
+    >>> params = check_parameters("2026-01-01", ["site_visit", "purchase"], "site_visit", "W")
+    >>> text = stage_texts(table, params, 12, s)
+    >>> text.headlines[0][2], text.findings[0]["text"]
+    ('8.3%', 'Of the 12 contacts, the largest group, 6 (50.0%), has gone no further than the discovery stage. 8.3% reached the purchase stage.')
     """
     s, label = settings, settings.label
     out = SectionText("stages")
@@ -213,6 +251,18 @@ def stages_by(current: pd.DataFrame, customers: pd.DataFrame, stage_map: dict,
     DataFrame
         :func:`~crm_research.journey.stage_counts` split ``by`` (a customer without a value:
         the missing group).
+
+    Examples
+    --------
+    >>> from crm_research.journey import check_parameters
+    >>> current = pd.DataFrame({"customer_id": list("abc"), "stage": ["purchase", "consideration", "discovery"]})
+    >>> customers = pd.DataFrame({"customer_id": list("abc"), "acquisition_channel": ["ads", "ads", "seo"]})
+    >>> by = stages_by(current, customers, check_parameters("2026-01-01", ["a", "b"], "a", "W").stage_map)
+    >>> by.loc[by["n_current"] > 0, ["acquisition_channel", "stage", "n_current", "share_current"]]
+      acquisition_channel          stage  n_current  share_current
+    1                 ads  consideration          1            0.5
+    2                 ads       purchase          1            0.5
+    5                 seo      discovery          1            1.0
     """
     from crm_research.journey.stages import stage_counts
 
@@ -242,6 +292,18 @@ def stages_wide(stages_by: pd.DataFrame, stage_map: dict, label, *, client: bool
     -------
     (DataFrame, dict)
         ``by`` and one share (0-1) per stage; ``{stage: readable name}`` of the stages shown.
+
+    Examples
+    --------
+    >>> by = pd.DataFrame({"acquisition_channel": ["ads", "ads", "seo", "seo"],
+    ...                    "stage": ["discovery", "purchase"] * 2, "share_current": [0.25, 0.75, 1.0, 0.0]})
+    >>> wide, names = stages_wide(by, {"discovery": [], "purchase": []}, lambda k, v: v.title(), client=True)
+    >>> wide
+    stage acquisition_channel  discovery  purchase
+    0                     ads       0.25      0.75
+    1                     seo       1.00      0.00
+    >>> names
+    {'discovery': 'Discovery', 'purchase': 'Purchase'}
     """
     wide = stages_by.pivot(index=by, columns="stage", values="share_current")[list(stage_map)]
     shown = [st for st in stage_map if not client or wide[st].fillna(0).gt(0).any()]
@@ -260,6 +322,27 @@ def funnel_split(events, steps: Sequence[str], *, by: str | None, mode: str = "c
         The funnel of every path (:func:`~crm_research.journey.funnel`), and the table saved as
         ``journey_funnel``: a first column ``platform`` (``(all)`` for every path, else the
         group's value), then the funnel's columns; the pooled rows first.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> steps = ["site_visit", "add_to_cart", "purchase"]
+    >>> overall, table = funnel_split(events, steps, by="platform")
+    >>> table[["platform", "step", "n", "conversion"]].round(3)
+      platform         step  n  conversion
+    0    (all)   site_visit  3       1.000
+    1    (all)  add_to_cart  2       0.667
+    2    (all)     purchase  1       0.500
+    3      app   site_visit  1       1.000
+    4      app  add_to_cart  1       1.000
+    5      app     purchase  0       0.000
+    6      web   site_visit  2       1.000
+    7      web  add_to_cart  1       0.500
+    8      web     purchase  1       1.000
     """
     from crm_research.journey.funnel import funnel
 
@@ -290,7 +373,24 @@ def biggest_drop(funnel_table: pd.DataFrame, steps: Sequence[str]) -> dict | Non
 
 
 def funnel_texts(overall: pd.DataFrame, drop: dict | None, target: str, settings) -> SectionText:
-    """The funnel's headline (visits that end in a purchase) and finding (the biggest drop-off)."""
+    """The funnel's headline (visits that end in a purchase) and finding (the biggest drop-off).
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> from crm_research import settings
+    >>> s = report_labels(settings.from_dict({}))
+    >>> steps = ["site_visit", "add_to_cart", "purchase"]
+    >>> overall, _ = funnel_split(events, steps, by=None)
+    >>> text = funnel_texts(overall, biggest_drop(overall, steps), "purchase", s)
+    >>> text.headlines
+    [('Visits that end in a purchase', 0.333..., '33.3%')]
+    >>> text.findings[0]["text"]
+    'The biggest drop-off is between **Site visit** and **Add to cart**: 33.3% of the visits that reached Site visit (1 of 3 visits) went no further. Overall, 33.3% of the visits end in a purchase.'
+    """
     s, label = settings, settings.label
     last = overall.iloc[-1]
     out = SectionText("funnel", headlines=[(f"Visits that end in a {lower_first(label('events', target))}",
@@ -314,6 +414,22 @@ def visits_and_customers(visits: pd.DataFrame, customers: pd.DataFrame) -> pd.Da
         ``step``, ``visits_n``, ``visits_conversion``, ``visits_overall_conversion``,
         ``customers_n``, ``customers_conversion``, ``customers_overall_conversion`` (shares
         0-1), in step order.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> steps = ["site_visit", "add_to_cart", "purchase"]
+    >>> from crm_research.journey.funnel import funnel
+    >>> both = visits_and_customers(funnel(events, steps, path_col="session_id"), funnel(events, steps))
+    >>> both[["step", "visits_n", "customers_n", "customers_conversion"]].round(3)
+              step  visits_n  customers_n  customers_conversion
+    0   site_visit         3            3                 1.000
+    1  add_to_cart         2            2                 0.667
+    2     purchase         1            1                 0.500
     """
     both = visits[["step", "n", "conversion", "overall_conversion"]].merge(
         customers[["step_index", "n", "conversion", "overall_conversion"]].rename(columns=lambda c: f"customers_{c}"),
@@ -323,7 +439,21 @@ def visits_and_customers(visits: pd.DataFrame, customers: pd.DataFrame) -> pd.Da
 
 
 def conversion_trend(by_period: pd.DataFrame, steps: Sequence[str]) -> pd.DataFrame:
-    """Each step's conversion per period: one row per period, one column per step after the first."""
+    """Each step's conversion per period: one row per period, one column per step after the first.
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> steps = ["site_visit", "add_to_cart", "purchase"]
+    >>> from crm_research.journey.funnel import funnel
+    >>> conversion_trend(funnel(events, steps, path_col="session_id", period="M"), steps)
+    step                       add_to_cart  purchase
+    period
+    2025-03-01 00:00:00+00:00     0.666667       0.5
+    """
     return by_period[by_period["step_index"] > 1].pivot(index="period", columns="step",
                                                        values="conversion")[list(steps)[1:]]
 
@@ -349,13 +479,28 @@ def period_names(periods, period: str, as_of, settings) -> list[str]:
 
 
 def trend_view(trend: pd.DataFrame, period: str, as_of, settings) -> pd.DataFrame:
-    """The conversion trend for a client: latest period first, with a ``period_name`` column."""
+    """The conversion trend for a client: latest period first, with a ``period_name`` column.
+    Examples
+    --------
+    >>> from crm_research import settings
+    >>> trend = pd.DataFrame({"purchase": [0.5, 0.6]},
+    ...                      index=pd.Index(pd.to_datetime(["2025-02-01", "2025-03-01"], utc=True), name="period"))
+    >>> trend_view(trend, "M", pd.Timestamp("2025-03-15", tz="UTC"), settings.from_dict({}))
+                         period  purchase         period_name
+    0 2025-03-01 00:00:00+00:00       0.6  Mar 2025 (partial)
+    1 2025-02-01 00:00:00+00:00       0.5            Feb 2025
+    """
     recent = trend.iloc[::-1].reset_index()
     return recent.assign(period_name=period_names(recent["period"], period, as_of, settings))
 
 
 def step_names(steps: Sequence[str], label, kind: str = "events") -> dict:
-    """``{step: readable name}`` (table headers)."""
+    """``{step: readable name}`` (table headers).
+    Examples
+    --------
+    >>> step_names(["add_to_cart", "purchase"], lambda kind, v: v.replace("_", " "))
+    {'add_to_cart': 'add to cart', 'purchase': 'purchase'}
+    """
     return {s: label(kind, s) for s in steps}
 
 
@@ -370,6 +515,24 @@ def stage_moves(events, stage_map: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
         The events with a stage (``customer_id``, ``occurred_at``, ``event``, ``stage``...), and
         :func:`~crm_research.journey.transitions` of their stages (runs of one stage collapsed)
         with the times in days: ``median_days``, ``p90_days``.
+
+    Examples
+    --------
+    >>> from crm_research.journey import check_parameters
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> staged, moves = stage_moves(events, check_parameters("2026-01-01", ["a", "b"], "a", "W").stage_map)
+    >>> moves[["from_event", "to_event", "n", "median_days"]].round(4)
+          from_event       to_event  n  median_days
+    0        (start)      discovery  3          NaN
+    1  consideration          (end)  1          NaN
+    2  consideration       purchase  1       0.0021
+    3      discovery          (end)  1          NaN
+    4      discovery  consideration  2       0.0017
+    5       purchase          (end)  1          NaN
     """
     from crm_research.journey.stages import map_stages
     from crm_research.journey.transitions import transitions
@@ -390,6 +553,23 @@ def time_in_stages(staged: pd.DataFrame, stage_map: dict, as_of) -> pd.DataFrame
     DataFrame
         ``stage``, ``next_stage``, then the columns of :func:`~crm_research.journey.time_to`
         (days).
+
+    Examples
+    --------
+    >>> from crm_research.journey import check_parameters
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> stage_map = check_parameters("2026-01-01", ["a", "b"], "a", "W").stage_map
+    >>> staged, _ = stage_moves(events, stage_map)
+    >>> time_in_stages(staged, stage_map, "2025-03-04")[["stage", "next_stage", "n_paths", "n_reached"]]
+               stage     next_stage  n_paths  n_reached
+    0      discovery  consideration        3          2
+    1  consideration       purchase        2          1
+    2       purchase  post_purchase        1          0
+    3  post_purchase       advocacy        0          0
     """
     from crm_research.journey.timing import time_to
 
@@ -414,6 +594,23 @@ def time_to_purchase_table(paths: pd.DataFrame, by: str | None) -> pd.DataFrame:
     DataFrame
         ``acquisition_channel`` first, then :func:`~crm_research.journey.summarise_time_to`'s
         columns; the ``(all)`` row first.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> from crm_research.journey.timing import time_to_paths
+    >>> events["acquisition_channel"] = events["customer_id"].map({"a": "ads", "b": "ads", "c": "seo"})
+    >>> paths = time_to_paths(events, "purchase", "2025-03-04", by="acquisition_channel", unit="min")
+    >>> time_to_purchase_table(paths, "acquisition_channel")[["acquisition_channel", "n_paths", "n_reached",
+    ...                                                       "median_reachers"]]
+      acquisition_channel  n_paths  n_reached  median_reachers
+    0               (all)        3          1              5.0
+    1                 ads        2          1              5.0
+    2                 seo        1          0              NaN
     """
     from crm_research.journey.timing import summarise_time_to
 
@@ -425,12 +622,25 @@ def time_to_purchase_table(paths: pd.DataFrame, by: str | None) -> pd.DataFrame:
 
 
 def channel_words(channels, label) -> list[str]:
-    """Channels in words; ``(all)`` reads "All contacts"."""
+    """Channels in words; ``(all)`` reads "All contacts".
+    Examples
+    --------
+    >>> channel_words(["(all)", "paid_search"], lambda kind, v: v.replace("_", " ").capitalize())
+    ['All contacts', 'Paid search']
+    """
     return ["All contacts" if c == ALL_ROWS else label("channels", c) for c in channels]
 
 
 def time_to_purchase_texts(table: pd.DataFrame, settings) -> SectionText:
-    """The finding of the time to the first purchase (from the ``(all)`` row)."""
+    """The finding of the time to the first purchase (from the ``(all)`` row).
+    Examples
+    --------
+    >>> from crm_research import settings
+    >>> table = pd.DataFrame({"n_reached": [40], "median_reachers": [3.2], "p90_reachers": [21.0],
+    ...                       "km_reached_90D": [0.25]})
+    >>> time_to_purchase_texts(table, settings.from_dict({})).findings[0]["text"]
+    'Contacts who buy do so early: half of the first purchases came within 3 days of the first contact and 9 in 10 within 21 days; within 90 days an estimated 25.0% of contacts have bought. A follow-up is due before then.'
+    """
     s = settings
     out = SectionText("time_to_purchase")
     everyone = table.iloc[0]
@@ -447,11 +657,26 @@ def time_to_purchase_texts(table: pd.DataFrame, settings) -> SectionText:
 # -- top paths and friction points ------------------------------------------------------------
 
 def top_paths_markdown(top: pd.DataFrame, settings, *, rows: int = 10) -> str:
-    """The most frequent paths as a numbered list (a client's report), the rest pointed to."""
+    """The most frequent paths as a numbered list (a client's report), the rest pointed to.
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> from crm_research import settings
+    >>> s = report_labels(settings.from_dict({}))
+    >>> from crm_research.journey.paths import top_paths
+    >>> print(top_paths_markdown(top_paths(events, target="purchase", path_col="customer_id"), s))
+    1. Site visit → Add to cart: **2** customers (66.7% of all), 50.0% of them bought
+    2. Site visit: **1** customer (33.3% of all), 0.0% of them bought
+    """
     s = settings
     shown = top.head(rows)
     return ("\n".join(
-        f"{int(r['rank'])}. {_md(path_words(r['variant'], s.label))}: **{s.count(r['n_paths'])}** customers "
+        f"{int(r['rank'])}. {_md(path_words(r['variant'], s.label))}: **{s.count(r['n_paths'])}** "
+        f"{'customer' if r['n_paths'] == 1 else 'customers'} "
         f"({s.pct(r['share'])} of all), {s.pct(r['conversion_rate'])} of them bought"
         for _, r in shown.iterrows())
         + (f"\n\n*The {s.count(len(top) - len(shown))} other paths are in the spreadsheet "
@@ -462,7 +687,23 @@ _KINDS = {"drop_off": "Went no further", "loop_back": "Went back", "self_loop": 
 
 
 def friction_points_view(points: pd.DataFrame, label, *, client: bool) -> pd.DataFrame:
-    """The friction points with, for a client, ``kind_words``, ``from_words`` and ``to_words``."""
+    """The friction points with, for a client, ``kind_words``, ``from_words`` and ``to_words``.
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> from crm_research import settings
+    >>> s = report_labels(settings.from_dict({}))
+    >>> from crm_research.journey.friction import friction_points
+    >>> points = friction_points(events, ["site_visit", "add_to_cart", "purchase"])
+    >>> friction_points_view(points, s.label, client=True)[["kind_words", "from_words", "to_words", "n"]]
+            kind_words   from_words         to_words  n
+    0  Went no further  Add to cart     not purchase  1
+    1  Went no further   Site visit  not add to cart  1
+    """
     if not client:
         return points
     return points.assign(
@@ -513,6 +754,20 @@ def friction_search(events, steps: Sequence[str], *, segments: Sequence[str], pe
         Longest window scanned (periods).
     seed : int
         Seed of the scan's bootstrap.
+
+    Examples
+    --------
+    A log too short to scan (one week): nothing is searched, nothing found.
+
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> search = friction_search(events, ["site_visit", "add_to_cart", "purchase"], segments=["platform"],
+    ...                          period="W", as_of="2025-04-01", max_window=2, seed=0)
+    >>> search.scan.n_windows_, len(search.incidents), int(search.cells["n"].sum())
+    (0, 0, 10)
     """
     from crm_research.journey.friction import friction_cells
     from crm_research.journey.friction_scan import FrictionScan
@@ -533,7 +788,23 @@ def _span(hours: float, s) -> str:
 
 
 def friction_search_text(search: FrictionSearch, max_window: int, unit: str, settings) -> str:
-    """What was searched (steps, groups, stretches), the conversion window and the visits left out."""
+    """What was searched (steps, groups, stretches), the conversion window and the visits left out.
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> from crm_research import settings
+    >>> s = report_labels(settings.from_dict({}))
+    >>> search = friction_search(events, ["site_visit", "add_to_cart", "purchase"], segments=["platform"],
+    ...                          period="W", as_of="2025-04-01", max_window=2, seed=0)
+    >>> friction_search_text(search, 2, "weeks", s)
+    'Searched: every stretch of 1 to 1 weeks of each of the 2 steps, for all visits and for each of the 2 groups (0 stretches in all). A visit counts as going on when it reached the next step within 3 minutes at most (the time 95% of those who went on needed, per step); no visit reached a step that close to the end of the data.'
+    >>> no_incident_text(search, 2, "weeks", s)
+    '**No incident found:** no step of the funnel got clearly worse for any group in any stretch of 1 to 1 weeks, after allowing for everything searched.'
+    """
     s, cells = settings, search.cells
     longest = int(min(max_window, cells["period"].nunique()))
     left_out = int(cells[cells["segment_col"] == ALL_ROWS].groupby("step_index")["n_left_out"].sum().max())  # at the step with most
@@ -556,7 +827,20 @@ def no_incident_text(search: FrictionSearch, max_window: int, unit: str, setting
 
 
 def incident_list_markdown(incidents: pd.DataFrame, settings, *, rows: int = 8) -> str:
-    """The strongest incidents as a numbered list (a client's report)."""
+    """The strongest incidents as a numbered list (a client's report).
+    Examples
+    --------
+    >>> from crm_research import settings
+    >>> s = report_labels(settings.from_dict({}))
+    >>> incidents = pd.DataFrame([{"rank": 1, "step": "cart → buy", "from_step": "cart", "to_step": "buy",
+    ...     "segment": "platform=app", "segment_col": "platform", "segment_value": "app",
+    ...     "period_start": pd.Timestamp("2025-06-02", tz="UTC"), "period_end": pd.Timestamp("2025-06-16", tz="UTC"),
+    ...     "first_day": pd.Timestamp("2025-06-02", tz="UTC"), "last_day": pd.Timestamp("2025-06-15", tz="UTC"),
+    ...     "n_periods": 2, "n_during": 400, "conversion_during": 0.3, "conversion_baseline": 0.6,
+    ...     "lost_conversions": 120.0, "people_affected": 350}])
+    >>> incident_list_markdown(incidents, s)
+    '1. **Cart → Buy** on app, 02 Jun 2025 to 15 Jun 2025: 30% went on instead of the usual 60%, about 120 fewer visits went on'
+    """
     s, label = settings, settings.label
     return "\n".join(
         f"{int(r['rank'])}. **{_md(move_words(r['from_step'], r['to_step'], label))}** "
@@ -595,6 +879,26 @@ def friction_texts(incidents: pd.DataFrame, events: pd.DataFrame, *, value_col: 
     as_of : Timestamp
         Analysis date: an incident whose period reaches it is still going on.
     settings : ReportSettings
+
+    Examples
+    --------
+    120 purchases lost at a mean purchase value of 25 (one purchase without an amount counts 0):
+
+    >>> from crm_research import settings
+    >>> s = report_labels(settings.from_dict({}))
+    >>> incidents = pd.DataFrame([{"rank": 1, "step": "cart → buy", "from_step": "cart", "to_step": "buy",
+    ...     "segment": "platform=app", "segment_col": "platform", "segment_value": "app",
+    ...     "period_start": pd.Timestamp("2025-06-02", tz="UTC"), "period_end": pd.Timestamp("2025-06-16", tz="UTC"),
+    ...     "first_day": pd.Timestamp("2025-06-02", tz="UTC"), "last_day": pd.Timestamp("2025-06-15", tz="UTC"),
+    ...     "n_periods": 2, "n_during": 400, "conversion_during": 0.3, "conversion_baseline": 0.6,
+    ...     "lost_conversions": 120.0, "people_affected": 350}])
+    >>> events = pd.DataFrame({"event": ["buy", "buy", "cart"], "amount": [50.0, np.nan, np.nan]})
+    >>> text = friction_texts(incidents, events, value_col="amount", target="buy", unit="weeks",
+    ...                       as_of=pd.Timestamp("2026-01-01", tz="UTC"), settings=s)
+    >>> text.headlines[0][1]
+    'Cart → Buy on app, 02 Jun 2025 to 15 Jun 2025: 30% instead of 60%'
+    >>> text.actions[0]["value"], text.actions[0]["value_text"]
+    (3000.0, '3,000 lost during the incident')
     """
     s, label = settings, settings.label
     out = SectionText("friction")
@@ -647,7 +951,18 @@ def friction_texts(incidents: pd.DataFrame, events: pd.DataFrame, *, value_col: 
 
 
 def incident_title(incident, unit: str, label) -> str:
-    """The title of the strongest incident's figure (plain text, ``$`` escaped for Matplotlib)."""
+    """The title of the strongest incident's figure (plain text, ``$`` escaped for Matplotlib).
+    Examples
+    --------
+    >>> incidents = pd.DataFrame([{"rank": 1, "step": "cart → buy", "from_step": "cart", "to_step": "buy",
+    ...     "segment": "platform=app", "segment_col": "platform", "segment_value": "app",
+    ...     "period_start": pd.Timestamp("2025-06-02", tz="UTC"), "period_end": pd.Timestamp("2025-06-16", tz="UTC"),
+    ...     "first_day": pd.Timestamp("2025-06-02", tz="UTC"), "last_day": pd.Timestamp("2025-06-15", tz="UTC"),
+    ...     "n_periods": 2, "n_during": 400, "conversion_during": 0.3, "conversion_baseline": 0.6,
+    ...     "lost_conversions": 120.0, "people_affected": 350}])
+    >>> incident_title(incidents.iloc[0], "weeks", lambda kind, v: v.title())
+    'Cart → Buy on app: conversion per week (red: the incident)'
+    """
     move = move_words(incident["from_step"], incident["to_step"], label)
     who = segment_words(incident["segment_col"], incident["segment_value"], label)
     return f"{move} {who}: conversion per {unit[:-1]} (red: the incident)".replace("$", r"\$")
@@ -677,6 +992,22 @@ def what_if_steps(chain, steps: Sequence[str], lift: float, *, bootstrap=None,
     DataFrame
         ``segment``, then :meth:`JourneyChain.what_if`'s columns; one row per move in funnel
         order.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"customer_id": list("aaabbc"), "session_id": ["a1"] * 3 + ["b1"] * 2 + ["c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase", "site_visit", "add_to_cart",
+    ...                                  "site_visit"], "platform": ["web", "web", "web", "app", "app", "web"]})
+    >>> steps = ["site_visit", "add_to_cart", "purchase"]
+    >>> from crm_research.journey.simulate import Bootstrap, JourneyChain
+    >>> chain = JourneyChain(level="event", states=steps, target="purchase").fit(events)
+    >>> what_if_steps(chain, steps, 0.1, bootstrap=Bootstrap(n_boot=0))[["segment", "step", "p_step",
+    ...                                                                  "extra_purchases"]].round(3)
+      segment                      step  p_step  extra_purchases
+    0   (all)  site_visit → add_to_cart   0.667              0.1
+    1   (all)    add_to_cart → purchase   0.500              0.1
     """
     from crm_research.journey.simulate import Bootstrap
 
@@ -711,7 +1042,8 @@ def _data_span(first_event, as_of, s) -> tuple[str, float]:
         span = ("over the year of data" if round(years, 1) == 1 else
                 f"over the {s.number(years, 0 if abs(years - round(years)) < 0.05 else 1)} years of data")
     else:
-        span = f"over the {s.count(max(round(days / 30.44), 1))} months of data"
+        months = max(round(days / 30.44), 1)
+        span = "over the month of data" if months == 1 else f"over the {s.count(months)} months of data"
     return span, years
 
 
@@ -733,6 +1065,22 @@ def whatif_view(levers: pd.DataFrame, settings, *, improve_by: float, client: bo
     (DataFrame, dict)
         The table (without ``lift``, ``n_paths``, ``observed_purchases``) and ``run.show``'s
         ``columns``.
+
+    Examples
+    --------
+    >>> from crm_research import settings
+    >>> s = report_labels(settings.from_dict({}))
+    >>> levers = pd.DataFrame({"step": ["b → c", "a → b"], "lift": 0.1, "n_paths": 100, "observed_purchases": 40,
+    ...                        "p_step": [0.5, 0.8], "p_step_new": [0.55, 0.88], "extra_purchases": [4.0, 2.5],
+    ...                        "extra_low": [3.0, 1.0], "extra_high": [5.0, 4.0], "extra_revenue": np.nan,
+    ...                        "ranked_by": "extra_purchases"})
+    >>> view, columns = whatif_view(levers, s, improve_by=0.1, client=True)
+    >>> view[["step_words", "p_step", "extra_text"]]
+      step_words  p_step extra_text
+    0      B → C     0.5  4 (3 to 5)
+    1      A → B     0.8  2 (1 to 4)
+    >>> columns["extra_text"]
+    'Extra purchases (95% range)'
     """
     s = settings
     best = levers.iloc[0]
@@ -777,6 +1125,22 @@ def whatif_texts(levers: pd.DataFrame, *, chosen_move: tuple[str, str], improve_
     settings : ReportSettings
     drop : dict, optional
         :func:`biggest_drop` of the funnel: said when the biggest lever is another step.
+
+    Examples
+    --------
+    >>> from crm_research import settings
+    >>> s = report_labels(settings.from_dict({}))
+    >>> levers = pd.DataFrame({"step": ["b → c", "a → b"], "rank": [1, 2], "n_paths": 100, "p_step": [0.5, 0.8],
+    ...                        "p_step_new": [0.55, 0.88], "baseline_purchases": 40.0, "extra_purchases": [4.0, 2.5],
+    ...                        "extra_low": np.nan, "extra_high": np.nan, "extra_revenue": [400.0, 250.0],
+    ...                        "extra_revenue_low": np.nan, "extra_revenue_high": np.nan, "ranked_by": "extra_revenue"})
+    >>> text = whatif_texts(levers, chosen_move=("a", "b"), improve_by=0.1, improve_segment={},
+    ...                     first_event=pd.Timestamp("2024-01-01", tz="UTC"), as_of=pd.Timestamp("2026-01-01", tz="UTC"),
+    ...                     n_boot=0, settings=s)
+    >>> text.headlines[0]
+    ('What-if: the biggest lever', 400.0, 'B → C +10%: 400 more revenue over the 2 years of data')
+    >>> text.actions[0]["value_text"]
+    'about 200 a year'
     """
     from crm_research.journey.simulate import per_year
 
@@ -854,6 +1218,25 @@ def truth_check(incidents: pd.DataFrame, planted: dict) -> tuple[pd.DataFrame, b
     (DataFrame, bool)
         ``quantity``, ``planted``, ``found`` (text), and True when the strongest incident is the
         planted one: same step and group, overlapping dates.
+
+    Examples
+    --------
+    >>> incidents = pd.DataFrame([{"rank": 1, "step": "cart → buy", "from_step": "cart", "to_step": "buy",
+    ...     "segment": "platform=app", "segment_col": "platform", "segment_value": "app",
+    ...     "period_start": pd.Timestamp("2025-06-02", tz="UTC"), "period_end": pd.Timestamp("2025-06-16", tz="UTC"),
+    ...     "first_day": pd.Timestamp("2025-06-02", tz="UTC"), "last_day": pd.Timestamp("2025-06-15", tz="UTC"),
+    ...     "n_periods": 2, "n_during": 400, "conversion_during": 0.3, "conversion_baseline": 0.6,
+    ...     "lost_conversions": 120.0, "people_affected": 350}])
+    >>> planted = {"friction": {"from_step": "cart", "to_step": "buy", "segment": {"platform": "app"},
+    ...                         "start": "2025-06-09", "end": "2025-06-23", "p_before": 0.6, "p_during": 0.2}}
+    >>> check, matched = truth_check(incidents, planted)
+    >>> matched
+    True
+    >>> check.set_index("quantity").loc[["first day", "last day"]]
+                  planted       found
+    quantity
+    first day  2025-06-09  2025-06-02
+    last day   2025-06-22  2025-06-15
     """
     fr = planted["friction"]
     first = incidents.iloc[0]
