@@ -107,6 +107,11 @@ def expected_calibration_error(y, p, n_bins: int = 10) -> float:
     :func:`~crm_research.churn.evaluation.calibration_table`). Probability points (0-1); 0 is
     perfect. With ``n`` customers, pure chance gives about ``sqrt(p (1 - p) n_bins / n)`` times
     0.8 even for true probabilities.
+
+    Examples
+    --------
+    >>> round(expected_calibration_error([0, 0, 1, 1], [0.1, 0.3, 0.6, 0.8], n_bins=2), 3)
+    0.25
     """
     y, p = _labels_probabilities(y, p)
     if not (isinstance(n_bins, (int, np.integer)) and n_bins >= 1):

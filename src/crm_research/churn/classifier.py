@@ -88,6 +88,18 @@ def tree_contributions(model: HistGradientBoostingClassifier, X) -> tuple[np.nda
     (ndarray of shape (n_customers, n_features), float)
         Contributions to the log-odds of class 1 (positive = raises it), and the baseline
         (log-odds).
+
+    Examples
+    --------
+    >>> from sklearn.ensemble import HistGradientBoostingClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 2))
+    >>> model = HistGradientBoostingClassifier(max_iter=10).fit(X, (X[:, 0] + 0.3 * rng.normal(size=300) > 0).astype(int))
+    >>> phi, baseline = tree_contributions(model, X)
+    >>> bool(np.allclose(baseline + phi.sum(axis=1), model.decision_function(X)))  # local accuracy
+    True
+    >>> bool(np.abs(phi[:, 0]).mean() > np.abs(phi[:, 1]).mean())  # the first feature drives the label
+    True
     """
     X = np.asarray(X, dtype=float)
     if getattr(model, "n_trees_per_iteration_", None) != 1:

@@ -113,6 +113,20 @@ def customer_value(summary: pd.DataFrame, transaction_model, value_model=None, *
         (currency, discounted), ``value_if_alive`` (currency: ``clv / p_alive``, the value the
         customer brings if they are still active, the amount at stake when they churn). Sorted
         by ``customer_id``.
+
+    Examples
+    --------
+    >>> from crm_research.churn import BetaGeoModel, GammaGammaModel
+    >>> summary = pd.DataFrame({"customer_id": ["a", "b"], "frequency": [2, 0], "recency": [30.43, 0.0],
+    ...                         "T": [38.86, 38.86], "monetary_value": [22.345, 0.0]})
+    >>> bg, gg = BetaGeoModel(), GammaGammaModel()
+    >>> bg.params_ = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}   # CDNOW, weeks
+    >>> gg.params_ = {"p": 6.25, "q": 3.74, "gamma": 15.44}
+    >>> v = customer_value(summary, bg, gg, horizon=12, period=4.345)   # the next 12 months, 1 % a month
+    >>> v[["customer_id", "p_alive", "expected_purchases", "clv", "value_if_alive"]].round(3)
+      customer_id  p_alive  expected_purchases     clv  value_if_alive
+    0           a    0.727               1.562  36.283          49.937
+    1           b    1.000               0.253   8.369           8.369
     """
     exprs.require_columns(summary, "summary", {"customer_col": customer_col})
     _check(horizon, period, discount_rate)
@@ -138,7 +152,14 @@ MODEL_NAMES = {"BetaGeoModel": "BG/NBD", "ParetoNBDModel": "Pareto/NBD", "GammaG
 
 
 def model_name(model) -> str:
-    """The literature's name of a fitted or unfitted model ("BG/NBD", "Pareto/NBD", "Gamma-Gamma")."""
+    """The literature's name of a fitted or unfitted model ("BG/NBD", "Pareto/NBD", "Gamma-Gamma").
+
+    Examples
+    --------
+    >>> from crm_research.churn import ParetoNBDModel
+    >>> model_name(ParetoNBDModel())
+    'Pareto/NBD'
+    """
     return MODEL_NAMES.get(type(model).__name__, type(model).__name__)
 
 

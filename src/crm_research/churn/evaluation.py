@@ -34,6 +34,14 @@ def classification_metrics(y, p) -> pd.DataFrame:
     DataFrame
         ``n``, ``base_rate`` (share of churners), ``mean_predicted``, ``roc_auc``, ``pr_auc``,
         ``brier`` (mean squared error of the probabilities).
+
+    Examples
+    --------
+    >>> y = [0, 0, 1, 1, 0, 1, 0, 1]
+    >>> p = [0.1, 0.3, 0.8, 0.6, 0.2, 0.9, 0.7, 0.4]
+    >>> classification_metrics(y, p).round(3)
+       n  base_rate  mean_predicted  roc_auc  pr_auc  brier
+    0  8        0.5             0.5    0.875   0.888   0.15
     """
     from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
@@ -61,6 +69,15 @@ def calibration_table(y, p, n_bins: int = 10) -> pd.DataFrame:
         ``bin`` (1 = lowest predictions), ``n``, ``mean_predicted``, ``observed_rate``,
         ``ci_lower``, ``ci_upper`` (Wilson 95 % interval of the observed rate), ``gap``
         (``observed_rate - mean_predicted``: positive = more churn than predicted).
+
+    Examples
+    --------
+    >>> y = [0, 0, 1, 1, 0, 1, 0, 1]
+    >>> p = [0.1, 0.3, 0.8, 0.6, 0.2, 0.9, 0.7, 0.4]
+    >>> calibration_table(y, p, n_bins=2).round(3)
+       bin  n  mean_predicted  observed_rate  ci_lower  ci_upper  gap
+    0    1  4            0.25           0.25     0.046     0.699  0.0
+    1    2  4            0.75           0.75     0.301     0.954  0.0
     """
     y, p = _yp(y, p)
     order = np.argsort(p, kind="stable")
@@ -90,6 +107,17 @@ def lift_table(y, p, n_groups: int = 10) -> pd.DataFrame:
         ``decile``, ``n``, ``churners``, ``churn_rate``, ``lift`` (rate / overall rate),
         ``cum_population_share``, ``cum_churner_share`` (the gain: share of all churners found
         by targeting deciles 1..d), ``cum_lift``.
+
+    Examples
+    --------
+    >>> y = [0, 0, 1, 1, 0, 1, 0, 1]
+    >>> p = [0.1, 0.3, 0.8, 0.6, 0.2, 0.9, 0.7, 0.4]
+    >>> lift_table(y, p, n_groups=4)[["decile", "n", "churners", "lift", "cum_churner_share"]]
+       decile  n  churners  lift  cum_churner_share
+    0       1  2         2   2.0               0.50
+    1       2  2         1   1.0               0.75
+    2       3  2         1   1.0               1.00
+    3       4  2         0   0.0               1.00
     """
     y, p = _yp(y, p)
     order = np.argsort(-p, kind="stable")
@@ -134,6 +162,19 @@ def time_split_metrics(model, scored: pd.DataFrame, scored_on) -> pd.DataFrame:
     DataFrame
         Two rows: ``sample`` ("learned from (in sample)", "unseen later period (out of
         time)"), ``scored_on`` (the dates), then the columns of :func:`classification_metrics`.
+
+    Examples
+    --------
+    >>> y = [0, 0, 1, 1, 0, 1, 0, 1]
+    >>> p = [0.1, 0.3, 0.8, 0.6, 0.2, 0.9, 0.7, 0.4]
+    >>> from types import SimpleNamespace
+    >>> model = SimpleNamespace(train_metrics_=classification_metrics(y, p),  # a fitted ChurnClassifier, say
+    ...                         label_start_=pd.Timestamp("2025-07-03", tz="UTC"))
+    >>> scored = pd.DataFrame({"churned": y, "p_churn": p})
+    >>> time_split_metrics(model, scored, pd.Timestamp("2025-10-01", tz="UTC"))[["sample", "scored_on", "n", "roc_auc"]]
+                                  sample                 scored_on  n  roc_auc
+    0           learned from (in sample) 2025-07-03 00:00:00+00:00  8    0.875
+    1  unseen later period (out of time) 2025-10-01 00:00:00+00:00  8    0.875
     """
     out_of_time = classification_metrics(scored["churned"], scored["p_churn"])
     metrics = pd.concat([model.train_metrics_.assign(sample="learned from (in sample)", scored_on=model.label_start_),

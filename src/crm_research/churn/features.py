@@ -124,6 +124,15 @@ def describe_driver(name: str, value: float, reference: float) -> str:
     :data:`FEATURE_DESCRIPTIONS` applies, below it the second; a missing ``value`` gets
     :data:`MISSING_DESCRIPTIONS`. ``"none"`` is :data:`NO_DRIVER`
     (``"no single fact stands out"``).
+
+    Examples
+    --------
+    >>> describe_driver("recency_days", 200.0, 45.0)
+    'long time since the last purchase'
+    >>> describe_driver("site_visits_30d", 0.0, 3.0)
+    'few site visits in the last 30 days'
+    >>> describe_driver("last_nps", float("nan"), 8.0)
+    'no survey answer'
     """
     if name == "none":
         return NO_DRIVER
