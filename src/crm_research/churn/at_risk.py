@@ -246,6 +246,13 @@ def value_at_risk_range(at_risk: pd.DataFrame, calibration: pd.DataFrame, *, p_c
     -------
     (float, float, float)
         Value at risk (currency): central (``sum(p_churn * value)``), low and high.
+
+    Examples
+    --------
+    >>> at_risk = pd.DataFrame({"customer_id": [1, 2, 3], "p_churn": [0.8, 0.5, 0.2], "value": [100.0, 300.0, 50.0]})
+    >>> calibration = pd.DataFrame({"mean_predicted": [0.25, 0.75], "ci_lower": [0.15, 0.6], "ci_upper": [0.4, 0.85]})
+    >>> tuple(round(v, 1) for v in value_at_risk_range(at_risk, calibration))
+    (240.0, 182.5, 295.0)
     """
     exprs.require_columns(calibration, "calibration", ("mean_predicted", "ci_lower", "ci_upper"),
                           hint="pass calibration_table output")
@@ -300,6 +307,14 @@ def retention_campaign(at_risk: pd.DataFrame, customers: int, save_rate: float, 
     ------
     ParameterError
         ``customers`` below 1, or a save rate outside [0, 1] (the range in the wrong order).
+
+    Examples
+    --------
+    >>> at_risk = pd.DataFrame({"customer_id": [1, 2, 3], "p_churn": [0.8, 0.5, 0.2], "value": [100.0, 300.0, 50.0]})
+    >>> plan = retention_campaign(at_risk.assign(value_at_risk=at_risk["p_churn"] * at_risk["value"]), 2, 0.15,
+    ...                           save_rate_range=(0.05, 0.25))
+    >>> {k: round(v, 2) for k, v in plan.items() if k in ("customers", "value_at_risk", "expected_value", "low", "high")}
+    {'customers': 2, 'value_at_risk': 230.0, 'expected_value': 34.5, 'low': 11.5, 'high': 57.5}
     """
     if isinstance(customers, bool) or not isinstance(customers, (int, np.integer)) or customers < 1:
         raise ParameterError(f"customers must be a whole number >= 1, got {customers!r}")

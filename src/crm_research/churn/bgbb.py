@@ -72,8 +72,17 @@ class BetaGeoBetaBinomModel(_Fitted):
 
     Examples
     --------
-    >>> m = BetaGeoBetaBinomModel().fit(donations)          # doctest: +SKIP
-    >>> m.p_alive(donations)                                 # doctest: +SKIP
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> occasions = discrete_summary(tables["orders"], "2026-01-01", period="Q")   # quarters
+    >>> model = BetaGeoBetaBinomModel().fit(occasions)
+    >>> model
+    BetaGeoBetaBinomModel(); fitted on 173 customers: alpha=0.976, beta=0.4983, gamma=1.977, delta=12.85; log-likelihood -298.83
+    >>> model.p_alive(occasions).round(3).head(2)   # alive for the next quarter
+    customer_id
+    C0000001    0.112
+    C0000004    0.905
+    Name: p_alive, dtype: float64
     """
 
     _names = ("alpha", "beta", "gamma", "delta")
@@ -257,6 +266,17 @@ def discrete_summary(orders, as_of, period: str = "Y", first_period=None, *, cus
         ``customer_id``, ``first_period_start`` (date), ``frequency`` (opportunities with a
         purchase), ``recency`` (index of the last one, 0 if none), ``periods`` (opportunities, >= 0);
         sorted by customer.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> occasions = discrete_summary(tables["orders"], "2026-01-01", period="Q")  # quarters
+    >>> occasions.drop(columns="first_period_start").head(3)
+      customer_id  frequency  recency  periods
+    0    C0000001          0        0        7
+    1    C0000004          5        6        6
+    2    C0000007          1        1        1
     """
     last = _period_literal(as_of, period) - 1
     pp = _purchase_periods(orders, customer_col, date_col, status_col, statuses, period, as_of, last)
@@ -275,6 +295,17 @@ def discrete_calibration_holdout(orders, calibration_as_of, as_of, period: str =
     Returns the calibration columns and ``frequency_holdout`` (holdout opportunities with a
     purchase) and ``periods_holdout`` (complete periods from ``calibration_as_of`` to ``as_of``),
     for the customers of the calibration summary.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> check = discrete_calibration_holdout(tables["orders"], "2025-07-01", "2026-01-01", period="Q")
+    >>> check[["customer_id", "frequency", "periods", "frequency_holdout", "periods_holdout"]].head(3)
+      customer_id  frequency  periods  frequency_holdout  periods_holdout
+    0    C0000001          0        5                  0                2
+    1    C0000004          3        4                  2                2
+    2    C0000008          0        1                  0                2
     """
     cal_last = _period_literal(calibration_as_of, period, "calibration_as_of") - 1
     last = _period_literal(as_of, period) - 1
@@ -313,6 +344,19 @@ def discrete_holdout_table(cal_holdout: pd.DataFrame, model: BetaGeoBetaBinomMod
     DataFrame
         ``frequency``, ``customers`` (weighted), ``actual`` and ``expected`` mean purchases per
         customer in the holdout opportunities.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> check = discrete_calibration_holdout(tables["orders"], "2025-07-01", "2026-01-01", period="Q")
+    >>> discrete_holdout_table(check, BetaGeoBetaBinomModel().fit(check), max_frequency=4).round(3)
+       frequency  customers  actual  expected
+    0          0       52.0   0.577     0.589
+    1          1       29.0   0.828     0.845
+    2          2       18.0   0.944     0.841
+    3          3       16.0   1.188     1.127
+    4          4        8.0   1.875     1.462
     """
     exprs.require_columns(cal_holdout, "cal_holdout", ("frequency_holdout", "periods_holdout"),
                           hint="pass discrete_calibration_holdout output")
@@ -347,6 +391,16 @@ def purchase_days_by_date(orders, as_of, *, customer_col: str = "customer_id", d
     DataFrame or ibis.Table
         ``day`` (date) and ``buyers`` (distinct customers that day), sorted by ``buyers``
         descending then ``day``: one row per calendar day with a purchase.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> purchase_days_by_date(tables["orders"], "2026-01-01").head(3)
+                            day  buyers
+    0 2025-07-11 00:00:00+00:00       9
+    1 2025-12-22 00:00:00+00:00       8
+    2 2025-11-27 00:00:00+00:00       7
     """
     t = exprs.completed_orders(orders, as_of, date_col=date_col, status_col=status_col, statuses=statuses)
     days = t.select(customer_id=t[customer_col], day=t[date_col].date()).distinct()
@@ -424,6 +478,18 @@ def occasion_scores(summary: pd.DataFrame, model: BetaGeoBetaBinomModel, n_futur
         the next opportunity), ``expected_purchases`` (purchases in the next ``n_future``
         opportunities), ``dert`` (discounted expected residual purchases, all future
         opportunities); in the order of ``summary``.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> occasions = discrete_summary(tables["orders"], "2026-01-01", period="Q")  # quarters
+    >>> model = BetaGeoBetaBinomModel().fit(occasions)
+    >>> occasion_scores(occasions, model, n_future=4, discount_rate=0.024).drop(columns=["frequency", "recency"]).head(3).round(3)
+      customer_id  periods  p_alive  expected_purchases   dert
+    0    C0000001        7    0.112               0.046  0.153
+    1    C0000004        6    0.905               2.534  8.282
+    2    C0000007        1    0.875               2.355  6.686
     """
     cols = ["customer_id", model.frequency_col, model.recency_col, model.periods_col]
     out = summary[cols].copy()

@@ -230,6 +230,14 @@ def survivors_to_histories(survivors: pd.DataFrame, period_col: str, count_col: 
     ``t - 1`` renewals; the ``s_K`` still there are active after ``K`` renewals.
 
     Returns a DataFrame of ``periods``, ``churned`` and ``weights`` (customers).
+
+    Examples
+    --------
+    >>> survivors_to_histories(pd.DataFrame({"year": [0, 1, 2], "n": [1000, 631, 468]}), "year", "n")
+       periods  churned  weights
+    0        0        1    369.0
+    1        1        1    163.0
+    2        2        0    468.0
     """
     s = survivors.sort_values(period_col) if period_col in survivors.columns else survivors
     t = _numeric(s, "survivors", period_col, "period_col")
@@ -286,6 +294,19 @@ def subscription_histories(subscriptions, as_of, period: str = "M", *, customer_
     DataFrame
         ``customer_id``, ``started_at``, ``periods`` (renewals seen), ``churned`` (0/1), then
         ``group_col`` and ``keep``; sorted by customer and start.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> histories = subscription_histories(tables["subscriptions"], "2026-01-01", period="M", group_col="plan", keep=("mrr",))
+    >>> histories[["periods", "churned", "plan"]].head(3)
+       periods  churned   plan
+    0       18        1   plus
+    1       18        0  basic
+    2        3        0  basic
+    >>> len(histories), int(histories["churned"].sum())
+    (45, 19)
     """
     if period != "W" and period not in PERIOD_MONTHS:
         raise ParameterError(f"period must be one of ['W', 'M', 'Q', 'Y'], got {period!r}")
@@ -318,6 +339,14 @@ def holdout_periods(histories: pd.DataFrame, *, periods_col: str = "periods",
 
     Returns None when the cut leaves nothing to check: no subscription ended within those
     periods, none renewed, or no history runs past them.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> histories = subscription_histories(tables["subscriptions"], "2026-01-01", period="M", group_col="plan", keep=("mrr",))
+    >>> holdout_periods(histories)
+    9
     """
     n = histories[periods_col].to_numpy(dtype=float)
     c = histories[churned_col].to_numpy(dtype=float)
@@ -346,6 +375,19 @@ def sbg_holdout(histories: pd.DataFrame, calibration_periods: int, *, periods_co
         churn in it), ``churned``, ``actual_survival``, ``model_survival``,
         ``actual_survivors`` and ``projected_survivors`` (scaled to the histories' total weight),
         ``calibration`` (True up to ``calibration_periods``).
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> histories = subscription_histories(tables["subscriptions"], "2026-01-01", period="M", group_col="plan", keep=("mrr",))
+    >>> model, check = sbg_holdout(histories, holdout_periods(histories), weights_col=None)
+    >>> model
+    ShiftedBetaGeoModel(weights_col=None); fitted on 45 customers: alpha=56.53, beta=1184; log-likelihood -48.82
+    >>> check[["period", "calibration", "at_risk", "actual_survival", "model_survival"]].tail(2).round(3)
+        period  calibration  at_risk  actual_survival  model_survival
+    18      18        False      3.0            0.283           0.434
+    19      19        False      1.0            0.000           0.415
     """
     k, model = int(calibration_periods), ShiftedBetaGeoModel(periods_col, churned_col, weights_col, tol)
     n, c, w = model._data(histories)
@@ -417,6 +459,20 @@ def project_subscriptions(histories: pd.DataFrame, *, group_col: str | None = No
     See Also
     --------
     ShiftedBetaGeoModel.derl, ShiftedBetaGeoModel.expected_remaining_lifetime
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> histories = subscription_histories(tables["subscriptions"], "2026-01-01", period="M", group_col="plan", keep=("mrr",))
+    >>> table, models = project_subscriptions(histories, group_col="plan", horizon=12, discount_rate=0.008,
+    ...                                       value_col="mrr", total_label="All plans")
+    >>> table[["group", "running", "churn_next", "running_after", "value"]].round(2)
+           group  running  churn_next  running_after    value
+    0      basic       14        0.06           6.63  1937.58
+    1       plus        4        0.06           1.94  1143.72
+    2    premium        8        0.06           3.89  4576.67
+    3  All plans       26        0.06          12.46  7657.98
     """
     from scipy import special
 
