@@ -31,9 +31,7 @@ PERIOD_MONTHS = {"M": 1, "Q": 3, "Y": 12}  # months per contract period ("W" = 7
 
 
 def _numeric(df: pd.DataFrame, table: str, col: str, arg: str, *, integer: bool = True) -> np.ndarray:
-    if col not in df.columns:
-        raise CRMError(f"table {table!r} has no column {col!r} ({arg}); it has {list(df.columns)}. "
-                       f"Pass the right {arg} or rename the column.")
+    exprs.require_columns(df, table, {arg: col})
     v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(v) | (v < 0) | ((v != np.round(v)) if integer else False)
     if bad.any():

@@ -47,6 +47,14 @@ def plot_survival_curves(km: pd.DataFrame, ax=None, *, band: bool = True,
     """Step curves of :func:`crm_research.churn.survival.kaplan_meier` output, one per group.
 
     ``labels`` (a mapping or a function of the group value) gives the legend's names.
+
+    Examples
+    --------
+    >>> from crm_research.churn import kaplan_meier
+    >>> df = pd.DataFrame({"duration_days": [10, 20, 20, 30, 40, 50], "event": [1, 1, 0, 1, 0, 1], "plan": list("aabbab")})
+    >>> ax = plot_survival_curves(kaplan_meier(df, group_col="plan", times=[0, 20, 40]), title="Still active, by plan")
+    >>> ax.get_title(), len(ax.lines)
+    ('Still active, by plan', 2)
     """
     ax = _ax(ax)
     name = _namer(labels)
@@ -70,6 +78,14 @@ def plot_hazard_ratios(summary: pd.DataFrame, ax=None, *, truth: Mapping[str, fl
 
     ``labels`` (a mapping or a function of the covariate name, e.g.
     :func:`crm_research.churn.survival.covariate_label`) gives the tick labels.
+
+    Examples
+    --------
+    >>> summary = pd.DataFrame({"covariate": ["plan_plus", "age_per_10"], "hazard_ratio": [2.07, 1.01],
+    ...                         "hr_lower": [1.6, 0.9], "hr_upper": [2.6, 1.1]})
+    >>> ax = plot_hazard_ratios(summary, truth={"plan_plus": 2.0})
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['plan_plus', 'age_per_10']
     """
     ax = _ax(ax)
     y = np.arange(len(summary))[::-1]
@@ -89,7 +105,16 @@ def plot_hazard_ratios(summary: pd.DataFrame, ax=None, *, truth: Mapping[str, fl
 
 
 def plot_calibration(table: pd.DataFrame, ax=None, *, title: str = "Calibration") -> plt.Axes:
-    """Observed against predicted churn rate from :func:`calibration_table`."""
+    """Observed against predicted churn rate from :func:`calibration_table`.
+
+    Examples
+    --------
+    >>> from crm_research.churn import calibration_table, lift_table
+    >>> y, p = [0, 0, 1, 1, 0, 1, 0, 1], [0.1, 0.3, 0.8, 0.6, 0.2, 0.9, 0.7, 0.4]
+    >>> ax = plot_calibration(calibration_table(y, p, n_bins=2))
+    >>> ax.get_title()
+    'Calibration'
+    """
     ax = _ax(ax)
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="perfect")
     err = np.clip([table["observed_rate"] - table["ci_lower"], table["ci_upper"] - table["observed_rate"]], 0, None)
@@ -105,7 +130,16 @@ def plot_calibration(table: pd.DataFrame, ax=None, *, title: str = "Calibration"
 
 
 def plot_gain(table: pd.DataFrame, ax=None, *, title: str = "Cumulative gain") -> plt.Axes:
-    """Share of churners found against share of customers targeted (:func:`lift_table`)."""
+    """Share of churners found against share of customers targeted (:func:`lift_table`).
+
+    Examples
+    --------
+    >>> from crm_research.churn import calibration_table, lift_table
+    >>> y, p = [0, 0, 1, 1, 0, 1, 0, 1], [0.1, 0.3, 0.8, 0.6, 0.2, 0.9, 0.7, 0.4]
+    >>> ax = plot_gain(lift_table(y, p, n_groups=4))
+    >>> ax.get_title()
+    'Cumulative gain'
+    """
     ax = _ax(ax)
     x = np.r_[0.0, table["cum_population_share"].to_numpy()]
     y = np.r_[0.0, table["cum_churner_share"].to_numpy()]
@@ -119,7 +153,16 @@ def plot_gain(table: pd.DataFrame, ax=None, *, title: str = "Cumulative gain") -
 
 
 def plot_lift(table: pd.DataFrame, ax=None, *, title: str = "Lift by decile") -> plt.Axes:
-    """Bar chart of the lift per risk decile (:func:`lift_table`)."""
+    """Bar chart of the lift per risk decile (:func:`lift_table`).
+
+    Examples
+    --------
+    >>> from crm_research.churn import calibration_table, lift_table
+    >>> y, p = [0, 0, 1, 1, 0, 1, 0, 1], [0.1, 0.3, 0.8, 0.6, 0.2, 0.9, 0.7, 0.4]
+    >>> ax = plot_lift(lift_table(y, p, n_groups=4))
+    >>> ax.get_title(), len(ax.patches)
+    ('Lift by decile', 4)
+    """
     ax = _ax(ax)
     ax.bar(table["decile"], table["lift"])
     ax.axhline(1.0, color="grey", lw=1, ls="--")
@@ -131,7 +174,17 @@ def plot_lift(table: pd.DataFrame, ax=None, *, title: str = "Lift by decile") ->
 
 
 def plot_risk_bands(table: pd.DataFrame, ax=None, *, title: str = "RFM risk bands: hit rate") -> plt.Axes:
-    """Hit rate per band of :func:`hit_rate_table` with the overall rate as a line."""
+    """Hit rate per band of :func:`hit_rate_table` with the overall rate as a line.
+
+    Examples
+    --------
+    >>> from crm_research.churn import hit_rate_table
+    >>> scores = pd.DataFrame({"customer_id": [1, 2, 3, 4], "risk_band": ["active", "active", "lapsed", "lapsed"],
+    ...                        "risk_score": [0.1, 0.2, 0.8, 0.9]})
+    >>> ax = plot_risk_bands(hit_rate_table(scores, pd.DataFrame({"customer_id": [1, 2, 3, 4], "churned": [0, 1, 1, 1]})))
+    >>> ax.get_title()
+    'RFM risk bands: hit rate'
+    """
     ax = _ax(ax)
     bands = table[table["band"] != "all"]
     overall = table.loc[table["band"] == "all", "hit_rate"]
@@ -152,6 +205,15 @@ def plot_p_alive_matrix(model, T: float, ax=None, *, max_frequency: int = 20, n_
     """Heat map of a fitted BG/NBD or Pareto/NBD model's P(alive) for customers of age ``T``.
 
     ``T`` and the recency axis are in the model's time unit.
+
+    Examples
+    --------
+    >>> from crm_research.churn import BetaGeoModel
+    >>> bg = BetaGeoModel()
+    >>> bg.params_ = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}   # CDNOW, weeks
+    >>> ax = plot_p_alive_matrix(bg, T=38.86, max_frequency=10)
+    >>> ax.images[0].get_array().shape
+    (11, 40)
     """
     import matplotlib.pyplot as plt
 
@@ -177,6 +239,16 @@ def plot_holdout_purchases(cal_holdout: pd.DataFrame, model, ax=None, *, max_fre
 
     ``cal_holdout`` is :func:`calibration_holdout_summary` output; ``model`` was fitted on its
     calibration columns.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> from crm_research.churn import BetaGeoModel, calibration_holdout_summary
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> holdout = calibration_holdout_summary(tables["orders"], "2025-10-01", "2026-01-01", value_col=None)
+    >>> ax = plot_holdout_purchases(holdout, BetaGeoModel().fit(holdout))
+    >>> ax.get_title(), len(ax.lines)
+    ('Holdout purchases: actual vs model', 2)
     """
     ax = _ax(ax)
     d = cal_holdout.copy()
@@ -200,6 +272,15 @@ def plot_value_at_risk(at_risk: pd.DataFrame, ax=None, *, top: int = 20,
 
     A list with values shows each customer's value at risk, whichever way it was ranked; a list
     without (no ``value_at_risk`` column: the value is unknown) shows the churn probability.
+
+    Examples
+    --------
+    >>> from crm_research.churn import at_risk_list
+    >>> scores = pd.DataFrame({"customer_id": [1, 2, 3], "p_churn": [0.8, 0.5, 0.2], "value_if_alive": [100.0, 300.0, 50.0],
+    ...                        "driver_description": ["long silence", "few orders", "none"]})
+    >>> ax = plot_value_at_risk(at_risk_list(scores), top=2)
+    >>> ax.get_title(), len(ax.patches)
+    ('Value at risk: top customers', 2)
     """
     ax = _ax(ax)
     d = at_risk.head(top).iloc[::-1]
@@ -236,6 +317,15 @@ def plot_retention_projection(model, actual: pd.Series | pd.DataFrame | None = N
     calibration_periods : int, optional
         Where the dashed vertical line marks the end of the fit data; default the model's
         ``observed_periods_``.
+
+    Examples
+    --------
+    >>> from crm_research.churn import ShiftedBetaGeoModel, survivors_to_histories
+    >>> cohort = pd.DataFrame({"year": range(8), "n": [1000, 631, 468, 382, 326, 289, 262, 241]})
+    >>> model = ShiftedBetaGeoModel().fit(survivors_to_histories(cohort, "year", "n"))
+    >>> ax = plot_retention_projection(model, cohort.set_index("year")["n"] / 1000, periods=12)
+    >>> ax.get_title()
+    'Retention: actual, fitted and projected (sBG)'
     """
     ax = _ax(ax)
     t = np.arange(int(periods) + 1)
@@ -259,6 +349,14 @@ def plot_discrete_holdout(table: pd.DataFrame, ax=None, *,
     """Mean purchases in the holdout opportunities by calibration frequency, actual and expected.
 
     ``table`` is :func:`crm_research.churn.bgbb.discrete_holdout_table` output.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"frequency": [0, 1, 2], "customers": [50.0, 30.0, 20.0], "actual": [0.5, 0.8, 1.2],
+    ...                       "expected": [0.55, 0.8, 1.1]})
+    >>> ax = plot_discrete_holdout(table)
+    >>> ax.get_title()
+    'Holdout purchases: actual vs BG/BB'
     """
     ax = _ax(ax)
     ax.plot(table["frequency"], table["actual"], "o-", label="actual")
