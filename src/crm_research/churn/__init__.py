@@ -1,7 +1,7 @@
 """Churn modelling and customer value (the fifth notebook's logic).
 
 * :mod:`~crm_research.churn.definitions` — contractual and non-contractual churn as duration
-  and event columns, right-censored at a cut-off;
+  and event columns, right-censored at the analysis date ``as_of``;
 * :mod:`~crm_research.churn.risk` — the RFM risk MVP (recency against the customer's own
   rhythm) and its hit rate;
 * :mod:`~crm_research.churn.survival` — Kaplan-Meier, log-rank, Cox with the PH check,

@@ -1,15 +1,15 @@
-"""Churn definitions: duration and event columns, right-censored at a cut-off.
+"""Churn definitions: duration and event columns, right-censored at the analysis date ``as_of``.
 
-* **Contractual** churn: a subscription ends. One row per subscription started before the
-  cut-off; it is an event when it ended before the cut-off, otherwise right-censored there.
+* **Contractual** churn: a subscription ends. One row per subscription started before
+  ``as_of``; it is an event when it ended before ``as_of``, otherwise right-censored there.
 * **Non-contractual** churn: no purchase for ``inactivity_days`` days. One row per customer with
-  a purchase before the cut-off; the customer is churned when their last purchase is at least
-  ``inactivity_days`` old at the cut-off, with the churn dated ``last purchase +
-  inactivity_days`` (the day the rule fires); otherwise right-censored at the cut-off. A gap
-  longer than ``inactivity_days`` that ended with a new purchase before the cut-off is a lapse
+  a purchase before ``as_of``; the customer is churned when their last purchase is at least
+  ``inactivity_days`` old at ``as_of``, with the churn dated ``last purchase +
+  inactivity_days`` (the day the rule fires); otherwise right-censored at ``as_of``. A gap
+  longer than ``inactivity_days`` that ended with a new purchase before ``as_of`` is a lapse
   followed by reactivation, not churn: only the final gap counts.
 
-Both use the project's cut-off convention: ``as_of`` is an instant (UTC) and only rows strictly
+Both use the project's convention: ``as_of`` is an instant (UTC) and only rows strictly
 before it are seen; a row dated after it (an ``ended_at`` in the future) is unknown at ``as_of``.
 Durations are in days (float).
 """
@@ -124,7 +124,7 @@ def noncontractual_churn(orders, as_of, inactivity_days: float = 180.0, *,
                          customer_col: str = "customer_id", date_col: str = "ordered_at",
                          value_col: str | None = "amount", status_col: str | None = "status",
                          statuses: tuple[str, ...] = ("completed",)) -> pd.DataFrame:
-    """Non-contractual churn (no purchase for ``inactivity_days``) per customer as of a cut-off.
+    """Non-contractual churn (no purchase for ``inactivity_days``) per customer at ``as_of``.
 
     The per-customer scan of the orders runs on the engine layer
     (:func:`crm_research.summaries.customer_orders`), so ``orders`` may be an engine table of

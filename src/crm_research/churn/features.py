@@ -243,7 +243,7 @@ def _feature_tables(orders, events=None, tickets=None, surveys=None, subscriptio
                            else ibis.literal(False))
         csat = {}
         if "csat" in t.columns and "resolved_at" in t.columns:
-            # CSAT is answered at resolution: unknown for tickets resolved after the cut-off
+            # CSAT is answered at resolution: unknown for tickets resolved on or after as_of
             csat = {"csat_sum": t.csat.cast("int64").sum(where=resolved_before),
                     "csat_n": t.csat.count(where=resolved_before)}
         out["tickets"] = t.group_by("customer_id").aggregate(

@@ -93,8 +93,8 @@ def rfm_risk(orders, as_of, *, prior_gaps: float = 2.0, band_edges: tuple[float,
         own = np.where(n > 1, span / np.maximum(n - 1, 1), np.nan)
     rep = own[np.isfinite(own) & (own > 0)]
     if len(rep) == 0:
-        raise CRMError("no customer has two purchase days before the cut-off: the purchase rhythm "
-                       "cannot be estimated; use a later cut-off")
+        raise CRMError("no customer has two purchase days before as_of: the purchase rhythm "
+                       "cannot be estimated; use a later as_of")
     g0 = float(np.median(rep))
     k = n - 1
     with np.errstate(invalid="ignore"):
@@ -129,7 +129,7 @@ def hit_rate_table(scores: pd.DataFrame, outcomes: pd.DataFrame, *, band_col: st
     scores : DataFrame
         :func:`rfm_risk` output (or any table with a band and a score per customer).
     outcomes : DataFrame
-        ``customer_id`` and a 0/1 outcome (e.g. the synthetic truth: died before the cut-off;
+        ``customer_id`` and a 0/1 outcome (e.g. the synthetic truth: died before the scoring date;
         or no purchase in a later window). Customers without an outcome are left out.
     now : DataFrame, optional
         The same score at a later date (e.g. :func:`rfm_risk` at the analysis date, when

@@ -1,7 +1,7 @@
 """Survival analysis of churn with lifelines: Kaplan-Meier, log-rank tests and Cox regression.
 
 Inputs are the duration/event tables of :mod:`crm_research.churn.definitions` (one row per
-subscription or customer, ``duration_days`` and ``event``, right-censored at a cut-off) joined
+subscription or customer, ``duration_days`` and ``event``, right-censored at ``as_of``) joined
 with covariates (:func:`customer_covariates`). Durations and times are in **days**.
 
 Nothing here prints: lifelines' ``check_assumptions`` (which prints advice) is replaced by
@@ -558,7 +558,7 @@ class CoxModel:
             Days ahead.
         conditional : bool
             True: conditional on having survived ``duration_col`` days already (for active
-            subjects: P(still active ``t`` days after the cut-off)). False: from the start.
+            subjects: P(still active ``t`` days after ``as_of``)). False: from the start.
 
         Returns
         -------

@@ -42,7 +42,7 @@ MIN_GROUP = 30
 MIN_EVENTS = 20
 """Lost customers the Cox model needs (70 % of them train the held-out check)."""
 MIN_CLASS = 20
-"""Churners, and buyers, the classifier needs at each of its two cut-offs."""
+"""Churners, and buyers, the classifier needs at each of its two label starts (one and two horizons before as_of)."""
 MIN_REPEAT = 20
 """Customers with two or more purchase days the BTYD models (and the RFM rhythm) need."""
 MIN_ENDED = 10
@@ -56,7 +56,7 @@ OCCASION_SHARE = 90
 RENEWAL_DAYS = {"M": 365.25 / 12, "Q": 365.25 / 4, "Y": 365.25}
 """Length of a renewal period in days."""
 ACTIVE_DAYS = 365
-"""The classifier scores customers who bought in the year before a cut-off (days)."""
+"""The classifier scores customers who bought in the year before the date they are scored at (days)."""
 
 ORDER_COLS = ("orders.customer_id", "orders.ordered_at")
 
@@ -222,25 +222,25 @@ def _repeat_occasion_buyers(t, as_of, p):
 
 
 _CLASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-"""Churners and buyers per (table set, cut-off, horizon): four facts share two queries."""
+"""Churners and buyers per (table set, label start, horizon): four facts share two queries."""
 
 
-def _window_classes(t, cutoff: pd.Timestamp, horizon_days: float) -> tuple[float, float]:
-    """Churners and buyers among the customers active at ``cutoff`` (bought in the year before it)."""
+def _window_classes(t, label_start: pd.Timestamp, horizon_days: float) -> tuple[float, float]:
+    """Churners and buyers among the customers active at ``label_start`` (bought in the year before it)."""
     memo = _CLASSES.setdefault(t, {})
-    if (cutoff, horizon_days) in memo:
-        return memo[(cutoff, horizon_days)]
+    if (label_start, horizon_days) in memo:
+        return memo[(label_start, horizon_days)]
     o = completed_orders(t, None)
-    start, end = cutoff - pd.Timedelta(days=ACTIVE_DAYS), cutoff + pd.Timedelta(days=horizon_days)
+    start, end = label_start - pd.Timedelta(days=ACTIVE_DAYS), label_start + pd.Timedelta(days=horizon_days)
     per = o.group_by("customer_id").aggregate(
-        active=o.count(where=(o.ordered_at >= _ts(start)) & (o.ordered_at < _ts(cutoff))),
-        bought=o.count(where=(o.ordered_at >= _ts(cutoff)) & (o.ordered_at < _ts(end))),
+        active=o.count(where=(o.ordered_at >= _ts(start)) & (o.ordered_at < _ts(label_start))),
+        bought=o.count(where=(o.ordered_at >= _ts(label_start)) & (o.ordered_at < _ts(end))),
     )
     per = per.filter(per.active > 0)
     # one number: churners * 2^32 + buyers (both are counts of customers, far below 2^32)
     both = scalar(((per.bought == 0).cast("int64") * (2 ** 32) + (per.bought > 0).cast("int64")).sum())
-    memo[(cutoff, horizon_days)] = (float(int(both) >> 32), float(int(both) & (2 ** 32 - 1)))
-    return memo[(cutoff, horizon_days)]
+    memo[(label_start, horizon_days)] = (float(int(both) >> 32), float(int(both) & (2 ** 32 - 1)))
+    return memo[(label_start, horizon_days)]
 
 
 def _classes(t, as_of, p, horizons: int) -> tuple[float, float]:
