@@ -213,3 +213,23 @@ def test_rfm_on_synthetic_company(company):
     s = segment_summary(out)
     assert s["customers"].sum() == len(out)
     assert s["revenue_share"].sum() == pytest.approx(1.0)
+
+
+def test_levels_with_integer_ids_and_no_events_or_surveys():
+    """Integer customer ids without referral or NPS data: the empty stand-in tables take the ids' type.
+
+    They were declared as strings, and the join failed (IbisTypeError int64 vs string).
+    """
+    orders = pd.DataFrame({"customer_id": [1, 1, 1, 2, 3, 3], "ordered_at": pd.to_datetime(
+        ["2025-06-03", "2025-11-20", "2025-12-20", "2025-11-02", "2025-10-10", "2025-12-11"], utc=True)})
+    levels = customer_levels(orders, AS_OF)
+    assert levels["customer_id"].tolist() == [1, 2, 3] and levels["n_orders"].tolist() == [3, 1, 2]
+    assert levels["level"].tolist() == ["repeat", "first-time", "repeat"] and (levels["n_referrals"] == 0).all()
+    assert level_summary(levels)["customers"].tolist() == [1, 2]
+
+
+def test_customer_clusters_repr():
+    from crm_research.segments import CustomerClusters
+
+    assert repr(CustomerClusters()) == "CustomerClusters()"
+    assert repr(CustomerClusters(k=4, n_bootstrap=0, seed=3)) == "CustomerClusters(k=4, n_bootstrap=0, seed=3)"

@@ -129,6 +129,13 @@ def cohort_matrix(table: pd.DataFrame, value: str = "rate") -> pd.DataFrame:
     -------
     DataFrame
         Index ``cohort`` (period start), columns ``age`` (0, 1, ...); NaN where not observed.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"cohort": pd.to_datetime(["2025-10-01"] * 2 + ["2025-11-01"], utc=True), "age": [0, 1, 0],
+    ...                   "rate": [1.0, 0.4, 1.0]})
+    >>> cohort_matrix(c).values.tolist()
+    [[1.0, 0.4], [1.0, nan]]
     """
     if value not in ("rate", "active", "customers", "ci_low", "ci_high"):
         from crm_research.errors import ParameterError

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from crm_research.engine import collect, connect, is_lazy
 from crm_research.errors import CRMError, ParameterError
+from crm_research.exprs import require_columns
 
 __all__ = ["COLUMNS", "TIME_COLUMN", "get_table", "Prepared", "prepare_tables", "earliest"]
 
@@ -144,11 +145,9 @@ def prepare_tables(data, columns: Mapping[str, str] | None = None) -> Prepared:
             absent[name] = f"the {name} table has no {', '.join(names.get(c, c) for c in missing)} column"
             continue
         if missing:
-            raise CRMError(
-                f"table {name!r} has no column(s) {', '.join(names.get(c, c) for c in missing)}: the "
-                f"baseline needs {', '.join(spec['required'])} (pass columns={{'{name}.<canonical>': "
-                "'<actual>'}} if they are named differently)"
-            )
+            require_columns(t, name, [names.get(c, c) for c in spec["required"]],
+                            hint=f"the baseline needs {', '.join(spec['required'])} (pass columns={{'{name}.<canonical>': "
+                                 "'<actual>'}} if they are named differently)")
         keep = list(spec["required"]) + [c for c in spec["optional"] if names.get(c, c) in have]
         if is_lazy(t):
             sel = {c: t[names.get(c, c)] for c in keep}

@@ -223,6 +223,13 @@ def load(path: str | os.PathLike) -> pd.DataFrame:
     -------
     DataFrame
         The baseline table; ``attrs`` holds the JSON metadata (``as_of``, ``period``, ...).
+
+    Examples
+    --------
+    >>> load("no/such/snapshot.parquet")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    crm_research.errors.CRMError: snapshot no/such/snapshot.parquet (with snapshot.json beside it) does not exist
     """
     path = Path(path)
     if not path.is_file() or not _meta_path(path).is_file():

@@ -83,6 +83,14 @@ def affinities(order_items, orders=None, as_of=None, *, level: str = "category",
         ``n_antecedent``, ``n_consequent`` (orders), ``n_orders`` (all orders), ``support``,
         ``confidence`` (0..1), ``lift`` (ratio), sorted by lift (descending), confidence
         (descending), antecedent, consequent.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> pairs = affinities(tables["order_items"], tables["orders"], "2026-01-01")
+    >>> pairs[["antecedent", "consequent", "n_both"]].head(2).values.tolist(), round(float(pairs["lift"].iloc[0]), 2)
+    ([['electronics', 'accessories', 83], ['accessories', 'electronics', 83]], 2.12)
     """
     _check_level(level)
     if not 0 <= min_support <= 1 or not 0 <= min_confidence <= 1:
@@ -143,6 +151,15 @@ def next_best_offers(order_items, orders, as_of, rules=None, *, level: str = "ca
         ``customer_id``, ``rank`` (1 = best), ``offer``, ``because`` (the bought item of the
         rule), ``confidence`` (0..1), ``lift``; sorted by customer_id, rank. Customers
         without any qualifying rule get no rows.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> items, orders = tables["order_items"], tables["orders"]
+    >>> offers = next_best_offers(items, orders, "2026-01-01", affinities(items, orders, "2026-01-01"))
+    >>> len(offers), offers.columns.tolist()
+    (143, ['customer_id', 'rank', 'offer', 'because', 'confidence', 'lift'])
     """
     _check_level(level)
     if n_offers < 1:
@@ -197,6 +214,14 @@ def product_tiers(order_items, orders=None, as_of=None, *, n_tiers: int = 3, sta
     DataFrame or ibis.Table
         ``category``, ``product_id``, ``price`` (currency, mean unit price), ``n_lines`` (lines),
         ``tier`` (1..n_tiers); sorted by category, price, product_id.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> tiers = product_tiers(tables["order_items"], tables["orders"], "2026-01-01")
+    >>> len(tiers), sorted(tiers["tier"].unique().tolist())
+    (96, [1, 2, 3])
     """
     if n_tiers < 2:
         raise ParameterError(f"n_tiers must be at least 2, got {n_tiers}")
@@ -237,6 +262,14 @@ def upsell_offers(order_items, orders, as_of, tiers=None, *, n_tiers: int = 3, s
         ``customer_id``, ``category``, ``current_tier``, ``offer_tier``, ``offer_product``,
         ``offer_price`` (currency), ``spend_in_category`` (currency, quantity × unit price);
         sorted by customer_id, category.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> up = upsell_offers(tables["order_items"], tables["orders"], "2026-01-01")
+    >>> len(up), bool((up["offer_tier"] > up["current_tier"]).all())
+    (443, True)
     """
     if tiers is None:
         tiers = product_tiers.__wrapped_engine__(order_items, orders, as_of, n_tiers=n_tiers,
@@ -285,6 +318,13 @@ def suggestion_list(cross_sell, upsell=None, *, max_upsell: int = 1):
         ``customer_id``, ``kind`` (``cross-sell`` or ``upsell``), ``rank`` (within kind, 1 =
         best), ``offer`` (category or product id), ``reason`` (plain words); sorted by
         customer_id, kind, rank. Pseudonymise ``customer_id`` before showing it to a client.
+
+    Examples
+    --------
+    >>> cross = pd.DataFrame({"customer_id": [1], "rank": [1], "offer": ["home"], "because": ["kitchen"],
+    ...                       "confidence": [0.4], "lift": [2.0]})
+    >>> suggestion_list(cross)[["customer_id", "kind", "offer"]].values.tolist()
+    [[1, 'cross-sell', 'home']]
     """
     require_columns(cross_sell, "cross_sell", ["customer_id", "rank", "offer", "because", "confidence", "lift"],
                     hint="pass the output of segments.next_best_offers")

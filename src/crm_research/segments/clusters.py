@@ -54,6 +54,11 @@ def max_clusters(n_buyers: int) -> int:
     -------
     int
         ``n_buyers // MIN_PER_CLUSTER`` (clusters); below 2 clustering is not possible.
+
+    Examples
+    --------
+    >>> max_clusters(3), max_clusters(12), max_clusters(100)
+    (0, 2, 20)
     """
     return int(n_buyers) // MIN_PER_CLUSTER
 
@@ -141,6 +146,17 @@ class CustomerClusters:
         Cluster → plain-word label.
     stability_ : DataFrame
         ``replicate``, ``ari`` per bootstrap refit.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> from crm_research.segments.features import features_from_data
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> model = CustomerClusters(k_range=(2, 4), n_bootstrap=0, seed=1).fit(features_from_data(tables, "2026-01-01"))
+    >>> model
+    CustomerClusters(k_range=(2, 4), n_bootstrap=0, seed=1)  # k_=4, 98 buyers clustered
+    >>> model.k_, model.cluster_labels_
+    (4, {0: 'loyal', 1: 'bargain', 2: 'premium', 3: 'occasional'})
     """
 
     def __init__(self, k: int | None = None, k_range: tuple[int, int] = (2, 8), min_orders: int = 3,
@@ -161,6 +177,23 @@ class CustomerClusters:
         self.bootstrap_n_init = bootstrap_n_init
         self.n_threads = n_threads
         self.seed = seed
+
+    def __repr__(self) -> str:
+        """Constructor parameters that differ from their defaults (scikit-learn style); once
+        fitted, the number of clusters and of clustered buyers.
+
+        Examples
+        --------
+        >>> CustomerClusters(k_range=(2, 5), n_bootstrap=0, seed=7)
+        CustomerClusters(k_range=(2, 5), n_bootstrap=0, seed=7)
+        """
+        import inspect
+
+        defaults = {k: v.default for k, v in inspect.signature(type(self).__init__).parameters.items()}
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                         if not k.endswith("_") and not k.startswith("_") and defaults.get(k, object()) != v)
+        fitted = f"  # k_={self.k_}, {len(self.labels_):,} buyers clustered" if hasattr(self, "labels_") else ""
+        return f"{type(self).__name__}({args}){fitted}"
 
     # --- preprocessing --------------------------------------------------------------------
     def population(self, features: pd.DataFrame) -> pd.DataFrame:

@@ -87,6 +87,16 @@ def customer_features(
         ``tier_<k>`` (share of order lines; NaN without lines); ``items_per_order`` (lines
         per order); ``tickets_per_order`` (tickets per order); ``nps`` (latest answer 0..10,
         NaN when none).
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> f = customer_features(tables["orders"], "2026-01-01")
+    >>> f.shape, f.columns[:6].tolist()
+    ((173, 15), ['customer_id', 'recency_days', 'tenure_days', 'active_span_days', 'frequency', 'monetary'])
+    >>> f.loc[1, ["frequency", "monetary", "aov"]].astype(float).round(1).tolist()
+    [16.0, 3779.5, 236.2]
     """
     as_of_lit = ts_literal(as_of)
     o_all = to_ibis(orders)
@@ -231,6 +241,13 @@ def features_from_data(data: Mapping[str, Any] | Any, as_of, **kwargs) -> pd.Dat
     ``orders`` is required; ``order_items``, ``events``, ``tickets`` and ``surveys`` are used
     when present (absent tables, ``None``, are not used; nor are tables or columns a feature
     needs that the data lacks). ``kwargs`` go to :func:`customer_features`.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> features_from_data(tables, "2026-01-01").shape  # with order lines, events, tickets and surveys
+    (173, 29)
     """
     return customer_features(
         get_table(data, "orders"), as_of,
@@ -296,6 +313,11 @@ def feature_label(name: str, label=None) -> str:
     -------
     str
         The name; an unknown column in readable form.
+
+    Examples
+    --------
+    >>> feature_label("aov"), feature_label("category_books"), feature_label("tier_3")
+    ('Average order value', 'Category: Books', 'Price tier 3')
     """
     from crm_research.settings import humanize
 

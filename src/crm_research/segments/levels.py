@@ -80,6 +80,17 @@ def customer_levels(
         One row per buyer, sorted by ``customer_id``: ``customer_id``, ``n_orders`` (orders),
         ``n_referrals`` (events), ``latest_nps`` (0..10, null when never answered),
         ``is_promoter``, ``level``.
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 1, 2, 3, 3, 4], "amount": [30.0, 45.0, 60.0, 20.0, 50.0, 55.0, 10.0],
+    ...     "ordered_at": pd.to_datetime(["2025-06-03", "2025-11-20", "2025-12-20", "2025-11-02", "2025-10-10",
+    ...                                   "2025-12-11", "2024-12-24"], utc=True)})
+    >>> levels = customer_levels(orders, "2026-01-01")  # no events or surveys: no advocates
+    >>> levels[["customer_id", "n_orders", "level"]].values.tolist()
+    [[1, 3, 'repeat'], [2, 1, 'first-time'], [3, 2, 'repeat'], [4, 1, 'first-time']]
+    >>> level_summary(levels)[["level", "customers", "share", "mean_orders"]].values.tolist()
+    [['first-time', 2, 0.5, 1.0], ['repeat', 2, 0.5, 2.5]]
     """
     unknown = set(advocate_by) - set(_CRITERIA)
     if unknown:
@@ -98,8 +109,9 @@ def customer_levels(
         e = events.filter((events.event == referral_event) & (events.occurred_at < cut))
         refs = e.group_by("customer_id").aggregate(n_referrals=e.count())
     else:
+        # no referral data: an empty table with the orders' id type (an int id cannot join a string one)
         refs = ibis.memtable({"customer_id": [], "n_referrals": []},
-                             schema={"customer_id": "string", "n_referrals": "int64"})
+                             schema={"customer_id": base.customer_id.type(), "n_referrals": "int64"})
     if surveys is not None and "nps" in advocate_by:
         require_columns(surveys, "surveys", ["customer_id", "answered_at", "nps"])
         s = surveys.filter(surveys.answered_at < cut)
@@ -108,7 +120,7 @@ def customer_levels(
         nps = s.filter(s._rn == 0).select("customer_id", latest_nps=s.nps.cast("int64"))
     else:
         nps = ibis.memtable({"customer_id": [], "latest_nps": []},
-                            schema={"customer_id": "string", "latest_nps": "int64"})
+                            schema={"customer_id": base.customer_id.type(), "latest_nps": "int64"})
 
     t = base.left_join(refs, "customer_id").select(base, refs.n_referrals)
     t = t.left_join(nps, "customer_id").select(t, nps.latest_nps)
@@ -143,6 +155,13 @@ def level_summary(levels):
     DataFrame or ibis.Table
         ``level``, ``customers``, ``share`` (0..1), ``mean_orders`` (orders per buyer), in the
         order first-time, repeat, advocate (levels without buyers are left out).
+
+    Examples
+    --------
+    >>> levels = pd.DataFrame({"customer_id": [1, 2, 3, 4], "n_orders": [1, 1, 4, 2],
+    ...                        "level": ["first-time", "first-time", "advocate", "repeat"]})
+    >>> level_summary(levels)[["level", "customers", "share", "mean_orders"]].values.tolist()
+    [['first-time', 2, 0.5, 1.0], ['repeat', 1, 0.25, 2.0], ['advocate', 1, 0.25, 4.0]]
     """
     require_columns(levels, "levels", ["level", "n_orders"], hint="pass the output of customer_levels")
     g = levels.group_by("level").aggregate(customers=levels.count(), mean_orders=exact_mean(levels.n_orders))

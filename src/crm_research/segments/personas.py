@@ -52,6 +52,17 @@ def persona_table(features: pd.DataFrame, clusters: CustomerClusters | pd.DataFr
         ``dominant_platform``, ``top_category``, ``top_tier`` (largest mean share; each left
         out when the features have no channel, platform, category or tier shares),
         ``mean_nps`` (0..10, answerers only), ``churn_rate`` (0..1), ``action``.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> from crm_research.segments.features import features_from_data
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> features = features_from_data(tables, "2026-01-01")
+    >>> model = CustomerClusters(k_range=(2, 4), n_bootstrap=0, seed=1).fit(features)
+    >>> p = persona_table(features, model)
+    >>> p[["label", "customers"]].values.tolist()
+    [['loyal', 37], ['bargain', 30], ['premium', 17], ['occasional', 14]]
     """
     if churn_days <= 0:
         raise ParameterError(f"churn_days must be positive, got {churn_days}")
@@ -105,6 +116,12 @@ def persona_name(label: str, feature_label=None) -> str:
     feature_label : callable, optional
         ``feature_label(column)`` → readable feature name; default
         :func:`crm_research.segments.features.feature_label`.
+
+    Examples
+    --------
+    >>> from crm_research.segments.features import feature_label
+    >>> persona_name("loyal big spenders"), persona_name("mixed: high aov, tenure_days", feature_label)
+    ('Loyal big spenders', 'Mixed (high aov, tenure_days)')
     """
     from crm_research.segments.features import feature_label as default_feature_label
 

@@ -66,6 +66,11 @@ class RFMRules:
     segments : tuple of dict
         Rules in priority order: ``name``, optional inclusive ranges ``r``, ``f``, ``m``
         (``[lo, hi]``), optional ``action``.
+
+    Examples
+    --------
+    >>> rfm_rules().table()[["segment", "r_min", "r_max", "f_min", "f_max"]].head(2).values.tolist()
+    [['champions', 5, 5, 4, 5], ['loyal', 3, 4, 4, 5]]
     """
 
     n_bins: int
@@ -130,6 +135,12 @@ def rfm_rules(rules: str | os.PathLike | Sequence[Mapping] | Mapping | RFMRules 
     ------
     ParameterError
         A rule without a name, with an unknown key, or with a range outside 1..n_bins.
+
+    Examples
+    --------
+    >>> rules = rfm_rules()
+    >>> rules.n_bins, rules.order()[:3], rules.default
+    (5, ['champions', 'loyal', 'potential loyalists'], 'other')
     """
     if isinstance(rules, RFMRules):
         doc: Any = {"n_bins": rules.n_bins, "default": rules.default, "segments": list(rules.segments)}
@@ -237,6 +248,15 @@ def rfm(
         (currency, sum of ``value_col``), ``r_score``, ``f_score``, ``m_score`` (1..n_bins,
         higher is better; ties share a score, see the module notes), ``rfm_cell`` (e.g.
         ``"545"``; ``"54"`` without ``value_col``) and ``segment``.
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 1, 2, 3, 3, 4], "amount": [30.0, 45.0, 60.0, 20.0, 50.0, 55.0, 10.0],
+    ...     "ordered_at": pd.to_datetime(["2025-06-03", "2025-11-20", "2025-12-20", "2025-11-02", "2025-10-10",
+    ...                                   "2025-12-11", "2024-12-24"], utc=True)})
+    >>> r = rfm(orders, "2026-01-01")
+    >>> r[["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "segment"]].values.tolist()
+    [[1, 12.0, 3, 135.0, 4, 4, 'loyal'], [2, 60.0, 1, 20.0, 2, 1, 'hibernating'], [3, 21.0, 2, 105.0, 3, 3, 'need attention'], [4, 373.0, 1, 10.0, 1, 1, 'lost']]
     """
     rs = rfm_rules(rules, n_bins)
     require_columns(orders, "orders", [customer_col, date_col, value_col])
@@ -306,6 +326,15 @@ def segment_summary(rfm_table, rules=None):
         revenue (descending) then segment. Without ``monetary`` in ``rfm_table`` (RFM on
         recency and frequency only) the three money columns are left out and the rows are
         sorted by customers (descending) then segment.
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 1, 2, 3, 3, 4], "amount": [30.0, 45.0, 60.0, 20.0, 50.0, 55.0, 10.0],
+    ...     "ordered_at": pd.to_datetime(["2025-06-03", "2025-11-20", "2025-12-20", "2025-11-02", "2025-10-10",
+    ...                                   "2025-12-11", "2024-12-24"], utc=True)})
+    >>> s = segment_summary(rfm(orders, "2026-01-01"))
+    >>> s[["segment", "customers", "revenue"]].values.tolist()  # by revenue, largest first
+    [['loyal', 1, 135.0], ['need attention', 1, 105.0], ['hibernating', 1, 20.0], ['lost', 1, 10.0]]
     """
     rs = rfm_rules(rules)
     t = rfm_table
@@ -345,6 +374,15 @@ def rfm_grid(rfm_table):
         ``r_score``, ``f_score``, ``customers``, ``revenue`` (currency), ``mean_monetary``
         (currency per customer); only cells with customers; sorted by r_score, f_score.
         Without ``monetary`` in ``rfm_table``: ``customers`` only.
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 1, 2, 3, 3, 4], "amount": [30.0, 45.0, 60.0, 20.0, 50.0, 55.0, 10.0],
+    ...     "ordered_at": pd.to_datetime(["2025-06-03", "2025-11-20", "2025-12-20", "2025-11-02", "2025-10-10",
+    ...                                   "2025-12-11", "2024-12-24"], utc=True)})
+    >>> g = rfm_grid(rfm(orders, "2026-01-01"))
+    >>> g[["r_score", "f_score", "customers"]].values.tolist(), g["revenue"].tolist()
+    ([[1, 1, 1], [2, 1, 1], [3, 3, 1], [4, 4, 1]], [10.0, 20.0, 105.0, 135.0])
     """
     t = rfm_table
     require_columns(t, "rfm", ["r_score", "f_score"], hint="pass the output of segments.rfm")
@@ -369,6 +407,11 @@ def rule_ranges(table: pd.DataFrame, segment_label=None) -> pd.DataFrame:
     DataFrame
         ``segment``, ``recency_score``, ``frequency_score`` and, when any rule uses it,
         ``spend_score`` ("5", "3 to 4", "any"), ``action``; in rule order.
+
+    Examples
+    --------
+    >>> rule_ranges(rfm_rules().table())[["segment", "recency_score", "frequency_score"]].head(2).values.tolist()
+    [['Champions', '5', '4 to 5'], ['Loyal', '3 to 4', '4 to 5']]
     """
     def span(lo, hi) -> str:
         lo = None if pd.isna(lo) else int(lo)

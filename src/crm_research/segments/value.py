@@ -60,6 +60,15 @@ def yearly_spend(scores: pd.DataFrame, min_years: float = 1.0) -> pd.Series:
     ------
     CRMError
         No ``monetary`` column (orders without amounts).
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 1, 2, 3, 3, 4], "amount": [30.0, 45.0, 60.0, 20.0, 50.0, 55.0, 10.0],
+    ...     "ordered_at": pd.to_datetime(["2025-06-03", "2025-11-20", "2025-12-20", "2025-11-02", "2025-10-10",
+    ...                                   "2025-12-11", "2024-12-24"], utc=True)})
+    >>> from crm_research.segments.rfm import rfm
+    >>> yearly_spend(rfm(orders, "2026-01-01")).tolist()  # every history here is shorter than min_years
+    [135.0, 20.0, 105.0, 10.0]
     """
     for c in ("monetary", "first_order_at", "last_order_at"):
         if c not in scores.columns:
@@ -95,6 +104,16 @@ def winback_value(scores: pd.DataFrame, segments: Iterable[str], rate: float, mi
         (count), ``revenue`` (currency, their spend so far), ``yearly_spend`` (currency per year,
         all of them together), ``mean_yearly_spend`` (currency per year and buyer), ``rate``,
         ``value`` (currency per year: ``rate * yearly_spend``).
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"customer_id": [1, 1, 1, 2, 3, 3, 4], "amount": [30.0, 45.0, 60.0, 20.0, 50.0, 55.0, 10.0],
+    ...     "ordered_at": pd.to_datetime(["2025-06-03", "2025-11-20", "2025-12-20", "2025-11-02", "2025-10-10",
+    ...                                   "2025-12-11", "2024-12-24"], utc=True)})
+    >>> from crm_research.segments.rfm import rfm
+    >>> wb = winback_value(rfm(orders, "2026-01-01"), ["lost", "hibernating"], 0.1)
+    >>> wb["buyers"], wb["mean_yearly_spend"], wb["value"]  # 2 buyers, 30 a year between them; 10% come back
+    (2, 15.0, 3.0)
     """
     rate = _check_rate(rate, "rate")
     wanted = list(dict.fromkeys(str(s) for s in segments))
@@ -128,6 +147,14 @@ def category_spend(order_items, orders, as_of, *, status_col: str | None = "stat
     DataFrame or ibis.Table
         ``category``, ``orders`` (orders holding it), ``spend`` (currency, quantity × unit
         price), ``spend_per_order`` (currency per order holding it); sorted by category.
+
+    Examples
+    --------
+    >>> from crm_research import synthetic
+    >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    >>> spend = category_spend(tables["order_items"], tables["orders"], "2026-01-01")
+    >>> spend[["category", "orders"]].head(2).values.tolist(), round(float(spend["spend_per_order"].iloc[0]), 2)
+    ([['accessories', 212], ['beauty', 222]], 49.69)
     """
     from crm_research.segments.affinity import counted_lines
 
@@ -164,6 +191,16 @@ def cross_sell_value(suggestions: pd.DataFrame, spend: pd.DataFrame, rate: float
         buying once), ``rate``, ``value`` (currency: ``rate * potential``), ``top_offer`` (the
         category suggested first to most buyers, or None), ``top_buyers`` (count),
         ``top_spend_per_order`` (currency).
+
+    Examples
+    --------
+    >>> spend = pd.DataFrame({"category": ["books", "home"], "orders": [40, 10], "spend": [1200.0, 900.0],
+    ...                       "spend_per_order": [30.0, 90.0]})
+    >>> suggestions = pd.DataFrame({"customer_id": [1, 2, 2, 3], "kind": "cross-sell", "rank": [1, 1, 2, 1],
+    ...                             "offer": ["books", "home", "books", "books"]})
+    >>> cv = cross_sell_value(suggestions, spend, 0.1)  # each buyer's first suggestion: books 30 x 2, home 90
+    >>> cv["buyers"], cv["potential"], round(cv["value"], 2), cv["top_offer"]
+    (3, 150.0, 15.0, 'books')
     """
     rate = _check_rate(rate, "rate")
     cs = suggestions[suggestions["kind"] == "cross-sell"]
