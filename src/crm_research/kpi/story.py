@@ -118,6 +118,12 @@ def latest_full_period(kpis: pd.DataFrame, partial) -> pd.Timestamp:
 
     ``partial`` is :func:`crm_research.kpi.partial_latest`'s output (the ``active_customers``
     entry decides). With a single, partial period, that period.
+
+    Examples
+    --------
+    >>> kpis = pd.DataFrame({"period": pd.to_datetime(["2025-11-01", "2025-12-01"], utc=True)})
+    >>> latest_full_period(kpis, {"active_customers": "the analysis date falls inside it"})
+    Timestamp('2025-11-01 00:00:00+0000', tz='UTC')
     """
     periods_all = sorted(kpis["period"].drop_duplicates())
     return periods_all[-2] if "active_customers" in partial and len(periods_all) > 1 else periods_all[-1]
@@ -181,6 +187,15 @@ def retention_finding(kpis: pd.DataFrame, partial, period: str, settings) -> str
     str or None
         One sentence (Markdown) with the 95% ranges; None without retention (no customer active
         in the period before) or without the two KPIs.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> kpis = pd.DataFrame({"metric": ["retention_rate", "repeat_purchase_rate"],
+    ...                      "period": pd.Timestamp("2025-12-01", tz="UTC"), "value": [0.3, 0.4],
+    ...                      "denominator": [50, 200], "ci_low": [0.2, 0.35], "ci_high": [0.4, 0.45]})
+    >>> retention_finding(kpis, {}, "M", ReportSettings())
+    "In Dec 2025, **30.0%** of the previous period's buyers bought again (95% range 20.0% to 40.0%); **40.0%** of all 200 customers so far have ordered more than once (35.0% to 45.0%)."
     """
     latest_full = latest_full_period(kpis, partial)
     full_rows = kpis[kpis["period"] == latest_full].set_index("metric")
@@ -197,7 +212,15 @@ def retention_finding(kpis: pd.DataFrame, partial, period: str, settings) -> str
 
 
 def nps_finding(now: pd.DataFrame, settings) -> str | None:
-    """The latest NPS with its range, and which side it leans to (None without an NPS range)."""
+    """The latest NPS with its range, and which side it leans to (None without an NPS range).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> now = pd.DataFrame({"metric": ["nps"], "value": [-12.0], "ci_low": [-20.5], "ci_high": [-3.1]})
+    >>> nps_finding(now, ReportSettings())
+    'Net Promoter Score **−12** (95% range −20 to −3): clearly more detractors than promoters.'
+    """
     rows = now.set_index("metric")
     if "nps" not in rows.index or pd.isna(rows.loc["nps", "value"]) or pd.isna(rows.loc["nps", "ci_low"]):
         return None
@@ -227,7 +250,13 @@ def step_text(metric: str, x: float, settings) -> str:
 
 
 def goal_now(card: pd.DataFrame) -> pd.Series:
-    """Each goal's value now: the current snapshot's at a review, else the baseline's."""
+    """Each goal's value now: the current snapshot's at a review, else the baseline's.
+
+    Examples
+    --------
+    >>> goal_now(pd.DataFrame({"baseline": [0.3, 40.0], "current": [0.35, np.nan]})).tolist()
+    [0.35, 40.0]
+    """
     return card["current"].where(card["current"].notna(), card["baseline"]) if "current" in card else card["baseline"]
 
 
@@ -276,6 +305,14 @@ def goal_action(card: pd.DataFrame, worth: pd.Series, settings, label) -> tuple[
     """The goal worth most (:func:`goal_worth`) as an action: its text and value (currency a year).
 
     Returns None when no goal has a value.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> card = pd.DataFrame({"metric": ["average_order_value"], "baseline": [40.0], "target": [45.0],
+    ...                      "deadline": pd.Timestamp("2026-07-01", tz="UTC")})
+    >>> goal_action(card, pd.Series([6000.0]), ReportSettings(), lambda kind, v: v)
+    ("Raise **average_order_value** from 40.00 to the target of 45.00 by 01 Jul 2026: at the last year's volumes that is about 6,000 more revenue a year.", 6000.0)
     """
     if worth.empty:
         return None
@@ -323,6 +360,14 @@ def scorecard_table(card: pd.DataFrame, settings, *, review: bool = False) -> pd
     DataFrame
         ``kpi``, ``now``, ``target``, ``deadline``, ``needed`` (text; "none" when met) and, at a
         review, ``status``.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> card = pd.DataFrame({"metric": ["retention_rate"], "baseline": [0.3], "target": [0.35], "needed_per_month": [0.01],
+    ...                      "deadline": pd.Timestamp("2026-07-01", tz="UTC")})
+    >>> scorecard_table(card, ReportSettings()).values.tolist()
+    [['Retention rate', '30.0%', '35.0%', '01 Jul 2026', '+1.0 pts']]
     """
     now_col = "current" if review else "baseline"
     out = pd.DataFrame({
@@ -359,6 +404,13 @@ def cohort_finding(at: pd.DataFrame, period: str, settings) -> str | None:
     """Retention one period after the first order (with its Wilson range) and at the furthest age.
 
     Returns None when age 1 is not in ``at`` (:func:`pooled_retention`).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> at = pd.DataFrame({"active": [28, 20], "customers": [100, 100], "rate": [0.28, 0.2]}, index=[1, 2])
+    >>> cohort_finding(at, "M", ReportSettings())
+    'Of new customers, **28.0%** order again one month after their first order (95% range 20.1% to 37.5%) and **20.0%** 2 months after.'
     """
     if 1 not in at.index:
         return None
@@ -457,6 +509,14 @@ def cohort_table(cohorts: pd.DataFrame, period: str, settings, ages=(1, 2, 3, 6,
         ``cohort`` (the period in words), ``customers`` (text), ``after <age>`` (percentage
         text, "(partial)" where the cell is cut by the analysis date; empty where the cohort
         is too young) for the ``ages`` present.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> c = pd.DataFrame({"cohort": pd.to_datetime(["2025-11-01", "2025-11-01", "2025-12-01"], utc=True),
+    ...                   "age": [0, 1, 0], "customers": [60, 60, 10], "rate": [1.0, 0.3, 1.0], "partial": False})
+    >>> cohort_table(c, "M", ReportSettings()).values.tolist()
+    [['Dec 2025', '10', ''], ['Nov 2025', '60', '30.0%']]
     """
     present_ages = [a for a in ages if a in set(cohorts["age"])]
     names = sorted(cohorts["cohort"].unique())
@@ -485,6 +545,14 @@ def weakest_group(bd: pd.DataFrame, metric: str = "retention_rate",
     -------
     (lowest, highest) rows of ``bd``, or None
         None with fewer than two groups not flagged ``too_small``.
+
+    Examples
+    --------
+    >>> bd = pd.DataFrame({"metric": "retention_rate", "dimension": "acquisition_channel", "group": ["a", "b", "c"],
+    ...                    "value": [0.2, 0.1, 0.4], "too_small": [False, True, False]})
+    >>> low, high = weakest_group(bd)
+    >>> low["group"], high["group"]  # b is lower but rests on too few customers
+    ('a', 'c')
     """
     r = bd[(bd["metric"] == metric) & (bd["dimension"] == dimension) & ~bd["too_small"].astype(bool)]
     if len(r) < 2:
@@ -545,6 +613,13 @@ def breakdown_table(values: pd.DataFrame, small: pd.DataFrame, settings,
     -------
     DataFrame
         ``dimension``, ``group`` and one text column per KPI of ``metrics`` present.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> values = pd.DataFrame({"dimension": ["region"], "group": ["north"], "retention_rate": [0.1]})
+    >>> breakdown_table(values, pd.DataFrame({"retention_rate": [True]}), ReportSettings()).values.tolist()
+    [['Region', 'North', '10.0% *']]
     """
     kinds = {"acquisition_channel": "channels", "purchase_type": "channels", "platform": "channels"}
     picked = [m for m in metrics if m in small.columns]
@@ -560,6 +635,15 @@ def channel_finding(bd: pd.DataFrame, kpis: pd.DataFrame, settings, label) -> st
 
     Only groups large enough to trust count (:func:`weakest_group`). None with fewer than two
     or without the overall retention.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> bd = pd.DataFrame({"metric": "retention_rate", "dimension": "acquisition_channel", "group": ["ads", "seo"],
+    ...                    "value": [0.4, 0.6], "ci_low": [0.35, 0.5], "ci_high": [0.45, 0.7], "too_small": False})
+    >>> kpis = pd.DataFrame({"metric": ["retention_rate"], "value": [0.5], "period": pd.Timestamp("2025-12-01", tz="UTC")})
+    >>> channel_finding(bd, kpis, ReportSettings(), lambda kind, v: v)
+    'Retention is lowest among customers won through **ads** (40.0%, 95% range 35.0% to 45.0%) and highest for **seo** (60.0%), against 50.0% overall.'
     """
     pair = weakest_group(bd)
     overall = latest(kpis).set_index("metric")
@@ -583,6 +667,17 @@ def channel_action(bd: pd.DataFrame, kpis: pd.DataFrame, period: str, settings, 
     (text, value) or None
         The action in words and its value (currency a year); None when there is no gap or no
         revenue per customer for the channel.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> bd = pd.DataFrame({"metric": ["retention_rate", "retention_rate", "revenue_per_customer"],
+    ...                    "dimension": "acquisition_channel", "group": ["ads", "seo", "ads"], "value": [0.4, 0.6, 60.0],
+    ...                    "denominator": [100, 80, 200], "too_small": False})
+    >>> kpis = pd.DataFrame({"metric": ["retention_rate"], "value": [0.5], "period": pd.Timestamp("2025-12-01", tz="UTC")})
+    >>> text, value = channel_action(bd, kpis, "M", ReportSettings(), lambda kind, v: v)
+    >>> round(value, 2)  # (0.5 - 0.4) x 100 customers x 60 a customer x 12 months
+    7200.0
     """
     pair = weakest_group(bd)
     overall = latest(kpis).set_index("metric")
@@ -615,7 +710,14 @@ def client_order(kpis: pd.DataFrame) -> list[str]:
 
 
 def in_order(kpis: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """The baseline's rows sorted by KPI in ``order``, each KPI's periods in time order."""
+    """The baseline's rows sorted by KPI in ``order``, each KPI's periods in time order.
+
+    Examples
+    --------
+    >>> k = pd.DataFrame({"metric": ["nps", "orders", "nps"], "period": [2, 1, 1]})
+    >>> in_order(k, ["orders", "nps"]).values.tolist()
+    [['orders', 1], ['nps', 1], ['nps', 2]]
+    """
     rank = kpis["metric"].map({m: i for i, m in enumerate(order)})
     return kpis.assign(_o=rank).sort_values(["_o", "period"]).drop(columns="_o")
 
@@ -652,6 +754,15 @@ def review_view(comparison: pd.DataFrame) -> pd.DataFrame:
         ``metric``, ``unit``, ``period_a``, ``value_a``, ``period_b``, ``value_b``, ``change``,
         ``change_rel``, ``p_value``, ``verdict`` ("beyond noise", "within noise" or "no test
         (count, sum or median)").
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"metric": ["retention_rate", "orders"], "unit": ["share", "orders"], "period_a": 1,
+    ...                   "value_a": [0.3, 100.0], "period_b": 2, "value_b": [0.4, 120.0], "change": [0.1, 20.0],
+    ...                   "change_rel": [1 / 3, 0.2], "p_value": [0.01, np.nan],
+    ...                   "beyond_noise": pd.array([True, None], dtype="boolean")})
+    >>> review_view(c)["verdict"].tolist()
+    ['beyond noise', 'no test (count, sum or median)']
     """
     tested = comparison["beyond_noise"].notna()
     moved = comparison["beyond_noise"].fillna(False).astype(bool)
@@ -677,6 +788,15 @@ def review_paragraph(previous: pd.DataFrame, comparison: pd.DataFrame, as_of, se
         ``label(kind, value)`` -> Markdown-safe readable name (``run.label``).
     same_data : bool
         Both snapshots were computed from the same data export (same fingerprint).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> c = pd.DataFrame({"metric": ["retention_rate", "orders"], "beyond_noise": pd.array([True, None], dtype="boolean")})
+    >>> previous = pd.DataFrame()
+    >>> previous.attrs["as_of"] = "2025-07-01"
+    >>> review_paragraph(previous, c, "2026-01-01", ReportSettings(), lambda kind, v: v, same_data=False)
+    'Previous snapshot: as of **01 Jul 2025**, computed from another data export. **1** of the 1 KPIs with a test changed beyond noise: retention_rate.'
     """
     tested = comparison["beyond_noise"].notna()
     moved = comparison["beyond_noise"].fillna(False).astype(bool)
@@ -690,7 +810,16 @@ def review_paragraph(previous: pd.DataFrame, comparison: pd.DataFrame, as_of, se
 
 
 def review_table(view: pd.DataFrame, settings) -> pd.DataFrame:
-    """:func:`review_view` in a client's words: KPI, before, now, change and verdict as text."""
+    """:func:`review_view` in a client's words: KPI, before, now, change and verdict as text.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> view = pd.DataFrame({"metric": ["retention_rate"], "value_a": [0.3], "value_b": [0.4],
+    ...                      "verdict": ["no test (count, sum or median)"]})
+    >>> review_table(view, ReportSettings()).values.tolist()
+    [['Retention rate', '30.0%', '40.0%', '+10.0 pts', 'no test']]
+    """
     return pd.DataFrame({
         "kpi": [settings.label("metrics", m) for m in view["metric"]],
         "before": [present.value_text(m, x, settings) for m, x in zip(view["metric"], view["value_a"], strict=True)],

@@ -79,6 +79,15 @@ def core_finding(segments: pd.DataFrame, settings, label) -> str:
 
     A few customers carry the business when the core segments' revenue share is at least 1.5
     times their share of the buyers.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> seg = pd.DataFrame({"segment": ["champions", "loyal", "at risk"], "customers": [10, 20, 30],
+    ...                     "customer_share": [1 / 6, 1 / 3, 0.5], "revenue": [5000.0, 2500.0, 1500.0],
+    ...                     "revenue_share": [5 / 9, 5 / 18, 1 / 6]})
+    >>> core_finding(seg, ReportSettings(), lambda kind, v: v)
+    'The champions segment, 16.7% of the buyers (10), brought 55.6% of all revenue (5,000): protect them first.'
     """
     core = core_segments(segments)
     carry = core["revenue_share"].sum() >= 1.5 * core["customer_share"].sum()  # a few customers carry the business
@@ -89,7 +98,17 @@ def core_finding(segments: pd.DataFrame, settings, label) -> str:
 
 
 def winback_segments(segments: pd.DataFrame, wanted) -> list[str]:
-    """The win-back segments (rule-table names) that hold buyers, in the order given, once each."""
+    """The win-back segments (rule-table names) that hold buyers, in the order given, once each.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> seg = pd.DataFrame({"segment": ["champions", "loyal", "at risk"], "customers": [10, 20, 30],
+    ...                     "customer_share": [1 / 6, 1 / 3, 0.5], "revenue": [5000.0, 2500.0, 1500.0],
+    ...                     "revenue_share": [5 / 9, 5 / 18, 1 / 6]})
+    >>> winback_segments(seg, ["can't lose", "at risk", "at risk"])
+    ['at risk']
+    """
     have = set(segments["segment"])
     return [s for s in dict.fromkeys(wanted) if s in have]
 
@@ -150,6 +169,16 @@ def winback_action(segments: pd.DataFrame, winback: list[str], n_reachable: int,
         ``mean_yearly_spend``, ``value``); without it (no amounts) the action has no value.
     rate : float, optional
         The what-if share of buyers coming back (with ``value``).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> seg = pd.DataFrame({"segment": ["champions", "loyal", "at risk"], "customers": [10, 20, 30],
+    ...                     "customer_share": [1 / 6, 1 / 3, 0.5], "revenue": [5000.0, 2500.0, 1500.0],
+    ...                     "revenue_share": [5 / 9, 5 / 18, 1 / 6]})
+    >>> winback_action(seg, ["at risk"], 25, ReportSettings(), lambda kind, v: v,
+    ...                value={"buyers": 25, "mean_yearly_spend": 120.0, "value": 300.0}, rate=0.1)
+    'Win back the 25 at risk buyers who may be contacted (30 in all) with a personal call or a tailored offer, and ask what went wrong. They used to spend 120 a year each; if 10% of them come back and spend that again, it brings about 300 a year.'
     """
     slipping = segments[segments["segment"].isin(winback)]
     names = and_list(label("segments", s) for s in winback)
@@ -226,7 +255,17 @@ def silhouette_reading(best: float) -> str:
 
 
 def clusters_intro(model, n_buyers: int, min_orders: int, settings, *, client: bool = False) -> str:
-    """Who is clustered, into how many clusters, and how clearly apart (a fitted ``CustomerClusters``)."""
+    """Who is clustered, into how many clusters, and how clearly apart (a fitted ``CustomerClusters``).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from crm_research.settings import ReportSettings
+    >>> model = SimpleNamespace(selection_=pd.DataFrame({"k": [2, 3], "silhouette": [0.2, 0.31]}), k_=3,
+    ...                         labels_=pd.DataFrame({"customer_id": range(1200)}), features_=["aov", "frequency"])
+    >>> clusters_intro(model, 5000, 3, ReportSettings())
+    '**1,200** of the 5,000 buyers have at least 3 completed orders and are clustered, on 2 measures. Best silhouette: **k = 3** (0.31: the groups are clearly apart).'
+    """
     best = model.selection_.set_index("k").loc[model.k_, "silhouette"]
     reading = silhouette_reading(best)
     clustered = len(model.labels_)
@@ -245,6 +284,16 @@ def lead_persona_finding(personas: pd.DataFrame, names: dict, min_orders: int, s
 
     ``names`` maps cluster -> persona name; ``text`` makes a name Markdown-safe. None when the
     personas carry no revenue (orders without amounts).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> personas = pd.DataFrame({"cluster": [0, 1], "customers": [800, 400], "customer_share": [2 / 3, 1 / 3],
+    ...                          "revenue_share": [0.5, 0.5], "median_aov": [40.0, 90.0], "churn_rate": [0.3, 0.1],
+    ...                          "action": ["win back", "reward"]})
+    >>> names = {0: "Bargain hunters", 1: "Loyal big spenders"}
+    >>> lead_persona_finding(personas, names, 3, ReportSettings(), str)
+    'The **Loyal big spenders** cluster is 33.3% of the clustered buyers (those with at least 3 orders) but brought 50.0% of their revenue; their typical order is 90.'
     """
     if "revenue_share" not in personas:
         return None
@@ -257,7 +306,19 @@ def lead_persona_finding(personas: pd.DataFrame, names: dict, min_orders: int, s
 
 
 def persona_lines(personas: pd.DataFrame, names: dict, churn_days: float, settings, text) -> str:
-    """One Markdown bullet per persona: size, revenue share, churn and the suggested action."""
+    """One Markdown bullet per persona: size, revenue share, churn and the suggested action.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> personas = pd.DataFrame({"cluster": [0, 1], "customers": [800, 400], "customer_share": [2 / 3, 1 / 3],
+    ...                          "revenue_share": [0.5, 0.5], "median_aov": [40.0, 90.0], "churn_rate": [0.3, 0.1],
+    ...                          "action": ["win back", "reward"]})
+    >>> names = {0: "Bargain hunters", 1: "Loyal big spenders"}
+    >>> print(persona_lines(personas, names, 180, ReportSettings(), str))
+    - **Bargain hunters** (800 buyers, 50% of their revenue, 30% without an order for 180 days): win back
+    - **Loyal big spenders** (400 buyers, 50% of their revenue, 10% without an order for 180 days): reward
+    """
     return "\n".join(
         f"- **{text(names[p.cluster])}** ({settings.count(p.customers)} buyers, "
         + (f"{settings.pct(p.revenue_share, 0)} of their revenue, " if "revenue_share" in personas else "")
@@ -280,7 +341,16 @@ def stability_verdict(ari: pd.Series) -> str:
 
 
 def strongest_pair_finding(pairs: pd.DataFrame, settings, label) -> str | None:
-    """The category pair bought together most above chance (None when no pair beats chance)."""
+    """The category pair bought together most above chance (None when no pair beats chance).
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> pairs = pd.DataFrame({"antecedent": ["tv", "cable"], "consequent": ["cable", "tv"], "lift": [2.5, 2.5],
+    ...                       "confidence": [0.4, 0.6]})
+    >>> strongest_pair_finding(pairs, ReportSettings(), lambda kind, v: v)
+    'The strongest cross-sell pair: **cable** and **tv** are bought together 2.5 times as often as by chance; 60.0% of the orders with cable also hold tv.'
+    """
     if not (len(pairs) and pairs["lift"].max() > 1):
         return None
     strongest = pairs[pairs["lift"] == pairs["lift"].max()].sort_values("confidence", ascending=False,
@@ -293,7 +363,15 @@ def strongest_pair_finding(pairs: pd.DataFrame, settings, label) -> str | None:
 
 def suggestions_intro(suggestions: pd.DataFrame, n_buyers: int, consent_note: str, settings, *,
                       client: bool = False) -> str:
-    """How many buyers get a suggestion, of which kind; ``consent_note`` must be Markdown-safe."""
+    """How many buyers get a suggestion, of which kind; ``consent_note`` must be Markdown-safe.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> sug = pd.DataFrame({"customer_id": [1, 1, 2, 3], "kind": ["cross-sell", "upsell", "cross-sell", "upsell"]})
+    >>> suggestions_intro(sug, 10, "Only buyers who may be contacted are listed.", ReportSettings(), client=True)
+    '**3** of the 10 buyers get at least one suggestion: 2 cross-sell and 2 upsell suggestions. Only buyers who may be contacted are listed.'
+    """
     reached = suggestions["customer_id"].nunique()
     return (f"**{settings.count(reached)}** of the {settings.count(n_buyers)} buyers get at least one suggestion: "
             f"{settings.count((suggestions['kind'] == 'cross-sell').sum())} cross-sell and "
@@ -303,7 +381,15 @@ def suggestions_intro(suggestions: pd.DataFrame, n_buyers: int, consent_note: st
 
 def cross_sell_action(suggestions: pd.DataFrame, settings, label, *, value: dict | None = None,
                       rate: float | None = None) -> str:
-    """The cross-sell action in words; with ``value`` (:func:`~crm_research.segments.value.cross_sell_value`) valued."""
+    """The cross-sell action in words; with ``value`` (:func:`~crm_research.segments.value.cross_sell_value`) valued.
+
+    Examples
+    --------
+    >>> from crm_research.settings import ReportSettings
+    >>> sug = pd.DataFrame({"customer_id": [1, 2], "kind": "cross-sell"})
+    >>> cross_sell_action(sug, ReportSettings(), lambda kind, v: v)
+    'Send each of the 2 buyers with a cross-sell suggestion their first one, against a random group that gets nothing, and measure the difference.'
+    """
     if value is None:  # no unit prices: no spend per category to put a value on it
         audience = suggestions.loc[suggestions["kind"] == "cross-sell", "customer_id"].nunique()
         return (f"Send each of the {settings.count(audience)} buyers with a cross-sell suggestion their "
