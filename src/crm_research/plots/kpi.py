@@ -61,6 +61,15 @@ def plot_metric_trend(baseline: pd.DataFrame, metric: str, *, target: float | No
         The y-axis label (default the metric's unit; shares are drawn in %).
     partial : bool
         The last period is partial: its point is drawn hollow and marked "partial".
+
+    Examples
+    --------
+    >>> k = pd.DataFrame({"metric": "retention_rate", "period": pd.date_range("2025-10-01", periods=3, freq="MS", tz="UTC"),
+    ...                   "value": [0.3, 0.35, 0.4], "ci_low": [0.25, 0.3, 0.33], "ci_high": [0.35, 0.4, 0.47],
+    ...                   "unit": "share"})
+    >>> ax = plot_metric_trend(k, "retention_rate", target=0.5, partial=True)
+    >>> ax.get_title(), ax.get_ylabel()
+    ('retention rate', '%')
     """
     d = _rows(baseline, metric)
     ax = _ax(ax)
@@ -153,6 +162,13 @@ def plot_cohort_heatmap(cohorts: pd.DataFrame, *, value: str = "rate", max_age: 
         The x-axis label ("months since first order").
     cohort_format : str
         ``strftime`` pattern of the cohort labels ("%b %Y" for months).
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"cohort": pd.to_datetime(["2025-10-01"] * 2 + ["2025-11-01"], utc=True), "age": [0, 1, 0],
+    ...                   "rate": [1.0, 0.4, 1.0], "active": [10, 4, 8], "customers": [10, 10, 8], "partial": False})
+    >>> plot_cohort_heatmap(c).get_title()
+    'Cohort retention'
     """
     import matplotlib.pyplot as plt
 
@@ -203,6 +219,14 @@ def plot_customer_levels(baseline: pd.DataFrame, *, advocates: bool = True, ax=N
         Draw the three exclusive levels (first-time, repeat, advocate). False, or a baseline
         without the level metrics (no referral or NPS data): customers by number of orders
         only (one order; two or more), from ``customers`` and ``repeat_purchase_rate``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"metric": ["customers", "first_time_customers", "repeat_customers", "advocates"],
+    ...                   "period": pd.Timestamp("2025-12-01", tz="UTC"), "period_end": pd.Timestamp("2026-01-01", tz="UTC"),
+    ...                   "value": [100.0, 60.0, 30.0, 10.0], "denominator": [100.0, 100.0, 100.0, 100.0]})
+    >>> [float(b.get_width()) for b in plot_customer_levels(t).patches]
+    [10.0, 30.0, 60.0, 100.0]
     """
     from crm_research.kpi.tables import latest
 
@@ -243,6 +267,14 @@ def plot_scorecard(card: pd.DataFrame, *, ax=None):
     ----------
     card : DataFrame
         Output of :func:`crm_research.kpi.scorecard`.
+
+    Examples
+    --------
+    >>> card = pd.DataFrame({"metric": ["retention_rate"], "owner": ["CRM"], "baseline": [0.3], "current": [0.35],
+    ...                      "target": [0.4], "expected_now": [0.33], "progress": [0.5], "status": ["on-track"],
+    ...                      "direction": ["increase"], "gap": [0.1]})
+    >>> [t.get_text() for t in plot_scorecard(card).get_yticklabels()]
+    ['retention_rate (CRM)']
     """
     ax = _ax(ax, figsize=(10, 0.6 * len(card) + 1.5))
     y = np.arange(len(card))[::-1]
@@ -279,6 +311,15 @@ def plot_breakdown(table: pd.DataFrame, metric: str, dimension: str, *, ax=None)
         Output of :func:`crm_research.kpi.breakdowns`.
     metric, dimension : str
         What to draw.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"metric": "retention_rate", "dimension": "region", "group": ["north", "south"],
+    ...                   "period": pd.Timestamp("2025-12-01", tz="UTC"), "value": [0.3, 0.4], "ci_low": [0.2, 0.3],
+    ...                   "ci_high": [0.4, 0.5], "unit": "share", "too_small": [False, True]})
+    >>> ax = plot_breakdown(t, "retention_rate", "region")
+    >>> [b.get_hatch() for b in ax.patches]  # the small cell hatched
+    [None, '//']
     """
     d = table[(table["metric"] == metric) & (table["dimension"] == dimension)]
     if d.empty:
@@ -366,6 +407,13 @@ def plot_snapshot_comparison(comparison: pd.DataFrame, *, ax=None):
     ----------
     comparison : DataFrame
         Output of :func:`crm_research.kpi.compare_snapshots`.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"metric": ["retention_rate", "orders"], "change_rel": [0.2, -0.05],
+    ...                   "beyond_noise": pd.array([True, None], dtype="boolean")})
+    >>> [round(float(b.get_width()), 1) for b in plot_snapshot_comparison(c).patches]  # % of the earlier value
+    [-5.0, 20.0]
     """
     d = comparison.dropna(subset=["change_rel"]).iloc[::-1]
     ax = _ax(ax, figsize=(7, 0.32 * len(d) + 1.5))

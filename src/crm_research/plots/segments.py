@@ -60,6 +60,12 @@ def rfm_heatmap(grid: pd.DataFrame, value: str = "customers", n_bins: int = 5, a
         the title. Default: the column name in words.
     scale : float
         The cells show ``value / scale`` (1000: thousands).
+
+    Examples
+    --------
+    >>> grid = pd.DataFrame({"r_score": [5, 1], "f_score": [5, 1], "customers": [10, 30]})
+    >>> rfm_heatmap(grid, "customers", label="buyers").get_title()
+    'RFM grid: buyers per cell'
     """
     import matplotlib.pyplot as plt
 
@@ -132,6 +138,13 @@ def segment_bars(summary: pd.DataFrame, label_col: str = "segment", ax=None):
     summary : DataFrame
         :func:`crm_research.segments.segment_summary` (or any table with ``label_col``,
         ``customer_share`` and optionally ``revenue_share``; without it, customers only).
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"segment": ["champions", "lost"], "customer_share": [0.2, 0.8], "revenue_share": [0.6, 0.4]})
+    >>> ax = segment_bars(s)
+    >>> ax.get_title(), len(ax.patches)
+    ('Segment size and value', 4)
     """
     import matplotlib.pyplot as plt
 
@@ -153,7 +166,14 @@ def segment_bars(summary: pd.DataFrame, label_col: str = "segment", ax=None):
 
 
 def level_bars(levels: pd.DataFrame, ax=None):
-    """Buyers per level (first-time, repeat, advocate) from :func:`crm_research.segments.level_summary`."""
+    """Buyers per level (first-time, repeat, advocate) from :func:`crm_research.segments.level_summary`.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"level": ["first-time", "repeat"], "customers": [60, 40], "share": [0.6, 0.4]})
+    >>> [int(b.get_height()) for b in level_bars(t).patches]
+    [60, 40]
+    """
     ax = _ax(ax, (5, 3.5))
     bars = ax.bar(levels["level"].astype(str), levels["customers"], color=["#c6dbef", "#6baed6", "#08519c"][: len(levels)])
     for b, share in zip(bars, levels["share"], strict=True):
@@ -172,6 +192,12 @@ def silhouette_curve(selection: pd.DataFrame, chosen_k: int | None = None, ax=No
         ``CustomerClusters.selection_`` (``k``, ``silhouette``).
     chosen_k : int, optional
         Highlighted k.
+
+    Examples
+    --------
+    >>> sel = pd.DataFrame({"k": [2, 3, 4], "silhouette": [0.21, 0.28, 0.25]})
+    >>> silhouette_curve(sel, chosen_k=3).get_legend().get_texts()[0].get_text()
+    'chosen k = 3'
     """
     ax = _ax(ax, (6, 3.5))
     ax.plot(selection["k"], selection["silhouette"], marker="o", color="#08519c")
@@ -202,6 +228,13 @@ def cluster_profiles(profile_z: pd.DataFrame, labels: dict | None = None, clip: 
     feature_names : callable or dict, optional
         Feature column → readable name for the rows (e.g.
         :func:`crm_research.segments.feature_label`); default the column names.
+
+    Examples
+    --------
+    >>> z = pd.DataFrame({"aov": [1.2, -0.8], "frequency": [-0.5, 0.9]}, index=[0, 1])
+    >>> ax = cluster_profiles(z, labels={0: "premium", 1: "loyal"})
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['aov', 'frequency']
     """
     ax = _ax(ax, (0.9 * len(profile_z) + 4, 0.28 * profile_z.shape[1] + 1.5))
     vals = profile_z.to_numpy(dtype=float).T
@@ -232,7 +265,13 @@ def _cluster_names(clusters: list, labels: list | None) -> list[str]:
 
 
 def stability_hist(stability: pd.DataFrame, ax=None):
-    """Adjusted Rand index of the bootstrap refits with the chosen clustering (``stability_``)."""
+    """Adjusted Rand index of the bootstrap refits with the chosen clustering (``stability_``).
+
+    Examples
+    --------
+    >>> stability_hist(pd.DataFrame({"replicate": [1, 2, 3], "ari": [0.91, 0.95, 0.88]})).get_title()
+    'Cluster stability'
+    """
     ax = _ax(ax, (5, 3.5))
     ari = stability["ari"].to_numpy(dtype=float)
     ax.hist(ari, bins=np.linspace(min(0.5, ari.min()) if len(ari) else 0.5, 1.0, 21), color="#6baed6",
@@ -247,7 +286,15 @@ def stability_hist(stability: pd.DataFrame, ax=None):
 
 
 def persona_value(personas: pd.DataFrame, ax=None):
-    """Share of customers and of revenue per cluster label, from :func:`persona_table`."""
+    """Share of customers and of revenue per cluster label, from :func:`persona_table`.
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"cluster": [0, 1], "label": ["Premium", "Loyal"], "customer_share": [0.3, 0.7],
+    ...                   "revenue_share": [0.6, 0.4]})
+    >>> len(persona_value(p).patches)
+    4
+    """
     s = personas.assign(name=_cluster_names(list(personas["cluster"]), list(personas["label"])))
     ax = segment_bars(s, label_col="name", ax=ax)
     ax.set_title("Clusters: size and value")
@@ -264,6 +311,12 @@ def affinity_heatmap(rules: pd.DataFrame, metric: str = "lift", ax=None, *, name
     metric : {"lift", "confidence", "support"}
     names : dict, optional
         Item → readable name for the tick labels (e.g. category labels); default the items.
+
+    Examples
+    --------
+    >>> pairs = pd.DataFrame({"antecedent": ["tv", "cable"], "consequent": ["cable", "tv"], "lift": [2.1, 2.1]})
+    >>> [t.get_text() for t in affinity_heatmap(pairs).get_xticklabels()]
+    ['cable', 'tv']
     """
     import matplotlib.pyplot as plt
 
