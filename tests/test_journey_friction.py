@@ -250,3 +250,12 @@ def test_friction_points_of_an_empty_log():
     assert list(fp["kind"]) == ["drop_off"] * 4
     assert fp["n"].tolist() == [0, 0, 0, 0] and fp["base"].tolist() == [0, 0, 0, 0]
     assert fp["rate"].isna().all()
+
+
+def test_friction_takes_the_scan_settings_as_one_option(cells, incidents):
+    # the scan's seven settings travel as one (unfitted) FrictionScan; the caller's stays unfitted
+    scan = FrictionScan(max_window=2, seed=0)
+    short = friction(None, STEPS, cells=cells, scan=scan)
+    assert not hasattr(scan, "incidents_")
+    assert short["n_periods"].max() <= 2 < incidents["n_periods"].max()
+    assert short.iloc[0]["step"] == incidents.iloc[0]["step"]  # the planted step still leads

@@ -23,6 +23,8 @@ data) had no time to go on: it is left out of that step's counts (and counted in
 
 from __future__ import annotations
 
+import copy
+
 import ibis
 import numpy as np
 import pandas as pd
@@ -247,9 +249,8 @@ def _test_many(x1, n1, x0, n0, fisher_below: float):
 def friction(events, steps, *, path_col: str = "session_id",
              segments: str | list[str] | None = ("platform",), period: str = "W",
              customer_col: str = "customer_id", window=None, step_window=None,
-             window_quantile: float = 0.95, as_of=None, alpha: float = 0.05,
-             max_window: int | None = None, min_n: int = 10, n_null: int = 999, seed: int = 0,
-             overdispersion: bool = False, detrend: bool = True, time_col: str = "occurred_at", event_col: str = "event", row_col: str | None = None,
+             window_quantile: float = 0.95, as_of=None, scan: FrictionScan | None = None,
+             time_col: str = "occurred_at", event_col: str = "event", row_col: str | None = None,
              cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """Incidents: when and for whom a funnel step's conversion dropped below its own history.
 
@@ -257,7 +258,8 @@ def friction(events, steps, *, path_col: str = "session_id",
     compared with the rest of that step and segment value's history (the Bernoulli scan
     statistic); a window is an incident when its statistic beats the (1 − ``alpha``) quantile of
     the largest statistic over *everything scanned* on ``n_null`` bootstrap draws of data with
-    no change (see :class:`~crm_research.journey.friction_scan.FrictionScan`).
+    no change (``scan``: a :class:`~crm_research.journey.friction_scan.FrictionScan`, not yet
+    fitted, holds those settings).
 
     Parameters
     ----------
@@ -267,20 +269,10 @@ def friction(events, steps, *, path_col: str = "session_id",
         Funnel steps in order (at least two).
     path_col, segments, period, customer_col, window, step_window, window_quantile, as_of, time_col, event_col, row_col
         See :func:`friction_cells` (``as_of`` is required unless ``cells`` is given).
-    alpha : float
-        Chance that data with no change yields any incident (family-wise, over every step ×
-        segment value × window scanned).
-    max_window : int, optional
-        Longest window, in periods (default 14 days, 6 weeks, 3 months, 2 quarters or 1 year).
-    min_n : int
-        Paths a window needs inside and outside it.
-    n_null : int
-        Bootstrap draws of the null distribution.
-    seed : int
-        Seed of the bootstrap (same cells, parameters and seed → same incidents).
-    overdispersion, detrend : bool
-        Allow for steps that swing more than chance (seasons) and take each series' steady
-        trend out: see :class:`~crm_research.journey.friction_scan.FrictionScan`.
+    scan : FrictionScan, optional
+        The scan's settings (``alpha``, ``max_window``, ``min_n``, ``n_null``, ``seed``,
+        ``overdispersion``, ``detrend``); default ``FrictionScan()``: 5% family-wise, windows up
+        to 14 days, 6 weeks, 3 months, 2 quarters or 1 year, 999 draws, seed 0. Fitted on a copy.
     cells : DataFrame, optional
         Precomputed :func:`friction_cells` output.
 
@@ -312,15 +304,14 @@ def friction(events, steps, *, path_col: str = "session_id",
     >>> bought = np.where((np.arange(30) >= 20) & (np.arange(30) < 22), 80, 160)
     >>> cells = pd.DataFrame({"step_index": 2, "from_step": "cart", "to_step": "buy", "segment_col": "(all)",
     ...                       "segment_value": "(all)", "period": weeks, "n": 200, "n_converted": bought})
-    >>> inc = friction(None, ["cart", "buy"], cells=cells, seed=1)
+    >>> inc = friction(None, ["cart", "buy"], cells=cells, scan=FrictionScan(seed=1))
     >>> inc[["step", "n_periods", "conversion_during", "lost_conversions"]]
              step  n_periods  conversion_during  lost_conversions
     0  cart → buy          2                0.4             160.0
     >>> float(inc["conversion_baseline"].iloc[0])
     0.8
     """
-    scan = FrictionScan(alpha=alpha, max_window=max_window, min_n=min_n, n_null=n_null, seed=seed,
-                        overdispersion=overdispersion, detrend=detrend)
+    scan = FrictionScan() if scan is None else copy.copy(scan)  # the caller's scan stays unfitted
     scan._check(period)
     if cells is None:
         cells = friction_cells(events, steps, path_col=path_col, segments=segments, period=period,
