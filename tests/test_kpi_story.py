@@ -1,4 +1,4 @@
-"""Notebook 01's sentences and small tables, moved into kpi.story and plots.kpi: hand-worked numbers."""
+"""Notebook 01's sentences and small tables, moved into kpi.story, kpi.story_review and plots.kpi: hand-worked numbers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from crm_research import kpi  # noqa: E402
-from crm_research.kpi import story  # noqa: E402
+from crm_research.kpi import story, story_review  # noqa: E402
 from crm_research.plots.kpi import plot_breakdown_panels, plot_metric_trends  # noqa: E402
 from crm_research.settings import ReportSettings  # noqa: E402
 
@@ -102,23 +102,23 @@ def test_goal_worth_step_text_and_scorecard_table():
                          "target": [0.35, 45.0, 10.0], "baseline": [0.30, 40.0, 20.0], "owner": "x",
                          "deadline": pd.Timestamp("2026-07-01", tz=UTC), "needed_per_month": [0.01, 5 / 6, 0.0],
                          "status": ["baseline", "baseline", "met"]})
-    worth = story.goal_worth(card, kpis, "M")
+    worth = story_review.goal_worth(card, kpis, "M")
     # retention: 0.05 x 1,200 customers active before x 50 a customer; AOV: 5 x 1,200 orders; NPS already met
     assert worth.to_dict() == {0: pytest.approx(0.05 * 1200 * 50.0), 1: pytest.approx(5 * 1200)}
-    text, value = story.goal_action(card, worth, S, lambda kind, v: v)
+    text, value = story_review.goal_action(card, worth, S, lambda kind, v: v)
     assert value == pytest.approx(6000.0) and text.startswith("Raise **average_order_value** from 40.00 to the target")
-    assert story.goal_action(card, worth.iloc[:0], S, lambda kind, v: v) is None
-    assert [story.step_text(m, x, S) for m, x in (("retention_rate", 0.01), ("nps", -2.0), ("average_order_value", 0.5))] \
+    assert story_review.goal_action(card, worth.iloc[:0], S, lambda kind, v: v) is None
+    assert [story_review.step_text(m, x, S) for m, x in (("retention_rate", 0.01), ("nps", -2.0), ("average_order_value", 0.5))] \
         == ["+1.0 pts", "-2.0 points", "+0.50"]
-    t = story.scorecard_table(card, S)
+    t = story_review.scorecard_table(card, S)
     assert list(t.columns) == ["kpi", "now", "target", "deadline", "needed"]
     assert t["needed"].tolist() == ["+1.0 pts", "+0.83", "none"] and t["now"].tolist()[0] == "30.0%"
     review = card.assign(current=[0.31, 44.0, 21.0], status=["at-risk", "on-track", "met"])
-    assert story.scorecard_table(review, S, review=True)["status"].tolist() == ["at risk", "on track", "met"]
-    assert story.scorecard_table(review, S, review=True)["now"].tolist()[0] == "31.0%"
+    assert story_review.scorecard_table(review, S, review=True)["status"].tolist() == ["at risk", "on track", "met"]
+    assert story_review.scorecard_table(review, S, review=True)["now"].tolist()[0] == "31.0%"
     # at a review the current value counts: the AOV gap is 1, not 5
-    assert story.goal_worth(review, kpis, "M")[1] == pytest.approx(1200)
-    cols, values = story.scorecard_columns(review=True)
+    assert story_review.goal_worth(review, kpis, "M")[1] == pytest.approx(1200)
+    cols, values = story_review.scorecard_columns(review=True)
     assert cols[-5:] == ["current", "current_ci_low", "current_ci_high", "expected_now", "status"]
     assert set(values) <= set(cols)
 
@@ -146,9 +146,9 @@ def test_cohort_sentence_finding_and_table():
 def test_weakest_group():
     bd = pd.DataFrame({"metric": "retention_rate", "dimension": "acquisition_channel", "group": ["a", "b", "c"],
                        "value": [0.2, 0.1, 0.4], "too_small": [False, True, False]})
-    lo, hi = story.weakest_group(bd)
+    lo, hi = story_review.weakest_group(bd)
     assert (lo["group"], hi["group"]) == ("a", "c")  # b is lowest but too small to trust
-    assert story.weakest_group(bd.iloc[:2]) is None
+    assert story_review.weakest_group(bd.iloc[:2]) is None
 
 
 def test_trend_and_breakdown_figures():
@@ -197,23 +197,23 @@ def test_breakdown_tables_and_channel_finding():
     rows.append({"dimension": "region", "group": "north", "metric": "active_customers", "value": 360,
                  "too_small": False, "denominator": 360, "ci_low": np.nan, "ci_high": np.nan})
     bd = pd.DataFrame(rows)
-    values, small = story.breakdown_wide(bd)
+    values, small = story_review.breakdown_wide(bd)
     assert values.columns.tolist() == ["dimension", "group", "active_customers", "retention_rate", "revenue_per_customer"]
     assert values["group"].tolist() == ["ads", "seo", "tv", "north"]
     assert small.dtypes.eq(bool).all() and small["retention_rate"].tolist() == [False, False, True, False]
-    text = story.breakdown_table(values, small, S)
+    text = story_review.breakdown_table(values, small, S)
     assert text.columns.tolist() == ["dimension", "group", "active_customers", "retention_rate", "revenue_per_customer"]
     assert text["retention_rate"].tolist() == ["40.0%", "60.0%", "10.0% *", ""]
     kpis = baseline({"retention_rate": [0.5]}, 1)
-    assert story.channel_finding(bd, kpis, S, lambda kind, v: v.upper()) == (
+    assert story_review.channel_finding(bd, kpis, S, lambda kind, v: v.upper()) == (
         "Retention is lowest among customers won through **ADS** (40.0%, 95% range 35.0% to 45.0%) and highest for "
         "**SEO** (60.0%), against 50.0% overall.")
-    text, value = story.channel_action(bd, kpis, "M", S, lambda kind, v: v.upper())
+    text, value = story_review.channel_action(bd, kpis, "M", S, lambda kind, v: v.upper())
     # (0.50 - 0.40) x 100 customers active before = 10 more a month, x 60 a customer x 12 months
     assert value == pytest.approx(0.1 * 100 * 60.0 * 12)
     assert "(10 more returning customers a month) is worth about 7,200 a year" in text
-    assert story.channel_action(bd, baseline({"retention_rate": [0.3]}, 1), "M", S, str) is None  # no gap
-    assert story.channel_finding(bd[bd["group"] != "seo"], kpis, S, str) is None  # one group large enough
+    assert story_review.channel_action(bd, baseline({"retention_rate": [0.3]}, 1), "M", S, str) is None  # no gap
+    assert story_review.channel_finding(bd[bd["group"] != "seo"], kpis, S, str) is None  # one group large enough
 
 
 def test_review_view_paragraph_and_table():
@@ -221,15 +221,15 @@ def test_review_view_paragraph_and_table():
                                "period_a": 1, "value_a": [0.3, 100.0, 5.0], "period_b": 2, "value_b": [0.4, 120.0, 6.0],
                                "change": [0.1, 20.0, 1.0], "change_rel": [1 / 3, 0.2, 0.2], "p_value": [0.01, np.nan, 0.6],
                                "beyond_noise": pd.array([True, None, False], dtype="boolean")})
-    view = story.review_view(comparison)
+    view = story_review.review_view(comparison)
     assert view["verdict"].tolist() == ["beyond noise", "no test (count, sum or median)", "within noise"]
     previous = pd.DataFrame()
     previous.attrs["as_of"] = "2025-07-01T00:00:00+00:00"
-    text = story.review_paragraph(previous, comparison, "2026-01-01", S, lambda kind, v: v, same_data=False)
+    text = story_review.review_paragraph(previous, comparison, "2026-01-01", S, lambda kind, v: v, same_data=False)
     assert text == ("Previous snapshot: as of **01 Jul 2025**, computed from another data export. **1** of the 2 KPIs "
                     "with a test changed beyond noise: retention_rate.")
-    same = story.review_paragraph(previous, comparison, "2025-07-01", S, lambda kind, v: v, same_data=True)
+    same = story_review.review_paragraph(previous, comparison, "2025-07-01", S, lambda kind, v: v, same_data=True)
     assert "from the same data export" in same and "**Both snapshots have the same analysis date**" in same
-    table = story.review_table(view, S)
+    table = story_review.review_table(view, S)
     assert table["verdict"].tolist() == ["beyond noise", "no test", "within noise"]
     assert table.columns.tolist() == ["kpi", "before", "now", "change", "verdict"] and table["before"][0] == "30.0%"

@@ -8,7 +8,8 @@ denominator, interval and one-line definition (the metrics are declared in
 Modules: ``definitions`` (metric registry), ``intervals`` (t, Poisson, NPS; Wilson is
 :func:`crm_research.stats.wilson`), ``prepare`` (table checks), ``scans`` (engine aggregations),
 ``measure`` (the baseline), ``assemble`` (its arithmetic), ``tables`` (the baseline table's
-readers), ``cohorts``, ``goals``, ``snapshots``, ``breakdowns``.
+readers), ``cohorts``, ``goals``, ``snapshots``, ``breakdowns``, ``truth`` (the planted-truth check), ``story`` and ``story_review``
+(the report's sentences).
 """
 
 from crm_research import _lazy
@@ -16,6 +17,7 @@ from crm_research import _lazy
 _EXPORTS = {
     "present": "crm_research.kpi.present",
     "story": "crm_research.kpi.story",
+    "story_review": "crm_research.kpi.story_review",
     "DIMENSIONS": "crm_research.kpi.breakdowns:DIMENSIONS",
     "breakdowns": "crm_research.kpi.breakdowns:breakdowns",
     "flag_small": "crm_research.kpi.breakdowns:flag_small",
@@ -53,6 +55,7 @@ __all__ = [
     "partial_latest",
     "present",
     "story",
+    "story_review",
     "METRICS",
     "Metric",
     "metric_names",
