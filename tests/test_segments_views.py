@@ -46,6 +46,9 @@ def test_customer_table_joins_scores_levels_and_clusters(company):
     levels = customer_levels(tables["orders"], AS_OF, tables["events"], tables["surveys"])
     model = CustomerClusters(k_range=(3, 3), min_orders=3, n_bootstrap=0, seed=1).fit(
         features_from_data(tables, AS_OF))
+    # the fitted per-customer output is indexed by customer (sorted), the other columns as before
+    assert model.labels_.index.name == "customer_id" and model.labels_.index.is_monotonic_increasing
+    assert model.labels_.columns.tolist() == ["cluster", "label"]
     out = customer_table(scores, levels, model.labels_)
     assert len(out) == len(scores) and list(out["customer_id"]) == list(scores["customer_id"])
     assert list(out.columns) == [*scores.columns, "level", "n_referrals", "latest_nps", "cluster", "cluster_label"]
@@ -94,5 +97,6 @@ def test_truth_checks_recover_planted_affinities_and_segments(company):
     ari, mix = truth_clusters(model.labels_, planted)
     assert 0.0 < ari <= 1.0
     assert np.allclose(mix.sum(axis=1), 1.0) and set(mix.index) == set(model.labels_["label"])
-    same = pd.DataFrame({"customer_id": model.labels_["customer_id"], "segment": model.labels_["cluster"].astype(str)})
+    same = pd.DataFrame({"customer_id": model.labels_.index.to_numpy(),
+                         "segment": model.labels_["cluster"].astype(str).to_numpy()})
     assert truth_clusters(model.labels_, same)[0] == pytest.approx(1.0)

@@ -35,7 +35,8 @@ import pandas as pd
 
 from crm_research.errors import CRMError, ParameterError
 
-__all__ = ["CustomerClusters", "ARCHETYPES", "ARCHETYPE_ACTIONS", "LOG_FEATURES", "MIN_PER_CLUSTER", "max_clusters"]
+__all__ = ["CustomerClusters", "ARCHETYPES", "ARCHETYPE_ACTIONS", "LOG_FEATURES", "MIN_PER_CLUSTER", "max_clusters",
+           "label_columns"]
 
 MIN_PER_CLUSTER = 5
 """Clustered buyers needed per cluster: :meth:`CustomerClusters.fit` refuses fewer than
@@ -89,6 +90,20 @@ def _tier_top(columns) -> str | None:
     return tiers[-1] if tiers else None
 
 
+def label_columns(labels: pd.DataFrame) -> pd.DataFrame:
+    """Cluster labels with ``customer_id`` as a column (:attr:`CustomerClusters.labels_` is indexed by it).
+
+    A table that already has the column is returned as it is.
+
+    Examples
+    --------
+    >>> labels = pd.DataFrame({"cluster": [0], "label": ["loyal"]}, index=pd.Index([7], name="customer_id"))
+    >>> label_columns(labels).columns.tolist()
+    ['customer_id', 'cluster', 'label']
+    """
+    return labels if "customer_id" in labels.columns else labels.reset_index()
+
+
 class CustomerClusters:
     """k-means clusters of buyers on standardised behavioural features.
 
@@ -135,7 +150,8 @@ class CustomerClusters:
     medians_, means_, scales_ : Series
         Imputation medians (transformed units) and standardisation of each feature.
     labels_ : DataFrame
-        ``customer_id``, ``cluster`` (0 = largest), ``label``, for the clustered population.
+        Indexed by ``customer_id`` (the clustered population, sorted): ``cluster`` (0 = largest),
+        ``label``.
     centers_ : DataFrame
         Cluster centres in standardised units (clusters × features).
     profiles_ : DataFrame
@@ -298,8 +314,8 @@ class CustomerClusters:
         prof.index.name = "cluster"
         self.profiles_ = prof
         self.cluster_labels_ = self._name_clusters(self.profile_z_)
-        self.labels_ = pd.DataFrame({"customer_id": pop["customer_id"].to_numpy(), "cluster": labels,
-                                     "label": [self.cluster_labels_[c] for c in labels]})
+        self.labels_ = pd.DataFrame({"cluster": labels, "label": [self.cluster_labels_[c] for c in labels]},
+                                    index=pd.Index(pop["customer_id"].to_numpy(), name="customer_id"))
         self.stability_ = self._bootstrap(z, km.labels_, rng)
         return self
 
@@ -348,7 +364,8 @@ class CustomerClusters:
         Returns
         -------
         DataFrame
-            ``customer_id``, ``cluster``, ``label`` in the given row order.
+            Indexed by ``customer_id`` (the given row order): ``cluster``, ``label``, as
+            :attr:`labels_`.
         """
         from threadpoolctl import threadpool_limits
 
@@ -356,8 +373,8 @@ class CustomerClusters:
         _check_features(features)
         with threadpool_limits(limits=self.n_threads):
             lab = self._remap[self.kmeans_.predict(self.transform(features))]
-        return pd.DataFrame({"customer_id": features["customer_id"].to_numpy(), "cluster": lab,
-                             "label": [self.cluster_labels_[c] for c in lab]})
+        return pd.DataFrame({"cluster": lab, "label": [self.cluster_labels_[c] for c in lab]},
+                            index=pd.Index(features["customer_id"].to_numpy(), name="customer_id"))
 
     def summary(self) -> pd.DataFrame:
         """One row per cluster: ``cluster``, ``label``, ``customers``, ``share`` (0..1),

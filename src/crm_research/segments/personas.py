@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from crm_research.errors import CRMError, ParameterError
-from crm_research.segments.clusters import ARCHETYPE_ACTIONS, CustomerClusters
+from crm_research.segments.clusters import ARCHETYPE_ACTIONS, CustomerClusters, label_columns
 
 __all__ = ["persona_table", "persona_name"]
 
@@ -33,7 +33,7 @@ def persona_table(features: pd.DataFrame, clusters: CustomerClusters | pd.DataFr
     features : DataFrame
         Output of :func:`~crm_research.segments.features.customer_features`.
     clusters : CustomerClusters or DataFrame
-        A fitted :class:`CustomerClusters` or its ``labels_`` table (``customer_id``,
+        A fitted :class:`CustomerClusters` or its ``labels_`` table (indexed by, or with a column, ``customer_id``;
         ``cluster``, ``label``). Only the labelled customers count.
     churn_days : float
         A customer counts as churned when their last order is at least this many days before
@@ -66,7 +66,7 @@ def persona_table(features: pd.DataFrame, clusters: CustomerClusters | pd.DataFr
     """
     if churn_days <= 0:
         raise ParameterError(f"churn_days must be positive, got {churn_days}")
-    labels = clusters.labels_ if isinstance(clusters, CustomerClusters) else clusters
+    labels = label_columns(clusters.labels_ if isinstance(clusters, CustomerClusters) else clusters)
     for c in ("customer_id", "cluster", "label"):
         if c not in labels.columns:
             raise CRMError(f"cluster labels have no column {c!r}: pass a fitted CustomerClusters or its labels_")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 import pandas as pd
 
 from crm_research.exprs import require_columns
+from crm_research.segments.clusters import label_columns
 
 __all__ = ["and_list", "customer_table", "offer_table", "offer_names", "tier_ranges", "truth_clusters",
            "truth_affinities", "LEVEL_COLUMNS"]
@@ -47,7 +48,7 @@ def customer_table(scores: pd.DataFrame, levels: pd.DataFrame, clusters: pd.Data
     levels : DataFrame
         :func:`~crm_research.segments.levels.customer_levels` output.
     clusters : DataFrame, optional
-        ``CustomerClusters.labels_`` (``customer_id``, ``cluster``, ``label``); its ``label``
+        ``CustomerClusters.labels_`` (indexed by ``customer_id``: ``cluster``, ``label``); its ``label``
         becomes ``cluster_label``. Buyers not clustered (too few orders) get ``<NA>``.
 
     Returns
@@ -70,7 +71,7 @@ def customer_table(scores: pd.DataFrame, levels: pd.DataFrame, clusters: pd.Data
     require_columns(levels, "levels", LEVEL_COLUMNS, hint="pass the output of segments.customer_levels")
     out = scores.merge(levels[LEVEL_COLUMNS], on="customer_id", how="left")
     if clusters is not None:
-        out = out.merge(clusters.rename(columns={"label": "cluster_label"}), on="customer_id", how="left")
+        out = out.merge(label_columns(clusters).rename(columns={"label": "cluster_label"}), on="customer_id", how="left")
         out["cluster"] = out["cluster"].astype("Int64")
     return out
 
@@ -185,7 +186,7 @@ def truth_clusters(labels: pd.DataFrame, planted_customers: pd.DataFrame) -> tup
     Parameters
     ----------
     labels : DataFrame
-        ``CustomerClusters.labels_`` (``customer_id``, ``cluster``, ``label``).
+        ``CustomerClusters.labels_`` (indexed by ``customer_id``: ``cluster``, ``label``).
     planted_customers : DataFrame
         The planted customers (``customer_id``, ``segment``).
 
@@ -208,7 +209,7 @@ def truth_clusters(labels: pd.DataFrame, planted_customers: pd.DataFrame) -> tup
     """
     from sklearn.metrics import adjusted_rand_score
 
-    matched = labels.merge(planted_customers[["customer_id", "segment"]], on="customer_id")
+    matched = label_columns(labels).merge(planted_customers[["customer_id", "segment"]], on="customer_id")
     ari = float(adjusted_rand_score(matched["segment"], matched["cluster"]))
     mix = pd.crosstab(matched["label"], matched["segment"], normalize="index").rename_axis(columns=None)
     return ari, mix
