@@ -75,8 +75,8 @@ print(out)
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert eval(out.stdout) == {"data": 24, "churn": 51, "segments": 28, "kpi": 23, "journey": 29,
-                                "attribution": 30, "run": 11}
+    assert eval(out.stdout) == {"data": 24, "churn": 64, "segments": 36, "kpi": 28, "journey": 35,
+                                "attribution": 34, "run": 11}
 
 
 def test_a_function_named_like_its_module_stays_the_function():

@@ -6,27 +6,10 @@ orders once in the engine and returning one row per customer.
 
 from __future__ import annotations
 
-import ibis
-import ibis.expr.types as ir
-import pandas as pd
-
 from crm_research.engine import engine_function, exact_sum
+from crm_research.exprs import completed_orders
 
-__all__ = ["customer_orders", "as_utc_timestamp"]
-
-
-def as_utc_timestamp(value) -> pd.Timestamp:
-    """Parse a date or timestamp (string, date, Timestamp) into a tz-aware UTC Timestamp.
-
-    Naive values are taken as UTC.
-    """
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def _ts_literal(value) -> ir.Scalar:
-    ts = as_utc_timestamp(value)
-    return ibis.literal(ts.to_pydatetime(), type="timestamp('UTC')")
+__all__ = ["customer_orders"]
 
 
 @engine_function("orders")
@@ -63,11 +46,11 @@ def customer_orders(
         calendar days with an order), ``first_order_at``, ``last_order_at`` (UTC timestamps),
         ``revenue`` (currency, exact sum of ``value_col`` to 1e-6). Sorted by ``customer_id``.
     """
-    t = orders
-    if status_col is not None and status_col in t.columns:
-        t = t.filter(t[status_col].isin(list(statuses)))
-    if as_of is not None:
-        t = t.filter(t[date_col] < _ts_literal(as_of))
+    if as_of is None:  # every date
+        t = orders if status_col is None or status_col not in orders.columns else (
+            orders.filter(orders[status_col].isin(list(statuses))))
+    else:
+        t = completed_orders(orders, as_of, date_col=date_col, status_col=status_col, statuses=statuses)
     day = t[date_col].truncate("D")
     g = t.group_by(customer_id=t[customer_col]).aggregate(
         n_orders=t.count(),

@@ -16,10 +16,6 @@ from crm_research.needs.core import DEFAULTS, TableSet, fact
 DEFAULTS.update({"repeat_min_orders": 2})
 
 
-# kept for needs/churn.py until its slice switches to exprs.ts_literal (issue 18)
-_ts = ts_literal
-
-
 def completed_orders(t: TableSet, as_of: pd.Timestamp | None):
     """Orders that count as purchases: completed (every order when there is no ``status``), before
     ``as_of`` (every date when None: a data check without an analysis date)."""

@@ -792,8 +792,9 @@ def _write_report(run_dir: Path, executed: Path, entry: dict, manifest: dict,
         header = look.header(params.get("as_of"))
         footer = " · ".join(x for x in (look.client, look.title) if x)
     else:
-        period = {"M": "months", "W": "weeks"}.get(params.get("period"), params.get("period", ""))
-        header = {"Analysis date (as of)": params.get("as_of", ""), "Period": period}
+        header = {"Analysis date (as of)": params.get("as_of", "")}
+        if params.get("period"):  # a notebook that reports by period
+            header["Period"] = {"M": "months", "W": "weeks"}.get(params["period"], params["period"])
         if params.get("data_dir"):
             from crm_research.data.sources import is_database_url, parse_source
 
