@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crm_research.settings import and_list
+
 __all__ = ["OUTCOME_WORDS", "channel_view", "channel_view_columns", "fit_words", "budget_words", "BudgetWords",
            "truth_check", "appendix_words"]
 
@@ -32,10 +34,6 @@ def _text(value) -> str:
 
 def _channel(settings, c) -> str:
     return _text(settings.label("channels", c))
-
-
-def _join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _amount(settings, outcome: str, x: float) -> str:
@@ -189,7 +187,7 @@ def fit_words(model, settings) -> str:
                    f"cost most, about {money(z['cost'])}.")
     none = s[~(s["roas"] > 0)]
     if len(none):
-        out.append(f"No measurable effect of {_join([_channel(settings, c) for c in none['channel']])} on {many}.")
+        out.append(f"No measurable effect of {and_list([_channel(settings, c) for c in none['channel']])} on {many}.")
     if model.holdout_ is not None and np.isfinite(model.holdout_mape_):
         k = len(model.holdout_)
         out.append(f"Checked on the last {k} weeks, which the model had not seen, its weekly {many} were off by "
@@ -279,19 +277,19 @@ def budget_words(model, plan: pd.DataFrame, settings, value_per_unit: float | No
         finding = (f"The ad budget is already split close to the best the model can find for the next {weeks} "
                    "weeks.")
         return BudgetWords(text, finding, None, None, None)
-    text = (base + f" Moving about {settings.money(moved, 0)} from {_join(downs)} to {_join(ups)} is expected to bring "
+    text = (base + f" Moving about {settings.money(moved, 0)} from {and_list(downs)} to {and_list(ups)} is expected to bring "
             f"about {amount(tot['expected_outcome'])}: about {amount(gain)} more{ranged}, for the same money.")
     if not lo > 0:
         text += " The range includes no gain at all: treat the move as a test, not a certainty."
     capped = rows[(rows["current_spend"] > 0) & (rows["recommended_spend"] >= 1.5 * rows["current_spend"] * 0.999)
                   & (rows["change"] > 0)]
     if len(capped) and not plan.attrs.get("bounds_given"):
-        names = _join([_channel(settings, c) for c in capped["channel"]])
+        names = and_list([_channel(settings, c) for c in capped["channel"]])
         text += (f" {names} {'reaches' if len(capped) == 1 else 'reach'} the limit of one and a half times today's "
                  "spend and would take more: try a larger increase on part of the market (some regions or weeks) "
                  "before moving more money.")
-    action = (f"Over the next {weeks} weeks, move about {settings.money(moved, 0)} of ad spend from {_join(downs)} to "
-              f"{_join(ups)}, in steps, and watch the weekly {many}: the model expects about {amount(gain)} more "
+    action = (f"Over the next {weeks} weeks, move about {settings.money(moved, 0)} of ad spend from {and_list(downs)} to "
+              f"{and_list(ups)}, in steps, and watch the weekly {many}: the model expects about {amount(gain)} more "
               f"{many} for the same total spend{ranged}.")
     value = gain * value_per_unit * 52.0 / weeks if worth else None
     value_text = (f"about {amount(gain)} more {many} in {weeks} weeks{ranged}"

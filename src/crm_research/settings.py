@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from importlib import resources
@@ -50,7 +51,7 @@ import pandas as pd
 
 from crm_research.errors import CRMError
 
-__all__ = ["ReportSettings", "Currency", "load", "SETTINGS_FILE", "LABEL_KINDS", "humanize", "DEFAULT_PURPOSE",
+__all__ = ["ReportSettings", "Currency", "load", "and_list", "SETTINGS_FILE", "LABEL_KINDS", "humanize", "DEFAULT_PURPOSE",
            "DEFAULT_LEGAL_BASIS", "DEFAULT_KEEP_RUNS_DAYS"]
 
 SETTINGS_FILE = "report.yaml"
@@ -95,6 +96,20 @@ class Currency:
     def unit(self) -> str:
         """The short unit of a column header: the symbol, else the code, else ''."""
         return self.symbol or self.code or ""
+
+
+def and_list(words: Iterable[Any]) -> str:
+    """Words joined as a sentence lists them: 'a', 'a and b', 'a, b and c'.
+
+    Examples
+    --------
+    >>> and_list(["champions"]), and_list(["at risk", "can't lose"]), and_list("abc")
+    ('champions', "at risk and can't lose", 'a, b and c')
+    """
+    words = [str(w) for w in words]
+    if not words:
+        return ""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def humanize(value: Any) -> str:

@@ -16,10 +16,6 @@ def _label(settings, kind: str, value) -> str:
     return _text(settings.label(kind, value))
 
 
-def _join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def per_unit(settings) -> str:
     """What a return is "per": one unit of the currency (``"€1"``), or ``"unit of currency"``
     while the client's currency is not set."""

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_research.attribution._report import _join, _label, per_unit
+from crm_research.attribution._report import _label, per_unit
 from crm_research.exprs import parse_as_of
+from crm_research.settings import and_list
 
 __all__ = ["spend_before", "return_headline", "campaign_view", "low_spend_note", "channel_return_finding",
            "ADDED_VALUE_COLUMNS", "ADDED_VALUE_INTRO", "added_value", "added_value_view", "added_value_note",
@@ -120,7 +121,7 @@ def low_spend_note(perf: pd.DataFrame, settings, *, min_spend: float, credited: 
     low = perf[perf["low_spend"] & perf["roas"].notna()] if credited else perf.iloc[:0]
     if not len(low):
         return None
-    names = _join([_label(settings, "campaigns", c) for c in low["campaign_id"]])
+    names = and_list([_label(settings, "campaigns", c) for c in low["campaign_id"]])
 
     def _between(a, b):
         a, b = settings.money(a, 0), settings.money(b, 0)

@@ -21,6 +21,7 @@ from crm_research.journey._report import (
     _mdl,
 )
 from crm_research.journey.words import lower_first, move_words, segment_words
+from crm_research.plots import figure_text
 
 __all__ = ["FrictionSearch", "friction_search", "friction_search_text", "no_incident_text",
            "incident_list_markdown", "incident_table", "friction_texts", "incident_title",
@@ -282,7 +283,7 @@ def incident_title(incident, unit: str, label) -> str:
     """
     move = move_words(incident["from_step"], incident["to_step"], label)
     who = segment_words(incident["segment_col"], incident["segment_value"], label)
-    return f"{move} {who}: conversion per {unit[:-1]} (red: the incident)".replace("$", r"\$")
+    return figure_text(f"{move} {who}: conversion per {unit[:-1]} (red: the incident)")
 
 
 

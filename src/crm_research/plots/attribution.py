@@ -13,19 +13,10 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from crm_research.plots import figure_text
+
 __all__ = ["plot_model_comparison", "plot_removal_effects", "plot_markov_transitions", "plot_ad_performance",
            "plot_ab_test", "figure_text"]
-
-
-def figure_text(text) -> str:
-    r"""Text for a matplotlib title or label: a ``"$"`` (a currency symbol) would start mathtext.
-
-    Examples
-    --------
-    >>> print(figure_text("Spend ($)"))
-    Spend (\$)
-    """
-    return str(text).replace("$", r"\$")
 
 
 def _names(values, label: Callable[[str], str] | None) -> list[str]:

@@ -9,13 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crm_research.plots import figure_text as _tx
+
 __all__ = ["plot_funnel", "plot_stage_counts", "plot_transitions", "plot_sankey", "plot_reach_curve",
            "plot_top_paths", "plot_friction", "plot_conversion_trend", "plot_levers"]
-
-
-def _tx(text) -> str:
-    """A text for matplotlib: a "$" would start mathtext, so it is escaped."""
-    return str(text).replace("$", r"\$")
 
 
 def _namer(names):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from crm_research.errors import CRMError
+from crm_research.plots import figure_text
 
 __all__ = ["plot_metric_trend", "plot_metric_trends", "plot_cohort_heatmap", "plot_customer_levels", "plot_scorecard",
            "plot_breakdown", "plot_breakdown_panels", "plot_snapshot_comparison", "TREND_METRICS"]
@@ -28,11 +29,6 @@ def _ax(ax, figsize=(8, 4.5)):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
-
-
-def _tex(text: str) -> str:
-    """Text for matplotlib: a bare "$" would start mathtext."""
-    return str(text).replace("$", r"\$")
 
 
 def _rows(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -129,13 +125,13 @@ def plot_metric_trends(baseline: pd.DataFrame, metrics=TREND_METRICS, *, label=N
 
     have = set(baseline["metric"])
     shown = [m for m in metrics if m in have][:4]
-    unit = _tex(money_unit)
+    unit = figure_text(money_unit)
     axis = {"currency per order": f"{unit} per order", "currency per customer": f"{unit} per customer",
             "currency": unit, "points (-100..100)": "points (−100 to 100)"}
     fig, axes = plt.subplots(2, 2, figsize=(11, 6.5), layout="constrained")
     for m, ax in zip(shown, axes.ravel(), strict=False):
         unit_of = _rows(baseline, m)["unit"].iloc[0]
-        plot_metric_trend(baseline, m, ax=ax, label=None if label is None else _tex(label(m)),
+        plot_metric_trend(baseline, m, ax=ax, label=None if label is None else figure_text(label(m)),
                           unit_label=axis.get(unit_of), partial=m in partial)
     for ax in axes.ravel()[len(shown):]:
         ax.set_visible(False)
@@ -393,7 +389,7 @@ def plot_breakdown_panels(table: pd.DataFrame, panels=BREAKDOWN_PANELS, *, label
         ax.set_xticks(ax.get_xticks(), [name("channels", t.get_text()) for t in ax.get_xticklabels()],
                       rotation=20, ha="right")
         share = table.loc[table["metric"] == m, "unit"].iloc[0] == "share"
-        ax.set_ylabel("%" if share else f"{_tex(money_unit)} per order")
+        ax.set_ylabel("%" if share else f"{figure_text(money_unit)} per order")
         if share:
             ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
         ax.set_title(f"{name('metrics', m)} by {name('columns', d).lower()} (hatched: fewer than {min_n})", fontsize=9)

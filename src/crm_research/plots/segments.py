@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crm_research.plots import figure_text
+
 __all__ = [
     "rfm_heatmap",
     "rfm_grid_figure",
@@ -121,7 +123,7 @@ def rfm_grid_figure(grid: pd.DataFrame, n_bins: int = 5, *, money_unit: str = ""
         ax = rfm_heatmap(grid, "customers", n_bins=n_bins, label="buyers")
         ax.set_title("Buyers per cell")
         return ax.figure
-    unit = money_unit.replace("$", r"\$")  # a bare "$" starts matplotlib's mathtext
+    unit = figure_text(money_unit)
     thousands = f"{unit} thousands" if unit else "thousands"
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     rfm_heatmap(grid, "customers", n_bins=n_bins, ax=left, label="buyers").set_title("Buyers per cell")

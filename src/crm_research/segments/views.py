@@ -16,26 +16,13 @@ import pandas as pd
 
 from crm_research.exprs import require_columns
 from crm_research.segments.clusters import label_columns
+from crm_research.settings import and_list  # noqa: F401 - segments.and_list
 
 __all__ = ["and_list", "customer_table", "offer_table", "offer_names", "tier_ranges", "truth_clusters",
            "truth_affinities", "LEVEL_COLUMNS"]
 
 LEVEL_COLUMNS = ["customer_id", "level", "n_referrals", "latest_nps"]
 """Columns of :func:`~crm_research.segments.levels.customer_levels` kept in :func:`customer_table`."""
-
-
-def and_list(words: Iterable[str]) -> str:
-    """Words joined as a sentence lists them: 'a', 'a and b', 'a, b and c'.
-
-    Examples
-    --------
-    >>> and_list(["champions"]), and_list(["at risk", "can't lose"]), and_list("abc")
-    ('champions', "at risk and can't lose", 'a, b and c')
-    """
-    words = [str(w) for w in words]
-    if not words:
-        return ""
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def customer_table(scores: pd.DataFrame, levels: pd.DataFrame, clusters: pd.DataFrame | None = None) -> pd.DataFrame:
