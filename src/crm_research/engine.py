@@ -38,7 +38,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-__all__ = ["connect", "to_ibis", "collect", "engine_function", "is_lazy", "spark_session", "exact_sum",
+__all__ = ["ENGINES", "parse_engine", "open_engine", "connect", "to_ibis", "collect", "engine_function", "is_lazy", "spark_session", "exact_sum",
            "exact_mean", "on_duckdb", "first_by", "collect_by", "materialize"]
 
 _local = threading.local()
@@ -68,21 +68,26 @@ def connect(backend: str = "duckdb", **kwargs: Any):
     raise CRMError(f"unknown engine backend {backend!r}: use 'duckdb' or 'pyspark'")
 
 
-def spark_session(app_name: str = "crm-research", cores: int = 2, memory: str = "2g"):
-    """Start (or reuse) a local Spark session with UTC session time and deterministic shuffles.
+def spark_session(app_name: str = "crm-research", cores: int = 2, memory: str = "2g",
+                  master: str | None = None):
+    """Start (or reuse) a Spark session with UTC session time and deterministic shuffles.
 
     Parameters
     ----------
     cores : int
-        Local worker threads (``local[cores]``).
+        Local worker threads (``local[cores]``) when no ``master`` is given; also the number
+        of shuffle partitions (at least 2).
     memory : str
         Driver memory, Spark notation (``"2g"``).
+    master : str, optional
+        Spark master URL (``"local[*]"``, ``"spark://host:7077"``, ``"yarn"``). Default:
+        ``local[cores]``.
     """
     from pyspark.sql import SparkSession
 
     return (
         SparkSession.builder.appName(app_name)
-        .master(f"local[{cores}]")
+        .master(master or f"local[{cores}]")
         .config("spark.driver.memory", memory)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(max(2, cores)))
@@ -90,6 +95,92 @@ def spark_session(app_name: str = "crm-research", cores: int = 2, memory: str = 
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
+
+
+ENGINES = ("duckdb", "spark", "pandas")
+"""Where a notebook's row-level work runs (its ``engine`` parameter): ``duckdb`` in-process on the
+data files (the default), ``spark`` on a Spark session (``spark:<master URL>`` for a cluster,
+``local[2]`` by default), ``pandas`` with every table loaded in memory first (small data, and the
+reference the engine runs are checked against)."""
+
+DEFAULT_MEMORY_LIMIT = "1GB"
+"""DuckDB memory limit of a notebook's connection: past it, DuckDB spills to its spill folder."""
+
+
+def parse_engine(spec: Any) -> tuple[str, str | None]:
+    """Split an ``engine`` parameter into its kind and, for Spark, its master URL.
+
+    Parameters
+    ----------
+    spec : str
+        ``"duckdb"``, ``"pandas"``, ``"spark"`` or ``"spark:<master URL>"``.
+
+    Returns
+    -------
+    (str, str or None)
+        The kind (one of :data:`ENGINES`) and the master URL (None: the default).
+
+    Raises
+    ------
+    ParameterError
+        Anything else.
+
+    Examples
+    --------
+    >>> parse_engine("spark:local[*]")
+    ('spark', 'local[*]')
+    >>> parse_engine("duckdb")
+    ('duckdb', None)
+    """
+    from crm_research.errors import ParameterError
+
+    text = str(spec).strip() if spec is not None else ""
+    kind, _, master = text.partition(":")
+    kind = kind.lower()
+    if kind not in ENGINES or (master and kind != "spark") or (_ and not master):
+        raise ParameterError(f"engine={spec!r} is not supported: use 'duckdb' (in-process, the default), "
+                             "'spark' (local Spark; 'spark:<master URL>' for a cluster) or 'pandas' "
+                             "(every table in memory)")
+    return kind, master or None
+
+
+def open_engine(spec: str = "duckdb", *, spill_dir: Any = None, memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+                threads: int = 1):
+    """Open the backend a notebook's row-level work runs on.
+
+    Parameters
+    ----------
+    spec : str
+        The ``engine`` parameter (:func:`parse_engine`).
+    spill_dir : path-like, optional
+        DuckDB: where it spills what does not fit in ``memory_limit`` (created; its files are
+        removed when the connection closes). Default: DuckDB's own ``.tmp`` folder.
+    memory_limit : str, optional
+        DuckDB memory limit (``"1GB"``); None: DuckDB's default (80 % of the machine).
+    threads : int
+        DuckDB threads. One by default: a float sum then adds in one order, so the same data
+        gives the same bytes (see the module notes), and two notebooks run side by side on two
+        cores.
+
+    Returns
+    -------
+    ibis.BaseBackend or None
+        None for ``pandas``.
+    """
+    kind, master = parse_engine(spec)
+    if kind == "pandas":
+        return None
+    if kind == "spark":
+        return ibis.pyspark.connect(spark_session(master=master))
+    config: dict[str, Any] = {"threads": int(threads)}
+    if memory_limit:
+        config["memory_limit"] = str(memory_limit)
+    if spill_dir is not None:
+        from pathlib import Path
+
+        Path(spill_dir).mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(spill_dir)
+    return ibis.duckdb.connect(**config)
 
 
 def _default_con():

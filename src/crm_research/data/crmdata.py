@@ -37,6 +37,14 @@ class CRMData:
         Plain sentences about what the loader did: tables treated as absent, rows after
         ``as_of`` ignored and timestamps censored (with counts), ids generated, statuses
         assumed, constants set. Derived tables are in ``derived``, not repeated here.
+    digest : str or None
+        The fingerprint of engine tables (:meth:`fingerprint`); None for DataFrames.
+    in_memory : str or None
+        Engine tables only: why the data was loaded into memory before it was handed to the
+        engine (CSV files, a database, ...); None when the engine reads the files in place.
+
+    Tables may also be engine tables (``ibis.Table``, :attr:`is_lazy`): ``data.load(...,
+    con=...)`` gives them, with the same columns, types and rows, in no particular order.
     """
 
     customers: pd.DataFrame | None = None
@@ -51,6 +59,13 @@ class CRMData:
     source: str = "frames"
     derived: dict[str, str] = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    digest: str | None = None
+    in_memory: str | None = None
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the tables are engine tables (``ibis.Table``), not DataFrames."""
+        return any(not isinstance(t, pd.DataFrame) for t in self.tables().values())
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Return the present tables, by name, in model order (absent tables omitted)."""
@@ -95,6 +110,9 @@ class CRMData:
         return iter(self.tables())
 
     def __repr__(self) -> str:
+        if self.is_lazy:
+            sizes = ", ".join(self.tables())
+            return f"CRMData(source={self.source!r}, engine tables: {sizes})"
         sizes = ", ".join(f"{name}={len(frame)}" for name, frame in self.tables().items())
         derived = f", derived: {', '.join(self.derived)}" if self.derived else ""
         return f"CRMData(source={self.source!r}, rows: {sizes}{derived})"
@@ -109,11 +127,17 @@ class CRMData:
         machines for the same content. The names of derived tables (:attr:`derived`) are part
         of it; ``source`` and ``notes`` are not.
 
+        Engine tables: the digest their loader took (of the files read, the mapping and the
+        dates; :func:`crm_research.data.lazy.load_engine`), or of the DataFrames handed to the
+        engine.
+
         Returns
         -------
         str
             64 hexadecimal characters.
         """
+        if self.digest is not None:
+            return self.digest
         digest = hashlib.sha256()
         for name in TABLE_ORDER:
             frame = getattr(self, name)
@@ -143,5 +167,8 @@ class CRMData:
         changes = {}
         for name, frame in self.tables().items():
             pii = [col for col in TABLES[name].pii_columns if col in frame.columns]
-            changes[name] = frame.drop(columns=pii) if pii else frame
+            if not pii:
+                changes[name] = frame
+            else:
+                changes[name] = frame.drop(columns=pii) if isinstance(frame, pd.DataFrame) else frame.drop(*pii)
         return dataclasses.replace(self, **changes)

@@ -232,8 +232,15 @@ def _literal(dtype, instant: pd.Timestamp, timezone: str):
     return ibis.literal(utc.tz_localize(None).to_pydatetime(), type=dt_.Timestamp())
 
 
-def _apply_as_of(tables: dict[str, Any], as_of: pd.Timestamp, timezone: str) -> dict[str, Any]:
-    """The rows kept at ``as_of``, as :func:`crm_research.data.partial.apply_as_of` keeps them."""
+def _apply_as_of(tables: dict[str, Any], as_of: pd.Timestamp, timezone: str,
+                 steps: list | None = None) -> dict[str, Any]:
+    """The rows kept at ``as_of``, as :func:`crm_research.data.partial.apply_as_of` keeps them.
+
+    ``steps``, when given, receives one ``(table, what, column, before, after)`` per step whose
+    dropped or censored rows :func:`crm_research.data.partial.apply_as_of` counts in a note:
+    ``what`` is ``"own"`` (rows dated on or after ``as_of``; ``column`` the time column),
+    ``"points"`` (rows pointing through ``column`` to a dropped row) or ``"censored"``
+    (``after`` holds the rows whose ``column`` is set to NULL)."""
     import ibis
 
     referenced = _referenced()
@@ -248,11 +255,16 @@ def _apply_as_of(tables: dict[str, Any], as_of: pd.Timestamp, timezone: str) -> 
         if table.time is not None and table.time in t.columns:
             at = t[table.time]
             kept = t.filter(at.isnull() | (at < _literal(at.type(), as_of, timezone)))
+            if steps is not None:
+                steps.append((name, "own", table.time, t, kept))
         for fk in table.foreign_keys:
             lost = gone.get((fk.ref_table, fk.ref_column))
             if lost is None or fk.column not in kept.columns:
                 continue
+            before = kept
             kept = kept.anti_join(lost, kept[fk.column] == lost["gone_value"])
+            if steps is not None:
+                steps.append((name, "points", fk.column, before, kept))
         for col in referenced.get(name, []):
             if col in t.columns:
                 every = t.select(gone_value=t[col]).filter(lambda s: s.gone_value.notnull()).distinct()
@@ -264,6 +276,8 @@ def _apply_as_of(tables: dict[str, Any], as_of: pd.Timestamp, timezone: str) -> 
                 value = kept[col]
                 late = value >= _literal(value.type(), as_of, timezone)
                 censored[col] = ibis.ifelse(late.fill_null(False), ibis.null(value.type()), value)
+                if steps is not None:
+                    steps.append((name, "censored", col, kept, kept.filter(late.fill_null(False))))
         if censored:
             kept = kept.mutate(**censored)
         kept_tables[name] = kept
@@ -275,6 +289,7 @@ def canonical_tables(
     mapping: Mapping,
     *,
     as_of: Any = None,
+    steps: list | None = None,
 ) -> tuple[dict[str, ibis.Table], dict[str, str], set[str]]:
     """Build the canonical tables of the data model in the engine.
 
@@ -287,6 +302,9 @@ def canonical_tables(
         The client mapping (renames, constants, recodes, event renames, time zone).
     as_of : str, datetime or pandas.Timestamp, optional
         The snapshot instant (naive: local time in the mapping's time zone), exclusive.
+    steps : list, optional
+        Receives the steps of the ``as_of`` snapshot whose rows the loader's notes count
+        (see :func:`_apply_as_of`).
 
     Returns
     -------
@@ -333,7 +351,7 @@ def canonical_tables(
                 del built[name]
                 fallback[name] = (f"it points to {parents[0]}, which falls back (rows pointing to "
                                   "rows dated on or after as_of)")
-        built = _apply_as_of(built, bound, mapping.timezone)
+        built = _apply_as_of(built, bound, mapping.timezone, steps)
     if "customers" in derived and "customers" not in built:
         derived.discard("customers")
     return {n: built[n] for n in TABLE_ORDER if n in built}, fallback, derived

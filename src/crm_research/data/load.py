@@ -433,6 +433,7 @@ def load(
     *,
     as_of: Any = None,
     company_start: Any = None,
+    con: Any = None,
 ) -> CRMData:
     """Load a company's tables, convert them to the data model and validate them.
 
@@ -464,6 +465,12 @@ def load(
     company_start : str, datetime or pandas.Timestamp, optional
         No date may be earlier than this (naive: local time in the mapping's time zone).
         Default: the mapping's ``company_start``; neither given means no check.
+    con : ibis.BaseBackend, optional
+        Give the tables as engine tables on this backend (DuckDB or Spark; see
+        :func:`crm_research.engine.open_engine`) instead of DataFrames. A folder of Parquet
+        files is then read in place, converted and checked by queries, and never held in
+        Python; other data is loaded as without ``con`` and handed to the engine, and
+        ``CRMData.in_memory`` says why (:mod:`crm_research.data.lazy`).
 
     Returns
     -------
@@ -490,6 +497,18 @@ def load(
         read: a bad URL or one holding a password, an unreachable server, a refused password,
         a missing table or view, missing privileges, a statement timeout (one line each).
     """
+    if con is not None:
+        from crm_research.data import lazy
+
+        why = lazy.engine_route(path_or_frames, mapping)
+        if why is None:
+            try:
+                return lazy.load_engine(path_or_frames, mapping, as_of=as_of, company_start=company_start,
+                                        con=con)
+            except lazy.EngineFallback as exc:
+                why = str(exc)
+        loaded = load(path_or_frames, mapping, as_of=as_of, company_start=company_start)
+        return lazy.register(loaded, con, why=why)
     database = parse_source(path_or_frames) if is_database_url(path_or_frames) else None
     if database is not None and mapping is None:
         mapping = database.mapping
