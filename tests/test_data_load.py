@@ -87,7 +87,7 @@ def test_optional_tables_may_be_absent() -> None:
 
 def test_crmdata_has_one_field_per_table_in_model_order() -> None:
     names = [f.name for f in dataclasses.fields(CRMData)]
-    assert names == [*TABLE_ORDER, "source", "derived", "notes"]
+    assert names == [*TABLE_ORDER, "source", "derived", "notes", "digest", "in_memory"]
     required = [f.name for f in dataclasses.fields(CRMData) if f.default is dataclasses.MISSING
                 and f.default_factory is dataclasses.MISSING]
     assert required == []  # orders too may be absent: a folder holding only a path table (notebook 04)

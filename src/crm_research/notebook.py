@@ -59,6 +59,7 @@ __all__ = [
     "defuse_formula",
     "ENV_AUDIENCE",
     "ENV_SETTINGS",
+    "ENV_MEMORY",
     "AUDIENCES",
 ]
 
@@ -67,6 +68,9 @@ ENV_AUDIENCE = "CRM_RESEARCH_AUDIENCE"
 
 ENV_SETTINGS = "CRM_RESEARCH_SETTINGS"
 """Environment variable holding the report settings file given to ``run --settings``."""
+
+ENV_MEMORY = "CRM_RESEARCH_MEMORY"
+"""Environment variable holding the DuckDB memory limit of each notebook (``run --memory``)."""
 
 AUDIENCES = ("client", "analyst")
 """Who a report is for: ``client`` (findings first, client words, tables cut to their top rows)
@@ -180,20 +184,20 @@ def mapping_file(folder: Path | str) -> Path | None:
     return None
 
 
-def _load(folder: Path | str, as_of: Any = None):
+def _load(folder: Path | str, as_of: Any = None, con: Any = None):
     from crm_research import data
 
-    return data.load(folder, mapping=mapping_file(folder), as_of=as_of)
+    return data.load(folder, mapping=mapping_file(folder), as_of=as_of, con=con)
 
 
-def _run_snapshot(folder: Path | str, mapping: Path | None, as_of: Any):
+def _run_snapshot(folder: Path | str, mapping: Path | None, as_of: Any, con: Any = None):
     """The runner's snapshot of this data (without personal columns) and its fingerprint, when the
     runner gave one (``$CRM_RESEARCH_SNAPSHOT``) and it matches folder, files, mapping and as_of;
-    else None (see :mod:`crm_research.run.snapshot`)."""
+    else None (see :mod:`crm_research.run.snapshot`). With ``con``: engine tables on it."""
     from crm_research.run import snapshot
 
     root = os.environ.get(snapshot.ENV_SNAPSHOT)
-    return snapshot.read(folder, mapping, as_of, root) if root else None
+    return snapshot.read(folder, mapping, as_of, root, con=con) if root else None
 
 
 CURRENCY_NOTE = ("The currency is not set, so amounts are shown as plain numbers: add `currency` to the "
@@ -260,6 +264,10 @@ def _campaign_names(crm) -> dict[str, str]:
     c = getattr(crm, "campaigns", None)
     if c is None or not {"campaign_id", "name"} <= set(c.columns):
         return {}
+    if not isinstance(c, pd.DataFrame):  # an engine table: the few campaigns come back
+        from crm_research.engine import collect
+
+        c = collect(c.select("campaign_id", "name"))
     c = c.dropna(subset=["campaign_id", "name"])
     return dict(zip(c["campaign_id"].astype(str), c["name"].astype(str), strict=True))
 
@@ -429,6 +437,8 @@ class RunContext:
     _meta: dict = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._con = None
+        self._engine = None
         self.rng = np.random.default_rng(self.seed)
         self._meta = {"notebook": self.notebook, "data": None, "headlines": [], "tables": [],
                       "figures": [], "findings": [], "actions": []}
@@ -496,8 +506,27 @@ class RunContext:
             return None, None
         return synthetic.load_truth(folder)
 
+    def engine_connection(self, engine: str = "duckdb"):
+        """The backend this notebook's row-level work runs on, opened on first use.
+
+        DuckDB: one thread, :data:`crm_research.engine.DEFAULT_MEMORY_LIMIT` (``$CRM_RESEARCH_MEMORY``
+        overrides it), spilling into ``<run folder>/.spill/<notebook>`` (DuckDB removes its files
+        when the connection closes; the runner removes the folder). Spark: ``engine`` names the
+        master (``spark:local[*]``). None for ``pandas``.
+        """
+        from crm_research import engine as eng
+
+        kind, _ = eng.parse_engine(engine)
+        if self._con is not None and self._engine == engine:
+            return self._con
+        self._con = eng.open_engine(engine, spill_dir=self.run_dir / ".spill" / self.notebook,
+                                    memory_limit=os.environ.get(ENV_MEMORY) or eng.DEFAULT_MEMORY_LIMIT)
+        self._engine = engine
+        return self._con
+
     def load_data(self, data_dir: str | os.PathLike | None = None, as_of: Any = None, *,
-                  keep_pii: bool = False, extra_tables: dict | None = None, **params: Any):
+                  engine: str = "pandas", keep_pii: bool = False, extra_tables: dict | None = None,
+                  **params: Any):
         """Load the data, record its folder and fingerprint, and decide which sections can run.
 
         Under the runner, the data it loaded and validated before the kernels started is read
@@ -511,6 +540,11 @@ class RunContext:
             ``None``: the demo company, generated on first use.
         as_of : date-like, optional
             Analysis date (exclusive): later rows are left out and counted in the data notes.
+        engine : str
+            Where the row-level work runs (:data:`crm_research.engine.ENGINES`): ``pandas``
+            gives DataFrames; ``duckdb`` and ``spark`` (``spark:<master URL>``) give engine
+            tables on :meth:`engine_connection`, read in place from the files (or the runner's
+            snapshot) and never held in Python.
         keep_pii : bool
             Keep names, e-mail addresses and phone numbers. Default: dropped at load, so no
             later cell can show them.
@@ -530,11 +564,12 @@ class RunContext:
 
         folder = resolve_data_dir(data_dir)
         mapping = mapping_file(folder)
-        kept = None if keep_pii else _run_snapshot(folder, mapping, as_of)
+        con = self.engine_connection(engine)
+        kept = None if keep_pii else _run_snapshot(folder, mapping, as_of, con)
         if kept is not None:  # the runner's copy of this very data, loaded and validated once
             crm, fingerprint = kept
         else:
-            crm = _load(folder, as_of)
+            crm = _load(folder, as_of, con)
             fingerprint = crm.fingerprint()
         self.settings = report_settings.load(folder, os.environ.get(ENV_SETTINGS) or None)
         self.settings = self.settings.with_labels("campaigns", _campaign_names(crm))
@@ -621,8 +656,9 @@ class RunContext:
 
         Parameters
         ----------
-        df : DataFrame
-            The table; the index is written only if it is named (reset into columns).
+        df : DataFrame or ibis.Table
+            The table; the index is written only if it is named (reset into columns). An engine
+            table is collected first (a result table: small).
         name : str
             File name without extension; unique within the run.
         pseudonymise : tuple of str, optional
@@ -647,6 +683,10 @@ class RunContext:
         CRMError
             Another notebook of this run already wrote a table of that name.
         """
+        if not isinstance(df, pd.DataFrame):
+            from crm_research.engine import collect
+
+            df = collect(df)
         _check_name(name, "table")
         owner = self._owner_of("tables", name)
         if owner is not None:

@@ -599,8 +599,9 @@ def contactable(
     list_df : DataFrame
         The list, with the client's own customer ids (filter before ``run.save_table``
         pseudonymises them); one or several rows per customer.
-    customers : DataFrame or None
-        The loaded ``customers`` table (``crm.customers``); None when the data has none.
+    customers : DataFrame, ibis.Table or None
+        The loaded ``customers`` table (``crm.customers``; an engine table: only the listed
+        customers' consent columns are fetched); None when the data has none.
     customer_col : str
         Column of ``list_df`` holding the customer id.
     who : str
@@ -642,6 +643,14 @@ def contactable(
                                  "customers_left_out": 0, "no_consent": 0, "do_not_contact": 0,
                                  "rows_listed": len(kept), "rows_left_out": 0, "note": NO_CONSENT_NOTE}
         return kept, NO_CONSENT_NOTE
+    if not isinstance(customers, pd.DataFrame):  # an engine table: only the listed customers come back
+        import ibis
+
+        from crm_research.engine import collect
+
+        wanted = ibis.memtable(pd.DataFrame({"customer_id": ids.dropna().unique().astype(object)}))
+        customers = collect(customers.select("customer_id", *cols).semi_join(wanted, "customer_id")
+                            .order_by("customer_id"))
     table = customers.drop_duplicates("customer_id")
     table = table.set_axis(pd.Index(table["customer_id"].astype("string"), name=None), axis=0)
     known = ids.isin(table.index)

@@ -15,6 +15,7 @@ error shows a short summary: problems per table and check, and the file's path.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -40,15 +41,31 @@ def date_range(crm) -> tuple[tuple[str, pd.Timestamp], tuple[str, pd.Timestamp]]
         col = TABLES[name].time if name in TABLES else None
         if frame is None or col is None or col not in frame.columns:
             continue
-        s = pd.to_datetime(frame[col], utc=True).dropna()
-        if s.empty:
+        lo, hi = _span(frame, col)
+        if lo is None:
             continue
-        lo, hi = s.min(), s.max()
         if first is None or lo < first[1]:
             first = (f"{name}.{col}", lo)
         if last is None or hi > last[1]:
             last = (f"{name}.{col}", hi)
     return None if first is None else (first, last)
+
+
+def _utc(value) -> pd.Timestamp | None:
+    if value is None or pd.isna(value):
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _span(frame, col: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """First and last value of ``col`` (UTC; None when it has none): a DataFrame's, or an engine
+    table's by one query."""
+    if isinstance(frame, pd.DataFrame):
+        s = pd.to_datetime(frame[col], utc=True).dropna()
+        return (None, None) if s.empty else (s.min(), s.max())
+    row = frame.aggregate(lo=frame[col].min(), hi=frame[col].max()).execute()
+    return _utc(row["lo"].iat[0]), _utc(row["hi"].iat[0])
 
 
 def _day(ts: pd.Timestamp) -> str:
@@ -76,22 +93,22 @@ def check_as_of_range(crm, as_of: Any, where: str) -> None:
             f"as_of {_day(last + pd.Timedelta(days=1))}, or check the data folder")
 
 
-def _before_first(folder: Path, mapping, as_of: Any) -> str | None:
+def _before_first(folder: Path, mapping, as_of: Any, con=None) -> str | None:
     """When loading with ``as_of`` left a required table empty: the error if ``as_of`` is on or
     before the data's first order, else None."""
     from crm_research import data
     from crm_research.exprs import parse_as_of
 
     try:
-        crm = data.load(folder, mapping=mapping)
+        crm = data.load(folder, mapping=mapping, con=con)
     except CRMError:
         return None
     orders = crm.tables().get("orders")
     rng = None
-    if orders is not None and len(orders) and "ordered_at" in orders.columns:
-        s = pd.to_datetime(orders["ordered_at"], utc=True).dropna()
-        if not s.empty:
-            rng = ("orders.ordered_at", s.min())
+    if orders is not None and "ordered_at" in orders.columns:
+        lo, _ = _span(orders, "ordered_at")
+        if lo is not None:
+            rng = ("orders.ordered_at", lo)
     if rng is None:
         r = date_range(crm)
         rng = r[0] if r else None
@@ -135,7 +152,7 @@ def _write_problems(exc: DataValidationError, out_dir: Path, folder: Path, mappi
 
 
 def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
-               snapshot_root: Path | None = None) -> dict[tuple[str, Any], dict]:
+               snapshot_root: Path | None = None, memory_limit: str | None = None) -> dict[tuple[str, Any], dict]:
     """Load and validate each (data folder, ``as_of``) of a run, before any kernel starts.
 
     Parameters
@@ -150,7 +167,12 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
     snapshot_root : Path, optional
         The run's snapshot folder (:func:`crm_research.run.snapshot.create`): each data folder
         checked is kept there, without personal columns, for the notebooks to read instead of
-        loading it again (a database source is not kept). Default: nothing kept.
+        loading it again (a database source is not kept). Default: nothing kept. Data a
+        notebook reads on an engine (its ``engine`` parameter is not ``pandas``) is loaded on
+        DuckDB in place, checked by queries and kept as engine-written Parquet files
+        (:mod:`crm_research.data.lazy`), spilling into the snapshot folder.
+    memory_limit : str, optional
+        DuckDB memory limit of that load (default :data:`crm_research.engine.DEFAULT_MEMORY_LIMIT`).
 
     Returns
     -------
@@ -166,10 +188,15 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
     CRMError
         The data breaks the model (summary and problem-list file), or cannot be read.
     """
-    from crm_research import data
+    from crm_research import data, engine
     from crm_research.notebook import mapping_file
 
     seen: dict[tuple[str, Any], dict] = {}
+    on_engine: set[tuple[str, Any]] = set()  # read by a notebook whose engine is not pandas
+    for params in plan.values():
+        if params.get("data_dir") is not None and engine.parse_engine(params.get("engine", "pandas"))[0] != "pandas":
+            as_of = params.get("as_of")
+            on_engine.add((str(params["data_dir"]), None if as_of is None else str(as_of)))
     for params in plan.values():
         if "data_dir" not in params or params["data_dir"] is None:
             continue
@@ -179,29 +206,46 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
         key = (str(folder), None if as_of is None else str(as_of))
         if key in seen:
             continue
-        mapping = mapping_file(folder)
-        if progress:
-            progress(f"checking the data in {folder}" + (f" as of {as_of}" if as_of is not None else ""))
-        before = _source_key(folder, mapping, as_of) if snapshot_root is not None else None
+        # the engine that loads it for the notebooks: in place, within the memory limit
+        con = (engine.open_engine("duckdb", spill_dir=snapshot_root / ".spill" if snapshot_root else None,
+                                  memory_limit=memory_limit or engine.DEFAULT_MEMORY_LIMIT,
+                                  threads=min(2, os.cpu_count() or 1))
+               if key in on_engine else None)
         try:
-            crm = data.load(folder, mapping=mapping, as_of=as_of)
-        except DataValidationError as exc:
-            if as_of is not None and any(p.check == "empty_table" for p in exc.problems):
-                early = _before_first(folder, mapping, as_of)
-                if early:
-                    raise ParameterError(early) from None
-            report = _write_problems(exc, Path(out_dir), folder, mapping, as_of)
-            raise CRMError(_summary(exc, report)) from None
-        check_as_of_range(crm, as_of, str(folder))
-        seen[key] = {"folder": str(folder), "mapping": mapping.name if mapping else None,
-                     "as_of": as_of, "fingerprint": crm.fingerprint(),
-                     "columns": {name: [str(c) for c in frame.columns] for name, frame in crm.tables().items()
-                                 if frame is not None}}
-        if before is not None:
-            kept = _keep(crm, before, folder, mapping, as_of, snapshot_root)
-            if kept is not None:
-                seen[key]["snapshot"] = kept
+            seen[key] = _check_one(folder, as_of, out_dir, progress, snapshot_root, con)
+        finally:
+            if con is not None:
+                con.disconnect()
     return seen
+
+
+def _check_one(folder, as_of, out_dir: Path, progress, snapshot_root: Path | None, con) -> dict:
+    from crm_research import data
+    from crm_research.notebook import mapping_file
+
+    mapping = mapping_file(folder)
+    if progress:
+        progress(f"checking the data in {folder}" + (f" as of {as_of}" if as_of is not None else ""))
+    before = _source_key(folder, mapping, as_of) if snapshot_root is not None else None
+    try:
+        crm = data.load(folder, mapping=mapping, as_of=as_of, con=con)
+    except DataValidationError as exc:
+        if as_of is not None and any(p.check == "empty_table" for p in exc.problems):
+            early = _before_first(folder, mapping, as_of, con)
+            if early:
+                raise ParameterError(early) from None
+        report = _write_problems(exc, Path(out_dir), folder, mapping, as_of)
+        raise CRMError(_summary(exc, report)) from None
+    check_as_of_range(crm, as_of, str(folder))
+    entry = {"folder": str(folder), "mapping": mapping.name if mapping else None,
+             "as_of": as_of, "fingerprint": crm.fingerprint(),
+             "columns": {name: [str(c) for c in frame.columns] for name, frame in crm.tables().items()
+                         if frame is not None}}
+    if before is not None:
+        kept = _keep(crm, before, folder, mapping, as_of, snapshot_root)
+        if kept is not None:
+            entry["snapshot"] = kept
+    return entry
 
 
 def _source_key(folder, mapping, as_of) -> dict | None:
@@ -219,6 +263,7 @@ def _keep(crm, before: dict, folder, mapping, as_of, root: Path) -> Path | None:
     """Write the run's snapshot of one checked data folder; None when the files changed while
     they were loaded (an export still being written: the key would not describe the data) or
     the temporary folder cannot take it. The notebooks then load the data themselves."""
+    import duckdb
     import pyarrow as pa
 
     from crm_research.run import snapshot
@@ -227,5 +272,5 @@ def _keep(crm, before: dict, folder, mapping, as_of, root: Path) -> Path | None:
         return None
     try:
         return snapshot.write(crm, before, root)
-    except (OSError, pa.ArrowException):  # a full disk, a column Parquet cannot hold
+    except (OSError, pa.ArrowException, duckdb.Error):  # a full disk, a column Parquet cannot hold
         return None

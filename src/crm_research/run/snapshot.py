@@ -187,13 +187,21 @@ def write(crm, key: dict[str, Any], root: str | os.PathLike) -> Path:
     try:
         safe = crm.without_pii()
         tables = {}
-        for name, frame in safe.tables().items():
-            file = tmp / f"{name}.parquet"
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), file)
-            tables[name] = {"file": file.name, "sha256": _sha256(file),
-                            "dtypes": [[str(c), str(t)] for c, t in frame.dtypes.items()]}
-        index = {"key": key, "fingerprint": crm.fingerprint(), "source": str(crm.source),
-                 "derived": dict(crm.derived), "notes": list(crm.notes), "tables": tables}
+        if safe.is_lazy:  # written by the engine, streamed: the events in the loader's order
+            from crm_research.data.lazy import write_parquet
+
+            for name, file in write_parquet(safe, tmp).items():
+                tables[name] = {"file": file.name, "sha256": _sha256(file), "dtypes": None}
+        else:
+            for name, frame in safe.tables().items():
+                file = tmp / f"{name}.parquet"
+                pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), file)
+                tables[name] = {"file": file.name, "sha256": _sha256(file),
+                                "dtypes": [[str(c), str(t)] for c, t in frame.dtypes.items()]}
+        index = {"key": key, "form": "engine" if safe.is_lazy else "pandas",
+                 "fingerprint": crm.fingerprint(), "source": str(crm.source),
+                 "derived": dict(crm.derived), "notes": list(crm.notes), "in_memory": crm.in_memory,
+                 "tables": tables}
         (tmp / _INDEX).write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
         shutil.rmtree(slot, ignore_errors=True)
         os.replace(tmp, slot)
@@ -204,7 +212,7 @@ def write(crm, key: dict[str, Any], root: str | os.PathLike) -> Path:
 
 
 def read(folder: str | os.PathLike, mapping: str | os.PathLike | None, as_of: Any,
-         root: str | os.PathLike | None) -> tuple[Any, str] | None:
+         root: str | os.PathLike | None, con: Any = None) -> tuple[Any, str] | None:
     """The run's data for (``folder``, ``mapping``, ``as_of``), if a matching snapshot is kept.
 
     Parameters
@@ -213,6 +221,9 @@ def read(folder: str | os.PathLike, mapping: str | os.PathLike | None, as_of: An
         As the notebook would load the data (see :func:`source_key`).
     root : path-like or None
         The run's snapshot folder (``$CRM_RESEARCH_SNAPSHOT``); None: nothing kept.
+    con : ibis.BaseBackend, optional
+        Read the tables as engine tables on this backend (a snapshot the runner wrote from
+        engine tables); without it, DataFrames (a snapshot written from DataFrames).
 
     Returns
     -------
@@ -236,6 +247,8 @@ def read(folder: str | os.PathLike, mapping: str | os.PathLike | None, as_of: An
         return None
     if not isinstance(index, dict) or index.get("key") != key:
         return None  # another folder, mapping or as_of, or a data file changed since the check
+    if index.get("form", "pandas") != ("pandas" if con is None else "engine"):
+        return None  # written for the other kind of notebook: the notebook loads the data itself
     import pyarrow.parquet as pq
 
     from crm_research.data.crmdata import CRMData
@@ -246,11 +259,16 @@ def read(folder: str | os.PathLike, mapping: str | os.PathLike | None, as_of: An
             file = slot / info["file"]
             if _sha256(file) != info["sha256"]:
                 return None
+            if con is not None:
+                frames[name] = con.read_parquet(str(file), table_name=f"crm_{name}_{_slot(key)[:8]}")
+                continue
             frame = pq.read_table(file).to_pandas()
             if [[str(c), str(t)] for c, t in frame.dtypes.items()] != info["dtypes"]:
                 return None
             frames[name] = frame
-        crm = CRMData(**frames, source=index["source"], derived=dict(index["derived"]), notes=tuple(index["notes"]))
+        crm = CRMData(**frames, source=index["source"], derived=dict(index["derived"]), notes=tuple(index["notes"]),
+                      digest=str(index["fingerprint"]) if con is not None else None,
+                      in_memory=index.get("in_memory") if con is not None else None)
     except (OSError, KeyError, TypeError, ValueError):
         return None
     return crm, str(index["fingerprint"])
