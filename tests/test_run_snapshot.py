@@ -223,3 +223,38 @@ def test_a_run_stopped_before_its_notebooks_removes_its_snapshot(small_company, 
     with pytest.raises(KeyboardInterrupt):
         run.run_notebooks([str(_probe_notebook(tmp_path))], data_dir=small_company, out_dir=tmp_path / "runs")
     assert made and not made[0].exists()
+
+
+def test_engine_notebooks_get_an_engine_snapshot_with_the_same_verdicts(small_company, tmp_path, monkeypatch):
+    # a plan whose notebook reads the data on DuckDB: the runner loads and checks it there, in place
+    from crm_research import engine
+    from crm_research.run import precheck
+
+    root = snapshot.create(tmp_path)
+    plan = {"03": {"data_dir": str(small_company), "as_of": AS_OF, "engine": "duckdb"}}
+    checked = precheck.check_data(plan, tmp_path, snapshot_root=root, memory_limit="512MB")
+    entry = next(iter(checked.values()))
+    index = json.loads((entry["snapshot"] / "snapshot.json").read_text())
+    assert index["form"] == "engine" and index["in_memory"] is None
+    assert snapshot.read(small_company, None, AS_OF, root) is None  # a pandas notebook loads itself
+    con = engine.open_engine("duckdb")
+    back, fingerprint = snapshot.read(small_company, None, AS_OF, root, con=con)
+    assert back.is_lazy and fingerprint == entry["fingerprint"] == back.fingerprint()
+    assert "email" not in back.customers.columns
+    assert int(back.events.count().execute()) == len(data.load(small_company, as_of=AS_OF).events)
+
+    params = {"funnel_steps": ["site_visit", "product_view", "add_to_cart", "checkout_start", "purchase"],
+              "friction_period": "W"}
+    own = notebook.setup("03_journey", tmp_path / "own", 1)
+    own.load_data(small_company, AS_OF, **params)
+    monkeypatch.setenv(snapshot.ENV_SNAPSHOT, str(root))
+    monkeypatch.setattr(notebook, "_load", lambda *_a, **_k: pytest.fail("loaded the data again"))
+    kept_run = notebook.setup("03_journey", tmp_path / "kept", 1)
+    crm = kept_run.load_data(small_company, AS_OF, engine="duckdb", **params)
+    assert crm.is_lazy
+    meta = [json.loads(r.meta_path.read_text()) for r in (own, kept_run)]
+    assert meta[0]["data_notes"] == meta[1]["data_notes"]
+    assert {k: (v.status, v.reason) for k, v in own._verdicts.items()} == \
+        {k: (v.status, v.reason) for k, v in kept_run._verdicts.items()}
+    spill = kept_run.engine_connection("duckdb").raw_sql("select current_setting('temp_directory')").fetchone()[0]
+    assert spill == str(tmp_path / "kept" / ".spill" / "03_journey")

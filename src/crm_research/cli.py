@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--audience", choices=["client", "analyst"], default="client",
                    help="who reads the reports: 'client' (default: findings first, no code names, method in an "
                         "appendix, long tables cut to their top rows) or 'analyst' (everything, in place)")
+    r.add_argument("--engine", default=None, metavar="ENGINE",
+                   help="where the notebooks' row-level work runs: 'duckdb' (in-process on the data files, "
+                        "memory stays flat), 'spark' (local Spark; 'spark:<master URL>' for a cluster) or "
+                        "'pandas' (every table in memory); default: each notebook's own (duckdb)")
+    r.add_argument("--memory", default=None, metavar="SIZE",
+                   help="DuckDB memory limit of the data check and of each notebook, e.g. 1GB (the default) "
+                        "or 512MB; past it DuckDB spills to disk inside the run folder")
     r.add_argument("--settings", type=Path, default=None, metavar="FILE",
                    help="report settings YAML (client name, title, author, date, paper, currency, labels); "
                         "default: report.yaml in the data folder, else the package's defaults")
@@ -223,6 +230,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             key=args.key,
             audience=args.audience,
             settings_file=args.settings,
+            engine=args.engine,
+            memory=args.memory,
         )
     except run.RunInterrupted as exc:
         print(f"error: {exc}", file=sys.stderr)

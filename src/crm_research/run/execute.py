@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import logging
 import os
 import shutil
@@ -35,7 +36,7 @@ import nbformat
 from crm_research import paths, privacy, report
 from crm_research import settings as report_settings
 from crm_research.errors import CRMError, NotebookFailed, ParameterError
-from crm_research.notebook import AUDIENCES, ENV_AUDIENCE, ENV_SETTINGS
+from crm_research.notebook import AUDIENCES, ENV_AUDIENCE, ENV_MEMORY, ENV_SETTINGS, META
 from crm_research.run import lifecycle, precheck, snapshot
 from crm_research.run.params import notebook_parameters, plan_parameters, resolve_notebooks
 
@@ -47,6 +48,8 @@ KEY_LIBS = ("crm-research", "pandas", "numpy", "scipy", "pyarrow", "duckdb", "ib
             "nbconvert", "nbclient", "ipykernel")
 HEARTBEAT_S = 30.0
 """Seconds between two "still running" progress lines of a notebook."""
+SPILL = ".spill"
+"""Folder of a run folder where the notebooks' DuckDB connections spill (removed when the run ends)."""
 INCOMPLETE = "INCOMPLETE"
 """Marker file of a run folder whose run was interrupted or aborted (its tables are partial)."""
 
@@ -295,9 +298,42 @@ def _execute(src: Path, dst: Path, params: dict, root: Path, manager_class=None)
     )
 
 
-def _heartbeat(stem: str, t0: float, progress: Callable[[str], None], stop: threading.Event) -> None:
+def _current_section(meta_path: Path | None) -> str | None:
+    """The title of the section the notebook reached last (its metadata lists each section when
+    the notebook first asks for it), or None."""
+    if meta_path is None:
+        return None
+    try:
+        sections = json.loads(meta_path.read_text(encoding="utf-8")).get("sections") or []
+    except (OSError, ValueError, AttributeError):
+        return None  # not written yet, or being replaced
+    return str(sections[-1].get("title") or sections[-1].get("key")) if sections else None
+
+
+def _heartbeat(stem: str, t0: float, progress: Callable[[str], None], stop: threading.Event,
+               meta_path: Path | None = None) -> None:
+    """Every :data:`HEARTBEAT_S` seconds: the notebook's elapsed time and the section it is in,
+    with the time since the runner first saw it there."""
+    seen: tuple[str | None, float] = (None, t0)
     while not stop.wait(HEARTBEAT_S):
-        progress(f"  {stem}: still running ({time.perf_counter() - t0:.0f} s)")
+        now = time.perf_counter()
+        section = _current_section(meta_path)
+        if section != seen[0]:
+            seen = (section, now)
+        where = f"; in section '{section}' for at least {now - seen[1]:.0f} s" if section else ""
+        progress(f"  {stem}: still running ({now - t0:.0f} s{where})")
+
+
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+
+
+def _check_memory(memory: str | None) -> str | None:
+    """``memory`` as DuckDB takes it (``"1GB"``), or a ParameterError saying what to give."""
+    if memory is None:
+        return None
+    if not _MEMORY.match(str(memory)):
+        raise ParameterError(f"--memory {memory!r}: give an amount with its unit, e.g. 1GB or 512MB")
+    return str(memory).replace(" ", "")
 
 
 def _resolve_data_dirs(plan: dict, root: Path, progress: Callable[[str], None]) -> None:
@@ -327,6 +363,8 @@ def run_notebooks(
     key: str | None = None,
     audience: str = "client",
     settings_file: Path | None = None,
+    engine: str | None = None,
+    memory: str | None = None,
 ) -> Path:
     """Execute notebooks with papermill into a new run folder, with client reports.
 
@@ -369,6 +407,16 @@ def run_notebooks(
     settings_file : Path, optional
         Report settings (client, title, author, date, paper, currency, labels; see
         :mod:`crm_research.settings`), over the data folder's ``report.yaml``.
+    engine : str, optional
+        Where every notebook's row-level work runs (its ``engine`` parameter, see
+        :data:`crm_research.engine.ENGINES`): ``duckdb`` (in-process, on the data files),
+        ``spark`` (local Spark; ``spark:<master URL>`` for a cluster) or ``pandas``. Default:
+        each notebook's own default (``-p engine`` sets it too). The runner loads and checks the
+        data of engine notebooks on DuckDB in place and hands them Parquet files to read.
+    memory : str, optional
+        DuckDB memory limit of the runner's load and of each notebook (``"1GB"``, ``"512MB"``;
+        default :data:`crm_research.engine.DEFAULT_MEMORY_LIMIT`); past it DuckDB spills into
+        the run folder's ``.spill`` (removed when the run ends).
 
     Returns
     -------
@@ -406,6 +454,12 @@ def run_notebooks(
     if audience not in AUDIENCES:
         raise ParameterError(f"audience {audience!r}: use one of {', '.join(AUDIENCES)}")
     paths_ = resolve_notebooks(notebooks)
+    if engine is not None:
+        from crm_research.engine import parse_engine
+
+        parse_engine(engine)
+        overrides = [*overrides, ("engine", str(engine))]
+    memory = _check_memory(memory)
     plan = plan_parameters(paths_, params_file, overrides, data_dir)
     parent = _check_out_parent(Path(out_dir) if out_dir else paths.reports_dir(root))
     key_info = privacy.key_record(key)
@@ -413,16 +467,16 @@ def run_notebooks(
     snapshot.remove_stale()  # left by a runner that was killed
     snap = snapshot.create()  # outside the run folder; removed however the run ends
     try:
-        checked = precheck.check_data(plan, parent, progress, snapshot_root=snap)
+        checked = precheck.check_data(plan, parent, progress, snapshot_root=snap, memory_limit=memory)
         return _checked_run(paths_, plan, parent, root, key_info, checked, pdf, progress, jobs, fail_fast,
-                            audience, settings_file, snap)
+                            audience, settings_file, snap, memory)
     finally:
         snapshot.remove(snap)
 
 
 def _checked_run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dict, checked: dict,
                  pdf: bool, progress: Callable[[str], None], jobs: int | None, fail_fast: bool, audience: str,
-                 settings_file: Path | None, snap: Path) -> Path:
+                 settings_file: Path | None, snap: Path, memory: str | None = None) -> Path:
     from crm_research.data.sources import is_database_url
 
     # a database holds no report.yaml beside its tables (give --settings); a URL is no folder path
@@ -432,7 +486,8 @@ def _checked_run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_i
         settings_file = Path(settings_file).expanduser().resolve()
     look = report_settings.load(data_dirs[0] if data_dirs else None, settings_file)
     view = {"audience": audience, "settings": look.to_dict(),
-            "settings_file": None if settings_file is None else str(settings_file), "snapshot": str(snap)}
+            "settings_file": None if settings_file is None else str(settings_file), "snapshot": str(snap),
+            "memory": memory}
     _check_kernel()
 
     stopper = lifecycle.Stopper()
@@ -471,7 +526,8 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
     kernels = lifecycle.Kernels({**lifecycle.SINGLE_THREADED,
                                  privacy.ENV_KEY_NAME: key_info["name"], ENV_AUDIENCE: view["audience"],
                                  snapshot.ENV_SNAPSHOT: view["snapshot"],
-                                 **({ENV_SETTINGS: view["settings_file"]} if view["settings_file"] else {})})
+                                 **({ENV_SETTINGS: view["settings_file"]} if view["settings_file"] else {}),
+                                 **({ENV_MEMORY: view["memory"]} if view.get("memory") else {})})
     manager_class = kernels.manager_class()
 
     def save_manifest() -> None:
@@ -497,7 +553,8 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
         progress(f"[{i}/{len(paths_)}] {stem} ...")
         t0 = time.perf_counter()
         stop = threading.Event()
-        beat = threading.Thread(target=_heartbeat, args=(stem, t0, progress, stop), daemon=True)
+        beat = threading.Thread(target=_heartbeat, args=(stem, t0, progress, stop, run_dir / META / f"{stem}.json"),
+                                daemon=True)
         beat.start()
         failure = None
         try:
@@ -624,6 +681,7 @@ def _finish(run_dir: Path, manifest: dict, paths_: list[Path], stopper: lifecycl
     for m in manifest["notebooks"]:
         if m["status"] == "pending":
             m["status"] = "skipped"
+    shutil.rmtree(run_dir / SPILL, ignore_errors=True)  # DuckDB's spill files: none outlives its kernel
     failures = [m["error"] for m in manifest["notebooks"] if m["status"] == "failed"]
     fps = {(m.get("data") or {}).get("fingerprint") for m in manifest["notebooks"] if m.get("data")}
     if len(fps) == 1:
