@@ -85,16 +85,19 @@ def spark_session(app_name: str = "crm-research", cores: int = 2, memory: str = 
     """
     from pyspark.sql import SparkSession
 
-    return (
+    session = (
         SparkSession.builder.appName(app_name)
         .master(master or f"local[{cores}]")
         .config("spark.driver.memory", memory)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(max(2, cores)))
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # no progress bars in a notebook's output
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 ENGINES = ("duckdb", "spark", "pandas")
