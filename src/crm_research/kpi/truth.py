@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from crm_research.engine import collect, is_lazy
 from crm_research.exprs import parse_as_of
 from crm_research.kpi.tables import latest
 from crm_research.stats import wilson
@@ -48,9 +49,9 @@ def truth_check(kpis: pd.DataFrame, truth: dict, truth_customers: pd.DataFrame, 
         The analysis date of ``kpis`` (exclusive, UTC).
     advocate_rule : str
         The baseline's advocate rule; the advocates are checked only for ``"referral"``.
-    events : DataFrame, optional
+    events : DataFrame or ibis.Table, optional
         The event log the baseline read (``occurred_at``); without it the advocates are not
-        checked.
+        checked. An engine table is not loaded: only its latest ``occurred_at`` is queried.
     conf : float
         Confidence level of the first-contact-resolution interval.
 
@@ -79,7 +80,7 @@ def truth_check(kpis: pd.DataFrame, truth: dict, truth_customers: pd.DataFrame, 
     checks = [{"check": "customers (contacts with an order before as_of)", "measured": last.loc["customers", "value"],
                "planted": float((truth_customers["first_purchase_at"] < cut).sum()), "low": np.nan, "high": np.nan}]
     if (advocate_rule == "referral" and "advocates" in last.index and events is not None
-            and cut > events["occurred_at"].max()):
+            and _ends_before(events, cut)):
         checks.append({"check": "advocates (customers who referred someone)", "measured": last.loc["advocates", "value"],
                        "planted": float(truth_customers["advocate"].sum()), "low": np.nan, "high": np.nan})
     if "first_contact_resolution_rate" in last.index:
@@ -92,3 +93,12 @@ def truth_check(kpis: pd.DataFrame, truth: dict, truth_customers: pd.DataFrame, 
     check["agrees"] = np.where(check["low"].notna(), (check["low"] <= check["planted"]) & (check["planted"] <= check["high"]),
                                (check["measured"] - check["planted"]).abs() <= 0.001 * check["planted"] + 2)
     return check[TRUTH_CHECK_COLUMNS]
+
+
+def _ends_before(events, cut: pd.Timestamp) -> bool:
+    """Whether every event of ``events`` (DataFrame or engine table) occurred before ``cut``."""
+    if is_lazy(events):
+        last = collect(events.aggregate(last=events["occurred_at"].max()))["last"].iloc[0]
+    else:
+        last = events["occurred_at"].max()
+    return bool(cut > last)
