@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import ibis
 import numpy as np
 import pandas as pd
 
 from crm_research.attribution._report import _label, per_unit
-from crm_research.exprs import parse_as_of
+from crm_research.engine import collect, is_lazy
+from crm_research.exprs import parse_as_of, ts_literal
 from crm_research.settings import and_list
 
 __all__ = ["spend_before", "return_headline", "campaign_view", "low_spend_note", "channel_return_finding",
@@ -18,8 +20,20 @@ __all__ = ["spend_before", "return_headline", "campaign_view", "low_spend_note",
            "BudgetMove", "budget_move", "budget_move_action", "period_table", "period_view"]
 
 
-def spend_before(ad_spend: pd.DataFrame, as_of, *, date_col: str = "date") -> pd.DataFrame:
+def spend_before(ad_spend, as_of, *, date_col: str = "date"):
     """The rows of ``ad_spend`` dated before ``as_of`` (exclusive, UTC).
+
+    Parameters
+    ----------
+    ad_spend : DataFrame or ibis.Table
+        Daily spend; ``date_col`` a UTC timestamp (pandas) or a date or timestamp (engine).
+    as_of : date-like
+        Analysis date (exclusive, UTC).
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        The same kind as ``ad_spend`` (an engine table stays lazy).
 
     Examples
     --------
@@ -27,7 +41,14 @@ def spend_before(ad_spend: pd.DataFrame, as_of, *, date_col: str = "date") -> pd
     >>> spend_before(s, "2026-01-01")["cost"].tolist()
     [1.0]
     """
-    return ad_spend[ad_spend[date_col] < parse_as_of(as_of)]
+    as_of = parse_as_of(as_of)
+    if not is_lazy(ad_spend):
+        return ad_spend[ad_spend[date_col] < as_of]
+    col = ad_spend[date_col]
+    if col.type().is_date():
+        # a day d is before as_of when its midnight is: d < as_of rounded up to a whole day
+        return ad_spend.filter(col < ibis.literal(as_of.ceil("D").date(), type="date"))
+    return ad_spend.filter(col < ts_literal(as_of))
 
 
 def return_headline(perf: pd.DataFrame, settings, *, credited: bool) -> tuple[str, str] | None:
@@ -176,7 +197,7 @@ ADDED_VALUE_INTRO = ("**What each channel's spend adds.** The linear credit abov
                      "(section 4), each worth an average first order, per unit of what the channel cost.")
 
 
-def added_value(credits: pd.DataFrame, perf: pd.DataFrame, spend: pd.DataFrame, totals: Mapping[str, float], *,
+def added_value(credits: pd.DataFrame, perf: pd.DataFrame, spend, totals: Mapping[str, float], *,
                 min_spend: float) -> pd.DataFrame | None:
     """What each channel's spend adds: Shapley-added conversions at the average first order, per unit of spend.
 
@@ -187,7 +208,7 @@ def added_value(credits: pd.DataFrame, perf: pd.DataFrame, spend: pd.DataFrame, 
         ``incremental_conversions``).
     perf : DataFrame
         :func:`ad_performance` per campaign, with its ``channel`` column.
-    spend : DataFrame
+    spend : DataFrame or ibis.Table
         The ``ad_spend`` rows behind ``perf`` (``date``): their span gives the years covered.
     totals : dict
         :meth:`PathData.totals` of the journeys (touched conversions and their value).
@@ -223,7 +244,12 @@ def added_value(credits: pd.DataFrame, perf: pd.DataFrame, spend: pd.DataFrame, 
     if len(ret) < 2 or not totals["touched_conversions"] > 0:
         return None
     per_order = totals["touched_value"] / totals["touched_conversions"]  # average first order (currency)
-    years = max(((spend["date"].max() - spend["date"].min()).days + 1) / 365.25, 1 / 12)
+    if is_lazy(spend):
+        span = collect(spend.aggregate(lo=spend["date"].min(), hi=spend["date"].max()))
+        lo, hi = pd.Timestamp(span["lo"].iloc[0]), pd.Timestamp(span["hi"].iloc[0])
+    else:
+        lo, hi = spend["date"].min(), spend["date"].max()
+    years = max(((hi - lo).days + 1) / 365.25, 1 / 12)
     ret = ret.assign(added_value=ret["incremental_conversions"] * per_order)
     ret = ret.assign(per_unit=ret["added_value"] / ret["cost"], judged=ret["cost"] >= min_spend)
     ret.attrs.update(per_order=per_order, years=years)
