@@ -9,8 +9,10 @@ Every row-level journey helper works on one internal, path-ordered view of the e
   compare: DuckDB's ``epoch_us``; other engines: whole seconds × 10⁶);
 * ``_je``: the event name (string);
 * ``_jr``: the tie-break of equal timestamps: the input row number for pandas input (added by
-  :func:`prepare`) or the ``row_col`` column of an engine table. Without it (an engine table
-  has no input order) equal timestamps are ordered by event name.
+  :func:`prepare`) or the ``row_col`` column of an engine table; an engine table given without
+  ``row_col`` that has a :data:`JOURNEY_ORDER` column (what
+  :func:`~crm_research.journey.prepare_events` adds) is ordered by it. Without either (an
+  engine table has no input order) equal timestamps are ordered by event name.
 
 Events of a path are ordered by ``(_ju, _jr)``, or ``(_ju, _je)`` without ``_jr``
 (:func:`order_names`).
@@ -33,6 +35,9 @@ from crm_research.exprs import require_columns
 P, T, U, E, R = "_jp", "_jt", "_ju", "_je", "_jr"
 ROW = "_jr"
 """Name of the input row-number column :func:`prepare` adds to pandas input."""
+JOURNEY_ORDER = "journey_order"
+"""Column of an engine event log giving its journey order (ties of equal timestamps), used when no
+``row_col`` is given: :func:`~crm_research.journey.prepare_events` adds it."""
 
 
 def as_list(value: str | Sequence[str] | None) -> list[str]:
@@ -92,12 +97,15 @@ def prepare(events, table: str, cols: dict[str, str | None], row_col: str | None
     (table, row_col)
         Pandas input comes back as a new, slim DataFrame with the input row number in
         :data:`ROW` (``row_col`` is then :data:`ROW` unless given); an engine table passes
-        through unchanged.
+        through unchanged (``row_col``, if not given, is then its :data:`JOURNEY_ORDER` column
+        when it has one).
     """
     cols = {k: v for k, v in cols.items() if v is not None}
     check_columns(events, table, {**cols, "row_col": row_col})
     time_col = cols.get("time_col")
     if is_lazy(events):
+        if row_col is None and JOURNEY_ORDER in events.columns:
+            row_col = JOURNEY_ORDER
         if time_col is not None and not events[time_col].type().is_timestamp():
             raise CRMError(
                 f"table {table!r}: column {time_col!r} (time_col) must hold timestamps, got "

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from crm_research.engine import is_lazy, materialize, to_ibis
 from crm_research.errors import ParameterError
 from crm_research.exprs import parse_as_of
+from crm_research.journey._common import JOURNEY_ORDER
 from crm_research.journey.sessions import sessions
 from crm_research.journey.stages import load_stage_map
 
-__all__ = ["JourneyParameters", "check_parameters", "JourneyEvents", "prepare_events", "FRICTION_UNITS"]
+__all__ = ["JourneyParameters", "check_parameters", "JourneyEvents", "prepare_events", "FRICTION_UNITS", "ORDER_COL"]
 
 FRICTION_UNITS = {"W": "weeks", "M": "months", "D": "days"}
 """Friction periods and their names in the report's sentences."""
@@ -130,6 +132,8 @@ class JourneyEvents:
         True when visits were cut after inactivity (the data has no visit ids).
     split : str or None
         ``"platform"`` when the events have a platform (the funnel is split by it), else None.
+    first_event : Timestamp or None
+        The first event's time (UTC); None without events.
     """
 
     events: pd.DataFrame
@@ -139,6 +143,7 @@ class JourneyEvents:
     value_col: str | None
     cut_visits: bool
     split: str | None
+    first_event: pd.Timestamp | None = None
 
 
 def prepare_events(events: pd.DataFrame, customers: pd.DataFrame, orders: pd.DataFrame | None, as_of, *,
@@ -169,7 +174,13 @@ def prepare_events(events: pd.DataFrame, customers: pd.DataFrame, orders: pd.Dat
     -------
     JourneyEvents
         The events and what the report says about them (contacts, groups, revenue column,
-        how visits were found).
+        how visits were found, the first event's time). Engine tables in → the events as an
+        engine table stored on the engine (computed once: every later step reads it), with
+        one more column, ``journey_order`` (int64, 0, 1, ...): the events' place in the loader's journey
+        order within their customer (:func:`crm_research.data.load.journey_order`: time,
+        lifecycle order of simultaneous events, then the other columns), which every journey
+        helper uses to order equal timestamps of an engine table (``row_col``), so the engine
+        gives the pandas results. Pandas in → pandas out, in the input's row order.
 
     Examples
     --------
@@ -196,6 +207,8 @@ def prepare_events(events: pd.DataFrame, customers: pd.DataFrame, orders: pd.Dat
     2    purchase  north     NaN        a:2
     """
     cut = parse_as_of(as_of)
+    if is_lazy(events):
+        return _prepare_engine(events, customers, orders, cut, segment_columns, session_timeout_minutes)
     events = events[events["occurred_at"] < cut]
     known = customers[customers["signup_at"] < cut] if "signup_at" in customers.columns else customers
     n_contacts = len(set(known["customer_id"]).union(events["customer_id"]))
@@ -215,4 +228,69 @@ def prepare_events(events: pd.DataFrame, customers: pd.DataFrame, orders: pd.Dat
     return JourneyEvents(
         events=events, n_contacts=n_contacts, segments=segments,
         missing_segments=sorted(set(segment_columns) - set(segments)), value_col=value_col,
-        cut_visits=cut_visits, split="platform" if "platform" in events.columns else None)
+        cut_visits=cut_visits, split="platform" if "platform" in events.columns else None,
+        first_event=events["occurred_at"].min() if len(events) else None)
+
+
+ORDER_COL = JOURNEY_ORDER
+"""The column :func:`prepare_events` adds to engine events: the journey order within a customer."""
+
+
+def _true(value) -> bool:
+    """An engine's boolean answer (None or NA: no)."""
+    return value is not None and not pd.isna(value) and bool(value)
+
+
+def _prepare_engine(events, customers, orders, cut, segment_columns, session_timeout_minutes) -> JourneyEvents:
+    """:func:`prepare_events` on engine tables: the same steps as queries; the result stored once."""
+    import ibis
+
+    from crm_research.data.model import TABLES, lifecycle_events
+
+    customers = to_ibis(customers)
+    events = events.filter(events["occurred_at"] < cut)
+    known = customers.filter(customers["signup_at"] < cut) if "signup_at" in customers.columns else customers
+    n_contacts = int(known.select("customer_id").union(events.select("customer_id"), distinct=True)
+                     .count().execute())
+    segments = [c for c in segment_columns if c in events.columns or c in customers.columns]
+    customer_cols = [c for c in dict.fromkeys(["acquisition_channel", "region", *segments])
+                     if c in customers.columns and c not in events.columns]
+    # the journey order (data.load.journey_order) within each customer: time, simultaneous events
+    # in lifecycle order, then the model's other columns (missing last)
+    known_events = lifecycle_events()
+    rank = events["event"].cases(*[(e, i) for i, e in enumerate(known_events)], else_=len(known_events))
+    rest = [c for c in TABLES["events"].column_names if c in events.columns and c not in ("customer_id", "occurred_at")]
+    order = [events["occurred_at"], rank, *[ibis.asc(events[c], nulls_first=False) for c in rest]]
+    events = events.mutate(**{ORDER_COL: ibis.row_number().over(group_by=events["customer_id"], order_by=order)
+                              .cast("int64")})
+    if customer_cols:
+        attrs = customers.select("customer_id", *customer_cols).rename(_jcid="customer_id")
+        joined = events.left_join(attrs, events["customer_id"] == attrs["_jcid"])
+        events = joined.select(*events.columns, *customer_cols)
+    has_orders = "order_id" in events.columns and orders is not None
+    if has_orders:
+        orders = to_ibis(orders)
+        completed = orders.filter(orders["status"] == "completed") if "status" in orders.columns else orders
+        amounts = completed.select(_jo="order_id", amount=completed["amount"].cast("float64"))
+        joined = events.left_join(amounts, events["order_id"] == amounts["_jo"])
+        events = joined.select(*events.columns, "amount")
+    cut_visits = "session_id" not in events.columns
+    if cut_visits:
+        events = sessions(events, f"{session_timeout_minutes}min", row_col=ORDER_COL)
+    events = materialize(events)
+    facts = events.aggregate(
+        first_event=events["occurred_at"].min(),
+        has_amount=events["amount"].notnull().any() if has_orders else ibis.literal(False),
+        has_session=events["session_id"].notnull().any()).execute().iloc[0]
+    if not cut_visits and not _true(facts["has_session"]):
+        # a session column without a single id: cut visits after inactivity, as without one
+        cut_visits = True
+        events = materialize(sessions(events, f"{session_timeout_minutes}min", row_col=ORDER_COL))
+    first = facts["first_event"]
+    first = None if pd.isna(first) else pd.Timestamp(first).tz_convert("UTC")
+    return JourneyEvents(
+        events=events, n_contacts=n_contacts, segments=segments,
+        missing_segments=sorted(set(segment_columns) - set(segments)),
+        value_col="amount" if has_orders and _true(facts["has_amount"]) else None,
+        cut_visits=cut_visits, split="platform" if "platform" in events.columns else None,
+        first_event=first)

@@ -80,16 +80,29 @@ def events_text(prepared, settings, as_of, session_timeout_minutes: float) -> st
     >>> events_text(prepared, s, pd.Timestamp("2025-04-01", tz="UTC"), 30)
     "**6** events of **3** contacts (3 contacts known before 01 Apr 2025), from 03 Mar 2025 to 03 Mar 2025; **3** visits (the data's own visit ids, which the site and app events carry). Not in the data, so not used to look for friction: Acquisition channel, Region."
     """
-    s, ev = settings, prepared.events
+    s, f = settings, _log_facts(prepared.events)
     missing = prepared.missing_segments
     return (
-        f"**{s.count(len(ev))}** events of **{s.count(ev['customer_id'].nunique())}** contacts "
-        f"({s.count(prepared.n_contacts)} contacts known before {s.day(as_of)}), from {s.day(ev['occurred_at'].min())} "
-        f"to {s.day(ev['occurred_at'].max())}; **{s.count(ev['session_id'].nunique())}** visits "
+        f"**{s.count(f['n'])}** events of **{s.count(f['customers'])}** contacts "
+        f"({s.count(prepared.n_contacts)} contacts known before {s.day(as_of)}), from {s.day(f['first'])} "
+        f"to {s.day(f['last'])}; **{s.count(f['visits'])}** visits "
         + (f"(every contact's events cut into visits after {s.count(session_timeout_minutes)} minutes of inactivity)."
            if prepared.cut_visits else "(the data's own visit ids, which the site and app events carry).")
         + (f" Not in the data, so not used to look for friction: {', '.join(_mdl(s, 'columns', m) for m in missing)}."
            if missing else ""))
+
+
+def _log_facts(ev) -> dict:
+    """Events, distinct contacts and visits, first and last event time (one query on an engine)."""
+    from crm_research.engine import is_lazy
+
+    if not is_lazy(ev):
+        return {"n": len(ev), "customers": ev["customer_id"].nunique(), "visits": ev["session_id"].nunique(),
+                "first": ev["occurred_at"].min(), "last": ev["occurred_at"].max()}
+    row = ev.aggregate(n=ev.count(), customers=ev["customer_id"].nunique(), visits=ev["session_id"].nunique(),
+                       first=ev["occurred_at"].min(), last=ev["occurred_at"].max()).execute().iloc[0]
+    return {"n": int(row["n"]), "customers": int(row["customers"]), "visits": int(row["visits"]),
+            "first": pd.Timestamp(row["first"]), "last": pd.Timestamp(row["last"])}
 
 
 # -- lifecycle stages ------------------------------------------------------------------------
@@ -160,10 +173,11 @@ def stages_by(current: pd.DataFrame, customers: pd.DataFrame, stage_map: dict,
 
     Parameters
     ----------
-    current : DataFrame
+    current : DataFrame or ibis.Table
         :func:`~crm_research.journey.stages`.
-    customers : DataFrame
-        ``customer_id`` and ``by``.
+    customers : DataFrame or ibis.Table
+        ``customer_id`` and ``by`` (an engine table: joined on the engine, and only the
+        per-customer result comes back).
     stage_map : dict
         The stages, in order.
     by : str
@@ -187,9 +201,15 @@ def stages_by(current: pd.DataFrame, customers: pd.DataFrame, stage_map: dict,
     2                 ads       purchase          1            0.5
     5                 seo      discovery          1            1.0
     """
+    from crm_research.engine import collect, is_lazy, to_ibis
     from crm_research.journey.stages import stage_counts
 
-    with_group = current.merge(customers[["customer_id", by]], on="customer_id", how="left")
+    if is_lazy(current) or is_lazy(customers):
+        current, attrs = to_ibis(current), to_ibis(customers).select(_jcid="customer_id", **{by: by})
+        joined = current.left_join(attrs, current["customer_id"] == attrs["_jcid"])
+        with_group = collect(joined.select("customer_id", "stage", by).order_by("customer_id"))
+    else:
+        with_group = current.merge(customers[["customer_id", by]], on="customer_id", how="left")
     return stage_counts(with_group, stage_map, by=by)
 
 
@@ -267,12 +287,13 @@ def funnel_split(events, steps: Sequence[str], *, by: str | None, mode: str = "c
     7      web  add_to_cart  1       0.500
     8      web     purchase  1       1.000
     """
+    from crm_research.engine import collect
     from crm_research.journey.funnel import funnel
 
-    overall = funnel(events, list(steps), path_col=path_col, mode=mode)
+    overall = collect(funnel(events, list(steps), path_col=path_col, mode=mode))
     parts = [overall.assign(platform=ALL_ROWS)]
     if by:
-        parts.append(funnel(events, list(steps), path_col=path_col, mode=mode, by=by))
+        parts.append(collect(funnel(events, list(steps), path_col=path_col, mode=mode, by=by)))
     return overall, pd.concat(parts, ignore_index=True)[["platform", *overall.columns]]
 
 

@@ -84,10 +84,11 @@ def friction_search(events, steps: Sequence[str], *, segments: Sequence[str], pe
     >>> search.scan.n_windows_, len(search.incidents), int(search.cells["n"].sum())
     (0, 0, 10)
     """
+    from crm_research.engine import collect
     from crm_research.journey.friction import friction_cells
     from crm_research.journey.friction_scan import FrictionScan
 
-    cells = friction_cells(events, list(steps), segments=list(segments), period=period, as_of=as_of)
+    cells = collect(friction_cells(events, list(steps), segments=list(segments), period=period, as_of=as_of))
     scan = FrictionScan(max_window=max_window, seed=seed).fit(cells, period=period)
     incidents = scan.incidents_
     incidents = incidents.assign(first_day=incidents["period_start"],
@@ -184,8 +185,9 @@ def friction_texts(incidents: pd.DataFrame, events: pd.DataFrame, *, value_col: 
     ----------
     incidents : DataFrame
         :attr:`FrictionSearch.incidents`, strongest first.
-    events : DataFrame
-        The events (for the value of a purchase).
+    events : DataFrame or ibis.Table
+        The events (for the value of a purchase; an engine table gives only the purchases'
+        values).
     value_col : str or None
         Currency column of the purchases: the incident's lost revenue when its step ends in
         ``target``.
@@ -244,7 +246,7 @@ def friction_texts(incidents: pd.DataFrame, events: pd.DataFrame, *, value_col: 
     # what the strongest incident cost, at the observed value of a purchase (when it is the last step)
     lost_value = None
     if value_col and first["to_step"] == target:
-        bought = events.loc[events["event"] == target, value_col]
+        bought = _purchase_values(events, target, value_col)
         if len(bought):
             lost_value = float(first["lost_conversions"]) * float(bought.fillna(0).mean())
     lost_what = (f"{lower_first(label('events', first['to_step']))}s" if first["to_step"] == target
@@ -266,6 +268,19 @@ def friction_texts(incidents: pd.DataFrame, events: pd.DataFrame, *, value_col: 
                        else f"{s.count(first['lost_conversions'])} {lost_what} lost during the incident"),
         "value_label": "At stake", "priority": 2})
     return out
+
+
+def _purchase_values(events, target: str, value_col: str) -> pd.Series:
+    """``value_col`` of the ``target`` events, in the events' order (an engine table: only that
+    column comes back, in journey order, so the mean adds in the pandas order)."""
+    from crm_research.engine import collect, is_lazy
+    from crm_research.journey._common import JOURNEY_ORDER
+
+    if not is_lazy(events):
+        return events.loc[events["event"] == target, value_col]
+    order = ["customer_id", JOURNEY_ORDER] if JOURNEY_ORDER in events.columns else ["customer_id", "occurred_at"]
+    bought = events.filter(events["event"] == target).order_by(order).select(value_col)
+    return collect(bought)[value_col]
 
 
 def incident_title(incident, unit: str, label) -> str:

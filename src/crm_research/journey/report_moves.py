@@ -50,12 +50,16 @@ def stage_moves(events, stage_map: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     4      discovery  consideration  2       0.0017
     5       purchase          (end)  1          NaN
     """
+    from crm_research.engine import collect, is_lazy
+    from crm_research.journey._common import JOURNEY_ORDER
     from crm_research.journey.stages import map_stages
     from crm_research.journey.transitions import transitions
 
-    staged = map_stages(events[["customer_id", "occurred_at", "event"]], stage_map)
-    staged = staged[staged["stage"].notna()]
-    moves = transitions(staged, event_col="stage", collapse_loops=True)
+    # an engine table keeps its journey order (ties of equal timestamps) and stays on the engine
+    order = [JOURNEY_ORDER] if is_lazy(events) and JOURNEY_ORDER in events.columns else []
+    staged = map_stages(events[["customer_id", "occurred_at", "event", *order]], stage_map)
+    staged = staged.filter(staged["stage"].notnull()) if is_lazy(staged) else staged[staged["stage"].notna()]
+    moves = collect(transitions(staged, event_col="stage", collapse_loops=True))
     moves = moves.assign(median_days=moves["median_seconds"] / 86400,
                          p90_days=moves["p90_seconds"] / 86400).drop(columns=["median_seconds", "p90_seconds"])
     return staged, moves
@@ -128,8 +132,10 @@ def time_to_purchase_table(paths: pd.DataFrame, by: str | None) -> pd.DataFrame:
     1                 ads        2          1              5.0
     2                 seo        1          0              NaN
     """
+    from crm_research.engine import collect
     from crm_research.journey.timing import summarise_time_to
 
+    paths = collect(paths)
     parts = [summarise_time_to(paths).assign(acquisition_channel=ALL_ROWS)]
     if by:
         parts.append(summarise_time_to(paths, by=by))

@@ -1,0 +1,154 @@
+"""The journey report on engine tables gives the pandas report (notebooks/03_journey.ipynb, engine="duckdb").
+
+A synthetic company of 300 customers loaded twice, into pandas and onto DuckDB: the prepared event
+log (rows, values, journey order), what the report says about it, and every report table built from
+it are equal on both routes. Hand-made logs check the two things the engine cannot take from a row
+order: simultaneous events follow the lifecycle (a visit before its product view), and visits are
+cut after inactivity when the data has no visit ids.
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+import pytest
+
+from crm_research import data, engine, synthetic
+from crm_research import settings as S
+from crm_research.data.load import journey_order
+from crm_research.journey import (
+    JourneyChain,
+    check_parameters,
+    friction_cells,
+    funnel,
+    path_flows,
+    prepare_events,
+    stage_counts,
+    stages,
+    top_paths,
+)
+from crm_research.journey import report as JR
+from crm_research.journey.prepare import ORDER_COL
+
+AS_OF = pd.Timestamp("2026-01-01", tz="UTC")
+STEPS = ["site_visit", "product_view", "add_to_cart", "checkout_start", "purchase"]
+SETTINGS = JR.report_labels(S.from_dict({}))
+
+
+@pytest.fixture(scope="module")
+def both():
+    tables, _, _ = synthetic.generate(n_customers=300, seed=7)
+    pdata = data.load(tables, as_of=AS_OF)
+    edata = data.load(tables, as_of=AS_OF, con=engine.open_engine("duckdb"))
+    p = prepare_events(pdata.events, pdata.customers, pdata.orders, AS_OF)
+    e = prepare_events(edata.events, edata.customers, edata.orders, AS_OF)
+    return pdata, edata, p, e
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False)
+
+
+def test_prepared_events_are_the_pandas_events_in_journey_order(both):
+    _, _, p, e = both
+    assert engine.is_lazy(e.events)
+    assert (e.n_contacts, e.segments, e.missing_segments, e.value_col, e.cut_visits, e.split, e.first_event) == (
+        p.n_contacts, p.segments, p.missing_segments, p.value_col, p.cut_visits, p.split, p.first_event)
+    assert p.value_col == "amount" and p.n_contacts > 250
+    got = engine.collect(e.events).sort_values(["customer_id", ORDER_COL]).reset_index(drop=True)
+    assert got[ORDER_COL].tolist() == got.groupby("customer_id").cumcount().tolist()
+    want = p.events.reset_index(drop=True)
+    assert len(got) == len(want) > 10_000
+    for col in want.columns:  # same rows in the same order, column by column (text: object vs string)
+        a, b = got[col], want[col]
+        assert ((a == b) | (a.isna() & b.isna())).all(), col
+
+
+def test_report_tables_are_equal_on_the_engine(both):
+    pdata, edata, p, e = both
+    smap = check_parameters(AS_OF, STEPS, "checkout_start", "W").stage_map
+    assert JR.events_text(e, SETTINGS, AS_OF, 30) == JR.events_text(p, SETTINGS, AS_OF, 30)
+    cur_p, cur_e = stages(p.events, smap, as_of=AS_OF), engine.collect(stages(e.events, smap, as_of=AS_OF))
+    _same(cur_e, cur_p)
+    _same(stage_counts(cur_e, smap, customers=e.n_contacts), stage_counts(cur_p, smap, customers=p.n_contacts))
+    _same(JR.stages_by(cur_e, edata.customers, smap), JR.stages_by(cur_p, pdata.customers, smap))
+    for a, b in zip(JR.funnel_split(e.events, STEPS, by=e.split), JR.funnel_split(p.events, STEPS, by=p.split),
+                    strict=True):
+        _same(a, b)
+    staged_e, moves_e = JR.stage_moves(e.events, smap)
+    staged_p, moves_p = JR.stage_moves(p.events, smap)
+    _same(moves_e, moves_p)
+    _same(JR.time_in_stages(staged_e, smap, AS_OF), JR.time_in_stages(staged_p, smap, AS_OF))
+    _same(engine.collect(top_paths(e.events, path_col="customer_id", n=15, max_steps=5)),
+          top_paths(p.events, path_col="customer_id", n=15, max_steps=5))
+    _same(engine.collect(path_flows(e.events, 5, path_col="customer_id")), path_flows(p.events, 5, path_col="customer_id"))
+    # the scan reads only the cells: equal cells, equal incidents (one scan is enough)
+    search_e = JR.friction_search(e.events, STEPS, segments=e.segments, period="W", as_of=AS_OF, max_window=2, seed=1)
+    _same(search_e.cells, friction_cells(p.events, STEPS, segments=p.segments, period="W", as_of=AS_OF))
+    assert search_e.cells["n"].sum() > 1000
+    chain_e = JourneyChain(level="event", states=STEPS, target="purchase", value_col=e.value_col).fit(e.events)
+    chain_p = JourneyChain(level="event", states=STEPS, target="purchase", value_col=p.value_col).fit(p.events)
+    _same(chain_e.transition_table(), chain_p.transition_table())
+
+
+def test_the_value_of_a_lost_purchase_is_the_pandas_mean(both):
+    _, _, p, e = both
+    incidents = pd.DataFrame([{"rank": 1, "step": "checkout_start → purchase", "from_step": "checkout_start",
+                               "to_step": "purchase", "segment": "platform=app", "segment_col": "platform",
+                               "segment_value": "app", "period_start": pd.Timestamp("2025-06-02", tz="UTC"),
+                               "period_end": pd.Timestamp("2025-06-16", tz="UTC"),
+                               "first_day": pd.Timestamp("2025-06-02", tz="UTC"),
+                               "last_day": pd.Timestamp("2025-06-15", tz="UTC"), "n_periods": 2, "n_during": 400,
+                               "conversion_during": 0.3, "conversion_baseline": 0.6, "lost_conversions": 120.0,
+                               "people_affected": 350}])
+    args = {"value_col": "amount", "target": "purchase", "unit": "weeks", "as_of": AS_OF, "settings": SETTINGS}
+    te, tp = JR.friction_texts(incidents, e.events, **args), JR.friction_texts(incidents, p.events, **args)
+    mean = float(p.events.loc[p.events["event"] == "purchase", "amount"].fillna(0).mean())
+    assert te.actions[0]["value"] == tp.actions[0]["value"] == 120.0 * mean > 0
+    assert te.markdown == tp.markdown
+
+
+def _simultaneous() -> tuple[pd.DataFrame, pd.DataFrame]:
+    # customer a: a visit and its product view at the same instant (the loader orders the visit
+    # first: lifecycle order, not the alphabet), a cart 1 minute later, a purchase 2 hours later;
+    # b: a visit only. No visit ids.
+    t = pd.Timestamp("2025-12-01 10:00", tz="UTC")
+    events = pd.DataFrame({"customer_id": ["a", "a", "a", "a", "b"],
+                           "occurred_at": [t, t, t + pd.Timedelta("1min"), t + pd.Timedelta("2h"), t],
+                           "event": ["product_view", "site_visit", "add_to_cart", "purchase", "site_visit"],
+                           "platform": ["desktop", "app", "desktop", "desktop", "app"]})
+    customers = pd.DataFrame({"customer_id": ["a", "b"], "region": ["north", "south"],
+                              "signup_at": [t - pd.Timedelta("1D")] * 2})
+    return events, customers
+
+
+def test_simultaneous_events_follow_the_lifecycle_and_visits_are_cut_on_the_engine():
+    events, customers = _simultaneous()
+    p = prepare_events(journey_order(events), customers, None, AS_OF)  # as the pandas loader gives them
+    e = prepare_events(ibis.memtable(events), ibis.memtable(customers), None, AS_OF)
+    assert p.cut_visits and e.cut_visits and e.value_col is None and e.n_contacts == 2
+    got = engine.collect(e.events).sort_values(["customer_id", ORDER_COL])
+    assert got["event"].tolist() == p.events["event"].tolist() == [
+        "site_visit", "product_view", "add_to_cart", "purchase", "site_visit"]
+    assert got["session_id"].tolist() == p.events["session_id"].tolist() == ["a:1", "a:1", "a:1", "a:2", "b:1"]
+    # the funnel's first step carries the platform of the visit (app), not of the product view
+    f = engine.collect(funnel(e.events, ["site_visit", "product_view", "add_to_cart"], path_col="session_id",
+                              by="platform"))
+    _same(f, funnel(p.events, ["site_visit", "product_view", "add_to_cart"], path_col="session_id", by="platform"))
+    assert f.loc[f["platform"] == "app", "n"].tolist() == [2, 1, 1]
+    # without the journey order the engine would order the tie by name: the product view first
+    bare = ibis.memtable(got.drop(columns=ORDER_COL))
+    g = engine.collect(funnel(bare, ["site_visit", "product_view"], path_col="session_id"))
+    assert g["n"].tolist() == [2, 0]
+
+
+def test_an_empty_session_column_is_cut_into_visits_on_the_engine():
+    events, customers = _simultaneous()
+    events = events.assign(session_id=pd.Series([None] * len(events), dtype=object))
+    t = engine.to_ibis(events).mutate(session_id=ibis.null().cast("string"))
+    e = prepare_events(t, customers, None, AS_OF)
+    p = prepare_events(events, customers, None, AS_OF)
+    assert e.cut_visits and p.cut_visits
+    assert np.array_equal(engine.collect(e.events).sort_values(["customer_id", ORDER_COL])["session_id"],
+                          ["a:1", "a:1", "a:1", "a:2", "b:1"])
