@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,26 @@ def test_the_heartbeat_names_the_section_the_notebook_is_in(tmp_path, monkeypatc
     assert "still running" in lines[0] and "section" not in lines[0]  # no metadata yet
     named = next(line for line in lines if "section" in line)
     assert "in section 'Where visitors get stuck' for at least" in named
+
+
+def test_spill_folders_of_dead_runners_are_removed_and_live_ones_kept(tmp_path):
+    import os
+
+    from crm_research.run import lifecycle
+
+    def run_folder(name: str, **manifest) -> Path:
+        folder = tmp_path / name
+        (folder / execute.SPILL / "03_journey").mkdir(parents=True)
+        (folder / execute.SPILL / "03_journey" / "duckdb_temp_block-1.block").write_bytes(b"rows")
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        return folder
+
+    host = lifecycle.host_name()
+    killed = run_folder("run-1", status="running", host=host, pid=2 ** 22 + 17)  # no such process
+    ended = run_folder("run-2", status="ok", host=host, pid=os.getpid())
+    live = run_folder("run-3", status="running", host=host, pid=os.getpid())
+    elsewhere = run_folder("run-4", status="running", host="another-host", pid=1)
+    removed = execute.remove_stale_spills(tmp_path)
+    assert removed == [killed / execute.SPILL, ended / execute.SPILL]
+    assert (live / execute.SPILL).is_dir() and (elsewhere / execute.SPILL).is_dir()
+    assert (killed / "manifest.json").is_file()  # only the spill goes

@@ -327,6 +327,36 @@ def _heartbeat(stem: str, t0: float, progress: Callable[[str], None], stop: thre
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 
 
+def remove_stale_spills(parent: Path) -> list[Path]:
+    """Remove the ``.spill`` folders of run folders in ``parent`` whose runner is gone.
+
+    DuckDB deletes its spill files when a kernel ends normally and the runner removes the folder
+    when the run ends; a runner killed outright (``kill -9``, a power cut) leaves them, with rows
+    of the data in them. A run folder's spill is stale when its manifest is no longer
+    ``running``, or names another runner of this host that is not alive. Runs of other hosts
+    are left alone.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    removed = []
+    for spill in sorted(Path(parent).glob(f"run-*/{SPILL}")):
+        try:
+            manifest = json.loads((spill.parent / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = {}
+        running = manifest.get("status") == "running"
+        mine = manifest.get("host") == lifecycle.host_name()
+        pid = manifest.get("pid")
+        if running and (not mine or (isinstance(pid, int) and lifecycle.pid_alive(pid))):
+            continue
+        shutil.rmtree(spill, ignore_errors=True)
+        removed.append(spill)
+    return removed
+
+
 def _check_memory(memory: str | None) -> str | None:
     """``memory`` as DuckDB takes it (``"1GB"``), or a ParameterError saying what to give."""
     if memory is None:
@@ -465,6 +495,7 @@ def run_notebooks(
     key_info = privacy.key_record(key)
     _resolve_data_dirs(plan, root, progress)
     snapshot.remove_stale()  # left by a runner that was killed
+    remove_stale_spills(parent)  # the same, inside run folders
     snap = snapshot.create()  # outside the run folder; removed however the run ends
     try:
         checked = precheck.check_data(plan, parent, progress, snapshot_root=snap, memory_limit=memory)
