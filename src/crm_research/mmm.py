@@ -74,7 +74,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crm_research.engine import collect, engine_function, exact_sum
+from crm_research.engine import collect, engine_function, exact_sum, first_by
 from crm_research.errors import CRMError
 from crm_research.exprs import (
     as_utc_timestamp,
@@ -222,15 +222,17 @@ def _first_orders(orders, customers=None, *, start, end, statuses, by):
     o = _counted_orders(orders, end, statuses)
     if by == "orders":
         o = o.filter(o.ordered_at >= ts_literal(start))
-        return o.aggregate(n=o.count().cast("float64"), value=o.amount.cast("float64").sum())
-    first = o.group_by(customer_id=o.customer_id).aggregate(first_at=o.ordered_at.min(),
-                                                             value=o.amount.argmin(o.ordered_at).cast("float64"))
+        return o.aggregate(n=o.count().cast("float64"), value=exact_sum(o.amount.cast("float64")))
+    amount = o.amount.cast("float64")
+    # the first order's amount; two orders in the same second: the smaller (the same on every engine)
+    first = o.group_by(customer_id=o.customer_id).aggregate(
+        first_at=o.ordered_at.min(), value=first_by(o, amount, [o.ordered_at, amount], include_null=True))
     if by == "new_customers":
         first = first.filter(first.first_at >= ts_literal(start))
-        return first.aggregate(n=first.count().cast("float64"), value=first.value.sum())
+        return first.aggregate(n=first.count().cast("float64"), value=exact_sum(first.value))
     c = customers.filter((customers.signup_at >= ts_literal(start)) & (customers.signup_at < ts_literal(end)))
     j = c.select(cid=c.customer_id).left_join(first, c.customer_id == first.customer_id)
-    return j.aggregate(n=j.count().cast("float64"), value=j.value.fill_null(0.0).sum())
+    return j.aggregate(n=j.count().cast("float64"), value=exact_sum(j.value.fill_null(0.0)))
 
 
 def value_per_outcome(orders, weekly: pd.DataFrame, customers=None,
