@@ -38,6 +38,12 @@ from crm_research.errors import CRMError, ParameterError
 __all__ = ["CustomerClusters", "ARCHETYPES", "ARCHETYPE_ACTIONS", "LOG_FEATURES", "MIN_PER_CLUSTER", "max_clusters",
            "label_columns"]
 
+SILHOUETTE_WORKING_MEMORY = 16
+"""Memory (MiB) scikit-learn may use at once for the silhouette's pairwise distances: computed
+in row blocks of this size instead of one 5,000 x 5,000 matrix (200 MB at the default
+``silhouette_sample``); the same value bit for bit (each row's distances are summed on their
+own). Measured on 5,000 buyers x 27 features: the step's added memory 0.19 -> 0.02 GiB."""
+
 MIN_PER_CLUSTER = 5
 """Clustered buyers needed per cluster: :meth:`CustomerClusters.fit` refuses fewer than
 ``MIN_PER_CLUSTER * k`` buyers for the largest k tried."""
@@ -247,6 +253,7 @@ class CustomerClusters:
 
     def _fit(self, features: pd.DataFrame) -> CustomerClusters:
         from sklearn.cluster import KMeans
+        from sklearn import config_context
         from sklearn.metrics import silhouette_score
 
         lo, hi = self.k_range
@@ -286,7 +293,8 @@ class CustomerClusters:
             for k in range(lo, hi + 1):
                 km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.seed).fit(zs)
                 lab = km.labels_[sil_idx]
-                sil = silhouette_score(zs[sil_idx], lab) if len(np.unique(lab)) > 1 else -1.0
+                with config_context(working_memory=SILHOUETTE_WORKING_MEMORY):
+                    sil = silhouette_score(zs[sil_idx], lab) if len(np.unique(lab)) > 1 else -1.0
                 rows.append({"k": k, "silhouette": float(sil), "inertia": float(km.inertia_)})
             self.selection_ = pd.DataFrame(rows)
             best = int(np.argmax(self.selection_["silhouette"].to_numpy()))
