@@ -252,8 +252,8 @@ class CustomerClusters:
             return self._fit(features)
 
     def _fit(self, features: pd.DataFrame) -> CustomerClusters:
-        from sklearn.cluster import KMeans
         from sklearn import config_context
+        from sklearn.cluster import KMeans
         from sklearn.metrics import silhouette_score
 
         lo, hi = self.k_range
