@@ -23,7 +23,7 @@ from crm_research import exprs, summaries
 from crm_research.engine import collect, is_lazy
 from crm_research.errors import CRMError, ParameterError
 
-__all__ = ["contractual_churn", "noncontractual_churn", "definitions_table", "DAY"]
+__all__ = ["contractual_churn", "noncontractual_churn", "definitions_table", "has_rows", "DAY"]
 
 DAY = pd.Timedelta(days=1)
 
@@ -107,6 +107,21 @@ def contractual_churn(subscriptions, as_of, *, customer_col: str = "customer_id"
         out[c] = df[c].to_numpy()
     out = out[keep.to_numpy()]
     return out.sort_values(["customer_id", "started_at"], kind="stable").reset_index(drop=True)
+
+
+def has_rows(table) -> bool:
+    """Whether ``table`` (a DataFrame or an engine table) holds at least one row.
+
+    An engine table is asked for its first row only (``limit(1)``), not counted.
+
+    Examples
+    --------
+    >>> has_rows(pd.DataFrame({"a": []})), has_rows(pd.DataFrame({"a": [1]}))
+    (False, True)
+    """
+    if is_lazy(table):
+        return int(table.limit(1).count().execute()) > 0
+    return len(table) > 0
 
 
 def _without_value(orders, value_col: str | None) -> tuple[object, str]:

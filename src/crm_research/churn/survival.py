@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from crm_research import exprs
-from crm_research.engine import collect, engine_function
+from crm_research.engine import collect, engine_function, is_lazy
 from crm_research.errors import CRMError, ParameterError
 
 __all__ = [
@@ -109,10 +109,15 @@ def customer_covariates(tables: Mapping[str, object], as_of) -> pd.DataFrame:
     if tables.get("orders") is None:
         raise CRMError(f"customer_covariates needs the 'orders' table; got {sorted(tables)}")
     if tables.get("customers") is not None:
-        cust = collect(tables["customers"])
+        cust = tables["customers"]
         exprs.require_columns(cust, "customers", ["customer_id"])
         cols = ["customer_id"] + [c for c in ("age", "region", "acquisition_channel") if c in cust.columns]
-        out = cust[cols].copy()
+        if is_lazy(cust):  # the engine sends these columns only; ages as the pandas loader types them
+            out = collect(cust.select(*cols))
+            if "age" in out.columns:
+                out["age"] = out["age"].astype("Int64")
+        else:
+            out = cust[cols].copy()
     else:
         out = collect(_buyers(tables["orders"], as_of))
     if "promo_code" in tables["orders"].columns:
