@@ -11,10 +11,20 @@ import pandas as pd
 import pytest
 
 from crm_research import data, engine, synthetic
-from crm_research.churn import (ChurnClassifier, calibration_holdout_summary, churn_labels, contractual_churn,
-                                customer_covariates, discrete_calibration_holdout, discrete_summary,
-                                noncontractual_churn, purchase_days_by_date, rfm_risk, rfm_summary,
-                                subscription_histories)
+from crm_research.churn import (
+    ChurnClassifier,
+    calibration_holdout_summary,
+    churn_labels,
+    contractual_churn,
+    customer_covariates,
+    discrete_calibration_holdout,
+    discrete_summary,
+    noncontractual_churn,
+    purchase_days_by_date,
+    rfm_risk,
+    rfm_summary,
+    subscription_histories,
+)
 from crm_research.churn.definitions import has_rows
 from crm_research.churn.features import churn_features
 from crm_research.engine import collect

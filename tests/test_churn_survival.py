@@ -85,6 +85,25 @@ def test_ph_check_is_a_table_and_flags_a_real_violation(cox):
     assert bad["ph_violated"].all() and bad["p_value"].max() < 1e-6
 
 
+def test_ph_check_is_lifelines_test_bit_for_bit_with_ties():
+    # ph_check gathers lifelines' Schoenfeld residuals in linear time (lifelines appends them one
+    # by one: 132 s for 167k customers): the same statistics to the last bit, ties included
+    from lifelines.statistics import proportional_hazard_test
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    df = pd.DataFrame({"ch": rng.choice(list("abc"), n), "age": rng.normal(40, 10, n).round(),
+                       "promo": rng.random(n) < 0.3})
+    life = np.round(rng.exponential(np.where(df["ch"] == "b", 150.0, 300.0)))  # whole days: many ties
+    df["event"], df["duration_days"] = (life < 400).astype(int), np.minimum(life, 400)
+    model = CoxModel(["ch", "age", "promo"], categorical={"ch": "a"}, per={"age": 10}).fit(df)
+    ours = model.ph_check()
+    theirs = proportional_hazard_test(model.fitter_, model._train, time_transform="rank").summary
+    assert np.array_equal(ours["test_statistic"].to_numpy(), theirs["test_statistic"].to_numpy(dtype=float))
+    assert np.array_equal(ours["p_value"].to_numpy(), theirs["p"].to_numpy(dtype=float))
+    assert "_compute_schoenfeld_within_strata" not in vars(model.fitter_)  # lifelines' own method is back
+
+
 def _true_log_hr(df):
     hr = K.HAZARD_RATIOS
     plan = df["plan"].map({"basic": 1.0, "plus": hr["plan_plus"], "premium": hr["plan_premium"]})
