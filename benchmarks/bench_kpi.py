@@ -8,6 +8,12 @@ Sizes: 1,000,000 contacts, 10,000,000 orders, 2,000,000 events (add_to_cart / pu
 referral), 800,000 tickets, 350,000 survey answers. Target: <= 10 s for the DuckDB run.
 
 Run: ``/work/venv/bin/python benchmarks/bench_kpi.py [--orders N] [--customers N] [--keep DIR]``
+
+``--company DIR`` instead times notebook 01's package calls, one by one, on a company's data folder
+(e.g. ``crm-research synth --customers 300000``) loaded as engine tables on a notebook's DuckDB
+connection (one thread, 1 GB memory limit, spilling to a temporary folder), as the notebook runs
+with ``engine="duckdb"``: wall time and the process's resident memory after each call and its
+peak so far (GiB; the kernel's share of a run's memory).
 """
 
 from __future__ import annotations
@@ -95,6 +101,48 @@ def make_tables(n_customers: int, n_orders: int, seed: int = 0) -> dict[str, pd.
     return {"customers": customers, "orders": orders, "events": events, "tickets": tickets, "surveys": surveys}
 
 
+def _rss_gib() -> tuple[float, float]:
+    """Resident memory of this process now and its peak so far (GiB; Linux)."""
+    import resource
+
+    with open("/proc/self/statm") as fh:
+        now = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+    return now, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def notebook_steps(folder: Path, as_of: str = AS_OF, period: str = "M") -> None:
+    """Notebook 01's package calls on ``folder`` read as engine tables: time and memory of each."""
+    import json
+
+    from crm_research import data, engine, kpi
+
+    spill = Path(tempfile.mkdtemp(prefix="bench_kpi_spill_"))
+    start = time.perf_counter()
+
+    def step(name, fn):
+        t0 = time.perf_counter()
+        out = fn()
+        now, peak = _rss_gib()
+        print(f"{name:<34} {time.perf_counter() - t0:6.1f} s   RSS {now:.2f} GiB, peak {peak:.2f} GiB", flush=True)
+        return out
+
+    try:
+        con = engine.open_engine("duckdb", spill_dir=spill)
+        crm = step("data.load (engine tables, checked)", lambda: data.load(folder, as_of=as_of, con=con))
+        kpis = step("kpi.baseline", lambda: kpi.baseline(crm, as_of, period, periods=24))
+        step("kpi.partial_latest", lambda: kpi.partial_latest(crm, kpis))
+        step("kpi.cohort_retention", lambda: kpi.cohort_retention(crm, as_of, period))
+        step("kpi.breakdowns", lambda: kpi.breakdowns(crm, as_of, period, periods=1, min_n=30))
+        if (folder / "truth_customers.parquet").exists():
+            planted = pd.read_parquet(folder / "truth_customers.parquet", columns=["first_purchase_at", "advocate"])
+            truth = json.loads((folder / "truth.json").read_text())
+            step("kpi.truth_check", lambda: kpi.truth_check(kpis, truth, planted, as_of, events=crm.events))
+        print(f"notebook 01's calls on {folder}: {time.perf_counter() - start:.1f} s in all; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orders", type=int, default=10_000_000)
@@ -102,7 +150,12 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="write the Parquet files here and keep them")
     ap.add_argument("--skip-pandas", action="store_true", help="only time the DuckDB-on-Parquet run")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of the monthly baseline")
+    ap.add_argument("--company", type=Path, default=None,
+                    help="time notebook 01's calls on this data folder (engine tables) instead")
     args = ap.parse_args()
+    if args.company is not None:
+        notebook_steps(args.company)
+        return
 
     from crm_research import engine, kpi
 
