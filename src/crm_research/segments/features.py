@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from crm_research.data.model import ORDER_CHANNELS, PLATFORMS
-from crm_research.engine import collect, exact_sum, to_ibis
+from crm_research.engine import collect, exact_sum, materialize, to_ibis
 from crm_research.errors import ParameterError
 from crm_research.exprs import completed_orders, days_between, require_columns, ts_literal
 from crm_research.segments._common import get_table
@@ -182,9 +182,17 @@ def customer_features(
         w = ibis.window(group_by="customer_id", order_by=[ibis.desc("answered_at"), ibis.desc("nps")])
         sv = sv.mutate(_rn=ibis.row_number().over(w))
         parts.append(sv.filter(sv._rn == 0).select("customer_id", nps=sv.nps.cast("float64")))
-    for part in parts:
+    # each per-buyer part computed and stored on its own before the joins: as one plan, DuckDB held the
+    # working memory of the events' sessions and of the order lines at once (300k contacts, 14.5M
+    # events: +0.55 GiB; stored in turn: +0.23 GiB, same rows)
+    stored = [materialize(part) for part in parts]
+    for part in stored:
         f = f.left_join(part, "customer_id").select(f, *[part[c] for c in part.columns if c != "customer_id"])
     df = collect(f.order_by("customer_id"))
+    for part, table in zip(parts, stored, strict=True):
+        if table is not part:  # a temporary table of the connection: dropped once collected
+            op = table.op()
+            table._find_backend().drop_table(op.name, database=(op.namespace.catalog, op.namespace.database))
     return _finish(df, categories, n_tiers, has_items=order_items is not None, has_tickets=tickets is not None,
                    has_surveys=surveys is not None)
 
