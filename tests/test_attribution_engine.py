@@ -56,8 +56,14 @@ def test_journeys_on_engine_tables_equal_pandas(both):
     _same(paths(edata.events, edata.orders, edata.customers, as_of=AS_OF, window=window), j)
     _same(aggregate_paths(paths(edata.events, edata.orders, edata.customers, as_of=AS_OF, window=window)),
           aggregate_paths(j))
-    # the notebook's models run on the collected journeys: the same totals and credits
-    je = collect(paths(edata.events, edata.orders, edata.customers, as_of=AS_OF, window=window))
+    # the notebook collects only the columns the models read: the same rows in the same order
+    je = collect(paths(edata.events, edata.orders, edata.customers, as_of=AS_OF, window=window, for_models=True))
+    assert list(je.columns) == ["path", "converted", "conversion_value", "touch_days"]
+    pd.testing.assert_frame_equal(je, j[list(je.columns)])
+    pd.testing.assert_frame_equal(
+        paths(pdata.events, pdata.orders, pdata.customers, as_of=AS_OF, window=window, for_models=True), je)
+    pd.testing.assert_frame_equal(aggregate_paths(je), aggregate_paths(j))
+    # the models run on the collected journeys: the same totals and credits
     assert path_data(je).totals() == path_data(j).totals()
     pd.testing.assert_frame_equal(ShapleyAttribution(seed=1).fit(je).credits_, ShapleyAttribution(seed=1).fit(j).credits_)
 

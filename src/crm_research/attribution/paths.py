@@ -208,8 +208,13 @@ def _touchpoints_engine(events, orders, *, as_of, window: JourneyWindow, columns
     return t.order_by(["customer_id", "journey", "position"])
 
 
+MODEL_COLUMNS = ("path", "converted", "conversion_value", "touch_days")
+"""The columns of a journey table that the attribution models read (:func:`path_data`)."""
+
+
 @engine_function("events", "orders", "customers")
-def _paths_engine(events, orders, customers=None, *, as_of, window: JourneyWindow, columns: JourneyColumns):
+def _paths_engine(events, orders, customers=None, *, as_of, window: JourneyWindow, columns: JourneyColumns,
+                  for_models: bool = False):
     """Engine part of :func:`paths` (options already checked)."""
     tp = _touchpoints_engine.__wrapped_engine__(events, orders, as_of=as_of, window=window, columns=columns)
     g = tp.group_by(["customer_id", "journey"]).aggregate(
@@ -250,7 +255,8 @@ def _paths_engine(events, orders, customers=None, *, as_of, window: JourneyWindo
             converted=ibis.literal(0, type="int64"), conversion_at=ibis.null().cast(_TS),
             order_id=ibis.null().cast("string"), conversion_value=ibis.literal(0.0))
         g = g.union(c_untouched.select(*cols), n_untouched.select(*cols))
-    return g.order_by(["customer_id", "journey"])
+    g = g.order_by(["customer_id", "journey"])
+    return g.select(*MODEL_COLUMNS) if for_models else g
 
 
 def _prune(events, orders, customers, columns: JourneyColumns):
@@ -326,7 +332,7 @@ def touchpoints(events, orders, *, as_of, window: JourneyWindow = JourneyWindow(
 
 
 def paths(events, orders, customers=None, *, as_of, window: JourneyWindow = JourneyWindow(),
-          columns: JourneyColumns = JourneyColumns()):
+          columns: JourneyColumns = JourneyColumns(), for_models: bool = False):
     """One row per journey: its touchpoint path, outcome and touch times (module conventions).
 
     Parameters
@@ -347,6 +353,11 @@ def paths(events, orders, customers=None, *, as_of, window: JourneyWindow = Jour
         first completed order, every event with a channel).
     columns : JourneyColumns
         Column names, when they differ from the data model's.
+    for_models : bool
+        Keep only the columns the models and :func:`aggregate_paths` read (``path``,
+        ``converted``, ``conversion_value``, ``touch_days``; same rows, same order): the table
+        to collect from an engine. At 300k contacts (473k journeys) collecting it took 0.81 GiB
+        peak and 15 s, against 1.10 GiB and 25 s for every column.
 
     Returns
     -------
@@ -355,7 +366,8 @@ def paths(events, orders, customers=None, *, as_of, window: JourneyWindow = Jour
         joined by ``" > "``), ``n_touches``, ``touch_days`` (list of float days from each touch
         to the end of the journey, path order), ``first_touch_at``, ``last_touch_at`` (UTC),
         ``converted`` (int 0/1), ``conversion_at`` (UTC), ``order_id``, ``conversion_value``
-        (currency, 0 when not converted). Sorted by customer and journey.
+        (currency, 0 when not converted). Sorted by customer and journey. With ``for_models``
+        only :data:`MODEL_COLUMNS`.
 
     See Also
     --------
@@ -374,7 +386,8 @@ def paths(events, orders, customers=None, *, as_of, window: JourneyWindow = Jour
     window, columns = _options(window, columns)
     as_of = parse_as_of(as_of)
     events, orders, customers = _prune(events, orders, customers, columns)
-    return _paths_engine(events, orders, customers, as_of=as_of, window=window, columns=columns)
+    return _paths_engine(events, orders, customers, as_of=as_of, window=window, columns=columns,
+                         for_models=bool(for_models))
 
 
 @engine_function("journeys")
