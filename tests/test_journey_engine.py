@@ -18,6 +18,7 @@ from crm_research import data, engine, synthetic
 from crm_research import settings as S
 from crm_research.data.load import journey_order
 from crm_research.journey import (
+    Bootstrap,
     JourneyChain,
     check_parameters,
     friction_cells,
@@ -71,7 +72,10 @@ def test_report_tables_are_equal_on_the_engine(both):
     assert JR.events_text(e, SETTINGS, AS_OF, 30) == JR.events_text(p, SETTINGS, AS_OF, 30)
     cur_p, cur_e = stages(p.events, smap, as_of=AS_OF), engine.collect(stages(e.events, smap, as_of=AS_OF))
     _same(cur_e, cur_p)
-    _same(stage_counts(cur_e, smap, customers=e.n_contacts), stage_counts(cur_p, smap, customers=p.n_contacts))
+    lazy_cur = stages(e.events, smap, as_of=AS_OF)  # counted on the engine
+    _same(stage_counts(lazy_cur, smap, customers=e.n_contacts), stage_counts(cur_p, smap, customers=p.n_contacts))
+    _same(stage_counts(lazy_cur, smap), stage_counts(cur_p, smap))
+    _same(JR.stages_by(lazy_cur, edata.customers, smap), JR.stages_by(cur_p, pdata.customers, smap))
     _same(JR.stages_by(cur_e, edata.customers, smap), JR.stages_by(cur_p, pdata.customers, smap))
     for a, b in zip(JR.funnel_split(e.events, STEPS, by=e.split), JR.funnel_split(p.events, STEPS, by=p.split),
                     strict=True):
@@ -90,6 +94,11 @@ def test_report_tables_are_equal_on_the_engine(both):
     chain_e = JourneyChain(level="event", states=STEPS, target="purchase", value_col=e.value_col).fit(e.events)
     chain_p = JourneyChain(level="event", states=STEPS, target="purchase", value_col=p.value_col).fit(p.events)
     _same(chain_e.transition_table(), chain_p.transition_table())
+    assert (chain_e.n_paths_, chain_e.n_target_, chain_e.value_per_target_) == (
+        chain_p.n_paths_, chain_p.n_target_, chain_p.value_per_target_)
+    boot = Bootstrap(n_boot=20, seed=3)  # the same paths in the same order: the same resamples
+    _same(chain_e.what_if(("checkout_start", "purchase"), 0.1, bootstrap=boot),
+          chain_p.what_if(("checkout_start", "purchase"), 0.1, bootstrap=boot))
 
 
 def test_the_value_of_a_lost_purchase_is_the_pandas_mean(both):

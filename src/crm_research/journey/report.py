@@ -201,13 +201,13 @@ def stages_by(current: pd.DataFrame, customers: pd.DataFrame, stage_map: dict,
     2                 ads       purchase          1            0.5
     5                 seo      discovery          1            1.0
     """
-    from crm_research.engine import collect, is_lazy, to_ibis
+    from crm_research.engine import is_lazy, to_ibis
     from crm_research.journey.stages import stage_counts
 
     if is_lazy(current) or is_lazy(customers):
         current, attrs = to_ibis(current), to_ibis(customers).select(_jcid="customer_id", **{by: by})
         joined = current.left_join(attrs, current["customer_id"] == attrs["_jcid"])
-        with_group = collect(joined.select("customer_id", "stage", by).order_by("customer_id"))
+        with_group = joined.select("customer_id", "stage", by)  # counted on the engine
     else:
         with_group = current.merge(customers[["customer_id", by]], on="customer_id", how="left")
     return stage_counts(with_group, stage_map, by=by)

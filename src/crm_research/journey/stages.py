@@ -15,7 +15,7 @@ import ibis
 import pandas as pd
 import yaml
 
-from crm_research.engine import engine_function, first_by
+from crm_research.engine import collect, engine_function, first_by
 from crm_research.errors import CRMError, ParameterError
 from crm_research.exprs import parse_as_of, require_columns, ts_literal
 from crm_research.journey import _common as C
@@ -211,8 +211,9 @@ def stage_counts(current: pd.DataFrame, stage_map=None, *, by: str | list[str] |
 
     Parameters
     ----------
-    current : DataFrame
-        Output of :func:`stages` (optionally with extra columns to split ``by``).
+    current : DataFrame or ibis.Table
+        Output of :func:`stages` (optionally with extra columns to split ``by``); an engine
+        table is counted on the engine.
     stage_map : None, path or dict
         The map used for ``current`` (gives the stage order).
     by : str or list of str, optional
@@ -244,17 +245,21 @@ def stage_counts(current: pd.DataFrame, stage_map=None, *, by: str | list[str] |
     """
     smap = load_stage_map(stage_map)
     by = C.as_list(by)
-    if isinstance(current, ibis.Table):
-        current = current.to_pandas()
     require_columns(current, "current", ["stage", *by], hint="pass the output of stages()")
+    if isinstance(current, ibis.Table):
+        # counted on the engine: only one row per group and stage comes back
+        current = collect(current.group_by([*by, "stage"]).aggregate(_jn=current.count())
+                          .order_by([*by, "stage"]))
+    else:
+        current = current[[*by, "stage"]].assign(_jn=1)
     names = list(smap)
     grid_rows = []
     groups = [((), current)] if not by else current.groupby(by, sort=True, dropna=False)
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
-        counts = g["stage"].value_counts()
+        counts = g.groupby("stage")["_jn"].sum()
         n_cur = [int(counts.get(s, 0)) for s in names]
-        total = customers if customers is not None else len(g)
+        total = customers if customers is not None else int(g["_jn"].sum())
         reached = list(pd.Series(n_cur[::-1]).cumsum()[::-1])
         for i, s in enumerate(names):
             grid_rows.append({**dict(zip(by, key, strict=True)), "stage": s, "stage_rank": i + 1,
