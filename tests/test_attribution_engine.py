@@ -121,3 +121,13 @@ def test_ab_test_on_engine_tables_equals_pandas(both):
     pd.testing.assert_frame_equal(b.summary_, a.summary_)
     act = report.ab_action(b, asg_e, ReportSettings(), control_label="C", variant_label="V")
     assert act == report.ab_action(a, asg, ReportSettings(), control_label="C", variant_label="V")
+    # the engine table itself: the test collects only its columns, the action only the converted rows
+    kw = dict(arms=ARMS, window_days=30, promo_code=None, as_of=AS_OF)  # every order: conversions in both arms
+    asg = ab_assignments(pdata.events, pdata.orders, **kw)
+    lazy = ab_assignments(edata.events, edata.orders, **kw)
+    a = ABTest(control="control", target_lift=0.02).fit(asg)
+    assert a.summary_["conversions"].tolist() == [7, 5]
+    pd.testing.assert_frame_equal(ABTest(control="control", target_lift=0.02).fit(lazy).summary_, a.summary_)
+    act = report.ab_action(a, lazy, ReportSettings(), control_label="C", variant_label="V")
+    assert act is not None and act.value_text.startswith("about −41,732 per 10,000 e-mails")
+    assert act == report.ab_action(a, asg, ReportSettings(), control_label="C", variant_label="V")

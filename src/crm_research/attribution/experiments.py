@@ -22,7 +22,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from crm_research.engine import engine_function, first_by
+from crm_research.engine import collect, engine_function, first_by, is_lazy
 from crm_research.errors import CRMError
 from crm_research.exprs import (
     DAY_SECONDS,
@@ -310,6 +310,9 @@ class ABTest:
             n_col: str = "n", conversions_col: str = "conversions") -> ABTest:
         """Analyse per-unit rows (``arm``, ``converted``) or per-arm counts (``arm``, ``n``, ``conversions``).
 
+        ``table`` may be an engine table (e.g. :func:`ab_assignments` on engine tables): only the
+        columns read here are collected.
+
         Returns
         -------
         self
@@ -389,6 +392,9 @@ class ABTest:
 
     # --- helpers ------------------------------------------------------------------------------
     def _counts(self, table, arm_col, converted_col, n_col, conversions_col):
+        if is_lazy(table):
+            keep = [arm_col, n_col, conversions_col, converted_col, "n_arms", "customer_id", "complete_window"]
+            table = collect(table.select(*[c for c in dict.fromkeys(keep) if c in table.columns]))
         if not isinstance(table, pd.DataFrame):
             raise CRMError(f"the A/B table must be a pandas DataFrame, got {type(table).__name__}")
         if arm_col not in table.columns:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from crm_research.attribution._report import _text
+from crm_research.engine import collect, is_lazy
 
 __all__ = ["AB_COLUMNS", "AB_PERCENT", "ab_view", "ab_columns", "ab_note", "ab_warnings", "ab_finding", "ABAction",
            "ab_action", "sample_size_table", "ab_truth_check"]
@@ -170,7 +171,7 @@ def ab_action(test, assignments: pd.DataFrame, settings, *, control_label: str, 
     ----------
     test : ABTest
         Fitted on ``assignments``.
-    assignments : DataFrame
+    assignments : DataFrame or ibis.Table
         :func:`~crm_research.attribution.ab_assignments` (``converted``, ``conversion_value``).
     settings : ReportSettings
     control_label, variant_label : str
@@ -193,6 +194,11 @@ def ab_action(test, assignments: pd.DataFrame, settings, *, control_label: str, 
     (1, 'about 15,000 per 10,000 e-mails sent (95% range 5,919 to 24,118)')
     """
     v = test.summary_.iloc[1]
+    if is_lazy(assignments):  # only the converted contacts' values, in customer order (a float mean's order)
+        conv = assignments.filter(assignments.converted)
+        keys = [c for c in ("customer_id",) if c in conv.columns]
+        assignments = collect(conv.order_by(keys).select("converted", "conversion_value") if keys
+                              else conv.select("converted", "conversion_value"))
     conv_value = (float(assignments.loc[assignments["converted"], "conversion_value"].mean())
                   if bool(assignments["converted"].any()) else float("nan"))
     if not (pd.notna(conv_value) and pd.notna(v["diff"])):
