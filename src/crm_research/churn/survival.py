@@ -520,14 +520,15 @@ class CoxModel:
         from lifelines.statistics import proportional_hazard_test
 
         self._require_fit()
-        fitter = self.fitter_
         # lifelines 0.30 grows the residuals with np.append, row by row: quadratic in the subjects
-        # (132 s for 167k customers); the same arithmetic gathered once is linear (the same bits)
-        fitter._compute_schoenfeld_within_strata = types.MethodType(_schoenfeld_within_strata, fitter)
+        # (132 s for 167k customers); the same arithmetic gathered once is linear (the same bits).
+        # CoxPHFitter hands the work to its semi-parametric model (``_model``): patch that one.
+        inner = vars(self.fitter_).get("_model", self.fitter_)
+        inner._compute_schoenfeld_within_strata = types.MethodType(_schoenfeld_within_strata, inner)
         try:
-            res = proportional_hazard_test(fitter, self._train, time_transform=time_transform)
+            res = proportional_hazard_test(self.fitter_, self._train, time_transform=time_transform)
         finally:
-            del fitter._compute_schoenfeld_within_strata
+            del inner._compute_schoenfeld_within_strata
         s = res.summary
         names = [i[0] if isinstance(i, tuple) else i for i in s.index]
         return pd.DataFrame({
