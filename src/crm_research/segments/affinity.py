@@ -24,7 +24,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from crm_research.engine import engine_function, exact_mean, exact_sum
+from crm_research.engine import engine_function, exact_mean
 from crm_research.errors import ParameterError
 from crm_research.exprs import completed_orders, require_columns
 
@@ -277,16 +277,20 @@ def upsell_offers(order_items, orders, as_of, tiers=None, *, n_tiers: int = 3, s
     require_columns(tiers, "tiers", ["category", "product_id", "price", "n_lines", "tier"],
                     hint="pass the output of segments.product_tiers")
     lines = counted_lines(order_items, orders, as_of, status_col=status_col, statuses=statuses, with_customer=True)
+    qty = lines.quantity if "quantity" in lines.columns else ibis.literal(1)
+    # one pass over the lines: spend per customer and product (exact decimal sums, added up exactly
+    # per category below); the products bought and the current tiers both come from it
+    spend = (qty * lines.unit_price).cast("decimal(38, 6)")
+    owned = lines.group_by(["customer_id", "category", "product_id"]).aggregate(_spend=spend.sum())
     tcol = tiers.select("product_id", "tier")
-    lt = lines.inner_join(tcol, "product_id")
-    qty = lt.quantity if "quantity" in lt.columns else ibis.literal(1)
+    lt = owned.inner_join(tcol, "product_id")
     cur = lt.group_by(["customer_id", "category"]).aggregate(
-        current_tier=lt.tier.max(), spend_in_category=exact_sum(qty * lt.unit_price))
+        current_tier=lt.tier.max(), spend_in_category=lt._spend.sum().cast("float64"))
     cand = tiers.select("category", offer_product=tiers.product_id, offer_tier=tiers.tier,
                         offer_price=tiers.price, _pop=tiers.n_lines)
     j = cur.inner_join(cand, [cur.category == cand.category, cand.offer_tier == cur.current_tier + 1])
     j = j.select(cur, cand.offer_product, cand.offer_tier, cand.offer_price, cand._pop)
-    bought = lines.select("customer_id", "product_id").distinct().view()
+    bought = owned.select("customer_id", "product_id").view()
     j = j.anti_join(bought, [j.customer_id == bought.customer_id, j.offer_product == bought.product_id])
     w = ibis.window(group_by=["customer_id", "category"],
                     order_by=[ibis.desc("_pop"), "offer_price", "offer_product"])
