@@ -196,8 +196,13 @@ def _money(col):
 
 @engine_function("orders", "events", "tickets", "surveys", "subscriptions", "customers")
 def _feature_tables(orders, events=None, tickets=None, surveys=None, subscriptions=None,
-                    customers=None, *, as_of, status_completed: str = "completed"):
-    """Per-customer aggregates of each table, from rows strictly before ``as_of``."""
+                    customers=None, *, as_of, status_completed: str = "completed", active_since=None):
+    """Per-customer aggregates of each table, from rows strictly before ``as_of``.
+
+    ``active_since`` (a timestamp): the other tables' aggregates keep only the customers whose
+    last completed order is on or after it (a superset of those :func:`churn_features` keeps),
+    so a large company's inactive customers never leave the engine.
+    """
     cut = exprs.parse_as_of(as_of)
     c = ts_literal(cut)
     d30, d90, d180 = ts_literal(cut - 30 * DAY), ts_literal(cut - 90 * DAY), ts_literal(cut - 180 * DAY)
@@ -224,17 +229,25 @@ def _feature_tables(orders, events=None, tickets=None, surveys=None, subscriptio
         cancelled_orders=o.count(where=cancelled),
         n_promo=o.count(where=done & promo),
         **money,
-    ).order_by("customer_id")
+    )
+    keep = None
+    if active_since is not None:
+        g = out["orders"]
+        keep = g.filter(g.last_order_at >= ts_literal(active_since)).select(kid=g.customer_id)
+    out["orders"] = out["orders"].order_by("customer_id")
+
+    def active(t):
+        return t if keep is None else t.semi_join(keep, t.customer_id == keep.kid)
 
     if events is not None:
         e = events.filter(events.occurred_at < c)
         visit = e.event == "site_visit"
-        out["events"] = e.group_by("customer_id").aggregate(
+        out["events"] = active(e.group_by("customer_id").aggregate(
             site_visits_30d=e.count(where=visit & (e.occurred_at >= d30)),
             site_visits_90d=e.count(where=visit & (e.occurred_at >= d90)),
             last_visit_at=e.occurred_at.max(where=visit),
             carts_90d=e.count(where=(e.event == "add_to_cart") & (e.occurred_at >= d90)),
-        ).order_by("customer_id")
+        )).order_by("customer_id")
 
     if tickets is not None:
         t = tickets.filter(tickets.opened_at < c)
@@ -246,32 +259,32 @@ def _feature_tables(orders, events=None, tickets=None, surveys=None, subscriptio
             # CSAT is answered at resolution: unknown for tickets resolved on or after as_of
             csat = {"csat_sum": t.csat.cast("int64").sum(where=resolved_before),
                     "csat_n": t.csat.count(where=resolved_before)}
-        out["tickets"] = t.group_by("customer_id").aggregate(
+        out["tickets"] = active(t.group_by("customer_id").aggregate(
             tickets_180d=t.count(where=t.opened_at >= d180),
             open_tickets=t.count(where=~resolved_before),
             **csat,
-        ).order_by("customer_id")
+        )).order_by("customer_id")
 
     if surveys is not None:
         s = surveys.filter(surveys.answered_at < c)
         last = s.group_by("customer_id").aggregate(last_at=s.answered_at.max())
         j = s.inner_join(last, (s.customer_id == last.customer_id) & (s.answered_at == last.last_at))
-        out["surveys"] = j.group_by("customer_id").aggregate(
-            last_nps=j.nps.cast("float64").mean()).order_by("customer_id")
+        out["surveys"] = active(j.group_by("customer_id").aggregate(
+            last_nps=j.nps.cast("float64").mean())).order_by("customer_id")
 
     if subscriptions is not None:
         b = subscriptions.filter(subscriptions.started_at < c)
         # without end dates no subscription is known to have ended
         ended = ((b.ended_at.notnull() & (b.ended_at < c)) if "ended_at" in b.columns
                  else ibis.literal(False))
-        out["subscriptions"] = b.group_by("customer_id").aggregate(
+        out["subscriptions"] = active(b.group_by("customer_id").aggregate(
             active_subscription=b.count(where=~ended),
             ended_subscription=b.count(where=ended),
-        ).order_by("customer_id")
+        )).order_by("customer_id")
 
     if customers is not None and "age" in customers.columns:
-        out["customers"] = customers.select("customer_id", age=customers.age.cast("float64")
-                                            ).order_by("customer_id")
+        out["customers"] = active(customers.select("customer_id", age=customers.age.cast("float64"))
+                                  ).order_by("customer_id")
     return out
 
 
@@ -314,7 +327,9 @@ def churn_features(tables: Mapping[str, object], as_of, active_days: float = 365
         raise ParameterError(f"active_days must be > 0, got {active_days!r}")
     cut = exprs.parse_as_of(as_of)
     names = ("orders", "events", "tickets", "surveys", "subscriptions", "customers")
-    parts = _feature_tables(**{n: tables.get(n) for n in names}, as_of=cut)
+    # one day more than the population's window: the engine keeps a superset, pandas decides below
+    parts = _feature_tables(**{n: tables.get(n) for n in names}, as_of=cut,
+                            active_since=cut - pd.Timedelta(days=float(active_days) + 1))
     parts = {k: collect(v) for k, v in parts.items()}
     o = parts["orders"]
     o = o[o["n_orders"] > 0].copy()
