@@ -175,7 +175,11 @@ def open_engine(spec: str = "duckdb", *, spill_dir: Any = None, memory_limit: st
         return None
     if kind == "spark":
         return ibis.pyspark.connect(spark_session(master=master))
-    config: dict[str, Any] = {"threads": int(threads)}
+    # background threads hand the allocator's freed pages back to the system (queries still run on
+    # `threads`): without them a kernel keeps its largest query's memory as resident memory while
+    # it fits models in pandas (measured on notebook 04 at 300k contacts: 0.82 -> 0.52 GiB after
+    # the journeys' query)
+    config: dict[str, Any] = {"threads": int(threads), "allocator_background_threads": True}
     if memory_limit:
         config["memory_limit"] = str(memory_limit)
     if spill_dir is not None:
