@@ -117,9 +117,10 @@ class JourneyEvents:
 
     Attributes
     ----------
-    events : DataFrame
+    events : DataFrame or ibis.Table
         Events before ``as_of`` with the customers' attributes, ``amount`` on purchases of
-        completed orders (when the events carry order ids) and ``session_id`` on every event.
+        completed orders (when the events carry order ids) and ``session_id`` on every event;
+        an engine table (stored on the engine) also has ``journey_order``.
     n_contacts : int
         Contacts known before ``as_of``: signed up before it, or with an event before it.
     segments : list of str
@@ -153,12 +154,12 @@ def prepare_events(events: pd.DataFrame, customers: pd.DataFrame, orders: pd.Dat
 
     Parameters
     ----------
-    events : DataFrame
+    events : DataFrame or ibis.Table
         Event log: ``customer_id``, ``occurred_at`` (UTC), ``event``; optionally ``session_id``,
         ``platform``, ``order_id``.
-    customers : DataFrame
+    customers : DataFrame or ibis.Table
         ``customer_id`` and attributes (``acquisition_channel``, ``region``, ``signup_at``...).
-    orders : DataFrame or None
+    orders : DataFrame, ibis.Table or None
         ``order_id``, ``amount`` (currency) and optionally ``status``: an order counts as
         revenue when its status is ``"completed"`` (without a status every order does). Read
         only when the events carry ``order_id``.
