@@ -24,7 +24,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from crm_research.engine import engine_function, exact_mean
+from crm_research.engine import engine_function, exact_mean, materialize
 from crm_research.errors import ParameterError
 from crm_research.exprs import completed_orders, require_columns
 
@@ -302,6 +302,17 @@ def upsell_offers(order_items, orders, as_of, tiers=None, *, n_tiers: int = 3, s
                     ).order_by(["customer_id", "category"])
 
 
+
+def _stored(table: ir.Table) -> ir.Table:
+    """``table`` computed and stored on its engine (:func:`crm_research.engine.materialize`) when it
+    reads engine tables; left as it is when it reads only in-memory (pandas) tables."""
+    try:
+        table._find_backend(use_default=False)
+    except Exception:  # noqa: BLE001 - memtables only: small data, one plan
+        return table
+    return materialize(table)
+
+
 @engine_function("cross_sell", "upsell")
 def suggestion_list(cross_sell, upsell=None, *, max_upsell: int = 1):
     """One suggestion table: cross-sell offers and the best upsell offers per customer.
@@ -338,7 +349,10 @@ def suggestion_list(cross_sell, upsell=None, *, max_upsell: int = 1):
                         hint="pass the output of segments.upsell_offers")
     if max_upsell < 1:
         raise ParameterError(f"max_upsell must be at least 1, got {max_upsell}")
-    cs = cross_sell
+    # the two lists computed in turn, not as one plan: on 300k contacts the one plan held both lists'
+    # working memory at once (+0.52 GiB peak RSS; in turn +0.22 GiB, same rows)
+    cs = _stored(cross_sell)
+    upsell = None if upsell is None else _stored(upsell)
     pct = lambda v: (v * 100).round(0).cast("int64").cast("string")  # noqa: E731
     cs = cs.select(
         "customer_id", kind=ibis.literal("cross-sell"), rank=cs["rank"].cast("int64"), offer=cs.offer.cast("string"),
