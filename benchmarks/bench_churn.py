@@ -1,4 +1,4 @@
-"""Churn: ``rfm_summary`` on 7M transactions (CDNOW master x 100) and Cox on 100k x 20.
+"""Churn: ``rfm_summary`` on 7M transactions (CDNOW master x 100), Cox and its PH check on 100k x 20.
 
 Run on demand:  python benchmarks/bench_churn.py [--copies 100] [--repeats 5] [--cox-repeats 3]
 
@@ -20,6 +20,10 @@ Timed forms of the same call:
 Cox: ``CoxModel(20 covariates).fit`` on 100,000 synthetic customers (15 standard normal and
 5 binary covariates with planted log hazard ratios, exponential lifetimes, right-censored at
 730 days and at random earlier exits, durations in whole days as the churn definitions give).
+
+``CoxModel.ph_check`` on that fit: lifelines' proportional-hazards test, whose residuals lifelines
+0.30 grows row by row with ``np.append`` (quadratic: 131.5 s for the 167k customers of the 300k
+company); ours gathers the same rows once (1.5 s there, the same statistics bit for bit).
 
 Each figure is the median of ``--repeats`` runs (wall and this process's CPU seconds, summed
 over threads), with the 1-minute load average before and after the series: the machine has two
@@ -136,6 +140,8 @@ def main() -> None:
     fits = []
     rows.append((f"CoxModel.fit, {len(df):,} customers x {len(cols)} covariates",
                  series(lambda: fits.append(CoxModel(cols).fit(df)), args.cox_repeats), 30.0))
+    rows.append((f"CoxModel.ph_check (scaled Schoenfeld residuals, rank time), {len(df):,} customers",
+                 series(lambda: fits[-1].ph_check(), args.cox_repeats), 30.0))
     s = fits[-1].summary().set_index("covariate")["coef"].reindex(cols).to_numpy()
     planted = np.exp(beta)
     rel = np.max(np.abs(np.exp(s) - planted) / planted)
