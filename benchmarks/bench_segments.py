@@ -9,9 +9,20 @@
    computed (timed separately), and ``CustomerClusters().fit`` with its defaults (k in 2..8 by
    silhouette on a 20,000-customer sample, final fit on everyone, 20 bootstrap refits) is
    timed. Target: <= 30 s.
+3. Notebook 02's chain on engine tables (``--notebook-data FOLDER``, a Parquet data folder,
+   e.g. a 300k-contact company): the folder is read in place on DuckDB as the notebook reads it
+   (one thread, 1 GB memory limit) and every step the notebook runs is timed, with the
+   process's resident memory after it and its peak so far (what the kernel holds: only
+   per-customer and smaller results come to pandas). Measured on 300k contacts (14.5M events,
+   946k orders, 166,805 buyers, 91,532 clustered; 2 cores shared with other runs, load 3.5-5):
+   load 12 s (0.36 GiB), rfm 1 s, levels 1 s, features 9 s (peak 0.68 GiB; 0.90 GiB before
+   its parts were stored in turn), clusters 39 s (15 s fitting + 20 bootstrap refits of
+   0.75 s each, measured alone), affinities and tiers 3 s, suggestions with consent and
+   category spend 8 s (peak 0.93 GiB), customer table 1 s; the notebook's kernel under the
+   runner peaked at 1.0-1.1 GiB (its DuckDB connection may use up to 1 GB of working memory).
 
 Run: ``/work/venv/bin/python benchmarks/bench_segments.py [--orders N] [--customers N]
-[--contacts N] [--skip-rfm] [--skip-clusters]``
+[--contacts N] [--skip-rfm] [--skip-clusters] [--notebook-data FOLDER [--as-of DATE]]``
 """
 
 from __future__ import annotations
@@ -122,6 +133,66 @@ def bench_clusters(n_contacts: int, seed: int) -> float:
     return wall
 
 
+def bench_notebook_chain(folder: str, as_of: str, seed: int) -> None:
+    import resource
+
+    from crm_research import data, engine, privacy
+    from crm_research.engine import collect
+    from crm_research.segments import (
+        CustomerClusters,
+        affinities,
+        category_spend,
+        customer_levels,
+        customer_table,
+        features_from_data,
+        next_best_offers,
+        persona_table,
+        product_tiers,
+        rfm,
+        segment_summary,
+        suggestion_list,
+        upsell_offers,
+    )
+
+    def rss() -> float:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+    clock = [time.perf_counter()]
+
+    def step(name: str) -> None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(f"{name:<34} {time.perf_counter() - clock[0]:6.1f} s   RSS {rss():.2f} GiB   peak {peak:.2f} GiB")
+        clock[0] = time.perf_counter()
+
+    spill = Path(tempfile.mkdtemp(prefix="bench_segments_spill_"))
+    try:
+        crm = data.load(folder, as_of=as_of, con=engine.open_engine("duckdb", spill_dir=spill))
+        step("load (engine tables)")
+        scores = collect(rfm(crm.orders, as_of))
+        segment_summary(scores)
+        step(f"rfm: {len(scores):,} buyers")
+        levels = collect(customer_levels(crm.orders, as_of, crm.events, crm.surveys))
+        step("customer_levels")
+        features = features_from_data(crm, as_of)
+        step(f"features: {features.shape[1] - 1} columns")
+        model = CustomerClusters(seed=seed).fit(features)
+        persona_table(features, model)
+        step(f"clusters: k = {model.k_}, {len(model.labels_):,} buyers")
+        pairs = collect(affinities(crm.order_items, crm.orders, as_of))
+        tiers = collect(product_tiers(crm.order_items, crm.orders, as_of))
+        step("affinities, price tiers")
+        suggestions = collect(suggestion_list(next_best_offers(crm.order_items, crm.orders, as_of, pairs),
+                                              upsell_offers(crm.order_items, crm.orders, as_of, tiers)))
+        listed, _ = privacy.contactable(suggestions, crm.customers)
+        collect(category_spend(crm.order_items, crm.orders, as_of))
+        step(f"suggestions: {len(suggestions):,} rows")
+        privacy.contactable(customer_table(scores, levels, model.labels_), crm.customers)
+        step("customer table")
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orders", type=int, default=10_000_000)
@@ -132,7 +203,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-rfm", action="store_true")
     ap.add_argument("--skip-clusters", action="store_true")
+    ap.add_argument("--notebook-data", metavar="FOLDER", help="a Parquet data folder: time notebook 02's chain "
+                    "on its engine tables (the other benchmarks are skipped)")
+    ap.add_argument("--as-of", default=AS_OF)
     args = ap.parse_args()
+    if args.notebook_data:
+        bench_notebook_chain(args.notebook_data, args.as_of, args.seed)
+        return
     if not args.skip_rfm:
         bench_rfm(args.customers, args.orders, args.repeat)
     if not args.skip_clusters:
