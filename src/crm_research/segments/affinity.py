@@ -336,6 +336,7 @@ def suggestion_list(cross_sell, upsell=None, *, max_upsell: int = 1):
 
     Examples
     --------
+    >>> import pandas as pd
     >>> cross = pd.DataFrame({"customer_id": [1], "rank": [1], "offer": ["home"], "because": ["kitchen"],
     ...                       "confidence": [0.4], "lift": [2.0]})
     >>> suggestion_list(cross)[["customer_id", "kind", "offer"]].values.tolist()
