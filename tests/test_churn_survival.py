@@ -227,3 +227,18 @@ def test_covariate_label_in_plain_words():
     assert covariate_label("plan_plus", cat, reference=False) == "Plan: Plus"
     assert covariate_label("age_per_10", cat, {"age": 10}, column=col) == "Age, per 10"
     assert covariate_label("first_order_promo", cat) == "First order promo"
+
+
+def test_a_fact_all_training_subjects_share_is_left_out_of_the_held_out_model(subs):
+    # 300 contacts give 33 subscriptions: the training part can hold no promotion buyer at all
+    from crm_research.churn import cox_with_holdout
+
+    covariates = {"covariates": ["plan", "promo"], "categorical": {"plan": "basic"}}
+    train, test = split_by_customer(subs, test_share=0.3, seed=1)
+    df = subs.assign(promo=~subs["customer_id"].isin(train["customer_id"]))  # only held-out subjects vary
+    with pytest.raises(CRMError, match="constant"):
+        CoxModel(**covariates).fit(df[df["customer_id"].isin(train["customer_id"])])
+    model, table, fit = cox_with_holdout(df, seed=1, **covariates)
+    only_plan = CoxModel(["plan"], categorical={"plan": "basic"}).fit(df[df["customer_id"].isin(train["customer_id"])])
+    assert fit["held_out_concordance"] == only_plan.concordance(df[df["customer_id"].isin(test["customer_id"])])
+    assert "promo" in table["covariate"].tolist()  # the model on everyone keeps it: it varies there

@@ -704,7 +704,11 @@ def cox_with_holdout(df: pd.DataFrame, covariates: Sequence[str], categorical: M
     """
     spec = {"covariates": covariates, "categorical": categorical, "per": per}
     train, test = split_by_customer(df, test_share=test_share, seed=seed)
-    held_out = CoxModel(**spec).fit(train).concordance(test)
+    # on few subjects a fact can be shared by every training subject (all without a first-order
+    # promotion): the held-out model leaves it out, as the model on everyone could not take it either
+    varying = [c for c in covariates if c in train.columns and train[c].nunique() > 1]
+    held_out = (CoxModel(**{**spec, "covariates": varying}).fit(train).concordance(test) if varying
+                else float("nan"))
     model = CoxModel(**spec).fit(df)
     ph = model.ph_check().rename(columns={"test_statistic": "ph_statistic", "p_value": "ph_p_value"})
     table = model.summary().merge(ph, on="covariate")
