@@ -16,7 +16,7 @@ import pandas as pd
 
 from crm_research.engine import is_lazy, materialize, to_ibis
 from crm_research.errors import ParameterError
-from crm_research.exprs import parse_as_of
+from crm_research.exprs import as_utc_timestamp, parse_as_of
 from crm_research.journey._common import JOURNEY_ORDER
 from crm_research.journey.sessions import sessions
 from crm_research.journey.stages import load_stage_map
@@ -288,7 +288,7 @@ def _prepare_engine(events, customers, orders, cut, segment_columns, session_tim
         cut_visits = True
         events = materialize(sessions(events, f"{session_timeout_minutes}min", row_col=ORDER_COL))
     first = facts["first_event"]
-    first = None if pd.isna(first) else pd.Timestamp(first).tz_convert("UTC")
+    first = None if pd.isna(first) else as_utc_timestamp(first)  # Spark gives naive UTC, DuckDB aware
     return JourneyEvents(
         events=events, n_contacts=n_contacts, segments=segments,
         missing_segments=sorted(set(segment_columns) - set(segments)),

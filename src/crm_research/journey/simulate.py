@@ -481,7 +481,9 @@ def _compact_counts(counts) -> tuple:
     counts = materialize(counts.select(path=counts["path"].cast("string"), from_state=counts["from_state"],
                                        to_state=counts["to_state"], n=counts["n"], n_target=counts["n_target"],
                                        value=counts["value"]))
-    pairs = collect(counts.select("from_state", "to_state").distinct().order_by(["from_state", "to_state"]))
+    # a grouping, not DISTINCT: on Spark, DISTINCT over an ordered expression kept every row
+    pairs = collect(counts.group_by(["from_state", "to_state"]).aggregate(_jn=counts.count())
+                    .select("from_state", "to_state").order_by(["from_state", "to_state"]))
     pairs = list(pairs.itertuples(index=False, name=None))
     per = counts.group_by("path").aggregate(n_target=counts["n_target"].max(), value=counts["value"].max())
     per = per.mutate(_jpath=ibis.row_number().over(order_by=per["path"]))
