@@ -3,6 +3,7 @@ atomic file writes (:func:`write_atomic`, :func:`atomic_path`)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -99,3 +100,12 @@ def write_atomic(path: str | os.PathLike, data: str | bytes, *, mode: int | None
     with atomic_path(path, mode) as tmp:
         tmp.write_bytes(raw)
     return Path(path)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

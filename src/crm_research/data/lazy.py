@@ -36,20 +36,13 @@ from crm_research.data.partial import CUSTOMERS_FROM_ORDERS
 from crm_research.data.schemas import to_utc_instant, utc_day
 from crm_research.data.staging import plural
 from crm_research.errors import DataValidationError, Problem
+from crm_research.paths import sha256_file as _sha256
 
 __all__ = ["EngineFallback", "load_engine", "register", "write_parquet", "engine_route"]
 
 
 class EngineFallback(Exception):
     """The engine cannot read this data exactly as the pandas loader does (the reason)."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _files(folder: Path, mapping: Mapping) -> dict[str, Path]:

@@ -34,6 +34,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from crm_research.paths import sha256_file as _sha256
+
 __all__ = ["ENV_SNAPSHOT", "PREFIX", "create", "remove", "remove_stale", "write", "read", "source_key"]
 
 ENV_SNAPSHOT = "CRM_RESEARCH_SNAPSHOT"
@@ -45,14 +47,6 @@ PREFIX = "crm-research-snapshot-"
 _OWNER = "owner.json"
 _INDEX = "snapshot.json"
 _FORMAT = 1
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _folder_digest(folder: Path) -> str:
