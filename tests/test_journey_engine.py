@@ -16,12 +16,14 @@ import pytest
 
 from crm_research import data, engine, synthetic
 from crm_research import settings as S
+from crm_research.errors import ParameterError
 from crm_research.data.load import journey_order
 from crm_research.journey import (
     Bootstrap,
     JourneyChain,
     check_parameters,
     friction_cells,
+    friction_points,
     funnel,
     path_flows,
     prepare_events,
@@ -161,3 +163,57 @@ def test_an_empty_session_column_is_cut_into_visits_on_the_engine():
     assert e.cut_visits and p.cut_visits
     assert np.array_equal(engine.collect(e.events).sort_values(["customer_id", ORDER_COL])["session_id"],
                           ["a:1", "a:1", "a:1", "a:2", "b:1"])
+
+
+def test_counts_from_the_visits_rows_are_the_counts_from_the_events(both):
+    # the report reads the events once into one row per visit (JR.visit_paths) and counts every
+    # visit funnel, the drop-offs and friction's cells from it: the same tables as from the events
+    _, _, p, e = both
+    by = [e.split, *e.segments]
+    for ev, visits in ((e.events, JR.visit_paths(e.events, STEPS, by=by)), (p.events, JR.visit_paths(p.events, STEPS, by=by))):
+        assert engine.collect(visits)["session_id"].is_unique
+        for split, period in ((None, None), ("platform", None), (None, "M"), ("region", "W")):
+            want = engine.collect(funnel(ev, STEPS, path_col="session_id", by=split, period=period))
+            _same(engine.collect(JR.visit_funnel(ev, STEPS, by=split, period=period, visits=visits)), want)
+            if split is None and period is None:
+                assert want["n"].iloc[0] > 1000 and want["n"].iloc[-1] > 10  # visits and buyers
+        for a, b in zip(JR.funnel_split(ev, STEPS, by="platform", visits=visits), JR.funnel_split(ev, STEPS, by="platform"),
+                        strict=True):
+            _same(a, b)
+        _same(engine.collect(friction_cells(ev, STEPS, segments=e.segments, period="W", as_of=AS_OF, paths=visits)),
+              engine.collect(friction_cells(ev, STEPS, segments=e.segments, period="W", as_of=AS_OF)))
+        _same(friction_points(ev, STEPS, paths=visits), friction_points(ev, STEPS))
+    # an open funnel is not what the visits' rows hold: it is counted from the events
+    _same(engine.collect(JR.visit_funnel(e.events, STEPS, mode="open", visits=visits)),
+          engine.collect(funnel(e.events, STEPS, path_col="session_id", mode="open")))
+    with pytest.raises(ParameterError, match="window= or paths="):
+        friction_cells(e.events, STEPS, period="W", as_of=AS_OF, window="1D", paths=visits)
+
+
+def test_the_chain_fitted_in_blocks_of_paths_is_the_chain_fitted_at_once(both, monkeypatch):
+    # 1M contacts' chain ran out of DuckDB's 1 GB in one plan; in blocks of paths it is the same chain
+    _, _, _, e = both
+    whole = JourneyChain(level="event", states=STEPS, target="purchase", value_col=e.value_col).fit(e.events)
+    monkeypatch.setattr(engine, "BLOCK_ROWS", 2_000)  # the 300 customers' ~20k events in ~10 blocks
+    blocked = JourneyChain(level="event", states=STEPS, target="purchase", value_col=e.value_col).fit(e.events)
+    assert whole.n_paths_ == blocked.n_paths_ > 250
+    _same(blocked.transition_table(), whole.transition_table())
+    boot = Bootstrap(n_boot=20, seed=3)
+    _same(blocked.what_if(("checkout_start", "purchase"), 0.1, bootstrap=boot),
+          whole.what_if(("checkout_start", "purchase"), 0.1, bootstrap=boot))
+
+
+def test_blocks_hold_every_row_once():
+    con = engine.open_engine("duckdb")
+    t = con.create_table("t", pd.DataFrame({"k": [f"c{i % 37}" for i in range(1_000)], "v": np.arange(1_000)}))
+    price = ibis.memtable(pd.DataFrame({"k": [f"c{i}" for i in range(37)], "w": np.arange(37) * 10}))
+
+    def build(part):
+        g = part.group_by("k").aggregate(n=part.count(), s=part.v.sum())
+        return g.join(price, "k")
+
+    once = engine.collect(build(t).order_by("k"))
+    out = engine.materialize_in_blocks(build, t, "k", block_rows=90)  # 12 blocks
+    got = engine.collect(out.order_by("k"))
+    _same(got, once)
+    assert got["n"].sum() == 1_000 and len(got) == 37

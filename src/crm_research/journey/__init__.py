@@ -15,8 +15,9 @@ sessions, session_summary
     Cut event streams into sessions (gap strictly longer than a timeout).
 load_stage_map, map_stages, stages, stage_counts
     Lifecycle stages from a YAML map; each customer's current stage as of a date.
-funnel, funnel_paths
-    Closed / open funnels with windows, splits and Wilson intervals.
+funnel, funnel_paths, funnel_from_paths
+    Closed / open funnels with windows, splits and Wilson intervals; one row per path, and the
+    funnel counted from those rows (several funnels from one read of the events).
 transitions
     First-order transitions with start/end states and time between.
 time_to, time_to_paths, summarise_time_to, reach_curve
@@ -46,6 +47,7 @@ _EXPORTS = {
     "friction_points": "crm_research.journey.friction:friction_points",
     "funnel": "crm_research.journey.funnel:funnel",
     "funnel_paths": "crm_research.journey.funnel:funnel_paths",
+    "funnel_from_paths": "crm_research.journey.funnel:funnel_from_paths",
     "path_flows": "crm_research.journey.paths:path_flows",
     "top_paths": "crm_research.journey.paths:top_paths",
     "JourneyEvents": "crm_research.journey.prepare:JourneyEvents",
@@ -83,7 +85,7 @@ __all__ = [
     "check_parameters", "JourneyParameters", "prepare_events", "JourneyEvents",
     "sessions", "session_summary",
     "load_stage_map", "map_stages", "stages", "stage_counts",
-    "funnel", "funnel_paths",
+    "funnel", "funnel_paths", "funnel_from_paths",
     "transitions", "START", "END",
     "time_to", "time_to_paths", "summarise_time_to", "reach_curve",
     "top_paths", "path_flows",

@@ -34,7 +34,7 @@ from crm_research.errors import ParameterError
 from crm_research.exprs import parse_as_of
 from crm_research.journey import _common as C
 from crm_research.journey.friction_scan import ALL, FrictionScan
-from crm_research.journey.funnel import funnel, per_path
+from crm_research.journey.funnel import funnel, funnel_from_paths, per_path
 from crm_research.journey.transitions import transitions
 
 __all__ = ["friction_cells", "friction", "friction_points", "FrictionScan", "ALL"]
@@ -62,7 +62,7 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
                    segments: str | list[str] | None = ("platform",), period: str = "W",
                    customer_col: str = "customer_id", window=None, step_window=None,
                    window_quantile: float = 0.95, as_of, time_col: str = "occurred_at",
-                   event_col: str = "event", row_col: str | None = None):
+                   event_col: str = "event", row_col: str | None = None, paths=None):
     """Step conversion counts per segment value and calendar period (closed funnel).
 
     Parameters
@@ -95,6 +95,11 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
         conversion window is at or after it are left out.
     time_col, event_col, row_col : str
         Timestamp, event-name and input-order columns.
+    paths : DataFrame or ibis.Table, optional
+        The closed funnel's rows of these events, steps and paths (:func:`~crm_research.journey.
+        funnel_paths` with ``mode="closed"``, no ``window``, and the ``segments`` and
+        ``customer_col`` among its ``by`` columns): read instead of the events (the same cells;
+        the events are then not read). Not with ``window``.
 
     Returns
     -------
@@ -134,23 +139,37 @@ def friction_cells(events, steps, *, path_col: str = "session_id",
     wins = _step_windows(step_window, steps)
     end = parse_as_of(as_of)
     people = customer_col or path_col
+    q_bp = int(round(window_quantile * 10_000))
+    if paths is not None:
+        if us is not None:
+            raise ParameterError("friction_cells: pass window= or paths=, not both (paths hold no window)")
+        C.check_columns(paths, "paths", {"path_col": path_col, "customer_col": people,
+                                         **{f"segments[{i}]": s for i, s in enumerate(segs)},
+                                         **{f"step {j}": f"reached_at_{j}" for j in range(1, len(steps) + 1)}})
+        per = C.for_engine(paths)
+        return _friction_cells(None, steps, path_col, segs, period, people, us, wins, q_bp, end,
+                               time_col, event_col, None, per=per)
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             "customer_col": people, **{f"segments[{i}]": s for i, s in enumerate(segs)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
     prepared = C.for_engine(prepared)
-    return _friction_cells(prepared, steps, path_col, segs, period, people, us, wins,
-                           int(round(window_quantile * 10_000)), end, time_col, event_col, rc)
+    return _friction_cells(prepared, steps, path_col, segs, period, people, us, wins, q_bp, end,
+                           time_col, event_col, rc)
 
 
-@engine_function("events")
+@engine_function("events", "per")
 def _friction_cells(events, steps, path_col, segs, period, people, us, wins, q_bp, end, time_col,
-                    event_col, row_col):
-    duck = on_duckdb(events)
-    extra = list(dict.fromkeys([*segs, *([people] if people != path_col else [])]))
-    per = per_path(events, steps, path_col=path_col, mode="closed", window_us=us, by=extra,
-                   period=None, time_col=time_col, event_col=event_col, row_col=row_col)
-    person = per[people] if people != path_col else per[C.P]
+                    event_col, row_col, per=None):
     k = len(steps)
+    if per is None:
+        extra = list(dict.fromkeys([*segs, *([people] if people != path_col else [])]))
+        per = per_path(events, steps, path_col=path_col, mode="closed", window_us=us, by=extra,
+                       period=None, time_col=time_col, event_col=event_col, row_col=row_col)
+        person = per[people] if people != path_col else per[C.P]
+    else:  # funnel_paths rows: the path and step columns under their public names
+        person = per[people]
+        per = per.mutate(**{f"_jt{j}": per[f"reached_at_{j}"] for j in range(1, k + 1)})
+    duck = on_duckdb(per)
     # one row per path with only what the cells read, stored once (DuckDB): every step's cells
     # read it, and as one plan the per-path joins were recomputed for each step
     per = materialize(per.select(
@@ -323,7 +342,7 @@ def friction(events, steps, *, path_col: str = "session_id",
 
 def friction_points(events, steps, *, path_col: str = "session_id",
                     time_col: str = "occurred_at", event_col: str = "event",
-                    row_col: str | None = None) -> pd.DataFrame:
+                    row_col: str | None = None, paths=None) -> pd.DataFrame:
     """Rank the funnel's drop-offs, loop-backs and self-loops.
 
     Parameters
@@ -334,6 +353,10 @@ def friction_points(events, steps, *, path_col: str = "session_id",
         Funnel steps in order.
     path_col, time_col, event_col, row_col : str
         See :func:`crm_research.journey.funnel`.
+    paths : DataFrame or ibis.Table, optional
+        The closed funnel's rows of these events, steps and paths
+        (:func:`~crm_research.journey.funnel_paths`, ``mode="closed"``, no window): the drop-offs
+        are counted from them instead of the events.
 
     Returns
     -------
@@ -360,7 +383,7 @@ def friction_points(events, steps, *, path_col: str = "session_id",
     """
     steps = C.check_steps(steps, min_len=2)
     f = collect(funnel(events, steps, path_col=path_col, time_col=time_col, event_col=event_col,
-                       row_col=row_col))
+                       row_col=row_col) if paths is None else funnel_from_paths(paths, steps))
     f = f[f["step_index"] > 1]
     drops = pd.DataFrame({
         "kind": "drop_off", "from_event": [steps[i - 2] for i in f["step_index"]],

@@ -36,7 +36,7 @@ from crm_research.errors import ParameterError
 from crm_research.journey import _common as C
 from crm_research.stats import wilson_expr, z_value
 
-__all__ = ["funnel", "funnel_paths"]
+__all__ = ["funnel", "funnel_paths", "funnel_from_paths"]
 
 MODES = ("closed", "open")
 
@@ -57,7 +57,7 @@ def _args(steps, mode, window, by, period):
 def funnel_paths(events, steps, *, path_col: str = "customer_id", mode: str = "closed",
                  window=None, by: str | list[str] | None = None, period: str | None = None,
                  time_col: str = "occurred_at", event_col: str = "event",
-                 row_col: str | None = None):
+                 row_col: str | None = None, sort: bool = True):
     """One row per path: when it reached each funnel step.
 
     Parameters
@@ -81,6 +81,9 @@ def funnel_paths(events, steps, *, path_col: str = "customer_id", mode: str = "c
         Timestamp and event-name columns.
     row_col : str, optional
         Input-order column breaking timestamp ties (pandas input: its row order).
+    sort : bool
+        Sort the rows by ``path_col`` (default). ``False`` leaves an engine table unsorted: cheaper
+        when it is only counted further (:func:`funnel_from_paths`).
 
     Returns
     -------
@@ -88,18 +91,22 @@ def funnel_paths(events, steps, *, path_col: str = "customer_id", mode: str = "c
         ``path_col``, the ``by`` columns, ``period`` (if asked), ``entered_at`` (UTC, entry
         event), ``depth`` (closed: steps reached in order; open: distinct steps reached) and
         ``reached_at_1`` .. ``reached_at_<k>`` (UTC time each step was reached, null if not).
-        Only paths with at least one funnel event; sorted by ``path_col``.
+        Only paths with at least one funnel event; sorted by ``path_col`` unless ``sort=False``.
+
+    See Also
+    --------
+    funnel_from_paths : the funnel table counted from these rows.
     """
     steps, us, by = _args(steps, mode, window, by, period)
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             **{f"by[{i}]": b for i, b in enumerate(by)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
     prepared = C.for_engine(prepared)
-    return _funnel_paths(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc)
+    return _funnel_paths(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc, sort)
 
 
 @engine_function("events")
-def _funnel_paths(events, steps, path_col, mode, us, by, period, time_col, event_col, row_col):
+def _funnel_paths(events, steps, path_col, mode, us, by, period, time_col, event_col, row_col, sort=True):
     per = per_path(events, steps, path_col=path_col, mode=mode, window_us=us, by=by, period=period,
                    time_col=time_col, event_col=event_col, row_col=row_col)
     k = len(steps)
@@ -108,7 +115,7 @@ def _funnel_paths(events, steps, path_col, mode, us, by, period, time_col, event
         cols["period"] = per.period
     out = per.select(**cols, entered_at=per._jentry, depth=per._jdepth,
                      **{f"reached_at_{j}": per[f"_jt{j}"] for j in range(1, k + 1)})
-    return out.order_by(path_col)
+    return out.order_by(path_col) if sort else out
 
 
 def _entry(mk, steps: list[str], by: list[str], period: str | None) -> ir.Table:
@@ -277,6 +284,67 @@ def funnel(events, steps, *, path_col: str = "customer_id", mode: str = "closed"
     return _funnel(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc, z)
 
 
+def funnel_from_paths(paths, steps, *, by: str | list[str] | None = None, period: str | None = None,
+                      confidence: float = 0.95):
+    """The funnel table of :func:`funnel`, counted from :func:`funnel_paths` rows instead of the events.
+
+    Reading the events once into one row per path and counting several funnels from those rows
+    (all paths, per platform, per month; friction's cells) is several times cheaper on a large
+    event log than reading the events for each: the greedy matching is the costly part.
+
+    Parameters
+    ----------
+    paths : DataFrame or ibis.Table
+        :func:`funnel_paths` output for these ``steps`` (any ``path_col``, ``mode`` and
+        ``window``: the funnel is theirs). Needs ``entered_at`` with ``period``,
+        ``reached_at_1`` .. ``reached_at_<k>`` and the ``by`` columns, which must be among
+        the ``by`` columns ``paths`` was made with (a path's value at its entry event).
+    steps : list of str
+        The funnel steps ``paths`` was made with, in order.
+    by : str or list of str, optional
+        Split columns.
+    period : {"D", "W", "M", "Q", "Y"}, optional
+        Also split by the calendar period (UTC) of the entry event (column ``period``).
+    confidence : float
+        Level of the Wilson intervals (0.95).
+
+    Returns
+    -------
+    DataFrame or ibis.Table
+        The table :func:`funnel` returns for the same events, steps, paths and split.
+
+    Examples
+    --------
+    >>> t = pd.Timestamp("2025-03-03 09:00", tz="UTC")
+    >>> events = pd.DataFrame({"session_id": ["a1", "a1", "a1", "b1", "b1", "c1"],
+    ...                        "occurred_at": t + pd.to_timedelta([0, 2, 5, 0, 3, 1], unit="min"),
+    ...                        "event": ["site_visit", "add_to_cart", "purchase",
+    ...                                  "site_visit", "add_to_cart", "site_visit"]})
+    >>> steps = ["site_visit", "add_to_cart", "purchase"]
+    >>> paths = funnel_paths(events, steps, path_col="session_id")
+    >>> funnel_from_paths(paths, steps)[["step", "n", "conversion"]].round(3)
+              step  n  conversion
+    0   site_visit  3       1.000
+    1  add_to_cart  2       0.667
+    2     purchase  1       0.500
+    """
+    steps, _, by = _args(steps, "closed", None, by, period)
+    need = {**{f"by[{i}]": b for i, b in enumerate(by)},
+            **{f"step {j}": f"reached_at_{j}" for j in range(1, len(steps) + 1)},
+            **({"period": "entered_at"} if period else {})}
+    C.check_columns(paths, "paths", need)
+    return _funnel_from_paths(paths, steps, by, period, z_value(confidence))
+
+
+@engine_function("paths")
+def _funnel_from_paths(paths, steps, by, period, z):
+    k = len(steps)
+    keys = [*by, *(["period"] if period else [])]
+    per = paths.select(*by, **({"period": C.period_start(paths.entered_at, period)} if period else {}),
+                       **{f"_jt{j}": paths[f"reached_at_{j}"] for j in range(1, k + 1)})
+    return _table(_reach_counts(per, keys, k), keys, steps, z)
+
+
 def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
     """Rows where ``cond`` holds; 0, not null, over no rows (a funnel of an empty log)."""
     return cond.cast("int64").sum().fill_null(0)
@@ -289,29 +357,40 @@ def _funnel(events, steps, path_col, mode, us, by, period, time_col, event_col, 
     if mode == "open":
         per = per_path(events, steps, path_col=path_col, mode=mode, window_us=us, by=by,
                        period=period, time_col=time_col, event_col=event_col, row_col=row_col)
-        reached = {j: per[f"_jt{j}"].notnull() for j in range(1, k + 1)}
-        aggs = {"n_paths": per.count()}
-        for j in range(1, k + 1):
-            aggs[f"_jn{j}"] = _count(reached[j])
-            aggs[f"_jf{j}"] = _count(reached[j] & reached[1])
-            if j > 1:
-                aggs[f"_jb{j}"] = _count(reached[j] & reached[j - 1])
-        g = per.group_by(keys).aggregate(**aggs) if keys else per.aggregate(**aggs)
-    else:
-        # closed: reaching step j implies every earlier step, so only the level sizes matter;
-        # one aggregation over the stacked levels (null group values group like any value)
-        mk = _maker(events, path_col, time_col, event_col, row_col, by)
-        entry = _entry(mk, steps, by, period)
-        tables = [entry, *_closed_levels(mk, entry, steps, us, keys)]
-        stacked = None
-        for j, t in enumerate(tables):
-            part = t.select(*keys, _jlevel=ibis.literal(j, type="int64"))
-            stacked = part if stacked is None else stacked.union(part)
-        lv = stacked._jlevel
-        aggs = {"n_paths": _count(lv == 0), **{f"_jn{j}": _count(lv == j) for j in range(1, k + 1)}}
-        g = stacked.group_by(keys).aggregate(**aggs) if keys else stacked.aggregate(**aggs)
-        g = g.mutate(**{f"_jf{j}": g[f"_jn{j}"] for j in range(1, k + 1)},
-                     **{f"_jb{j}": g[f"_jn{j}"] for j in range(2, k + 1)})
+        return _table(_reach_counts(per, keys, k), keys, steps, z)
+    # closed: reaching step j implies every earlier step, so only the level sizes matter;
+    # one aggregation over the stacked levels (null group values group like any value)
+    mk = _maker(events, path_col, time_col, event_col, row_col, by)
+    entry = _entry(mk, steps, by, period)
+    tables = [entry, *_closed_levels(mk, entry, steps, us, keys)]
+    stacked = None
+    for j, t in enumerate(tables):
+        part = t.select(*keys, _jlevel=ibis.literal(j, type="int64"))
+        stacked = part if stacked is None else stacked.union(part)
+    lv = stacked._jlevel
+    aggs = {"n_paths": _count(lv == 0), **{f"_jn{j}": _count(lv == j) for j in range(1, k + 1)}}
+    g = stacked.group_by(keys).aggregate(**aggs) if keys else stacked.aggregate(**aggs)
+    g = g.mutate(**{f"_jf{j}": g[f"_jn{j}"] for j in range(1, k + 1)},
+                 **{f"_jb{j}": g[f"_jn{j}"] for j in range(2, k + 1)})
+    return _table(g, keys, steps, z)
+
+
+def _reach_counts(per: ir.Table, keys: list[str], k: int) -> ir.Table:
+    """Per group of a per-path table (``_jt1 .. _jtk``: when each step was reached, null if not):
+    the paths, and those reaching each step, the step and the previous one, the step and step 1.
+    In a closed funnel reaching step j implies the earlier steps, so the three counts agree."""
+    reached = {j: per[f"_jt{j}"].notnull() for j in range(1, k + 1)}
+    aggs = {"n_paths": per.count()}
+    for j in range(1, k + 1):
+        aggs[f"_jn{j}"] = _count(reached[j])
+        aggs[f"_jf{j}"] = _count(reached[j] & reached[1])
+        if j > 1:
+            aggs[f"_jb{j}"] = _count(reached[j] & reached[j - 1])
+    return per.group_by(keys).aggregate(**aggs) if keys else per.aggregate(**aggs)
+
+
+def _table(g: ir.Table, keys: list[str], steps: list[str], z: float) -> ir.Table:
+    """The funnel table of :func:`funnel` from the per-group counts of :func:`_reach_counts`."""
     parts = []
     for j, s in enumerate(steps, start=1):
         parts.append(g.select(

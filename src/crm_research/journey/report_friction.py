@@ -50,7 +50,7 @@ class FrictionSearch:
 
 
 def friction_search(events, steps: Sequence[str], *, segments: Sequence[str], period: str, as_of,
-                    max_window: int, seed: int) -> FrictionSearch:
+                    max_window: int, seed: int, paths=None) -> FrictionSearch:
     """Count each step's conversion per group and period, then scan every window for incidents.
 
     Parameters
@@ -69,6 +69,9 @@ def friction_search(events, steps: Sequence[str], *, segments: Sequence[str], pe
         Longest window scanned (periods).
     seed : int
         Seed of the scan's bootstrap.
+    paths : DataFrame or ibis.Table, optional
+        The visits' closed funnel rows (:func:`~crm_research.journey.report.visit_paths`): the
+        cells are counted from them instead of the events.
 
     Examples
     --------
@@ -88,7 +91,8 @@ def friction_search(events, steps: Sequence[str], *, segments: Sequence[str], pe
     from crm_research.journey.friction import friction_cells
     from crm_research.journey.friction_scan import FrictionScan
 
-    cells = collect(friction_cells(events, list(steps), segments=list(segments), period=period, as_of=as_of))
+    cells = collect(friction_cells(events, list(steps), segments=list(segments), period=period, as_of=as_of,
+                                   paths=paths))
     scan = FrictionScan(max_window=max_window, seed=seed).fit(cells, period=period)
     incidents = scan.incidents_
     incidents = incidents.assign(first_day=incidents["period_start"],

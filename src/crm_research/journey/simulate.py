@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from crm_research.engine import collect, engine_function, exact_sum, is_lazy, materialize
+from crm_research.engine import collect, engine_function, exact_sum, is_lazy, materialize, materialize_in_blocks
 from crm_research.errors import CRMError, ParameterError
 from crm_research.journey import _common as C
 from crm_research.journey.stages import _rank_expr, _stage_name_expr, load_stage_map
@@ -285,10 +285,16 @@ class JourneyChain:
             Precomputed :func:`path_transition_counts` output.
         """
         if counts is None:
-            counts = path_transition_counts(
-                events, level=self.level, stage_map=self.stage_map, states=self.states,
-                target=self.target, collapse=self.collapse, segment=segment,
-                value_col=self.value_col, columns=self.columns)
+            def count(part):
+                return path_transition_counts(
+                    part, level=self.level, stage_map=self.stage_map, states=self.states,
+                    target=self.target, collapse=self.collapse, segment=segment,
+                    value_col=self.value_col, columns=self.columns)
+            # on the engine, computed per block of paths: the window over each path's events does
+            # not spill (1M contacts' 48M events ran out of DuckDB's 1 GB limit in one plan)
+            counts = count(events)  # checks the columns first
+            if is_lazy(events):
+                counts = materialize_in_blocks(count, events, self.columns.path_col)
         arrays = _compact_counts(counts) if is_lazy(counts) else _counts_arrays(collect(counts))
         if arrays[1] == 0:
             raise CRMError("no path to fit the journey chain on: the events (or the segment) are empty")
