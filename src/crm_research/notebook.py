@@ -513,16 +513,49 @@ class RunContext:
         overrides it), spilling into ``<run folder>/.spill/<notebook>`` (DuckDB removes its files
         when the connection closes; the runner removes the folder). Spark: ``engine`` names the
         master (``spark:local[*]``). None for ``pandas``.
+
+        Under the runner, a DuckDB connection also reports how far its running query is: a
+        background thread writes it beside the notebook's metadata for the runner's "still
+        running" lines (:mod:`crm_research.run.progress`; nothing for Spark or pandas, nothing
+        when the notebook runs by hand).
         """
         from crm_research import engine as eng
 
         kind, _ = eng.parse_engine(engine)
         if self._con is not None and self._engine == engine:
             return self._con
-        self._con = eng.open_engine(engine, spill_dir=self.run_dir / ".spill" / self.notebook,
-                                    memory_limit=os.environ.get(ENV_MEMORY) or eng.DEFAULT_MEMORY_LIMIT)
+
+        def open_() -> Any:
+            return eng.open_engine(engine, spill_dir=self.run_dir / ".spill" / self.notebook,
+                                   memory_limit=os.environ.get(ENV_MEMORY) or eng.DEFAULT_MEMORY_LIMIT)
+
+        self._stop_progress()
+        self._con = self._watch_progress(open_) if kind == "duckdb" else open_()
         self._engine = engine
         return self._con
+
+    def _watch_progress(self, open_) -> Any:
+        """``open_()``; under the runner, with a poller writing its queries' progress
+        (:class:`crm_research.run.progress.QueryProgressPoller`). Never fails for the poller's sake."""
+        try:
+            from crm_research.run import progress
+        except Exception:  # noqa: BLE001 - progress is a nicety: the notebook runs without it
+            return open_()
+        if not progress.under_runner():
+            return open_()
+        con, tracked = progress.open_with_progress(open_)
+        if tracked:
+            try:
+                self._progress = progress.QueryProgressPoller(con, progress.progress_path(self.meta_path)).start()
+            except Exception:  # noqa: BLE001
+                self._progress = None
+        return con
+
+    def _stop_progress(self) -> None:
+        poller = getattr(self, "_progress", None)
+        self._progress = None
+        if poller is not None:
+            poller.stop()
 
     def load_data(self, data_dir: str | os.PathLike | None = None, as_of: Any = None, *,
                   engine: str = "pandas", keep_pii: bool = False, extra_tables: dict | None = None,

@@ -11,6 +11,7 @@ stop it cleanly and the manifest's heartbeat tells a live run from a dead one
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -38,6 +39,7 @@ from crm_research import settings as report_settings
 from crm_research.errors import CRMError, NotebookFailed, ParameterError
 from crm_research.notebook import AUDIENCES, ENV_AUDIENCE, ENV_MEMORY, ENV_SETTINGS, META
 from crm_research.run import lifecycle, precheck, snapshot
+from crm_research.run import progress as query_progress
 from crm_research.run.params import notebook_parameters, plan_parameters, resolve_notebooks
 
 __all__ = ["run_notebooks", "RunInterrupted", "KERNEL", "INCOMPLETE"]
@@ -310,18 +312,39 @@ def _current_section(meta_path: Path | None) -> str | None:
     return str(sections[-1].get("title") or sections[-1].get("key")) if sections else None
 
 
+def _heartbeat_line(stem: str, elapsed_s: float, section: str | None = None, in_section_s: float = 0.0,
+                    query_percent: float | None = None) -> str:
+    """One "still running" line: elapsed seconds, the section and the time the runner has seen the
+    notebook in it, and how far the engine's running query is (when its kernel told)."""
+    parts = [f"{elapsed_s:.0f} s"]
+    if section:
+        parts.append(f"in section '{section}' for at least {in_section_s:.0f} s")
+    query = query_progress.describe(query_percent)
+    if query:
+        parts.append(query)
+    return f"  {stem}: still running ({'; '.join(parts)})"
+
+
 def _heartbeat(stem: str, t0: float, progress: Callable[[str], None], stop: threading.Event,
                meta_path: Path | None = None) -> None:
     """Every :data:`HEARTBEAT_S` seconds: the notebook's elapsed time and the section it is in,
-    with the time since the runner first saw it there."""
+    with the time since the runner first saw it there, and the running engine query's progress
+    when its kernel wrote it in the last few seconds (:mod:`~crm_research.run.progress`). The
+    progress file is removed when the notebook ends."""
     seen: tuple[str | None, float] = (None, t0)
-    while not stop.wait(HEARTBEAT_S):
-        now = time.perf_counter()
-        section = _current_section(meta_path)
-        if section != seen[0]:
-            seen = (section, now)
-        where = f"; in section '{section}' for at least {now - seen[1]:.0f} s" if section else ""
-        progress(f"  {stem}: still running ({now - t0:.0f} s{where})")
+    progress_file = query_progress.progress_path(meta_path) if meta_path is not None else None
+    try:
+        while not stop.wait(HEARTBEAT_S):
+            now = time.perf_counter()
+            section = _current_section(meta_path)
+            if section != seen[0]:
+                seen = (section, now)
+            percent = query_progress.read_progress(progress_file)
+            progress(_heartbeat_line(stem, now - t0, section, now - seen[1], percent))
+    finally:
+        if progress_file is not None:
+            with contextlib.suppress(OSError):
+                progress_file.unlink(missing_ok=True)
 
 
 _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
@@ -713,6 +736,7 @@ def _finish(run_dir: Path, manifest: dict, paths_: list[Path], stopper: lifecycl
         if m["status"] == "pending":
             m["status"] = "skipped"
     shutil.rmtree(run_dir / SPILL, ignore_errors=True)  # DuckDB's spill files: none outlives its kernel
+    query_progress.remove_progress_files(run_dir / META)  # the heartbeat's, never part of the outputs
     failures = [m["error"] for m in manifest["notebooks"] if m["status"] == "failed"]
     fps = {(m.get("data") or {}).get("fingerprint") for m in manifest["notebooks"] if m.get("data")}
     if len(fps) == 1:
