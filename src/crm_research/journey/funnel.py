@@ -128,12 +128,17 @@ def _entry(mk, steps: list[str], by: list[str], period: str | None) -> ir.Table:
     names = C.order_names(e)
     o = C.order_keys(e)
     entry_key = [is1.ifelse(0, 1), *o]
+    # the entry event's time and ``by`` values as one struct: one ordered pick instead of one
+    # per column (300k contacts' visits: 4 columns, the pick was a quarter of the funnel's time)
+    at_entry = ibis.struct({"t": e[C.T], **{f"v{i}": e[c] for i, c in enumerate(by)}})
     paths = e.group_by(C.P).aggregate(
-        _jentry=first_by(e, e[C.T], entry_key),
+        _jentry_row=first_by(e, at_entry, entry_key, include_null=True),
         _jk0=e[names[0]].min(where=is1), _jk1=first_by(e, e[names[1]], o, where=is1),
         _jt1=e[C.T].min(where=is1),
-        **{c: first_by(e, e[c], entry_key, include_null=True) for c in by},
     )
+    row = paths._jentry_row
+    paths = paths.select(C.P, _jentry=row["t"], _jk0=paths._jk0, _jk1=paths._jk1, _jt1=paths._jt1,
+                         **{c: row[f"v{i}"] for i, c in enumerate(by)})
     if period is not None:
         paths = paths.mutate(period=C.period_start(paths._jentry, period))
     return paths.mutate(_jstart=paths._jk0)
