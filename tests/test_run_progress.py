@@ -4,7 +4,6 @@ running DuckDB query is, the heartbeat shows it while it is fresh (no kernel her
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 
@@ -174,30 +173,53 @@ def test_only_the_runners_duckdb_kernels_poll(tmp_path, monkeypatch):
     assert ctx._progress is None and not poller.running
 
 
-def test_the_stand_in_for_ipywidgets_shows_nothing_and_is_lent_only_in_jupyter(monkeypatch):
-    from IPython.core.formatters import DisplayFormatter
+def test_where_duckdb_refuses_progress_the_queries_run_on_a_cursor_with_the_same_settings(tmp_path, monkeypatch):
+    # a Jupyter kernel without ipywidgets: DuckDB refuses the setting on the connection it opened
+    con = eng.open_engine("duckdb", spill_dir=tmp_path / ".spill", memory_limit="256MB")
+    first = con.con
+    real = qp.enable_query_progress
+    monkeypatch.setattr(qp, "enable_query_progress",
+                        lambda c: False if c is first or getattr(c, "con", None) is first else real(c))
+    on_cursor, tracked = qp.open_with_progress(lambda: con)
+    assert tracked and on_cursor is not con and on_cursor.name == "duckdb" and on_cursor.con is not first
 
-    bar = qp._silent_widgets().FloatProgress(min=0, max=100, style={"bar_color": "black"})
-    bar.layout.width = "auto"
-    bar.value = 42.0
-    assert DisplayFormatter().format(bar) == ({}, {})  # IPython's display() publishes nothing
-    before = sys.modules.get("ipywidgets")
-    with qp._widgets_for_duckdb():  # not a Jupyter kernel: nothing lent
-        assert sys.modules.get("ipywidgets") is before
+    def settings(raw) -> dict:
+        return dict(raw.execute("SELECT name, value FROM duckdb_settings() WHERE name IN ('threads', "
+                                "'memory_limit', 'temp_directory', 'TimeZone', 'enable_progress_bar', "
+                                "'enable_progress_bar_print')").fetchall())
+
+    mine, theirs = settings(on_cursor.con), settings(first)
+    assert mine["enable_progress_bar"] == "true" and mine["enable_progress_bar_print"] == "false"
+    for name in ("threads", "memory_limit", "temp_directory", "TimeZone"):  # the same database and session
+        assert mine[name] == theirs[name], name
+    assert mine["threads"] == "1" and mine["TimeZone"] == "UTC"
+    import pandas as pd
+
+    t = on_cursor.create_table("t", pd.DataFrame({"i": range(1000)}), temp=True)  # a temporary table
+    assert eng.collect(t.aggregate(n=t.i.count(), s=t.i.sum())).to_dict("records") == [{"n": 1000, "s": 499500}]
+    path = tmp_path / "02_segmentation.progress.json"
+    poller = qp.QueryProgressPoller(on_cursor, path, interval=0.02).start()
+    try:
+        seen: list[float] = []
+        stop = threading.Event()
+        watcher = threading.Thread(target=_watch, args=(path, seen, stop))
+        watcher.start()
+        try:
+            assert on_cursor.con.execute(LONG_QUERY).fetchall() == [(159999999,)]
+        finally:
+            stop.set()
+            watcher.join()
+        assert seen and all(0.0 <= p <= 100.0 for p in seen)
+    finally:
+        poller.stop()
+    # a connection that is not DuckDB's, or one that refuses outright: opened as it is, untracked
+    assert qp.open_with_progress(lambda: None) == (None, False)
+    refused = duckdb_connection()
+    monkeypatch.setattr(qp, "enable_query_progress", lambda c: False)
+    assert qp.open_with_progress(lambda: refused) == (refused, False)
+
+
+def duckdb_connection():
     import duckdb
 
-    monkeypatch.setattr(duckdb, "__jupyter__", True, raising=False)
-    monkeypatch.delitem(sys.modules, "ipywidgets", raising=False)
-    monkeypatch.setattr("builtins.__import__", _no_ipywidgets(__import__))
-    with qp._widgets_for_duckdb():
-        assert sys.modules["ipywidgets"].__doc__ == qp.SILENT_WIDGETS
-    assert "ipywidgets" not in sys.modules
-
-
-def _no_ipywidgets(real):
-    def imp(name, *args, **kwargs):
-        if name == "ipywidgets":
-            raise ImportError("no ipywidgets here")
-        return real(name, *args, **kwargs)
-
-    return imp
+    return duckdb.connect(config={"threads": 1})
