@@ -1,12 +1,14 @@
 """Whole-notebook runs started early in the test session, in a subprocess, one at a time.
 
-The package-level tests keep one core busy; the runner's kernels would wait for them if the
-whole runs came last. So the few whole runs the suite needs (partial exports, the hostile
-company, its twin and the ordinary company they are made from, printed to PDF for the layout
-test) are started in the background as soon as the first test runs (one kernel at a time:
-``crm-research run -j 1``), and the tests that check them wait for their result; a run a test
-waits for and not started yet runs next. They start only when the session collected a test that
-uses them (``background_runs`` fixture), so running a test file without them starts nothing.
+The package-level tests keep the cores busy; the runner's kernels would wait for them if the
+whole runs came last. So the whole runs the suite needs (the five notebooks on the small company,
+printed to PDF, for tests/test_notebooks.py and the layout test; the same five the way an analyst
+runs them, ``pytest --nbval-lax``; partial exports; the hostile company and its twin) are started
+in the background as soon as the first test runs, two at a time (one kernel each:
+``crm-research run -j 1``), and the tests that check them wait for their result (the files
+reading them run last: tests/conftest.py); a run a test waits for and not started yet runs
+next. They start only when the session collected a test that uses them (``background_runs``
+fixture), so running a test file without them starts nothing.
 
 Under pytest-xdist (``make test`` runs ``-n 2``) the runs belong to the controlling process,
 not to a worker: :class:`SharedRuns` there runs them and writes each result into a folder the
@@ -49,9 +51,10 @@ class Result:
 @dataclass
 class Job:
     name: str
-    build: object  # callable(out: Path) -> (data folder, as_of)
+    build: object  # callable(out: Path) -> (data folder, as_of); for a ``command`` job: its folder
     notebooks: tuple[str, ...] = ()
     pdf: bool = False
+    command: object = None  # callable(folder: Path) -> (argv, cwd, env) of a job that is no `run`
     done: threading.Event = field(default_factory=threading.Event)
     result: Result | None = None
 
@@ -78,6 +81,32 @@ def _cdnow_sample(out: Path) -> tuple[Path, str]:
 
 HOSTILE_CUSTOMERS = 800
 
+THREADS = 2
+"""Background runs at a time (one kernel each): the two cores are shared with the two workers."""
+
+
+def _nbval_project(company: Callable[[], Path]):
+    """``pytest --nbval-lax notebooks/`` on a copy of the project whose demo data is the small
+    company: the five notebooks the way an analyst runs them in JupyterLab (default parameters,
+    demo data, the scratch run folder), with the runner's pseudonym key, so that tables with
+    pseudonymised ids can be compared byte for byte with the ``plain`` run."""
+    def build(out: Path) -> Path:
+        from crm_research import paths
+
+        shutil.copytree(paths.notebooks_dir(), out / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(company(), out / "data" / "demo")
+        return out
+
+    def command(root: Path) -> tuple[list[str], Path, dict]:
+        from crm_research import privacy
+
+        env = {**os.environ, "CRM_RESEARCH_ROOT": str(root)}
+        env[privacy.ENV_KEY] = os.environ.get(privacy.ENV_KEY) or privacy.project_key()
+        return ([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
+                 "--rootdir", str(root), str(root / "notebooks")], root, env)
+
+    return build, command
+
 
 class Runs:
     """The background runs of one test session (see the module docstring)."""
@@ -88,6 +117,8 @@ class Runs:
         from hostile import build as hostile
 
         self.base = base
+        self.config_dir = Path(os.environ["CRM_RESEARCH_CONFIG_DIR"])
+        """The configuration folder of the runs (their pseudonym key)."""
         self._on_done = on_done
         cdnow = partial_data.CDNOW.is_dir()
         company = small_company if callable(small_company) else (lambda: small_company)
@@ -104,8 +135,13 @@ class Runs:
                 return hostile(clean_company(), out, twin=twin), "2026-01-01"
             return make
 
-        # in the order the test modules ask for them (test_hostile before test_notebooks_partial)
+        nbval_build, nbval_command = _nbval_project(company)
+        # the longest first (two at a time), then in the order the test files ask for them
         jobs = [
+            # the five notebooks on the small company (tests/test_notebooks.py), printed for the
+            # layout test, and the same five through nbval
+            Job("plain", lambda o: (company(), "2026-01-01"), pdf=pdf),
+            Job("nbval", nbval_build, command=nbval_command),
             Job("hostile", hostile_pair(False), pdf=pdf),
             Job("twin", hostile_pair(True), pdf=pdf),
             Job("cdnow", lambda o: (partial_data.cdnow_orders_only(o), "1998-07-01")) if cdnow else None,
@@ -113,18 +149,21 @@ class Runs:
             Job("event_log", lambda o: (partial_data.event_log_only(company(), o), "2026-01-01")),
             Job("tiny", lambda o: (partial_data.first_customers(company(), 10, o), "2026-01-01")),
             Job("paths_only", _paths_only),
-            # the ordinary company the hostile one is made from, for the layout test's PDFs
-            Job("plain", lambda o: (clean_company(), "2026-01-01"), pdf=pdf),
         ]
         self.jobs = {j.name: j for j in jobs if j is not None}
         self._lock = threading.Lock()
         self._queue = list(self.jobs.values())  # jobs not started yet; get() moves one forward
         self._stop = threading.Event()
-        self._proc: subprocess.Popen | None = None
-        self._thread = threading.Thread(target=self._work, name="background-runs", daemon=True)
+        self._procs: set[subprocess.Popen] = set()
+        self._threads = [threading.Thread(target=self._work, name=f"background-runs-{i}", daemon=True)
+                         for i in range(THREADS)]
 
     def start(self) -> None:
-        self._thread.start()
+        from crm_research import privacy
+
+        privacy.project_key()  # the runs' pseudonym key, created once, before two runs want it
+        for thread in self._threads:
+            thread.start()
 
     def _work(self) -> None:
         while True:
@@ -145,15 +184,29 @@ class Runs:
                 self._on_done(job.result)
 
     def _run(self, job: Job) -> Result:
+        if job.command is not None:
+            folder = job.build(self.base / job.name)
+            cmd, cwd, env = job.command(folder)
+            code, output = self._call(cmd, cwd, env)
+            return Result(job.name, code, folder, output)
         folder, as_of = job.build(self.base / job.name / "data")
         out = self.base / job.name / "runs"
         cmd = [sys.executable, "-m", "crm_research.cli", "run", *job.notebooks, "--data", str(folder),
                "-p", "as_of", as_of, "--out", str(out), "-j", "1", *(["--pdf"] if job.pdf else [])]
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      env=dict(os.environ))
-        output, _ = self._proc.communicate(timeout=WAIT_S)
+        code, output = self._call(cmd, None, dict(os.environ))
         runs = sorted(out.glob("run-*")) if out.is_dir() else []
-        return Result(job.name, self._proc.returncode, runs[-1] if runs else None, output)
+        return Result(job.name, code, runs[-1] if runs else None, output)
+
+    def _call(self, cmd: list[str], cwd: Path | None, env: dict) -> tuple[int, str]:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with self._lock:
+            self._procs.add(proc)
+        try:
+            output, _ = proc.communicate(timeout=WAIT_S)
+        finally:
+            with self._lock:
+                self._procs.discard(proc)
+        return proc.returncode, output
 
     def prioritise(self, name: str) -> None:
         """Run ``name`` next if it has not started (a test waits for it)."""
@@ -173,12 +226,15 @@ class Runs:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 # -- under pytest-xdist: the controller runs them, the workers read the results -------------------
@@ -187,26 +243,22 @@ SHARED_ENV = "CRM_TESTS_SHARED"
 """Folder shared by the controller and the workers of one xdist session (set by the controller)."""
 
 
+def shared_company(shared: Path) -> Path:
+    """The small company of an xdist session, in the shared folder: written once by the
+    controller, read by every worker (``small_company``) and by the background runs."""
+    return shared / "company" / "small"
+
+
 class SharedRuns:
     """The controller's side: start the runs when a worker asks, write each result as JSON."""
 
     def __init__(self, shared: Path, pdf: bool):
+        from conftest import SMALL_CUSTOMERS, SMALL_SEED
         from crm_research import synthetic
 
         self.shared = shared
-        self._company: Path | None = None
-        self._company_lock = threading.Lock()
-
-        def small_company() -> Path:
-            from conftest import SMALL_CUSTOMERS, SMALL_SEED
-
-            with self._company_lock:
-                if self._company is None:
-                    self._company = synthetic.write(shared / "company" / "small",
-                                                    n_customers=SMALL_CUSTOMERS, seed=SMALL_SEED)
-            return self._company
-
-        self.runs = Runs(shared / "background", small_company, pdf=pdf, on_done=self._write)
+        company = synthetic.write(shared_company(shared), n_customers=SMALL_CUSTOMERS, seed=SMALL_SEED)
+        self.runs = Runs(shared / "background", company, pdf=pdf, on_done=self._write)
         self._stop = threading.Event()
         self._watch = threading.Thread(target=self._watcher, name="background-watch", daemon=True)
 
@@ -242,6 +294,7 @@ class RemoteRuns:
 
     def __init__(self, shared: Path):
         self.shared = shared
+        self.config_dir = shared / "config"  # the controller's (tests/conftest.py)
 
     def get(self, name: str) -> Result:
         (self.shared / "start").touch()

@@ -36,9 +36,15 @@ def small_company(tmp_path_factory) -> Path:
     """A small synthetic CRM company (2,000 contacts, seed 7) as parquet files, written once.
 
     Holds names, e-mail addresses and phone numbers, so privacy checks have something to catch.
+    Under xdist, the one the controller wrote for every worker and the background runs.
     """
+    import os
+
+    from background import SHARED_ENV, shared_company
     from crm_research import synthetic
 
+    if os.environ.get(SHARED_ENV):
+        return shared_company(Path(os.environ[SHARED_ENV]))
     return synthetic.write(tmp_path_factory.mktemp("company") / "small", n_customers=SMALL_CUSTOMERS,
                            seed=SMALL_SEED)
 
@@ -97,8 +103,29 @@ def pytest_unconfigure(config):
         shutil.rmtree(runs.shared, ignore_errors=True)
 
 
+FIRST = ["test_notebook_on_spark.py", "test_attribution_spark.py", "test_journey_spark.py",
+         "test_segments_spark.py", "test_churn_survival.py", "test_needs_journey.py", "test_postgres.py",
+         "test_engine_checks.py", "test_churn_classifier.py", "test_run_safety.py", "test_needs_churn.py",
+         "test_mmm.py", "test_runner_partial.py"]
+"""The longest test files (measured), started first under xdist, so that no worker is left with a
+long file at the end while the other has finished."""
+
+LAST = ["test_notebooks.py", "test_hostile.py", "test_notebooks_partial.py", "test_report_layout.py"]
+"""Files that wait for the background runs (tests/background.py): last, when the runs are done."""
+
+
+def _file_rank(item) -> int:
+    name = item.path.name
+    if name in FIRST:
+        return FIRST.index(name)
+    return len(FIRST) + 1 + LAST.index(name) if name in LAST else len(FIRST)
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Note whether a collected test waits for the background runs (see tests/background.py)."""
+    """The longest files first and the files reading the background runs last (a stable sort:
+    each file's tests stay together, in their order); note whether a collected test waits for
+    the background runs (see tests/background.py)."""
+    items.sort(key=_file_rank)
     config._crm_background = any("background_runs" in getattr(item, "fixturenames", ()) for item in items)
     import os
 
@@ -119,6 +146,8 @@ if importlib.util.find_spec("xdist") is not None:  # a hook pytest only knows wi
         """Under xdist, each test file runs on one worker (its module fixtures are built once),
         the Spark files together and the PostgreSQL files together."""
         from xdist.scheduler import LoadScopeScheduling
+
+        config.option.loadscopereorder = False  # files in collection order (FIRST ... LAST), not by size
 
         class FileScheduling(LoadScopeScheduling):
             def _split_scope(self, nodeid: str) -> str:

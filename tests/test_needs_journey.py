@@ -50,6 +50,20 @@ def cases(tmp_path_factory):
     return tmp_path_factory.mktemp("journey-cases")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def small_null():
+    """The friction scan with 99 null draws instead of its 999, like the what-if's small bootstrap:
+    these tests ask which sections run, not how sharp the scan's threshold is (the scan's own
+    tests keep 999); the null was half of each case's time (about 4 of 8 s)."""
+    from functools import partial
+
+    from crm_research.journey import friction_scan
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(friction_scan, "FrictionScan", partial(friction_scan.FrictionScan, n_null=99))
+        yield
+
+
 def params(**over):
     return {"funnel_steps": STEPS, "friction_period": "W", **over}
 
@@ -64,7 +78,7 @@ def run_sections(crm, keys, *, funnel_steps=STEPS, friction_period="W") -> dict:
     """The package calls of the notebook's sections ``keys`` (in report order) on ``crm``.
 
     The same calls as the notebook's cells, its sentences included (a client's settings), with a
-    small bootstrap.
+    small bootstrap and a small null for the friction scan (:func:`small_null`).
     """
     out: dict = {}
     p = J.check_parameters(AS_OF, funnel_steps, funnel_steps[0], friction_period)

@@ -1,9 +1,10 @@
 """The five notebooks, executed for real on a small synthetic company.
 
-Kernels are slow to start, so every notebook runs once through the runner (session fixture
-``run_all``) while, in parallel, ``pytest --nbval-lax`` runs them once more the way an analyst
-does in JupyterLab: default parameters, demo data, the scratch run folder (``nbval_job``, in a
-copy of the project pointed to by ``CRM_RESEARCH_ROOT``). Both must agree byte for byte.
+Kernels are slow to start, so every notebook runs once through the runner (``crm-research run
+--pdf``, the background run ``plain`` of tests/background.py, also read by the layout test)
+while, in parallel, ``pytest --nbval-lax`` runs them once more the way an analyst does in
+JupyterLab: default parameters, demo data, the scratch run folder (background run ``nbval``, in
+a copy of the project pointed to by ``CRM_RESEARCH_ROOT``). Both must agree byte for byte.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -26,42 +25,25 @@ STEMS = ["01_baseline", "02_segmentation", "03_journey", "04_attribution", "05_c
 
 
 @pytest.fixture(scope="session")
-def nbval_job(small_company, tmp_path_factory):
-    """Start ``pytest --nbval-lax notebooks/`` on a copy of the project whose demo data is small."""
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(paths.notebooks_dir(), root / "notebooks",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    shutil.copytree(small_company, root / "data" / "demo")
-    env = {**os.environ, "CRM_RESEARCH_ROOT": str(root)}
-    # the same pseudonym key as the runner below (the copy has no .crm-research/pseudo_key),
-    # so tables with pseudonymised ids can be compared byte for byte
-    env[privacy.ENV_KEY] = os.environ.get(privacy.ENV_KEY) or privacy.project_key()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
-         "--rootdir", str(root), str(root / "notebooks")],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    yield root, proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
+def nbval_result(background_runs):
+    """``pytest --nbval-lax notebooks/`` on a copy of the project whose demo data is the small
+    company: (project copy, exit status, output)."""
+    result = background_runs.get("nbval")
+    return result.folder, result.returncode, result.output
 
 
 @pytest.fixture(scope="session")
-def nbval_result(nbval_job):
-    root, proc = nbval_job
-    out, _ = proc.communicate(timeout=600)
-    return root, proc.returncode, out
+def plain_run(background_runs):
+    """The five notebooks through the runner on the small company (``crm-research run --pdf``)."""
+    result = background_runs.get("plain")
+    assert result.returncode == 0 and result.folder is not None, result.output[-3000:]
+    return result
 
 
 @pytest.fixture(scope="session")
-def run_all(nbval_job, small_company, tmp_path_factory) -> Path:
-    """All five notebooks through the runner, once (``nbval_job`` starts first, in parallel)."""
-    messages: list[str] = []
-    folder = run.run_notebooks(data_dir=small_company, out_dir=tmp_path_factory.mktemp("runs"),
-                               progress=messages.append)
-    (folder / "progress.log").write_text("\n".join(messages))
-    return folder
+def run_all(plain_run) -> Path:
+    """Its run folder."""
+    return plain_run.folder
 
 
 def test_committed_notebooks_have_no_outputs():
@@ -96,7 +78,7 @@ def test_tables_and_figures_inside_blocks_are_displayed():
             assert not lost, f"{path.name}: never displayed: {lost}"
 
 
-def test_every_notebook_executes_into_one_run_folder(run_all, small_company):
+def test_every_notebook_executes_into_one_run_folder(run_all, plain_run, small_company, background_runs):
     manifest = json.loads((run_all / "manifest.json").read_text())
     assert manifest["status"] == "ok" and not (run_all / "FAILED").exists()
     assert [n["name"] for n in manifest["notebooks"]] == STEMS
@@ -108,9 +90,9 @@ def test_every_notebook_executes_into_one_run_folder(run_all, small_company):
     read = data.load(small_company, as_of=as_of, con=engine.open_engine("duckdb"))
     assert read.in_memory is None and manifest["data"]["fingerprint"] == read.fingerprint()
     assert manifest["versions"]["pandas"] and manifest["versions"]["papermill"]
-    from crm_research import privacy
-
-    key = os.environ.get(privacy.ENV_KEY) or privacy.project_key(manifest["project_root"])
+    with pytest.MonkeyPatch.context() as mp:  # the key of the runs' configuration folder
+        mp.setenv(privacy.ENV_CONFIG_DIR, str(background_runs.config_dir))
+        key = os.environ.get(privacy.ENV_KEY) or privacy.project_key(manifest["project_root"])
     assert manifest["pseudonym_key"]["key_id"] == privacy.key_id(key)
     assert key not in (run_all / "manifest.json").read_text()
     assert "commit" in (manifest["git"] or {"commit": None})
@@ -126,8 +108,7 @@ def test_every_notebook_executes_into_one_run_folder(run_all, small_company):
         assert (run_all / "notebooks" / f"{entry['name']}.ipynb").exists()
         assert f'href="{entry["name"]}.html"' in index
         assert entry["headlines"][0]["text"] in index
-    log = (run_all / "progress.log").read_text()
-    assert "[5/5] 05_churn ok in" in log
+    assert "[5/5] 05_churn ok in" in plain_run.output  # the runner's progress lines
 
 
 def test_html_reports_read_offline_without_code(run_all):
@@ -152,8 +133,9 @@ def test_tables_hold_no_personal_data(run_all, small_company):
     assert not list((run_all / "tables").glob("*key*"))
 
 
-def test_an_override_changes_a_result_table(run_all, small_company, tmp_path):
+def test_an_override_changes_a_result_table(run_all, small_company, tmp_path, background_runs, monkeypatch):
     # clustering buyers with two or more orders instead of three: the personas cover more people
+    monkeypatch.setenv(privacy.ENV_CONFIG_DIR, str(background_runs.config_dir))  # run_all's pseudonym key
     other = run.run_notebooks(["2"], overrides=[("cluster_min_orders", "2")], data_dir=small_company,
                               out_dir=tmp_path)
     name = "segmentation_personas.csv"
