@@ -126,3 +126,16 @@ def test_quantiles_equal_numpy_linear_on_random_gaps():
         assert got.loc[(f, t), "p90_seconds"] == pytest.approx(p90, rel=1e-12, abs=1e-9)
         checked += 1
     assert checked == 9
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_counts_without_times_are_the_counts_with_times(lazy):
+    # friction's loop-backs read only the counts: times=False skips the exact quantiles
+    log = ibis.memtable(make_log()) if lazy else make_log()
+    for collapse in (False, True):
+        full = collect(transitions(log, by="platform", collapse_loops=collapse))
+        counts = collect(transitions(log, by="platform", collapse_loops=collapse, times=False))
+        pd.testing.assert_frame_equal(counts.drop(columns=["median_seconds", "p90_seconds"]),
+                                      full.drop(columns=["median_seconds", "p90_seconds"]))
+        assert counts[["median_seconds", "p90_seconds"]].isna().all().all()
+        assert full["median_seconds"].notna().sum() > 5 and full["n"].sum() > 20

@@ -395,7 +395,7 @@ def friction_points(events, steps, *, path_col: str = "session_id",
         C.check_columns(events, "events", {"event_col": event_col})
         sub = events[events[event_col].isin(steps)]
     tr = collect(transitions(sub, path_col=path_col, time_col=time_col, event_col=event_col,
-                             row_col=row_col))
+                             row_col=row_col, times=False))
     out_tot = tr.groupby("from_event")["n"].sum()
     order = {s: i for i, s in reversed(list(enumerate(steps)))}
     tr = tr[tr["from_event"].isin(order) & tr["to_event"].isin(order)].copy()
