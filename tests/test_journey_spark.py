@@ -47,6 +47,18 @@ CALLS = {
                                               window="30min", row_col="row_no"),
     "friction_cells": lambda ev: J.friction_cells(ev, STEPS, segments=("platform",), period="W", as_of=AS_OF,
                                                   row_col="row_no"),
+    # 03 reads the events once into the visits' rows and counts from them
+    "funnel_from_paths": lambda ev: J.funnel_from_paths(
+        J.funnel_paths(ev, STEPS, path_col="session_id", by="platform", row_col="row_no", sort=False),
+        STEPS, by="platform", period="W"),
+    "friction_cells_from_paths": lambda ev: J.friction_cells(
+        ev, STEPS, segments=("platform",), period="W", as_of=AS_OF,
+        paths=J.funnel_paths(ev, STEPS, path_col="session_id", by=["platform", "customer_id"], row_col="row_no",
+                             sort=False)),
+    # the what-if of one group: each path's first platform (an ordered pick)
+    "chain_counts_of_a_segment": lambda ev: J.path_transition_counts(
+        ev, level="event", states=STEPS, segment={"platform": "app"},
+        columns=J.EventColumns(row_col="row_no")),
     "top_paths": lambda ev: J.top_paths(ev, row_col="row_no"),
     "top_paths_target": lambda ev: J.top_paths(ev, target="purchase", row_col="row_no"),
     "stages": lambda ev: J.stages(ev, as_of=AS_OF, row_col="row_no"),

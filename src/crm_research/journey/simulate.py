@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from crm_research.engine import collect, engine_function, exact_sum, is_lazy, materialize, materialize_in_blocks
+from crm_research.engine import (collect, engine_function, exact_sum, first_by, is_lazy, materialize,
+                                  materialize_in_blocks)
 from crm_research.errors import CRMError, ParameterError
 from crm_research.journey import _common as C
 from crm_research.journey.stages import _rank_expr, _stage_name_expr, load_stage_map
@@ -156,7 +157,7 @@ def _path_transition_counts(events, level, smap, states, target, collapse, path_
     if segment:
         order = C.order_keys(e)
         first = e.group_by(C.P).aggregate(
-            **{f"_jseg{i}": e[k].first(order_by=order, include_null=True)
+            **{f"_jseg{i}": first_by(e, e[k], order, include_null=True)
                for i, k in enumerate(segment)})
         cond = [first[f"_jseg{i}"] == v for i, v in enumerate(segment.values())]
         keep = first.filter(cond).select(C.P)
