@@ -4,8 +4,8 @@ the PDFs are A4 with page numbers.
 
 Measured in a real headless Chromium (Debian's ``chromium``, driven through Playwright with that
 executable; tests/layout.py) on two whole runs of tests/background.py: ``twin``, a complete
-company whose text values are very long (the stress case), and ``plain``, the ordinary company it
-is made from. Both are printed to PDF by the runner (``crm-research run --pdf``) when Chromium is
+company whose text values are very long (the stress case), and ``plain``, an ordinary company (the
+small company of tests/conftest.py, 2,000 contacts; the run tests/test_notebooks.py checks). Both are printed to PDF by the runner (``crm-research run --pdf``) when Chromium is
 found. Everything skips, with the reason, when no Chromium is installed or Playwright cannot start
 it. The first tests check the measures themselves on hand-written pages.
 """
