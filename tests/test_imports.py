@@ -75,7 +75,7 @@ print(out)
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert eval(out.stdout) == {"data": 24, "churn": 64, "segments": 36, "kpi": 28, "journey": 35,
+    assert eval(out.stdout) == {"data": 24, "churn": 64, "segments": 36, "kpi": 28, "journey": 36,
                                 "attribution": 34, "run": 11}
 
 
