@@ -536,19 +536,14 @@ class RunContext:
 
     def _watch_progress(self, open_) -> Any:
         """``open_()``; under the runner, with a poller writing its queries' progress
-        (:class:`crm_research.run.progress.QueryProgressPoller`). Never fails for the poller's sake."""
-        try:
-            from crm_research.run import progress
-        except Exception:  # noqa: BLE001 - progress is a nicety: the notebook runs without it
-            return open_()
+        (:class:`crm_research.run.progress.QueryProgressPoller`)."""
+        from crm_research.run import progress
+
         if not progress.under_runner():
             return open_()
         con, tracked = progress.open_with_progress(open_)
         if tracked:
-            try:
-                self._progress = progress.QueryProgressPoller(con, progress.progress_path(self.meta_path)).start()
-            except Exception:  # noqa: BLE001
-                self._progress = None
+            self._progress = progress.QueryProgressPoller(con, progress.progress_path(self.meta_path)).start()
         return con
 
     def _stop_progress(self) -> None:
