@@ -73,12 +73,17 @@ def _check_rfm(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, table: str = "summ
 def _fit_log_params(neg_mean_ll, start: np.ndarray, tol: float) -> tuple[np.ndarray, bool]:
     """Minimise the mean negative log-likelihood per customer over log-parameters.
 
-    L-BFGS-B (numerical gradient) from ``start``; a Nelder-Mead polish from its optimum only
-    when L-BFGS-B does not report convergence. Deterministic.
+    L-BFGS-B (numerical gradient) from ``start``; a bounded Nelder-Mead from its optimum only
+    when L-BFGS-B does not report convergence; then Newton steps on central differences
+    (:func:`_newton_polish`), so the optimum does not depend on where the first two stopped: on
+    flat likelihoods (BG/BB's gamma and delta on a small sample) L-BFGS-B stops wherever its
+    finite-difference gradient, which differs in the last bits between CPUs, first looks flat,
+    and the fourth digit of a parameter moved between machines. Deterministic. Log-parameters
+    stay within +-10 (a parameter at that bound is no optimum: e.g. sBG without heterogeneity).
     """
     from scipy import optimize
 
-    bounds = [(-10.0, 10.0)] * len(start)
+    bounds = [(-BOUND, BOUND)] * len(start)
 
     def f(z):
         v = neg_mean_ll(z)
@@ -87,13 +92,90 @@ def _fit_log_params(neg_mean_ll, start: np.ndarray, tol: float) -> tuple[np.ndar
     with np.errstate(all="ignore"):
         a = optimize.minimize(f, start, method="L-BFGS-B", bounds=bounds,
                               options={"ftol": tol, "gtol": 1e-9, "maxiter": 5000})
-        if a.success and np.isfinite(a.fun) and a.fun < 1e30:
-            return np.asarray(a.x, dtype=float), True
-        b = optimize.minimize(f, a.x, method="Nelder-Mead",
-                              options={"xatol": 1e-9, "fatol": tol * max(1.0, abs(float(a.fun))),
-                                       "maxiter": 20000, "maxfev": 40000})
-    best = b if b.fun <= a.fun else a
-    return np.asarray(best.x, dtype=float), bool(b.success and best.fun < 1e30)
+        best, ok = a, bool(a.success)
+        if not (a.success and np.isfinite(a.fun) and a.fun < 1e30):
+            b = optimize.minimize(f, np.clip(a.x, -BOUND, BOUND), method="Nelder-Mead", bounds=bounds,
+                                  options={"xatol": 1e-9, "fatol": tol * max(1.0, abs(float(a.fun))),
+                                           "maxiter": 20000, "maxfev": 40000})
+            best, ok = (b if b.fun <= a.fun else a), bool(b.success)
+        z = _newton_polish(f, np.asarray(best.x, dtype=float))
+    return z, bool(ok and f(z) < 1e30)
+
+
+BOUND = 10.0
+"""Log-parameters of the customer-base models stay within +-BOUND (parameters e^-10 .. e^10)."""
+
+
+def _grad_hess(f, z: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient (step 1e-5) and Hessian (step 1e-4) of ``f`` at ``z`` in the
+    coordinates ``idx``."""
+    k, m = len(z), len(idx)
+    g, H = np.empty(m), np.empty((m, m))
+    h, hh = 1e-5, 1e-4
+    for a, i in enumerate(idx):
+        e = np.zeros(k)
+        e[i] = h
+        g[a] = (f(z + e) - f(z - e)) / (2 * h)
+        for b, j in enumerate(idx[a:], start=a):
+            ei, ej = np.zeros(k), np.zeros(k)
+            ei[i], ej[j] = hh, hh
+            H[a, b] = H[b, a] = (f(z + ei + ej) - f(z + ei - ej) - f(z - ei + ej) + f(z - ei - ej)) / (4 * hh * hh)
+    return g, H
+
+
+def _newton_polish(f, z: np.ndarray, steps: int = 25) -> np.ndarray:
+    """Newton steps on ``f`` from ``z`` (central differences, :func:`_grad_hess`) until a step
+    is below 1e-10 in log-parameters; a step must not raise ``f``; coordinates at a bound (within
+    1e-6) stay there.
+
+    Where the Hessian is not positive definite (a ridge: BG/BB or sBG on customers who all churn
+    alike, where the likelihood keeps rising as the beta distribution narrows, alpha and beta
+    growing together), the optimum is no point, and the optimiser stops anywhere along it. Then
+    ``z`` moves along the flattest direction, the way ``f`` falls, to the bound, and the remaining
+    coordinates are polished there: the same end of the ridge whatever the start.
+    """
+    for _ridge in range(len(z)):
+        free = np.flatnonzero(np.abs(z) < BOUND - 1e-6)
+        if not len(free):
+            return z
+        fz = f(z)
+        for _ in range(steps):
+            g, H = _grad_hess(f, z, free)
+            try:
+                np.linalg.cholesky(H)
+            except np.linalg.LinAlgError:
+                break
+            step = -np.linalg.solve(H, g)
+            moved = False
+            for _halve in range(30):
+                cand = z.copy()
+                cand[free] = np.clip(z[free] + step, -BOUND, BOUND)
+                fc = f(cand)
+                if fc <= fz:
+                    z, fz, moved = cand, fc, True
+                    break
+                step = step / 2
+            if not moved or np.max(np.abs(step)) < 1e-10:
+                return z
+        else:
+            return z
+        # not positive definite: go down the flattest direction to the bound
+        _, H = _grad_hess(f, z, free)
+        vals, vecs = np.linalg.eigh(H)
+        v = np.zeros(len(z))
+        v[free] = vecs[:, 0]
+        ends = [(BOUND - np.sign(c) * z[i]) / abs(c) for i, c in zip(free, vecs[:, 0], strict=True) if abs(c) > 1e-12]
+        back = [(BOUND + np.sign(c) * z[i]) / abs(c) for i, c in zip(free, vecs[:, 0], strict=True) if abs(c) > 1e-12]
+        best = None
+        for t in (min(ends), -min(back)):
+            cand = np.clip(z + t * v, -BOUND, BOUND)
+            fc = f(cand)
+            if fc <= fz and (best is None or fc < best[1]):
+                best = (cand, fc)
+        if best is None:
+            return z
+        z = best[0]
+    return z
 
 
 def _standard_errors(neg_ll, z: np.ndarray) -> np.ndarray:

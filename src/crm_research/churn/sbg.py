@@ -51,7 +51,7 @@ def _weighted_mle(loglik, cols: list[np.ndarray], w: np.ndarray, start, names, t
     out = _mle(lambda *args: args[-1] * loglik(*args[:-1]), [*cols, w], start, names, tol)
     out["n_customers_"] = float(w.sum())
     # a parameter at the optimiser's bound (exp(+-10)) is no optimum: e.g. no heterogeneity
-    out["converged_"] &= all(abs(np.log(v)) < 9.99 for v in out["params_"].values())
+    out["converged_"] = bool(out["converged_"] and all(abs(np.log(v)) < 9.99 for v in out["params_"].values()))
     return out
 
 
@@ -380,12 +380,14 @@ def sbg_holdout(histories: pd.DataFrame, calibration_periods: int, *, periods_co
     >>> tables, _, _ = synthetic.generate(n_customers=300, seed=7)
     >>> histories = subscription_histories(tables["subscriptions"], "2026-01-01", period="M", group_col="plan", keep=("mrr",))
     >>> model, check = sbg_holdout(histories, holdout_periods(histories), weights_col=None)
-    >>> model
-    ShiftedBetaGeoModel(weights_col=None); fitted on 45 customers: alpha=56.53, beta=1184; log-likelihood -48.82
+    >>> model    # 45 customers who churn alike: beta at its bound, the geometric limit
+    ShiftedBetaGeoModel(weights_col=None); fitted on 45 customers: alpha=1049, beta=2.203e+04; log-likelihood -48.82
+    >>> model.converged_
+    False
     >>> check[["period", "calibration", "at_risk", "actual_survival", "model_survival"]].tail(2).round(3)
         period  calibration  at_risk  actual_survival  model_survival
-    18      18        False      3.0            0.283           0.434
-    19      19        False      1.0            0.000           0.415
+    18      18        False      3.0            0.283           0.433
+    19      19        False      1.0            0.000           0.413
     """
     k, model = int(calibration_periods), ShiftedBetaGeoModel(periods_col, churned_col, weights_col, tol)
     n, c, w = model._data(histories)
@@ -467,10 +469,10 @@ def project_subscriptions(histories: pd.DataFrame, *, group_col: str | None = No
     ...                                       value_col="mrr", total_label="All plans")
     >>> table[["group", "running", "churn_next", "running_after", "value"]].round(2)
            group  running  churn_next  running_after    value
-    0      basic       14        0.06           6.63  1937.58
-    1       plus        4        0.06           1.94  1143.72
-    2    premium        8        0.06           3.89  4576.67
-    3  All plans       26        0.06          12.46  7657.98
+    0      basic       14        0.06           6.63  1936.75
+    1       plus        4        0.06           1.94  1142.46
+    2    premium        8        0.06           3.88  4571.25
+    3  All plans       26        0.06          12.45  7650.47
     """
     from scipy import special
 
