@@ -106,17 +106,17 @@ BOUND = 10.0
 """Log-parameters of the customer-base models stay within +-BOUND (parameters e^-10 .. e^10)."""
 
 
-def _grad_hess(f, z: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Central-difference gradient (step 1e-5) and Hessian (step 1e-4) of ``f`` at ``z`` in the
-    coordinates ``idx``."""
+def _grad_hess(f, z: np.ndarray, idx: np.ndarray, hessian: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Central-difference gradient (step 1e-5) and Hessian (step 1e-4; None unless ``hessian``)
+    of ``f`` at ``z`` in the coordinates ``idx``."""
     k, m = len(z), len(idx)
-    g, H = np.empty(m), np.empty((m, m))
+    g, H = np.empty(m), (np.empty((m, m)) if hessian else None)
     h, hh = 1e-5, 1e-4
     for a, i in enumerate(idx):
         e = np.zeros(k)
         e[i] = h
         g[a] = (f(z + e) - f(z - e)) / (2 * h)
-        for b, j in enumerate(idx[a:], start=a):
+        for b, j in enumerate(idx[a:] if hessian else [], start=a):
             ei, ej = np.zeros(k), np.zeros(k)
             ei[i], ej[j] = hh, hh
             H[a, b] = H[b, a] = (f(z + ei + ej) - f(z + ei - ej) - f(z - ei + ej) + f(z - ei - ej)) / (4 * hh * hh)
@@ -124,9 +124,9 @@ def _grad_hess(f, z: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _newton_polish(f, z: np.ndarray, steps: int = 25) -> np.ndarray:
-    """Newton steps on ``f`` from ``z`` (central differences, :func:`_grad_hess`) until a step
-    is below 1e-10 in log-parameters; a step must not raise ``f``; coordinates at a bound (within
-    1e-6) stay there.
+    """Newton steps on ``f`` from ``z`` (central differences, :func:`_grad_hess`) until a step is below 1e-8 in log-parameters, where the noise of
+    the differences is; a step must not raise ``f``; coordinates at a bound (within 1e-6) stay
+    there.
 
     Where the Hessian is not positive definite (a ridge: BG/BB or sBG on customers who all churn
     alike, where the likelihood keeps rising as the beta distribution narrows, alpha and beta
@@ -141,11 +141,10 @@ def _newton_polish(f, z: np.ndarray, steps: int = 25) -> np.ndarray:
         fz = f(z)
         for _ in range(steps):
             g, H = _grad_hess(f, z, free)
-            try:
-                np.linalg.cholesky(H)
-            except np.linalg.LinAlgError:
+            vals, vecs = np.linalg.eigh(H)
+            if vals[0] <= 0:
                 break
-            step = -np.linalg.solve(H, g)
+            step = -(vecs @ ((vecs.T @ g) / vals))
             moved = False
             for _halve in range(30):
                 cand = z.copy()
@@ -155,13 +154,15 @@ def _newton_polish(f, z: np.ndarray, steps: int = 25) -> np.ndarray:
                     z, fz, moved = cand, fc, True
                     break
                 step = step / 2
-            if not moved or np.max(np.abs(step)) < 1e-10:
+            if not moved or np.max(np.abs(step)) < 1e-8:
                 return z
+            if np.any(np.abs(z[free]) >= BOUND - 1e-6):
+                break  # a coordinate reached its bound: polish the others
         else:
             return z
+        if vals[0] > 0:
+            continue
         # not positive definite: go down the flattest direction to the bound
-        _, H = _grad_hess(f, z, free)
-        vals, vecs = np.linalg.eigh(H)
         v = np.zeros(len(z))
         v[free] = vecs[:, 0]
         ends = [(BOUND - np.sign(c) * z[i]) / abs(c) for i, c in zip(free, vecs[:, 0], strict=True) if abs(c) > 1e-12]
