@@ -28,9 +28,8 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
-import nbformat
-
 from crm_research import privacy
+from crm_research._nbformat import nbformat
 from crm_research.errors import CRMError
 
 __all__ = ["notebook_title", "notebook_html", "until_error", "write_index", "find_chromium", "print_pdf",

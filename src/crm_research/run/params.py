@@ -12,10 +12,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import yaml
 
 from crm_research import paths
+from crm_research._nbformat import nbformat
 from crm_research.errors import ParameterError
 
 __all__ = ["Param", "RUNNER_SET", "resolve_notebooks", "notebook_parameters", "coerce", "check_as_of",
