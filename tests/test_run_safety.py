@@ -418,3 +418,28 @@ def test_data_problems_go_to_a_file_and_a_short_summary(tmp_path, capsys, no_ker
                   "out_of_range", "wrong_type", "line 3: 'notadate'"):
         assert check in text, check
     assert [p.name for p in out.iterdir()] == [report.name]  # no run folder
+
+
+def test_prestarted_kernels_are_handed_out_once_and_the_rest_are_killed(tmp_path):
+    """The runner starts the first notebooks' kernels while it checks the data: the first
+    notebook gets a kernel already running (no second start), with the run's environment; one
+    no notebook took is killed and reaped, and so is every kernel once the run is stopped."""
+    import asyncio
+
+    kernels = lifecycle.Kernels({"CRM_TEST_MARK": "warm"})
+    kernels.prestart(2, "python3", str(tmp_path), ["--IPKernelApp.log_level=CRITICAL"], imports="import json")
+    km = kernels.take()(kernel_name="python3")
+    assert km.has_kernel  # nbclient skips its own start
+    pid = km.provisioner.pid
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"CRM_TEST_MARK=warm" in environ and b"OMP_NUM_THREADS=1" not in environ  # only what the run gives
+    other = kernels._warm[0].provisioner.pid
+    kernels.discard_warm()
+    deadline = time.monotonic() + 10
+    while lifecycle.pid_alive(other) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not lifecycle.pid_alive(other)
+    assert lifecycle.pid_alive(pid)  # the one handed out belongs to its notebook now
+    assert kernels.take() is kernels.manager_class()  # none left: the next notebook starts its own
+    asyncio.run(km.shutdown_kernel(now=True))
+    assert not lifecycle.pid_alive(pid)

@@ -44,6 +44,8 @@ from crm_research.run.params import notebook_parameters, plan_parameters, resolv
 __all__ = ["run_notebooks", "RunInterrupted", "KERNEL", "INCOMPLETE"]
 
 KERNEL = "python3"
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+"""Arguments of every kernel: the kernel's TCP-transport warning is noise on a local machine."""
 KEY_LIBS = ("crm-research", "pandas", "numpy", "scipy", "pyarrow", "duckdb", "ibis-framework",
             "pandera", "scikit-learn", "lifelines", "statsmodels", "matplotlib", "papermill",
             "nbconvert", "nbclient", "ipykernel")
@@ -329,8 +331,7 @@ def _execute(src: Path, dst: Path, params: dict, root: Path, manager_class=None)
     papermill.execute_notebook(
         str(src), str(dst), parameters=params, kernel_name=KERNEL, cwd=str(root),
         progress_bar=False, log_output=False, request_save_on_cell_execute=True, engine_name=ENGINE_NAME,
-        # the kernel's TCP-transport warning is noise on a local machine
-        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        extra_arguments=KERNEL_ARGUMENTS,
         # a finished notebook's kernel holds nothing to save: killing its process group (a Spark
         # JVM included) saves the 0.4-1 s a polite shutdown waits; the runner removes its
         # progress file and spill folder
@@ -558,38 +559,49 @@ def run_notebooks(
     snapshot.remove_stale()  # left by a runner that was killed
     remove_stale_spills(parent)  # the same, inside run folders
     snap = snapshot.create()  # outside the run folder; removed however the run ends
+    if settings_file is not None:
+        settings_file = Path(settings_file).expanduser().resolve()
+    jobs = max(1, min(2, os.cpu_count() or 1) if jobs is None else int(jobs))
+    _check_kernel()
+    kernels = lifecycle.Kernels({**lifecycle.SINGLE_THREADED,
+                                 privacy.ENV_KEY_NAME: key_info["name"], ENV_AUDIENCE: audience,
+                                 snapshot.ENV_SNAPSHOT: str(snap),
+                                 **({ENV_SETTINGS: str(settings_file)} if settings_file is not None else {}),
+                                 **({ENV_MEMORY: memory} if memory else {})})
+    # the first notebooks' kernels start and import while the data is checked (a kernel reads
+    # nothing of the run before its first cell)
+    kernels.prestart(min(jobs, len(paths_)), KERNEL, str(root), KERNEL_ARGUMENTS)
     try:
         checked = precheck.check_data(plan, parent, progress, snapshot_root=snap, memory_limit=memory)
         return _checked_run(paths_, plan, parent, root, key_info, checked, pdf, progress, jobs, fail_fast,
-                            audience, settings_file, snap, memory)
+                            audience, settings_file, snap, memory, kernels)
     finally:
+        kernels.discard_warm()
         snapshot.remove(snap)
 
 
 def _checked_run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dict, checked: dict,
-                 pdf: bool, progress: Callable[[str], None], jobs: int | None, fail_fast: bool, audience: str,
-                 settings_file: Path | None, snap: Path, memory: str | None = None) -> Path:
+                 pdf: bool, progress: Callable[[str], None], jobs: int, fail_fast: bool, audience: str,
+                 settings_file: Path | None, snap: Path, memory: str | None, kernels: lifecycle.Kernels) -> Path:
     from crm_research.data.sources import is_database_url
 
     # a database holds no report.yaml beside its tables (give --settings); a URL is no folder path
     data_dirs = [p.get("data_dir") for p in plan.values()
                  if p.get("data_dir") and not is_database_url(p.get("data_dir"))]
-    if settings_file is not None:
-        settings_file = Path(settings_file).expanduser().resolve()
     look = report_settings.load(data_dirs[0] if data_dirs else None, settings_file)
     view = {"audience": audience, "settings": look.to_dict(),
             "settings_file": None if settings_file is None else str(settings_file), "snapshot": str(snap),
             "memory": memory}
-    _check_kernel()
 
     stopper = lifecycle.Stopper()
     with stopper.install():
-        return _run(paths_, plan, parent, root, key_info, checked, stopper, pdf, progress, jobs, fail_fast, view)
+        return _run(paths_, plan, parent, root, key_info, checked, stopper, pdf, progress, jobs, fail_fast, view,
+                    kernels)
 
 
 def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dict, checked: dict,
-         stopper: lifecycle.Stopper, pdf: bool, progress: Callable[[str], None], jobs: int | None,
-         fail_fast: bool, view: dict) -> Path:
+         stopper: lifecycle.Stopper, pdf: bool, progress: Callable[[str], None], jobs: int,
+         fail_fast: bool, view: dict, kernels: lifecycle.Kernels) -> Path:
     run_dir = _new_run_folder(parent, plan)
     started = _now()
     manifest: dict[str, Any] = {
@@ -611,16 +623,9 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
         shutil.rmtree(run_dir, ignore_errors=True)
         raise CRMError(f"cannot write the run folder {run_dir}: {_os_error(exc)}") from None
     progress(f"run folder {run_dir}")
-    jobs = max(1, min(2, os.cpu_count() or 1) if jobs is None else int(jobs))
     lock = threading.Lock()  # guards the manifest (every entry) and its file
     failed = threading.Event()
     reports: dict[str, Path] = {}
-    kernels = lifecycle.Kernels({**lifecycle.SINGLE_THREADED,
-                                 privacy.ENV_KEY_NAME: key_info["name"], ENV_AUDIENCE: view["audience"],
-                                 snapshot.ENV_SNAPSHOT: view["snapshot"],
-                                 **({ENV_SETTINGS: view["settings_file"]} if view["settings_file"] else {}),
-                                 **({ENV_MEMORY: view["memory"]} if view.get("memory") else {})})
-    manager_class = kernels.manager_class()
 
     def save_manifest() -> None:
         with lock:
@@ -650,7 +655,7 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
         beat.start()
         failure = None
         try:
-            _execute(src, executed, params, root, manager_class)
+            _execute(src, executed, params, root, kernels.take())
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
             if stopper.stopping:  # the kernel was shut down by the stop, or never started
                 update(entry, status="interrupted")

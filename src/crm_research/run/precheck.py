@@ -189,7 +189,6 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
         The data breaks the model (summary and problem-list file), or cannot be read.
     """
     from crm_research import data, engine
-    from crm_research.notebook import mapping_file
 
     seen: dict[tuple[str, Any], dict] = {}
     on_engine: set[tuple[str, Any]] = set()  # read by a notebook whose engine is not pandas
