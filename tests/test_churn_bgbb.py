@@ -243,3 +243,14 @@ def test_the_optimum_does_not_depend_on_where_the_optimiser_starts(shift):
     assert base["b"] == pytest.approx(np.exp(10), rel=1e-6)  # the ridge's end: no heterogeneity
     for k in base:
         assert moved[k] == pytest.approx(base[k], rel=1e-5), k
+
+
+def test_the_polish_stops_at_a_bound_only_where_the_likelihood_falls_towards_it():
+    """A Newton step that overshoots a bound (the optimum at 7 inside +-10) is not kept at the
+    bound; a ridge that keeps falling to the bound ends there."""
+    from crm_research.churn.btyd import _newton_polish
+
+    inside = _newton_polish(lambda z: 1e-3 * np.log(np.cosh(z[0] - 7)) + (z[1] - 1) ** 2, np.array([0.0, 0.5]))
+    assert inside == pytest.approx([7.0, 1.0], abs=1e-6)
+    ridge = _newton_polish(lambda z: (z[0] - z[1]) ** 2 + np.exp(-z[0] - z[1]), np.array([1.0, 1.2]))
+    assert ridge == pytest.approx([10.0, 10.0], abs=1e-3)

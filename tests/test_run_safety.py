@@ -424,12 +424,11 @@ def test_prestarted_kernels_are_handed_out_once_and_the_rest_are_killed(tmp_path
     """The runner starts the first notebooks' kernels while it checks the data: the first
     notebook gets a kernel already running (no second start), with the run's environment; one
     no notebook took is killed and reaped, and so is every kernel once the run is stopped."""
-    import asyncio
-
     kernels = lifecycle.Kernels({"CRM_TEST_MARK": "warm"})
     kernels.prestart(2, "python3", str(tmp_path), ["--IPKernelApp.log_level=CRITICAL"], imports="import json")
-    km = kernels.take()(kernel_name="python3")
-    assert km.has_kernel  # nbclient skips its own start
+    cls, warm = kernels.take()
+    km = cls(kernel_name="python3")
+    assert km is warm and km.has_kernel  # nbclient skips its own start
     pid = km.provisioner.pid
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     assert b"CRM_TEST_MARK=warm" in environ and b"OMP_NUM_THREADS=1" not in environ  # only what the run gives
@@ -440,6 +439,16 @@ def test_prestarted_kernels_are_handed_out_once_and_the_rest_are_killed(tmp_path
         time.sleep(0.1)
     assert not lifecycle.pid_alive(other)
     assert lifecycle.pid_alive(pid)  # the one handed out belongs to its notebook now
-    assert kernels.take() is kernels.manager_class()  # none left: the next notebook starts its own
-    asyncio.run(km.shutdown_kernel(now=True))
+    assert kernels.take() == (kernels.manager_class(), None)  # none left: the next starts its own
+    kernels.release(km)  # the notebook failed before nbclient used its kernel
     assert not lifecycle.pid_alive(pid)
+
+
+def test_a_prestarted_kernel_that_died_is_not_handed_out(tmp_path):
+    kernels = lifecycle.Kernels({})
+    kernels.prestart(1, "python3", str(tmp_path), ["--IPKernelApp.log_level=CRITICAL"], imports="import json")
+    kernels._warming.join()
+    dead = kernels._warm[0]
+    os.kill(dead.provisioner.pid, signal.SIGKILL)
+    dead.provisioner.process.wait(10)
+    assert kernels.take() == (kernels.manager_class(), None)

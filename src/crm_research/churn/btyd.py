@@ -99,7 +99,8 @@ def _fit_log_params(neg_mean_ll, start: np.ndarray, tol: float) -> tuple[np.ndar
                                            "maxiter": 20000, "maxfev": 40000})
             best, ok = (b if b.fun <= a.fun else a), bool(b.success)
         z = _newton_polish(f, np.asarray(best.x, dtype=float))
-    return z, bool(ok and f(z) < 1e30)
+    # a parameter at the bound (e^+-10) is no optimum: e.g. no heterogeneity in a beta mixture
+    return z, bool(ok and f(z) < 1e30 and np.all(np.abs(z) < BOUND - 0.01))
 
 
 BOUND = 10.0
@@ -124,31 +125,43 @@ def _grad_hess(f, z: np.ndarray, idx: np.ndarray, hessian: bool = True) -> tuple
 
 
 def _newton_polish(f, z: np.ndarray, steps: int = 25) -> np.ndarray:
-    """Newton steps on ``f`` from ``z`` (central differences, :func:`_grad_hess`) until a step is below 1e-8 in log-parameters, where the noise of
-    the differences is; a step must not raise ``f``; coordinates at a bound (within 1e-6) stay
-    there.
+    """Newton steps on ``f`` from ``z`` (central differences, :func:`_grad_hess`) until a step
+    is below 1e-8 in log-parameters, where the noise of the differences is; a step must not raise
+    ``f``; a step that would leave the bounds stops at the bound only where ``f`` still falls
+    towards it; coordinates at a bound (within 1e-6) stay there.
 
-    Where the Hessian is not positive definite (a ridge: BG/BB or sBG on customers who all churn
-    alike, where the likelihood keeps rising as the beta distribution narrows, alpha and beta
-    growing together), the optimum is no point, and the optimiser stops anywhere along it. Then
-    ``z`` moves along the flattest direction, the way ``f`` falls, to the bound, and the remaining
-    coordinates are polished there: the same end of the ridge whatever the start.
+    Where the Hessian is singular (its smallest eigenvalue at most 1e-6 of its largest: a ridge,
+    e.g. BG/BB or sBG on customers who all churn alike, where the likelihood keeps rising as the
+    beta distribution narrows, alpha and beta growing together), the optimum is no point, and the
+    optimiser stops anywhere along it. Then ``z`` moves to the minimum of ``f`` along the
+    flattest direction (a bounded line search); at a bound, the remaining coordinates are
+    polished there: the same end of the ridge whatever the start.
     """
-    for _ridge in range(len(z)):
+    from scipy import optimize
+
+    for _ridge in range(2 * len(z)):
         free = np.flatnonzero(np.abs(z) < BOUND - 1e-6)
         if not len(free):
             return z
         fz = f(z)
+        singular = False
         for _ in range(steps):
             g, H = _grad_hess(f, z, free)
             vals, vecs = np.linalg.eigh(H)
-            if vals[0] <= 0:
+            if vals[0] <= 1e-6 * max(1.0, vals[-1]):
+                singular = True
                 break
             step = -(vecs @ ((vecs.T @ g) / vals))
             moved = False
             for _halve in range(30):
                 cand = z.copy()
-                cand[free] = np.clip(z[free] + step, -BOUND, BOUND)
+                cand[free] = z[free] + step
+                out = free[np.abs(cand[free]) > BOUND]
+                cand = np.clip(cand, -BOUND, BOUND)
+                if len(out) and not all(f(cand) < f(cand - 1e-4 * np.sign(cand[i]) * np.eye(len(z))[i])
+                                        for i in out):
+                    step = step / 2  # f rises towards that bound: the optimum is inside
+                    continue
                 fc = f(cand)
                 if fc <= fz:
                     z, fz, moved = cand, fc, True
@@ -156,26 +169,31 @@ def _newton_polish(f, z: np.ndarray, steps: int = 25) -> np.ndarray:
                 step = step / 2
             if not moved or np.max(np.abs(step)) < 1e-8:
                 return z
-            if np.any(np.abs(z[free]) >= BOUND - 1e-6):
+            if len(out):
                 break  # a coordinate reached its bound: polish the others
         else:
             return z
-        if vals[0] > 0:
+        if not singular:
             continue
-        # not positive definite: go down the flattest direction to the bound
+        # a ridge: the minimum along the flattest direction, within the bounds
         v = np.zeros(len(z))
         v[free] = vecs[:, 0]
-        ends = [(BOUND - np.sign(c) * z[i]) / abs(c) for i, c in zip(free, vecs[:, 0], strict=True) if abs(c) > 1e-12]
-        back = [(BOUND + np.sign(c) * z[i]) / abs(c) for i, c in zip(free, vecs[:, 0], strict=True) if abs(c) > 1e-12]
-        best = None
-        for t in (min(ends), -min(back)):
-            cand = np.clip(z + t * v, -BOUND, BOUND)
-            fc = f(cand)
-            if fc <= fz and (best is None or fc < best[1]):
-                best = (cand, fc)
-        if best is None:
+        c = vecs[:, 0]
+        live = np.abs(c) > 1e-12
+        hi = min((BOUND - np.sign(ci) * z[i]) / abs(ci) for i, ci in zip(free[live], c[live], strict=True))
+        lo = -min((BOUND + np.sign(ci) * z[i]) / abs(ci) for i, ci in zip(free[live], c[live], strict=True))
+
+        def along(t, z=z, v=v):
+            return f(np.clip(z + t * v, -BOUND, BOUND))
+
+        best = optimize.minimize_scalar(along, bounds=(lo, hi), method="bounded", options={"xatol": 1e-9})
+        t = best.x
+        for end in (lo, hi):  # Brent never evaluates an end: take it where f is lowest there
+            if abs(t - end) < 1e-4 * max(1.0, abs(end)) and along(end) <= best.fun:
+                t = end
+        if along(t) > fz or abs(t) < 1e-12:
             return z
-        z = best[0]
+        z = np.clip(z + t * v, -BOUND, BOUND)
     return z
 
 

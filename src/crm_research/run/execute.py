@@ -44,8 +44,9 @@ from crm_research.run.params import notebook_parameters, plan_parameters, resolv
 __all__ = ["run_notebooks", "RunInterrupted", "KERNEL", "INCOMPLETE"]
 
 KERNEL = "python3"
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
-"""Arguments of every kernel: the kernel's TCP-transport warning is noise on a local machine."""
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:"]
+"""Arguments of every kernel: the kernel's TCP-transport warning is noise on a local machine; no
+IPython history file (cells hold data paths; nbclient adds this only to kernels it starts)."""
 KEY_LIBS = ("crm-research", "pandas", "numpy", "scipy", "pyarrow", "duckdb", "ibis-framework",
             "pandera", "scikit-learn", "lifelines", "statsmodels", "matplotlib", "papermill",
             "nbconvert", "nbclient", "ipykernel")
@@ -327,15 +328,16 @@ def _execute(src: Path, dst: Path, params: dict, root: Path, manager_class=None)
     from papermill.engines import papermill_engines
 
     papermill_engines.register(ENGINE_NAME, _engine())
+    spark = str(params.get("engine") or "").startswith("spark")
     extra = {"kernel_manager_class": manager_class} if manager_class is not None else {}
     papermill.execute_notebook(
         str(src), str(dst), parameters=params, kernel_name=KERNEL, cwd=str(root),
         progress_bar=False, log_output=False, request_save_on_cell_execute=True, engine_name=ENGINE_NAME,
         extra_arguments=KERNEL_ARGUMENTS,
-        # a finished notebook's kernel holds nothing to save: killing its process group (a Spark
-        # JVM included) saves the 0.4-1 s a polite shutdown waits; the runner removes its
-        # progress file and spill folder
-        shutdown_kernel="immediate", **extra,
+        # a finished notebook's kernel holds nothing to save: killing its process group saves the
+        # 0.4-1 s a polite shutdown waits (the runner removes its progress file and spill folder);
+        # a Spark kernel's JVM must run its shutdown hooks, which remove its temporary files
+        shutdown_kernel="graceful" if spark else "immediate", **extra,
     )
 
 
@@ -558,20 +560,20 @@ def run_notebooks(
     _resolve_data_dirs(plan, root, progress)
     snapshot.remove_stale()  # left by a runner that was killed
     remove_stale_spills(parent)  # the same, inside run folders
-    snap = snapshot.create()  # outside the run folder; removed however the run ends
     if settings_file is not None:
         settings_file = Path(settings_file).expanduser().resolve()
     jobs = max(1, min(2, os.cpu_count() or 1) if jobs is None else int(jobs))
     _check_kernel()
+    snap = snapshot.create()  # outside the run folder; removed however the run ends
     kernels = lifecycle.Kernels({**lifecycle.SINGLE_THREADED,
                                  privacy.ENV_KEY_NAME: key_info["name"], ENV_AUDIENCE: audience,
                                  snapshot.ENV_SNAPSHOT: str(snap),
                                  **({ENV_SETTINGS: str(settings_file)} if settings_file is not None else {}),
                                  **({ENV_MEMORY: memory} if memory else {})})
-    # the first notebooks' kernels start and import while the data is checked (a kernel reads
-    # nothing of the run before its first cell)
-    kernels.prestart(min(jobs, len(paths_)), KERNEL, str(root), KERNEL_ARGUMENTS)
     try:
+        # the first notebooks' kernels start and import while the data is checked (a kernel
+        # reads nothing of the run before its first cell)
+        kernels.prestart(min(jobs, len(paths_)), KERNEL, str(root), KERNEL_ARGUMENTS)
         checked = precheck.check_data(plan, parent, progress, snapshot_root=snap, memory_limit=memory)
         return _checked_run(paths_, plan, parent, root, key_info, checked, pdf, progress, jobs, fail_fast,
                             audience, settings_file, snap, memory, kernels)
@@ -655,7 +657,11 @@ def _run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_info: dic
         beat.start()
         failure = None
         try:
-            _execute(src, executed, params, root, kernels.take())
+            manager_class, warm = kernels.take()
+            try:
+                _execute(src, executed, params, root, manager_class)
+            finally:
+                kernels.release(warm)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
             if stopper.stopping:  # the kernel was shut down by the stop, or never started
                 update(entry, status="interrupted")

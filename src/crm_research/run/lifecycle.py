@@ -40,9 +40,10 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 """Exit status of a run stopped by a signal (128 + the signal's number, as a shell reports it)."""
 
 WARM_IMPORTS = ("import numpy, pandas, pyarrow, duckdb, ibis, matplotlib.pyplot, crm_research.notebook, "
-                "crm_research.engine")
-"""What a pre-started kernel imports as it starts: what every notebook's first cell imports (in
-their own import order nothing changes: a module is imported once)."""
+                "crm_research.engine; del numpy, pandas, pyarrow, duckdb, ibis, matplotlib, crm_research")
+"""What a pre-started kernel imports as it starts: what every notebook's first cell imports. The
+names are deleted again, so a notebook sees the namespace of a new kernel (a notebook that forgot
+an import fails the same way on every kernel); the modules stay loaded."""
 
 KILL_AFTER_S = 2.0
 """Seconds a kernel gets to end after SIGTERM before it is killed."""
@@ -281,21 +282,39 @@ class Kernels:
         self._warming.start()
 
     def take(self):
-        """The kernel manager class for the next notebook: one that gives a kernel started by
-        :meth:`prestart` (waiting for the one being started), or else starts a new kernel."""
+        """The kernel manager class for the next notebook and the started manager it hands out.
+
+        The class gives a kernel started by :meth:`prestart` (waiting for the one being started)
+        that is still alive, or else (manager None) starts a new kernel. Pass the manager to
+        :meth:`release` once the notebook is done."""
         if self._warming is not None:
             self._warming.join()  # a kernel started now would only compete with it
-        with self._lock:
-            km = self._warm.pop(0) if self._warm else None
         cls = self.manager_class()
-        if km is None:
-            return cls
+        while True:
+            with self._lock:
+                km = self._warm.pop(0) if self._warm else None
+            if km is None:
+                return cls, None
+            if asyncio.run(km.is_alive()):
+                break
+            self.release(km)  # died while the data was checked (memory, a crash): a new one
 
         class Started(cls):  # nbclient instantiates the class: it gets the started manager
             def __new__(klass, *args, **kwargs):
                 return km
 
-        return Started
+        return Started, km
+
+    @staticmethod
+    def release(km) -> None:
+        """Shut down a manager :meth:`take` handed out if its kernel still runs (nbclient shuts
+        down the kernels it used; this catches a notebook that failed before its kernel was
+        used, e.g. on a full disk)."""
+        if km is not None and km.has_kernel:
+            try:
+                asyncio.run(km.shutdown_kernel(now=True))
+            except Exception:  # noqa: BLE001 - kill it either way
+                Kernels._signal(km, signal.SIGKILL)
 
     def discard_warm(self) -> None:
         """Kill the kernels :meth:`prestart` started that no notebook took (the run stopped
@@ -305,10 +324,7 @@ class Kernels:
         with self._lock:
             left, self._warm = self._warm, []
         for km in left:
-            try:
-                asyncio.run(km.shutdown_kernel(now=True))
-            except Exception:  # noqa: BLE001 - it is killed either way
-                self._signal(km, signal.SIGKILL)
+            self.release(km)
 
     def manager_class(self):
         """An ``AsyncKernelManager`` subclass bound to this run (pass as papermill's
