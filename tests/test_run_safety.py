@@ -425,7 +425,9 @@ def test_prestarted_kernels_are_handed_out_once_and_the_rest_are_killed(tmp_path
     notebook gets a kernel already running (no second start), with the run's environment; one
     no notebook took is killed and reaped, and so is every kernel once the run is stopped."""
     kernels = lifecycle.Kernels({"CRM_TEST_MARK": "warm"})
-    kernels.prestart(2, "python3", str(tmp_path), ["--IPKernelApp.log_level=CRITICAL"], imports="import json")
+    from crm_research.run.execute import KERNEL_ARGUMENTS
+
+    kernels.prestart(2, "python3", str(tmp_path), KERNEL_ARGUMENTS, imports="import json")
     cls, warm = kernels.take()
     km = cls(kernel_name="python3")
     assert km is warm and km.has_kernel  # nbclient skips its own start
@@ -446,7 +448,9 @@ def test_prestarted_kernels_are_handed_out_once_and_the_rest_are_killed(tmp_path
 
 def test_a_prestarted_kernel_that_died_is_not_handed_out(tmp_path):
     kernels = lifecycle.Kernels({})
-    kernels.prestart(1, "python3", str(tmp_path), ["--IPKernelApp.log_level=CRITICAL"], imports="import json")
+    from crm_research.run.execute import KERNEL_ARGUMENTS
+
+    kernels.prestart(1, "python3", str(tmp_path), KERNEL_ARGUMENTS, imports="import json")
     kernels._warming.join()
     dead = kernels._warm[0]
     os.kill(dead.provisioner.pid, signal.SIGKILL)

@@ -188,8 +188,9 @@ def _newton_polish(f, z: np.ndarray, steps: int = 25) -> np.ndarray:
 
         best = optimize.minimize_scalar(along, bounds=(lo, hi), method="bounded", options={"xatol": 1e-9})
         t = best.x
-        for end in (lo, hi):  # Brent never evaluates an end: take it where f is lowest there
-            if abs(t - end) < 1e-4 * max(1.0, abs(end)) and along(end) <= best.fun:
+        for end, inward in ((lo, 1.0), (hi, -1.0)):  # Brent never evaluates an end: take the end
+            near = end + inward * 1e-3                  # when f still falls towards it there
+            if abs(t - end) < 1e-2 * max(1.0, abs(end)) and along(end) <= along(near):
                 t = end
         if along(t) > fz or abs(t) < 1e-12:
             return z
