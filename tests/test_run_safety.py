@@ -43,6 +43,8 @@ def no_kernel(monkeypatch):
     import papermill
 
     monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: pytest.fail("a kernel started"))
+    # nor is one started ahead: data that fails its check costs no kernel
+    monkeypatch.setattr(lifecycle.Kernels, "prestart", lambda *a, **k: pytest.fail("a kernel was pre-started"))
 
 
 def _nb(path: Path, params: str, *cells: str) -> Path:

@@ -571,10 +571,12 @@ def run_notebooks(
                                  **({ENV_SETTINGS: str(settings_file)} if settings_file is not None else {}),
                                  **({ENV_MEMORY: memory} if memory else {})})
     try:
-        # the first notebooks' kernels start and import while the data is checked (a kernel
-        # reads nothing of the run before its first cell)
-        kernels.prestart(min(jobs, len(paths_)), KERNEL, str(root), KERNEL_ARGUMENTS)
-        checked = precheck.check_data(plan, parent, progress, snapshot_root=snap, memory_limit=memory)
+        # once the data has passed its checks, the first notebooks' kernels start and import
+        # while the runner keeps its copy of the data (a kernel reads nothing of the run before
+        # its first cell; data that fails costs no kernel)
+        checked = precheck.check_data(
+            plan, parent, progress, snapshot_root=snap, memory_limit=memory,
+            on_valid=lambda: kernels.prestart(min(jobs, len(paths_)), KERNEL, str(root), KERNEL_ARGUMENTS))
         return _checked_run(paths_, plan, parent, root, key_info, checked, pdf, progress, jobs, fail_fast,
                             audience, settings_file, snap, memory, kernels)
     finally:

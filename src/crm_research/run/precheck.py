@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,8 @@ def _write_problems(exc: DataValidationError, out_dir: Path, folder: Path, mappi
 
 
 def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
-               snapshot_root: Path | None = None, memory_limit: str | None = None) -> dict[tuple[str, Any], dict]:
+               snapshot_root: Path | None = None, memory_limit: str | None = None,
+               on_valid: Callable[[], None] | None = None) -> dict[tuple[str, Any], dict]:
     """Load and validate each (data folder, ``as_of``) of a run, before any kernel starts.
 
     Parameters
@@ -173,6 +175,10 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
         (:mod:`crm_research.data.lazy`), spilling into the snapshot folder.
     memory_limit : str, optional
         DuckDB memory limit of that load (default :data:`crm_research.engine.DEFAULT_MEMORY_LIMIT`).
+    on_valid : callable, optional
+        Called once, when the first data folder has passed its checks (before its snapshot is
+        written): the runner starts the first kernels then, so that data that fails its checks
+        costs no kernel.
 
     Returns
     -------
@@ -211,14 +217,16 @@ def check_data(plan: dict[str, dict], out_dir: Path, progress=None, *,
                                   threads=min(2, os.cpu_count() or 1))
                if key in on_engine else None)
         try:
-            seen[key] = _check_one(folder, as_of, out_dir, progress, snapshot_root, con)
+            seen[key] = _check_one(folder, as_of, out_dir, progress, snapshot_root, con, on_valid)
+            on_valid = None
         finally:
             if con is not None:
                 con.disconnect()
     return seen
 
 
-def _check_one(folder, as_of, out_dir: Path, progress, snapshot_root: Path | None, con) -> dict:
+def _check_one(folder, as_of, out_dir: Path, progress, snapshot_root: Path | None, con,
+               on_valid: Callable[[], None] | None = None) -> dict:
     from crm_research import data
     from crm_research.notebook import mapping_file
 
@@ -236,6 +244,8 @@ def _check_one(folder, as_of, out_dir: Path, progress, snapshot_root: Path | Non
         report = _write_problems(exc, Path(out_dir), folder, mapping, as_of)
         raise CRMError(_summary(exc, report)) from None
     check_as_of_range(crm, as_of, str(folder))
+    if on_valid is not None:
+        on_valid()
     entry = {"folder": str(folder), "mapping": mapping.name if mapping else None,
              "as_of": as_of, "fingerprint": crm.fingerprint(),
              "columns": {name: [str(c) for c in frame.columns] for name, frame in crm.tables().items()
