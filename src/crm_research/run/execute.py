@@ -12,6 +12,7 @@ stop it cleanly and the manifest's heartbeat tells a live run from a dead one
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -298,6 +299,7 @@ ENGINE_NAME = "crm-research"
 """The name :func:`_execute` registers its papermill engine under."""
 
 
+@functools.cache
 def _engine():
     """papermill's nbclient engine, saving a running notebook at most every :data:`SAVE_EVERY_S`
     (the start, a failure and the end are always saved: papermill's ``notebook_complete`` runs
@@ -327,8 +329,10 @@ def _execute(src: Path, dst: Path, params: dict, root: Path, manager_class=None)
     import papermill
     from papermill.engines import papermill_engines
 
+    from crm_research.engine import parse_engine
+
     papermill_engines.register(ENGINE_NAME, _engine())
-    spark = str(params.get("engine") or "").startswith("spark")
+    spark = parse_engine(params.get("engine") or "duckdb")[0] == "spark"
     extra = {"kernel_manager_class": manager_class} if manager_class is not None else {}
     papermill.execute_notebook(
         str(src), str(dst), parameters=params, kernel_name=KERNEL, cwd=str(root),
@@ -593,9 +597,7 @@ def _checked_run(paths_: list[Path], plan: dict, parent: Path, root: Path, key_i
     data_dirs = [p.get("data_dir") for p in plan.values()
                  if p.get("data_dir") and not is_database_url(p.get("data_dir"))]
     look = report_settings.load(data_dirs[0] if data_dirs else None, settings_file)
-    view = {"audience": audience, "settings": look.to_dict(),
-            "settings_file": None if settings_file is None else str(settings_file), "snapshot": str(snap),
-            "memory": memory}
+    view = {"audience": audience, "settings": look.to_dict()}  # the kernels' environment is set already
 
     stopper = lifecycle.Stopper()
     with stopper.install():
