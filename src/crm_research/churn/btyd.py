@@ -107,21 +107,27 @@ BOUND = 10.0
 """Log-parameters of the customer-base models stay within +-BOUND (parameters e^-10 .. e^10)."""
 
 
-def _grad_hess(f, z: np.ndarray, idx: np.ndarray, hessian: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Central-difference gradient (step 1e-5) and Hessian (step 1e-4; None unless ``hessian``)
-    of ``f`` at ``z`` in the coordinates ``idx``."""
+def _hessian(f, z: np.ndarray, idx: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    """Central-difference Hessian (step ``h``) of ``f`` at ``z`` in the coordinates ``idx``."""
     k, m = len(z), len(idx)
-    g, H = np.empty(m), (np.empty((m, m)) if hessian else None)
-    h, hh = 1e-5, 1e-4
+    H = np.empty((m, m))
     for a, i in enumerate(idx):
-        e = np.zeros(k)
-        e[i] = h
-        g[a] = (f(z + e) - f(z - e)) / (2 * h)
-        for b, j in enumerate(idx[a:] if hessian else [], start=a):
+        for b, j in enumerate(idx[a:], start=a):
             ei, ej = np.zeros(k), np.zeros(k)
-            ei[i], ej[j] = hh, hh
-            H[a, b] = H[b, a] = (f(z + ei + ej) - f(z + ei - ej) - f(z - ei + ej) + f(z - ei - ej)) / (4 * hh * hh)
-    return g, H
+            ei[i], ej[j] = h, h
+            H[a, b] = H[b, a] = (f(z + ei + ej) - f(z + ei - ej) - f(z - ei + ej) + f(z - ei - ej)) / (4 * h * h)
+    return H
+
+
+def _grad_hess(f, z: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient (step 1e-5) and Hessian (step 1e-4, :func:`_hessian`) of
+    ``f`` at ``z`` in the coordinates ``idx``."""
+    g = np.empty(len(idx))
+    for a, i in enumerate(idx):
+        e = np.zeros(len(z))
+        e[i] = 1e-5
+        g[a] = (f(z + e) - f(z - e)) / 2e-5
+    return g, _hessian(f, z, idx)
 
 
 def _newton_polish(f, z: np.ndarray, steps: int = 25) -> np.ndarray:
@@ -201,17 +207,8 @@ def _newton_polish(f, z: np.ndarray, steps: int = 25) -> np.ndarray:
 def _standard_errors(neg_ll, z: np.ndarray) -> np.ndarray:
     """Standard errors of exp(z) by the delta method from a finite-difference Hessian in z."""
     k = len(z)
-    h = 1e-4
-    H = np.empty((k, k))
     with np.errstate(all="ignore"):
-        for i in range(k):
-            for j in range(i, k):
-                ei = np.zeros(k)
-                ej = np.zeros(k)
-                ei[i] = h
-                ej[j] = h
-                H[i, j] = H[j, i] = (neg_ll(z + ei + ej) - neg_ll(z + ei - ej)
-                                     - neg_ll(z - ei + ej) + neg_ll(z - ei - ej)) / (4 * h * h)
+        H = _hessian(neg_ll, z, np.arange(k))
     try:
         cov = np.linalg.inv(H)
         se_z = np.sqrt(np.clip(np.diag(cov), 0, None))
