@@ -260,7 +260,7 @@ class Kernels:
         starts (IPython's ``exec_lines``: no output, no execution count), so that the first
         notebooks do not wait for a kernel and its imports while the runner keeps its copy of
         the data (it calls this once the data has passed its checks).
-        :meth:`manager_class` hands them out; a kernel that fails to start here is left to the
+        :meth:`take` hands them out; a kernel that fails to start here is left to the
         notebook's own start, which reports the failure."""
         cls = self.manager_class()
         args = [*extra_arguments, f"--IPKernelApp.exec_lines={imports}"]
