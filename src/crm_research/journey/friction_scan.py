@@ -111,18 +111,24 @@ def drop_statistic(xw, nw, xo, no) -> np.ndarray:
         :math:`\\sqrt{2\\Lambda}` where the window's rate is below the outside rate, else 0
         (dimensionless, on the scale of a z). NaN where ``nw`` or ``no`` is 0.
     """
-    from scipy import special
-
     xw, nw, xo, no = (np.asarray(a, dtype=float) for a in (xw, nw, xo, no))
     with np.errstate(divide="ignore", invalid="ignore"):
-        pw, po = xw / nw, xo / no
-        x, n = xw + xo, nw + no
-        p = x / n
-        llr = (special.xlogy(xw, pw) + special.xlogy(nw - xw, 1.0 - pw)
-               + special.xlogy(xo, po) + special.xlogy(no - xo, 1.0 - po)
-               - special.xlogy(x, p) - special.xlogy(n - x, 1.0 - p))
-        out = np.where(pw < po, np.sqrt(2.0 * np.maximum(llr, 0.0)), 0.0)
+        out = np.where(xw / nw < xo / no, _root_llr(xw, nw, xo, no), 0.0)
     return np.where((nw > 0) & (no > 0), out, np.nan)
+
+
+def _root_llr(xw, nw, xo, no) -> np.ndarray:
+    """:math:`\\sqrt{2\\Lambda}` of :func:`drop_statistic` wherever it is computed (floats;
+    the caller silences the warnings of empty windows)."""
+    from scipy import special
+
+    pw, po = xw / nw, xo / no
+    x, n = xw + xo, nw + no
+    p = x / n
+    llr = (special.xlogy(xw, pw) + special.xlogy(nw - xw, 1.0 - pw)
+           + special.xlogy(xo, po) + special.xlogy(no - xo, 1.0 - po)
+           - special.xlogy(x, p) - special.xlogy(n - x, 1.0 - p))
+    return np.sqrt(2.0 * np.maximum(llr, 0.0))
 
 
 _MEDIAN_CHI2_1 = 0.454936423119572
@@ -166,24 +172,59 @@ def detrend(x: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.clip(x - n * b * np.nan_to_num(t - tbar), 0.0, n)
 
 
+def _cumulative(a: np.ndarray) -> np.ndarray:
+    """Running totals along the periods with a leading 0: window sums are differences of two."""
+    return np.concatenate([np.zeros(a.shape[:-1] + (1,)), np.cumsum(a, axis=-1)], axis=-1)
+
+
+def _scanned(n: np.ndarray, cn: np.ndarray, length: int, min_n: int) -> tuple[np.ndarray, ...]:
+    """Paths in and outside every window of ``length`` periods, and which windows are scanned: a
+    window begins and ends in periods with paths (else a shorter window is the same) and has at
+    least ``min_n`` paths inside and outside."""
+    nw = cn[..., length:] - cn[..., :-length]
+    no = cn[..., -1:] - nw
+    edges = (n[..., : n.shape[-1] - length + 1] > 0) & (n[..., length - 1:] > 0)
+    return nw, no, edges & (nw >= min_n) & (no >= min_n)
+
+
 def _window_stats(x: np.ndarray, n: np.ndarray, length: int, min_n: int,
                   phi: np.ndarray | None = None) -> np.ndarray:
     """Statistic of every window of ``length`` periods: ``x``, ``n`` are (..., series, periods);
     the result is (..., series, periods - length + 1), -inf where the window is not scanned.
     ``phi`` (..., series) divides the likelihood ratio (quasi-likelihood)."""
-    cx = np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(x, axis=-1)], axis=-1)
-    cn = np.concatenate([np.zeros(n.shape[:-1] + (1,)), np.cumsum(n, axis=-1)], axis=-1)
+    cx = _cumulative(x)
     xw = cx[..., length:] - cx[..., :-length]
-    nw = cn[..., length:] - cn[..., :-length]
-    xo, no = cx[..., -1:] - xw, cn[..., -1:] - nw
-    s = drop_statistic(xw, nw, xo, no)
+    nw, no, scanned = _scanned(n, _cumulative(n), length, min_n)
+    s = drop_statistic(xw, nw, cx[..., -1:] - xw, no)
     if phi is not None:
         s = s / np.sqrt(phi)[..., None]
-    # a window begins and ends in periods with paths (else a shorter window is the same) and has
-    # at least min_n paths inside and outside
-    edges = (n[..., : n.shape[-1] - length + 1] > 0) & (n[..., length - 1:] > 0)
-    ok = edges & (nw >= min_n) & (no >= min_n) & np.isfinite(s)
-    return np.where(ok, s, -np.inf)
+    return np.where(scanned & np.isfinite(s), s, -np.inf)
+
+
+def _largest_stats(cx: np.ndarray, n: np.ndarray, cn: np.ndarray, length: int, min_n: int,
+                   phi: np.ndarray) -> np.ndarray:
+    """Largest :func:`_window_stats` of each draw, the same numbers at half the work: ``cx``
+    (draws, series, periods + 1) are the draws' running conversions, ``n`` and ``cn``
+    (series, ...) the paths and their running totals, the same in every draw. Only the windows
+    scanned where the rate drops get a likelihood ratio; any other scanned window counts 0.
+    ``phi`` (draws, series) or None."""
+    xw = cx[..., length:] - cx[..., :-length]
+    xo = cx[..., -1:] - xw
+    nw, no, scanned = _scanned(n, cn, length, min_n)
+    nw, no = np.broadcast_to(nw, xw.shape), np.broadcast_to(no, xw.shape)
+    scanned = np.broadcast_to(scanned, xw.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drop = xw / nw < xo / no
+        where = scanned & drop
+        s = _root_llr(xw[where], nw[where], xo[where], no[where])
+    if phi is not None:
+        s = s / np.sqrt(np.broadcast_to(phi[..., None], xw.shape)[where])
+    draw = np.nonzero(where)[0]
+    keep = np.isfinite(s)
+    out = np.full(len(cx), -np.inf)
+    np.maximum.at(out, draw[keep], s[keep])
+    level = (scanned & ~drop).reshape(len(cx), -1).any(axis=1)  # a scanned window with no drop: 0
+    return np.where(level, np.maximum(out, 0.0), out)
 
 
 class FrictionScan:
@@ -375,10 +416,9 @@ class FrictionScan:
         for b0, xs, nb in self._draws(x, n):
             phi = self._phi(dispersion(xs, nb)) if self.overdispersion else None
             m = np.full(len(xs), -np.inf)
+            cx, cn = _cumulative(xs), _cumulative(n)
             for L in lengths:
-                s = _window_stats(xs, nb, L, self.min_n, phi)
-                if s.size:
-                    m = np.maximum(m, s.reshape(len(xs), -1).max(axis=1))
+                m = np.maximum(m, _largest_stats(cx, n, cn, L, self.min_n, phi))
             out[b0:b0 + len(xs)] = m
         return np.where(np.isfinite(out), out, 0.0)
 
