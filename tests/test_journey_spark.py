@@ -77,3 +77,17 @@ def test_journey_step_on_spark_equals_duckdb(name, events_path, cons):
     s = engine.collect(s) if engine.is_lazy(s) else s
     assert len(d) > 3, name
     assert_same_on_spark(s, d)
+
+
+def test_a_table_read_again_is_cached_on_spark_and_one_read_once_is_not(events_path, cons):
+    """:func:`crm_research.engine.materialize` on Spark: a cached table (the steps reading it
+    more than once compute it once), the same rows; ``reread=False`` gives the expression back."""
+    import ibis.expr.types as ir
+
+    duck, spark = cons
+    visits = spark.read_parquet(events_path).filter(lambda t: t.event == "site_visit")
+    stored = engine.materialize(visits)
+    assert isinstance(stored, ir.CachedTable)
+    assert_same_on_spark(engine.collect(stored.order_by("row_no")), engine.collect(visits.order_by("row_no")))
+    assert engine.materialize(visits, reread=False) is visits
+    stored.release()

@@ -198,20 +198,38 @@ def _default_con():
     return con
 
 
-def materialize(expr: ir.Table) -> ir.Table:
+def materialize(expr: ir.Table, *, reread: bool = True) -> ir.Table:
     """Compute ``expr`` into a temporary table of its DuckDB connection and return that table.
 
     An optimisation barrier for plans DuckDB cannot run in bounded memory as one pipeline: a
     window over every event feeding a grouped exact quantile ran out of 6 GB on 50M events,
     while the same two steps with the window's result stored in between took 20 s at 3.5 GiB
-    peak (the stored table spills to disk like any other). Executes ``expr`` now. Other
-    backends get ``expr`` back unchanged. The temporary table lives as long as the connection.
+    peak (the stored table spills to disk like any other). Executes ``expr`` now. The
+    temporary table lives as long as the connection.
+
+    On Spark the table is cached instead (``expr.cache()``: computed by the first query that
+    reads it, kept in the executors' memory, spilled to their disks, for the session): the steps
+    reading one stored table more than once no longer compute it again for each read (the
+    journey's friction cells on a 500-contact company: 54 Spark jobs in 32.7 s, 49 in 20.8 s).
+    Other backends get ``expr`` back unchanged.
+
+    Parameters
+    ----------
+    expr : ibis.Table
+        The table to compute.
+    reread : bool
+        Whether the caller reads the result more than once. Spark caches only such a table
+        (one read once gains nothing from the cache and pays for building it); DuckDB stores
+        either.
     """
     try:
         backend = expr._find_backend(use_default=False)
     except Exception:  # noqa: BLE001 - only memtables: the implicit connection runs it
         backend = _default_con()
-    if getattr(backend, "name", "") != "duckdb":
+    name = getattr(backend, "name", "")
+    if name == "pyspark":
+        return expr.cache() if reread else expr
+    if name != "duckdb":
         return expr
     return backend.create_table(f"_crm_tmp_{uuid.uuid4().hex}", expr, temp=True)
 

@@ -185,7 +185,7 @@ def customer_features(
     # each per-buyer part computed and stored on its own before the joins: as one plan, DuckDB held the
     # working memory of the events' sessions and of the order lines at once (300k contacts, 14.5M
     # events: +0.55 GiB; stored in turn: +0.23 GiB, same rows)
-    stored = [materialize(part) for part in parts]
+    stored = [materialize(part, reread=False) for part in parts]
     for part in stored:
         f = f.left_join(part, "customer_id").select(f, *[part[c] for c in part.columns if c != "customer_id"])
     df = collect(f.order_by("customer_id"))
