@@ -10,6 +10,8 @@ funnel's ``by`` and ``period`` groups, ``funnel_paths`` its conversion window.
 
 from __future__ import annotations
 
+import ibis
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -91,3 +93,9 @@ def test_a_table_read_again_is_cached_on_spark_and_one_read_once_is_not(events_p
     assert_same_on_spark(engine.collect(stored.order_by("row_no")), engine.collect(visits.order_by("row_no")))
     assert engine.materialize(visits, reread=False) is visits
     stored.release()
+    # a pandas table in it: Spark would look its view up before Ibis registers it, so no cache
+    names = ibis.memtable(pd.DataFrame({"event": ["site_visit", "purchase"], "label": ["visit", "buy"]}))
+    labelled = spark.read_parquet(events_path).inner_join(names, "event")
+    kept = engine.materialize(labelled)
+    assert kept is labelled
+    assert len(engine.collect(kept)) > 100

@@ -304,13 +304,14 @@ def upsell_offers(order_items, orders, as_of, tiers=None, *, n_tiers: int = 3, s
 
 
 def _stored(table: ir.Table) -> ir.Table:
-    """``table`` computed and stored on its engine (:func:`crm_research.engine.materialize`) when it
-    reads engine tables; left as it is when it reads only in-memory (pandas) tables."""
+    """``table`` computed and stored on its engine (:func:`crm_research.engine.materialize`; read
+    once: not cached on Spark) when it reads engine tables; left as it is when it reads only
+    in-memory (pandas) tables."""
     try:
         table._find_backend(use_default=False)
     except Exception:  # noqa: BLE001 - memtables only: small data, one plan
         return table
-    return materialize(table)
+    return materialize(table, reread=False)
 
 
 @engine_function("cross_sell", "upsell")
