@@ -202,7 +202,7 @@ def _window_stats(x: np.ndarray, n: np.ndarray, length: int, min_n: int,
 
 
 def _largest_stats(cx: np.ndarray, n: np.ndarray, cn: np.ndarray, length: int, min_n: int,
-                   phi: np.ndarray) -> np.ndarray:
+                   phi: np.ndarray | None) -> np.ndarray:
     """Largest :func:`_window_stats` of each draw, the same numbers at half the work: ``cx``
     (draws, series, periods + 1) are the draws' running conversions, ``n`` and ``cn``
     (series, ...) the paths and their running totals, the same in every draw. Only the windows
@@ -413,10 +413,11 @@ class FrictionScan:
             phis = np.concatenate([dispersion(xs, nb) for _, xs, nb in self._draws(x, n)])
             self.dispersion_cut_ = np.quantile(phis, 0.95, axis=0, method="higher")
             self.dispersion_ = self._phi(dispersion(x, n))
+        cn = _cumulative(n)  # the paths: the same in every draw
         for b0, xs, nb in self._draws(x, n):
             phi = self._phi(dispersion(xs, nb)) if self.overdispersion else None
             m = np.full(len(xs), -np.inf)
-            cx, cn = _cumulative(xs), _cumulative(n)
+            cx = _cumulative(xs)
             for L in lengths:
                 m = np.maximum(m, _largest_stats(cx, n, cn, L, self.min_n, phi))
             out[b0:b0 + len(xs)] = m
