@@ -482,6 +482,43 @@ def test_t_intervals_vectorised_equal_one_at_a_time():
     assert [len(a) for a in intervals.t_mean_from_sums([], [], [])] == [0, 0, 0]
 
 
+
+def test_the_quantiles_are_scipy_stats_bit_for_bit_without_importing_it():
+    """z_value, the t interval and the Poisson interval call scipy.special's functions that
+    scipy.stats' ppf calls: the same bits on a grid of levels and degrees of freedom, and a
+    notebook that needs only them (01) no longer imports scipy.stats (about 1 CPU s)."""
+    from crm_research.stats import z_value
+
+    levels = np.r_[np.linspace(0.01, 0.99, 99), 0.999, 0.9999, 1e-9, 1 - 1e-12]
+    assert [z_value(c) for c in levels] == [float(stats.norm.ppf(0.5 + c / 2)) for c in levels]
+    df = np.r_[np.arange(1.0, 2000), np.logspace(3.5, 9, 200).round()]
+    for c in (0.5, 0.8, 0.9, 0.95, 0.99):
+        n = (df + 1).astype(int)  # sum 0 and sum of squares n - 1: mean 0, variance exactly 1
+        _, _, hi = intervals.t_mean_from_sums(n, np.zeros_like(n), n - 1, c)
+        assert np.array_equal(hi, 0.0 + stats.t.ppf(0.5 + c / 2, df) * (np.sqrt(1.0 / n) / 1.0))
+        k = np.r_[np.arange(0.0, 3000), np.logspace(3.5, 8, 200).round()]
+        _, lo, hi = intervals.poisson_rate(k, np.ones_like(k), c)
+        assert np.array_equal(hi, stats.chi2.ppf(1 - (1 - c) / 2, 2 * k + 2) / 2 / 1.0)
+        assert np.array_equal(lo, np.where(k > 0, stats.chi2.ppf((1 - c) / 2, 2 * k) / 2, 0.0) / 1.0)
+    from crm_research.kpi import snapshots
+
+    def snap(as_of, values, half):
+        t = pd.DataFrame({"metric": ["retention_rate", "aov", "orders"], "period": pd.Timestamp("2025-05-01", tz="UTC"),
+                          "value": values, "ci_low": np.subtract(values, half), "ci_high": np.add(values, half)})
+        t.attrs.update(as_of=as_of, period="M", conf=0.9)
+        return t
+
+    c = snapshots.compare(snap("2025-06-01", [0.5, 31.0, 100.0], [0.05, 2.5, 1e-300]),
+                          snap("2025-06-01", [0.58, 30.2, 140.0], [0.04, 1.5, 3.0]), conf=0.9)
+    assert c["p_value"].tolist() == [float(2 * stats.norm.sf(abs(z))) for z in c["z"]]
+    code = ("import sys; from crm_research.stats import z_value, wilson; from crm_research.kpi import intervals;"
+            "z_value(0.9); wilson(3, 10); intervals.t_mean([1.0, 2.0, 4.0]); intervals.poisson_rate([3], [2.0]);"
+            "print('scipy.stats' in sys.modules)")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 def test_metric_registry():
     names = kpi.metric_names()
     assert len(names) == len(set(names)) == 27

@@ -39,9 +39,11 @@ def z_value(conf: float) -> float:
     """
     if not isinstance(conf, (int, float, np.floating)) or not 0 < conf < 1:
         raise ParameterError(f"conf={conf!r} must be strictly between 0 and 1, e.g. 0.95")
-    from scipy import stats  # imported here: scipy.stats costs ~0.3 s at import
+    # scipy.stats.norm.ppf is this function (times scale 1, plus loc 0): the same bits, without
+    # importing scipy.stats (about 1 CPU s, in a notebook that needs no other part of it)
+    from scipy.special import ndtri
 
-    return float(stats.norm.ppf(0.5 + conf / 2))
+    return float(ndtri(0.5 + conf / 2))
 
 
 def wilson(k, n, conf: float = 0.95, *, z: float | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ def t_mean_from_sums(n, s, ss, conf: float = 0.95, scale: float = 1.0):
     mean, low, high : ndarray
         Mean (NaN when n == 0) and interval (NaN when n < 2), in ``unit / scale``.
     """
-    from scipy import stats
+    from scipy.special import stdtrit
 
     mean, se, df = [], [], []
     for ni, si, ssi in zip(n, s, ss, strict=True):
@@ -55,7 +55,9 @@ def t_mean_from_sums(n, s, ss, conf: float = 0.95, scale: float = 1.0):
         df.append(ni - 1)
     mean, se = np.asarray(mean, float), np.asarray(se, float)
     # one vectorised quantile call: a call per element was ~0.5 ms, a large share of the breakdowns
-    q = stats.t.ppf(0.5 + conf / 2, np.asarray(df, float)) if len(df) else np.zeros(0)
+    # scipy.stats.t.ppf is stdtrit for df > 0 (every df here is at least 1): the same bits,
+    # without importing scipy.stats (about 1 CPU s)
+    q = stdtrit(np.asarray(df, float), 0.5 + conf / 2) if len(df) else np.zeros(0)
     return mean, mean - q * se, mean + q * se
 
 
@@ -82,17 +84,26 @@ def poisson_rate(k, exposure, conf: float = 0.95):
     rate, low, high : ndarray
         In events per unit of exposure.
     """
-    from scipy import stats
-
     k = np.asarray(k, dtype=float)
     e = np.asarray(exposure, dtype=float)
     a = 1 - conf
     with np.errstate(invalid="ignore", divide="ignore"):
-        low = np.where(k > 0, stats.chi2.ppf(a / 2, 2 * k) / 2, 0.0) / e
-        high = stats.chi2.ppf(1 - a / 2, 2 * k + 2) / 2 / e
+        low = np.where(k > 0, _chi2_ppf(a / 2, 2 * k) / 2, 0.0) / e
+        high = _chi2_ppf(1 - a / 2, 2 * k + 2) / 2 / e
         rate = k / e
     bad = ~(e > 0)
     return (np.where(bad, np.nan, rate), np.where(bad, np.nan, low), np.where(bad, np.nan, high))
+
+
+def _chi2_ppf(p: float, df: np.ndarray) -> np.ndarray:
+    """``scipy.stats.chi2.ppf(p, df)`` for ``0 < p < 1``, bit for bit (its formula,
+    ``2 gammaincinv(df / 2, p)``, NaN where ``df`` is not positive), without importing
+    scipy.stats (about 1 CPU s)."""
+    from scipy.special import gammaincinv
+
+    df = np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(df > 0, 2 * gammaincinv(df / 2, p), np.nan)
 
 
 def nps_interval(promoters, detractors, n, conf: float = 0.95):

@@ -289,7 +289,8 @@ def compare(a, b, *, conf: float = 0.95) -> pd.DataFrame:
     >>> round(float(c.loc[0, "change"]), 2), round(float(c.loc[0, "z"]), 2), bool(c.loc[0, "beyond_noise"])
     (0.1, 3.06, True)
     """
-    from scipy import stats
+    # scipy.stats.norm.sf(x) is ndtr(-x): the same bits, without importing scipy.stats (~1 CPU s)
+    from scipy.special import ndtr
 
     z_value(conf)
     ta, tb = _as_table(a), _as_table(b)
@@ -306,7 +307,7 @@ def compare(a, b, *, conf: float = 0.95) -> pd.DataFrame:
         se = float(np.hypot(se_a, se_b))
         has_ci = np.isfinite(se) and se > 0
         zstat = (vb - va) / se if has_ci else np.nan
-        p = float(2 * stats.norm.sf(abs(zstat))) if has_ci else np.nan
+        p = float(2 * ndtr(-abs(zstat))) if has_ci else np.nan
         overlap = (bool(float(ra["ci_low"]) <= float(rb["ci_high"]) and float(rb["ci_low"]) <= float(ra["ci_high"]))
                    if has_ci else None)
         rows.append({
