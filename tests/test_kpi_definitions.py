@@ -482,11 +482,11 @@ def test_t_intervals_vectorised_equal_one_at_a_time():
     assert [len(a) for a in intervals.t_mean_from_sums([], [], [])] == [0, 0, 0]
 
 
-
 def test_the_quantiles_are_scipy_stats_bit_for_bit_without_importing_it():
-    """z_value, the t interval and the Poisson interval call scipy.special's functions that
-    scipy.stats' ppf calls: the same bits on a grid of levels and degrees of freedom, and a
-    notebook that needs only them (01) no longer imports scipy.stats (about 1 CPU s)."""
+    """z_value, the t and Poisson intervals and the snapshot comparison's p-value call the
+    scipy.special functions that scipy.stats' ppf and sf call: the same bits on grids of levels,
+    degrees of freedom and counts, without importing scipy.stats (about 1 CPU s; notebook 01
+    needs no other part of it, see benchmarks/results.md)."""
     from crm_research.stats import z_value
 
     levels = np.r_[np.linspace(0.01, 0.99, 99), 0.999, 0.9999, 1e-9, 1 - 1e-12]
@@ -500,6 +500,13 @@ def test_the_quantiles_are_scipy_stats_bit_for_bit_without_importing_it():
         _, lo, hi = intervals.poisson_rate(k, np.ones_like(k), c)
         assert np.array_equal(hi, stats.chi2.ppf(1 - (1 - c) / 2, 2 * k + 2) / 2 / 1.0)
         assert np.array_equal(lo, np.where(k > 0, stats.chi2.ppf((1 - c) / 2, 2 * k) / 2, 0.0) / 1.0)
+        assert np.array_equal(intervals._chi2_ppf((1 - c) / 2, np.r_[-2.0, 0.0, np.nan, 2 * k]),
+                              stats.chi2.ppf((1 - c) / 2, np.r_[-2.0, 0.0, np.nan, 2 * k]), equal_nan=True)
+    for bad in (0, 1, -1, 1.5):
+        with pytest.raises(ParameterError, match="strictly between 0 and 1"):
+            intervals.t_mean([1.0, 2.0], bad)
+        with pytest.raises(ParameterError, match="strictly between 0 and 1"):
+            intervals.poisson_rate([3], [2.0], bad)
     from crm_research.kpi import snapshots
 
     def snap(as_of, values, half):
@@ -511,8 +518,12 @@ def test_the_quantiles_are_scipy_stats_bit_for_bit_without_importing_it():
     c = snapshots.compare(snap("2025-06-01", [0.5, 31.0, 100.0], [0.05, 2.5, 1e-300]),
                           snap("2025-06-01", [0.58, 30.2, 140.0], [0.04, 1.5, 3.0]), conf=0.9)
     assert c["p_value"].tolist() == [float(2 * stats.norm.sf(abs(z))) for z in c["z"]]
-    code = ("import sys; from crm_research.stats import z_value, wilson; from crm_research.kpi import intervals;"
+    code = ("import sys; import pandas as pd; from crm_research.stats import z_value, wilson;"
+            "from crm_research.kpi import intervals, snapshots;"
             "z_value(0.9); wilson(3, 10); intervals.t_mean([1.0, 2.0, 4.0]); intervals.poisson_rate([3], [2.0]);"
+            "t = pd.DataFrame({'metric': ['orders'], 'period': pd.Timestamp('2025-05-01', tz='UTC'),"
+            " 'value': [10.0], 'ci_low': [8.0], 'ci_high': [12.0]}); t.attrs.update(as_of='2025-06-01', period='M');"
+            "assert len(snapshots.compare(t, t)) == 1;"
             "print('scipy.stats' in sys.modules)")
     import subprocess
     import sys

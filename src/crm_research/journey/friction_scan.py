@@ -133,7 +133,7 @@ def _root_llr(xw, nw, xo, no) -> np.ndarray:
 
 _MEDIAN_CHI2_1 = 0.454936423119572
 """Median of a chi-square with one degree of freedom: ``float(scipy.stats.chi2.median(1))`` written out
-(scipy.stats costs 0.4 s to import; tests/test_imports.py checks the value)."""
+(scipy.stats costs about 1 CPU s to import; tests/test_imports.py checks the value)."""
 
 
 def dispersion(x: np.ndarray, n: np.ndarray) -> np.ndarray:
