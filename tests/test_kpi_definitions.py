@@ -15,6 +15,9 @@ Active customers: Jan {a, b}, Feb {a, c}, Mar {b}.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,8 +26,9 @@ from statsmodels.stats.proportion import proportion_confint
 
 from crm_research import engine, kpi
 from crm_research.errors import CRMError, ParameterError
-from crm_research.kpi import intervals, scans
+from crm_research.kpi import intervals, scans, snapshots
 from crm_research.stats import wilson as crm_wilson
+from crm_research.stats import z_value
 
 AS_OF = "2024-04-01"
 UTC = "UTC"
@@ -487,8 +491,6 @@ def test_the_quantiles_are_scipy_stats_bit_for_bit_without_importing_it():
     scipy.special functions that scipy.stats' ppf and sf call: the same bits on grids of levels,
     degrees of freedom and counts, without importing scipy.stats (about 1 CPU s; notebook 01
     needs no other part of it, see benchmarks/results.md)."""
-    from crm_research.stats import z_value
-
     levels = np.r_[np.linspace(0.01, 0.99, 99), 0.999, 0.9999, 1e-9, 1 - 1e-12]
     assert [z_value(c) for c in levels] == [float(stats.norm.ppf(0.5 + c / 2)) for c in levels]
     df = np.r_[np.arange(1.0, 2000), np.logspace(3.5, 9, 200).round()]
@@ -507,17 +509,16 @@ def test_the_quantiles_are_scipy_stats_bit_for_bit_without_importing_it():
             intervals.t_mean([1.0, 2.0], bad)
         with pytest.raises(ParameterError, match="strictly between 0 and 1"):
             intervals.poisson_rate([3], [2.0], bad)
-    from crm_research.kpi import snapshots
 
     def snap(as_of, values, half):
-        t = pd.DataFrame({"metric": ["retention_rate", "aov", "orders"], "period": pd.Timestamp("2025-05-01", tz="UTC"),
+        t = pd.DataFrame({"metric": ["retention_rate", "average_order_value", "orders"], "period": pd.Timestamp("2025-05-01", tz="UTC"),
                           "value": values, "ci_low": np.subtract(values, half), "ci_high": np.add(values, half)})
         t.attrs.update(as_of=as_of, period="M", conf=0.9)
         return t
 
     c = snapshots.compare(snap("2025-06-01", [0.5, 31.0, 100.0], [0.05, 2.5, 1e-300]),
                           snap("2025-06-01", [0.58, 30.2, 140.0], [0.04, 1.5, 3.0]), conf=0.9)
-    assert c["p_value"].tolist() == [float(2 * stats.norm.sf(abs(z))) for z in c["z"]]
+    assert len(c) == 3 and c["p_value"].tolist() == [float(2 * stats.norm.sf(abs(z))) for z in c["z"]]
     code = ("import sys; import pandas as pd; from crm_research.stats import z_value, wilson;"
             "from crm_research.kpi import intervals, snapshots;"
             "z_value(0.9); wilson(3, 10); intervals.t_mean([1.0, 2.0, 4.0]); intervals.poisson_rate([3], [2.0]);"
@@ -525,11 +526,10 @@ def test_the_quantiles_are_scipy_stats_bit_for_bit_without_importing_it():
             " 'value': [10.0], 'ci_low': [8.0], 'ci_high': [12.0]}); t.attrs.update(as_of='2025-06-01', period='M');"
             "assert len(snapshots.compare(t, t)) == 1;"
             "print('scipy.stats' in sys.modules)")
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
 def test_metric_registry():
     names = kpi.metric_names()
     assert len(names) == len(set(names)) == 27
