@@ -9,6 +9,7 @@ import pytest
 
 from crm_research.engine import collect
 from crm_research.journey import transitions
+from journey_logs import random_log
 
 T0 = pd.Timestamp("2024-03-04 10:00", tz="UTC")
 
@@ -139,3 +140,79 @@ def test_counts_without_times_are_the_counts_with_times(lazy):
                                       full.drop(columns=["median_seconds", "p90_seconds"]))
         assert counts[["median_seconds", "p90_seconds"]].isna().all().all()
         assert full["median_seconds"].notna().sum() > 5 and full["n"].sum() > 20
+
+
+def _engine_transitions(log: pd.DataFrame, collapse: bool = False, times: bool = True) -> pd.DataFrame:
+    from crm_research.journey import _common as C
+    from crm_research.journey.transitions import _transitions
+
+    cols = {"path_col": "customer_id", "time_col": "occurred_at", "event_col": "event"}
+    prepared, rc = C.prepare(log, "events", cols)
+    return _transitions(C.for_engine(prepared), "customer_id", "occurred_at", "event", rc, [],
+                        collapse, "(start)", "(end)", times)
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "s"])
+def test_pandas_transitions_are_the_engine_transitions_bit_for_bit(unit):
+    # pandas input without a split is counted in numpy; the engine's window, counts and
+    # quantiles must come out the same, value for value and bit for bit
+    from crm_research.journey import _common as C
+    from crm_research.journey.transitions import _transitions_numpy
+
+    log = random_log(3, 3000, unit)
+    prepared, rc = C.prepare(log, "events", {"path_col": "customer_id", "time_col": "occurred_at",
+                                             "event_col": "event"})
+    assert _transitions_numpy(prepared, "customer_id", "occurred_at", "event", rc, False,
+                              "(start)", "(end)", True) is not None  # the numpy route is taken
+    for collapse, times in ((False, True), (True, True), (False, False)):
+        got = transitions(log, collapse_loops=collapse, times=times)
+        pd.testing.assert_frame_equal(got, _engine_transitions(log, collapse, times), check_exact=True)
+    assert len(got) == 35 and got["n"].sum() > 3000  # 5 × 6 pairs and 5 starts
+    timed = transitions(log)["median_seconds"]
+    assert timed.notna().sum() == 25 and (timed % 1 != 0).any()  # interpolated quantiles
+
+
+def test_logs_the_numpy_route_declines_are_counted_on_the_engine():
+    # a null event name, an event named like the end state, integer and categorical columns
+    from crm_research.journey import _common as C
+    from crm_research.journey.transitions import _transitions_numpy
+
+    log = random_log(4, 400, "us")
+    declined = {"null event": log.assign(event=log["event"].where(np.arange(400) % 17 != 3, None)),
+                "end state": log.assign(event=log["event"].replace("buy", "(end)"))}
+    taken = {"integer paths": log.assign(customer_id=log["customer_id"].str[1:].astype("Int64")),
+             "categories": log.assign(event=log["event"].astype("category")),
+             "naive times": log.assign(occurred_at=log["occurred_at"].dt.tz_localize(None))}
+    for name, v in {**declined, **taken}.items():
+        prepared, rc = C.prepare(v, "events", {"path_col": "customer_id", "time_col": "occurred_at",
+                                               "event_col": "event"})
+        route = _transitions_numpy(prepared, "customer_id", "occurred_at", "event", rc, False,
+                                   "(start)", "(end)", True)
+        assert (route is None) == (name in declined), name
+        for collapse in (False, True):
+            pd.testing.assert_frame_equal(transitions(v, collapse_loops=collapse),
+                                          _engine_transitions(v, collapse), check_exact=True)
+
+
+def test_quantiles_are_duckdbs_quantile_cont_bit_for_bit():
+    # DuckDB interpolates as one fused multiply-add, fma(lo, 1 - d, hi * d); the plain formula
+    # lo + (hi - lo) * d differs in the last bit for some groups, which this test must see
+    import duckdb
+
+    from crm_research.journey.transitions import _quantile_cont
+
+    rng = np.random.default_rng(0)
+    size = rng.integers(1, 40, 2000)
+    values = np.concatenate([np.sort(rng.integers(0, 10**7, s) / 1e6) for s in size])
+    offset = np.concatenate([[0], np.cumsum(size)[:-1]])
+    frame = pd.DataFrame({"g": np.repeat(np.arange(len(size)), size), "x": values})
+    con = duckdb.connect()
+    con.register("frame", frame)
+    want = con.sql("select g, quantile_cont(x, [0.5, 0.9]) q from frame group by g order by g").df()
+    want = np.array(want["q"].tolist())
+    for i, q in enumerate((0.5, 0.9)):
+        got = _quantile_cont(values, offset, size, q)
+        assert (got == want[:, i]).all()
+        rn = (size - 1) * q
+        lo, hi = values[offset + np.floor(rn).astype(int)], values[offset + np.ceil(rn).astype(int)]
+        assert ((lo + (hi - lo) * (rn - np.floor(rn))) != want[:, i]).sum() > 0

