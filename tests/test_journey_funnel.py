@@ -164,7 +164,7 @@ def test_pandas_funnels_are_the_engine_funnels(mode):
                                              "event_col": "event"})
     reached = []
     for steps in (["visit", "view", "cart", "buy"], ["view", "view", "buy"], ["view", "cart", "view", "cart"],
-                  ["nowhere", "view"]):
+                  ["nowhere", "view"], ["visit", "nowhere", "view"]):
         for window in (None, "30min", "2h"):
             us = None if window is None else C.to_microseconds(window, "window")
             assert _reach_counts_numpy(prepared, steps, "customer_id", mode, us, "occurred_at", "event",

@@ -172,17 +172,24 @@ def test_pandas_transitions_are_the_engine_transitions_bit_for_bit(unit):
     assert timed.notna().sum() == 25 and (timed % 1 != 0).any()  # interpolated quantiles
 
 
-def test_logs_the_numpy_route_declines_are_counted_on_the_engine():
-    # a null event name, an event named like the end state, integer and categorical columns
+def test_logs_outside_the_numpy_route_are_counted_on_the_engine():
+    # declined: a null event name, one named like the end state, names holding a NUL character
+    # (pandas' string hash table stops at it); taken: integer ids, categories, naive times, more
+    # names than the pairs table holds densely, times finer than the engine's microseconds
     from crm_research.journey import _common as C
     from crm_research.journey.transitions import _transitions_numpy
 
     log = random_log(4, 400, "us")
+    many = np.array([f"/page/{i}" for i in range(150)], dtype=object)[np.arange(400) % 150]
+    finer = log["occurred_at"].astype("datetime64[ns, UTC]") + pd.to_timedelta(np.arange(400) % 999, unit="ns")
     declined = {"null event": log.assign(event=log["event"].where(np.arange(400) % 17 != 3, None)),
-                "end state": log.assign(event=log["event"].replace("buy", "(end)"))}
+                "end state": log.assign(event=log["event"].replace("buy", "(end)")),
+                "NUL": log.assign(event=log["event"].replace({"buy": "x\x00", "cart": "x\x00y", "view": "x"}))}
     taken = {"integer paths": log.assign(customer_id=log["customer_id"].str[1:].astype("Int64")),
              "categories": log.assign(event=log["event"].astype("category")),
-             "naive times": log.assign(occurred_at=log["occurred_at"].dt.tz_localize(None))}
+             "naive times": log.assign(occurred_at=log["occurred_at"].dt.tz_localize(None)),
+             "many names": log.assign(event=many),
+             "nanoseconds": log.assign(occurred_at=finer)}
     for name, v in {**declined, **taken}.items():
         prepared, rc = C.prepare(v, "events", {"path_col": "customer_id", "time_col": "occurred_at",
                                                "event_col": "event"})
@@ -192,15 +199,19 @@ def test_logs_the_numpy_route_declines_are_counted_on_the_engine():
         for collapse in (False, True):
             pd.testing.assert_frame_equal(transitions(v, collapse_loops=collapse),
                                           _engine_transitions(v, collapse), check_exact=True)
+    assert len(transitions(declined["NUL"])) == 35  # x, x\0 and x\0y stay three of five events
+    pd.testing.assert_frame_equal(transitions(taken["nanoseconds"]), transitions(log))  # truncated
 
 
-def test_quantiles_are_duckdbs_quantile_cont_bit_for_bit():
-    # DuckDB interpolates as one fused multiply-add, fma(lo, 1 - d, hi * d); the plain formula
-    # lo + (hi - lo) * d differs in the last bit for some groups, which this test must see
+def test_quantiles_are_the_engines_quantile_cont_bit_for_bit():
+    # DuckDB's build interpolates as one fused multiply-add, fma(lo, 1 - d, hi * d); the plain
+    # formula lo + (hi - lo) * d differs in the last bit for some groups, which this test must see
     import duckdb
 
-    from crm_research.journey.transitions import _quantile_cont
+    from crm_research.journey.transitions import _fma, _interpolation, _quantile_cont
 
+    fused = _interpolation()
+    assert fused is not None  # the numpy route knows how this DuckDB interpolates
     rng = np.random.default_rng(0)
     size = rng.integers(1, 40, 2000)
     values = np.concatenate([np.sort(rng.integers(0, 10**7, s) / 1e6) for s in size])
@@ -211,8 +222,14 @@ def test_quantiles_are_duckdbs_quantile_cont_bit_for_bit():
     want = con.sql("select g, quantile_cont(x, [0.5, 0.9]) q from frame group by g order by g").df()
     want = np.array(want["q"].tolist())
     for i, q in enumerate((0.5, 0.9)):
-        got = _quantile_cont(values, offset, size, q)
+        got = _quantile_cont(values, offset, size, q, fused)
         assert (got == want[:, i]).all()
         rn = (size - 1) * q
         lo, hi = values[offset + np.floor(rn).astype(int)], values[offset + np.ceil(rn).astype(int)]
         assert ((lo + (hi - lo) * (rn - np.floor(rn))) != want[:, i]).sum() > 0
+    # the fused multiply-add is rounded once: exact rationals, rounded, on random triples
+    from fractions import Fraction
+
+    a, b, c = (rng.random(20_000) * 10.0 ** rng.integers(-8, 9, 20_000) for _ in range(3))
+    exact = np.array([float(Fraction(x) * Fraction(y) + Fraction(z)) for x, y, z in zip(a, b, c, strict=True)])
+    assert (_fma(a, b, c) == exact).all() and (a * b + c != exact).sum() > 1000

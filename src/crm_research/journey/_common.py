@@ -96,7 +96,8 @@ def prepare(events, table: str, cols: dict[str, str | None], row_col: str | None
     -------
     (table, row_col)
         Pandas input comes back as a new, slim DataFrame with the input row number in
-        :data:`ROW` (``row_col`` is then :data:`ROW` unless given); an engine table passes
+        :data:`ROW` (``row_col`` is then :data:`ROW` unless given) and times in UTC, truncated
+        to whole microseconds (the engine's resolution); an engine table passes
         through unchanged (``row_col``, if not given, is then its :data:`JOURNEY_ORDER` column
         when it has one).
     """
@@ -140,6 +141,8 @@ def prepare(events, table: str, cols: dict[str, str | None], row_col: str | None
             tcol = tcol.dt.tz_localize("UTC")
         elif str(tcol.dt.tz) != "UTC":
             tcol = tcol.dt.tz_convert("UTC")
+        if getattr(tcol.array, "unit", "ns") == "ns" and (np.asarray(tcol.array.asi8) % 1000).any():
+            tcol = tcol.dt.floor("us")  # the engine keeps microseconds and refuses to drop more
         data[time_col] = tcol.array
     for arg in required:
         c = cols.get(arg)
@@ -315,19 +318,19 @@ def check_steps(steps, name: str = "steps", min_len: int = 1) -> list[str]:
 def numpy_micros(times: pd.Series) -> np.ndarray | None:
     """The engine's ``_ju`` of a timestamp column in numpy: integer microseconds since 1970.
 
-    None when only the engine can say: nanosecond times before 1970 (it truncates them toward
-    zero, not down).
+    None when the engine must decide: nanosecond times that are not whole microseconds (which
+    it refuses; :func:`prepare` truncates them first), or times outside the range of microsecond
+    integers (which it refuses too).
     """
     t = times.array
     ticks = np.asarray(t.asi8)
     unit = getattr(t, "unit", "ns")
     if unit == "ns":
-        if len(ticks) and ticks.min() < 0:
-            return None
-        return ticks // 1000
-    if unit == "us":
-        return ticks
-    return ticks * {"s": 1_000_000, "ms": 1_000}[unit]
+        return None if (ticks % 1000).any() else ticks // 1000
+    factor = {"us": 1, "ms": 1_000, "s": 1_000_000}[unit]
+    if len(ticks) and np.abs(ticks).max() > (2**63 - 1) // factor:
+        return None
+    return ticks * factor
 
 
 def text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
@@ -340,6 +343,11 @@ def text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     codes, uniques = pd.factorize(np.asarray(values) if values.dtype == object else values)
     uniques = np.asarray(uniques, dtype=object)
     if len(uniques) and pd.api.types.infer_dtype(uniques, skipna=False) != "string":
+        return None
+    # pandas' string hash table compares strings up to their first NUL character ("x" and
+    # "x\0y" would become one value): every value must be its code's value again
+    known = codes >= 0
+    if not (uniques[codes[known]] == np.asarray(values, dtype=object)[known]).all():
         return None
     return np.asarray(codes, dtype=np.int64), uniques
 
@@ -369,9 +377,12 @@ def journey_order(prepared: pd.DataFrame, path_col: str, time_col: str, event_co
     us = numpy_micros(prepared[time_col])
     if ev is None or us is None:
         return None
+    if len(us) and int(us.max()) - int(us.min()) >= 2**63:  # its gaps overflow: the engine says so
+        return None
     keep = pcodes >= 0
     if events_in is not None:
-        keep &= np.isin(ev[0], np.flatnonzero(np.isin(ev[1], list(events_in))))
+        wanted = set(events_in)
+        keep &= np.isin(ev[0], [i for i, name in enumerate(ev[1]) if name in wanted])
     row = np.flatnonzero(keep) if not keep.all() else np.arange(len(pcodes))
     p, u = pcodes[row], us[row]
     order = np.lexsort((row, u, p))  # the row is the input order: ties of equal times

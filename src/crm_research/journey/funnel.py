@@ -458,7 +458,7 @@ def _reach_counts_numpy(prepared, steps, path_col, mode, window_us, time_col, ev
         for j in range(2, k + 1):
             cand = np.flatnonzero(e == code.get(steps[j - 1], -2))
             if len(cand) == 0:
-                cur = cur[:0]
+                cur, start = cur[:0], start[:0]
             else:
                 at = np.searchsorted(cand, cur, side="right")
                 ok = at < len(cand)
@@ -490,4 +490,6 @@ def _reach_counts_numpy(prepared, steps, path_col, mode, window_us, time_col, ev
 
 @engine_function("counts")
 def _funnel_table(counts, steps, z):
+    """The funnel table of one group's counts (:func:`_reach_counts_numpy`): the engine's
+    :func:`_table`, so rates and intervals come from the same expressions on both routes."""
     return _table(counts, [], steps, z)

@@ -8,6 +8,7 @@ one visit (its time to the next event is measured from the run's *last* event).
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 import ibis
@@ -135,15 +136,19 @@ def _transitions_numpy(prepared, path_col, time_col, event_col, row_col, collaps
 
     One sort into journey order, then counts of (event, next event) codes and the quantiles of
     each pair's sorted gaps; the engine's window, stored table and grouped quantiles cost about
-    three times as much on 1M events. None when the engine must decide
-    (:func:`~crm_research.journey._common.journey_order`), when an event name is null, or when
-    one equals ``start`` or ``end`` (its rows would merge with the start or end rows).
+    twice as much on 1M events. None when the engine must decide
+    (:func:`~crm_research.journey._common.journey_order`), when an event name is null, when one
+    equals ``start`` or ``end`` (its rows would merge with the start or end rows), or when the
+    engine's quantiles are not the interpolation :func:`_interpolation` knows.
     """
     o = C.journey_order(prepared, path_col, time_col, event_col, row_col)
     if o is None:
         return None
     names, e, p, u = o["names"], o["event"], o["path"], o["micros"]
     if (e < 0).any() or start in names or end in names:
+        return None
+    fused = _interpolation() if times else None
+    if times and fused is None:
         return None
     k, n = len(names), len(e)
     same = np.zeros(n, dtype=bool)  # the next event belongs to the same path
@@ -154,34 +159,38 @@ def _transitions_numpy(prepared, path_col, time_col, event_col, row_col, collaps
     nxt[:-1][same[:-1]] = e[1:][same[:-1]]
     keep = (nxt != e) if collapse else np.ones(n, dtype=bool)
     pair = e * (k + 1) + nxt
-    counts = np.bincount(pair[keep], minlength=k * (k + 1))
-    pairs = np.flatnonzero(counts)
-    median = np.full(len(pairs), np.nan)
-    p90 = np.full(len(pairs), np.nan)
+    if k * (k + 1) > 2 * n + 1024:  # many names: number the pairs that occur, not every pair
+        ids, pair = np.unique(pair, return_inverse=True)
+    else:
+        ids = np.arange(k * (k + 1))
+    counts = np.bincount(pair[keep], minlength=len(ids))
+    groups = np.flatnonzero(counts)
+    median = np.full(len(groups), np.nan)
+    p90 = np.full(len(groups), np.nan)
     if times:
         timed = np.flatnonzero(keep & same)
         gap_us = u[timed + 1] - u[timed]
         key = pair[timed]
         span = int(gap_us.max()) + 1 if len(gap_us) else 1
-        if k * (k + 1) * span < 2**62:  # sorted by pair, then gap, as one integer: one sort
+        if len(ids) * span < 2**62:  # sorted by pair, then gap, as one integer: one sort
             gap_us = np.sort(key * span + gap_us) % span
         else:
             by_gap = np.argsort(gap_us)
             gap_us = gap_us[by_gap[np.argsort(key[by_gap], kind="stable")]]
         gaps = gap_us.astype(np.float64) / 1e6
-        size = np.bincount(key, minlength=k * (k + 1))
+        size = np.bincount(key, minlength=len(ids))
         offset = np.concatenate([[0], np.cumsum(size)[:-1]])
-        has = size[pairs] > 0
+        has = size[groups] > 0
         for q, out in ((0.5, median), (0.9, p90)):
-            out[has] = _quantile_cont(gaps, offset[pairs[has]], size[pairs[has]], q)
+            out[has] = _quantile_cont(gaps, offset[groups[has]], size[groups[has]], q, fused)
+    from_code, to_code = ids[groups] // (k + 1), ids[groups] % (k + 1)
     starts = np.bincount(e[first], minlength=k)
     s_codes = np.flatnonzero(starts)
-    to_names = np.append(names, end)
-    frm = np.concatenate([names[pairs // (k + 1)], np.full(len(s_codes), start, dtype=object)])
-    to = np.concatenate([to_names[pairs % (k + 1)], names[s_codes]])
-    cnt = np.concatenate([counts[pairs], starts[s_codes]]).astype(np.int64)
-    leave = np.bincount(pairs // (k + 1), weights=counts[pairs], minlength=k).astype(np.int64)
-    total = np.concatenate([leave[pairs // (k + 1)], np.full(len(s_codes), starts.sum())])
+    frm = np.concatenate([names[from_code], np.full(len(s_codes), start, dtype=object)])
+    to = np.concatenate([np.append(names, end)[to_code], names[s_codes]])
+    cnt = np.concatenate([counts[groups], starts[s_codes]]).astype(np.int64)
+    leave = np.bincount(from_code, weights=counts[groups], minlength=k).astype(np.int64)
+    total = np.concatenate([leave[from_code], np.full(len(s_codes), starts.sum())])
     out = pd.DataFrame({
         "from_event": frm, "to_event": to, "n": cnt,
         "probability": cnt.astype(np.float64) / total.astype(np.float64),
@@ -191,11 +200,11 @@ def _transitions_numpy(prepared, path_col, time_col, event_col, row_col, collaps
     return out.sort_values(["from_event", "to_event"], ignore_index=True)
 
 
-def _quantile_cont(values, offset, size, q):
-    """DuckDB's ``quantile_cont`` of each group of sorted ``values[offset:offset + size]``, bit
-    for bit: the order statistics at ``(size − 1)·q``, interpolated as ``lo·(1 − d) + hi·d``,
-    which DuckDB's build computes as one fused multiply-add, ``fma(lo, 1 − d, hi·d)`` (one
-    rounding; emulated exactly here, one group at a time: there are few groups)."""
+def _quantile_cont(values, offset, size, q, fused: bool = True):
+    """The engine's ``quantile_cont`` of each group of sorted ``values[offset:offset + size]``,
+    bit for bit: the order statistics at ``(size − 1)·q``, interpolated as ``lo·(1 − d) + hi·d``,
+    which DuckDB's build computes as one fused multiply-add, ``fma(lo, 1 − d, hi·d)``, when
+    ``fused`` (see :func:`_interpolation`)."""
     rn = (size - 1).astype(np.float64) * q
     lo = np.floor(rn)
     hi = np.ceil(rn)
@@ -203,6 +212,58 @@ def _quantile_cont(values, offset, size, q):
     a = values[offset + lo.astype(np.int64)]
     b = values[offset + hi.astype(np.int64)]
     out = a.copy()
-    for i in np.flatnonzero(lo != hi):
-        out[i] = float(Fraction(float(a[i])) * Fraction(float(1.0 - d[i])) + Fraction(float(b[i] * d[i])))
+    mid = lo != hi
+    a, b, d = a[mid], b[mid], d[mid]
+    out[mid] = _fma(a, 1.0 - d, b * d) if fused else a * (1.0 - d) + b * d
     return out
+
+
+_SPLIT = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two halves of 26 bits
+
+
+def _fma(a, b, c):
+    """``a·b + c`` rounded once, as a fused multiply-add does, for arrays of finite doubles far
+    from overflow (below about 1e300).
+
+    ``a·b`` is split exactly into ``p + e`` (Dekker's product) and ``p + c`` into ``s + t``
+    (Knuth's sum), so the exact result is ``s + t + e``; when ``t + e`` is itself a double, one
+    rounded addition ``s + (t + e)`` gives it. The rare elements where it is not are computed
+    exactly in rationals.
+    """
+    p = a * b
+    x = _SPLIT * a
+    ah = x - (x - a)
+    al = a - ah
+    x = _SPLIT * b
+    bh = x - (x - b)
+    bl = b - bh
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    s, t = _two_sum(p, c)
+    w, r = _two_sum(t, e)
+    out = s + w
+    for i in np.flatnonzero(r != 0):
+        out[i] = float(Fraction(float(a[i])) * Fraction(float(b[i])) + Fraction(float(c[i])))
+    return out
+
+
+def _two_sum(a, b):
+    """``(s, t)``: ``s = a + b`` rounded and its exact error ``t`` (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@functools.cache
+def _interpolation() -> bool | None:
+    """How this DuckDB build interpolates ``quantile_cont``: True for the fused
+    ``fma(lo, 1 − d, hi·d)``, False for ``lo·(1 − d) + hi·d`` rounded twice, None for neither
+    (then the engine computes the quantiles). Asked once per process, on two values whose
+    0.9-quantile tells the two apart."""
+    from crm_research.engine import collect
+
+    lo, hi = 4.211888, 5.543823
+    t = ibis.memtable(pd.DataFrame({"x": [lo, hi]}))
+    got = float(collect(t.aggregate(q=t.x.quantile(0.9)))["q"].iloc[0])
+    a, d = np.array([lo]), np.array([0.9])
+    fused, plain = float(_fma(a, 1.0 - d, hi * d)[0]), lo * (1.0 - 0.9) + hi * 0.9
+    return True if got == fused else False if got == plain else None
