@@ -335,7 +335,8 @@ def numpy_micros(times: pd.Series) -> np.ndarray | None:
 
 def text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     """Integer codes (−1 for null) and distinct values of a text column, compared as the engine
-    compares its strings; None when a value is not text (the engine's cast to string decides)."""
+    compares its strings; None when a value is not text (the engine's cast to string decides)
+    or when pandas cannot tell two values apart (text holding a NUL character)."""
     if not (values.dtype == object or isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype))
             or str(values.dtype).startswith("string")):
         return None
@@ -360,8 +361,8 @@ def journey_order(prepared: pd.DataFrame, path_col: str, time_col: str, event_co
     path, time (µs) and input row, the path code, the time in microseconds and the event code
     (−1 for a null event) into ``names``; ``events_in`` keeps only those event names (as
     :func:`base` does). None when the engine must decide: a ``row_col`` of the caller's (its
-    ties), path keys other than text or integers, event names that are not text, or
-    :func:`numpy_micros` declining.
+    ties), path keys other than text or integers, event names that are not text,
+    :func:`text_codes` or :func:`numpy_micros` declining, or times more than 2⁶³ µs apart.
     """
     if row_col != ROW:
         return None
