@@ -340,15 +340,16 @@ def text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     if not (values.dtype == object or isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype))
             or str(values.dtype).startswith("string")):
         return None
+    text = np.asarray(values, dtype=object)
     # an object column as its numpy array: the extension array's path looks for nulls apart
-    codes, uniques = pd.factorize(np.asarray(values) if values.dtype == object else values)
+    codes, uniques = pd.factorize(text if values.dtype == object else values)
     uniques = np.asarray(uniques, dtype=object)
     if len(uniques) and pd.api.types.infer_dtype(uniques, skipna=False) != "string":
         return None
     # pandas' string hash table compares strings up to their first NUL character ("x" and
     # "x\0y" would become one value): every value must be its code's value again
     known = codes >= 0
-    if not (uniques[codes[known]] == np.asarray(values, dtype=object)[known]).all():
+    if not (uniques[codes[known]] == text[known]).all():
         return None
     return np.asarray(codes, dtype=np.int64), uniques
 

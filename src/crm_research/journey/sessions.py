@@ -92,7 +92,8 @@ def _session_keys_numpy(customers: pd.Series, times: pd.Series, us: int):
     made once per session, not once per event (1M events: about 0.8 CPU s on the engine, with
     its string column back to pandas, against about 0.25 s here). Returns ``(session ids,
     session indices)`` in input order, or None when the engine must decide: ids that are not
-    all text (the engine's text cast), or nanosecond times before 1970 (its truncation).
+    all text (the engine's text cast), or times the engine refuses
+    (:func:`~crm_research.journey._common.numpy_micros`).
     """
     n = len(customers)
     got = C.text_codes(customers) if n else None
