@@ -575,6 +575,7 @@ def run_notebooks(
                                  **({ENV_SETTINGS: str(settings_file)} if settings_file is not None else {}),
                                  **({ENV_MEMORY: memory} if memory else {})})
     try:
+        kernels.fork_from(str(root))  # imports what the notebooks import while the data is checked
         # once the data has passed its checks, the first notebooks' kernels start and import
         # while the runner keeps its copy of the data (a kernel reads nothing of the run before
         # its first cell; data that fails costs no kernel)

@@ -213,6 +213,17 @@ class Kernels:
         self._class = None
         self._warm: list[Any] = []
         self._warming: threading.Thread | None = None
+        self.forks = None
+        """A :class:`~crm_research.run.forks.ForkServer` the kernels are forked from, if any
+        (:meth:`fork_from`); without one (or when it cannot), each kernel is a new process."""
+
+    def fork_from(self, cwd: str) -> None:
+        """Start a fork server with this run's environment: from now on kernels are forked
+        from it, with the notebooks' libraries already imported (:mod:`crm_research.run.forks`).
+        :meth:`discard_warm` ends it."""
+        from crm_research.run.forks import ForkServer
+
+        self.forks = ForkServer(self.env, cwd).start()
 
     @staticmethod
     def _signal(km, sig: int) -> None:
@@ -326,6 +337,8 @@ class Kernels:
             left, self._warm = self._warm, []
         for km in left:
             self.release(km)
+        if self.forks is not None:
+            self.forks.close()
 
     def manager_class(self):
         """An ``AsyncKernelManager`` subclass bound to this run (pass as papermill's
@@ -346,6 +359,21 @@ class Kernels:
                 kw["env"] = {**(base if base is not None else os.environ), **kernels.env}
                 await super().start_kernel(**kw)
                 kernels._register(self)
+
+            async def _async_launch_kernel(self, kernel_cmd, **kw):
+                from crm_research.run.forks import ForkedProcess
+
+                plain = {k: v for k, v in kw.items() if k not in ("env", "cwd", "extra_arguments", "kernel_id")}
+                forks = kernels.forks
+                pid = (forks.spawn(list(kernel_cmd), dict(kw.get("env") or os.environ), kw.get("cwd"))
+                       if forks is not None and not any(v is not None for v in plain.values()) else None)
+                if pid is None:  # no fork server, or it cannot: a new process, as jupyter_client starts it
+                    return await super()._async_launch_kernel(kernel_cmd, **kw)
+                prov = self.provisioner
+                prov.process = ForkedProcess(pid)
+                prov.pid = prov.pgid = pid  # the child leads a session of its own
+                prov.cwd = kw.get("cwd")
+                self._reconcile_connection_info(prov.connection_info)
 
         self._class = RunKernelManager
         return RunKernelManager
