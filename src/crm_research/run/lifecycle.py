@@ -361,17 +361,18 @@ class Kernels:
                 kernels._register(self)
 
             async def _async_launch_kernel(self, kernel_cmd, **kw):
-                from crm_research.run.forks import ForkedProcess
+                from jupyter_client.provisioning import LocalProvisioner
 
                 plain = {k: v for k, v in kw.items() if k not in ("env", "cwd", "extra_arguments", "kernel_id")}
-                forks = kernels.forks
-                pid = (forks.spawn(list(kernel_cmd), dict(kw.get("env") or os.environ), kw.get("cwd"))
-                       if forks is not None and not any(v is not None for v in plain.values()) else None)
-                if pid is None:  # no fork server, or it cannot: a new process, as jupyter_client starts it
+                prov, forks = self.provisioner, kernels.forks
+                forkable = (forks is not None and type(prov) is LocalProvisioner and not self.kernel_spec.env
+                            and all(v is None for v in plain.values()))
+                kernel = forks.spawn(list(kernel_cmd), dict(kw.get("env") or os.environ), kw.get("cwd")) \
+                    if forkable else None
+                if kernel is None:  # no fork server, or it cannot: a new process, as jupyter_client starts it
                     return await super()._async_launch_kernel(kernel_cmd, **kw)
-                prov = self.provisioner
-                prov.process = ForkedProcess(pid)
-                prov.pid = prov.pgid = pid  # the child leads a session of its own
+                prov.process = kernel
+                prov.pid = prov.pgid = kernel.pid  # the child leads a session of its own
                 prov.cwd = kw.get("cwd")
                 self._reconcile_connection_info(prov.connection_info)
 
