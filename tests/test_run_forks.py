@@ -30,7 +30,8 @@ PROBE = """\
 import json, os, pathlib, sys
 seen = sorted(k for k in globals() if not k.startswith("_"))
 facts = {"pid": os.getpid(), "ppid": os.getppid(), "pgid": os.getpgid(0), "cwd": os.getcwd(),
-         "preloaded": [m for m in ("sklearn.cluster", "lifelines", "statsmodels.api") if m in sys.modules],
+         "preloaded": [m for m in ("sklearn.cluster", "lifelines", "statsmodels.api", "crm_research.journey.friction_scan")
+                       if m in sys.modules],
          "names": seen, "key_name": os.environ.get("CRM_RESEARCH_KEY_NAME"),
          "threads": os.environ.get("OMP_NUM_THREADS"), "argv0": pathlib.Path(sys.argv[0]).name,
          "parent_env": os.environ.get("JPY_PARENT_PID"), "sys_path": sys.path}
@@ -87,7 +88,8 @@ def test_each_kernel_is_a_fresh_kernel_forked_from_one_server(tmp_path, small_co
     assert len({f["draw"] for f in facts}) == 3  # each kernel its own global random stream
     for f in facts:
         assert f["pgid"] == f["pid"]  # a session of its own: a stop signals the kernel's whole group
-        assert f["preloaded"] == ["sklearn.cluster", "lifelines", "statsmodels.api"]  # imported once, by the server
+        assert f["preloaded"] == ["sklearn.cluster", "lifelines", "statsmodels.api",  # imported once, by the server
+                                  "crm_research.journey.friction_scan"]
         assert f["parent_env"] == str(f["ppid"])
         for k in ("names", "key_name", "threads", "cwd", "argv0", "sys_path", "pandas", "pandas_defaults", "matplotlib"):
             assert f[k] == plain[k], k  # as in a kernel started the usual way

@@ -28,16 +28,22 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["FORK_IMPORTS", "ForkServer", "ForkedProcess"]
 
-FORK_IMPORTS = ("numpy", "pandas", "pyarrow", "duckdb", "ibis", "matplotlib.pyplot", "scipy.stats",
+FORK_IMPORTS = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "duckdb", "ibis", "ibis.backends.duckdb",
+                "sqlglot.dialects.duckdb", "matplotlib.pyplot", "matplotlib.backends.backend_agg", "scipy.stats",
                 "scipy.optimize", "scipy.special", "sklearn.cluster", "sklearn.metrics", "sklearn.preprocessing",
-                "lifelines", "statsmodels.api", "ipykernel.kernelapp", "ipykernel.ipkernel",
-                "crm_research.notebook", "crm_research.engine", "crm_research.mmm")
-"""What the fork server imports before it forks a kernel: every library a notebook imports that
-costs more than a few hundredths of a second. Never a module that looks for an IPython shell when
+                "sklearn.ensemble", "sklearn.compose", "lifelines", "statsmodels.api", "ipykernel.kernelapp",
+                "ipykernel.ipkernel", "crm_research.notebook", "crm_research.engine", "crm_research.mmm",
+                "crm_research.mmm_words", "crm_research.stats", "crm_research.summaries", "crm_research.run.snapshot",
+                "crm_research.run.progress", "crm_research.data.*", "crm_research.needs.*", "crm_research.kpi.*",
+                "crm_research.segments.*", "crm_research.journey.*", "crm_research.attribution.*",
+                "crm_research.churn.*", "crm_research.plots.*", "crm_research.synthetic.*")
+"""What the fork server imports before it forks a kernel: the libraries and the package's modules
+the notebooks import (``package.*``: every module of the package). Never a module that looks for an IPython shell when
 it is imported (``matplotlib_inline.backend_inline``, ``tqdm.auto``): there is none in the server,
 and the kernel would not import it again."""
 
@@ -247,6 +253,23 @@ def _gone(sock: socket.socket) -> bool:
     return bool(select.select([sock], [], [], 0)[0]) and not sock.recv(1, socket.MSG_PEEK)
 
 
+def _each_module(names: list[str]) -> Iterator[str]:
+    """The modules to import: ``package.*`` stands for the package and every module in it."""
+    import importlib
+    import pkgutil
+
+    for name in names:
+        if not name.endswith(".*"):
+            yield name
+            continue
+        yield name[:-2]
+        try:
+            package = importlib.import_module(name[:-2])
+            yield from sorted(m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + "."))
+        except Exception:  # noqa: BLE001 - the kernel imports what it needs itself
+            continue
+
+
 def _serve(fd: int, imports: list[str]) -> dict[str, Any]:
     """Import, then fork one child per request until the runner closes the socket; returns in a
     child only, with the child's request (the child already leads a session of its own)."""
@@ -255,7 +278,7 @@ def _serve(fd: int, imports: list[str]) -> dict[str, Any]:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner stops kernels; the server ends with its socket
     sock = socket.socket(fileno=fd)
-    for name in imports:
+    for name in _each_module(imports):
         if _gone(sock):
             os._exit(0)
         with contextlib.suppress(Exception):  # an import that fails, fails again in the kernel, which reports it
