@@ -7,13 +7,16 @@ process with the run's kernel environment that imports :data:`FORK_IMPORTS` once
 each kernel the runner asks for, forks a child that becomes an ordinary IPython kernel (the
 command line, environment and working folder jupyter_client would have given it, a session of its
 own). The imported modules are shared by every kernel, copy-on-write; nothing else is: a kernel
-starts with an empty namespace and the state of a freshly imported library, as before.
+starts with an empty namespace, its own random stream and the state of a freshly imported
+library, as before (what pandas decided at import from the server's terminal, it decides again
+inside the kernel before the first cell).
 
-The fork server refuses to serve when anything it imported started a thread (a fork copies only
-the thread that forks; pyarrow's jemalloc housekeeping thread is known and fork-safe), and the
-runner starts kernels the usual way whenever the server is absent, has died, or is asked for a
-command that is not an IPython kernel of this interpreter. It ends when the runner closes its
-socket, or dies.
+The runner starts a kernel the usual way whenever the server cannot fork it: anything the server
+imported started a thread (a fork copies only the thread that forks; jemalloc's housekeeping
+thread, from pyarrow, is fork-safe), the machine refuses pidfds, ``fork`` fails, the server has
+not answered within :data:`START_TIMEOUT_S` (it then refuses that request when it reads it), or
+the kernel spec is not a plain IPython kernel of this interpreter. The server ends when the
+runner closes its socket or dies, and its kernels end with it.
 """
 
 from __future__ import annotations
@@ -43,9 +46,9 @@ FORK_IMPORTS = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "duckdb", "ibis
                 "crm_research.segments.*", "crm_research.journey.*", "crm_research.attribution.*",
                 "crm_research.churn.*", "crm_research.plots.*", "crm_research.synthetic.*")
 """What the fork server imports before it forks a kernel: the libraries and the package's modules
-the notebooks import (``package.*``: every module of the package). Never a module that looks for an IPython shell when
-it is imported (``matplotlib_inline.backend_inline``, ``tqdm.auto``): there is none in the server,
-and the kernel would not import it again."""
+the notebooks import (``package.*``: the package and every module in it). Never a module that
+looks for an IPython shell when it is imported (``matplotlib_inline.backend_inline``,
+``tqdm.auto``): there is none in the server, and the kernel would not import it again."""
 
 KNOWN_THREADS = ("jemalloc_bg_thd",)
 """Threads an import may start without making a fork unsafe: jemalloc (bundled with pyarrow)
