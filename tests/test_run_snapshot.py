@@ -172,11 +172,14 @@ PROBE = """\
 import json, os, pathlib, sys
 from crm_research import notebook as nb
 run = nb.setup('probe', run_dir, 1)
+loads = []  # the kernel's own load of the data folder (the fork server imported the loader already)
+own_load = nb._load
+nb._load = lambda *args, **kwargs: loads.append(args) or own_load(*args, **kwargs)
 crm = run.load_data(data_dir, as_of)
 root = os.environ.get('CRM_RESEARCH_SNAPSHOT')
 pathlib.Path(probe).write_text(json.dumps({
     'root': root, 'files': sorted(str(p.relative_to(root)) for p in pathlib.Path(root).rglob('*')),
-    'loaded_again': 'crm_research.data.load' in sys.modules, 'columns': list(crm.customers.columns),
+    'loaded_again': bool(loads), 'columns': list(crm.customers.columns),
     'blas_threads': [i['num_threads'] for i in __import__('threadpoolctl').threadpool_info()
                      if i['user_api'] == 'blas']}))
 """
