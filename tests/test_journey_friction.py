@@ -259,3 +259,64 @@ def test_friction_takes_the_scan_settings_as_one_option(cells, incidents):
     assert not hasattr(scan, "incidents_")
     assert short["n_periods"].max() <= 2 < incidents["n_periods"].max()
     assert short.iloc[0]["step"] == incidents.iloc[0]["step"]  # the planted step still leads
+
+
+def _random_cells(rng, n_series: int, n_periods: int) -> pd.DataFrame:
+    """Cells of ``n_series`` series of one step: sizes from a handful of paths to thousands, rates
+    from almost none to almost all converted, empty periods, and a pooled series."""
+    rows = []
+    periods = pd.date_range("2024-01-01", periods=n_periods, freq="W-MON", tz="UTC")
+    sizes = rng.choice([1, 3, 12, 80, 900, 6_000], n_series)
+    rates = rng.choice([0.002, 0.05, 0.4, 0.9, 0.995, 1.0], n_series)
+    for s in range(n_series):
+        n = rng.poisson(sizes[s], n_periods) * (rng.random(n_periods) > 0.15)
+        x = rng.binomial(n, rates[s])
+        if rng.random() < 0.5:  # a planted drop in a few periods
+            at = rng.integers(0, n_periods - 3)
+            x[at:at + 3] = rng.binomial(n[at:at + 3], rates[s] * 0.6)
+        for t in range(n_periods):
+            rows.append((2, "a", "b", "platform", f"p{s}", periods[t], int(n[t]), int(x[t])))
+    cells = pd.DataFrame(rows, columns=["step_index", "from_step", "to_step", "segment_col", "segment_value",
+                                        "period", "n", "n_converted"])
+    pooled = cells.groupby("period", as_index=False)[["n", "n_converted"]].sum()
+    pooled = pooled.assign(step_index=2, from_step="a", to_step="b", segment_col="(all)", segment_value="(all)")
+    return pd.concat([pooled[cells.columns], cells], ignore_index=True)
+
+
+def test_the_null_computes_few_windows_and_gives_the_full_scans_maxima_bit_for_bit(monkeypatch):
+    """The bootstrap maxima skip every window whose Pearson bound cannot beat the draw's largest
+    statistic so far; the maxima, threshold and incidents are those of the full scan, bit for
+    bit, with and without trend removal and dispersion, on rates near 0 and 1 and tiny series."""
+    import crm_research.journey.friction_scan as FS
+
+    full_stats, computed = FS._largest_stats, []
+
+    def every_window(*args, floor=None):
+        return full_stats(*args)  # no floor: every scanned window of a drop gets its statistic
+
+    def counting(xw, nw, xo, no):
+        computed.append(len(np.atleast_1d(xw)))
+        return root(xw, nw, xo, no)
+
+    root = FS._root_llr
+    rng = np.random.default_rng(20261204)
+    pruned_share = []
+    for case in range(12):
+        cells = _random_cells(rng, n_series=int(rng.integers(2, 9)), n_periods=int(rng.integers(8, 60)))
+        options = dict(seed=case, n_null=99, max_window=int(rng.integers(1, 7)), min_n=int(rng.integers(1, 30)),
+                       detrend=bool(case % 2), overdispersion=bool(case % 3 == 0))
+        monkeypatch.setattr(FS, "_root_llr", counting)
+        computed.clear()
+        fast = FrictionScan(**options).fit(cells)
+        n_fast = sum(computed)
+        monkeypatch.setattr(FS, "_largest_stats", every_window)
+        computed.clear()
+        full = FrictionScan(**options).fit(cells)
+        n_full = sum(computed)
+        monkeypatch.setattr(FS, "_largest_stats", full_stats)
+        assert fast.null_max_.tobytes() == full.null_max_.tobytes(), (case, options)
+        assert fast.threshold_ == full.threshold_
+        pd.testing.assert_frame_equal(fast.incidents_, full.incidents_, check_exact=True)
+        if n_full > 20_000:
+            pruned_share.append(n_fast / n_full)
+    assert pruned_share and max(pruned_share) < 0.25, pruned_share
