@@ -1,5 +1,6 @@
 """The KPI baseline in a client's words: values with units, partial latest periods (crm_research.kpi)."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -57,3 +58,17 @@ def test_partial_latest_when_a_table_stops_early():
     assert latest.set_index("kpi").loc["New contacts", "value"].endswith("(partial period)")
     # complete data: nothing partial
     assert kpi.partial_latest({"orders": orders}, kpi.baseline({"orders": orders}, "2026-01-01", "M", periods=3)) == {}
+
+
+def test_a_table_of_dates_alone_is_complete_up_to_its_last_date():
+    """An export with dates and no times (CDNOW's) puts each day's rows at its midnight: 50 orders
+    every day of December, the last ones on the 31st, leave December complete; no row on the
+    31st is a silent day, at 50 a day a stopped table."""
+    days = pd.date_range("2025-09-01", "2025-12-31", freq="D", tz="UTC")
+    orders = pd.DataFrame({"customer_id": [f"c{i % 700}" for i in range(50 * len(days))],
+                           "ordered_at": np.repeat(days, 50), "amount": 10.0})
+    k = kpi.baseline({"orders": orders}, "2026-01-01", "M", periods=3)
+    assert kpi.partial_latest({"orders": orders}, k) == {}
+    cut = orders[orders["ordered_at"] < "2025-12-31"]
+    partial = kpi.partial_latest({"orders": cut}, kpi.baseline({"orders": cut}, "2026-01-01", "M", periods=3))
+    assert partial["orders"] == "the orders table holds no row after 2025-12-30"

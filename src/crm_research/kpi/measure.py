@@ -325,8 +325,9 @@ def partial_latest(data, baseline: pd.DataFrame, *, quiet: float = 10.0,
     A latest period is partial when the analysis date falls inside it (every metric), or when
     the table a metric counts (its first table: ``customers`` for new contacts and lead
     conversion, ``events``, ``tickets``, ``surveys``, ``orders``) stops long before the period
-    ends: the silent spell between the table's last row before ``as_of`` and the period end
-    would have held at least ``quiet`` rows at the table's rate over the three periods before
+    ends: the whole days between the day of the table's last row before ``as_of`` and the
+    period end (a day with a row counts as recorded, so a table of dates alone is complete up
+    to its last date) would have held at least ``quiet`` rows at the table's rate over the three periods before
     (the chance of so long a silence by luck is below e^-quiet, 0.005% for 10). Such a period's
     counts are too low and its shares biased: an export cut before the analysis date, or a
     source that stopped recording.
@@ -381,7 +382,9 @@ def partial_latest(data, baseline: pd.DataFrame, *, quiet: float = 10.0,
         if last is None or n == 0:
             continue
         days = (start - window) / pd.Timedelta(days=1)
-        silent = (as_of - last) / pd.Timedelta(days=1)
+        # whole days without a row: the last row's day counts as recorded (an export of dates
+        # alone puts every row of a day at its midnight)
+        silent = (as_of - (last.floor("D") + pd.Timedelta(days=1))) / pd.Timedelta(days=1)
         if silent >= 1 and n / days * silent >= quiet:
             stopped[table] = f"the {table} table holds no row after {last:%Y-%m-%d}"
     return {m: stopped[METRICS[m].tables[0]] for m in metrics if m in METRICS and METRICS[m].tables[0] in stopped}
