@@ -350,6 +350,8 @@ def generate(n_customers: int = DEMO_CUSTOMERS, seed: int = DEMO_SEED, config: C
 
 def _conform(name: str, df: pd.DataFrame) -> pd.DataFrame:
     cols = arrow_schema(name).names
+    if list(df.columns) == cols and df.index.equals(pd.RangeIndex(len(df))):
+        return df  # already in order: selecting the columns would copy every string of the table
     return df[cols].reset_index(drop=True)
 
 
