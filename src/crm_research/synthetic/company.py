@@ -657,21 +657,23 @@ def _customers_frame(seed: int, chunk: int, first_index: int, leads: _Leads, cid
 def _events_frame(ch: _Chunk) -> pd.DataFrame:
     """The logged events before the end, sorted by customer, time and logging order."""
     e = ch.ev.concat()
-    events = pd.DataFrame(
+    # the rows kept, in their final order, picked before the frame is built: filtering and
+    # sorting a frame would copy its text columns twice (the index keeps the logging position)
+    kept = np.flatnonzero(np.asarray(e["t"]) < ch.horizon)
+    rows = kept[np.lexsort((kept, np.asarray(e["t"])[kept], np.asarray(e["cust"])[kept]))]
+    return pd.DataFrame(
         {
-            "customer_i": e["cust"],
-            "occurred_at": e["t"],
-            "event": _EVENT_NAMES[e["event"]],
-            "session_id": e["session"],
-            "channel": e["channel"],
-            "campaign_id": e["campaign"],
-            "platform": e["platform"],
-            "order_id": e["order"],
-        }
+            "customer_i": e["cust"][rows],
+            "occurred_at": e["t"][rows],
+            "event": _EVENT_NAMES[e["event"][rows]],
+            "session_id": e["session"][rows],
+            "channel": e["channel"][rows],
+            "campaign_id": e["campaign"][rows],
+            "platform": e["platform"][rows],
+            "order_id": e["order"][rows],
+        },
+        index=rows,
     )
-    events = events[events["occurred_at"].to_numpy() < ch.horizon]
-    return events.iloc[np.lexsort((np.arange(len(events)), events["occurred_at"].to_numpy(),
-                                   events["customer_i"].to_numpy()))]
 
 
 def _truth_frame(leads: _Leads, buyers: _Buyers, ab_arm: np.ndarray, advocate_seen: np.ndarray,
