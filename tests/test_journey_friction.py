@@ -320,3 +320,40 @@ def test_the_null_computes_few_windows_and_gives_the_full_scans_maxima_bit_for_b
         if n_full > 20_000:
             pruned_share.append(n_fast / n_full)
     assert pruned_share and max(pruned_share) < 0.25, pruned_share
+
+
+def test_the_bound_holds_with_its_rounding_room_and_needs_it():
+    """:func:`_bounds` is at least every window's computed S² (S² / phi) on windows built to
+    strain it: fractional (detrended) counts, 1 to 1e8 paths, rates 1e-12 to 1 - 1e-12, equal
+    rates on both sides (where X² is rounding noise). On a window of pure rounding noise the
+    statistic is 6e-8, not 0: a bound without its room would skip it and change a null maximum."""
+    import crm_research.journey.friction_scan as FS
+
+    rng = np.random.default_rng(5)
+    k = 200_000
+    nw = np.floor(10 ** rng.uniform(0, 8, k)) + rng.choice([0.0, 0.37], k)
+    no = np.floor(10 ** rng.uniform(0, 8, k)) + rng.choice([0.0, 0.61], k)
+    rate = rng.choice([1e-12, 1e-6, 0.3, 1 - 1e-6, 1 - 1e-12], k) * rng.uniform(0.999, 1.0, k)
+    same = rng.random(k) < 0.5  # both sides at one rate: D is rounding noise
+    xw = np.minimum(nw * rate * np.where(same, 1.0, rng.uniform(0.2, 1.0, k)), nw)
+    total_x = xw + np.minimum(no * rate, no)
+    phi = rng.uniform(1.0, 50.0, (1, k))
+    xw3 = xw[None, :, None]
+    xo3 = total_x[None, :, None] - xw3  # as the scan computes it
+    for p in (None, phi):
+        bound = FS._bounds(xw3, nw[:, None], no[:, None], total_x[None, :], nw + no, p)[0, :, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = FS._root_llr(xw3, nw[:, None], xo3, no[:, None])[0, :, 0]
+        if p is not None:
+            s = s / np.sqrt(p[0])
+        ok = np.isfinite(s)
+        assert ok.sum() > k // 2
+        assert (bound[ok] >= s[ok] * s[ok] * (1 - 1e-12)).all()
+    # rounding noise alone: the full scan and the pruned one agree on it
+    n = np.array([[26.0, 1.0]])
+    cx = FS._cumulative(np.array([[[7.703703703703704, 0.29629629629629634]]]))
+    full = FS._largest_stats(cx, n, FS._cumulative(n), 1, 1, None)
+    assert 0 < full[0] < 1e-6
+    assert FS._largest_stats(cx, n, FS._cumulative(n), 1, 1, None, floor=np.array([-np.inf])).tobytes() == full.tobytes()
+    # no window at all (a window longer than the history): nothing to compute
+    assert (FS._largest_stats(cx, n, FS._cumulative(n), 3, 1, None, floor=np.array([-np.inf])) == -np.inf).all()

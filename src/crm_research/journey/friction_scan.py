@@ -240,23 +240,22 @@ def _largest_stats(cx: np.ndarray, n: np.ndarray, cn: np.ndarray, length: int, m
     likelihood ratio; any other scanned window counts 0. ``phi`` (draws, series) or None.
 
     ``floor`` (draws,), the largest statistic of each draw so far: a window whose bound
-    (:func:`_bound_sq`) cannot reach it, or the draw's window of the largest bound once that
+    (:func:`_bounds`) cannot reach it, or the draw's window of the largest bound once that
     one's statistic is computed, is not computed; then only ``maximum(floor, result)`` is the
     full scan's, bit for bit (each statistic computed is computed from the same numbers by the
     same operations, and a maximum does not round). On the demo's weekly cells about one window
     in a hundred is computed."""
     xw = cx[..., length:] - cx[..., :-length]
     xo = cx[..., -1:] - xw
-    nw, no, scanned = _scanned(n, cn, length, min_n)
-    nw, no = np.broadcast_to(nw, xw.shape), np.broadcast_to(no, xw.shape)
+    nw1, no1, scanned = _scanned(n, cn, length, min_n)  # (series, windows)
+    nw, no = np.broadcast_to(nw1, xw.shape), np.broadcast_to(no1, xw.shape)
     scanned = np.broadcast_to(scanned, xw.shape)
     phis = None if phi is None else np.broadcast_to(phi[..., None], xw.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         drop = xw / nw < xo / no
     where = scanned & drop
     rows = len(cx)
-    if floor is not None:
-        nw1, no1, _ = _scanned(n, cn, length, min_n)
+    if floor is not None and xw.size:
         bound = _bounds(xw, nw1, no1, cx[..., -1], cn[..., -1], phi)
         bound[~where] = -np.inf
         bound = bound.reshape(rows, -1)
