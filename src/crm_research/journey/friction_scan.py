@@ -264,15 +264,12 @@ def _largest_stats(cx: np.ndarray, n: np.ndarray, cn: np.ndarray, length: int, m
         top = np.argmax(bound, axis=1)
         some = np.isfinite(bound[np.arange(rows), top])
         d = np.flatnonzero(some)
-        pick = (d, top[d])
-        first = _stats_at(xw, nw, xo, no, phis, pick, rows)
+        first = np.full(rows, -np.inf)
+        first[d] = _stats_at(xw, nw, xo, no, phis, (d, *np.unravel_index(top[d], xw.shape[1:])))
         need = np.where(np.isfinite(first) & (first > 0), np.maximum(need, first * first), need)
         where = where & (bound >= need[:, None] * (1.0 - 1e-12)).reshape(where.shape)
     sel = np.nonzero(where)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = _root_llr(xw[sel], nw[sel], xo[sel], no[sel])
-    if phis is not None:
-        s = s / np.sqrt(phis[sel])
+    s = _stats_at(xw, nw, xo, no, phis, sel)
     keep = np.isfinite(s)
     out = np.full(rows, -np.inf)
     np.maximum.at(out, sel[0][keep], s[keep])
@@ -280,19 +277,12 @@ def _largest_stats(cx: np.ndarray, n: np.ndarray, cn: np.ndarray, length: int, m
     return np.where(level, np.maximum(out, 0.0), out)
 
 
-def _stats_at(xw, nw, xo, no, phis, pick, rows: int) -> np.ndarray:
-    """The statistic of one window per draw (``pick``: draws and flat window positions), -inf
-    for draws without one; computed as :func:`_largest_stats` computes every window's."""
-    d, k = pick
-    shape = xw.shape[1:]
-    idx = (d, *np.unravel_index(k, shape))
-    out = np.full(rows, -np.inf)
+def _stats_at(xw, nw, xo, no, phis, idx) -> np.ndarray:
+    """The statistics of the windows at ``idx`` (a tuple of index arrays into the (draws, series,
+    windows) arrays): every statistic of the null is computed here, by the same operations."""
     with np.errstate(divide="ignore", invalid="ignore"):
         s = _root_llr(xw[idx], nw[idx], xo[idx], no[idx])
-    if phis is not None:
-        s = s / np.sqrt(phis[idx])
-    out[d] = s
-    return out
+    return s if phis is None else s / np.sqrt(phis[idx])
 
 
 class FrictionScan:

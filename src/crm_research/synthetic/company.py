@@ -659,12 +659,13 @@ def _events_frame(ch: _Chunk) -> pd.DataFrame:
     e = ch.ev.concat()
     # the rows kept, in their final order, picked before the frame is built: filtering and
     # sorting a frame would copy its text columns twice (the index keeps the logging position)
-    kept = np.flatnonzero(np.asarray(e["t"]) < ch.horizon)
-    rows = kept[np.lexsort((kept, np.asarray(e["t"])[kept], np.asarray(e["cust"])[kept]))]
+    t = np.asarray(e["t"])
+    kept = np.flatnonzero(t < ch.horizon)
+    rows = kept[np.lexsort((kept, t[kept], np.asarray(e["cust"])[kept]))]
     return pd.DataFrame(
         {
             "customer_i": e["cust"][rows],
-            "occurred_at": e["t"][rows],
+            "occurred_at": t[rows],
             "event": _EVENT_NAMES[e["event"][rows]],
             "session_id": e["session"][rows],
             "channel": e["channel"][rows],
