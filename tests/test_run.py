@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from crm_research import cli, report, run
-from crm_research.errors import NotebookFailed, ParameterError
+from crm_research.errors import CRMError, NotebookFailed, ParameterError
 from crm_research.run import execute
 
 ALL = ["01_baseline", "02_segmentation", "03_journey", "04_attribution", "05_churn"]
@@ -280,6 +280,65 @@ def test_pdf_with_chromium(tmp_path):
     page.write_text("<html><body><h1>Report</h1><p>Hello</p></body></html>")
     pdf = report.print_pdf(page, tmp_path / "r.pdf", report.find_chromium())
     assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def _pdf_text(pdf: Path) -> str:
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(str(pdf))
+    try:
+        return "".join(page.get_textpage().get_text_range() for page in doc)
+    finally:
+        doc.close()
+
+
+@pytest.mark.skipif(report.find_chromium() is None,
+                    reason="Chromium not installed (apt-get install chromium); PDF printing untested")
+def test_one_printer_prints_every_page_and_survives_a_bad_one(tmp_path):
+    pages = []
+    for i, body in enumerate(["<h1>First report</h1>",
+                              "<h1>Second</h1><script>document.body.innerHTML='PWNED'</script>",  # no policy
+                              "<h1>Third</h1>"]):
+        pages.append(tmp_path / f"r{i}.html")
+        pages[-1].write_text(f"<!DOCTYPE html><html><body>{body}</body></html>")
+    with report.PdfPrinter(report.find_chromium()) as printer:
+        first = printer.print(pages[0], tmp_path / "r0.pdf")
+        with pytest.raises(CRMError, match="could not print missing.html: net::ERR_FILE_NOT_FOUND"):
+            printer.print(tmp_path / "missing.html", tmp_path / "missing.pdf")
+        second = printer.print(pages[1], tmp_path / "r1.pdf")
+        printer._proc.kill()  # the browser dies between two pages: the next page gets a new one
+        printer._proc.wait()
+        third = printer.print(pages[2], tmp_path / "r2.pdf")
+    assert "First report" in _pdf_text(first) and "Third" in _pdf_text(third)
+    assert "Second" in _pdf_text(second) and "PWNED" not in _pdf_text(second)  # scripts are off
+    assert not (tmp_path / "missing.pdf").exists() and not list(tmp_path.glob(".*.part"))
+    assert printer._proc is None and not list(Path(printer._profile.name).parent.glob(
+        Path(printer._profile.name).name))  # the browser and its profile are gone
+
+
+def test_a_printer_that_is_no_browser_says_so_in_one_line(tmp_path):
+    with pytest.raises(CRMError, match=r"^Chromium could not start \(exit 1\): no message$"):
+        report.PdfPrinter("/bin/false").__enter__()
+    with pytest.raises(CRMError, match=r"^Chromium could not be started \(/nonexistent/chromium\): No such"):
+        report.PdfPrinter("/nonexistent/chromium").__enter__()
+
+
+@pytest.mark.skipif(report.find_chromium() is None,
+                    reason="Chromium not installed (apt-get install chromium); PDF printing untested")
+def test_erasure_prints_every_redacted_report_again(tmp_path):
+    from crm_research.run import erasure
+
+    reports = set()
+    for stem, words in (("01_baseline", "Baseline after erasure"), ("05_churn", "Churn after erasure")):
+        page = tmp_path / f"{stem}.html"
+        page.write_text(f"<!DOCTYPE html><html><body><p>{words}</p></body></html>")
+        (tmp_path / f"{stem}.pdf").write_bytes(b"%PDF-1.4 stale, with the erased id")
+        reports.add(page)
+    result = erasure.Erasure()
+    erasure._refresh_pdfs(reports, result)
+    assert sorted(p.name for p in result.reprinted) == ["01_baseline.pdf", "05_churn.pdf"]
+    assert result.deleted == []
+    assert "Churn after erasure" in _pdf_text(tmp_path / "05_churn.pdf")
 
 
 def test_run_folders_are_never_reused(tmp_path):

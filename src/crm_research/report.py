@@ -17,6 +17,7 @@ from the network (images must be embedded), in a browser and in the PDF printer 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -33,7 +34,7 @@ from crm_research._nbformat import nbformat
 from crm_research.errors import CRMError
 
 __all__ = ["notebook_title", "notebook_html", "until_error", "write_index", "find_chromium", "print_pdf",
-           "sanitize_html", "CSP"]
+           "PdfPrinter", "sanitize_html", "CSP"]
 
 HIDDEN_TAGS = ("parameters", "injected-parameters", "report-hide", "papermill-error-cell-tag")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -829,15 +830,228 @@ def find_chromium() -> str | None:
     return None
 
 
+_CHROMIUM_SWITCHES = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+    "--disable-component-update", "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND",  # nothing on the network, whatever the page asks
+)
+_PRINT_OPTIONS = {"printBackground": True, "preferCSSPageSize": True, "displayHeaderFooter": False}
+"""``Page.printToPDF`` as ``chromium --print-to-pdf --no-pdf-header-footer`` prints (the same
+pixels on every page of the five reports and the index: compared at 50 dpi)."""
+
+
+class PdfPrinter:
+    """One headless Chromium that prints HTML files to PDF, one after the other.
+
+    Starting Chromium is most of the cost of printing one report (about 3 CPU s against well
+    under one for the page), so a run prints all its reports with one printer. The browser is
+    driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``, no port is
+    opened), each page in a fresh tab with scripts switched off; nothing is fetched from the
+    network (every host name resolves to nothing) and the reports carry a policy without
+    scripts or network (:data:`CSP`).
+
+    Parameters
+    ----------
+    chromium : str
+        Executable (see :func:`find_chromium`).
+    timeout : float
+        Seconds a page may take to load and print (and Chromium to start) before giving up.
+
+    Examples
+    --------
+    >>> with PdfPrinter(find_chromium()) as printer:  # doctest: +SKIP
+    ...     printer.print(Path("01_baseline.html"), Path("01_baseline.pdf"))
+    """
+
+    def __init__(self, chromium: str, timeout: float = 120) -> None:
+        self.chromium = chromium
+        self.timeout = timeout
+        self._proc: subprocess.Popen | None = None
+
+    def __repr__(self) -> str:
+        return f"PdfPrinter({self.chromium!r}, timeout={self.timeout:g})"
+
+    def __enter__(self) -> PdfPrinter:
+        self._profile = tempfile.TemporaryDirectory(prefix="crm-chromium-")
+        profile = self._profile.name
+        to_chromium, from_us = os.pipe()
+        to_us, from_chromium = os.pipe()
+
+        def pipes() -> None:  # in the child: its ends of the pipes as fds 3 and 4, what Chromium reads
+            import fcntl
+
+            read, write = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chromium, from_chromium))
+            os.dup2(read, 3)
+            os.dup2(write, 4)
+
+        self._write, self._read = from_us, to_us
+        self._log = open(Path(profile) / "chromium.log", "w+b")  # noqa: SIM115 - closed in __exit__
+        try:
+            self._proc = subprocess.Popen(
+                [self.chromium, *_CHROMIUM_SWITCHES, f"--user-data-dir={profile}", "--remote-debugging-pipe",
+                 "about:blank"], stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+                preexec_fn=pipes, close_fds=False, env={**os.environ, "HOME": profile})
+        except OSError as exc:
+            self._close_files()
+            raise CRMError(f"Chromium could not be started ({self.chromium}): {exc.strerror}") from exc
+        finally:
+            os.close(to_chromium)
+            os.close(from_chromium)
+        self._buffer, self._id, self._events = bytearray(), 0, []
+        try:
+            self._call("Browser.getVersion", what="start")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._proc is None:
+            return
+        try:
+            if self._proc.poll() is None:
+                try:
+                    self._send("Browser.close")
+                except (OSError, CRMError):
+                    pass
+                try:
+                    self._proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+        finally:
+            self._proc = None
+            self._close_files()
+
+    def _close_files(self) -> None:
+        for fd in (getattr(self, "_write", None), getattr(self, "_read", None)):
+            if fd is not None:
+                os.close(fd)
+        self._write = self._read = None
+        self._log.close()
+        self._profile.cleanup()
+
+    def _failure(self, what: str) -> CRMError:
+        self._log.seek(0)
+        lines = [x for x in self._log.read().decode(errors="replace").splitlines()
+                 if x.strip() and "unexpected operator" not in x]  # Debian's launcher script's own noise
+        code = self._proc.poll() if self._proc is not None else None
+        status = "" if code is None else f" (exit {code})"
+        return CRMError(f"Chromium could not {what}{status}: {lines[-1] if lines else 'no message'}")
+
+    def _send(self, method: str, params: dict | None = None, session: str | None = None) -> int:
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params or {}}
+        if session is not None:
+            message["sessionId"] = session
+        data = json.dumps(message).encode() + b"\0"
+        while data:
+            data = data[os.write(self._write, data):]
+        return self._id
+
+    def _message(self, deadline: float, what: str) -> dict:
+        import select
+        import time
+
+        searched = 0
+        while (end := self._buffer.find(b"\0", searched)) < 0:
+            searched = len(self._buffer)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CRMError(f"Chromium did not finish {what} within {self.timeout:.0f} s")
+            if select.select([self._read], [], [], left)[0]:
+                chunk = os.read(self._read, 1 << 20)
+                if not chunk:
+                    if self._proc is not None:
+                        try:
+                            self._proc.wait(2)
+                        except subprocess.TimeoutExpired:
+                            pass
+                    raise self._failure(what)
+                self._buffer += chunk
+        message = bytes(self._buffer[:end])
+        del self._buffer[:end + 1]
+        return json.loads(message)
+
+    def _call(self, method: str, params: dict | None = None, session: str | None = None, *,
+              what: str, deadline: float | None = None) -> dict:
+        import time
+
+        deadline = time.monotonic() + self.timeout if deadline is None else deadline
+        try:
+            sent = self._send(method, params, session)
+        except OSError as exc:
+            raise self._failure(what) from exc
+        while True:
+            message = self._message(deadline, what)
+            if message.get("id") == sent:
+                if "error" in message:
+                    raise CRMError(f"Chromium could not {what}: {message['error'].get('message', 'no message')}")
+                return message.get("result", {})
+            if "method" in message:
+                self._events.append(message)
+
+    def _event(self, method: str, session: str, deadline: float, what: str) -> dict:
+        while True:
+            for i, event in enumerate(self._events):
+                if event.get("method") == method and event.get("sessionId") == session:
+                    return self._events.pop(i)
+            self._events.append(self._message(deadline, what))
+
+    def print(self, html_path: Path, pdf_path: Path) -> Path:
+        """Print ``html_path`` to ``pdf_path`` (written whole or not at all) and return it.
+
+        Raises
+        ------
+        CRMError
+            Chromium failed, stopped, or took longer than ``timeout``.
+        """
+        import base64
+        import time
+
+        if self._proc is None:
+            raise CRMError("PdfPrinter is not started: use it in a `with` block")
+        if self._proc.poll() is not None:  # the browser died on an earlier page: a new one for this
+            self.__exit__(None, None, None)
+            self.__enter__()
+        what = f"print {html_path.name}"
+        deadline = time.monotonic() + self.timeout
+        self._events.clear()
+        target = self._call("Target.createTarget", {"url": "about:blank"}, what=what, deadline=deadline)["targetId"]
+        try:
+            s = self._call("Target.attachToTarget", {"targetId": target, "flatten": True}, what=what,
+                           deadline=deadline)["sessionId"]
+            self._call("Emulation.setScriptExecutionDisabled", {"value": True}, s, what=what, deadline=deadline)
+            self._call("Page.enable", None, s, what=what, deadline=deadline)
+            loaded = self._call("Page.navigate", {"url": Path(html_path).resolve().as_uri()}, s, what=what,
+                                deadline=deadline)
+            if loaded.get("errorText"):
+                raise CRMError(f"Chromium could not {what}: {loaded['errorText']}")
+            self._event("Page.loadEventFired", s, deadline, what)
+            data = base64.b64decode(self._call("Page.printToPDF", _PRINT_OPTIONS, s, what=what,
+                                               deadline=deadline)["data"])
+        finally:
+            if self._proc is not None and self._proc.poll() is None:
+                try:
+                    self._call("Target.closeTarget", {"targetId": target}, what=what)
+                except CRMError:
+                    pass
+        if not data.startswith(b"%PDF-"):
+            raise CRMError(f"Chromium could not {what}: it returned no PDF")
+        tmp = pdf_path.with_name(f".{pdf_path.name}.part")
+        tmp.write_bytes(data)
+        tmp.replace(pdf_path)
+        return pdf_path
+
+
 def print_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: float = 120) -> Path:
     """Print ``html_path`` to ``pdf_path`` with headless Chromium.
 
-    No script runs and nothing is fetched while printing: the reports carry a
-    Content-Security-Policy without scripts or network (:data:`CSP`, added by
-    :func:`sanitize_html`), and Chromium is started with every host name resolving to nothing,
-    so even a page without the policy cannot call out. (Chromium's own switch
-    ``--blink-settings=scriptEnabled=false`` is not used: with it, headless Chromium (156 here)
-    writes no PDF at all.)
+    No script runs and nothing is fetched while printing: scripts are switched off in the
+    page, the reports carry a Content-Security-Policy without scripts or network (:data:`CSP`,
+    added by :func:`sanitize_html`), and Chromium is started with every host name resolving to
+    nothing, so even a page without the policy cannot call out. Printing several pages? One
+    :class:`PdfPrinter` prints them all for the start-up cost of one.
 
     Parameters
     ----------
@@ -857,26 +1071,14 @@ def print_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: float = 1
     CRMError
         Chromium failed or wrote no file.
     """
-    with tempfile.TemporaryDirectory(prefix="crm-chromium-") as profile:
-        cmd = [
-            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--no-first-run", "--disable-component-update", "--disable-sync", "--no-pdf-header-footer",
-            "--host-resolver-rules=MAP * ~NOTFOUND",  # nothing on the network, whatever the page asks
-            f"--user-data-dir={profile}", f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri(),
-        ]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                                  env={**os.environ, "HOME": profile})
-        except subprocess.TimeoutExpired as exc:
-            raise CRMError(f"Chromium did not finish printing {html_path.name} within {timeout:.0f} s") from exc
-    if not pdf_path.exists() or pdf_path.stat().st_size == 0:
-        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no message"]
-        raise CRMError(f"Chromium could not print {html_path.name} (exit {proc.returncode}): {tail[0]}")
-    return pdf_path
+    with PdfPrinter(chromium, timeout) as printer:
+        return printer.print(html_path, pdf_path)
 
 
-def pdf_all(run_dir: Path, html_files: list[Path], progress: Callable[[str], None]) -> dict[str, str]:
-    """Print every HTML report to PDF if Chromium is found; returns ``{stem: pdf file name}``."""
+def pdf_all(run_dir: Path, html_files: list[Path], progress: Callable[[str], None],
+            printer: PdfPrinter | None = None) -> dict[str, str]:
+    """Print every HTML report to PDF if Chromium is found (with ``printer``, or one started
+    for these files); returns ``{stem: pdf file name}``."""
     chromium = find_chromium()
     if chromium is None:
         progress("PDF skipped: no Chromium found on PATH (looked for "
@@ -884,9 +1086,10 @@ def pdf_all(run_dir: Path, html_files: list[Path], progress: Callable[[str], Non
                  "The HTML reports are written.")
         return {}
     out = {}
-    for h in html_files:
-        pdf = h.with_suffix(".pdf")
-        progress(f"printing {pdf.name}")
-        print_pdf(h, pdf, chromium)
-        out[h.stem] = pdf.name
+    with contextlib.nullcontext(printer) if printer is not None else PdfPrinter(chromium) as printing:
+        for h in html_files:
+            pdf = h.with_suffix(".pdf")
+            progress(f"printing {pdf.name}")
+            printing.print(h, pdf)
+            out[h.stem] = pdf.name
     return out

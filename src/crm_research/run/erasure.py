@@ -28,6 +28,7 @@ parameters) are not recomputed: they describe no one.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -435,16 +436,20 @@ def _refresh_pdfs(reports: set[Path], result: Erasure) -> None:
     from crm_research import report
 
     chromium = report.find_chromium()
-    for html_path in sorted(reports):
-        pdf = html_path.with_suffix(".pdf")
-        if not pdf.exists():
-            continue
-        if chromium is not None:
-            try:
-                report.print_pdf(html_path, pdf, chromium)
-                result.reprinted.append(pdf)
+    with contextlib.ExitStack() as stack:
+        printer = None  # one browser for every PDF, started at the first
+        for html_path in sorted(reports):
+            pdf = html_path.with_suffix(".pdf")
+            if not pdf.exists():
                 continue
-            except CRMError:
-                pass
-        pdf.unlink()
-        result.deleted.append(pdf)
+            if chromium is not None:
+                try:
+                    if printer is None:
+                        printer = stack.enter_context(report.PdfPrinter(chromium))
+                    printer.print(html_path, pdf)
+                    result.reprinted.append(pdf)
+                    continue
+                except CRMError:
+                    pass
+            pdf.unlink()
+            result.deleted.append(pdf)

@@ -760,26 +760,31 @@ def _print_pdfs(run_dir: Path, html_files: list[Path], manifest: dict, stopper: 
         report.pdf_all(run_dir, html_files, progress)  # says why there is no PDF
         return []
     errors = []
-    for h in html_files:
-        if stopper.stopping:
-            break
-        try:
-            for stem, name in report.pdf_all(run_dir, [h], progress).items():
-                next(m for m in manifest["notebooks"] if m["name"] == stem)["pdf"] = name
-        except CRMError as exc:
-            errors.append(f"{h.stem}: PDF not written: {exc}")
-            progress(f"  {errors[-1]}")
-    if not stopper.stopping and manifest.get("audience") == "client":
-        # the executive summary as a PDF of its own: the index, printed with the link to itself
-        manifest["summary_pdf"] = SUMMARY_PDF
-        try:
-            index = _write_index(run_dir, manifest)
-            progress(f"printing {SUMMARY_PDF}")
-            report.print_pdf(index, run_dir / SUMMARY_PDF, report.find_chromium())
-        except CRMError as exc:
-            manifest.pop("summary_pdf", None)
-            errors.append(f"index: PDF not written: {exc}")
-            progress(f"  {errors[-1]}")
+    try:
+        with report.PdfPrinter(report.find_chromium()) as printer:  # one browser prints them all
+            for h in html_files:
+                if stopper.stopping:
+                    break
+                try:
+                    for stem, name in report.pdf_all(run_dir, [h], progress, printer).items():
+                        next(m for m in manifest["notebooks"] if m["name"] == stem)["pdf"] = name
+                except CRMError as exc:
+                    errors.append(f"{h.stem}: PDF not written: {exc}")
+                    progress(f"  {errors[-1]}")
+            if not stopper.stopping and manifest.get("audience") == "client":
+                # the executive summary as a PDF of its own: the index, printed with the link to itself
+                manifest["summary_pdf"] = SUMMARY_PDF
+                try:
+                    index = _write_index(run_dir, manifest)
+                    progress(f"printing {SUMMARY_PDF}")
+                    printer.print(index, run_dir / SUMMARY_PDF)
+                except CRMError as exc:
+                    manifest.pop("summary_pdf", None)
+                    errors.append(f"index: PDF not written: {exc}")
+                    progress(f"  {errors[-1]}")
+    except CRMError as exc:  # Chromium did not start: no PDF at all
+        errors.append(f"PDF not written: {exc}")
+        progress(f"  {errors[-1]}")
     return errors
 
 
