@@ -31,14 +31,14 @@ import functools
 import inspect
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-__all__ = ["ENGINES", "parse_engine", "open_engine", "connect", "to_ibis", "collect", "engine_function", "is_lazy", "spark_session", "exact_sum",
+__all__ = ["ENGINES", "parse_engine", "open_engine", "connect", "to_ibis", "collect", "counts", "engine_function", "is_lazy", "spark_session", "exact_sum",
            "exact_mean", "on_duckdb", "first_by", "collect_by", "materialize"]
 
 _local = threading.local()
@@ -292,6 +292,40 @@ def exact_sum(column: ir.NumericColumn, scale: int = 6) -> ir.FloatingScalar:
 def exact_mean(column: ir.NumericColumn, scale: int = 6) -> ir.FloatingScalar:
     """Mean computed as :func:`exact_sum` / count of non-null values (float64)."""
     return exact_sum(column, scale) / column.count().cast("float64")
+
+
+def counts(tables: Sequence[ir.Table]) -> list[int]:
+    """Rows of each table, counted in one query.
+
+    Compiling a query costs more than counting a small table (about 10-30 ms of CPU each with
+    Ibis, whatever the rows): one query of one row, a count per table, compiles once, and the
+    parts the tables share (e.g. the same filtered table behind several) are written once.
+
+    Parameters
+    ----------
+    tables : sequence of ibis.Table
+        On one backend (``ibis.memtable`` s run on the implicit connection).
+
+    Returns
+    -------
+    list of int
+        In the order of ``tables``.
+
+    Examples
+    --------
+    >>> import ibis
+    >>> t = ibis.memtable({"x": [1, 2, 3]})
+    >>> counts([t, t.filter(t.x > 1)])
+    [3, 2]
+    """
+    if not tables:
+        return []
+    row = None
+    for i, t in enumerate(tables):
+        one = t.aggregate(**{f"n{i}": t.count()})
+        row = one if row is None else row.cross_join(one)
+    got = collect(row)
+    return [int(got[f"n{i}"].iat[0]) for i in range(len(tables))]
 
 
 def is_lazy(obj: Any) -> bool:

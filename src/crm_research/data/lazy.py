@@ -112,18 +112,22 @@ def _parquet_rows(path: Path) -> int:
 
 
 def _as_of_notes(steps: list, as_of: pd.Timestamp, timezone: str) -> list[str]:
-    """The notes :func:`crm_research.data.partial.apply_as_of` writes, counted by queries (one
-    per distinct table expression: a table's rows after its own cut are the rows before the
-    cut of what it points to)."""
-    notes: list[str] = []
+    """The notes :func:`crm_research.data.partial.apply_as_of` writes, counted by one query (a
+    count per distinct table expression: a table's rows after its own cut are the rows before
+    the cut of what it points to)."""
+    from crm_research.engine import counts
+
     stamp = as_of.isoformat()
-    counted: dict = {}
+    distinct: dict = {}
+    for _name, what, _column, before, after in steps:
+        for expr in (after,) if what == "censored" else (before, after):
+            distinct.setdefault(expr.op(), expr)
+    counted = dict(zip(distinct, counts(list(distinct.values())), strict=True))
 
     def _count(expr) -> int:
-        key = expr.op()
-        if key not in counted:
-            counted[key] = int(expr.count().execute())
-        return counted[key]
+        return counted[expr.op()]
+
+    notes: list[str] = []
     for name, what, column, before, after in steps:
         if what == "censored":
             n = _count(after)
