@@ -256,6 +256,30 @@ def test_every_fault_at_once(as_of, tmp_path, no_fetch):
         ("customers", "signup_at"), ("ad_spend", "date")]
 
 
+def test_orphans_are_counted_in_one_query_or_key_by_key_when_it_fails(tmp_path, no_fetch, monkeypatch):
+    """The foreign keys' orphan counts are one query; when it fails (a statement timeout, say), each
+    key is counted alone, so the problems are the same and an error names the one table whose
+    query fails."""
+    frames = company()
+    for plant in FAULTS.values():
+        plant(frames)
+    expected = _problems(frames, as_of=AS_OF, company_start=START)
+    run, summaries = engine_checks._run, []
+
+    def failing_summary(table, expr):
+        keys = sum(c.startswith("rows_") for c in getattr(expr, "columns", ()))
+        if keys:
+            summaries.append(keys)
+        if keys > 1:
+            raise engine_checks.EngineQueryError(table, RuntimeError("canceling statement due to statement timeout"))
+        return run(table, expr)
+
+    monkeypatch.setattr(engine_checks, "_run", failing_summary)
+    got = _problems(_duck(frames, tmp_path / "all.duckdb"), as_of=AS_OF, company_start=START)
+    assert_same_problems(got, expected)
+    assert summaries[0] > 3 and summaries[1:] == [1] * summaries[0]  # one query, then one per key
+
+
 def test_more_than_five_faults_count_all_and_show_five(tmp_path, no_fetch):
     frames = company()
     frames["orders"]["amount"] = -1.0

@@ -504,7 +504,7 @@ def _place(c: _Checked, problem: Problem) -> tuple[int, int]:
 
 def _orphan_problems(checked: dict[str, _Checked], counts: dict[str, int],
                      derived: set[str]) -> list[Problem]:
-    out = []
+    found_keys = []  # (child, foreign key, its orphan rows): counted in one query
     for name in TABLE_ORDER:
         child = checked.get(name)
         if child is None:
@@ -519,17 +519,34 @@ def _orphan_problems(checked: dict[str, _Checked], counts: dict[str, int],
                 lambda s: s.known_value.notnull()).distinct()
             orphans = t.filter(t[fk.column].notnull()).anti_join(
                 known, t[fk.column] == known.known_value)
-            summary = _run(name, orphans.aggregate(rows=orphans.count(),
-                                                   values=orphans[fk.column].nunique()))
-            n = int(summary["rows"].iat[0] or 0)
-            if n == 0:
-                continue
-            distinct = int(summary["values"].iat[0])
-            first = _run(name, orphans.order_by(child.order).limit(EXAMPLES))
-            declared = child.table.column(fk.column)
-            found = tuple(f"{child.label(r)}: {fk.column}={show(_value(declared, r[fk.column]))}"
-                          for r in first.to_dict("records"))
-            out.append(problem.orphan_key(name, fk, n, distinct, found))
+            found_keys.append((child, fk, orphans))
+    if not found_keys:
+        return []
+    def summary(keys):  # one row: orphan rows and distinct orphan values of each key
+        row = None
+        for i, (_, fk, orphans) in enumerate(keys):
+            one = orphans.aggregate(**{f"rows_{i}": orphans.count(), f"values_{i}": orphans[fk.column].nunique()})
+            row = one if row is None else row.cross_join(one)
+        return row
+
+    try:
+        got = _run(found_keys[0][0].name, summary(found_keys))
+        sizes = [(int(got[f"rows_{i}"].iat[0] or 0), got[f"values_{i}"].iat[0]) for i in range(len(found_keys))]
+    except EngineQueryError:  # key by key, so that the error names the table whose query fails
+        sizes = []
+        for key in found_keys:
+            got = _run(key[0].name, summary([key]))
+            sizes.append((int(got["rows_0"].iat[0] or 0), got["values_0"].iat[0]))
+    out = []
+    for (child, fk, orphans), (n, distinct) in zip(found_keys, sizes, strict=True):
+        if n == 0:
+            continue
+        distinct = int(distinct)
+        first = _run(child.name, orphans.order_by(child.order).limit(EXAMPLES))
+        declared = child.table.column(fk.column)
+        found = tuple(f"{child.label(r)}: {fk.column}={show(_value(declared, r[fk.column]))}"
+                      for r in first.to_dict("records"))
+        out.append(problem.orphan_key(child.name, fk, n, distinct, found))
     return out
 
 
