@@ -256,28 +256,35 @@ def test_every_fault_at_once(as_of, tmp_path, no_fetch):
         ("customers", "signup_at"), ("ad_spend", "date")]
 
 
-def test_orphans_are_counted_in_one_query_or_key_by_key_when_it_fails(tmp_path, no_fetch, monkeypatch):
-    """The foreign keys' orphan counts are one query; when it fails (a statement timeout, say), each
-    key is counted alone, so the problems are the same and an error names the one table whose
-    query fails."""
+def test_the_checks_are_one_query_or_table_by_table_when_it_fails(tmp_path, no_fetch, monkeypatch):
+    """Every table's checks, duplicate keys and orphans are counted by one query; when it fails
+    (a statement timeout, say), each table's part runs alone, so the problems are the same and
+    an error names the table whose own query fails."""
+    import re
+
     frames = company()
     for plant in FAULTS.values():
         plant(frames)
     expected = _problems(frames, as_of=AS_OF, company_start=START)
-    run, summaries = engine_checks._run, []
+    run, parts_per_query = engine_checks._run, []
 
-    def failing_summary(table, expr):
-        keys = sum(c.startswith("rows_") for c in getattr(expr, "columns", ()))
-        if keys:
-            summaries.append(keys)
-        if keys > 1:
+    def failing(table, expr, fail_alone=None):
+        parts = len({c.split("_", 1)[0] for c in getattr(expr, "columns", ()) if re.match(r"p\d+_", c)})
+        parts_per_query.append(parts)
+        if parts > 1 or table == fail_alone:
             raise engine_checks.EngineQueryError(table, RuntimeError("canceling statement due to statement timeout"))
         return run(table, expr)
 
-    monkeypatch.setattr(engine_checks, "_run", failing_summary)
+    monkeypatch.setattr(engine_checks, "_run", failing)
     got = _problems(_duck(frames, tmp_path / "all.duckdb"), as_of=AS_OF, company_start=START)
     assert_same_problems(got, expected)
-    assert summaries[0] > 3 and summaries[1:] == [1] * summaries[0]  # one query, then one per key
+    first = next(i for i, n in enumerate(parts_per_query) if n)
+    assert parts_per_query[first] >= 10  # the tables, their composite keys' duplicates and the foreign keys
+    assert parts_per_query[first + 1:].count(0) >= parts_per_query[first]  # then one query per part (and examples)
+    monkeypatch.setattr(engine_checks, "_run", lambda t, e: failing(t, e, fail_alone="tickets"))
+    with pytest.raises(sources.DataSourceError,
+                       match=r"reading main\.tickets \(the tickets table\) failed: canceling statement due to"):
+        _problems(_duck(frames, tmp_path / "again.duckdb"), as_of=AS_OF, company_start=START)
 
 
 def test_more_than_five_faults_count_all_and_show_five(tmp_path, no_fetch):

@@ -469,20 +469,29 @@ def _check_problem(c: _Checked, column: str, check: str, predicate, stats: dict,
     return problem.row_check(name, check, stats, n, found)
 
 
-def _duplicate_problem(c: _Checked) -> Problem | None:
+def _duplicate_groups(c: _Checked):
+    t = c.expr
+    return t.group_by(list(c.table.key)).aggregate(duplicate_rows=t.count()).filter(
+        lambda g: g.duplicate_rows > 1)
+
+
+def _duplicate_summary(c: _Checked):
+    """One row: the rows and the keys of ``c`` that are duplicated."""
+    groups = _duplicate_groups(c)
+    return groups.aggregate(rows=groups.duplicate_rows.sum(), keys=groups.count())
+
+
+def _duplicate_problem(c: _Checked, summary: dict | None = None) -> Problem | None:
     import ibis
 
     key = list(c.table.key)
-    t = c.expr
-    groups = t.group_by(key).aggregate(duplicate_rows=t.count()).filter(
-        lambda g: g.duplicate_rows > 1)
-    summary = _run(c.name, groups.aggregate(rows=groups.duplicate_rows.sum(),
-                                            keys=groups.count()))
-    keys = int(summary["keys"].iat[0] or 0)
+    if summary is None:
+        summary = _one_row(c.name, _duplicate_summary(c))
+    keys = int(summary["keys"] or 0)
     if keys == 0:
         return None
-    rows = int(summary["rows"].iat[0])
-    first = _run(c.name, groups.order_by([*key, ibis.desc("duplicate_rows")]).limit(EXAMPLES))
+    rows = int(summary["rows"])
+    first = _run(c.name, _duplicate_groups(c).order_by([*key, ibis.desc("duplicate_rows")]).limit(EXAMPLES))
     found = []
     for r in first.to_dict("records"):
         shown = ", ".join(f"{k}={show(_value(c.table.column(k), r[k]))}" for k in key)
@@ -502,9 +511,11 @@ def _place(c: _Checked, problem: Problem) -> tuple[int, int]:
         problem.check, 2)
 
 
-def _orphan_problems(checked: dict[str, _Checked], counts: dict[str, int],
-                     derived: set[str]) -> list[Problem]:
-    found_keys = []  # (child, foreign key, its orphan rows): counted in one query
+def _orphan_parts(checked: dict[str, _Checked], derived: set[str]) -> list[tuple]:
+    """(child, foreign key, its orphan rows, one row: how many and how many distinct values) of
+    every foreign key whose tables are checked, as the pandas check takes them: a derived table
+    is no list of reference."""
+    out = []
     for name in TABLE_ORDER:
         child = checked.get(name)
         if child is None:
@@ -512,42 +523,55 @@ def _orphan_problems(checked: dict[str, _Checked], counts: dict[str, int],
         for fk in TABLES[name].foreign_keys:
             parent = checked.get(fk.ref_table)
             if (fk.column not in child.columns or parent is None or fk.ref_table in derived
-                    or fk.ref_column not in parent.columns or counts.get(fk.ref_table, 0) == 0):
-                continue  # as the pandas check: a derived table is no list of reference
+                    or fk.ref_column not in parent.columns):
+                continue
             t = child.expr
             known = parent.expr.select(known_value=parent.expr[fk.ref_column]).filter(
                 lambda s: s.known_value.notnull()).distinct()
             orphans = t.filter(t[fk.column].notnull()).anti_join(
                 known, t[fk.column] == known.known_value)
-            found_keys.append((child, fk, orphans))
-    if not found_keys:
-        return []
-    def summary(keys):  # one row: orphan rows and distinct orphan values of each key
-        row = None
-        for i, (_, fk, orphans) in enumerate(keys):
-            one = orphans.aggregate(**{f"rows_{i}": orphans.count(), f"values_{i}": orphans[fk.column].nunique()})
-            row = one if row is None else row.cross_join(one)
-        return row
+            out.append((child, fk, orphans, orphans.aggregate(rows=orphans.count(),
+                                                              values=orphans[fk.column].nunique())))
+    return out
 
-    try:
-        got = _run(found_keys[0][0].name, summary(found_keys))
-        sizes = [(int(got[f"rows_{i}"].iat[0] or 0), got[f"values_{i}"].iat[0]) for i in range(len(found_keys))]
-    except EngineQueryError:  # key by key, so that the error names the table whose query fails
-        sizes = []
-        for key in found_keys:
-            got = _run(key[0].name, summary([key]))
-            sizes.append((int(got["rows_0"].iat[0] or 0), got["values_0"].iat[0]))
+
+def _orphan_problems(parts: list[tuple], summaries: list[dict], counts: dict[str, int]) -> list[Problem]:
     out = []
-    for (child, fk, orphans), (n, distinct) in zip(found_keys, sizes, strict=True):
+    for (child, fk, orphans, _), summary in zip(parts, summaries, strict=True):
+        if counts.get(fk.ref_table, 0) == 0:
+            continue  # as the pandas check: an empty table is no list of reference
+        n = int(summary["rows"] or 0)
         if n == 0:
             continue
-        distinct = int(distinct)
+        distinct = int(summary["values"])
         first = _run(child.name, orphans.order_by(child.order).limit(EXAMPLES))
         declared = child.table.column(fk.column)
         found = tuple(f"{child.label(r)}: {fk.column}={show(_value(declared, r[fk.column]))}"
                       for r in first.to_dict("records"))
         out.append(problem.orphan_key(child.name, fk, n, distinct, found))
     return out
+
+
+def _one_row(table: str, expr) -> dict:
+    got = _run(table, expr)
+    return {c: got[c].iat[0] for c in expr.columns}
+
+
+def _summaries(parts: list[tuple[str, Any]]) -> list[dict]:
+    """Run one-row aggregates ``(table name, expression)`` as one query (compiling a query costs
+    more than most checks: one compiles once, and the tables it reads twice are written once);
+    part by part when that query fails, so that the error names the table whose query fails."""
+    if len(parts) == 1:
+        return [_one_row(*parts[0])]
+    row = None
+    for i, (_, expr) in enumerate(parts):
+        one = expr.select(**{f"p{i}_{c}": expr[c] for c in expr.columns})
+        row = one if row is None else row.cross_join(one)
+    try:
+        got = _run(parts[0][0], row)
+    except EngineQueryError:
+        return [_one_row(*part) for part in parts]
+    return [{c: got[f"p{i}_{c}"].iat[0] for c in expr.columns} for i, (_, expr) in enumerate(parts)]
 
 
 def engine_problems(
@@ -606,6 +630,8 @@ def engine_problems(
     counts = {} if counts is None else counts
     problems: list[Problem] = []
     checked: dict[str, _Checked] = {}
+    plans = []  # (table, its checks, one key column or None, its composite key's duplicates or None)
+    parts: list[tuple[str, Any]] = []  # every table's one-row summary: run as one query below
     for name in TABLE_ORDER:
         if name not in tables:
             continue
@@ -619,26 +645,38 @@ def engine_problems(
         if single:  # a duplicate key shows in the same query: fewer distinct keys than rows
             measures["key_values"] = c.expr[key[0]].nunique()
             measures["key_nulls"] = _count(c.expr[key[0]].isnull())
-        summary = _run(name, c.expr.aggregate(rows=c.expr.count(), **measures))
-        counts[name] = int(summary["rows"].iat[0] or 0)
+        parts.append((name, c.expr.aggregate(rows=c.expr.count(), **measures)))
+        composite = bool(key) and not single and all(k in c.columns for k in key)
+        if composite:
+            parts.append((name, _duplicate_summary(c)))
+        plans.append((c, checks, single, composite))
+    orphans = _orphan_parts(checked, derived)
+    summaries = _summaries(parts + [(child.name, summary) for child, _, _, summary in orphans])
+    at = 0
+    for c, checks, single, composite in plans:
+        summary = summaries[at]
+        duplicates = summaries[at + 1] if composite else None
+        at += 1 + composite
+        name = c.name
+        counts[name] = int(summary["rows"] or 0)
         found: list[Problem] = []
         for i, (column, check, predicate, stats) in enumerate(checks):
-            value = summary[f"check_{i}"].iat[0]
+            value = summary[f"check_{i}"]
             n = 0 if value is None or pd.isna(value) else int(value)
             if n:
                 found.append(_check_problem(c, column, check, predicate.fill_null(False), stats,
                                             n, start))
         if single:
-            nulls = summary["key_nulls"].iat[0]
-            distinct = int(summary["key_values"].iat[0] or 0) + min(int(nulls or 0), 1)
-            maybe = distinct < counts[name]
-        else:
-            maybe = counts[name] > 1
-        if key and all(k in c.columns for k in key) and maybe:
-            duplicate = _duplicate_problem(c)
+            distinct = int(summary["key_values"] or 0) + min(int(summary["key_nulls"] or 0), 1)
+            if distinct < counts[name]:
+                duplicate = _duplicate_problem(c)
+                if duplicate is not None:
+                    found.append(duplicate)
+        elif composite and counts[name] > 1:
+            duplicate = _duplicate_problem(c, duplicates)
             if duplicate is not None:
                 found.append(duplicate)
         problems += sorted(found, key=lambda p: _place(c, p))
-    problems += _orphan_problems(checked, counts, derived)
+    problems += _orphan_problems(orphans, summaries[at:], counts)
     problems.sort(key=lambda p: TABLE_ORDER.index(p.table))
     return problems
