@@ -172,3 +172,41 @@ def test_the_loader_validate_and_04_find_the_same_path_table_files(tmp_path):
     assert data.load(tmp_path).orders is None  # no orders needed beside it
     nb04 = (Path(__file__).resolve().parents[1] / "notebooks" / "04_attribution.ipynb").read_text()
     assert "data.path_table_file(data_folder)" in nb04  # the notebook looks where the loader looks
+
+
+def test_facts_are_computed_together_and_alone_give_the_same_verdicts(tmp_path, monkeypatch):
+    """On engine tables, :func:`assess` joins the facts' scalar queries into a few (a query costs
+    more to compile than these counts cost to run); the verdicts and every measured number are
+    those of the facts computed one by one, and a joint query that fails leaves each fact to
+    its own queries."""
+    import ibis.backends.duckdb
+
+    from crm_research import data, engine, synthetic
+    from crm_research.needs import core
+
+    folder = synthetic.write(tmp_path / "co", n_customers=300, seed=7)
+    crm = data.load(folder, as_of="2026-01-01", con=engine.connect())
+    queries = []
+    execute = ibis.backends.duckdb.Backend.execute
+    monkeypatch.setattr(ibis.backends.duckdb.Backend, "execute",
+                        lambda self, expr, *a, **k: queries.append(expr) or execute(self, expr, *a, **k))
+
+    def seen(verdicts):
+        return [(v.section.key, v.status, v.reason, v.fallbacks, v.measured) for v in verdicts]
+
+    together = seen(needs.verdicts(crm, "2026-01-01"))
+    n_together = len(queries)
+    with monkeypatch.context() as m:
+        m.setattr(core, "_prefetch", lambda *a: None)
+        queries.clear()
+        alone = seen(needs.verdicts(crm, "2026-01-01"))
+        n_alone = len(queries)
+    assert together == alone
+    measured = {k for *_, got in together for k in got}
+    assert len(measured) >= 30 and n_alone >= 40 and n_together <= 8, (len(measured), n_alone, n_together)
+
+    def broken(wanted):
+        raise RuntimeError("statement timeout")
+
+    monkeypatch.setattr(core, "_execute_together", broken)
+    assert seen(needs.verdicts(crm, "2026-01-01")) == alone

@@ -204,13 +204,13 @@ def _occasion_pattern(t, as_of) -> dict:
     return occasion_pattern(collect(days), max_per_year=MAX_OCCASIONS_PER_YEAR)
 
 
-@fact("occasion_share", *ORDER_COLS)
+@fact("occasion_share", *ORDER_COLS, prefetch=False)
 def _occasion_share(t, as_of, p):
     """Percent of purchase days on the busiest ``MAX_OCCASIONS_PER_YEAR`` days a year."""
     return _occasion_pattern(t, as_of)["share"]
 
 
-@fact("occasion_calendar", *ORDER_COLS)
+@fact("occasion_calendar", *ORDER_COLS, prefetch=False)
 def _occasion_calendar(t, as_of, p):
     """1 when the occasions fall about once a year, a quarter or a month (a calendar period per opportunity)."""
     return float(_occasion_pattern(t, as_of)["period"] is not None)

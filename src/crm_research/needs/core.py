@@ -17,6 +17,7 @@ parameters given, else from :data:`DEFAULTS`.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,26 +53,116 @@ class Fact:
     compute : callable
         ``compute(tables, as_of, params) -> float``; ``tables`` is a :class:`TableSet` of Ibis
         tables, ``as_of`` a UTC Timestamp or None, ``params`` the parameters.
+        prefetch : bool
+        Computed with the other facts of :func:`assess` before the sections are judged, its
+        scalar queries joined into one (see :func:`batched`); False for a fact that fetches rows
+        (it would be computed for sections that never ask for it).
     """
 
     name: str
     columns: tuple[str, ...]
     compute: Callable[..., float]
+    prefetch: bool = True
 
 
 FACTS: dict[str, Fact] = {}
 
 
-def fact(name: str, *columns: str) -> Callable:
-    """Register ``compute(tables, as_of, params) -> number`` as fact ``name`` reading ``columns``."""
+def fact(name: str, *columns: str, prefetch: bool = True) -> Callable:
+    """Register ``compute(tables, as_of, params) -> number`` as fact ``name`` reading ``columns``
+    (``prefetch``: see :class:`Fact`)."""
 
     def register(fn: Callable) -> Callable:
         if name in FACTS:
             raise ValueError(f"fact {name!r} is declared twice")
-        FACTS[name] = Fact(name, tuple(columns), fn)
+        FACTS[name] = Fact(name, tuple(columns), fn, prefetch)
         return fn
 
     return register
+
+
+class _Deferred(Exception):
+    """A fact asked for a scalar that the batch has not computed yet."""
+
+
+_BATCH: contextvars.ContextVar[dict | None] = contextvars.ContextVar("crm_research_needs_batch", default=None)
+"""While :func:`_prefetch` runs the facts: the scalars known and the scalars wanted."""
+
+
+def batched(expr, execute: Callable[[Any], Any]) -> Any:
+    """The value of scalar expression ``expr``: ``execute(expr)``, or, while :func:`assess`
+    computes its facts together, the value the batch's joint query gave (the fact stops at a
+    scalar the batch has not computed yet, and runs again once it has)."""
+    state = _BATCH.get()
+    if state is None:
+        return execute(expr)
+    key = expr.op()
+    if key in state["known"]:
+        return state["known"][key]
+    state["wanted"].setdefault(key, expr)
+    raise _Deferred
+
+
+def _backend(expr):
+    from crm_research.engine import _default_con
+
+    try:
+        return expr._find_backend(use_default=False)
+    except Exception:  # noqa: BLE001 - memtables only: the implicit connection runs them
+        return _default_con()
+
+
+def _execute_together(wanted: dict) -> dict:
+    """The values of the scalar expressions ``wanted`` (by op), one query per backend: each
+    scalar a one-row table, cross-joined (a query costs more to compile than these counts cost
+    to run)."""
+    groups: dict[int, tuple[Any, list]] = {}
+    for key, expr in wanted.items():
+        backend = _backend(expr)
+        groups.setdefault(id(backend), (backend, []))[1].append((key, expr))
+    known = {}
+    for backend, items in groups.values():
+        if len(items) == 1:
+            known[items[0][0]] = backend.execute(items[0][1])
+            continue
+        row = None
+        for i, (_, expr) in enumerate(items):
+            one = expr.name(f"v{i}").as_table()
+            row = one if row is None else row.cross_join(one)
+        got = backend.execute(row)
+        known.update({key: got[f"v{i}"].iat[0] for i, (key, _) in enumerate(items)})
+    return known
+
+
+def _prefetch(names: list[str], ts: TableSet, when, values: dict, cache: dict[str, float]) -> None:
+    """Compute the facts ``names`` into ``cache`` with their scalar queries joined: each round
+    runs every fact up to its first scalar not known yet, then one query computes those
+    (most facts need one round, none more than three). A fact that fails, or a joint query that
+    fails, is left out: the fact is computed alone when a section asks for it, where its error
+    surfaces as it always did."""
+    known: dict = {}
+    pending = [n for n in dict.fromkeys(names) if n not in cache and FACTS[n].prefetch]
+    while pending:
+        wanted: dict = {}
+        token = _BATCH.set({"known": known, "wanted": wanted})
+        deferred = []
+        try:
+            for name in pending:
+                try:
+                    cache[name] = float(FACTS[name].compute(ts, when, values))
+                except _Deferred:
+                    deferred.append(name)
+                except Exception:  # noqa: BLE001, S112 - computed alone later, where it raises
+                    continue
+        finally:
+            _BATCH.reset(token)
+        if not wanted:
+            return
+        try:
+            known.update(_execute_together(wanted))
+        except Exception:  # noqa: BLE001 - each fact then runs its own queries (and errors)
+            return
+        pending = deferred
 
 
 class TableSet:
@@ -269,10 +360,18 @@ def assess(
     when = None if as_of is None else as_utc_timestamp(as_of)
     values = {**DEFAULTS, **dict(params or {})}
     cache: dict[str, float] = {}
+    _prefetch([need.fact for section in sections for need in section.needs
+               if need.fact is not None and _present(ts, need)], ts, when, values, cache)
     verdicts = []
     for section in sections:
         verdicts.append(_judge(section, ts, when, values, cache))
     return verdicts
+
+
+def _present(ts: TableSet, need: Need) -> bool:
+    """Every column ``need`` reads, its fact's included, is in the data."""
+    cols = [*need.columns, *FACTS[need.fact].columns] if need.fact is not None else list(need.columns)
+    return all(ts.has(*c.split(".", 1)) for c in cols)
 
 
 def _judge(section: Section, ts: TableSet, when: pd.Timestamp | None, values: dict,

@@ -11,7 +11,7 @@ import pandas as pd
 
 from crm_research import exprs
 from crm_research.exprs import ts_literal
-from crm_research.needs.core import DEFAULTS, TableSet, fact
+from crm_research.needs.core import DEFAULTS, TableSet, _backend, batched, fact
 
 DEFAULTS.update({"repeat_min_orders": 2})
 
@@ -32,14 +32,9 @@ def before(table, column: str, as_of: pd.Timestamp | None):
 
 
 def scalar(expr) -> float:
-    """Execute a scalar engine expression; missing (no rows) counts as 0."""
-    from crm_research.engine import _default_con
-
-    try:
-        backend = expr._find_backend(use_default=False)
-    except Exception:  # noqa: BLE001 - memtables only: the implicit connection runs it
-        backend = _default_con()
-    value = backend.execute(expr)
+    """Execute a scalar engine expression (with the other facts' scalars while
+    :func:`crm_research.needs.core.assess` computes them together); missing (no rows) counts as 0."""
+    value = batched(expr, lambda e: _backend(e).execute(e))
     return 0.0 if value is None or pd.isna(value) else float(value)
 
 
