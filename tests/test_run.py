@@ -7,6 +7,7 @@ is replaced by a trap in those tests. The one real execution here is a tiny fail
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -316,10 +317,60 @@ def test_one_printer_prints_every_page_and_survives_a_bad_one(tmp_path):
         Path(printer._profile.name).name))  # the browser and its profile are gone
 
 
+_FAKE_BROWSER = """
+import json, os, sys
+from pathlib import Path
+
+# a stand-in for Chromium on the DevTools pipe: the first one never answers Page.printToPDF
+hang = not Path(sys.argv[0] + ".hung").exists()
+Path(sys.argv[0] + ".hung").touch()
+buffer = b""
+while chunk := os.read(3, 65536):
+    buffer += chunk
+    while b"\\0" in buffer:
+        raw, buffer = buffer.split(b"\\0", 1)
+        m = json.loads(raw)
+        answer = {"id": m["id"], "result": {}}
+        if m["method"] == "Browser.close":
+            sys.exit(0)
+        if m["method"] == "Page.printToPDF":
+            if hang:
+                continue
+            answer["result"] = {"data": "JVBERi0xLjQK"}  # %PDF-1.4
+        elif m["method"] == "Target.createTarget":
+            answer["result"] = {"targetId": "T"}
+        elif m["method"] == "Target.attachToTarget":
+            answer["result"] = {"sessionId": "S"}
+        os.write(4, json.dumps(answer).encode() + b"\\0")
+        if m["method"] == "Page.navigate":
+            os.write(4, json.dumps({"method": "Page.loadEventFired", "params": {}, "sessionId": "S"}).encode() + b"\\0")
+"""
+
+
+def test_a_hung_browser_is_killed_and_the_next_page_gets_a_new_one(tmp_path):
+    import sys
+
+    fake = tmp_path / "fake-chromium"
+    fake.write_text(f"#!{sys.executable}\n{_FAKE_BROWSER}")
+    fake.chmod(0o755)
+    page = tmp_path / "p.html"
+    page.write_text("<p>report</p>")
+    with report.PdfPrinter(str(fake), timeout=1) as printer:
+        hung = printer._proc.pid
+        with pytest.raises(CRMError, match=r"^Chromium did not finish print p\.html within 1 s$"):
+            printer.print(page, tmp_path / "hung.pdf")
+        assert printer._proc is None
+        with pytest.raises(ProcessLookupError):
+            os.kill(hung, 0)  # killed and reaped, not left behind
+        assert printer.print(page, tmp_path / "p.pdf").read_bytes() == b"%PDF-1.4\n"
+        assert printer._proc.pid != hung
+    assert not (tmp_path / "hung.pdf").exists() and not list(tmp_path.glob(".*.part"))
+
+
 def test_a_printer_that_is_no_browser_says_so_in_one_line(tmp_path):
     with pytest.raises(CRMError, match=r"^Chromium could not start \(exit 1\): no message$"):
         report.PdfPrinter("/bin/false").__enter__()
-    with pytest.raises(CRMError, match=r"^Chromium could not be started \(/nonexistent/chromium\): No such"):
+    with pytest.raises(CRMError, match=r"^Chromium could not be started: /nonexistent/chromium is no executable$"):
         report.PdfPrinter("/nonexistent/chromium").__enter__()
 
 

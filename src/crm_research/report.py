@@ -18,6 +18,7 @@ from the network (images must be embedded), in a browser and in the PDF printer 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import html
 import json
 import os
@@ -840,6 +841,10 @@ _PRINT_OPTIONS = {"printBackground": True, "preferCSSPageSize": True, "displayHe
 pixels on every page of the five reports and the index: compared at 50 dpi)."""
 
 
+class _Hung(CRMError):
+    """The browser did not answer in time, or its pipe broke: it is replaced for the next page."""
+
+
 class PdfPrinter:
     """One headless Chromium that prints HTML files to PDF, one after the other.
 
@@ -848,7 +853,8 @@ class PdfPrinter:
     driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``, no port is
     opened), each page in a fresh tab with scripts switched off; nothing is fetched from the
     network (every host name resolves to nothing) and the reports carry a policy without
-    scripts or network (:data:`CSP`).
+    scripts or network (:data:`CSP`). A browser that dies, or does not answer within
+    ``timeout``, is killed and a new one prints the next page.
 
     Parameters
     ----------
@@ -863,81 +869,97 @@ class PdfPrinter:
     ...     printer.print(Path("01_baseline.html"), Path("01_baseline.pdf"))
     """
 
+    CLOSE_S = 5.0
+    """Seconds given to closing a tab, and to the browser to quit, before it is killed."""
+
     def __init__(self, chromium: str, timeout: float = 120) -> None:
         self.chromium = chromium
         self.timeout = timeout
+        self._open = False
         self._proc: subprocess.Popen | None = None
 
     def __repr__(self) -> str:
         return f"PdfPrinter({self.chromium!r}, timeout={self.timeout:g})"
 
     def __enter__(self) -> PdfPrinter:
-        self._profile = tempfile.TemporaryDirectory(prefix="crm-chromium-")
-        profile = self._profile.name
-        to_chromium, from_us = os.pipe()
-        to_us, from_chromium = os.pipe()
-
-        def pipes() -> None:  # in the child: its ends of the pipes as fds 3 and 4, what Chromium reads
-            import fcntl
-
-            read, write = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chromium, from_chromium))
-            os.dup2(read, 3)
-            os.dup2(write, 4)
-
-        self._write, self._read = from_us, to_us
-        self._log = open(Path(profile) / "chromium.log", "w+b")  # noqa: SIM115 - closed in __exit__
-        try:
-            self._proc = subprocess.Popen(
-                [self.chromium, *_CHROMIUM_SWITCHES, f"--user-data-dir={profile}", "--remote-debugging-pipe",
-                 "about:blank"], stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-                preexec_fn=pipes, close_fds=False, env={**os.environ, "HOME": profile})
-        except OSError as exc:
-            self._close_files()
-            raise CRMError(f"Chromium could not be started ({self.chromium}): {exc.strerror}") from exc
-        finally:
-            os.close(to_chromium)
-            os.close(from_chromium)
-        self._buffer, self._id, self._events = bytearray(), 0, []
-        try:
-            self._call("Browser.getVersion", what="start")
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
+        self._start()
+        self._open = True
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._proc is None:
-            return
-        try:
-            if self._proc.poll() is None:
-                try:
-                    self._send("Browser.close")
-                except (OSError, CRMError):
-                    pass
-                try:
-                    self._proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
-        finally:
-            self._proc = None
-            self._close_files()
+        self._open = False
+        self._stop()
 
-    def _close_files(self) -> None:
-        for fd in (getattr(self, "_write", None), getattr(self, "_read", None)):
-            if fd is not None:
-                os.close(fd)
-        self._write = self._read = None
-        self._log.close()
-        self._profile.cleanup()
+    def _start(self) -> None:
+        if shutil.which(self.chromium) is None:
+            raise CRMError(f"Chromium could not be started: {self.chromium} is no executable")
+        self._profile = tempfile.TemporaryDirectory(prefix="crm-chromium-")
+        self._write = self._read = self._log = None
+        self._buffer, self._id, self._events = bytearray(), 0, []
+        try:
+            profile = self._profile.name
+            ends: list[int] = []  # the child's ends of the two pipes
+            try:
+                to_chromium, self._write = os.pipe()
+                ends.append(to_chromium)
+                self._read, from_chromium = os.pipe()
+                ends.append(from_chromium)
+                # above 9, so that neither is fd 3 or 4 itself
+                to_chromium, from_chromium = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in ends[:2])
+                ends += [to_chromium, from_chromium]
+                self._log = open(Path(profile) / "chromium.log", "w+b")  # noqa: SIM115 - closed in _stop
+                # the browser reads its commands on fd 3 and answers on fd 4; bash puts the pipes
+                # there (no Python runs in the child between fork and exec; dash takes one-digit fds)
+                moves = f"3<&{to_chromium} 4>&{from_chromium} {to_chromium}<&- {from_chromium}>&-"
+                self._proc = subprocess.Popen(
+                    [shutil.which("bash") or "/bin/bash", "-c", f'exec "$0" "$@" {moves}', self.chromium,
+                     *_CHROMIUM_SWITCHES, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+                    stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+                    pass_fds=(to_chromium, from_chromium), env={**os.environ, "HOME": profile})
+            finally:
+                for fd in ends:
+                    os.close(fd)
+            self._call("Browser.getVersion", what="start")
+        except OSError as exc:
+            self._stop()
+            raise CRMError(f"Chromium could not be started ({self.chromium}): {exc.strerror or exc}") from exc
+        except BaseException:
+            self._stop()
+            raise
+
+    def _stop(self, kill: bool = False) -> None:
+        """Quit (or kill) the browser and remove its pipes, log and profile."""
+        proc, self._proc = self._proc, None
+        try:
+            if proc is not None and proc.poll() is None:
+                if not kill:
+                    try:
+                        self._send("Browser.close")
+                    except OSError:
+                        pass
+                try:
+                    proc.wait(0 if kill else self.CLOSE_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        finally:
+            for fd in (self._write, self._read):
+                if fd is not None:
+                    os.close(fd)
+            self._write = self._read = None
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+            self._profile.cleanup()
 
     def _failure(self, what: str) -> CRMError:
         self._log.seek(0)
         lines = [x for x in self._log.read().decode(errors="replace").splitlines()
-                 if x.strip() and "unexpected operator" not in x]  # Debian's launcher script's own noise
+                 if x.strip() and "unexpected operator" not in x  # Debian's launcher script's own noise
+                 and "dbus" not in x.lower()]  # no session bus in a container: not why it failed
         code = self._proc.poll() if self._proc is not None else None
         status = "" if code is None else f" (exit {code})"
-        return CRMError(f"Chromium could not {what}{status}: {lines[-1] if lines else 'no message'}")
+        return _Hung(f"Chromium could not {what}{status}: {lines[-1] if lines else 'no message'}")
 
     def _send(self, method: str, params: dict | None = None, session: str | None = None) -> int:
         self._id += 1
@@ -953,13 +975,15 @@ class PdfPrinter:
         import select
         import time
 
+        poller = select.poll()
+        poller.register(self._read, select.POLLIN)
         searched = 0
         while (end := self._buffer.find(b"\0", searched)) < 0:
             searched = len(self._buffer)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise CRMError(f"Chromium did not finish {what} within {self.timeout:.0f} s")
-            if select.select([self._read], [], [], left)[0]:
+                raise _Hung(f"Chromium did not finish {what} within {self.timeout:.0f} s")
+            if poller.poll(max(1, int(left * 1000))):
                 chunk = os.read(self._read, 1 << 20)
                 if not chunk:
                     if self._proc is not None:
@@ -998,6 +1022,17 @@ class PdfPrinter:
                     return self._events.pop(i)
             self._events.append(self._message(deadline, what))
 
+    def _close_tab(self, target: str, what: str) -> None:
+        import time
+
+        try:
+            self._call("Target.closeTarget", {"targetId": target}, what=what,
+                       deadline=time.monotonic() + self.CLOSE_S)
+        except _Hung:
+            self._stop(kill=True)  # the page is printed; the next one gets a new browser
+        except CRMError:
+            pass  # the tab is gone already
+
     def print(self, html_path: Path, pdf_path: Path) -> Path:
         """Print ``html_path`` to ``pdf_path`` (written whole or not at all) and return it.
 
@@ -1009,38 +1044,45 @@ class PdfPrinter:
         import base64
         import time
 
-        if self._proc is None:
+        if not self._open:
             raise CRMError("PdfPrinter is not started: use it in a `with` block")
-        if self._proc.poll() is not None:  # the browser died on an earlier page: a new one for this
-            self.__exit__(None, None, None)
-            self.__enter__()
+        if self._proc is None or self._proc.poll() is not None:  # died or hung on an earlier page
+            self._stop(kill=True)
+            self._start()
         what = f"print {html_path.name}"
         deadline = time.monotonic() + self.timeout
         self._events.clear()
-        target = self._call("Target.createTarget", {"url": "about:blank"}, what=what, deadline=deadline)["targetId"]
+        target = None
         try:
+            target = self._call("Target.createTarget", {"url": "about:blank"}, what=what,
+                                deadline=deadline)["targetId"]
             s = self._call("Target.attachToTarget", {"targetId": target, "flatten": True}, what=what,
                            deadline=deadline)["sessionId"]
-            self._call("Emulation.setScriptExecutionDisabled", {"value": True}, s, what=what, deadline=deadline)
+            self._call("Emulation.setScriptExecutionDisabled", {"value": True}, s, what=what,
+                       deadline=deadline)
             self._call("Page.enable", None, s, what=what, deadline=deadline)
-            loaded = self._call("Page.navigate", {"url": Path(html_path).resolve().as_uri()}, s, what=what,
-                                deadline=deadline)
+            loaded = self._call("Page.navigate", {"url": Path(html_path).resolve().as_uri()}, s,
+                                what=what, deadline=deadline)
             if loaded.get("errorText"):
                 raise CRMError(f"Chromium could not {what}: {loaded['errorText']}")
             self._event("Page.loadEventFired", s, deadline, what)
             data = base64.b64decode(self._call("Page.printToPDF", _PRINT_OPTIONS, s, what=what,
                                                deadline=deadline)["data"])
+        except _Hung:
+            self._stop(kill=True)  # the next page gets a new browser
+            raise
         finally:
-            if self._proc is not None and self._proc.poll() is None:
-                try:
-                    self._call("Target.closeTarget", {"targetId": target}, what=what)
-                except CRMError:
-                    pass
+            if target is not None and self._proc is not None:
+                self._close_tab(target, what)
         if not data.startswith(b"%PDF-"):
             raise CRMError(f"Chromium could not {what}: it returned no PDF")
         tmp = pdf_path.with_name(f".{pdf_path.name}.part")
-        tmp.write_bytes(data)
-        tmp.replace(pdf_path)
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(pdf_path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         return pdf_path
 
 

@@ -760,6 +760,8 @@ def _print_pdfs(run_dir: Path, html_files: list[Path], manifest: dict, stopper: 
         report.pdf_all(run_dir, html_files, progress)  # says why there is no PDF
         return []
     errors = []
+    if stopper.stopping:
+        return errors
     try:
         with report.PdfPrinter(report.find_chromium()) as printer:  # one browser prints them all
             for h in html_files:
