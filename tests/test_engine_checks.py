@@ -487,3 +487,12 @@ def test_postgres_query_errors_name_the_table(postgres_server, pg_admin, monkeyp
     with pytest.raises(sources.DataSourceError) as caught:
         data.load(url)
     assert "user nosy may not read locked.orders (the orders table)" in str(caught.value)
+
+
+def test_nothing_to_check_gives_no_problem():
+    """No table, or derived tables only (every table fell back to pandas, say): no query, no problem."""
+    import ibis
+
+    orders = ibis.memtable(company()["orders"])
+    assert engine_checks.engine_problems({}) == []
+    assert engine_checks.engine_problems({"orders": orders}, derived={"orders"}) == []

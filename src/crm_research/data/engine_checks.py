@@ -561,8 +561,8 @@ def _summaries(parts: list[tuple[str, Any]]) -> list[dict]:
     """Run one-row aggregates ``(table name, expression)`` as one query (compiling a query costs
     more than most checks: one compiles once, and the tables it reads twice are written once);
     part by part when that query fails, so that the error names the table whose query fails."""
-    if len(parts) == 1:
-        return [_one_row(*parts[0])]
+    if len(parts) <= 1:
+        return [_one_row(*part) for part in parts]
     row = None
     for i, (_, expr) in enumerate(parts):
         one = expr.select(**{f"p{i}_{c}": expr[c] for c in expr.columns})
