@@ -142,7 +142,9 @@ def _prefetch(names: list[str], ts: TableSet, when, values: dict, cache: dict[st
     surfaces as it always did."""
     known: dict = {}
     pending = [n for n in dict.fromkeys(names) if n not in cache and FACTS[n].prefetch]
-    while pending:
+    for _round in range(MAX_ROUNDS):
+        if not pending:
+            return
         wanted: dict = {}
         token = _BATCH.set({"known": known, "wanted": wanted})
         deferred = []
@@ -156,13 +158,41 @@ def _prefetch(names: list[str], ts: TableSet, when, values: dict, cache: dict[st
                     continue
         finally:
             _BATCH.reset(token)
-        if not wanted:
+        if not wanted or wanted.keys() <= known.keys():  # nothing to compute, or no progress
             return
         try:
             known.update(_execute_together(wanted))
         except Exception:  # noqa: BLE001 - each fact then runs its own queries (and errors)
             return
         pending = deferred
+
+
+MAX_ROUNDS = 8
+"""Rounds of :func:`_prefetch` (a fact asks for at most three scalars one after the other)."""
+
+
+def _next_facts(sections: list[Section], ts: TableSet, values: dict, cache: dict[str, float]) -> list[str]:
+    """The fact each section's judging (:func:`_judge`) would compute next: its first fact not in
+    ``cache``, unless a need before it already skips the section (missing columns, or a fact
+    below its threshold without a fallback). Prefetching only these computes the facts the
+    sections ask for, and no other."""
+    out = []
+    for section in sections:
+        for need in section.needs:
+            cols = list(need.columns)
+            if need.fact is not None:
+                cols += [c for c in FACTS[need.fact].columns if c not in cols]
+            if any(not ts.has(*c.split(".", 1)) for c in cols):
+                break  # skipped for missing data
+            if need.fact is None:
+                continue
+            if need.fact not in cache:
+                if FACTS[need.fact].prefetch:
+                    out.append(need.fact)
+                break  # known after this round
+            if cache[need.fact] < _threshold(need, values) and need.fallback is None:
+                break  # skipped for too little data
+    return list(dict.fromkeys(out))
 
 
 class TableSet:
@@ -360,18 +390,16 @@ def assess(
     when = None if as_of is None else as_utc_timestamp(as_of)
     values = {**DEFAULTS, **dict(params or {})}
     cache: dict[str, float] = {}
-    _prefetch([need.fact for section in sections for need in section.needs
-               if need.fact is not None and _present(ts, need)], ts, when, values, cache)
+    for _round in range(MAX_ROUNDS):  # the facts the sections ask for, a round of them at a time
+        wanted = _next_facts(sections, ts, values, cache)
+        before = len(cache)
+        _prefetch(wanted, ts, when, values, cache)
+        if len(cache) == before:  # none computed together: the rest one by one, below
+            break
     verdicts = []
     for section in sections:
         verdicts.append(_judge(section, ts, when, values, cache))
     return verdicts
-
-
-def _present(ts: TableSet, need: Need) -> bool:
-    """Every column ``need`` reads, its fact's included, is in the data."""
-    cols = [*need.columns, *FACTS[need.fact].columns] if need.fact is not None else list(need.columns)
-    return all(ts.has(*c.split(".", 1)) for c in cols)
 
 
 def _judge(section: Section, ts: TableSet, when: pd.Timestamp | None, values: dict,
