@@ -269,7 +269,7 @@ def test_the_checks_are_one_query_or_table_by_table_when_it_fails(tmp_path, no_f
     run, parts_per_query = engine_checks._run, []
 
     def failing(table, expr, fail_alone=None):
-        parts = len({c.split("_", 1)[0] for c in getattr(expr, "columns", ()) if re.match(r"p\d+_", c)})
+        parts = len({c.split("_", 1)[0] for c in getattr(expr, "columns", ()) if re.match(r"r\d+_", c)})
         parts_per_query.append(parts)
         if parts > 1 or table == fail_alone:
             raise engine_checks.EngineQueryError(table, RuntimeError("canceling statement due to statement timeout"))

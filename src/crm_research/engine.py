@@ -38,7 +38,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-__all__ = ["ENGINES", "parse_engine", "open_engine", "connect", "to_ibis", "collect", "counts", "engine_function", "is_lazy", "spark_session", "exact_sum",
+__all__ = ["ENGINES", "parse_engine", "open_engine", "connect", "to_ibis", "collect", "collect_rows", "counts", "engine_function", "is_lazy", "spark_session", "exact_sum",
            "exact_mean", "on_duckdb", "first_by", "collect_by", "materialize"]
 
 _local = threading.local()
@@ -294,22 +294,47 @@ def exact_mean(column: ir.NumericColumn, scale: int = 6) -> ir.FloatingScalar:
     return exact_sum(column, scale) / column.count().cast("float64")
 
 
-def counts(tables: Sequence[ir.Table]) -> list[int]:
-    """Rows of each table, counted in one query.
+def collect_rows(rows: Sequence[ir.Table], execute: Callable[[ir.Table], pd.DataFrame] | None = None
+                 ) -> list[dict[str, Any]]:
+    """One-row tables (aggregates), computed in one query.
 
-    Compiling a query costs more than counting a small table (about 10-30 ms of CPU each with
-    Ibis, whatever the rows): one query of one row, a count per table, compiles once, and the
-    parts the tables share (e.g. the same filtered table behind several) are written once.
+    Compiling a query costs more than most small aggregates cost to run (about 10-30 ms of CPU
+    each with Ibis, whatever the rows): the tables cross-joined into one row compile once, and
+    the parts they share (e.g. the same filtered table behind several) are written once.
 
     Parameters
     ----------
-    tables : sequence of ibis.Table
-        On one backend (``ibis.memtable`` s run on the implicit connection).
+    rows : sequence of ibis.Table
+        One row each, on one backend (``ibis.memtable`` s run on the implicit connection).
+    execute : callable, optional
+        Runs the joined table and returns its frame (default :func:`collect`).
 
     Returns
     -------
-    list of int
-        In the order of ``tables``.
+    list of dict
+        Each table's values by column, in the order of ``rows``.
+
+    Examples
+    --------
+    >>> import ibis
+    >>> t = ibis.memtable({"x": [1, 2, 3]})
+    >>> got = collect_rows([t.aggregate(n=t.count()), t.aggregate(top=t.x.max(), low=t.x.min())])
+    >>> [{k: int(v) for k, v in row.items()} for row in got]
+    [{'n': 3}, {'top': 3, 'low': 1}]
+    """
+    execute = collect if execute is None else execute
+    if len(rows) <= 1:
+        return [{c: got[c].iat[0] for c in r.columns} for r in rows for got in [execute(r)]]
+    joined = None
+    for i, r in enumerate(rows):
+        one = r.select(**{f"r{i}_{c}": r[c] for c in r.columns})
+        joined = one if joined is None else joined.cross_join(one)
+    got = execute(joined)
+    return [{c: got[f"r{i}_{c}"].iat[0] for c in r.columns} for i, r in enumerate(rows)]
+
+
+def counts(tables: Sequence[ir.Table]) -> list[int]:
+    """Rows of each table, counted in one query (:func:`collect_rows`).
 
     Examples
     --------
@@ -318,14 +343,7 @@ def counts(tables: Sequence[ir.Table]) -> list[int]:
     >>> counts([t, t.filter(t.x > 1)])
     [3, 2]
     """
-    if not tables:
-        return []
-    row = None
-    for i, t in enumerate(tables):
-        one = t.aggregate(**{f"n{i}": t.count()})
-        row = one if row is None else row.cross_join(one)
-    got = collect(row)
-    return [int(got[f"n{i}"].iat[0]) for i in range(len(tables))]
+    return [int(r["n"]) for r in collect_rows([t.aggregate(n=t.count()) for t in tables])]
 
 
 def is_lazy(obj: Any) -> bool:

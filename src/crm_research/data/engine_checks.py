@@ -553,25 +553,23 @@ def _orphan_problems(parts: list[tuple], summaries: list[dict], counts: dict[str
 
 
 def _one_row(table: str, expr) -> dict:
-    got = _run(table, expr)
-    return {c: got[c].iat[0] for c in expr.columns}
+    from crm_research.engine import collect_rows
+
+    return collect_rows([expr], lambda e: _run(table, e))[0]
 
 
 def _summaries(parts: list[tuple[str, Any]]) -> list[dict]:
-    """Run one-row aggregates ``(table name, expression)`` as one query (compiling a query costs
-    more than most checks: one compiles once, and the tables it reads twice are written once);
-    part by part when that query fails, so that the error names the table whose query fails."""
-    if len(parts) <= 1:
-        return [_one_row(*part) for part in parts]
-    row = None
-    for i, (_, expr) in enumerate(parts):
-        one = expr.select(**{f"p{i}_{c}": expr[c] for c in expr.columns})
-        row = one if row is None else row.cross_join(one)
+    """Run one-row aggregates ``(table name, expression)`` as one query
+    (:func:`crm_research.engine.collect_rows`); part by part when that query fails, so that the
+    error names the table whose query fails."""
+    from crm_research.engine import collect_rows
+
     try:
-        got = _run(parts[0][0], row)
+        return collect_rows([expr for _, expr in parts], lambda e: _run(parts[0][0], e))
     except EngineQueryError:
+        if len(parts) == 1:
+            raise
         return [_one_row(*part) for part in parts]
-    return [{c: got[f"p{i}_{c}"].iat[0] for c in expr.columns} for i, (_, expr) in enumerate(parts)]
 
 
 def engine_problems(

@@ -53,7 +53,7 @@ class Fact:
     compute : callable
         ``compute(tables, as_of, params) -> float``; ``tables`` is a :class:`TableSet` of Ibis
         tables, ``as_of`` a UTC Timestamp or None, ``params`` the parameters.
-        prefetch : bool
+    prefetch : bool
         Computed with the other facts of :func:`assess` before the sections are judged, its
         scalar queries joined into one (see :func:`batched`); False for a fact that fetches rows
         (it would be computed for sections that never ask for it).
@@ -113,24 +113,18 @@ def _backend(expr):
 
 
 def _execute_together(wanted: dict) -> dict:
-    """The values of the scalar expressions ``wanted`` (by op), one query per backend: each
-    scalar a one-row table, cross-joined (a query costs more to compile than these counts cost
-    to run)."""
+    """The values of the scalar expressions ``wanted`` (by op), one query per backend
+    (:func:`crm_research.engine.collect_rows`)."""
+    from crm_research.engine import collect_rows
+
     groups: dict[int, tuple[Any, list]] = {}
     for key, expr in wanted.items():
         backend = _backend(expr)
         groups.setdefault(id(backend), (backend, []))[1].append((key, expr))
     known = {}
     for backend, items in groups.values():
-        if len(items) == 1:
-            known[items[0][0]] = backend.execute(items[0][1])
-            continue
-        row = None
-        for i, (_, expr) in enumerate(items):
-            one = expr.name(f"v{i}").as_table()
-            row = one if row is None else row.cross_join(one)
-        got = backend.execute(row)
-        known.update({key: got[f"v{i}"].iat[0] for i, (key, _) in enumerate(items)})
+        got = collect_rows([expr.name("v").as_table() for _, expr in items], backend.execute)
+        known.update({key: row["v"] for (key, _), row in zip(items, got, strict=True)})
     return known
 
 
@@ -179,10 +173,7 @@ def _next_facts(sections: list[Section], ts: TableSet, values: dict, cache: dict
     out = []
     for section in sections:
         for need in section.needs:
-            cols = list(need.columns)
-            if need.fact is not None:
-                cols += [c for c in FACTS[need.fact].columns if c not in cols]
-            if any(not ts.has(*c.split(".", 1)) for c in cols):
+            if any(not ts.has(*c.split(".", 1)) for c in _need_columns(need)):
                 break  # skipped for missing data
             if need.fact is None:
                 continue
@@ -402,16 +393,21 @@ def assess(
     return verdicts
 
 
+def _need_columns(need: Need) -> list[str]:
+    """The columns ``need`` reads, its fact's included."""
+    cols = list(need.columns)
+    if need.fact is not None:
+        cols += [c for c in FACTS[need.fact].columns if c not in cols]
+    return cols
+
+
 def _judge(section: Section, ts: TableSet, when: pd.Timestamp | None, values: dict,
            cache: dict[str, float]) -> Verdict:
     measured: dict[str, float] = {}
     fallbacks: list[str] = []
     reasons: list[str] = []
     for need in section.needs:
-        cols = list(need.columns)
-        if need.fact is not None:
-            cols += [c for c in FACTS[need.fact].columns if c not in cols]
-        missing = [c for c in cols if not ts.has(*c.split(".", 1))]
+        missing = [c for c in _need_columns(need) if not ts.has(*c.split(".", 1))]
         # a missing table makes its columns missing too: name the table only
         gone = {c for c in missing if "." not in c}
         missing = [c for c in missing if c.split(".", 1)[0] not in gone or "." not in c]
