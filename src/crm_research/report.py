@@ -17,15 +17,17 @@ from the network (images must be embedded), in a browser and in the PDF printer 
 
 from __future__ import annotations
 
-import contextlib
+import base64
 import fcntl
 import html
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -972,9 +974,6 @@ class PdfPrinter:
         return self._id
 
     def _message(self, deadline: float, what: str) -> dict:
-        import select
-        import time
-
         poller = select.poll()
         poller.register(self._read, select.POLLIN)
         searched = 0
@@ -999,8 +998,6 @@ class PdfPrinter:
 
     def _call(self, method: str, params: dict | None = None, session: str | None = None, *,
               what: str, deadline: float | None = None) -> dict:
-        import time
-
         deadline = time.monotonic() + self.timeout if deadline is None else deadline
         try:
             sent = self._send(method, params, session)
@@ -1023,8 +1020,6 @@ class PdfPrinter:
             self._events.append(self._message(deadline, what))
 
     def _close_tab(self, target: str, what: str) -> None:
-        import time
-
         try:
             self._call("Target.closeTarget", {"targetId": target}, what=what,
                        deadline=time.monotonic() + self.CLOSE_S)
@@ -1041,9 +1036,6 @@ class PdfPrinter:
         CRMError
             Chromium failed, stopped, or took longer than ``timeout``.
         """
-        import base64
-        import time
-
         if not self._open:
             raise CRMError("PdfPrinter is not started: use it in a `with` block")
         if self._proc is None or self._proc.poll() is not None:  # died or hung on an earlier page
@@ -1117,10 +1109,9 @@ def print_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: float = 1
         return printer.print(html_path, pdf_path)
 
 
-def pdf_all(run_dir: Path, html_files: list[Path], progress: Callable[[str], None],
-            printer: PdfPrinter | None = None) -> dict[str, str]:
-    """Print every HTML report to PDF if Chromium is found (with ``printer``, or one started
-    for these files); returns ``{stem: pdf file name}``."""
+def pdf_all(run_dir: Path, html_files: list[Path], progress: Callable[[str], None]) -> dict[str, str]:
+    """Print every HTML report to PDF (with one browser) if Chromium is found; returns
+    ``{stem: pdf file name}``."""
     chromium = find_chromium()
     if chromium is None:
         progress("PDF skipped: no Chromium found on PATH (looked for "
@@ -1128,10 +1119,10 @@ def pdf_all(run_dir: Path, html_files: list[Path], progress: Callable[[str], Non
                  "The HTML reports are written.")
         return {}
     out = {}
-    with contextlib.nullcontext(printer) if printer is not None else PdfPrinter(chromium) as printing:
+    with PdfPrinter(chromium) as printer:
         for h in html_files:
             pdf = h.with_suffix(".pdf")
             progress(f"printing {pdf.name}")
-            printing.print(h, pdf)
+            printer.print(h, pdf)
             out[h.stem] = pdf.name
     return out

@@ -328,8 +328,8 @@ def partial_latest(data, baseline: pd.DataFrame, *, quiet: float = 10.0,
     ends: the whole days between the day of the table's last row before ``as_of`` and the
     period end (a day with a row counts as recorded, so a table of dates alone is complete up
     to its last date) would have held at least ``quiet`` rows at the table's rate over the
-    three periods before (the chance of so long a silence by luck is below e^-quiet, 0.005% for 10). Such a period's
-    counts are too low and its shares biased: an export cut before the analysis date, or a
+    three periods before (the chance of so long a silence by luck is below e^-quiet, 0.005%
+    for 10). Such a period's counts are too low and its shares biased: an export cut before the analysis date, or a
     source that stopped recording.
 
     Parameters

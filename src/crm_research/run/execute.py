@@ -768,8 +768,10 @@ def _print_pdfs(run_dir: Path, html_files: list[Path], manifest: dict, stopper: 
                 if stopper.stopping:
                     break
                 try:
-                    for stem, name in report.pdf_all(run_dir, [h], progress, printer).items():
-                        next(m for m in manifest["notebooks"] if m["name"] == stem)["pdf"] = name
+                    pdf = h.with_suffix(".pdf")
+                    progress(f"printing {pdf.name}")
+                    printer.print(h, pdf)
+                    next(m for m in manifest["notebooks"] if m["name"] == h.stem)["pdf"] = pdf.name
                 except CRMError as exc:
                     errors.append(f"{h.stem}: PDF not written: {exc}")
                     progress(f"  {errors[-1]}")
