@@ -192,3 +192,17 @@ def _start_background_runs(request):
     """Start the background runs with the first test, when the session has a test that needs them."""
     if getattr(request.config, "_crm_background", False):
         request.getfixturevalue("background_runs")
+
+
+@pytest.fixture(autouse=True)
+def _notebook_display_options():
+    """``crm_research.notebook.setup`` sets pandas' display options for a notebook's kernel; a test
+    that calls it in-process must not change how the tests after it print (the doctests compare
+    printed frames: '1.00' against '1.0' when the float format leaks)."""
+    import pandas as pd
+
+    keys = ("display.max_rows", "styler.format.escape", "display.float_format")
+    before = {k: pd.get_option(k) for k in keys}
+    yield
+    for k, v in before.items():
+        pd.set_option(k, v)
