@@ -149,12 +149,16 @@ SCOPES = {"test_postgres.py": "postgres", "test_engine_checks.py": "postgres"}
 """Test files that share a worker under xdist: one PostgreSQL server (the Spark files, every
 ``*_spark.py``, share one JVM); every other file is a scope of its own."""
 
+SPARK_TESTS = {"tests/test_engine.py::test_same_aggregation_on_spark_and_duckdb"}
+"""Spark tests in a file of other tests: they run on the worker of the Spark files, whose JVM is
+up (a JVM of its own costs about 15 s of CPU)."""
+
 
 if importlib.util.find_spec("xdist") is not None:  # a hook pytest only knows with xdist
 
     def pytest_xdist_make_scheduler(config, log):
         """Under xdist, each test file runs on one worker (its module fixtures are built once),
-        the Spark files together and the PostgreSQL files together."""
+        the Spark tests together and the PostgreSQL files together."""
         from xdist.scheduler import LoadScopeScheduling
 
         config.option.loadscopereorder = False  # files in collection order (FIRST ... LAST), not by size
@@ -163,7 +167,8 @@ if importlib.util.find_spec("xdist") is not None:  # a hook pytest only knows wi
             def _split_scope(self, nodeid: str) -> str:
                 file = nodeid.split("::", 1)[0]
                 name = file.rsplit("/", 1)[-1]
-                return "spark" if name.endswith("_spark.py") else SCOPES.get(name, file)
+                spark = name.endswith("_spark.py") or nodeid.split("[", 1)[0] in SPARK_TESTS
+                return "spark" if spark else SCOPES.get(name, file)
 
         return FileScheduling(config, log)
 
