@@ -439,11 +439,18 @@ class _Design:
         return _saturate(a, phi, self.C, self.saturation)
 
 
+def _hill_fitted(a: np.ndarray, half, shape) -> np.ndarray:
+    """:func:`hill` for the fit's parameters (``half`` > 0, ``shape`` >= 1: the bounds): the same
+    operations, bit for bit, without its guard for a zero spend (``0 ** shape`` is 0 there)."""
+    r = (np.maximum(a, 0.0) / half) ** shape
+    return r / (1.0 + r)
+
+
 def _saturate(a: np.ndarray, phi: np.ndarray, C: int, saturation: str) -> np.ndarray:
     if saturation == "hill":
         half, shape = phi[C:2 * C], phi[2 * C:3 * C]
-        return np.column_stack([hill(a[:, j], half[j], shape[j]) for j in range(C)]) if a.ndim == 2 else \
-            hill(a, half, shape)
+        return np.column_stack([_hill_fitted(a[:, j], half[j], shape[j]) for j in range(C)]) if a.ndim == 2 else \
+            _hill_fitted(a, half, shape)
     lam = phi[C:2 * C]
     return np.column_stack([logistic_saturation(a[:, j], lam[j]) for j in range(C)]) if a.ndim == 2 else \
         logistic_saturation(a, lam)
@@ -744,7 +751,9 @@ class MarketingMixModel:
             key = phi.tobytes()
             if key not in cache:
                 cache.clear()
-                cache[key] = self._inner(D, phi, y, penalise)
+                a = D.adstock(D.spend, phi, C)
+                M = _saturate(a, phi, C, self.saturation)  # D.media(phi), kept for the Jacobian
+                cache[key] = (*self._inner(D, phi, y, penalise, M), a, M)
             return cache[key]
 
         def prior_z(phi):
@@ -752,19 +761,17 @@ class MarketingMixModel:
             return (v - centre) / spread
 
         def resid(phi):
-            b, X, _ = solve(phi)
+            b, X, *_ = solve(phi)
             return np.r_[y - X @ b, pen * b, wp * prior_z(phi)]
 
         def jac(phi):
             # variable projection (Kaufman 1975): J = -(I - P_A) dX/dphi b, X augmented by the ridge rows
-            b, X, active = solve(phi)
+            b, X, active, a, M = solve(phi)
             Xa = np.vstack([X, np.diag(pen)])[:, active]
             Q, _ = np.linalg.qr(Xa)
             n = len(y)
             J = np.zeros((n + len(pen) + len(phi), len(phi)))
             J[n + len(pen):, :] = np.diag(wp * np.where(logged, 1.0 / np.maximum(phi, 1e-12), 1.0) / spread)
-            a = D.adstock(D.spend, phi, C)
-            M = _saturate(a, phi, C, self.saturation)
             n_phi = len(phi)
             for k in range(n_phi):
                 c = k % C
