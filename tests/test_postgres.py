@@ -379,3 +379,38 @@ def test_a_unix_socket_folder_as_host(pg, env, small_company):
     assert sources.parse_source(url).host == str(pg.folder)
     orders = data.load(url).orders
     assert len(orders) == len(pd.read_parquet(small_company / "orders.parquet"))
+
+
+# ---------------------------------------------------------------------------------------
+# tables left in the database: the package's expressions hold on PostgreSQL
+# ---------------------------------------------------------------------------------------
+
+
+def test_every_verdict_on_tables_left_in_postgres_is_the_verdict_on_their_rows(pg, env, small_company):
+    """Each section's needs judged on the tables as they stand in PostgreSQL (engine tables,
+    nothing fetched) give the verdicts, reasons and measured facts of the same rows in memory:
+    no fact leans on an expression only DuckDB accepts (a boolean cast to a bigint, which
+    PostgreSQL refuses, broke three of them)."""
+    from crm_research import needs
+    from crm_research.kpi.measure import _last_and_count
+
+    src = sources.parse_source(pg.url(ANALYST, schema="crm"))
+    con = sources.connect(src)
+    try:
+        frames = _frames(small_company)
+        in_db = {name: sources._relation(con, src, name) for name in frames}
+        assert all(t is not None for t in in_db.values())
+        sections = list(needs.SECTIONS)
+        on_pg = needs.assess(in_db, sections, AS_OF)
+        in_memory = needs.assess(frames, sections, AS_OF)
+        assert [(v.section.key, v.status, v.reason, v.fallbacks, v.measured) for v in on_pg] == \
+               [(v.section.key, v.status, v.reason, v.fallbacks, v.measured) for v in in_memory]
+        measured = {k: x for v in on_pg for k, x in v.measured.items()}
+        assert measured["baseline_breakdown_dimensions"] >= 3  # the facts ran, on the server
+        assert sum(v.status == "ok" for v in on_pg) > 30
+        # the baseline's partial-period check counts on the server too
+        cut, since, until = (pd.Timestamp(d, tz="UTC") for d in (AS_OF, "2025-05-01", AS_OF))
+        assert _last_and_count(in_db["orders"], "ordered_at", since, until, cut) == \
+               _last_and_count(frames["orders"], "ordered_at", since, until, cut)
+    finally:
+        con.disconnect()

@@ -1,5 +1,5 @@
-"""Engine-expression helpers every topic shares: the analysis date, time literals, column checks
-and the completed-orders filter.
+"""Engine-expression helpers every topic shares: the analysis date, time literals, column checks,
+counting flags and the completed-orders filter.
 
 One implementation each (issue 18); topic modules import them from here and keep no copy.
 """
@@ -13,7 +13,7 @@ import pandas as pd
 
 from crm_research.errors import CRMError, ParameterError
 
-__all__ = ["as_utc_timestamp", "parse_as_of", "ts_literal", "days_between", "require_columns",
+__all__ = ["as_utc_timestamp", "parse_as_of", "ts_literal", "days_between", "flag", "require_columns",
            "completed_orders", "DAY_SECONDS"]
 
 DAY_SECONDS = 86_400.0
@@ -85,6 +85,14 @@ def ts_literal(value: Any):
 def days_between(later, earlier):
     """Days (float, whole-second resolution) from ``earlier`` to ``later`` (engine values)."""
     return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / DAY_SECONDS
+
+
+def flag(cond):
+    """1 where the engine condition ``cond`` is true, 0 where it is false or null (an ``int64``
+    to ``sum``). Never ``cond.cast("int64")``: PostgreSQL cannot cast a boolean to a bigint."""
+    import ibis
+
+    return ibis.ifelse(cond, 1, 0).cast("int64")
 
 
 def require_columns(table, table_name: str, columns: Iterable[str | None] | Mapping[str, str | None],

@@ -62,7 +62,7 @@ def first_order_promo(orders, as_of, *, customer_col: str = "customer_id",
     exprs.require_columns(orders, "orders", {"customer_col": customer_col, "date_col": date_col,
                                              "promo_col": promo_col})
     t = exprs.completed_orders(orders, as_of, date_col=date_col, status_col=status_col, statuses=statuses)
-    promo = (t[promo_col].notnull() & (t[promo_col] != "")).cast("int8")
+    promo = exprs.flag(t[promo_col].notnull() & (t[promo_col] != ""))
     first = t.group_by(customer_id=t[customer_col]).aggregate(first_at=t[date_col].min())
     j = t.select(cid=t[customer_col], at=t[date_col], promo=promo)
     j = j.inner_join(first, (j.cid == first.customer_id) & (j.at == first.first_at))

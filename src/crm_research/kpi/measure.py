@@ -18,7 +18,7 @@ import pandas as pd
 
 from crm_research.engine import collect
 from crm_research.errors import ParameterError
-from crm_research.exprs import parse_as_of
+from crm_research.exprs import flag, parse_as_of
 from crm_research.kpi import scans
 from crm_research.kpi.assemble import assemble
 from crm_research.kpi.definitions import ADVOCATE_RULES, METRICS, check_metric_names
@@ -402,7 +402,7 @@ def _last_and_count(t, col: str, since: pd.Timestamp, until: pd.Timestamp,
     before = t.filter(c < as_of.to_pydatetime())
     c = before[col].cast("timestamp('UTC')")
     inside = (c >= since.to_pydatetime()) & (c < until.to_pydatetime())
-    res = collect(before.aggregate(last=c.max(), n=inside.cast("int64").sum()))
+    res = collect(before.aggregate(last=c.max(), n=flag(inside).sum()))
     last = res["last"].iloc[0]
     return (None if pd.isna(last) else pd.Timestamp(last).tz_convert("UTC") if pd.Timestamp(last).tzinfo
             else pd.Timestamp(last).tz_localize("UTC")), int(res["n"].fillna(0).iloc[0])

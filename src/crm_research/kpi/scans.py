@@ -33,6 +33,7 @@ import pandas as pd
 from crm_research.engine import engine_function
 from crm_research.errors import ParameterError
 from crm_research.exprs import as_utc_timestamp
+from crm_research.exprs import flag as _flag
 
 __all__ = [
     "PERIODS",
@@ -172,11 +173,6 @@ def _before(t: ir.Table, col: str, as_of) -> ir.Table:
 def _keys(by: str | None, *cols: str) -> list[str]:
     """Grouping keys: the optional breakdown column first."""
     return ([by] if by else []) + list(cols)
-
-
-def _flag(cond) -> ir.IntegerValue:
-    """1 where ``cond`` is true, 0 where false or null (count with ``sum``)."""
-    return ibis.ifelse(cond, 1, 0).cast("int64")
 
 
 @engine_function("orders")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from crm_research.exprs import flag
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
 from crm_research.needs.core import DEFAULTS, NOT_SYNTHETIC, Need, Section, fact
 from crm_research.needs.facts import before, completed_orders, scalar
@@ -78,7 +79,7 @@ def _breakdown_dimensions(t, as_of, p):
         present = [c for c in columns if t.has(table, c)]
         if present:
             tb = t[table]
-            flags = [(tb[c].nunique() >= 2).cast("int64") for c in present]
+            flags = [flag(tb[c].nunique() >= 2) for c in present]
             n += scalar(sum(flags[1:], flags[0]))
     return n
 

@@ -27,6 +27,7 @@ import weakref
 import ibis
 import pandas as pd
 
+from crm_research.exprs import flag
 from crm_research.exprs import ts_literal as _ts
 from crm_research.needs import facts  # noqa: F401 - registers the shared facts
 from crm_research.needs.core import DEFAULTS, Need, Section, fact
@@ -238,7 +239,7 @@ def _window_classes(t, label_start: pd.Timestamp, horizon_days: float) -> tuple[
     )
     per = per.filter(per.active > 0)
     # one number: churners * 2^32 + buyers (both are counts of customers, far below 2^32)
-    both = scalar(((per.bought == 0).cast("int64") * (2 ** 32) + (per.bought > 0).cast("int64")).sum())
+    both = scalar((flag(per.bought == 0) * (2 ** 32) + flag(per.bought > 0)).sum())
     memo[(label_start, horizon_days)] = (float(int(both) >> 32), float(int(both) & (2 ** 32 - 1)))
     return memo[(label_start, horizon_days)]
 
