@@ -392,6 +392,42 @@ def test_erasure_prints_every_redacted_report_again(tmp_path):
     assert "Churn after erasure" in _pdf_text(tmp_path / "05_churn.pdf")
 
 
+def test_erasure_deletes_every_stale_pdf_when_printing_breaks(tmp_path, monkeypatch):
+    """A printer that fails with a broken pipe on the first report: neither PDF keeps the erased
+    id (both deleted and listed), and the browser is not asked again."""
+    from crm_research.run import erasure
+
+    calls = []
+
+    class Broken:
+        def __init__(self, chromium):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def print(self, html, pdf):
+            calls.append(html.name)
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(report, "find_chromium", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(report, "PdfPrinter", Broken)
+    reports = set()
+    for stem in ("01_baseline", "05_churn"):
+        page = tmp_path / f"{stem}.html"
+        page.write_text("<!DOCTYPE html><html><body><p>after erasure</p></body></html>")
+        (tmp_path / f"{stem}.pdf").write_bytes(b"%PDF-1.4 stale, with the erased id")
+        reports.add(page)
+    result = erasure.Erasure()
+    erasure._refresh_pdfs(reports, result)
+    assert sorted(p.name for p in result.deleted) == ["01_baseline.pdf", "05_churn.pdf"]
+    assert result.reprinted == [] and not list(tmp_path.glob("*.pdf"))
+    assert calls == ["01_baseline.html"]
+
+
 def test_run_folders_are_never_reused(tmp_path):
     plan = {"01_baseline": {"seed": 1}}
     first = execute._new_run_folder(tmp_path, plan)

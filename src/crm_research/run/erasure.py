@@ -68,7 +68,8 @@ class Erasure:
         Run folders made with another key than the one(s) used: not searched; run ``forget``
         again with their key.
     deleted : list of Path
-        PDFs deleted because their report was redacted and Chromium is not installed.
+        PDFs deleted because their report was redacted and could not be printed again (no
+        Chromium, or it failed).
     reprinted : list of Path
         PDFs printed again from their redacted report.
     searched : int
@@ -451,5 +452,9 @@ def _refresh_pdfs(reports: set[Path], result: Erasure) -> None:
                     continue
                 except CRMError:
                     pass
+                except (OSError, ValueError):
+                    # a broken pipe, a garbled answer, a full disk: the browser is not asked
+                    # again, and no PDF keeps what was erased (each is deleted, and listed)
+                    chromium = None
             pdf.unlink()
             result.deleted.append(pdf)
