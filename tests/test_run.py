@@ -303,6 +303,7 @@ def test_one_printer_prints_every_page_and_survives_a_bad_one(tmp_path):
         pages.append(tmp_path / f"r{i}.html")
         pages[-1].write_text(f"<!DOCTYPE html><html><body>{body}</body></html>")
     with report.PdfPrinter(report.find_chromium()) as printer:
+        printer.CLOSE_S = 60  # a tab slow to close under load would replace the browser before the kill below
         first = printer.print(pages[0], tmp_path / "r0.pdf")
         with pytest.raises(CRMError, match="could not print missing.html: net::ERR_FILE_NOT_FOUND"):
             printer.print(tmp_path / "missing.html", tmp_path / "missing.pdf")
@@ -367,6 +368,46 @@ def test_a_hung_browser_is_killed_and_the_next_page_gets_a_new_one(tmp_path):
     assert not (tmp_path / "hung.pdf").exists() and not list(tmp_path.glob(".*.part"))
 
 
+_GARBLING_BROWSER = """
+import json, os, sys
+
+# a stand-in for Chromium that starts, then answers the first call of a print (opening a tab)
+# with what the protocol does not allow
+SHAPE = {shape!r}
+buffer = b""
+while chunk := os.read(3, 65536):
+    buffer += chunk
+    while b"\\0" in buffer:
+        raw, buffer = buffer.split(b"\\0", 1)
+        m = json.loads(raw)
+        if m["method"] == "Browser.close":
+            sys.exit(0)
+        answer = {{"id": m["id"], "result": {{}}}}
+        if m["method"] == "Target.createTarget":
+            answer = {{"missing": answer, "list": [m["id"]], "text": "not json"}}[SHAPE]
+        os.write(4, (answer if isinstance(answer, str) else json.dumps(answer)).encode() + b"\\0")
+"""
+
+
+@pytest.mark.parametrize("shape", ["missing", "list", "text"])
+def test_a_browser_answering_garbage_is_killed_with_one_line(tmp_path, shape):
+    import sys
+
+    fake = tmp_path / "fake-chromium"
+    fake.write_text(f"#!{sys.executable}\n" + _GARBLING_BROWSER.format(shape=shape))
+    fake.chmod(0o755)
+    page = tmp_path / "p.html"
+    page.write_text("<p>report</p>")
+    with report.PdfPrinter(str(fake), timeout=5) as printer:
+        pid = printer._proc.pid
+        with pytest.raises(CRMError, match=r"^Chromium gave an unreadable answer while it tried to print p\.html$"):
+            printer.print(page, tmp_path / "p.pdf")
+        assert printer._proc is None  # not asked again: the next page would get a new browser
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not (tmp_path / "p.pdf").exists() and not list(tmp_path.glob(".*.part"))
+
+
 def test_a_printer_that_is_no_browser_says_so_in_one_line(tmp_path):
     with pytest.raises(CRMError, match=r"^Chromium could not start \(exit 1\): no message$"):
         report.PdfPrinter("/bin/false").__enter__()
@@ -393,8 +434,8 @@ def test_erasure_prints_every_redacted_report_again(tmp_path):
 
 
 def test_erasure_deletes_every_stale_pdf_when_printing_breaks(tmp_path, monkeypatch):
-    """A printer that fails with a broken pipe on the first report: neither PDF keeps the erased
-    id (both deleted and listed), and the browser is not asked again."""
+    """A disk that fills up while the first report prints: neither PDF keeps the erased id (both
+    deleted and listed), and the browser is not asked again."""
     from crm_research.run import erasure
 
     calls = []
@@ -411,7 +452,7 @@ def test_erasure_deletes_every_stale_pdf_when_printing_breaks(tmp_path, monkeypa
 
         def print(self, html, pdf):
             calls.append(html.name)
-            raise BrokenPipeError(32, "Broken pipe")
+            raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(report, "find_chromium", lambda: "/usr/bin/chromium")
     monkeypatch.setattr(report, "PdfPrinter", Broken)

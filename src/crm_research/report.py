@@ -844,7 +844,8 @@ pixels on every page of the five reports and the index: compared at 50 dpi)."""
 
 
 class _Hung(CRMError):
-    """The browser did not answer in time, or its pipe broke: it is replaced for the next page."""
+    """The browser did not answer in time, its pipe broke, or it answered what the protocol does
+    not: it is replaced for the next page."""
 
 
 class PdfPrinter:
@@ -994,7 +995,13 @@ class PdfPrinter:
                 self._buffer += chunk
         message = bytes(self._buffer[:end])
         del self._buffer[:end + 1]
-        return json.loads(message)
+        try:
+            parsed = json.loads(message)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise _Hung(f"Chromium gave an unreadable answer while it tried to {what}")
+        return parsed
 
     def _call(self, method: str, params: dict | None = None, session: str | None = None, *,
               what: str, deadline: float | None = None) -> dict:
@@ -1046,20 +1053,23 @@ class PdfPrinter:
         self._events.clear()
         target = None
         try:
-            target = self._call("Target.createTarget", {"url": "about:blank"}, what=what,
-                                deadline=deadline)["targetId"]
-            s = self._call("Target.attachToTarget", {"targetId": target, "flatten": True}, what=what,
-                           deadline=deadline)["sessionId"]
-            self._call("Emulation.setScriptExecutionDisabled", {"value": True}, s, what=what,
-                       deadline=deadline)
-            self._call("Page.enable", None, s, what=what, deadline=deadline)
-            loaded = self._call("Page.navigate", {"url": Path(html_path).resolve().as_uri()}, s,
-                                what=what, deadline=deadline)
-            if loaded.get("errorText"):
-                raise CRMError(f"Chromium could not {what}: {loaded['errorText']}")
-            self._event("Page.loadEventFired", s, deadline, what)
-            data = base64.b64decode(self._call("Page.printToPDF", _PRINT_OPTIONS, s, what=what,
-                                               deadline=deadline)["data"])
+            try:
+                target = self._call("Target.createTarget", {"url": "about:blank"}, what=what,
+                                    deadline=deadline)["targetId"]
+                s = self._call("Target.attachToTarget", {"targetId": target, "flatten": True}, what=what,
+                               deadline=deadline)["sessionId"]
+                self._call("Emulation.setScriptExecutionDisabled", {"value": True}, s, what=what,
+                           deadline=deadline)
+                self._call("Page.enable", None, s, what=what, deadline=deadline)
+                loaded = self._call("Page.navigate", {"url": Path(html_path).resolve().as_uri()}, s,
+                                    what=what, deadline=deadline)
+                if loaded.get("errorText"):
+                    raise CRMError(f"Chromium could not {what}: {loaded['errorText']}")
+                self._event("Page.loadEventFired", s, deadline, what)
+                data = base64.b64decode(self._call("Page.printToPDF", _PRINT_OPTIONS, s, what=what,
+                                                   deadline=deadline)["data"])
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a missing or mistyped field
+                raise _Hung(f"Chromium gave an unreadable answer while it tried to {what}") from exc
         except _Hung:
             self._stop(kill=True)  # the next page gets a new browser
             raise

@@ -452,8 +452,8 @@ def _refresh_pdfs(reports: set[Path], result: Erasure) -> None:
                     continue
                 except CRMError:
                     pass
-                except (OSError, ValueError):
-                    # a broken pipe, a garbled answer, a full disk: the browser is not asked
+                except OSError:
+                    # a full disk, a folder that cannot be written: the browser is not asked
                     # again, and no PDF keeps what was erased (each is deleted, and listed)
                     chromium = None
             pdf.unlink()
