@@ -179,6 +179,16 @@ def test_errors_name_table_and_column():
         mmm.MarketingMixModel().summary  # noqa: B018
 
 
+def test_a_scenario_with_missing_or_negative_spend_is_refused(fits):
+    w, _, model = fits[1]
+    assert np.allclose(model.predict(w), model.contributions_["fitted"].to_numpy())  # the fitted weeks back
+    gap = w.assign(spend_ch2=w["spend_ch2"].where(w.index != 10))
+    with pytest.raises(CRMError, match=r"column 'spend_ch2' has 1 missing or non-numeric value\(s\) \(rows \[10\]\)"):
+        model.predict(gap)
+    with pytest.raises(CRMError, match="column 'spend_ch3' has negative spend"):
+        model.predict(w.assign(spend_ch3=-1.0))
+
+
 def test_weekly_data_from_tables():
     ts = pd.Timestamp
     campaigns = pd.DataFrame({"campaign_id": ["a", "b"], "channel": ["search", "social"], "name": ["A", "B"]})

@@ -439,6 +439,31 @@ class _Design:
         return _saturate(a, phi, self.C, self.saturation)
 
 
+def _numbers(w: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """Columns ``cols`` of table 'weekly' as floats (weeks x columns); a missing or non-numeric
+    value is refused, naming the column and its first rows."""
+    if not cols:
+        return np.zeros((len(w), 0))
+    arr = np.column_stack([pd.to_numeric(w[c], errors="coerce").to_numpy(float) for c in cols])
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        rows = np.flatnonzero(bad[:, j])[:5].tolist()
+        raise CRMError(f"table 'weekly' column {cols[j]!r} has {int(bad[:, j].sum())} missing or non-numeric "
+                       f"value(s) (rows {rows}): fill them (0 for no spend) or drop those weeks")
+    return arr
+
+
+def _spend(w: pd.DataFrame, channels: list[str]) -> np.ndarray:
+    """Each channel's weekly spend (currency per week), as :func:`_numbers` checks it; negative spend
+    is refused."""
+    X = _numbers(w, [SPEND_PREFIX + c for c in channels])
+    if (X < 0).any():
+        j = int(np.flatnonzero((X < 0).any(axis=0))[0])
+        raise CRMError(f"table 'weekly' column {SPEND_PREFIX + channels[j]!r} has negative spend: fix ad_spend.cost")
+    return X
+
+
 def _hill_fitted(a: np.ndarray, half, shape) -> np.ndarray:
     """:func:`hill` for the fit's parameters (``half`` > 0, ``shape`` >= 1: the bounds): the same
     operations, bit for bit, without its guard for a zero spend (``0 ** shape`` is 0 there)."""
@@ -841,21 +866,9 @@ class MarketingMixModel:
             raise CRMError(f"table 'weekly' has {n} weeks; the marketing mix model needs at least {need} "
                            f"({self.min_weeks} to fit{' + ' + str(self.holdout_weeks) + ' held out' if self.holdout_weeks else ''}): "
                            "load a longer ad_spend history or lower holdout_weeks")
-        y = pd.to_numeric(w[outcome], errors="coerce").to_numpy(float)
-        X = np.column_stack([pd.to_numeric(w[SPEND_PREFIX + c], errors="coerce").to_numpy(float) for c in channels])
-        Z = (np.column_stack([pd.to_numeric(w[c], errors="coerce").to_numpy(float) for c in controls])
-             if controls else np.zeros((n, 0)))
-        for _name, arr, cols in (("outcome", y[:, None], [outcome]), ("spend", X, [SPEND_PREFIX + c for c in channels]),
-                                ("control", Z, controls)):
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                j = int(np.flatnonzero(bad.any(axis=0))[0])
-                rows = np.flatnonzero(bad[:, j])[:5].tolist()
-                raise CRMError(f"table 'weekly' column {cols[j]!r} has {int(bad[:, j].sum())} missing or non-numeric "
-                               f"value(s) (rows {rows}): fill them (0 for no spend) or drop those weeks")
-        if (X < 0).any():
-            j = int(np.flatnonzero((X < 0).any(axis=0))[0])
-            raise CRMError(f"table 'weekly' column {SPEND_PREFIX + channels[j]!r} has negative spend: fix ad_spend.cost")
+        y = _numbers(w, [outcome])[:, 0]
+        X = _spend(w, channels)
+        Z = _numbers(w, controls)
         dead = [c for c, s in zip(channels, X.sum(axis=0), strict=True) if s <= 0]
         if dead:
             raise CRMError(f"channel(s) {dead} have no spend in ad_spend.cost over the {n} weeks: "
@@ -1249,9 +1262,8 @@ class MarketingMixModel:
         w = weekly.sort_values("week", kind="stable").reset_index(drop=True)
         if len(w) != len(self.weeks_) or not (pd.DatetimeIndex(w["week"]) == self.weeks_).all():
             raise CRMError("table 'weekly' must have the same weeks as the fitted table (a scenario of its spend)")
-        X = np.column_stack([w[SPEND_PREFIX + c].to_numpy(float) for c in self.channels_]) / self.mean_spend_
-        Z = (np.column_stack([w[c].to_numpy(float) for c in self.controls_]) if self.controls_
-             else np.zeros((len(w), 0)))
+        X = _spend(w, self.channels_) / self.mean_spend_
+        Z = _numbers(w, self.controls_)
         base, _, _ = self._base(np.arange(len(w), dtype=float), len(w), Z)
         pred = np.column_stack([base, self._D.media(self._phi, X)]) @ self._b * self.y_scale_
         return pd.Series(pred, index=self.weeks_, name=self.outcome_)
