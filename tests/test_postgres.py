@@ -394,11 +394,23 @@ def test_every_verdict_on_tables_left_in_postgres_is_the_verdict_on_their_rows(p
     from crm_research import needs
     from crm_research.kpi.measure import _last_and_count
 
+    # a client's path table too (the attribution notebook's extra table), one count not whole and
+    # one missing, in a schema of its own
+    paths = pd.DataFrame({"path": ["display > email", "email", "search", "display", "email > search"],
+                          "total_conversions": [30.0, 12.5, None, 5.0, 7.0],
+                          "total_conversion_value": [3000.0, 1100.0, 700.0, 400.0, 650.0],
+                          "total_null": [400, 300, 200, 600, 90]})
+    pg_server.load_tables(pg, {"paths": paths}, database="crm", schema="client_paths")
+    with pg.connect("crm") as admin:
+        admin.execute(f"GRANT USAGE ON SCHEMA client_paths TO {ANALYST}")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA client_paths TO {ANALYST}")
+        admin.commit()
     src = sources.parse_source(pg.url(ANALYST, schema="crm"))
     con = sources.connect(src)
     try:
-        frames = _frames(small_company)
-        in_db = {name: sources._relation(con, src, name) for name in frames}
+        frames = {**_frames(small_company), "paths": paths}
+        in_db = {name: sources._relation(con, src, "client_paths.paths" if name == "paths" else name)
+                 for name in frames}
         assert all(t is not None for t in in_db.values())
         sections = list(needs.SECTIONS)
         on_pg = needs.assess(in_db, sections, AS_OF)
@@ -407,6 +419,7 @@ def test_every_verdict_on_tables_left_in_postgres_is_the_verdict_on_their_rows(p
                [(v.section.key, v.status, v.reason, v.fallbacks, v.measured) for v in in_memory]
         measured = {k: x for v in on_pg for k, x in v.measured.items()}
         assert measured["baseline_breakdown_dimensions"] >= 3  # the facts ran, on the server
+        assert measured["path_whole_counts"] == 75.0  # 3 of the 4 known counts are whole
         assert sum(v.status == "ok" for v in on_pg) > 30
         # the baseline's partial-period check counts on the server too
         cut, since, until = (pd.Timestamp(d, tz="UTC") for d in (AS_OF, "2025-05-01", AS_OF))
