@@ -268,9 +268,13 @@ def test_compare_runs_side_by_side(tmp_path):
 
 
 def test_pdf_without_chromium_says_so(tmp_path, monkeypatch):
+    from crm_research.run import lifecycle
+
     monkeypatch.setattr(report, "find_chromium", lambda: None)
     messages = []
-    assert report.pdf_all(tmp_path, [tmp_path / "x.html"], messages.append) == {}
+    manifest = {"notebooks": [{"name": "x"}], "audience": "client"}
+    assert execute._print_pdfs(tmp_path, [tmp_path / "x.html"], manifest, lifecycle.Stopper(), messages.append) == []
+    assert messages == [report.NO_CHROMIUM] and "pdf" not in manifest["notebooks"][0]
     assert "no Chromium found" in messages[0] and "HTML reports are written" in messages[0]
 
 

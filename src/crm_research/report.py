@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -41,6 +40,10 @@ __all__ = ["notebook_title", "notebook_html", "until_error", "write_index", "fin
 
 HIDDEN_TAGS = ("parameters", "injected-parameters", "report-hide", "papermill-error-cell-tag")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+NO_CHROMIUM = ("PDF skipped: no Chromium found on PATH (looked for " + ", ".join(CHROMIUM_NAMES)
+               + "); install one, e.g. `apt-get install chromium`. The HTML reports are written.")
+"""What a run asked for PDFs says when :func:`find_chromium` finds none."""
 
 _CSS = """
 body { max-width: 1000px; margin: 0 auto; padding: 0 1.5em 3em; }
@@ -1117,22 +1120,3 @@ def print_pdf(html_path: Path, pdf_path: Path, chromium: str, timeout: float = 1
     """
     with PdfPrinter(chromium, timeout) as printer:
         return printer.print(html_path, pdf_path)
-
-
-def pdf_all(run_dir: Path, html_files: list[Path], progress: Callable[[str], None]) -> dict[str, str]:
-    """Print every HTML report to PDF (with one browser) if Chromium is found; returns
-    ``{stem: pdf file name}``."""
-    chromium = find_chromium()
-    if chromium is None:
-        progress("PDF skipped: no Chromium found on PATH (looked for "
-                 f"{', '.join(CHROMIUM_NAMES)}); install one, e.g. `apt-get install chromium`. "
-                 "The HTML reports are written.")
-        return {}
-    out = {}
-    with PdfPrinter(chromium) as printer:
-        for h in html_files:
-            pdf = h.with_suffix(".pdf")
-            progress(f"printing {pdf.name}")
-            printer.print(h, pdf)
-            out[h.stem] = pdf.name
-    return out

@@ -756,14 +756,15 @@ SUMMARY_PDF = "summary.pdf"
 
 def _print_pdfs(run_dir: Path, html_files: list[Path], manifest: dict, stopper: lifecycle.Stopper,
                 progress: Callable[[str], None]) -> list[str]:
-    if report.find_chromium() is None:
-        report.pdf_all(run_dir, html_files, progress)  # says why there is no PDF
+    chromium = report.find_chromium()
+    if chromium is None:
+        progress(report.NO_CHROMIUM)
         return []
-    errors = []
+    errors: list[str] = []
     if stopper.stopping:
         return errors
     try:
-        with report.PdfPrinter(report.find_chromium()) as printer:  # one browser prints them all
+        with report.PdfPrinter(chromium) as printer:  # one browser prints them all
             for h in html_files:
                 if stopper.stopping:
                     break
