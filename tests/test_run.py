@@ -326,9 +326,11 @@ _FAKE_BROWSER = """
 import json, os, sys
 from pathlib import Path
 
-# a stand-in for Chromium on the DevTools pipe: the first one never answers Page.printToPDF
-hang = not Path(sys.argv[0] + ".hung").exists()
-Path(sys.argv[0] + ".hung").touch()
+# a stand-in for Chromium on the DevTools pipe; the first one started goes wrong as FAULT says
+# ("hang": never answers Page.printToPDF; "missing", "list", "text": answers the opening of a tab
+# with what the protocol does not allow), the next ones answer as Chromium does
+first = not Path(sys.argv[0] + ".started").exists()
+Path(sys.argv[0] + ".started").touch()
 buffer = b""
 while chunk := os.read(3, 65536):
     buffer += chunk
@@ -339,77 +341,51 @@ while chunk := os.read(3, 65536):
         if m["method"] == "Browser.close":
             sys.exit(0)
         if m["method"] == "Page.printToPDF":
-            if hang:
+            if first and FAULT == "hang":
                 continue
             answer["result"] = {"data": "JVBERi0xLjQK"}  # %PDF-1.4
         elif m["method"] == "Target.createTarget":
             answer["result"] = {"targetId": "T"}
+            if first and FAULT != "hang":
+                answer = {"missing": {"id": m["id"], "result": {}}, "list": [m["id"]], "text": "not json"}[FAULT]
         elif m["method"] == "Target.attachToTarget":
             answer["result"] = {"sessionId": "S"}
-        os.write(4, json.dumps(answer).encode() + b"\\0")
+        os.write(4, (answer if isinstance(answer, str) else json.dumps(answer)).encode() + b"\\0")
         if m["method"] == "Page.navigate":
             os.write(4, json.dumps({"method": "Page.loadEventFired", "params": {}, "sessionId": "S"}).encode() + b"\\0")
 """
 
 
-def test_a_hung_browser_is_killed_and_the_next_page_gets_a_new_one(tmp_path):
+def _fake_browser(tmp_path: Path, fault: str) -> tuple[Path, Path]:
+    """The fake browser (:data:`_FAKE_BROWSER`) with ``fault`` as an executable, and a page to print."""
     import sys
 
     fake = tmp_path / "fake-chromium"
-    fake.write_text(f"#!{sys.executable}\n{_FAKE_BROWSER}")
+    fake.write_text(f"#!{sys.executable}\nFAULT = {fault!r}\n{_FAKE_BROWSER}")
     fake.chmod(0o755)
     page = tmp_path / "p.html"
     page.write_text("<p>report</p>")
-    with report.PdfPrinter(str(fake), timeout=1) as printer:
-        hung = printer._proc.pid
-        with pytest.raises(CRMError, match=r"^Chromium did not finish print p\.html within 1 s$"):
-            printer.print(page, tmp_path / "hung.pdf")
+    return fake, page
+
+
+@pytest.mark.parametrize("fault, timeout, message", [
+    ("hang", 1, r"^Chromium did not finish print p\.html within 1 s$"),
+    *[(shape, 5, r"^Chromium gave an unreadable answer while it tried to print p\.html$")
+      for shape in ("missing", "list", "text")],
+])
+def test_a_hung_or_garbling_browser_is_killed_and_the_next_page_gets_a_new_one(tmp_path, fault, timeout,
+                                                                              message):
+    fake, page = _fake_browser(tmp_path, fault)
+    with report.PdfPrinter(str(fake), timeout=timeout) as printer:
+        bad = printer._proc.pid
+        with pytest.raises(CRMError, match=message):
+            printer.print(page, tmp_path / "bad.pdf")
         assert printer._proc is None
         with pytest.raises(ProcessLookupError):
-            os.kill(hung, 0)  # killed and reaped, not left behind
+            os.kill(bad, 0)  # killed and reaped, not left behind
         assert printer.print(page, tmp_path / "p.pdf").read_bytes() == b"%PDF-1.4\n"
-        assert printer._proc.pid != hung
-    assert not (tmp_path / "hung.pdf").exists() and not list(tmp_path.glob(".*.part"))
-
-
-_GARBLING_BROWSER = """
-import json, os, sys
-
-# a stand-in for Chromium that starts, then answers the first call of a print (opening a tab)
-# with what the protocol does not allow
-SHAPE = {shape!r}
-buffer = b""
-while chunk := os.read(3, 65536):
-    buffer += chunk
-    while b"\\0" in buffer:
-        raw, buffer = buffer.split(b"\\0", 1)
-        m = json.loads(raw)
-        if m["method"] == "Browser.close":
-            sys.exit(0)
-        answer = {{"id": m["id"], "result": {{}}}}
-        if m["method"] == "Target.createTarget":
-            answer = {{"missing": answer, "list": [m["id"]], "text": "not json"}}[SHAPE]
-        os.write(4, (answer if isinstance(answer, str) else json.dumps(answer)).encode() + b"\\0")
-"""
-
-
-@pytest.mark.parametrize("shape", ["missing", "list", "text"])
-def test_a_browser_answering_garbage_is_killed_with_one_line(tmp_path, shape):
-    import sys
-
-    fake = tmp_path / "fake-chromium"
-    fake.write_text(f"#!{sys.executable}\n" + _GARBLING_BROWSER.format(shape=shape))
-    fake.chmod(0o755)
-    page = tmp_path / "p.html"
-    page.write_text("<p>report</p>")
-    with report.PdfPrinter(str(fake), timeout=5) as printer:
-        pid = printer._proc.pid
-        with pytest.raises(CRMError, match=r"^Chromium gave an unreadable answer while it tried to print p\.html$"):
-            printer.print(page, tmp_path / "p.pdf")
-        assert printer._proc is None  # not asked again: the next page would get a new browser
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-    assert not (tmp_path / "p.pdf").exists() and not list(tmp_path.glob(".*.part"))
+        assert printer._proc.pid != bad
+    assert not (tmp_path / "bad.pdf").exists() and not list(tmp_path.glob(".*.part"))
 
 
 def test_a_printer_that_is_no_browser_says_so_in_one_line(tmp_path):
