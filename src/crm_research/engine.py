@@ -323,8 +323,11 @@ def collect_rows(rows: Sequence[ir.Table], execute: Callable[[ir.Table], pd.Data
     [{'n': 3}, {'top': 3, 'low': 1}]
     """
     execute = collect if execute is None else execute
-    if len(rows) <= 1:
-        return [{c: got[c].iat[0] for c in r.columns} for r in rows for got in [execute(r)]]
+    if not rows:
+        return []
+    if len(rows) == 1:  # nothing to join
+        got = execute(rows[0])
+        return [{c: got[c].iat[0] for c in rows[0].columns}]
     joined = None
     for i, r in enumerate(rows):
         one = r.select(**{f"r{i}_{c}": r[c] for c in r.columns})
