@@ -67,9 +67,10 @@ def snapshot(tables: dict, cutoff) -> dict:
     return out
 
 
-def plant_leak(tables: dict, cutoff, horizon) -> dict:
+def plant_leak(tables: dict, cutoff, horizon) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """A site visit one hour after ``cutoff`` for exactly the customers who will buy again in
-    the label window: a feature that saw it would predict the label perfectly."""
+    the label window: a feature that saw it would predict the label perfectly. Returns the
+    tables with the leak, the labels and the clean tables' features at ``cutoff``."""
     c = pd.Timestamp(cutoff, tz="UTC")
     feats = churn_features(tables, c)
     lab = churn_labels(tables["orders"], feats, c + horizon * DAY, horizon)
@@ -80,7 +81,7 @@ def plant_leak(tables: dict, cutoff, horizon) -> dict:
     leak["occurred_at"] = c + pd.Timedelta(hours=1)
     leak["event"] = "site_visit"
     leak["session_id"] = "LEAK"
-    return {**tables, "events": pd.concat([ev, leak], ignore_index=True)}, lab
+    return {**tables, "events": pd.concat([ev, leak], ignore_index=True)}, lab, feats
 
 
 @pytest.fixture(scope="module")
@@ -93,25 +94,30 @@ def test_features(tables):
     return churn_features(tables, TEST)
 
 
-def test_features_ignore_everything_after_the_cutoff(tables):
-    full = churn_features(tables, TEST)
+@pytest.fixture(scope="module")
+def clean_evaluation(tables, model):
+    return model.evaluate(tables, closed(TEST))
+
+
+def test_features_ignore_everything_after_the_cutoff(tables, test_features):
+    full = test_features
     snap = churn_features(snapshot(tables, TEST), TEST)
     pd.testing.assert_frame_equal(full, snap)
     assert len(full) > 5_000 and full.shape[1] >= 20
 
 
-def test_a_planted_leak_is_not_used(tables, model):
-    leaky, lab = plant_leak(tables, TRAIN, HORIZON)
-    leaky, lab_test = plant_leak(leaky, TEST, HORIZON)
+def test_a_planted_leak_is_not_used(tables, model, clean_evaluation):
+    leaky, lab, clean_train_features = plant_leak(tables, TRAIN, HORIZON)
+    leaky, lab_test, _ = plant_leak(leaky, TEST, HORIZON)
     # the leak is perfect: "a site visit after the cut-off" is the label itself
     ev = leaky["events"]
     after = ev[(ev["session_id"] == "LEAK") & (ev["occurred_at"] > pd.Timestamp(TEST, tz="UTC"))]
     naive = (~lab_test["customer_id"].isin(after["customer_id"])).astype(int)
     assert roc_auc_score(lab_test["churned"], naive) == 1.0
     # ... yet features, the fitted model and its scores are exactly those of clean data
-    pd.testing.assert_frame_equal(churn_features(leaky, TRAIN), churn_features(tables, TRAIN))
+    pd.testing.assert_frame_equal(churn_features(leaky, TRAIN), clean_train_features)
     leaky_model = ChurnClassifier(horizon_days=HORIZON).fit(leaky, closed(TRAIN))
-    clean, dirty = model.evaluate(tables, closed(TEST)), leaky_model.evaluate(leaky, closed(TEST))
+    clean, dirty = clean_evaluation, leaky_model.evaluate(leaky, closed(TEST))
     assert np.array_equal(clean["p_churn"].to_numpy(), dirty["p_churn"].to_numpy())  # bit for bit
     assert classification_metrics(dirty["churned"], dirty["p_churn"])["roc_auc"].iloc[0] < 0.95
 
@@ -128,8 +134,8 @@ def test_time_split_is_enforced(tables, model):
     assert model.label_start_ == pd.Timestamp(TRAIN, tz="UTC")
 
 
-def test_out_of_time_quality(tables, model):
-    ev = model.evaluate(tables, closed(TEST))
+def test_out_of_time_quality(clean_evaluation):
+    ev = clean_evaluation
     m = classification_metrics(ev["churned"], ev["p_churn"]).iloc[0]
     assert m["n"] > 5_000 and 0.3 < m["base_rate"] < 0.7
     assert m["roc_auc"] > 0.83 and m["pr_auc"] > m["base_rate"] + 0.2
@@ -239,7 +245,7 @@ def test_the_driver_of_a_subgroup_is_the_feature_its_churn_depends_on(kind):
     assert (out.loc[~none, "driver_contribution"] > 0).all()
 
 
-def test_driver_descriptions_follow_the_direction(tables):
+def test_driver_descriptions_follow_the_direction(test_features):
     assert describe_driver("n_orders", 12.0, 3.0) == "many orders"
     assert describe_driver("n_orders", 1.0, 3.0) == "few orders"
     assert describe_driver("days_since_visit", np.nan, 20.0) == "no site visit on record"
@@ -256,7 +262,7 @@ def test_driver_descriptions_follow_the_direction(tables):
     assert set(FEATURE_UNITS) == set(FEATURE_DESCRIPTIONS)
     assert describe_driver("new_feature", 2.0, 1.0) == "new_feature above typical"
     # every feature has a description both ways
-    assert set(churn_features(tables, TEST).columns) - {"customer_id"} <= set(FEATURE_DESCRIPTIONS)
+    assert set(test_features.columns) - {"customer_id"} <= set(FEATURE_DESCRIPTIONS)
     assert all(len(v) == 2 and v[0] != v[1] for v in FEATURE_DESCRIPTIONS.values())
 
 
