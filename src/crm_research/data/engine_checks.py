@@ -54,6 +54,7 @@ from crm_research.data.partial import _referenced  # the columns other tables po
 from crm_research.data.schemas import to_utc_instant, utc_day
 from crm_research.data.staging import EXAMPLES, plural, show
 from crm_research.errors import Problem
+from crm_research.exprs import flag
 
 if TYPE_CHECKING:
     import ibis
@@ -414,9 +415,7 @@ class _Checked:
 def _count(predicate):
     """The number of rows where ``predicate`` holds (NULL counts as false), as SQL sums it
     (``SUM(CASE WHEN ... THEN 1 ELSE 0 END)``: PostgreSQL casts no boolean to a number)."""
-    import ibis
-
-    return ibis.ifelse(predicate.fill_null(False), 1, 0).sum()
+    return flag(predicate).sum()
 
 
 def _column_checks(c: _Checked, start: pd.Timestamp | None, timezone: str) -> list[tuple]:

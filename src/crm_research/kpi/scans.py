@@ -32,8 +32,7 @@ import pandas as pd
 
 from crm_research.engine import engine_function
 from crm_research.errors import ParameterError
-from crm_research.exprs import as_utc_timestamp
-from crm_research.exprs import flag as _flag
+from crm_research.exprs import as_utc_timestamp, flag
 
 __all__ = [
     "PERIODS",
@@ -261,9 +260,9 @@ def period_stats(cp, *, by: str | None = None):
         order_cents_sq=cp["order_cents_sq"].cast(DEC).sum().cast(DEC),
         cust_orders_sq=(cp["n_orders"] * cp["n_orders"]).sum().cast("int64"),
         cust_cents_sq=(d * d).sum().cast(DEC),
-        new_customers=_flag(cp["prev_pidx"].isnull()).sum(),
-        retained=_flag(cp["prev_pidx"] == cp["pidx"] - 1).sum(),
-        became_repeat=_flag((cp["n_before"] < 2) & (cp["n_before"] + cp["n_orders"] >= 2)).sum(),
+        new_customers=flag(cp["prev_pidx"].isnull()).sum(),
+        retained=flag(cp["prev_pidx"] == cp["pidx"] - 1).sum(),
+        became_repeat=flag((cp["n_before"] < 2) & (cp["n_before"] + cp["n_orders"] >= 2)).sum(),
         hcv_cross=(cp["cents_before"].cast(DEC) * d).sum().cast(DEC),
     ).order_by(_keys(by, "pidx"))
 
@@ -410,12 +409,12 @@ def cart_stats(events, as_of, bins: PeriodBins, *, cart_event: str = "add_to_car
     e = e.filter(e["session_id"].notnull() & e["event"].isin([cart_event, purchase_event]))
     s = e.group_by(_keys(by, "session_id")).aggregate(
         cart_at=e["occurred_at"].min(where=e["event"] == cart_event),
-        bought=_flag(e["event"] == purchase_event).max(),
+        bought=flag(e["event"] == purchase_event).max(),
     )
     s = s.filter(s["cart_at"].notnull())
     s = s.select(*_keys(by), pidx=bins.expr(s["cart_at"]), bought=s["bought"])
     return s.group_by(_keys(by, "pidx")).aggregate(
-        carts=s.count(), abandoned=_flag(s["bought"] == 0).sum()
+        carts=s.count(), abandoned=flag(s["bought"] == 0).sum()
     ).order_by(_keys(by, "pidx"))
 
 
@@ -466,8 +465,8 @@ def ticket_stats(tickets, as_of, bins: PeriodBins, *, by: str | None = None):
     frd, htd, cd = t["fr"].cast(DEC), t["ht"].cast(DEC), t["csat"].cast(DEC)
     return t.group_by(_keys(by, "pidx")).aggregate(
         tickets=t.count(),
-        resolved=_flag(t["ht"].notnull()).sum(),
-        fcr=_flag(t["ht"].notnull() & (t["contacts"] == 1)).sum(),
+        resolved=flag(t["ht"].notnull()).sum(),
+        fcr=flag(t["ht"].notnull() & (t["contacts"] == 1)).sum(),
         fr_n=t["fr"].count(),
         fr_sum=t["fr"].sum().cast("int64"),
         fr_sq=(frd * frd).sum().cast(DEC),
@@ -479,7 +478,7 @@ def ticket_stats(tickets, as_of, bins: PeriodBins, *, by: str | None = None):
         csat_n=t["csat"].count(),
         csat_sum=t["csat"].sum().cast("int64"),
         csat_sq=(cd * cd).sum().cast(DEC),
-        csat_45=_flag(t["csat"] >= 4).sum(),
+        csat_45=flag(t["csat"] >= 4).sum(),
     ).order_by(_keys(by, "pidx"))
 
 
@@ -510,8 +509,8 @@ def nps_stats(surveys, as_of, bins: PeriodBins, *, promoter_min: int = 9, detrac
     s = s.select(*_keys(by), pidx=bins.expr(s["answered_at"]), nps=s["nps"])
     return s.group_by(_keys(by, "pidx")).aggregate(
         n=s.count(),
-        promoters=_flag(s["nps"] >= promoter_min).sum(),
-        detractors=_flag(s["nps"] <= detractor_max).sum(),
+        promoters=flag(s["nps"] >= promoter_min).sum(),
+        detractors=flag(s["nps"] <= detractor_max).sum(),
     ).order_by(_keys(by, "pidx"))
 
 
